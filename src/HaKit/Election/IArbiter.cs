@@ -1,0 +1,74 @@
+namespace HaKit.Election;
+
+/// <summary>Why a node asks the arbiter for a group.</summary>
+public enum AcquireReason
+{
+    /// <summary>No node owns the group yet and this node is the chosen candidate (cluster start).</summary>
+    Initial = 0,
+
+    /// <summary>The owner released the group to this node (switchover, failback, shutdown).</summary>
+    Handoff = 1,
+
+    /// <summary>The owner is dead on every link: a failover.</summary>
+    PeerDead = 2,
+
+    /// <summary>This node already owns the group and renews its lease (lease-based arbiters only).</summary>
+    Renew = 3,
+}
+
+/// <summary>A request for permission to own a group.</summary>
+/// <param name="Group">The group.</param>
+/// <param name="Node">The asking node.</param>
+/// <param name="ProposedEpoch">The epoch this node would use (highest seen + 1), or its current epoch on renewal.</param>
+/// <param name="Reason">Why it asks.</param>
+/// <param name="DeadPeers">Peers this node considers dead (empty unless <see cref="AcquireReason.PeerDead"/>).</param>
+public sealed record ArbiterRequest(string Group, string Node, ulong ProposedEpoch, AcquireReason Reason, IReadOnlyList<string> DeadPeers);
+
+/// <summary>The arbiter's answer.</summary>
+/// <param name="Granted">Whether the node may (go on) owning the group.</param>
+/// <param name="Explanation">Why, in words an operator understands (for example <c>ping 10.0.0.1:80 reachable</c>).</param>
+/// <param name="LeaseDuration">For lease-based arbiters: how long the grant lasts from the moment the request was sent. <see langword="null"/> means the grant does not expire (TwoNode mode).</param>
+/// <param name="Epoch">For arbiters that issue fencing tokens (etcd revision): the epoch to use. <see langword="null"/> means use the proposed epoch.</param>
+public sealed record ArbiterDecision(bool Granted, string Explanation, TimeSpan? LeaseDuration = null, ulong? Epoch = null)
+{
+    /// <summary>A grant that does not expire.</summary>
+    /// <param name="explanation">Why.</param>
+    public static ArbiterDecision Grant(string explanation) => new(true, explanation);
+
+    /// <summary>A refusal.</summary>
+    /// <param name="explanation">Why.</param>
+    public static ArbiterDecision Deny(string explanation) => new(false, explanation);
+}
+
+/// <summary>
+/// Breaks ties when peers cannot see each other (ipfail ping nodes, a witness, an etcd lease).
+/// The ownership core asks before every acquisition and, when grants carry a lease, before the lease runs out;
+/// the runtime calls the arbiter and feeds the answer back to the core.
+/// </summary>
+public interface IArbiter
+{
+    /// <summary>A short name for logs (<c>two-node</c>, <c>witness</c>, <c>etcd</c>).</summary>
+    string Name { get; }
+
+    /// <summary>Asks for (or renews) ownership of a group. Must not throw: failures are a denial with an explanation.</summary>
+    /// <param name="request">What is asked.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    ValueTask<ArbiterDecision> RequestAsync(ArbiterRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Gives up ownership of a group after its resources stopped (lets lease arbiters hand it on at once).</summary>
+    /// <param name="group">The group.</param>
+    /// <param name="node">The releasing node.</param>
+    /// <param name="cancellationToken">Cancels the release.</param>
+    ValueTask ReleaseAsync(string group, string node, CancellationToken cancellationToken);
+}
+
+/// <summary>A reachability target for TwoNode mode (Heartbeat's <c>ping</c> nodes / ipfail).</summary>
+public interface IReachabilityProbe
+{
+    /// <summary>Target description for logs (<c>tcp 10.0.0.1:443</c>).</summary>
+    string Target { get; }
+
+    /// <summary>Whether the target answers. Must not throw.</summary>
+    /// <param name="cancellationToken">Cancels the probe.</param>
+    ValueTask<bool> ProbeAsync(CancellationToken cancellationToken);
+}

@@ -1,0 +1,42 @@
+namespace HaKit.Transport;
+
+/// <summary>
+/// One heartbeat link (Heartbeat's <c>ucast</c>/<c>mcast</c> media): a path that carries opaque,
+/// already-authenticated packets between this node and its peers. A node may run several links at once;
+/// a peer is reachable while any link to it is up.
+/// </summary>
+/// <remarks>
+/// Transports know nothing about envelopes, keys or cluster state: they move bytes. Sending is
+/// "to every peer on this link" (unicast: each configured peer address; multicast: the group).
+/// Implementations must never throw out of their receive loop; socket faults are reported through
+/// <see cref="IPacketReceiver.OnTransportFault"/> and the loop goes on.
+/// </remarks>
+public interface IHeartbeatTransport : IAsyncDisposable
+{
+    /// <summary>The link name, unique per node (for example <c>lan0</c>); appears in logs, events and metrics.</summary>
+    string LinkName { get; }
+
+    /// <summary>Starts receiving. Every packet is handed to <paramref name="receiver"/> on the transport's receive thread.</summary>
+    /// <param name="receiver">Where received packets go.</param>
+    /// <param name="cancellationToken">Cancels start-up (binding sockets, joining groups).</param>
+    ValueTask StartAsync(IPacketReceiver receiver, CancellationToken cancellationToken);
+
+    /// <summary>Sends one packet to every peer on this link. Never throws for network errors; they are reported as faults.</summary>
+    /// <param name="packet">The encoded envelope.</param>
+    /// <param name="cancellationToken">Cancels the send.</param>
+    ValueTask SendAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken);
+}
+
+/// <summary>Receives packets and faults from a transport.</summary>
+public interface IPacketReceiver
+{
+    /// <summary>Called for every datagram received on <paramref name="link"/>. The span is only valid during the call.</summary>
+    /// <param name="link">The link that received the packet.</param>
+    /// <param name="packet">The raw packet bytes.</param>
+    void OnPacketReceived(IHeartbeatTransport link, ReadOnlySpan<byte> packet);
+
+    /// <summary>Called when a link's socket reports an error (the receive loop continues).</summary>
+    /// <param name="link">The link that failed.</param>
+    /// <param name="error">What went wrong.</param>
+    void OnTransportFault(IHeartbeatTransport link, Exception error);
+}
