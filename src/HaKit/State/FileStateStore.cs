@@ -1,0 +1,286 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace HaKit.State;
+
+/// <summary>
+/// Stores a node's <see cref="NodeState"/> in one small text file, durably: <see cref="Save"/> writes
+/// <c>&lt;path&gt;.tmp</c>, flushes it to disk, renames it over the target and fsyncs the directory, so the file is
+/// always either the old or the new state, never a mix.
+/// </summary>
+/// <remarks>
+/// <para>Format (UTF-8, <c>\n</c> line ends; group names percent-encoded):</para>
+/// <code>
+/// hakit-state 1
+/// incarnation 42
+/// epoch web 7
+/// epoch db%20main 3
+/// sha256 &lt;64 hex digits of SHA-256 over every byte before this line&gt;
+/// </code>
+/// <para>Any damage (wrong checksum, truncation, unknown version, malformed or duplicate line) makes
+/// <see cref="Load"/> throw an <see cref="InvalidDataException"/> naming the file and the problem: a node must not
+/// guess its epochs. A missing file means the node never ran and gives <see cref="NodeState.Empty"/>.</para>
+/// <para>Thread-safe: loads and saves through one instance are serialized. Two instances (or processes) must not
+/// share a path.</para>
+/// </remarks>
+public sealed class FileStateStore : IStateStore
+{
+    /// <summary>The format version written by this class.</summary>
+    public const int FormatVersion = 1;
+
+    private const string Magic = "hakit-state";
+    private const string IncarnationKey = "incarnation";
+    private const string EpochKey = "epoch";
+    private const string ChecksumKey = "sha256";
+    private const int MaxFileBytes = 16 * 1024 * 1024;
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    private readonly Lock _gate = new();
+
+    /// <summary>Creates a store for the file at <paramref name="path"/> (created on the first save, with its directory).</summary>
+    /// <param name="path">The state file path (for example <c>hakit-state/node-a.state</c>).</param>
+    /// <exception cref="ArgumentException"><paramref name="path"/> is empty or names a directory.</exception>
+    public FileStateStore(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        var full = System.IO.Path.GetFullPath(path);
+        if (string.IsNullOrEmpty(System.IO.Path.GetFileName(full)))
+        {
+            throw new ArgumentException($"State file path '{path}' names a directory, not a file.", nameof(path));
+        }
+
+        Path = full;
+        TempPath = full + ".tmp";
+        DirectoryPath = System.IO.Path.GetDirectoryName(full) ?? throw new ArgumentException($"State file path '{path}' has no directory.", nameof(path));
+    }
+
+    /// <summary>The absolute path of the state file.</summary>
+    public string Path { get; }
+
+    /// <summary>The absolute path of the temporary file written before the rename.</summary>
+    public string TempPath { get; }
+
+    /// <summary>The directory that holds the state file.</summary>
+    public string DirectoryPath { get; }
+
+    /// <inheritdoc />
+    /// <exception cref="InvalidDataException">The file exists but is corrupt or of an unsupported version.</exception>
+    /// <exception cref="IOException">The file could not be read.</exception>
+    public NodeState Load()
+    {
+        lock (_gate)
+        {
+            byte[] bytes;
+            try
+            {
+                using var stream = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+                if (stream.Length > MaxFileBytes)
+                {
+                    throw Corrupt($"it is {stream.Length} bytes long, more than a state file can be ({MaxFileBytes})");
+                }
+
+                bytes = new byte[stream.Length];
+                stream.ReadExactly(bytes);
+            }
+            catch (FileNotFoundException)
+            {
+                return NodeState.Empty;
+            }
+            catch (DirectoryNotFoundException)
+            {
+                return NodeState.Empty;
+            }
+            catch (EndOfStreamException)
+            {
+                throw Corrupt("it shrank while being read");
+            }
+
+            return Parse(bytes);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <exception cref="ArgumentException">A group name is empty.</exception>
+    /// <exception cref="IOException">The state could not be written durably; the previous file, if any, is unchanged.</exception>
+    public void Save(NodeState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(state.Epochs);
+        var bytes = Serialize(state);
+
+        lock (_gate)
+        {
+            if (!Directory.Exists(DirectoryPath))
+            {
+                Directory.CreateDirectory(DirectoryPath);
+                var parent = System.IO.Path.GetDirectoryName(DirectoryPath);
+                if (parent is not null)
+                {
+                    DirectorySync.Fsync(parent); // make the new directory's own entry durable
+                }
+            }
+
+            try
+            {
+                using (var stream = new FileStream(TempPath, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 1))
+                {
+                    stream.Write(bytes);
+                    stream.Flush(flushToDisk: true);
+                }
+
+                File.Move(TempPath, Path, overwrite: true);
+            }
+            catch
+            {
+                TryDelete(TempPath);
+                throw;
+            }
+
+            DirectorySync.Fsync(DirectoryPath);
+        }
+    }
+
+    /// <summary>Encodes a state in the file format (checksum included).</summary>
+    /// <param name="state">The state.</param>
+    internal static byte[] Serialize(NodeState state)
+    {
+        var text = new StringBuilder(64 + 32 * state.Epochs.Count);
+        text.Append(CultureInfo.InvariantCulture, $"{Magic} {FormatVersion}\n");
+        text.Append(CultureInfo.InvariantCulture, $"{IncarnationKey} {state.Incarnation}\n");
+        foreach (var (group, epoch) in state.Epochs.OrderBy(static e => e.Key, StringComparer.Ordinal))
+        {
+            if (string.IsNullOrEmpty(group))
+            {
+                throw new ArgumentException("A group name in the node state is empty.", nameof(state));
+            }
+
+            text.Append(CultureInfo.InvariantCulture, $"{EpochKey} {Uri.EscapeDataString(group)} {epoch}\n");
+        }
+
+        var body = StrictUtf8.GetBytes(text.ToString());
+        var checksum = Convert.ToHexStringLower(SHA256.HashData(body));
+        var tail = StrictUtf8.GetBytes($"{ChecksumKey} {checksum}\n");
+        var result = new byte[body.Length + tail.Length];
+        body.CopyTo(result, 0);
+        tail.CopyTo(result, body.Length);
+        return result;
+    }
+
+    private NodeState Parse(byte[] bytes)
+    {
+        if (bytes.Length < 2)
+        {
+            throw Corrupt(bytes.Length == 0 ? "it is empty" : "it is truncated");
+        }
+
+        if (bytes[^1] != (byte)'\n')
+        {
+            throw Corrupt("it is truncated (no final line end)");
+        }
+
+        // The checksum line is the last line; it covers every byte before it.
+        var lastLineStart = Array.LastIndexOf(bytes, (byte)'\n', bytes.Length - 2) + 1;
+        string checksumLine;
+        string body;
+        try
+        {
+            checksumLine = StrictUtf8.GetString(bytes, lastLineStart, bytes.Length - 1 - lastLineStart);
+            body = StrictUtf8.GetString(bytes, 0, lastLineStart);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw Corrupt("it is not valid UTF-8 text");
+        }
+
+        var prefix = ChecksumKey + " ";
+        if (!checksumLine.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            throw Corrupt($"its last line is not a '{ChecksumKey}' checksum (truncated?)");
+        }
+
+        var stored = checksumLine[prefix.Length..];
+        var computed = Convert.ToHexStringLower(SHA256.HashData(bytes.AsSpan(0, lastLineStart)));
+        if (!string.Equals(stored, computed, StringComparison.Ordinal))
+        {
+            throw Corrupt($"checksum mismatch (stored {Abbreviate(stored)}, computed {Abbreviate(computed)})");
+        }
+
+        var lines = body.Split('\n');
+        // body ends with '\n', so the last element is empty.
+        if (lines.Length < 3 || lines[^1].Length != 0)
+        {
+            throw Corrupt("it has no header and incarnation lines");
+        }
+
+        var header = lines[0].Split(' ');
+        if (header.Length != 2 || header[0] != Magic || !int.TryParse(header[1], NumberStyles.None, CultureInfo.InvariantCulture, out var version))
+        {
+            throw Corrupt($"line 1 is not a '{Magic} <version>' header");
+        }
+
+        if (version != FormatVersion)
+        {
+            throw Corrupt($"format version {version} is not supported (this build reads version {FormatVersion})");
+        }
+
+        var incarnationLine = lines[1].Split(' ');
+        if (incarnationLine.Length != 2 || incarnationLine[0] != IncarnationKey || !TryParseULong(incarnationLine[1], out var incarnation))
+        {
+            throw Corrupt($"line 2 is not an '{IncarnationKey} <number>' line");
+        }
+
+        var epochs = new Dictionary<string, ulong>(lines.Length - 3, StringComparer.Ordinal);
+        for (var i = 2; i < lines.Length - 1; i++)
+        {
+            var parts = lines[i].Split(' ');
+            if (parts.Length != 3 || parts[0] != EpochKey || parts[1].Length == 0 || !TryParseULong(parts[2], out var epoch))
+            {
+                throw Corrupt($"line {i + 1} is not an '{EpochKey} <group> <number>' line");
+            }
+
+            string group;
+            try
+            {
+                group = Uri.UnescapeDataString(parts[1]);
+            }
+            catch (UriFormatException)
+            {
+                throw Corrupt($"line {i + 1} has a badly encoded group name");
+            }
+
+            if (!epochs.TryAdd(group, epoch))
+            {
+                throw Corrupt($"line {i + 1} repeats the epoch of group '{group}'");
+            }
+        }
+
+        return new NodeState(incarnation, epochs);
+    }
+
+    private static bool TryParseULong(string text, out ulong value) =>
+        ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+
+    private static string Abbreviate(string hex) => hex.Length > 16 ? hex[..16] + "…" : hex;
+
+    private InvalidDataException Corrupt(string what) =>
+        new($"State file '{Path}' is corrupt: {what}. A node must not guess its epochs: restore the file from a backup, " +
+            "or delete it only if every group's epoch on this node is known to be superseded by its peers.");
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (IOException)
+        {
+            // best effort: the next save overwrites it
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // best effort: the next save overwrites it
+        }
+    }
+}
