@@ -21,6 +21,8 @@ namespace HaKit.Detection;
 /// </remarks>
 public sealed class PhiAccrualDetector : IFailureDetector
 {
+    private static readonly double Ln10 = Math.Log(10);
+
     private readonly double _threshold;
     private readonly double _suspectThreshold;
     private readonly double _minStdDeviationMs;
@@ -158,7 +160,7 @@ public sealed class PhiAccrualDetector : IFailureDetector
         return phi >= _suspectThreshold ? PeerHealth.Suspect : PeerHealth.Alive;
     }
 
-    /// <summary>The suspicion level at <paramref name="now"/>: 0 before the first heartbeat, then growing with the silence (possibly to +∞).</summary>
+    /// <summary>The suspicion level at <paramref name="now"/>: 0 before the first heartbeat, then growing with the silence (finite, strictly increasing past the mean).</summary>
     /// <param name="now">Monotonic time since the node started.</param>
     public double Phi(TimeSpan now)
     {
@@ -199,11 +201,14 @@ public sealed class PhiAccrualDetector : IFailureDetector
         var mean = _sum / _count + _acceptablePauseMs;
         var std = Math.Max(RawStdDeviationMs(), _minStdDeviationMs);
 
-        // Logistic approximation of the normal CDF (Akka's PhiAccrualFailureDetector).
+        // Akka's logistic approximation of the normal CDF: with a = y(1.5976 + 0.070566 y²) and e = exp(-a),
+        // P(later) = e / (1 + e) above the mean and 1 - 1 / (1 + e) below it; both equal 1 / (1 + exp(a)), so
+        // phi = -log10(P) = log10(1 + exp(a)). Computed as a softplus, it stays finite and strictly increasing
+        // for long silences where Akka's form underflows to +infinity.
         var y = (silenceMs - mean) / std;
-        var e = Math.Exp(-y * (1.5976 + 0.070566 * y * y));
-        var p = silenceMs > mean ? e / (1 + e) : 1 - 1 / (1 + e);
-        return p >= 1 ? 0 : -Math.Log10(p);
+        var a = y * (1.5976 + 0.070566 * y * y);
+        var softplus = a > 0 ? a + double.LogP1(Math.Exp(-a)) : double.LogP1(Math.Exp(a));
+        return softplus / Ln10;
     }
 
     private double RawStdDeviationMs()
