@@ -1,0 +1,217 @@
+using System.Security.Cryptography;
+using System.Text;
+using HaKit.State;
+
+namespace HaKit.Tests.State;
+
+[TestFixture]
+public class FileStateStoreTests
+{
+    private string _root = "";
+
+    [SetUp]
+    public void SetUp()
+    {
+        _root = Path.Combine(Path.GetTempPath(), "hakit-state-tests-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_root);
+    }
+
+    [TearDown]
+    public void TearDown()
+    {
+        if (Directory.Exists(_root))
+        {
+            Directory.Delete(_root, recursive: true);
+        }
+    }
+
+    private static NodeState Sample() => new(
+        42,
+        new Dictionary<string, ulong>(StringComparer.Ordinal)
+        {
+            ["web"] = 7,
+            ["db main"] = 3,
+            ["100%"] = ulong.MaxValue,
+            ["ünïcode\nline"] = 0,
+        });
+
+    private static void AssertSameState(NodeState actual, NodeState expected)
+    {
+        Assert.That(actual.Incarnation, Is.EqualTo(expected.Incarnation));
+        Assert.That(actual.Epochs, Is.EquivalentTo(expected.Epochs));
+    }
+
+    [Test]
+    public void SaveThenLoad_RoundTrips()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        store.Save(Sample());
+
+        AssertSameState(store.Load(), Sample());
+        AssertSameState(new FileStateStore(path).Load(), Sample());
+    }
+
+    [Test]
+    public void EmptyEpochs_RoundTrip()
+    {
+        var store = new FileStateStore(Path.Combine(_root, "a.state"));
+        store.Save(new NodeState(1, new Dictionary<string, ulong>()));
+        var loaded = store.Load();
+        Assert.That(loaded.Incarnation, Is.EqualTo(1));
+        Assert.That(loaded.Epochs, Is.Empty);
+    }
+
+    [Test]
+    public void SecondSave_ReplacesTheFirst()
+    {
+        var store = new FileStateStore(Path.Combine(_root, "a.state"));
+        store.Save(Sample());
+        var next = new NodeState(43, new Dictionary<string, ulong> { ["web"] = 8 });
+        store.Save(next);
+        AssertSameState(store.Load(), next);
+    }
+
+    [Test]
+    public void MissingFile_LoadsEmpty()
+    {
+        var store = new FileStateStore(Path.Combine(_root, "missing", "deeper", "a.state"));
+        var state = store.Load();
+        Assert.That(state.Incarnation, Is.Zero);
+        Assert.That(state.Epochs, Is.Empty);
+    }
+
+    [Test]
+    public void Save_CreatesTheDirectory_AndLeavesNoTempFile()
+    {
+        var dir = Path.Combine(_root, "new", "nested");
+        var path = Path.Combine(dir, "a.state");
+        var store = new FileStateStore(path);
+
+        store.Save(Sample());
+
+        Assert.That(Directory.Exists(dir), Is.True);
+        Assert.That(File.Exists(path), Is.True);
+        Assert.That(File.Exists(path + ".tmp"), Is.False);
+        Assert.That(Directory.GetFiles(dir), Is.EquivalentTo(new[] { path }));
+    }
+
+    [Test]
+    public void StaleTempFileFromACrash_IsIgnoredByLoad_AndReplacedBySave()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        store.Save(Sample());
+        File.WriteAllText(path + ".tmp", "half-written garbage");
+
+        AssertSameState(store.Load(), Sample());
+        store.Save(new NodeState(50, new Dictionary<string, ulong>()));
+        Assert.That(File.Exists(path + ".tmp"), Is.False);
+        Assert.That(store.Load().Incarnation, Is.EqualTo(50));
+    }
+
+    [Test]
+    public void FlippedByte_AnywhereInTheFile_IsDetected()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        store.Save(Sample());
+        var good = File.ReadAllBytes(path);
+
+        for (var i = 0; i < good.Length; i++)
+        {
+            var bad = (byte[])good.Clone();
+            bad[i] ^= 0x01;
+            File.WriteAllBytes(path, bad);
+            Assert.That(
+                () => store.Load(),
+                Throws.TypeOf<InvalidDataException>().With.Message.Contains(path).And.Message.Contains("corrupt"),
+                $"byte {i} flipped");
+        }
+    }
+
+    [Test]
+    public void Truncation_AtEveryLength_IsDetected()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        store.Save(Sample());
+        var good = File.ReadAllBytes(path);
+
+        for (var length = 0; length < good.Length; length++)
+        {
+            File.WriteAllBytes(path, good[..length]);
+            Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains(path), $"truncated to {length} bytes");
+        }
+    }
+
+    [Test]
+    public void Truncation_ReportsWhatIsWrong()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        store.Save(Sample());
+        var good = File.ReadAllBytes(path);
+
+        File.WriteAllBytes(path, []);
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("empty"));
+        File.WriteAllBytes(path, good[..^1]);
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("truncated"));
+        var firstLines = Encoding.UTF8.GetBytes("hakit-state 1\nincarnation 42\n");
+        File.WriteAllBytes(path, firstLines);
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("checksum"));
+    }
+
+    [Test]
+    public void WellFormedButWrongContent_IsRejectedWithTheReason()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+
+        WriteWithValidChecksum(path, "hakit-state 2\nincarnation 1\n");
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("version 2"));
+
+        WriteWithValidChecksum(path, "hakit-state 1\nincarnation 1\nepoch web 1\nepoch web 2\n");
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("repeats"));
+
+        WriteWithValidChecksum(path, "hakit-state 1\nincarnation -1\n");
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("line 2"));
+
+        WriteWithValidChecksum(path, "hakit-state 1\nincarnation 1\nepoch web 1 extra\n");
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("line 3"));
+
+        WriteWithValidChecksum(path, "hakit-state 1\nincarnation 1\nepoch web 99999999999999999999999\n");
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("line 3"));
+
+        // The same layout with a correct checksum is accepted: the checks above failed for the stated reasons.
+        WriteWithValidChecksum(path, "hakit-state 1\nincarnation 5\nepoch web 9\n");
+        var state = store.Load();
+        Assert.That(state.Incarnation, Is.EqualTo(5));
+        Assert.That(state.Epochs["web"], Is.EqualTo(9));
+    }
+
+    [Test]
+    public void Save_RejectsEmptyGroupName_AndKeepsThePreviousFile()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        store.Save(Sample());
+
+        Assert.That(() => store.Save(new NodeState(1, new Dictionary<string, ulong> { [""] = 1 })), Throws.ArgumentException);
+        AssertSameState(store.Load(), Sample());
+    }
+
+    [Test]
+    public void Constructor_RejectsDirectoryPaths()
+    {
+        Assert.That(() => new FileStateStore(""), Throws.ArgumentException);
+        Assert.That(() => new FileStateStore(_root + Path.DirectorySeparatorChar), Throws.ArgumentException);
+    }
+
+    private static void WriteWithValidChecksum(string path, string body)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var sum = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        File.WriteAllBytes(path, [.. bytes, .. Encoding.UTF8.GetBytes($"sha256 {sum}\n")]);
+    }
+}
