@@ -103,7 +103,9 @@ public sealed class FileStateStore : IStateStore
 
     /// <inheritdoc />
     /// <exception cref="ArgumentException">A group name is empty.</exception>
-    /// <exception cref="IOException">The state could not be written durably; the previous file, if any, is unchanged.</exception>
+    /// <exception cref="IOException">The state could not be written durably. If the failure came before the rename the previous
+    /// file is unchanged; if the final directory fsync failed the new file may or may not survive a crash. Either way the caller
+    /// must not act on the new state.</exception>
     public void Save(NodeState state)
     {
         ArgumentNullException.ThrowIfNull(state);
@@ -112,15 +114,7 @@ public sealed class FileStateStore : IStateStore
 
         lock (_gate)
         {
-            if (!Directory.Exists(DirectoryPath))
-            {
-                Directory.CreateDirectory(DirectoryPath);
-                var parent = System.IO.Path.GetDirectoryName(DirectoryPath);
-                if (parent is not null)
-                {
-                    DirectorySync.Fsync(parent); // make the new directory's own entry durable
-                }
-            }
+            EnsureDirectory();
 
             try
             {
@@ -139,6 +133,30 @@ public sealed class FileStateStore : IStateStore
             }
 
             DirectorySync.Fsync(DirectoryPath);
+        }
+    }
+
+    /// <summary>Creates the state directory and any missing parents, fsyncing each new entry's parent so the path itself is durable.</summary>
+    private void EnsureDirectory()
+    {
+        if (Directory.Exists(DirectoryPath))
+        {
+            return;
+        }
+
+        var missing = new List<string>();
+        for (var dir = DirectoryPath; dir is not null && !Directory.Exists(dir); dir = System.IO.Path.GetDirectoryName(dir))
+        {
+            missing.Add(dir);
+        }
+
+        Directory.CreateDirectory(DirectoryPath);
+        for (var i = missing.Count - 1; i >= 0; i--)
+        {
+            if (System.IO.Path.GetDirectoryName(missing[i]) is { } parent)
+            {
+                DirectorySync.Fsync(parent);
+            }
         }
     }
 

@@ -202,6 +202,26 @@ public class FileStateStoreTests
     }
 
     [Test]
+    public void FailedRename_Throws_AndCleansUpTheTempFile()
+    {
+        var path = Path.Combine(_root, "a.state");
+        Directory.CreateDirectory(path); // a directory where the file should go: the rename must fail
+        var store = new FileStateStore(path);
+
+        Assert.That(() => store.Save(Sample()), Throws.InstanceOf<IOException>().Or.InstanceOf<UnauthorizedAccessException>());
+        Assert.That(File.Exists(path + ".tmp"), Is.False);
+    }
+
+    [Test]
+    public void UncreatableDirectory_Throws()
+    {
+        var blocker = Path.Combine(_root, "blocker");
+        File.WriteAllText(blocker, "a file, not a directory");
+        var store = new FileStateStore(Path.Combine(blocker, "a.state"));
+        Assert.That(() => store.Save(Sample()), Throws.InstanceOf<IOException>());
+    }
+
+    [Test]
     public void Constructor_RejectsDirectoryPaths()
     {
         Assert.That(() => new FileStateStore(""), Throws.ArgumentException);
