@@ -118,7 +118,7 @@ public sealed class ProcessResource : IResource, IAsyncDisposable
         var child = _child;
         if (child is null)
         {
-            return new ValueTask<MonitorResult>(MonitorResult.NotRunning("not started"));
+            return new ValueTask<MonitorResult>(MonitorResult.NotRunning("not running"));
         }
 
         return new ValueTask<MonitorResult>(child.Exited.IsCompleted

@@ -108,7 +108,8 @@ public sealed class ResourceGroupRunner
     /// (<see cref="GroupOutcome.Failed"/> with that kind), or once <paramref name="ownershipToken"/> is cancelled (Failed, Transient),
     /// the group is rolled back: the failed resource itself (a failed start may leave it half running) and then every resource
     /// started before it are stopped in reverse order. If one of those stops fails, the rollback continues best effort and the
-    /// outcome is <see cref="GroupOutcome.Blocked"/> naming the first resource that could not be stopped.</para>
+    /// outcome is <see cref="GroupOutcome.Blocked"/> naming the first resource that could not be stopped. Likewise, when the stop of k
+    /// before a retry fails, the outcome is <see cref="GroupOutcome.Blocked"/> (naming k) after the earlier resources were stopped best effort.</para>
     /// </remarks>
     /// <param name="epoch">The group's epoch (fencing token) for this ownership.</param>
     /// <param name="ownershipToken">Cancelled the instant this node stops owning the group.</param>
