@@ -151,7 +151,7 @@ public sealed class ResourceGroupRunner
                         return await RollBackAsync(k, new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, BudgetMessage(result.Message), Restarts.RestartsInWindow), cancellationToken).ConfigureAwait(false);
                     }
 
-                    ResourcesLog.Restarting(_logger, GroupName, "start", name, result.Kind, result.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
+                    ResourcesLog.Restarting(_logger, GroupName, "start", name, Describe(result), result.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
                     var stop = await RunAsync(k, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
                     if (!stop.Succeeded)
                     {
@@ -264,7 +264,7 @@ public sealed class ResourceGroupRunner
                 return new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, _resources[failedAt].Name, BudgetMessage(failure.Message), Restarts.RestartsInWindow);
             }
 
-            ResourcesLog.Restarting(_logger, GroupName, action, _resources[failedAt].Name, failure.Kind, failure.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
+            ResourcesLog.Restarting(_logger, GroupName, action, _resources[failedAt].Name, Describe(failure), failure.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
             for (int j = lastToStop; j >= first; j--)
             {
                 var stop = await RunAsync(j, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
@@ -465,6 +465,9 @@ public sealed class ResourceGroupRunner
         ResourceAction.Stop => _options.StopTimeout,
         _ => _options.MonitorTimeout,
     };
+
+    private static string Describe(ActionResult result) =>
+        result.TimedOut ? "TimedOut" : result.Status == ResourceStatus.NotRunning ? "NotRunning" : result.Kind.ToString();
 
     private static string ActionName(ResourceAction action) => action switch
     {

@@ -21,7 +21,7 @@ internal static partial class ResourcesLog
     public static partial void ActionTimedOut(ILogger logger, string group, string action, string resource, TimeSpan timeout);
 
     [LoggerMessage(EventId = 3006, Level = LogLevel.Warning, Message = "group {Group}: {Action} {Resource} failed ({Kind}: {Reason}), restarting ({Count}/{Max} in {Window})")]
-    public static partial void Restarting(ILogger logger, string group, string action, string resource, ResourceFailureKind kind, string? reason, int count, int max, TimeSpan window);
+    public static partial void Restarting(ILogger logger, string group, string action, string resource, string kind, string? reason, int count, int max, TimeSpan window);
 
     [LoggerMessage(EventId = 3007, Level = LogLevel.Error, Message = "group {Group}: {Resource} failed ({Kind}: {Reason}), restart budget exhausted ({Max} in {Window}); the group must move")]
     public static partial void BudgetExhausted(ILogger logger, string group, string resource, ResourceFailureKind kind, string? reason, int max, TimeSpan window);

@@ -276,4 +276,31 @@ public sealed class ProcessResourceTests
         Assert.That(outcome.Outcome, Is.EqualTo(GroupOutcome.Succeeded), outcome.Message);
         Assert.That(IsAlive(pid), Is.False);
     }
+
+    [Test]
+    public async Task Stop_IsNotDelayedByAGrandchildHoldingTheOutputPipes()
+    {
+        var resource = Shell("sleep 5 & echo \"bg=$!\"; trap 'exit 0' TERM; while :; do sleep 0.1; done");
+        int? grandchild = null;
+        try
+        {
+            Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+            await WaitUntil(() => _logger.Collector.GetSnapshot().Any(r => r.Message.StartsWith("svc: bg=", StringComparison.Ordinal)), "the grandchild pid");
+            grandchild = int.Parse(_logger.Collector.GetSnapshot().First(r => r.Message.StartsWith("svc: bg=", StringComparison.Ordinal)).Message["svc: bg=".Length..]);
+
+            var watch = Stopwatch.StartNew();
+            var result = await resource.StopAsync(Context, _bound.Token);
+
+            Assert.That(result.Succeeded, Is.True, result.ToString());
+            Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3)), "the stop waited for the pipes to close");
+        }
+        finally
+        {
+            if (grandchild is { } pid && IsAlive(pid))
+            {
+                using var p = Process.GetProcessById(pid);
+                p.Kill();
+            }
+        }
+    }
 }

@@ -512,4 +512,19 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
             () => new ResourceGroupRunner(Options(), [new RecordingResource("a", log), new RecordingResource("a", log)], "n", Time),
             Throws.ArgumentException);
     }
+
+    [Test]
+    public async Task ActionResults_AreLogged()
+    {
+        var logger = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+        var a = new RecordingResource("nginx", Log).Monitor(MonitorResult.NotRunning("exited with code 1"));
+        var runner = new ResourceGroupRunner(Options(), [a], "node1", Time, logger);
+
+        await Bounded(runner.StartAsync(1, CancellationToken.None, CancellationToken.None));
+        await Bounded(runner.MonitorAsync(CancellationToken.None));
+
+        var messages = logger.Collector.GetSnapshot().Select(r => r.Message).ToList();
+        Assert.That(messages, Has.Member("group web: start nginx ok in 0 ms"));
+        Assert.That(messages, Has.Member("group web: monitor nginx failed (NotRunning: exited with code 1), restarting (1/3 in 00:10:00)"));
+    }
 }
