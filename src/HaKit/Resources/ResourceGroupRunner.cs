@@ -1,0 +1,497 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Polly;
+using Polly.Timeout;
+
+namespace HaKit.Resources;
+
+/// <summary>
+/// Runs the resources of one group on the local node: ordered start, reverse stop, monitor with restarts
+/// (Pacemaker's group semantics with <c>migration-threshold</c> / <c>failure-timeout</c>).
+/// </summary>
+/// <remarks>
+/// <para><b>Time-outs.</b> Every single resource action runs through a Polly <see cref="ResiliencePipeline"/> with a timeout
+/// strategy (<see cref="GroupOptions.StartTimeout"/>, <see cref="GroupOptions.StopTimeout"/>, <see cref="GroupOptions.MonitorTimeout"/>;
+/// zero, negative or <see cref="Timeout.InfiniteTimeSpan"/> disables it) built on the runner's <see cref="TimeProvider"/>.
+/// The timeout is cooperative: it cancels the token handed to the resource, which must honour it. A timed-out action is a failure
+/// (<see cref="ResourceActionRecord.TimedOut"/>): a start or monitor time-out is <see cref="ResourceFailureKind.Transient"/>,
+/// a stop time-out is a stop failure (the group becomes <see cref="GroupOutcome.Blocked"/>).</para>
+/// <para><b>Exceptions.</b> An exception thrown by a resource is a <see cref="ResourceFailureKind.Transient"/> failure, except a
+/// <see cref="ResourceException"/>, which carries its kind (<see cref="ResourceFailureKind.None"/> is read as Transient).
+/// An <see cref="OperationCanceledException"/> caused by the caller's <c>cancellationToken</c> means the node is shutting down:
+/// it propagates out of <see cref="StartAsync"/>/<see cref="StopAsync"/>/<see cref="MonitorAsync"/> immediately, no further action
+/// is taken and no <see cref="ActionCompleted"/> is raised for the interrupted action; resources may be left half started, so the
+/// caller should call <see cref="StopAsync"/> (with a fresh token) if it still can. A cancellation caused by anything else
+/// (for example the ownership token) is an ordinary Transient failure.</para>
+/// <para><b>Restarts.</b> Restarts are counted by one <see cref="RestartTracker"/> per runner (at most <see cref="GroupOptions.MaxRestarts"/>
+/// within the sliding <see cref="GroupOptions.FailureWindow"/>), shared by start retries and monitor restarts and kept across
+/// start/stop cycles; each restart attempt waits <see cref="GroupOptions.RestartDelay"/> on the runner's clock.</para>
+/// <para><b>Concurrency.</b> Group actions never run concurrently on one runner: they are serialized with a <see cref="SemaphoreSlim"/>
+/// (a call waits, cancellably, for the running one to finish). <see cref="ActionCompleted"/> is raised on the thread running the
+/// action; an exception thrown by a handler is logged and ignored.</para>
+/// </remarks>
+public sealed class ResourceGroupRunner
+{
+    private readonly GroupOptions _options;
+    private readonly IResource[] _resources;
+    private readonly string _nodeName;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly ResiliencePipeline _startPipeline;
+    private readonly ResiliencePipeline _stopPipeline;
+    private readonly ResiliencePipeline _monitorPipeline;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private ResourceContext _context;
+
+    /// <summary>Creates a runner for one group.</summary>
+    /// <param name="options">The group's options (name, time-outs, restart policy). Read once, here.</param>
+    /// <param name="resources">The group's resources in start order; names must be unique.</param>
+    /// <param name="nodeName">The local node name, handed to resources in <see cref="ResourceContext.Node"/>.</param>
+    /// <param name="timeProvider">The clock for time-outs, restart delays, the restart window and durations.</param>
+    /// <param name="logger">Where action results are logged; none when <see langword="null"/>.</param>
+    /// <exception cref="ArgumentException">A resource is <see langword="null"/> or two resources share a name.</exception>
+    public ResourceGroupRunner(GroupOptions options, IReadOnlyList<IResource> resources, string nodeName, TimeProvider timeProvider, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(resources);
+        ArgumentNullException.ThrowIfNull(nodeName);
+        ArgumentNullException.ThrowIfNull(timeProvider);
+
+        var copy = new IResource[resources.Count];
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < copy.Length; i++)
+        {
+            var resource = resources[i] ?? throw new ArgumentException($"Resource #{i} of group '{options.Name}' is null.", nameof(resources));
+            if (!names.Add(resource.Name))
+            {
+                throw new ArgumentException($"Group '{options.Name}' has two resources named '{resource.Name}'.", nameof(resources));
+            }
+
+            copy[i] = resource;
+        }
+
+        _options = options;
+        _resources = copy;
+        _nodeName = nodeName;
+        _timeProvider = timeProvider;
+        _logger = logger ?? NullLogger.Instance;
+        GroupName = options.Name;
+        Resources = Array.AsReadOnly(copy);
+        Restarts = new RestartTracker(options.MaxRestarts, options.FailureWindow, timeProvider);
+        _startPipeline = BuildPipeline(options.StartTimeout, timeProvider);
+        _stopPipeline = BuildPipeline(options.StopTimeout, timeProvider);
+        _monitorPipeline = BuildPipeline(options.MonitorTimeout, timeProvider);
+        _context = new ResourceContext(GroupName, nodeName, 0, new CancellationToken(canceled: true));
+    }
+
+    /// <summary>The group name (<see cref="GroupOptions.Name"/>).</summary>
+    public string GroupName { get; }
+
+    /// <summary>The group's resources in start order.</summary>
+    public IReadOnlyList<IResource> Resources { get; }
+
+    /// <summary>The restart budget of this group on this node. Call <see cref="RestartTracker.Reset"/> to clear failures.</summary>
+    public RestartTracker Restarts { get; }
+
+    /// <summary>Raised after every single resource action (start, stop or monitor of one resource), on the thread that ran it.</summary>
+    public event Action<ResourceActionRecord>? ActionCompleted;
+
+    /// <summary>
+    /// Starts the resources in list order for <paramref name="epoch"/>.
+    /// </summary>
+    /// <remarks>
+    /// <para>Each resource gets <c>ResourceContext(group, node, epoch, ownershipToken)</c>; the epoch and token are remembered and
+    /// handed to later stops and monitors. (Before the first start, stops and monitors get epoch 0 and an already-cancelled token.)</para>
+    /// <para>When resource k fails transiently (including a time-out) and the restart budget allows it, k is stopped, and after
+    /// <see cref="GroupOptions.RestartDelay"/> started again. When the budget is exhausted (<see cref="GroupOutcome.Failed"/> with
+    /// <see cref="ResourceFailureKind.Transient"/>), on <see cref="ResourceFailureKind.PermanentOnNode"/>/<see cref="ResourceFailureKind.Fatal"/>
+    /// (<see cref="GroupOutcome.Failed"/> with that kind), or once <paramref name="ownershipToken"/> is cancelled (Failed, Transient),
+    /// the group is rolled back: the failed resource itself (a failed start may leave it half running) and then every resource
+    /// started before it are stopped in reverse order. If one of those stops fails, the rollback continues best effort and the
+    /// outcome is <see cref="GroupOutcome.Blocked"/> naming the first resource that could not be stopped. Likewise, when the stop of k
+    /// before a retry fails, the outcome is <see cref="GroupOutcome.Blocked"/> (naming k) after the earlier resources were stopped best effort.</para>
+    /// </remarks>
+    /// <param name="epoch">The group's epoch (fencing token) for this ownership.</param>
+    /// <param name="ownershipToken">Cancelled the instant this node stops owning the group.</param>
+    /// <param name="cancellationToken">Shutdown: cancels the running action and propagates as <see cref="OperationCanceledException"/>.</param>
+    /// <returns><see cref="GroupOutcome.Succeeded"/>, <see cref="GroupOutcome.Failed"/> or <see cref="GroupOutcome.Blocked"/>.</returns>
+    public async Task<GroupActionOutcome> StartAsync(ulong epoch, CancellationToken ownershipToken, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _context = new ResourceContext(GroupName, _nodeName, epoch, ownershipToken);
+            for (int k = 0; k < _resources.Length; k++)
+            {
+                while (true)
+                {
+                    var result = await RunAsync(k, ResourceAction.Start, cancellationToken).ConfigureAwait(false);
+                    if (result.Succeeded)
+                    {
+                        break;
+                    }
+
+                    string name = _resources[k].Name;
+                    if (result.Kind != ResourceFailureKind.Transient)
+                    {
+                        ResourcesLog.GroupFailed(_logger, GroupName, name, result.Kind, result.Message);
+                        return await RollBackAsync(k, new GroupActionOutcome(GroupOutcome.Failed, result.Kind, name, result.Message, Restarts.RestartsInWindow), cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (ownershipToken.IsCancellationRequested)
+                    {
+                        string message = $"ownership lost while starting ({result.Message})";
+                        ResourcesLog.GroupFailed(_logger, GroupName, name, result.Kind, message);
+                        return await RollBackAsync(k, new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, message, Restarts.RestartsInWindow), cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (!Restarts.TryRecordRestart())
+                    {
+                        ResourcesLog.BudgetExhausted(_logger, GroupName, name, result.Kind, result.Message, _options.MaxRestarts, _options.FailureWindow);
+                        return await RollBackAsync(k, new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, BudgetMessage(result.Message), Restarts.RestartsInWindow), cancellationToken).ConfigureAwait(false);
+                    }
+
+                    ResourcesLog.Restarting(_logger, GroupName, "start", name, Describe(result), result.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
+                    var stop = await RunAsync(k, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
+                    if (!stop.Succeeded)
+                    {
+                        ResourcesLog.GroupBlocked(_logger, GroupName, name, stop.Message);
+                        var blocked = Blocked(name, stop);
+                        await StopRangeAsync(k - 1, 0, cancellationToken).ConfigureAwait(false); // best effort; already blocked
+                        return blocked;
+                    }
+
+                    await DelayRestartAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            return Success(GroupOutcome.Succeeded);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Stops every resource in reverse order, best effort.</summary>
+    /// <remarks>
+    /// All resources are stopped, including ones that never started or failed to start (stop is idempotent). A failed or
+    /// timed-out stop does not end the sequence: the others are still stopped, and the outcome is <see cref="GroupOutcome.Blocked"/>
+    /// naming the first resource that could not be stopped (a stop failure calls for fencing before the group may start elsewhere).
+    /// </remarks>
+    /// <param name="cancellationToken">Shutdown: cancels the running stop and propagates as <see cref="OperationCanceledException"/>.</param>
+    /// <returns><see cref="GroupOutcome.Succeeded"/> or <see cref="GroupOutcome.Blocked"/>.</returns>
+    public async Task<GroupActionOutcome> StopAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await StopRangeAsync(_resources.Length - 1, 0, cancellationToken).ConfigureAwait(false) ?? Success(GroupOutcome.Succeeded);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Monitors each resource in order and restarts failed ones within the restart budget.</summary>
+    /// <remarks>
+    /// <list type="bullet">
+    /// <item><see cref="ResourceStatus.Running"/>: fine. <see cref="ResourceStatus.Degraded"/>: reported as <see cref="GroupOutcome.Degraded"/>
+    /// (naming the first degraded resource), no action.</item>
+    /// <item><see cref="ResourceStatus.NotRunning"/>, <see cref="ResourceStatus.Failed"/> with <see cref="ResourceFailureKind.Transient"/>
+    /// (or no kind), a monitor time-out or exception: one restart is recorded in <see cref="Restarts"/>; the failed resource and every
+    /// resource after it are stopped (from the last back to the failed one), then, after <see cref="GroupOptions.RestartDelay"/>,
+    /// started again from the failed one to the last. Success gives <see cref="GroupOutcome.Recovered"/>. A transient start failure
+    /// during the restart stops what was started in it and tries again, recording another restart. When the budget is exhausted
+    /// (before or during the restart) the outcome is <see cref="GroupOutcome.Failed"/> with <see cref="ResourceFailureKind.Transient"/>:
+    /// the caller moves the group. A failed or timed-out stop during the restart ends it immediately with <see cref="GroupOutcome.Blocked"/>.</item>
+    /// <item><see cref="ResourceStatus.Failed"/> with <see cref="ResourceFailureKind.PermanentOnNode"/> or <see cref="ResourceFailureKind.Fatal"/>
+    /// (also from a start during a restart): <see cref="GroupOutcome.Failed"/> with that kind, immediately, no restart.</item>
+    /// </list>
+    /// After <see cref="GroupOutcome.Failed"/> the resources are left as they are: the caller stops the group (<see cref="StopAsync"/>) before moving it.
+    /// </remarks>
+    /// <param name="cancellationToken">Shutdown: cancels the running action and propagates as <see cref="OperationCanceledException"/>.</param>
+    /// <returns><see cref="GroupOutcome.Succeeded"/>, <see cref="GroupOutcome.Degraded"/>, <see cref="GroupOutcome.Recovered"/>, <see cref="GroupOutcome.Failed"/> or <see cref="GroupOutcome.Blocked"/>.</returns>
+    public async Task<GroupActionOutcome> MonitorAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            GroupActionOutcome? degraded = null;
+            for (int i = 0; i < _resources.Length; i++)
+            {
+                var result = await RunAsync(i, ResourceAction.Monitor, cancellationToken).ConfigureAwait(false);
+                if (result.Succeeded)
+                {
+                    if (result.Status == ResourceStatus.Degraded && degraded is null)
+                    {
+                        degraded = new GroupActionOutcome(GroupOutcome.Degraded, ResourceFailureKind.None, _resources[i].Name, result.Message, Restarts.RestartsInWindow);
+                    }
+
+                    continue;
+                }
+
+                if (result.Kind != ResourceFailureKind.Transient)
+                {
+                    ResourcesLog.GroupFailed(_logger, GroupName, _resources[i].Name, result.Kind, result.Message);
+                    return new GroupActionOutcome(GroupOutcome.Failed, result.Kind, _resources[i].Name, result.Message, Restarts.RestartsInWindow);
+                }
+
+                return await RestartFromAsync(i, result, cancellationToken).ConfigureAwait(false);
+            }
+
+            return degraded ?? Success(GroupOutcome.Succeeded);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task<GroupActionOutcome> RestartFromAsync(int first, ActionResult failure, CancellationToken cancellationToken)
+    {
+        string failedName = _resources[first].Name;
+        string? failedMessage = failure.Message;
+        string action = "monitor";
+        int failedAt = first;
+        int lastToStop = _resources.Length - 1;
+        while (true)
+        {
+            if (!Restarts.TryRecordRestart())
+            {
+                ResourcesLog.BudgetExhausted(_logger, GroupName, _resources[failedAt].Name, failure.Kind, failure.Message, _options.MaxRestarts, _options.FailureWindow);
+                return new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, _resources[failedAt].Name, BudgetMessage(failure.Message), Restarts.RestartsInWindow);
+            }
+
+            ResourcesLog.Restarting(_logger, GroupName, action, _resources[failedAt].Name, Describe(failure), failure.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
+            for (int j = lastToStop; j >= first; j--)
+            {
+                var stop = await RunAsync(j, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
+                if (!stop.Succeeded)
+                {
+                    ResourcesLog.GroupBlocked(_logger, GroupName, _resources[j].Name, stop.Message);
+                    return Blocked(_resources[j].Name, stop);
+                }
+            }
+
+            await DelayRestartAsync(cancellationToken).ConfigureAwait(false);
+
+            bool restarted = true;
+            for (int j = first; j < _resources.Length; j++)
+            {
+                var start = await RunAsync(j, ResourceAction.Start, cancellationToken).ConfigureAwait(false);
+                if (start.Succeeded)
+                {
+                    continue;
+                }
+
+                if (start.Kind != ResourceFailureKind.Transient)
+                {
+                    ResourcesLog.GroupFailed(_logger, GroupName, _resources[j].Name, start.Kind, start.Message);
+                    return new GroupActionOutcome(GroupOutcome.Failed, start.Kind, _resources[j].Name, start.Message, Restarts.RestartsInWindow);
+                }
+
+                restarted = false;
+                failure = start;
+                failedAt = j;
+                lastToStop = j;
+                action = "start";
+                break;
+            }
+
+            if (restarted)
+            {
+                return new GroupActionOutcome(GroupOutcome.Recovered, ResourceFailureKind.None, failedName, failedMessage, Restarts.RestartsInWindow);
+            }
+        }
+    }
+
+    private async Task<GroupActionOutcome> RollBackAsync(int fromIndex, GroupActionOutcome failed, CancellationToken cancellationToken)
+    {
+        var blocked = await StopRangeAsync(fromIndex, 0, cancellationToken).ConfigureAwait(false);
+        return blocked ?? failed;
+    }
+
+    /// <summary>Stops resources from <paramref name="from"/> down to <paramref name="to"/>, best effort; returns Blocked for the first failure, or null.</summary>
+    private async Task<GroupActionOutcome?> StopRangeAsync(int from, int to, CancellationToken cancellationToken)
+    {
+        GroupActionOutcome? blocked = null;
+        for (int j = from; j >= to; j--)
+        {
+            var stop = await RunAsync(j, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
+            if (!stop.Succeeded)
+            {
+                ResourcesLog.GroupBlocked(_logger, GroupName, _resources[j].Name, stop.Message);
+                blocked ??= Blocked(_resources[j].Name, stop);
+            }
+        }
+
+        return blocked;
+    }
+
+    private Task DelayRestartAsync(CancellationToken cancellationToken)
+    {
+        TimeSpan delay = _options.RestartDelay;
+        return delay > TimeSpan.Zero ? Task.Delay(delay, _timeProvider, cancellationToken) : Task.CompletedTask;
+    }
+
+    private GroupActionOutcome Success(GroupOutcome outcome) => new(outcome, ResourceFailureKind.None, null, null, Restarts.RestartsInWindow);
+
+    private GroupActionOutcome Blocked(string resource, ActionResult stop) =>
+        new(GroupOutcome.Blocked, stop.Kind, resource, stop.Message, Restarts.RestartsInWindow);
+
+    private string BudgetMessage(string? reason) =>
+        $"restart budget exhausted ({_options.MaxRestarts} in {_options.FailureWindow}): {reason}";
+
+    private async ValueTask<ActionResult> RunAsync(int index, ResourceAction action, CancellationToken cancellationToken)
+    {
+        IResource resource = _resources[index];
+        ResourceContext context = _context;
+        long started = _timeProvider.GetTimestamp();
+        ResourceFailureKind kind;
+        ResourceStatus? status = null;
+        string? message;
+        Exception? exception = null;
+        bool timedOut = false;
+        try
+        {
+            switch (action)
+            {
+                case ResourceAction.Start:
+                {
+                    var r = await _startPipeline.ExecuteAsync(
+                        static (state, ct) => state.resource.StartAsync(state.context, ct), (resource, context), cancellationToken).ConfigureAwait(false);
+                    (kind, message, exception) = (r.Kind, r.Message, r.Exception);
+                    break;
+                }
+
+                case ResourceAction.Stop:
+                {
+                    var r = await _stopPipeline.ExecuteAsync(
+                        static (state, ct) => state.resource.StopAsync(state.context, ct), (resource, context), cancellationToken).ConfigureAwait(false);
+                    (kind, message, exception) = (r.Kind, r.Message, r.Exception);
+                    break;
+                }
+
+                default:
+                {
+                    var m = await _monitorPipeline.ExecuteAsync(
+                        static (state, ct) => state.resource.MonitorAsync(state.context, ct), (resource, context), cancellationToken).ConfigureAwait(false);
+                    status = m.Status;
+                    message = m.Message;
+                    kind = m.Status switch
+                    {
+                        ResourceStatus.Running or ResourceStatus.Degraded => ResourceFailureKind.None,
+                        ResourceStatus.NotRunning => ResourceFailureKind.Transient,
+                        _ => m.FailureKind == ResourceFailureKind.None ? ResourceFailureKind.Transient : m.FailureKind,
+                    };
+                    break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (TimeoutRejectedException ex)
+        {
+            timedOut = true;
+            kind = ResourceFailureKind.Transient;
+            TimeSpan timeout = Timeout(action);
+            message = $"{ActionName(action)} timed out after {timeout}";
+            exception = ex;
+        }
+        catch (ResourceException ex)
+        {
+            kind = ex.Kind == ResourceFailureKind.None ? ResourceFailureKind.Transient : ex.Kind;
+            message = ex.Message;
+            exception = ex;
+        }
+        catch (Exception ex)
+        {
+            kind = ResourceFailureKind.Transient;
+            message = $"{ex.GetType().Name}: {ex.Message}";
+            exception = ex;
+        }
+
+        if (action == ResourceAction.Monitor && kind != ResourceFailureKind.None && status is null)
+        {
+            status = ResourceStatus.Failed;
+        }
+
+        TimeSpan duration = _timeProvider.GetElapsedTime(started);
+        long elapsedMs = (long)duration.TotalMilliseconds;
+        if (timedOut)
+        {
+            ResourcesLog.ActionTimedOut(_logger, GroupName, ActionName(action), resource.Name, Timeout(action));
+        }
+        else if (kind != ResourceFailureKind.None)
+        {
+            ResourcesLog.ActionFailed(_logger, GroupName, ActionName(action), resource.Name, kind, message, elapsedMs, exception);
+        }
+        else if (action != ResourceAction.Monitor)
+        {
+            ResourcesLog.ActionSucceeded(_logger, GroupName, ActionName(action), resource.Name, elapsedMs);
+        }
+        else if (status == ResourceStatus.Degraded)
+        {
+            ResourcesLog.MonitorDegraded(_logger, GroupName, resource.Name, message);
+        }
+        else
+        {
+            ResourcesLog.MonitorRunning(_logger, GroupName, resource.Name, elapsedMs);
+        }
+
+        var handler = ActionCompleted;
+        if (handler is not null)
+        {
+            try
+            {
+                handler(new ResourceActionRecord(GroupName, resource.Name, action, kind, status, message, duration, timedOut));
+            }
+            catch (Exception ex)
+            {
+                ResourcesLog.HandlerFailed(_logger, GroupName, ex);
+            }
+        }
+
+        return new ActionResult(kind, status, message, timedOut);
+    }
+
+    private TimeSpan Timeout(ResourceAction action) => action switch
+    {
+        ResourceAction.Start => _options.StartTimeout,
+        ResourceAction.Stop => _options.StopTimeout,
+        _ => _options.MonitorTimeout,
+    };
+
+    private static string Describe(ActionResult result) =>
+        result.TimedOut ? "TimedOut" : result.Status == ResourceStatus.NotRunning ? "NotRunning" : result.Kind.ToString();
+
+    private static string ActionName(ResourceAction action) => action switch
+    {
+        ResourceAction.Start => "start",
+        ResourceAction.Stop => "stop",
+        _ => "monitor",
+    };
+
+    private static ResiliencePipeline BuildPipeline(TimeSpan timeout, TimeProvider timeProvider)
+    {
+        if (timeout <= TimeSpan.Zero || timeout == System.Threading.Timeout.InfiniteTimeSpan)
+        {
+            return ResiliencePipeline.Empty;
+        }
+
+        // The generator (unlike TimeoutStrategyOptions.Timeout) is not range-validated, so any positive timeout is honoured.
+        var result = new ValueTask<TimeSpan>(timeout);
+        return new ResiliencePipelineBuilder { TimeProvider = timeProvider }
+            .AddTimeout(new TimeoutStrategyOptions { TimeoutGenerator = _ => result })
+            .Build();
+    }
+
+    private readonly record struct ActionResult(ResourceFailureKind Kind, ResourceStatus? Status, string? Message, bool TimedOut)
+    {
+        public bool Succeeded => Kind == ResourceFailureKind.None;
+    }
+}

@@ -1,0 +1,306 @@
+using System.Diagnostics;
+using HaKit.Resources;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+
+namespace HaKit.Tests.Resources;
+
+[TestFixture]
+[NonParallelizable]
+public sealed class ProcessResourceTests
+{
+    private static readonly ResourceContext Context = new("web", "node1", 7, CancellationToken.None);
+    private readonly List<ProcessResource> _resources = [];
+    private FakeLogger _logger = null!;
+    private CancellationTokenSource _bound = null!;
+
+    [SetUp]
+    public void SetUp()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            Assert.Ignore("POSIX shell tests");
+        }
+
+        _logger = new FakeLogger();
+        _bound = new CancellationTokenSource(TimeSpan.FromSeconds(15));
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        foreach (var resource in _resources)
+        {
+            await resource.DisposeAsync();
+        }
+
+        _resources.Clear();
+        _bound.Dispose();
+    }
+
+    private ProcessResource Shell(string script, TimeSpan? stopTimeout = null, TimeSpan? startupGrace = null)
+    {
+        var resource = new ProcessResource(
+            new ProcessResourceOptions
+            {
+                Name = "svc",
+                FileName = "/bin/sh",
+                Arguments = ["-c", script],
+                StopTimeout = stopTimeout ?? TimeSpan.FromSeconds(10),
+                StartupGrace = startupGrace ?? TimeSpan.Zero,
+            },
+            _logger);
+        _resources.Add(resource);
+        return resource;
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var p = Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private async Task WaitUntil(Func<bool> condition, string what)
+    {
+        while (!condition())
+        {
+            Assert.That(_bound.IsCancellationRequested, Is.False, $"timed out waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+
+    [Test]
+    public async Task Start_Then_Monitor_IsRunning_And_StartIsIdempotent()
+    {
+        var resource = Shell("while :; do sleep 0.1; done");
+
+        var result = await resource.StartAsync(Context, _bound.Token);
+        Assert.That(result.Succeeded, Is.True, result.ToString());
+        int? pid = resource.ProcessId;
+        Assert.That(pid, Is.Not.Null);
+        Assert.That(IsAlive(pid!.Value), Is.True);
+
+        Assert.That((await resource.MonitorAsync(Context, _bound.Token)).Status, Is.EqualTo(ResourceStatus.Running));
+        Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+        Assert.That(resource.ProcessId, Is.EqualTo(pid), "a second start does not launch another process");
+    }
+
+    [Test]
+    public async Task ChildExit_IsNotRunning_WithExitCode()
+    {
+        var resource = Shell("sleep 0.2; exit 3");
+        Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+
+        MonitorResult monitor;
+        do
+        {
+            Assert.That(_bound.IsCancellationRequested, Is.False, "the child did not exit");
+            await Task.Delay(20);
+            monitor = await resource.MonitorAsync(Context, _bound.Token);
+        }
+        while (monitor.Status == ResourceStatus.Running);
+
+        Assert.That(monitor.Status, Is.EqualTo(ResourceStatus.NotRunning));
+        Assert.That(monitor.Message, Is.EqualTo("exited with code 3"));
+
+        // A new start launches it again.
+        Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+        Assert.That((await resource.MonitorAsync(Context, _bound.Token)).Status, Is.EqualTo(ResourceStatus.Running));
+    }
+
+    [Test]
+    public async Task Stop_SendsSigterm_AndAGracefulChildExitsQuickly()
+    {
+        var resource = Shell("trap 'echo got-term; exit 0' TERM; while :; do sleep 0.1; done");
+        Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+        int pid = resource.ProcessId!.Value;
+        await Task.Delay(100); // let the shell install its trap
+
+        var watch = Stopwatch.StartNew();
+        var result = await resource.StopAsync(Context, _bound.Token);
+        watch.Stop();
+
+        Assert.That(result.Succeeded, Is.True, result.ToString());
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "should not have waited for the 10 s StopTimeout");
+        Assert.That(IsAlive(pid), Is.False);
+        Assert.That((await resource.MonitorAsync(Context, _bound.Token)).Status, Is.EqualTo(ResourceStatus.NotRunning));
+        await WaitUntil(() => _logger.Collector.GetSnapshot().Any(r => r.Message.Contains("got-term", StringComparison.Ordinal)), "the trap's output");
+        Assert.That(_logger.Collector.GetSnapshot().Any(r => r.Message.Contains("exited with code 0", StringComparison.Ordinal)), Is.True);
+    }
+
+    [Test]
+    public async Task Stop_KillsAChildThatIgnoresSigterm_AfterStopTimeout()
+    {
+        var resource = Shell("trap '' TERM; while :; do sleep 0.1; done", stopTimeout: TimeSpan.FromMilliseconds(500));
+        Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+        int pid = resource.ProcessId!.Value;
+        await Task.Delay(100);
+
+        var watch = Stopwatch.StartNew();
+        var result = await resource.StopAsync(Context, _bound.Token);
+        watch.Stop();
+
+        Assert.That(result.Succeeded, Is.True, result.ToString());
+        Assert.That(watch.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(450)), "SIGKILL came before the grace ended");
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
+        Assert.That(IsAlive(pid), Is.False);
+        Assert.That(_logger.Collector.GetSnapshot().Any(r => r.Message.Contains("killing the process tree", StringComparison.Ordinal)), Is.True);
+    }
+
+    [Test]
+    public async Task Stop_WhenNotRunning_Succeeds()
+    {
+        var resource = Shell("exit 0");
+        Assert.That((await resource.StopAsync(Context, _bound.Token)).Succeeded, Is.True);
+    }
+
+    [Test]
+    public async Task OutputLines_ReachTheLogger_WithLevelsAndResourceName()
+    {
+        var resource = Shell("echo hello-out; echo hello-err >&2; while :; do sleep 0.1; done");
+        Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+
+        await WaitUntil(() => _logger.Collector.GetSnapshot().Count(r => r.Message.Contains("hello-", StringComparison.Ordinal)) >= 2, "output lines");
+
+        var records = _logger.Collector.GetSnapshot();
+        var stdout = records.Single(r => r.Message.Contains("hello-out", StringComparison.Ordinal));
+        var stderr = records.Single(r => r.Message.Contains("hello-err", StringComparison.Ordinal));
+        Assert.That(stdout.Level, Is.EqualTo(LogLevel.Information));
+        Assert.That(stderr.Level, Is.EqualTo(LogLevel.Warning));
+        Assert.That(stdout.Message, Is.EqualTo("svc: hello-out"));
+    }
+
+    [Test]
+    public async Task EnvironmentVariables_AreVisibleToTheChild()
+    {
+        var resource = new ProcessResource(
+            new ProcessResourceOptions
+            {
+                Name = "env",
+                FileName = "/bin/sh",
+                Arguments = ["-c", "echo \"env=$HAKIT_GROUP/$HAKIT_EPOCH/$HAKIT_NODE/$HAKIT_RESOURCE/$EXTRA\"; while :; do sleep 0.1; done"],
+                Environment = { ["EXTRA"] = "x1" },
+            },
+            _logger);
+        _resources.Add(resource);
+
+        Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+
+        await WaitUntil(() => _logger.Collector.GetSnapshot().Any(r => r.Message.Contains("env=", StringComparison.Ordinal)), "the env line");
+        Assert.That(_logger.Collector.GetSnapshot().Select(r => r.Message), Has.Member("env: env=web/7/node1/env/x1"));
+    }
+
+    [TestCase("/nonexistent/dir/hakit-no-such-binary")]
+    [TestCase("hakit-no-such-binary-on-path")]
+    public async Task MissingExecutable_IsPermanentOnNode(string fileName)
+    {
+        var resource = new ProcessResource(new ProcessResourceOptions { Name = "missing", FileName = fileName }, _logger);
+        _resources.Add(resource);
+
+        var result = await resource.StartAsync(Context, _bound.Token);
+
+        Assert.That(result.Kind, Is.EqualTo(ResourceFailureKind.PermanentOnNode));
+        Assert.That(result.Message, Does.Contain("not found").And.Contain("OCF_ERR_INSTALLED"));
+        Assert.That((await resource.MonitorAsync(Context, _bound.Token)).Status, Is.EqualTo(ResourceStatus.NotRunning));
+    }
+
+    [Test]
+    public async Task StartupGrace_FailsAChildThatDiesEarly()
+    {
+        var resource = Shell("exit 2", startupGrace: TimeSpan.FromMilliseconds(500));
+
+        var result = await resource.StartAsync(Context, _bound.Token);
+
+        Assert.That(result.Kind, Is.EqualTo(ResourceFailureKind.Transient));
+        Assert.That(result.Message, Does.Contain("exited with code 2"));
+    }
+
+    [Test]
+    public async Task StartupGrace_PassesForALiveChild()
+    {
+        var resource = Shell("while :; do sleep 0.1; done", startupGrace: TimeSpan.FromMilliseconds(300));
+
+        var result = await resource.StartAsync(Context, _bound.Token);
+
+        Assert.That(result.Succeeded, Is.True, result.ToString());
+        Assert.That((await resource.MonitorAsync(Context, _bound.Token)).Status, Is.EqualTo(ResourceStatus.Running));
+    }
+
+    [Test]
+    public async Task Dispose_KillsARunningChild()
+    {
+        var resource = Shell("trap '' TERM; while :; do sleep 0.1; done");
+        Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+        int pid = resource.ProcessId!.Value;
+
+        await resource.DisposeAsync();
+
+        Assert.That(IsAlive(pid), Is.False);
+        Assert.That(async () => await resource.StartAsync(Context, _bound.Token), Throws.InstanceOf<ObjectDisposedException>());
+    }
+
+    [Test]
+    public async Task InARunner_MonitorRestartsAnExitedChild()
+    {
+        var resource = Shell("sleep 0.3; exit 1");
+        var runner = new ResourceGroupRunner(new GroupOptions { Name = "web", StopTimeout = TimeSpan.FromSeconds(5) }, [resource], "node1", TimeProvider.System);
+        Assert.That((await runner.StartAsync(9, CancellationToken.None, _bound.Token)).Outcome, Is.EqualTo(GroupOutcome.Succeeded));
+
+        await WaitUntil(() => resource.ProcessId is null, "the child to exit");
+        var outcome = await runner.MonitorAsync(_bound.Token);
+
+        Assert.That(outcome.Outcome, Is.EqualTo(GroupOutcome.Recovered));
+        Assert.That(outcome.Message, Is.EqualTo("exited with code 1"));
+        Assert.That(resource.ProcessId, Is.Not.Null);
+        Assert.That((await runner.StopAsync(_bound.Token)).Outcome, Is.EqualTo(GroupOutcome.Succeeded));
+    }
+
+    [Test]
+    public async Task GroupStopTimeoutShorterThanGrace_KillsTheTree_AndConfirmsTheStop()
+    {
+        var resource = Shell("trap '' TERM; while :; do sleep 0.1; done", stopTimeout: TimeSpan.FromSeconds(30));
+        var runner = new ResourceGroupRunner(new GroupOptions { Name = "web", StopTimeout = TimeSpan.FromMilliseconds(400) }, [resource], "node1", TimeProvider.System);
+        Assert.That((await runner.StartAsync(9, CancellationToken.None, _bound.Token)).Outcome, Is.EqualTo(GroupOutcome.Succeeded));
+        int pid = resource.ProcessId!.Value;
+        await Task.Delay(100);
+
+        var outcome = await runner.StopAsync(_bound.Token);
+
+        Assert.That(outcome.Outcome, Is.EqualTo(GroupOutcome.Succeeded), outcome.Message);
+        Assert.That(IsAlive(pid), Is.False);
+    }
+
+    [Test]
+    public async Task Stop_IsNotDelayedByAGrandchildHoldingTheOutputPipes()
+    {
+        var resource = Shell("sleep 5 & echo \"bg=$!\"; trap 'exit 0' TERM; while :; do sleep 0.1; done");
+        int? grandchild = null;
+        try
+        {
+            Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
+            await WaitUntil(() => _logger.Collector.GetSnapshot().Any(r => r.Message.StartsWith("svc: bg=", StringComparison.Ordinal)), "the grandchild pid");
+            grandchild = int.Parse(_logger.Collector.GetSnapshot().First(r => r.Message.StartsWith("svc: bg=", StringComparison.Ordinal)).Message["svc: bg=".Length..]);
+
+            var watch = Stopwatch.StartNew();
+            var result = await resource.StopAsync(Context, _bound.Token);
+
+            Assert.That(result.Succeeded, Is.True, result.ToString());
+            Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3)), "the stop waited for the pipes to close");
+        }
+        finally
+        {
+            if (grandchild is { } pid && IsAlive(pid))
+            {
+                using var p = Process.GetProcessById(pid);
+                p.Kill();
+            }
+        }
+    }
+}
