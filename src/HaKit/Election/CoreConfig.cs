@@ -1,0 +1,78 @@
+namespace HaKit.Election;
+
+/// <summary>A peer as the core sees it.</summary>
+/// <param name="Name">Node name.</param>
+/// <param name="Priority">Priority (higher wins ties).</param>
+public sealed record PeerConfig(string Name, int Priority);
+
+/// <summary>A group as the core sees it.</summary>
+/// <param name="Name">Group name.</param>
+/// <param name="PreferredNode">Preferred node, if any.</param>
+/// <param name="AutoFailback">Return to the preferred node when it is healthy.</param>
+/// <param name="FailbackDelay">How long the preferred node must be healthy first.</param>
+/// <param name="MonitorInterval">Time between monitor actions while Active.</param>
+/// <param name="FailureWindow">How long a node stays ineligible after its restarts ran out.</param>
+public sealed record GroupConfig(string Name, string? PreferredNode, bool AutoFailback, TimeSpan FailbackDelay, TimeSpan MonitorInterval, TimeSpan FailureWindow);
+
+/// <summary>Everything the ownership core needs, already validated.</summary>
+public sealed class CoreConfig
+{
+    /// <summary>The local node.</summary>
+    public required string LocalNode { get; init; }
+
+    /// <summary>The local node's priority.</summary>
+    public int LocalPriority { get; init; } = 100;
+
+    /// <summary>Every other node.</summary>
+    public required IReadOnlyList<PeerConfig> Peers { get; init; }
+
+    /// <summary>Link names (one detector per peer and link).</summary>
+    public required IReadOnlyList<string> Links { get; init; }
+
+    /// <summary>Groups.</summary>
+    public required IReadOnlyList<GroupConfig> Groups { get; init; }
+
+    /// <summary>Heartbeat interval.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Expected time between ticks.</summary>
+    public TimeSpan TickInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>A tick this much later than due counts as a local stall.</summary>
+    public TimeSpan LocalPauseThreshold { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Whether fence agents are configured: a takeover from a dead owner then waits for a successful fence.</summary>
+    public bool FencingConfigured { get; init; }
+
+    /// <summary>Delay before asking the arbiter again after a refusal.</summary>
+    public TimeSpan ArbiterRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Delay before fencing again after a failure.</summary>
+    public TimeSpan FenceRetryInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>For lease-based arbiters: how long before the lease expires (on the grantor's clock) the holder stops its resources.</summary>
+    public TimeSpan LeaseDriftMargin { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Builds the core configuration from validated options.</summary>
+    /// <param name="options">The node options.</param>
+    /// <param name="fencingConfigured">Whether fence agents are registered.</param>
+    public static CoreConfig FromOptions(HaKitOptions options, bool fencingConfigured)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var local = options.Nodes.First(n => n.Name == options.NodeName);
+        return new CoreConfig
+        {
+            LocalNode = local.Name,
+            LocalPriority = local.Priority,
+            Peers = options.Nodes.Where(n => n.Name != local.Name).Select(n => new PeerConfig(n.Name, n.Priority)).ToArray(),
+            Links = options.Links.Select(l => l.Name).ToArray(),
+            Groups = options.Groups.Select(g => new GroupConfig(g.Name, g.PreferredNode, g.AutoFailback, g.FailbackDelay, g.MonitorInterval, g.FailureWindow)).ToArray(),
+            Interval = options.Timing.Interval,
+            TickInterval = options.Timing.EffectiveTickInterval,
+            LocalPauseThreshold = options.Timing.EffectiveLocalPauseThreshold,
+            FencingConfigured = fencingConfigured,
+            ArbiterRetryInterval = options.Arbiter.RetryInterval,
+            FenceRetryInterval = options.Fencing.RetryInterval,
+        };
+    }
+}

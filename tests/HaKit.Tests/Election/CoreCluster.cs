@@ -1,0 +1,397 @@
+using HaKit.Detection;
+using HaKit.Election;
+using HaKit.Fencing;
+using HaKit.Resources;
+
+namespace HaKit.Tests.Election;
+
+/// <summary>
+/// A deterministic, single-threaded harness for <see cref="OwnershipCore"/>: N cores on a virtual clock, a message
+/// network with per-link cuts and delay, and a scripted runtime (persistence, arbiter, fencing, resource actions with
+/// durations). Every run is a pure function of the script, so a failing test replays exactly.
+/// </summary>
+internal sealed class CoreCluster
+{
+    private readonly PriorityQueue<Action, (TimeSpan At, long Seq)> _queue = new();
+    private readonly HashSet<(string From, string To, string Link)> _cuts = [];
+    private long _seq;
+
+    public CoreCluster(params string[] nodes)
+    {
+        NodeNames = nodes;
+    }
+
+    public IReadOnlyList<string> NodeNames { get; }
+
+    public TimeSpan Now { get; private set; }
+
+    public string[] Links { get; set; } = ["lan0", "lan1"];
+
+    public TimingOptions Timing { get; } = new()
+    {
+        Interval = TimeSpan.FromMilliseconds(100),
+        WarnTime = TimeSpan.FromMilliseconds(250),
+        DeadTime = TimeSpan.FromMilliseconds(400),
+        InitialDeadTime = TimeSpan.FromMilliseconds(1000),
+    };
+
+    public DetectorOptions Detector { get; } = new();
+
+    public List<GroupConfig> Groups { get; } = [new("web", "a", false, TimeSpan.Zero, TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(60))];
+
+    public Dictionary<string, int> Priorities { get; } = [];
+
+    public bool FencingConfigured { get; set; }
+
+    public TimeSpan NetworkDelay { get; set; } = TimeSpan.FromMilliseconds(1);
+
+    public TimeSpan ArbiterDelay { get; set; } = TimeSpan.FromMilliseconds(2);
+
+    public TimeSpan FenceDelay { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    public TimeSpan StartDuration { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    public TimeSpan StopDuration { get; set; } = TimeSpan.FromMilliseconds(20);
+
+    public TimeSpan MonitorDuration { get; set; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Arbiter policy: (node, request) → decision. Default: grant without expiry.</summary>
+    public Func<string, ArbiterRequest, ArbiterDecision> Arbiter { get; set; } = (_, _) => ArbiterDecision.Grant("test arbiter");
+
+    /// <summary>Fence policy: (fencer, target) → result. Default: success, and the target is powered off.</summary>
+    public Func<string, string, FenceResult> Fence { get; set; } = (_, target) => new FenceResult(true, $"powered off {target}");
+
+    public Func<string, string, ulong, GroupActionOutcome> StartOutcome { get; set; } = (_, _, _) => Ok;
+
+    public Func<string, string, ulong, GroupActionOutcome> StopOutcome { get; set; } = (_, _, _) => Ok;
+
+    public Func<string, string, ulong, GroupActionOutcome> MonitorOutcome { get; set; } = (_, _, _) => Ok;
+
+    /// <summary>Makes the next PersistEpoch on a node fail.</summary>
+    public HashSet<string> FailNextPersist { get; } = [];
+
+    public static GroupActionOutcome Ok { get; } = new(GroupOutcome.Succeeded, ResourceFailureKind.None, null, null, 0);
+
+    public Dictionary<string, SimNode> Nodes { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Every event, with the node that raised it, in order.</summary>
+    public List<(string Node, ClusterEvent Event)> Events { get; } = [];
+
+    /// <summary>Every command executed, with its node and time, in order.</summary>
+    public List<(TimeSpan At, string Node, CoreCommand Command)> Commands { get; } = [];
+
+    /// <summary>Every instant at which two nodes ran a group's resources (start issued, stop not yet completed).</summary>
+    public List<(TimeSpan At, string Group, string[] Nodes)> Overlaps { get; } = [];
+
+    public void Start()
+    {
+        foreach (var n in NodeNames)
+        {
+            Boot(n, new Dictionary<string, ulong>(StringComparer.Ordinal), 1);
+        }
+    }
+
+    public void StartNode(string node) => Boot(node, new Dictionary<string, ulong>(StringComparer.Ordinal), 1);
+
+    public SimNode this[string node] => Nodes[node];
+
+    public GroupRole Role(string node, string group = "web") => Nodes[node].Core.GetRole(group);
+
+    public ulong Epoch(string node, string group = "web") => Nodes[node].Core.GetEpoch(group);
+
+    /// <summary>Nodes whose resources for the group are running (start issued, stop not completed).</summary>
+    public string[] Running(string group = "web") => Nodes.Values.Where(n => n.Up && n.Running.ContainsKey(group)).Select(n => n.Name).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+
+    public string[] ActiveNodes(string group = "web") => Nodes.Values.Where(n => n.Up && n.Core.GetRole(group) == GroupRole.Active).Select(n => n.Name).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+
+    public void Cut(string from, string to, string? link = null)
+    {
+        foreach (var l in link is null ? Links : [link])
+        {
+            _cuts.Add((from, to, l));
+        }
+    }
+
+    public void CutBoth(string a, string b, string? link = null)
+    {
+        Cut(a, b, link);
+        Cut(b, a, link);
+    }
+
+    public void HealAll() => _cuts.Clear();
+
+    /// <summary>The process dies (SIGKILL): no more ticks or messages; its resources die with it.</summary>
+    public void Crash(string node)
+    {
+        var n = Nodes[node];
+        n.Up = false;
+        n.Generation++;
+        n.Running.Clear();
+    }
+
+    /// <summary>A new process starts for the node: new incarnation, epochs from its durable state.</summary>
+    public void Restart(string node)
+    {
+        var n = Nodes[node];
+        if (n.Up)
+        {
+            Crash(node);
+        }
+
+        Boot(node, new Dictionary<string, ulong>(n.Persisted, StringComparer.Ordinal), n.Incarnation + 1);
+    }
+
+    public AdminResult Admin(string node, AdminCommand command)
+    {
+        var n = Nodes[node];
+        var result = n.Core.Admin(Now, command);
+        Drain(n);
+        return result;
+    }
+
+    /// <summary>Runs the virtual clock forward.</summary>
+    public void Run(TimeSpan duration)
+    {
+        var until = Now + duration;
+        while (_queue.TryPeek(out _, out var key) && key.At <= until)
+        {
+            _queue.Dequeue().Invoke();
+            Now = key.At > Now ? key.At : Now;
+            CheckOverlap();
+        }
+
+        Now = until;
+    }
+
+    public void RunMs(double ms) => Run(TimeSpan.FromMilliseconds(ms));
+
+    /// <summary>Runs until <paramref name="condition"/> holds (checked after every step) or <paramref name="limit"/> passes; returns the time it took.</summary>
+    public TimeSpan? RunUntil(Func<bool> condition, TimeSpan limit)
+    {
+        var start = Now;
+        var until = Now + limit;
+        if (condition())
+        {
+            return TimeSpan.Zero;
+        }
+
+        while (_queue.TryPeek(out _, out var key) && key.At <= until)
+        {
+            Now = key.At > Now ? key.At : Now;
+            _queue.Dequeue().Invoke();
+            CheckOverlap();
+            if (condition())
+            {
+                return Now - start;
+            }
+        }
+
+        Now = until;
+        return null;
+    }
+
+    public IEnumerable<T> EventsOf<T>(string? node = null)
+        where T : ClusterEvent => Events.Where(e => node is null || e.Node == node).Select(e => e.Event).OfType<T>();
+
+    private void Boot(string name, Dictionary<string, ulong> persisted, ulong incarnation)
+    {
+        var config = new CoreConfig
+        {
+            LocalNode = name,
+            LocalPriority = Priorities.TryGetValue(name, out var p) ? p : 100,
+            Peers = NodeNames.Where(n => n != name).Select(n => new PeerConfig(n, Priorities.TryGetValue(n, out var pp) ? pp : 100)).ToArray(),
+            Links = Links,
+            Groups = Groups,
+            Interval = Timing.Interval,
+            TickInterval = Timing.EffectiveTickInterval,
+            LocalPauseThreshold = Timing.EffectiveLocalPauseThreshold,
+            FencingConfigured = FencingConfigured,
+            ArbiterRetryInterval = TimeSpan.FromMilliseconds(500),
+            FenceRetryInterval = TimeSpan.FromMilliseconds(500),
+            LeaseDriftMargin = TimeSpan.FromMilliseconds(100),
+        };
+        var node = Nodes.TryGetValue(name, out var existing) ? existing : new SimNode(name);
+        node.Core = new OwnershipCore(config, new FailureDetectorFactory(Timing, Detector), persisted, Now);
+        node.Persisted = persisted;
+        node.Incarnation = incarnation;
+        node.Up = true;
+        node.Generation++;
+        node.Running.Clear();
+        Nodes[name] = node;
+        ScheduleTick(node, node.Generation, Now);
+    }
+
+    private void ScheduleTick(SimNode n, int generation, TimeSpan at) =>
+        Schedule(at, () =>
+        {
+            if (!n.Up || n.Generation != generation)
+            {
+                return;
+            }
+
+            if (n.StallUntil > Now)
+            {
+                ScheduleTick(n, generation, n.StallUntil);
+                return;
+            }
+
+            n.Core.Tick(Now);
+            Drain(n);
+            ScheduleTick(n, generation, Now + Timing.EffectiveTickInterval);
+        });
+
+    private void Schedule(TimeSpan at, Action action) => _queue.Enqueue(action, (at, _seq++));
+
+    /// <summary>Runs <paramref name="action"/> against node <paramref name="n"/> later, if it is still the same process.</summary>
+    private void Later(SimNode n, TimeSpan delay, Action action)
+    {
+        var generation = n.Generation;
+        void Attempt()
+        {
+            if (!n.Up || n.Generation != generation)
+            {
+                return;
+            }
+
+            if (n.StallUntil > Now)
+            {
+                // A stalled process handles queued input only after the stall, and after its first late tick (the worst case).
+                Schedule(n.StallUntil + TimeSpan.FromTicks(10), Attempt);
+                return;
+            }
+
+            action();
+            Drain(n);
+        }
+
+        Schedule(Now + delay, Attempt);
+    }
+
+    private void Drain(SimNode n)
+    {
+        while (n.Core.HasReady)
+        {
+            foreach (var c in n.Core.TakeReady())
+            {
+                Commands.Add((Now, n.Name, c));
+                Execute(n, c);
+            }
+        }
+    }
+
+    private void Execute(SimNode n, CoreCommand command)
+    {
+        switch (command)
+        {
+            case SendHeartbeat send:
+                foreach (var peer in Nodes.Values.Where(p => p.Name != n.Name))
+                {
+                    foreach (var link in Links)
+                    {
+                        if (_cuts.Contains((n.Name, peer.Name, link)))
+                        {
+                            continue;
+                        }
+
+                        var inc = n.Incarnation;
+                        Later(peer, NetworkDelay, () => peer.Core.Receive(Now, n.Name, link, inc, send.Message));
+                    }
+                }
+
+                break;
+            case PersistEpoch persist:
+                if (FailNextPersist.Remove(n.Name))
+                {
+                    n.Core.OnEpochPersisted(Now, persist.Group, persist.Epoch, "disk full");
+                }
+                else
+                {
+                    n.Persisted[persist.Group] = Math.Max(n.Persisted.GetValueOrDefault(persist.Group), persist.Epoch);
+                    n.Core.OnEpochPersisted(Now, persist.Group, persist.Epoch, null);
+                }
+
+                break;
+            case AskArbiter ask:
+                Later(n, ArbiterDelay, () => n.Core.OnArbiterAnswer(Now, ask.RequestId, Arbiter(n.Name, ask.Request)));
+                break;
+            case FenceNode fence:
+                Later(n, FenceDelay, () =>
+                {
+                    var result = Fence(n.Name, fence.Node);
+                    if (result.Succeeded && Nodes[fence.Node].Up)
+                    {
+                        Crash(fence.Node);
+                    }
+
+                    n.Core.OnFenceCompleted(Now, fence.RequestId, result);
+                });
+                break;
+            case StartGroup start:
+                n.Running[start.Group] = start.Epoch;
+                n.StartedEpochs.Add((start.Group, start.Epoch));
+                Later(n, StartDuration, () =>
+                {
+                    var outcome = StartOutcome(n.Name, start.Group, start.Epoch);
+                    if (outcome.Outcome == GroupOutcome.Failed)
+                    {
+                        n.Running.Remove(start.Group);
+                    }
+
+                    n.Core.OnGroupStarted(Now, start.Group, start.Epoch, outcome);
+                });
+                break;
+            case StopGroup stop:
+                Later(n, StopDuration, () =>
+                {
+                    var outcome = StopOutcome(n.Name, stop.Group, stop.Epoch);
+                    if (outcome.Outcome != GroupOutcome.Blocked)
+                    {
+                        n.Running.Remove(stop.Group);
+                    }
+
+                    n.Core.OnGroupStopped(Now, stop.Group, stop.Epoch, outcome);
+                });
+                break;
+            case MonitorGroup monitor:
+                Later(n, MonitorDuration, () => n.Core.OnGroupMonitored(Now, monitor.Group, monitor.Epoch, MonitorOutcome(n.Name, monitor.Group, monitor.Epoch)));
+                break;
+            case EmitEvent e:
+                Events.Add((n.Name, e.Event));
+                break;
+        }
+    }
+
+    private void CheckOverlap()
+    {
+        foreach (var g in Groups)
+        {
+            var running = Running(g.Name);
+            if (running.Length > 1 && (Overlaps.Count == 0 || Overlaps[^1].At != Now))
+            {
+                Overlaps.Add((Now, g.Name, running));
+            }
+        }
+    }
+
+    internal sealed class SimNode(string name)
+    {
+        public string Name { get; } = name;
+
+        public OwnershipCore Core { get; set; } = null!;
+
+        public bool Up { get; set; }
+
+        public int Generation { get; set; }
+
+        public ulong Incarnation { get; set; }
+
+        public Dictionary<string, ulong> Persisted { get; set; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, ulong> Running { get; } = new(StringComparer.Ordinal);
+
+        public List<(string Group, ulong Epoch)> StartedEpochs { get; } = [];
+
+        /// <summary>While set in the future, the node's ticks are delayed (a GC pause or a stopped VM).</summary>
+        public TimeSpan StallUntil { get; set; }
+    }
+}
