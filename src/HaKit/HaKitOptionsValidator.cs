@@ -26,7 +26,7 @@ public static class HaKitOptionsValidator
         // nodes
         if (options.Nodes.Count < 2)
         {
-            Error(nameof(options.Nodes), $"{options.Nodes.Count} node(s)", "list at least two nodes, the local one included");
+            Error(nameof(options.Nodes), new Described($"{options.Nodes.Count} node(s)"), "list at least two nodes, the local one included");
         }
 
         var nodeNames = new HashSet<string>(StringComparer.Ordinal);
@@ -65,7 +65,7 @@ public static class HaKitOptionsValidator
         // links
         if (options.Links.Count == 0)
         {
-            Error(nameof(options.Links), "(none)", "configure at least one heartbeat link (two on separate networks are recommended)");
+            Error(nameof(options.Links), new Described("(none)"), "configure at least one heartbeat link (two on separate networks are recommended)");
         }
 
         var linkNames = new HashSet<string>(StringComparer.Ordinal);
@@ -198,7 +198,7 @@ public static class HaKitOptionsValidator
         // auth
         if (options.Auth.Keys.Count == 0)
         {
-            Error("Auth:Keys", "(none)", "configure at least one key: { \"Id\": 1, \"Secret\": \"<base64 of 32+ random bytes, e.g. from openssl rand -base64 32>\" }");
+            Error("Auth:Keys", new Described("(none)"), "configure at least one key: { \"Id\": 1, \"Secret\": \"<base64 of 32+ random bytes, e.g. from openssl rand -base64 32>\" }");
         }
 
         var keyIds = new HashSet<uint>();
@@ -217,11 +217,11 @@ public static class HaKitOptionsValidator
             var bytes = new byte[Math.Max(1, k.Secret.Length)];
             if (!Convert.TryFromBase64String(k.Secret, bytes, out var length))
             {
-                Error($"Auth:Keys:{i}:Secret", $"({k.Secret.Length} characters, not shown)", "must be base64, e.g. the output of openssl rand -base64 32");
+                Error($"Auth:Keys:{i}:Secret", new Described($"({k.Secret.Length} characters, not shown)"), "must be base64, e.g. the output of openssl rand -base64 32");
             }
             else if (length < 32)
             {
-                Error($"Auth:Keys:{i}:Secret", $"({length} bytes, not shown)", "must decode to at least 32 bytes; generate one with openssl rand -base64 32");
+                Error($"Auth:Keys:{i}:Secret", new Described($"({length} bytes, not shown)"), "must decode to at least 32 bytes; generate one with openssl rand -base64 32");
             }
         }
 
@@ -331,6 +331,9 @@ public static class HaKitOptionsValidator
         }
     }
 
+    /// <summary>A description of a value that must not (or cannot) be shown as is.</summary>
+    private sealed record Described(string Text);
+
     private static bool IsMulticast(IPAddress address) =>
         address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && (address.GetAddressBytes()[0] & 0xF0) == 0xE0;
 
@@ -349,6 +352,7 @@ public static class HaKitOptionsValidator
     private static string Show(object? value) => value switch
     {
         null => "(missing)",
+        Described d => d.Text,
         string s when s.Length == 0 => "(empty)",
         string s => $"'{s}'",
         TimeSpan ts => ts.ToString("c", CultureInfo.InvariantCulture),
