@@ -159,18 +159,14 @@ public sealed class EnvelopeCodec
     public int Encode(ReadOnlySpan<byte> payload, Span<byte> destination)
     {
         ulong sequence = Interlocked.Increment(ref _lastSequence);
-        if (payload.Length > MaxPacketSize)
+        long payloadField = payload.IsEmpty ? 0 : 1L + ProtoWire.VarintLength((ulong)payload.Length) + payload.Length;
+        long size = _prefix.Length + 1L + ProtoWire.VarintLength(sequence) + _keyIdField.Length + payloadField + MacFieldLength;
+        if (size > MaxPacketSize)
         {
-            throw TooLarge(payload.Length, (long)payload.Length + MacFieldLength);
+            throw TooLarge(payload.Length, size);
         }
 
-        int payloadField = payload.IsEmpty ? 0 : LengthDelimitedSize(payload.Length);
-        int signedLength = _prefix.Length + 1 + ProtoWire.VarintLength(sequence) + _keyIdField.Length + payloadField;
-        int total = signedLength + MacFieldLength;
-        if (total > MaxPacketSize)
-        {
-            throw TooLarge(payload.Length, total);
-        }
+        int total = (int)size;
 
         if (total > destination.Length)
         {

@@ -3,6 +3,8 @@ namespace HaKit.Wire;
 /// <summary>
 /// An authenticated, non-replayed envelope returned by <see cref="EnvelopeCodec.TryOpen"/>.
 /// It points into the received packet: use it (or copy the payload) before the packet buffer is reused.
+/// When <see cref="EnvelopeCodec.TryOpen"/> returns <see langword="false"/> the envelope is <see langword="default"/>
+/// (its <see cref="Sender"/> is then null) and must not be used.
 /// </summary>
 public readonly ref struct OpenedEnvelope
 {

@@ -150,6 +150,37 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
+    public void PacketOfExactlyMaxPacketSize_IsAccepted()
+    {
+        EnvelopeCodec alpha = _kit.Codec("alpha", maxPacketSize: 300);
+        EnvelopeCodec beta = _kit.Codec("beta", maxPacketSize: 300);
+        var buffer = new byte[300];
+        int payloadLength = alpha.MaxPayloadLength;
+        while (FitsIn300(payloadLength + 1))
+        {
+            payloadLength++;
+        }
+
+        bool FitsIn300(int length)
+        {
+            try
+            {
+                return alpha.Encode(new byte[length], new byte[4096]) <= 300;
+            }
+            catch (ArgumentException)
+            {
+                return false;
+            }
+        }
+
+        int n = alpha.Encode(new byte[payloadLength], buffer);
+
+        Assert.That(n, Is.EqualTo(300));
+        Assert.That(beta.TryOpen(buffer, out _, out _), Is.True);
+        Assert.That(() => alpha.Encode(new byte[payloadLength + 1], new byte[4096]), Throws.ArgumentException);
+    }
+
+    [Test]
     public void Drop_Truncated_PacketCutShort()
     {
         var stats = new WireStats();
