@@ -1,0 +1,117 @@
+using Google.Protobuf;
+using HaKit.Wire.Proto;
+
+namespace HaKit.Wire;
+
+/// <summary>Serializes <see cref="ClusterMessage"/> payloads into spans and parses them into reused instances.</summary>
+internal static class PayloadCodec
+{
+    private const ulong MaxFieldNumber = (1UL << 29) - 1;
+
+    private static readonly byte TagHeartbeat = ProtoWire.Tag(ClusterMessage.HeartbeatFieldNumber, ProtoWire.WireTypeLengthDelimited);
+
+    /// <summary>Writes <paramref name="message"/> to the start of <paramref name="destination"/> without allocating.</summary>
+    /// <returns>The number of bytes written.</returns>
+    /// <exception cref="ArgumentException"><paramref name="destination"/> is too small.</exception>
+    public static int Write(ClusterMessage message, Span<byte> destination)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        int size = message.CalculateSize();
+        if (size > destination.Length)
+        {
+            throw new ArgumentException($"The message needs {size} bytes but the destination holds {destination.Length}.", nameof(destination));
+        }
+
+        message.WriteTo(destination[..size]);
+        return size;
+    }
+
+    /// <summary>
+    /// Clears <paramref name="reuse"/> and merges <paramref name="payload"/> into it. Unknown top-level fields (from newer
+    /// peers) are skipped rather than kept, so a reused instance never accumulates them. Never throws for any input.
+    /// </summary>
+    /// <returns><see langword="false"/> when the payload is not a valid <see cref="ClusterMessage"/> (then <paramref name="reuse"/> is left cleared).</returns>
+    public static bool TryRead(ReadOnlySpan<byte> payload, ClusterMessage reuse)
+    {
+        ArgumentNullException.ThrowIfNull(reuse);
+        reuse.ClearBody();
+        Heartbeat? heartbeat = null;
+        int pos = 0;
+        while (pos < payload.Length)
+        {
+            if (ProtoWire.TryReadVarint(payload, ref pos, out ulong tag) != ReadStatus.Ok || tag >> 3 == 0 || tag >> 3 > MaxFieldNumber)
+            {
+                reuse.ClearBody();
+                return false;
+            }
+
+            if (tag == TagHeartbeat)
+            {
+                if (!TryReadLength(payload, ref pos, out ReadOnlySpan<byte> bytes))
+                {
+                    reuse.ClearBody();
+                    return false;
+                }
+
+                // Repeated occurrences of a message field merge, as in any protobuf parser.
+                heartbeat ??= new Heartbeat();
+                try
+                {
+                    heartbeat.MergeFrom(bytes);
+                }
+                catch (InvalidProtocolBufferException)
+                {
+                    reuse.ClearBody();
+                    return false;
+                }
+
+                continue;
+            }
+
+            if (!TrySkip(payload, ref pos, (int)(tag & 7)))
+            {
+                reuse.ClearBody();
+                return false;
+            }
+        }
+
+        if (heartbeat is not null)
+        {
+            reuse.Heartbeat = heartbeat;
+        }
+
+        return true;
+    }
+
+    private static bool TryReadLength(ReadOnlySpan<byte> payload, ref int pos, out ReadOnlySpan<byte> bytes)
+    {
+        bytes = default;
+        if (ProtoWire.TryReadVarint(payload, ref pos, out ulong length) != ReadStatus.Ok || length > (ulong)(payload.Length - pos))
+        {
+            return false;
+        }
+
+        bytes = payload.Slice(pos, (int)length);
+        pos += (int)length;
+        return true;
+    }
+
+    private static bool TrySkip(ReadOnlySpan<byte> payload, ref int pos, int wireType)
+    {
+        switch (wireType)
+        {
+            case 0:
+                return ProtoWire.TryReadVarint(payload, ref pos, out _) == ReadStatus.Ok;
+            case 1:
+                pos += 8;
+                return pos <= payload.Length;
+            case 2:
+                return TryReadLength(payload, ref pos, out _);
+            case 5:
+                pos += 4;
+                return pos <= payload.Length;
+            default:
+                return false; // groups (3, 4) are not used by proto3; 6 and 7 are invalid
+        }
+    }
+}

@@ -1,0 +1,131 @@
+using Google.Protobuf;
+using HaKit.Wire;
+using HaKit.Wire.Proto;
+
+namespace HaKit.Tests.Wire;
+
+public sealed class PayloadCodecTests
+{
+    internal static ClusterMessage SampleHeartbeat() => new()
+    {
+        Heartbeat = new Heartbeat
+        {
+            Priority = 150,
+            Leaving = false,
+            Groups =
+            {
+                new GroupStatus { Name = "web", Role = GroupRole.Active, Epoch = 12, HighestEpoch = 12, Eligible = true },
+                new GroupStatus { Name = "db", Role = GroupRole.Standby, HighestEpoch = 4, Eligible = true, HandoffTo = "beta", FatalMark = 2, FatalCleared = 2 },
+            },
+        },
+    };
+
+    [Test]
+    public void Write_ThenTryRead_RoundTrips()
+    {
+        ClusterMessage message = SampleHeartbeat();
+        var buffer = new byte[256];
+
+        int n = PayloadCodec.Write(message, buffer);
+        var reuse = new ClusterMessage();
+        bool ok = PayloadCodec.TryRead(buffer.AsSpan(0, n), reuse);
+
+        Assert.That(ok, Is.True);
+        Assert.That(reuse, Is.EqualTo(message));
+        Assert.That(buffer.AsSpan(0, n).ToArray(), Is.EqualTo(message.ToByteArray()));
+    }
+
+    [Test]
+    public void Write_ThrowsWhenDestinationTooSmall()
+    {
+        ClusterMessage message = SampleHeartbeat();
+
+        Assert.That(() => PayloadCodec.Write(message, new byte[message.CalculateSize() - 1]), Throws.ArgumentException);
+    }
+
+    [Test]
+    public void TryRead_ReplacesPreviousContent_InsteadOfAppending()
+    {
+        var reuse = new ClusterMessage();
+        byte[] first = SampleHeartbeat().ToByteArray();
+        var second = new ClusterMessage { Heartbeat = new Heartbeat { Priority = 1, Leaving = true, Groups = { new GroupStatus { Name = "x" } } } };
+
+        Assert.That(PayloadCodec.TryRead(first, reuse), Is.True);
+        Assert.That(PayloadCodec.TryRead(second.ToByteArray(), reuse), Is.True);
+
+        Assert.That(reuse, Is.EqualTo(second));
+        Assert.That(reuse.Heartbeat.Groups, Has.Count.EqualTo(1));
+    }
+
+    [Test]
+    public void TryRead_EmptyPayload_IsAnEmptyMessage()
+    {
+        var reuse = SampleHeartbeat();
+
+        Assert.That(PayloadCodec.TryRead([], reuse), Is.True);
+        Assert.That(reuse.BodyCase, Is.EqualTo(ClusterMessage.BodyOneofCase.None));
+    }
+
+    public static IEnumerable<TestCaseData> InvalidPayloads()
+    {
+        yield return new TestCaseData(new byte[] { 0x0A, 0x05, 0x08 }).SetName("TryRead_LengthPastEnd");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x02, 0x08, 0x80 }).SetName("TryRead_InnerVarintCut");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x02, 0x12, 0x05 }).SetName("TryRead_InnerLengthPastEnd");
+        yield return new TestCaseData(new byte[] { 0x00 }).SetName("TryRead_FieldZero");
+        yield return new TestCaseData(new byte[] { 0x0F }).SetName("TryRead_InvalidWireType");
+        yield return new TestCaseData(new byte[] { 0x09, 0x01 }).SetName("TryRead_Fixed64Cut");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x03, 0x12, 0x01, 0xFF }).SetName("TryRead_InnerGroupStatusGarbage");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x04, 0x12, 0x02, 0x0A, 0x80 }).SetName("TryRead_InnerStringCut");
+    }
+
+    [TestCaseSource(nameof(InvalidPayloads))]
+    public void TryRead_InvalidPayload_ReturnsFalse_AndLeavesMessageCleared(byte[] payload)
+    {
+        var reuse = SampleHeartbeat();
+
+        Assert.That(PayloadCodec.TryRead(payload, reuse), Is.False);
+        Assert.That(reuse.BodyCase, Is.EqualTo(ClusterMessage.BodyOneofCase.None));
+    }
+
+    [Test]
+    public void TryRead_SkipsUnknownTopLevelFields_WithoutAccumulatingThem()
+    {
+        byte[] known = SampleHeartbeat().ToByteArray();
+        byte[] withUnknown = [.. known, 0x48, 0x05, 0x52, 0x02, 0xAA, 0xBB, 0x5D, 1, 2, 3, 4, 0x61, 1, 2, 3, 4, 5, 6, 7, 8];
+        var reuse = new ClusterMessage();
+
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.That(PayloadCodec.TryRead(withUnknown, reuse), Is.True);
+        }
+
+        Assert.That(reuse, Is.EqualTo(SampleHeartbeat()));
+        Assert.That(reuse.CalculateSize(), Is.EqualTo(known.Length));
+    }
+
+    [Test]
+    public void TryRead_RandomBytes_NeverThrows()
+    {
+        var random = new Random(1234);
+        var reuse = new ClusterMessage();
+        int accepted = 0;
+
+        for (int i = 0; i < 20_000; i++)
+        {
+            var payload = new byte[random.Next(0, 64)];
+            random.NextBytes(payload);
+            if (i % 2 == 0 && payload.Length > 1)
+            {
+                payload[0] = 0x0A;
+                payload[1] = (byte)(payload.Length - 2);
+            }
+
+            if (PayloadCodec.TryRead(payload, reuse))
+            {
+                accepted++;
+            }
+        }
+
+        Assert.That(accepted, Is.GreaterThan(0).And.LessThan(20_000), "some random payloads are valid protobuf, most are not");
+    }
+}
