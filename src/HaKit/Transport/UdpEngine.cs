@@ -1,0 +1,263 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Transport;
+
+/// <summary>
+/// The socket machinery shared by <see cref="UdpUnicastTransport"/> and <see cref="UdpMulticastTransport"/>:
+/// one datagram socket, one allocation-free receive loop over a preallocated buffer, and sends to a fixed list of
+/// precomputed <see cref="SocketAddress"/> destinations.
+/// </summary>
+internal sealed class UdpEngine
+{
+    /// <summary>Receive buffer size: the largest UDP payload fits, so oversized datagrams reach the receiver whole.</summary>
+    internal const int ReceiveBufferSize = 64 * 1024;
+
+    /// <summary>Consecutive receive failures after which the loop backs off instead of spinning.</summary>
+    private const int FailuresBeforeBackoff = 4;
+
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+
+    [ThreadStatic]
+    private static UdpEngine? t_delivering;
+
+    private readonly IHeartbeatTransport _owner;
+    private readonly string _linkName;
+    private readonly int _maxPacketSize;
+    private readonly ILogger _logger;
+    private readonly SocketAddress[] _destinations;
+    private readonly EndPoint[] _destinationEndPoints;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _gate = new();
+
+    private Socket? _socket;
+    private IPacketReceiver? _receiver;
+    private IPEndPoint? _localEndPoint;
+    private Task? _loop;
+    private Task? _disposal;
+    private volatile bool _disposed;
+
+    public UdpEngine(IHeartbeatTransport owner, string linkName, int maxPacketSize, IReadOnlyList<EndPoint> destinations, ILogger? logger)
+    {
+        _owner = owner;
+        _linkName = linkName;
+        _maxPacketSize = maxPacketSize;
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+        _destinationEndPoints = [.. destinations];
+        _destinations = new SocketAddress[_destinationEndPoints.Length];
+        for (int i = 0; i < _destinations.Length; i++)
+        {
+            _destinations[i] = _destinationEndPoints[i].Serialize();
+        }
+    }
+
+    /// <summary>Time source of the receive loop's back-off after repeated socket failures.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>The bound local endpoint, once started.</summary>
+    public IPEndPoint? LocalEndPoint => _localEndPoint;
+
+    /// <summary>Creates the socket on the calling thread with <paramref name="createSocket"/> and starts the receive loop.</summary>
+    public void Start(Func<Socket> createSocket, IPacketReceiver receiver, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(receiver);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, _owner);
+            if (_socket is not null)
+            {
+                throw new InvalidOperationException($"link {_linkName}: already started");
+            }
+
+            Socket socket = createSocket();
+            _localEndPoint = (IPEndPoint?)socket.LocalEndPoint;
+            _receiver = receiver;
+            _socket = socket;
+            _loop = Task.Run(() => ReceiveLoopAsync(socket, receiver), CancellationToken.None);
+        }
+
+        TransportLog.Started(_logger, _linkName, _localEndPoint?.ToString() ?? "?");
+    }
+
+    /// <summary>Sends <paramref name="packet"/> to every destination; network errors become faults.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        ObjectDisposedException.ThrowIf(_disposed, _owner);
+        Socket socket = _socket ?? throw new InvalidOperationException($"link {_linkName}: not started; call StartAsync first");
+        if (packet.Length > _maxPacketSize)
+        {
+            throw new ArgumentException($"link {_linkName}: packet of {packet.Length} bytes exceeds the maximum packet size of {_maxPacketSize} bytes", nameof(packet));
+        }
+
+        SocketAddress[] destinations = _destinations;
+        for (int i = 0; i < destinations.Length; i++)
+        {
+            try
+            {
+                await socket.SendToAsync(packet, SocketFlags.None, destinations[i], cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex) when (_disposed && ex is ObjectDisposedException or SocketException)
+            {
+                return; // disposed while sending: nothing left to report to
+            }
+            catch (SocketException ex)
+            {
+                string destination = _destinationEndPoints[i].ToString() ?? "?";
+                TransportLog.SendFailed(_logger, _linkName, destination, ex.SocketErrorCode, ex);
+                ReportFault(new IOException($"link {_linkName}: send to {destination} failed: {ex.Message}", ex));
+            }
+        }
+    }
+
+    /// <summary>Stops the loop, closes the socket and waits for the loop to end (unless called from the loop itself).</summary>
+    public ValueTask DisposeAsync()
+    {
+        Task disposal;
+        lock (_gate)
+        {
+            if (_disposal is null)
+            {
+                _disposed = true;
+                _disposal = DisposeCoreAsync(_socket, _loop);
+            }
+
+            disposal = _disposal;
+        }
+
+        // Called from our own receive callback: the loop ends as soon as the callback returns; do not wait for it.
+        return t_delivering == this ? ValueTask.CompletedTask : new ValueTask(disposal);
+    }
+
+    private async Task DisposeCoreAsync(Socket? socket, Task? loop)
+    {
+        _stopping.Cancel();
+        socket?.Dispose(); // aborts the pending receive
+        if (loop is not null && t_delivering != this)
+        {
+            await loop.ConfigureAwait(false); // the loop never faults
+        }
+
+        if (socket is not null)
+        {
+            TransportLog.Stopped(_logger, _linkName);
+        }
+    }
+
+    private async Task ReceiveLoopAsync(Socket socket, IPacketReceiver receiver)
+    {
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferSize, pinned: true);
+        Memory<byte> memory = buffer;
+        var from = new SocketAddress(socket.AddressFamily);
+        int addressSize = from.Size;
+        int consecutiveFailures = 0;
+
+        while (!_disposed)
+        {
+            int received;
+            try
+            {
+                from.Size = addressSize;
+                received = await socket.ReceiveFromAsync(memory, SocketFlags.None, from).ConfigureAwait(false);
+            }
+            catch (Exception) when (_disposed)
+            {
+                break;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
+            {
+                // ICMP port unreachable from an earlier send (a peer that is down): not a fault of this link.
+                TransportLog.ReceiveIcmpIgnored(_logger, _linkName, ex.SocketErrorCode);
+                continue;
+            }
+            catch (Exception ex)
+            {
+                TransportLog.ReceiveFailed(_logger, _linkName, (ex as SocketException)?.SocketErrorCode ?? SocketError.SocketError, ex);
+                ReportFault(ex);
+                if (++consecutiveFailures >= FailuresBeforeBackoff && !await BackOffAsync(consecutiveFailures).ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                continue;
+            }
+
+            consecutiveFailures = 0;
+            if (_disposed)
+            {
+                break;
+            }
+
+            Deliver(receiver, buffer.AsSpan(0, received));
+        }
+    }
+
+    private async Task<bool> BackOffAsync(int consecutiveFailures)
+    {
+        int exponent = Math.Min(consecutiveFailures - FailuresBeforeBackoff, 10);
+        TimeSpan delay = TimeSpan.FromMilliseconds(Math.Min(1 << exponent, MaxBackoff.TotalMilliseconds));
+        try
+        {
+            await Task.Delay(delay, TimeProvider, _stopping.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private void Deliver(IPacketReceiver receiver, ReadOnlySpan<byte> packet)
+    {
+        t_delivering = this;
+        try
+        {
+            receiver.OnPacketReceived(_owner, packet);
+        }
+        catch (Exception ex)
+        {
+            TransportLog.ReceiverThrew(_logger, _linkName, ex);
+            ReportFault(ex);
+        }
+        finally
+        {
+            t_delivering = null;
+        }
+    }
+
+    private void ReportFault(Exception error)
+    {
+        IPacketReceiver? receiver = _receiver;
+        if (receiver is null)
+        {
+            return;
+        }
+
+        try
+        {
+            receiver.OnTransportFault(_owner, error);
+        }
+        catch (Exception ex)
+        {
+            TransportLog.FaultHandlerThrew(_logger, _linkName, ex);
+        }
+    }
+
+    /// <summary>A short, lower-case description of a bind or join failure.</summary>
+    internal static string Describe(SocketException error) => error.SocketErrorCode switch
+    {
+        SocketError.AddressAlreadyInUse => "address already in use",
+        SocketError.AddressNotAvailable => "address not available on this host",
+        SocketError.AccessDenied => "permission denied",
+        SocketError.AddressFamilyNotSupported => "address family not supported",
+        _ => error.Message,
+    };
+}
