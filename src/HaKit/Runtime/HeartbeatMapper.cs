@@ -1,0 +1,49 @@
+using HaKit.Election;
+using HaKit.Wire.Proto;
+using CoreRole = HaKit.Election.GroupRole;
+using WireRole = HaKit.Wire.Proto.GroupRole;
+
+namespace HaKit.Runtime;
+
+/// <summary>Maps heartbeats between the core's records and the protobuf wire types.</summary>
+internal static class HeartbeatMapper
+{
+    public static ClusterMessage ToProto(HeartbeatMessage message)
+    {
+        var hb = new Heartbeat { Priority = (uint)Math.Max(0, message.Priority), Leaving = message.Leaving };
+        foreach (var g in message.Groups)
+        {
+            hb.Groups.Add(new GroupStatus
+            {
+                Name = g.Group,
+                Role = (WireRole)(int)g.Role,
+                Epoch = g.Epoch,
+                HighestEpoch = g.HighestEpoch,
+                Eligible = g.Eligible,
+                HandoffTo = g.HandoffTo ?? "",
+                FatalMark = g.FatalMark,
+                FatalCleared = g.FatalCleared,
+            });
+        }
+
+        return new ClusterMessage { Heartbeat = hb };
+    }
+
+    /// <summary>Maps a received heartbeat; returns null when it holds values this version does not understand.</summary>
+    public static HeartbeatMessage? FromProto(Heartbeat hb)
+    {
+        var groups = new GroupAnnouncement[hb.Groups.Count];
+        for (var i = 0; i < groups.Length; i++)
+        {
+            var g = hb.Groups[i];
+            if (!Enum.IsDefined((CoreRole)(int)g.Role))
+            {
+                return null;
+            }
+
+            groups[i] = new GroupAnnouncement(g.Name, (CoreRole)(int)g.Role, g.Epoch, g.HighestEpoch, g.Eligible, g.HandoffTo.Length == 0 ? null : g.HandoffTo, g.FatalMark, g.FatalCleared);
+        }
+
+        return new HeartbeatMessage((int)Math.Min(hb.Priority, int.MaxValue), hb.Leaving, groups);
+    }
+}

@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Runtime;
+
+/// <summary>Source-generated log messages, worded the way an HA admin reads Heartbeat's and Pacemaker's logs.</summary>
+internal static partial class RuntimeLog
+{
+    [LoggerMessage(1, LogLevel.Information, "node {Node} started: cluster {Cluster}, incarnation {Incarnation}, links [{Links}], groups [{Groups}], arbiter {Arbiter}")]
+    public static partial void Started(ILogger logger, string node, string cluster, ulong incarnation, string links, string groups, string arbiter);
+
+    [LoggerMessage(2, LogLevel.Warning, "node {Peer} is dead (no heartbeat for {Seconds:0.00} s on {Links} link(s)): {Detail}")]
+    public static partial void PeerDead(ILogger logger, string peer, double seconds, int links, string detail);
+
+    [LoggerMessage(3, LogLevel.Warning, "node {Peer} is dead (never heard within the initial dead time): {Detail}")]
+    public static partial void PeerNeverHeard(ILogger logger, string peer, string detail);
+
+    [LoggerMessage(4, LogLevel.Warning, "node {Peer} is late (no heartbeat for {Seconds:0.00} s): {Detail}")]
+    public static partial void PeerSuspect(ILogger logger, string peer, double seconds, string detail);
+
+    [LoggerMessage(5, LogLevel.Information, "node {Peer} is alive: {Detail}")]
+    public static partial void PeerAlive(ILogger logger, string peer, string detail);
+
+    [LoggerMessage(6, LogLevel.Warning, "link {Link} to node {Peer} is down ({Detail})")]
+    public static partial void LinkDown(ILogger logger, string link, string peer, string detail);
+
+    [LoggerMessage(7, LogLevel.Information, "link {Link} to node {Peer} is {Health} ({Detail})")]
+    public static partial void LinkChanged(ILogger logger, string link, string peer, string health, string detail);
+
+    [LoggerMessage(8, LogLevel.Information, "group {Group}: acquiring, epoch {Epoch} ({Why})")]
+    public static partial void Acquiring(ILogger logger, string group, ulong epoch, string why);
+
+    [LoggerMessage(9, LogLevel.Information, "group {Group}: takeover complete in {Milliseconds:0} ms (epoch {Epoch}, {Reason})")]
+    public static partial void TakeoverComplete(ILogger logger, string group, double milliseconds, ulong epoch, string reason);
+
+    [LoggerMessage(10, LogLevel.Information, "group {Group}: {From} -> {To}, epoch {Epoch} ({Why})")]
+    public static partial void RoleChanged(ILogger logger, string group, string from, string to, ulong epoch, string why);
+
+    [LoggerMessage(11, LogLevel.Error, "group {Group}: SPLIT BRAIN: {Local} (epoch {LocalEpoch}) and {Peer} (epoch {PeerEpoch}) both run it; {Winner} keeps it, the other stops")]
+    public static partial void SplitBrain(ILogger logger, string group, string local, ulong localEpoch, string peer, ulong peerEpoch, string winner);
+
+    [LoggerMessage(12, LogLevel.Warning, "group {Group}: takeover delayed: {Reason}")]
+    public static partial void TakeoverDelayed(ILogger logger, string group, string reason);
+
+    [LoggerMessage(13, LogLevel.Warning, "fencing node {Node}: {Result} ({Explanation})")]
+    public static partial void Fence(ILogger logger, string node, string result, string explanation);
+
+    [LoggerMessage(14, LogLevel.Error, "group {Group}: failed ({Kind}) at resource {Resource}: {Message}")]
+    public static partial void GroupFailed(ILogger logger, string group, string kind, string? resource, string? message);
+
+    [LoggerMessage(15, LogLevel.Warning, "group {Group}: {Outcome} at resource {Resource}: {Message} ({Restarts} restart(s) in the failure window)")]
+    public static partial void GroupHealth(ILogger logger, string group, string outcome, string? resource, string? message, int restarts);
+
+    [LoggerMessage(16, LogLevel.Warning, "this node was stalled for {Milliseconds:0} ms (GC, CPU starvation or a suspended VM); the stall is not counted against peers")]
+    public static partial void LocalPause(ILogger logger, double milliseconds);
+
+    [LoggerMessage(17, LogLevel.Information, "node {Peer} restarted (incarnation {Previous} -> {Incarnation})")]
+    public static partial void PeerRestarted(ILogger logger, string peer, ulong previous, ulong incarnation);
+
+    [LoggerMessage(18, LogLevel.Error, "group {Group}: cannot persist epoch {Epoch}: {Error}")]
+    public static partial void PersistFailed(ILogger logger, string group, ulong epoch, string error);
+
+    [LoggerMessage(19, LogLevel.Information, "group {Group}: {Action} {Resource}: {Result} in {Milliseconds:0} ms")]
+    public static partial void ResourceAction(ILogger logger, string group, string action, string resource, string result, double milliseconds);
+
+    [LoggerMessage(20, LogLevel.Information, "node {Node}: every group released, ready to exit")]
+    public static partial void ShutdownReady(ILogger logger, string node);
+
+    [LoggerMessage(21, LogLevel.Warning, "link {Link}: transport fault: {Message}")]
+    public static partial void TransportFault(ILogger logger, string link, string message);
+
+    [LoggerMessage(22, LogLevel.Error, "internal error in the cluster loop (the node keeps running)")]
+    public static partial void LoopError(ILogger logger, Exception exception);
+
+    [LoggerMessage(23, LogLevel.Error, "group {Group}: BLOCKED on this node ({Why}); it will not start elsewhere until this node is fenced or cleaned up")]
+    public static partial void Blocked(ILogger logger, string group, string why);
+
+    [LoggerMessage(24, LogLevel.Error, "event subscriber threw; the event is still delivered to other subscribers")]
+    public static partial void SubscriberError(ILogger logger, Exception exception);
+
+    [LoggerMessage(25, LogLevel.Information, "node {Node} stopped")]
+    public static partial void Stopped(ILogger logger, string node);
+}
