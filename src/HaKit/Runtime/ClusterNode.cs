@@ -76,6 +76,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     private ITimer? _timer;
     private Task? _loop;
     private int _tickQueued;
+    private int _loopStopped;
     private int _state; // 0 new, 1 started, 2 stopping, 3 disposed
     private volatile ClusterStatus? _status;
 
@@ -257,6 +258,11 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
 
     private async Task StopLoopAsync()
     {
+        if (Interlocked.Exchange(ref _loopStopped, 1) == 1)
+        {
+            return;
+        }
+
         if (_timer is not null)
         {
             await _timer.DisposeAsync().ConfigureAwait(false);
@@ -529,7 +535,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         switch (e)
         {
             case PeerHealthChanged { To: PeerHealth.Dead } p when p.Silence is { } silence:
-                RuntimeLog.PeerDead(_logger, p.Peer, silence.TotalSeconds, p.Observation.Links.Count, p.Observation.ToString());
+                RuntimeLog.PeerDead(_logger, p.Peer, silence.TotalSeconds, p.Observation.Links.Count == 1 ? "1 link" : $"{p.Observation.Links.Count} links", p.Observation.ToString());
                 break;
             case PeerHealthChanged { To: PeerHealth.Dead } p:
                 RuntimeLog.PeerNeverHeard(_logger, p.Peer, p.Observation.ToString());

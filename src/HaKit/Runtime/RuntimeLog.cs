@@ -8,8 +8,8 @@ internal static partial class RuntimeLog
     [LoggerMessage(1, LogLevel.Information, "node {Node} started: cluster {Cluster}, incarnation {Incarnation}, links [{Links}], groups [{Groups}], arbiter {Arbiter}")]
     public static partial void Started(ILogger logger, string node, string cluster, ulong incarnation, string links, string groups, string arbiter);
 
-    [LoggerMessage(2, LogLevel.Warning, "node {Peer} is dead (no heartbeat for {Seconds:0.00} s on {Links} link(s)): {Detail}")]
-    public static partial void PeerDead(ILogger logger, string peer, double seconds, int links, string detail);
+    [LoggerMessage(2, LogLevel.Warning, "node {Peer} is dead (no heartbeat for {Seconds:0.00} s on {Links}): {Detail}")]
+    public static partial void PeerDead(ILogger logger, string peer, double seconds, string links, string detail);
 
     [LoggerMessage(3, LogLevel.Warning, "node {Peer} is dead (never heard within the initial dead time): {Detail}")]
     public static partial void PeerNeverHeard(ILogger logger, string peer, string detail);
