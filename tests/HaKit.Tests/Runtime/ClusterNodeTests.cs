@@ -270,6 +270,29 @@ public class ClusterNodeTests
     }
 
     [Test]
+    public async Task Logs_read_the_way_an_HA_admin_expects()
+    {
+        using var provider = new Microsoft.Extensions.Logging.Testing.FakeLoggerProvider();
+        using var factory = new Microsoft.Extensions.Logging.LoggerFactory([provider]);
+        var ports = FreeUdpPorts(4);
+        var rec = new Recorder();
+        var a = Node("a", ports, rec);
+        var b = Node("b", ports, rec, services: new ClusterNodeServices { LoggerFactory = factory });
+        await a.StartAsync(CancellationToken.None);
+        await b.StartAsync(CancellationToken.None);
+        await WaitFor(() => Role(a) == GroupRole.Active, "a active");
+        await a.DisposeAsync();
+        await WaitFor(() => Role(b) == GroupRole.Active, "b active");
+        await WaitFor(() => provider.Collector.GetSnapshot().Any(r => r.Message.Contains("takeover complete")), "takeover logged");
+
+        var lines = provider.Collector.GetSnapshot().Select(r => r.Message).ToList();
+        Assert.That(lines, Has.Some.Match(@"^node a is dead \(no heartbeat for \d+\.\d\d s on 2 links\)"));
+        Assert.That(lines, Has.Some.Match(@"^group web: acquiring, epoch 2 \(failover: "));
+        Assert.That(lines, Has.Some.Match(@"^group web: takeover complete in \d+ ms \(epoch 2, failover\)"));
+        Assert.That(lines, Has.Some.Match(@"^link lan0 to node a is down"));
+    }
+
+    [Test]
     public void Invalid_configuration_fails_at_construction_naming_the_key()
     {
         var options = Options("a", [1, 2, 3, 4], _stateDir);
