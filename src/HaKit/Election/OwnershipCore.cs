@@ -1035,10 +1035,15 @@ public sealed class OwnershipCore
         priorityA != priorityB ? priorityA > priorityB : string.CompareOrdinal(nameA, nameB) < 0;
 
     /// <summary>The node that should run an unowned group: the announced handoff target, else the preferred node, else the highest-ranked eligible node.</summary>
-    private string? ChooseCandidate(Group g, string? handoff)
+    private string? ChooseCandidate(Group g, string? handoff) => Pick(g, Candidates(g, includeLocal: true), handoff);
+
+    /// <summary>The node a released group should go to: the preferred node if it can take it, else the highest-ranked eligible peer.</summary>
+    private string? BestOtherCandidate(Group g) => Pick(g, Candidates(g, includeLocal: false), null);
+
+    private List<(string Name, int Priority)> Candidates(Group g, bool includeLocal)
     {
         var candidates = new List<(string Name, int Priority)>();
-        if (IsLocallyEligible(g))
+        if (includeLocal && IsLocallyEligible(g))
         {
             candidates.Add((LocalNode, _config.LocalPriority));
         }
@@ -1051,6 +1056,11 @@ public sealed class OwnershipCore
             }
         }
 
+        return candidates;
+    }
+
+    private static string? Pick(Group g, List<(string Name, int Priority)> candidates, string? handoff)
+    {
         if (handoff is not null && candidates.Exists(c => c.Name == handoff))
         {
             return handoff;
@@ -1069,32 +1079,6 @@ public sealed class OwnershipCore
             {
                 best = c.Name;
                 bestPriority = c.Priority;
-            }
-        }
-
-        return best;
-    }
-
-    private string? BestOtherCandidate(Group g)
-    {
-        string? best = null;
-        var bestPriority = 0;
-        foreach (var p in _peers)
-        {
-            if (!IsUp(p) || p.Leaving || !p.Groups.TryGetValue(g.Name, out var ann) || !ann.Eligible)
-            {
-                continue;
-            }
-
-            if (p.Name == g.Config.PreferredNode)
-            {
-                return p.Name;
-            }
-
-            if (best is null || Outranks(p.Priority, p.Name, bestPriority, best))
-            {
-                best = p.Name;
-                bestPriority = p.Priority;
             }
         }
 

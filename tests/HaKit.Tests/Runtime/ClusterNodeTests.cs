@@ -107,6 +107,18 @@ public class ClusterNodeTests
         return node;
     }
 
+    /// <summary>Starts nodes a and b on fresh loopback ports, recording their resource actions.</summary>
+    private async Task<(Recorder Rec, ClusterNode A, ClusterNode B)> StartPair()
+    {
+        var ports = FreeUdpPorts(4);
+        var rec = new Recorder();
+        var a = Node("a", ports, rec);
+        var b = Node("b", ports, rec);
+        await a.StartAsync(CancellationToken.None);
+        await b.StartAsync(CancellationToken.None);
+        return (rec, a, b);
+    }
+
     private static async Task WaitFor(Func<bool> condition, string what)
     {
         using var cts = new CancellationTokenSource(Bound);
@@ -157,12 +169,7 @@ public class ClusterNodeTests
     [Test]
     public async Task Graceful_stop_hands_the_group_over_and_cancels_the_ownership_token_first()
     {
-        var ports = FreeUdpPorts(4);
-        var rec = new Recorder();
-        var a = Node("a", ports, rec);
-        var b = Node("b", ports, rec);
-        await a.StartAsync(CancellationToken.None);
-        await b.StartAsync(CancellationToken.None);
+        var (rec, a, b) = await StartPair();
         await WaitFor(() => Role(a) == GroupRole.Active && rec.Tokens.ContainsKey("a"), "a active");
         var aToken = rec.Tokens["a"];
 
@@ -234,12 +241,7 @@ public class ClusterNodeTests
         listener.SetMeasurementEventCallback<double>((i, v, _, _) => measurements.Enqueue((i.Name, v)));
         listener.Start();
 
-        var ports = FreeUdpPorts(4);
-        var rec = new Recorder();
-        var a = Node("a", ports, rec);
-        var b = Node("b", ports, rec);
-        await a.StartAsync(CancellationToken.None);
-        await b.StartAsync(CancellationToken.None);
+        var (rec, a, b) = await StartPair();
         await WaitFor(() => Role(a) == GroupRole.Active, "a active");
         await a.DisposeAsync();
         await WaitFor(() => Role(b) == GroupRole.Active, "b active");
@@ -253,12 +255,7 @@ public class ClusterNodeTests
     [Test]
     public async Task A_switchover_on_the_owner_moves_the_group()
     {
-        var ports = FreeUdpPorts(4);
-        var rec = new Recorder();
-        var a = Node("a", ports, rec);
-        var b = Node("b", ports, rec);
-        await a.StartAsync(CancellationToken.None);
-        await b.StartAsync(CancellationToken.None);
+        var (rec, a, b) = await StartPair();
         await WaitFor(() => Role(a) == GroupRole.Active && b.GetStatus().Groups.Single().Owner == "a", "a active and known to b");
 
         var refused = await b.ExecuteAsync(new SwitchoverCommand("web", "b"), CancellationToken.None);
