@@ -246,29 +246,4 @@ public sealed class InMemoryNetworkTests
 
         Assert.That(Receiver("a").Packets, Is.EqualTo(new[] { packet }));
     }
-
-    [Test]
-    public async Task Dispose_waits_for_a_delivery_running_on_another_thread()
-    {
-        await StartAsync("a");
-        RecordingReceiver b = await StartAsync("b");
-        using var entered = new ManualResetEventSlim();
-        using var release = new ManualResetEventSlim();
-        b.OnPacket = (_, _) =>
-        {
-            entered.Set();
-            release.Wait(WaitLimit);
-        };
-
-        Task send = Task.Run(() => Send("a", 1));
-        Assert.That(entered.Wait(WaitLimit), Is.True);
-        Task dispose = _nodes[("b", "lan0")].Transport.DisposeAsync().AsTask();
-
-        Assert.That(dispose.IsCompleted, Is.False, "dispose waits while a delivery is in progress");
-        release.Set();
-        await dispose.WaitAsync(WaitLimit);
-        await send.WaitAsync(WaitLimit);
-    }
-
-    private static readonly TimeSpan WaitLimit = RecordingReceiver.WaitLimit;
 }

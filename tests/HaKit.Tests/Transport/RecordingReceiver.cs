@@ -14,6 +14,7 @@ public sealed class RecordingReceiver : IPacketReceiver
     private TaskCompletionSource _changed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _closed;
     private int _afterClose;
+    private int _active;
 
     /// <summary>Throw a test exception from <see cref="OnPacketReceived"/> when this returns true for a packet.</summary>
     public Func<byte[], bool>? ThrowWhen { get; set; }
@@ -23,6 +24,9 @@ public sealed class RecordingReceiver : IPacketReceiver
 
     /// <summary>Thread id of the last delivery.</summary>
     public int LastThreadId { get; private set; }
+
+    /// <summary>Receive callbacks running right now.</summary>
+    public int ActiveCallbacks => Volatile.Read(ref _active);
 
     /// <summary>Deliveries that happened after <see cref="Close"/>.</summary>
     public int DeliveredAfterClose => Volatile.Read(ref _afterClose);
@@ -75,6 +79,19 @@ public sealed class RecordingReceiver : IPacketReceiver
     public void Close() => _closed = true;
 
     public void OnPacketReceived(IHeartbeatTransport link, ReadOnlySpan<byte> packet)
+    {
+        Interlocked.Increment(ref _active);
+        try
+        {
+            Record(link, packet);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _active);
+        }
+    }
+
+    private void Record(IHeartbeatTransport link, ReadOnlySpan<byte> packet)
     {
         if (_closed)
         {

@@ -173,6 +173,7 @@ public abstract class TransportConformanceTests
             // Dispose B while packets are streaming towards it.
             await p.ReceiverB.WaitUntilAsync(r => r.Count >= 5, "packets before dispose");
             await p.B.DisposeAsync().AsTask().WaitAsync(WaitLimit);
+            Assert.That(p.ReceiverB.ActiveCallbacks, Is.Zero, "no receive callback is still running once DisposeAsync completed");
             p.ReceiverB.Close();
             int countAtClose = p.ReceiverB.Count;
             int sentAtClose = Volatile.Read(ref sent);
@@ -198,6 +199,39 @@ public abstract class TransportConformanceTests
         await Task.WhenAll(p.B.DisposeAsync().AsTask(), p.B.DisposeAsync().AsTask()).WaitAsync(WaitLimit);
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await p.B.SendAsync(Payloads.Make('B', 0), CancellationToken.None));
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await p.B.StartAsync(new RecordingReceiver(), CancellationToken.None));
+    }
+
+    [Test]
+    public async Task Dispose_waits_for_a_running_receive_callback()
+    {
+        Pair p = await StartPairAsync();
+        using var entered = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        p.ReceiverB.OnPacket = (_, _) =>
+        {
+            entered.Set();
+            release.Wait(WaitLimit);
+        };
+
+        // Send from another thread: an in-memory send delivers (and so blocks) on the sender's thread.
+        Task send = Task.Run(async () => await p.A.SendAsync(Payloads.Make('A', 0), CancellationToken.None));
+        Assert.That(entered.Wait(WaitLimit), Is.True, "B's receiver was called");
+        Task dispose = p.B.DisposeAsync().AsTask();
+        try
+        {
+            Assert.That(dispose.IsCompleted, Is.False, "dispose must not complete while a receive callback is running");
+        }
+        finally
+        {
+            release.Set();
+        }
+
+        await dispose.WaitAsync(WaitLimit);
+        await send.WaitAsync(WaitLimit);
+        Assert.That(p.ReceiverB.ActiveCallbacks, Is.Zero);
+        p.ReceiverB.Close();
+        await p.A.SendAsync(Payloads.Make('A', 1), CancellationToken.None);
+        Assert.That(p.ReceiverB.DeliveredAfterClose, Is.Zero);
     }
 
     [Test]
