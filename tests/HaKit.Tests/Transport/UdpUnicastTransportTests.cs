@@ -114,6 +114,28 @@ public sealed class UdpUnicastTransportTests
     }
 
     [Test]
+    public async Task A_send_error_is_reported_as_a_fault_naming_the_destination_and_other_peers_still_get_the_packet()
+    {
+        var good = Own(new UdpUnicastTransport("lan0", new IPEndPoint(IPAddress.Loopback, 0), [], 1400));
+        var rGood = new RecordingReceiver();
+        await good.StartAsync(rGood, CancellationToken.None);
+
+        // A socket bound to 127.0.0.1 cannot send off-host (EINVAL or ENETUNREACH): a send error on the first peer.
+        var unreachable = new IPEndPoint(IPAddress.Parse("203.0.113.7"), 7401);
+        var sender = Own(new UdpUnicastTransport("lan0", new IPEndPoint(IPAddress.Loopback, 0), [unreachable, good.LocalEndPoint!], 1400));
+        var rSender = new RecordingReceiver();
+        await sender.StartAsync(rSender, CancellationToken.None);
+        byte[] packet = Payloads.Make('A', 5);
+
+        await sender.SendAsync(packet, CancellationToken.None);
+
+        await rGood.WaitForAsync(packet);
+        Assert.That(rSender.Faults, Has.Count.EqualTo(1));
+        Assert.That(rSender.Faults[0], Is.InstanceOf<IOException>().With.Message.StartsWith("link lan0: send to 203.0.113.7:7401 failed"));
+        Assert.That(rSender.Faults[0].InnerException, Is.InstanceOf<SocketException>());
+    }
+
+    [Test]
     public async Task Works_over_IPv6_and_a_dual_mode_bind_reaches_IPv4_peers()
     {
         if (!Socket.OSSupportsIPv6)
@@ -163,5 +185,82 @@ public static class UdpPorts
         a.Bind(new IPEndPoint(address, 0));
         b.Bind(new IPEndPoint(address, 0));
         return (((IPEndPoint)a.LocalEndPoint!).Port, ((IPEndPoint)b.LocalEndPoint!).Port);
+    }
+}
+
+[TestFixture]
+public sealed class TransportAllocationTests
+{
+    [Test]
+    public async Task Warm_sends_allocate_nothing_on_the_sending_thread()
+    {
+        (int pa, int pb) = UdpPorts.TwoFree(IPAddress.Loopback);
+        var a = new IPEndPoint(IPAddress.Loopback, pa);
+        var b = new IPEndPoint(IPAddress.Loopback, pb);
+        await using var sender = new UdpUnicastTransport("lan0", a, [b, new IPEndPoint(IPAddress.Loopback, pb)], 1400);
+        await using var peer = new UdpUnicastTransport("lan0", b, [a], 1400);
+        await sender.StartAsync(new RecordingReceiver(), CancellationToken.None);
+        await peer.StartAsync(new NullReceiver(), CancellationToken.None);
+        ReadOnlyMemory<byte> packet = Payloads.Make('A', 1, 64);
+
+        long allocated = MeasureSends(sender, packet, warmup: 100, count: 1000);
+
+        Assert.That(allocated, Is.Zero, "bytes allocated by 1000 sends to two peers");
+    }
+
+    [Test]
+    public async Task In_memory_sends_allocate_nothing()
+    {
+        var network = new InMemoryNetwork();
+        await using InMemoryTransport a = network.CreateTransport("a", "lan0");
+        await using InMemoryTransport b = network.CreateTransport("b", "lan0");
+        await a.StartAsync(new NullReceiver(), CancellationToken.None);
+        await b.StartAsync(new NullReceiver(), CancellationToken.None);
+        network.Cut("b", "a", "lan1");
+
+        long allocated = MeasureSends(a, Payloads.Make('A', 1, 64), warmup: 10, count: 1000);
+
+        Assert.That(allocated, Is.Zero);
+        Assert.That(network.DeliveredCount, Is.EqualTo(1010));
+    }
+
+    private static long MeasureSends(IHeartbeatTransport transport, ReadOnlyMemory<byte> packet, int warmup, int count)
+    {
+        for (int i = 0; i < warmup; i++)
+        {
+            SendSync(transport, packet);
+        }
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < count; i++)
+        {
+            SendSync(transport, packet);
+        }
+
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
+    private static void SendSync(IHeartbeatTransport transport, ReadOnlyMemory<byte> packet)
+    {
+        ValueTask send = transport.SendAsync(packet, CancellationToken.None);
+        if (send.IsCompletedSuccessfully)
+        {
+            send.GetAwaiter().GetResult();
+        }
+        else
+        {
+            send.AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private sealed class NullReceiver : IPacketReceiver
+    {
+        public void OnPacketReceived(IHeartbeatTransport link, ReadOnlySpan<byte> packet)
+        {
+        }
+
+        public void OnTransportFault(IHeartbeatTransport link, Exception error)
+        {
+        }
     }
 }
