@@ -10,9 +10,14 @@ namespace HaKit.Transport;
 /// </remarks>
 public sealed class InMemoryTransport : IHeartbeatTransport
 {
+    [ThreadStatic]
+    private static InMemoryTransport? t_delivering;
+
     private readonly Lock _gate = new();
     private IPacketReceiver? _receiver;
     private volatile bool _disposed;
+    private int _inFlight;
+    private TaskCompletionSource? _drained;
 
     internal InMemoryTransport(InMemoryNetwork network, string node, string linkName)
     {
@@ -81,21 +86,34 @@ public sealed class InMemoryTransport : IHeartbeatTransport
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Leaves the link; no packet is delivered once this returns (except one already being handed over on another thread). Idempotent.</summary>
+    /// <summary>
+    /// Leaves the link. Once the returned task completes no packet is delivered any more: deliveries running on other
+    /// threads are awaited. Called from this transport's own receive callback it completes at once and the current
+    /// delivery is the last. Idempotent.
+    /// </summary>
     public ValueTask DisposeAsync()
     {
+        TaskCompletionSource drained;
         lock (_gate)
         {
             if (_disposed)
             {
-                return ValueTask.CompletedTask;
+                return _drained is { } pending && t_delivering != this ? new ValueTask(pending.Task) : ValueTask.CompletedTask;
             }
 
+            drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _drained = drained;
             _disposed = true;
         }
 
         Network.Leave(this);
-        return ValueTask.CompletedTask;
+        Interlocked.MemoryBarrier();
+        if (Volatile.Read(ref _inFlight) == 0)
+        {
+            drained.TrySetResult();
+        }
+
+        return t_delivering == this ? ValueTask.CompletedTask : new ValueTask(drained.Task);
     }
 
     /// <inheritdoc />
@@ -105,27 +123,46 @@ public sealed class InMemoryTransport : IHeartbeatTransport
     internal bool Deliver(ReadOnlySpan<byte> packet)
     {
         IPacketReceiver? receiver = _receiver;
-        if (receiver is null || _disposed)
+        if (receiver is null)
         {
             return false;
         }
 
+        Interlocked.Increment(ref _inFlight);
+        InMemoryTransport? outer = t_delivering;
         try
         {
-            receiver.OnPacketReceived(this, packet);
-        }
-        catch (Exception ex)
-        {
+            if (_disposed)
+            {
+                return false;
+            }
+
+            t_delivering = this;
             try
             {
-                receiver.OnTransportFault(this, ex);
+                receiver.OnPacketReceived(this, packet);
             }
-            catch (Exception)
+            catch (Exception ex)
             {
-                // A fault handler that throws must not break the sender's loop either; nothing else to report to.
+                try
+                {
+                    receiver.OnTransportFault(this, ex);
+                }
+                catch (Exception)
+                {
+                    // A fault handler that throws must not break the sender's loop either; nothing else to report to.
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            t_delivering = outer;
+            if (Interlocked.Decrement(ref _inFlight) == 0 && _disposed)
+            {
+                Volatile.Read(ref _drained)?.TrySetResult();
             }
         }
-
-        return true;
     }
 }

@@ -83,8 +83,11 @@ internal sealed class UdpEngine
     }
 
     /// <summary>Sends <paramref name="packet"/> to every destination; network errors become faults.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
+    /// <remarks>
+    /// Not an async method: sends that complete synchronously (the usual case for UDP) allocate nothing, in any build
+    /// configuration. Only a send that really has to wait switches to <see cref="SendRemainingAsync"/>.
+    /// </remarks>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
         ObjectDisposedException.ThrowIf(_disposed, _owner);
@@ -99,23 +102,73 @@ internal sealed class UdpEngine
         {
             try
             {
-                await socket.SendToAsync(packet, SocketFlags.None, destinations[i], cancellationToken).ConfigureAwait(false);
+                ValueTask<int> pending = socket.SendToAsync(packet, SocketFlags.None, destinations[i], cancellationToken);
+                if (!pending.IsCompleted)
+                {
+                    return SendRemainingAsync(socket, pending, packet, i, cancellationToken);
+                }
+
+                pending.GetAwaiter().GetResult();
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (IsHandledSendError(ex, i, cancellationToken, out bool stop))
             {
-                throw;
-            }
-            catch (Exception ex) when (_disposed && ex is ObjectDisposedException or SocketException)
-            {
-                return; // disposed while sending: nothing left to report to
-            }
-            catch (SocketException ex)
-            {
-                string destination = _destinationEndPoints[i].ToString() ?? "?";
-                TransportLog.SendFailed(_logger, _linkName, destination, ex.SocketErrorCode, ex);
-                ReportFault(new IOException($"link {_linkName}: send to {destination} failed: {ex.Message}", ex));
+                if (stop)
+                {
+                    break;
+                }
             }
         }
+
+        return ValueTask.CompletedTask;
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendRemainingAsync(Socket socket, ValueTask<int> pending, ReadOnlyMemory<byte> packet, int index, CancellationToken cancellationToken)
+    {
+        SocketAddress[] destinations = _destinations;
+        for (int i = index; i < destinations.Length; i++)
+        {
+            try
+            {
+                await (i == index ? pending : socket.SendToAsync(packet, SocketFlags.None, destinations[i], cancellationToken)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsHandledSendError(ex, i, cancellationToken, out bool stop))
+            {
+                if (stop)
+                {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Decides what a failed send means: a network error is reported as a fault and the next destination is tried;
+    /// a send racing with dispose stops quietly (<paramref name="stop"/>); cancellation and other errors propagate.
+    /// </summary>
+    private bool IsHandledSendError(Exception error, int index, CancellationToken cancellationToken, out bool stop)
+    {
+        stop = false;
+        if (error is OperationCanceledException && cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        if (_disposed && error is ObjectDisposedException or SocketException)
+        {
+            stop = true;
+            return true;
+        }
+
+        if (error is SocketException socketError)
+        {
+            string destination = _destinationEndPoints[index].ToString() ?? "?";
+            TransportLog.SendFailed(_logger, _linkName, destination, socketError.SocketErrorCode, socketError);
+            ReportFault(new IOException($"link {_linkName}: send to {destination} failed: {socketError.Message}", socketError));
+            return true;
+        }
+
+        return false;
     }
 
     /// <summary>Stops the loop, closes the socket and waits for the loop to end (unless called from the loop itself).</summary>
