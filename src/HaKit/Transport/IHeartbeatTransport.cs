@@ -16,7 +16,11 @@ public interface IHeartbeatTransport : IAsyncDisposable
     /// <summary>The link name, unique per node (for example <c>lan0</c>); appears in logs, events and metrics.</summary>
     string LinkName { get; }
 
-    /// <summary>Starts receiving. Every packet is handed to <paramref name="receiver"/> on the transport's receive thread.</summary>
+    /// <summary>
+    /// Starts receiving. Every packet is handed to <paramref name="receiver"/> on a thread of the transport's choosing
+    /// (a thread-pool thread for UDP, the sender's thread for the in-memory network); receivers must not assume a fixed thread
+    /// and must return quickly.
+    /// </summary>
     /// <param name="receiver">Where received packets go.</param>
     /// <param name="cancellationToken">Cancels start-up (binding sockets, joining groups).</param>
     ValueTask StartAsync(IPacketReceiver receiver, CancellationToken cancellationToken);

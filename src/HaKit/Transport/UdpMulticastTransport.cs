@@ -12,18 +12,17 @@ namespace HaKit.Transport;
 /// The socket binds <c>0.0.0.0:port</c> with <c>SO_REUSEADDR</c>, so several nodes on one host can share the port;
 /// on Linux <c>IP_MULTICAST_ALL</c> is turned off so the socket only receives the groups it joined itself.
 /// With loopback on (the default) a node receives its own packets; the wire layer drops them as sent by itself.
-/// The socket is created on the thread that calls <see cref="StartAsync"/> (so a caller may start the link inside a
+/// The socket is created on the thread that calls <see cref="UdpTransportBase.StartAsync"/> (so a caller may start the link inside a
 /// network namespace); the receive loop and fault rules are those of <see cref="UdpUnicastTransport"/>.
 /// </remarks>
-public sealed class UdpMulticastTransport : IHeartbeatTransport
+public sealed class UdpMulticastTransport : UdpTransportBase
 {
     private const int IpProtoIp = 0;
     private const int IpMulticastAll = 49;
 
-    private readonly UdpEngine _engine;
     private readonly ILogger? _logger;
 
-    /// <summary>Creates the link; no socket exists until <see cref="StartAsync"/>.</summary>
+    /// <summary>Creates the link; no socket exists until <see cref="UdpTransportBase.StartAsync"/>.</summary>
     /// <param name="linkName">The link name (for example <c>mc0</c>).</param>
     /// <param name="group">The IPv4 multicast group (224.0.0.0/4), for example <c>239.255.42.1</c>.</param>
     /// <param name="port">The UDP port (1..65535) every node binds and sends to.</param>
@@ -34,6 +33,17 @@ public sealed class UdpMulticastTransport : IHeartbeatTransport
     /// <param name="loopback">Whether this host's own sockets (this one included) receive the packets sent.</param>
     /// <exception cref="ArgumentException">An address is not IPv4, the group is not multicast, or a number is out of range.</exception>
     public UdpMulticastTransport(string linkName, IPAddress group, int port, IPAddress localInterface, int ttl, int maxPacketSize, ILogger? logger = null, bool loopback = true)
+        : base(linkName, maxPacketSize, [Validate(linkName, group, port, localInterface, ttl, maxPacketSize)], logger)
+    {
+        Group = group;
+        Port = port;
+        LocalInterface = localInterface;
+        Ttl = ttl;
+        Loopback = loopback;
+        _logger = logger;
+    }
+
+    private static IPEndPoint Validate(string linkName, IPAddress group, int port, IPAddress localInterface, int ttl, int maxPacketSize)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(linkName);
         ArgumentNullException.ThrowIfNull(group);
@@ -54,19 +64,8 @@ public sealed class UdpMulticastTransport : IHeartbeatTransport
             throw new ArgumentException($"link {linkName}: interface address {localInterface} is not IPv4 (multicast links are IPv4 only)", nameof(localInterface));
         }
 
-        LinkName = linkName;
-        Group = group;
-        Port = port;
-        LocalInterface = localInterface;
-        Ttl = ttl;
-        MaxPacketSize = maxPacketSize;
-        Loopback = loopback;
-        _logger = logger;
-        _engine = new UdpEngine(this, linkName, maxPacketSize, [new IPEndPoint(group, port)], logger);
+        return new IPEndPoint(group, port);
     }
-
-    /// <inheritdoc />
-    public string LinkName { get; }
 
     /// <summary>The multicast group.</summary>
     public IPAddress Group { get; }
@@ -80,43 +79,8 @@ public sealed class UdpMulticastTransport : IHeartbeatTransport
     /// <summary>Multicast TTL.</summary>
     public int Ttl { get; }
 
-    /// <summary>Largest packet this link sends, in bytes.</summary>
-    public int MaxPacketSize { get; }
-
     /// <summary>Whether packets sent are looped back to this host's sockets.</summary>
     public bool Loopback { get; }
-
-    /// <summary>The bound endpoint (<c>0.0.0.0:port</c>); <see langword="null"/> before start.</summary>
-    public IPEndPoint? LocalEndPoint => _engine.LocalEndPoint;
-
-    /// <summary>Time source of the receive loop's back-off after repeated socket failures. <value>Default <see cref="TimeProvider.System"/>.</value></summary>
-    public TimeProvider TimeProvider
-    {
-        get => _engine.TimeProvider;
-        init => _engine.TimeProvider = value ?? throw new ArgumentNullException(nameof(value));
-    }
-
-    /// <summary>Creates the socket on the calling thread, binds the port, joins the group and starts the receive loop.</summary>
-    /// <param name="receiver">Where received packets and faults go.</param>
-    /// <param name="cancellationToken">Checked before binding.</param>
-    /// <exception cref="InvalidOperationException">The port cannot be bound or the group cannot be joined (the message names the link), or the link was already started.</exception>
-    /// <exception cref="ObjectDisposedException">The link was disposed.</exception>
-    public ValueTask StartAsync(IPacketReceiver receiver, CancellationToken cancellationToken)
-    {
-        _engine.Start(CreateSocket, receiver, cancellationToken);
-        return ValueTask.CompletedTask;
-    }
-
-    /// <summary>Sends <paramref name="packet"/> to the group. Network errors are reported through <see cref="IPacketReceiver.OnTransportFault"/>, never thrown.</summary>
-    /// <param name="packet">The encoded envelope, at most <see cref="MaxPacketSize"/> bytes.</param>
-    /// <param name="cancellationToken">Cancels the send.</param>
-    /// <exception cref="ArgumentException">The packet is larger than <see cref="MaxPacketSize"/>.</exception>
-    /// <exception cref="InvalidOperationException">The link was not started.</exception>
-    /// <exception cref="ObjectDisposedException">The link was disposed.</exception>
-    public ValueTask SendAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken) => _engine.SendAsync(packet, cancellationToken);
-
-    /// <summary>Stops the receive loop and closes the socket (which leaves the group); no packet is delivered once this completes. Idempotent.</summary>
-    public ValueTask DisposeAsync() => _engine.DisposeAsync();
 
     /// <inheritdoc />
     public override string ToString() => $"mcast {LinkName} {Group}:{Port} on {LocalInterface}";
@@ -132,31 +96,10 @@ public sealed class UdpMulticastTransport : IHeartbeatTransport
         return address.TryWriteBytes(bytes, out _) && (bytes[0] & 0xF0) == 0xE0;
     }
 
-    private Socket CreateSocket()
+    private protected override Socket CreateSocket()
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        var bind = new IPEndPoint(IPAddress.Any, Port);
-        try
-        {
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-            if (OperatingSystem.IsWindows())
-            {
-                UdpUnicastTransport.DisableUdpConnectionReset(socket);
-            }
-
-            socket.Bind(bind);
-        }
-        catch (SocketException ex)
-        {
-            socket.Dispose();
-            throw new InvalidOperationException($"link {LinkName}: cannot bind {bind}: {UdpEngine.Describe(ex)}", ex);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-
+        var socket = Bind(new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp), new IPEndPoint(IPAddress.Any, Port),
+            s => s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true));
         try
         {
             if (OperatingSystem.IsLinux())
