@@ -220,32 +220,31 @@ public sealed class OwnershipCore
     /// <param name="error"><see langword="null"/> on success, else what went wrong.</param>
     public void OnEpochPersisted(TimeSpan now, string group, ulong epoch, string? error)
     {
-        Advance(now);
-        var g = GetGroup(group);
-        var pipeline = g.Role == GroupRole.Acquiring && g.Stage == AcquireStage.Persisting && g.Proposed == epoch;
-        if (error is not null)
+        Step(now, () =>
         {
-            Emit(new PersistFailed(_now, g.Name, epoch, error));
-            if (pipeline)
+            var g = GetGroup(group);
+            var pipeline = g.Role == GroupRole.Acquiring && g.Stage == AcquireStage.Persisting && g.Proposed == epoch;
+            if (error is not null)
             {
-                AbortAcquire(g, $"cannot persist epoch {epoch}: {error}", _config.ArbiterRetryInterval);
+                Emit(new PersistFailed(_now, g.Name, epoch, error));
+                if (pipeline)
+                {
+                    AbortAcquire(g, $"cannot persist epoch {epoch}: {error}", _config.ArbiterRetryInterval);
+                }
             }
-        }
-        else
-        {
-            g.Persisted = Math.Max(g.Persisted, epoch);
-            if (pipeline)
+            else
             {
-                g.Stage = AcquireStage.None;
-                g.Epoch = epoch;
-                g.Highest = Math.Max(g.Highest, epoch);
-                SetRole(g, GroupRole.Starting, Why(g, $"{ReasonText(g.Reason)}; epoch {epoch} persisted, starting resources"));
-                _ready.Add(new StartGroup(g.Name, epoch));
+                g.Persisted = Math.Max(g.Persisted, epoch);
+                if (pipeline)
+                {
+                    g.Stage = AcquireStage.None;
+                    g.Epoch = epoch;
+                    g.Highest = Math.Max(g.Highest, epoch);
+                    SetRole(g, GroupRole.Starting, Why(g, $"{ReasonText(g.Reason)}; epoch {epoch} persisted, starting resources"));
+                    _ready.Add(new StartGroup(g.Name, epoch));
+                }
             }
-        }
-
-        ReconcileAll();
-        Flush();
+        });
     }
 
     /// <summary>Feedback for <see cref="AskArbiter"/>.</summary>
@@ -255,49 +254,48 @@ public sealed class OwnershipCore
     public void OnArbiterAnswer(TimeSpan now, long requestId, ArbiterDecision decision)
     {
         ArgumentNullException.ThrowIfNull(decision);
-        Advance(now);
-        foreach (var g in _groups)
+        Step(now, () =>
         {
-            if (g.Role == GroupRole.Acquiring && g.Stage == AcquireStage.Arbiter && g.PendingRequest == requestId)
+            foreach (var g in _groups)
             {
-                g.PendingRequest = 0;
-                g.LastDecision = decision;
-                if (!decision.Granted)
+                if (g.Role == GroupRole.Acquiring && g.Stage == AcquireStage.Arbiter && g.PendingRequest == requestId)
                 {
-                    AbortAcquire(g, $"arbiter refused: {decision.Explanation}", _config.ArbiterRetryInterval);
+                    g.PendingRequest = 0;
+                    g.LastDecision = decision;
+                    if (!decision.Granted)
+                    {
+                        AbortAcquire(g, $"arbiter refused: {decision.Explanation}", _config.ArbiterRetryInterval);
+                        break;
+                    }
+
+                    var epoch = Math.Max(g.Proposed, decision.Epoch ?? 0);
+                    SetLease(g, decision);
+                    g.Proposed = epoch;
+                    g.Stage = AcquireStage.Persisting;
+                    _ready.Add(new PersistEpoch(g.Name, epoch));
                     break;
                 }
 
-                var epoch = Math.Max(g.Proposed, decision.Epoch ?? 0);
-                SetLease(g, decision);
-                g.Proposed = epoch;
-                g.Stage = AcquireStage.Persisting;
-                _ready.Add(new PersistEpoch(g.Name, epoch));
-                break;
-            }
-
-            if (g.RenewRequest == requestId && g.RenewRequest != 0)
-            {
-                g.RenewRequest = 0;
-                if (g.Role is GroupRole.Active or GroupRole.Starting)
+                if (g.RenewRequest == requestId && g.RenewRequest != 0)
                 {
-                    if (decision.Granted)
+                    g.RenewRequest = 0;
+                    if (g.Role is GroupRole.Active or GroupRole.Starting)
                     {
-                        SetLease(g, decision);
+                        if (decision.Granted)
+                        {
+                            SetLease(g, decision);
+                        }
+                        else
+                        {
+                            g.LastDecision = decision;
+                            BeginStop(g, StopReason.LeaseLost, null, $"lease renewal refused: {decision.Explanation}");
+                        }
                     }
-                    else
-                    {
-                        g.LastDecision = decision;
-                        BeginStop(g, StopReason.LeaseLost, null, $"lease renewal refused: {decision.Explanation}");
-                    }
+
+                    break;
                 }
-
-                break;
             }
-        }
-
-        ReconcileAll();
-        Flush();
+        });
     }
 
     /// <summary>Feedback for <see cref="FenceNode"/>.</summary>
@@ -307,33 +305,32 @@ public sealed class OwnershipCore
     public void OnFenceCompleted(TimeSpan now, long requestId, FenceResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        Advance(now);
-        foreach (var g in _groups)
+        Step(now, () =>
         {
-            if (g.Role != GroupRole.Acquiring || g.Stage != AcquireStage.Fencing || g.PendingRequest != requestId)
+            foreach (var g in _groups)
             {
-                continue;
-            }
+                if (g.Role != GroupRole.Acquiring || g.Stage != AcquireStage.Fencing || g.PendingRequest != requestId)
+                {
+                    continue;
+                }
 
-            var node = g.FencingNode!;
-            g.PendingRequest = 0;
-            g.LastFence = result;
-            Emit(new FenceCompleted(_now, node, result));
-            if (result.Succeeded)
-            {
-                MarkFenced(node);
-                AdvanceAcquire(g);
-            }
-            else
-            {
-                AbortAcquire(g, $"fencing node {node} failed: {result.Explanation}; the group stays down, retrying in {_config.FenceRetryInterval.TotalSeconds:0.##} s", _config.FenceRetryInterval);
-            }
+                var node = g.FencingNode!;
+                g.PendingRequest = 0;
+                g.LastFence = result;
+                Emit(new FenceCompleted(_now, node, result));
+                if (result.Succeeded)
+                {
+                    MarkFenced(node);
+                    AdvanceAcquire(g);
+                }
+                else
+                {
+                    AbortAcquire(g, $"fencing node {node} failed: {result.Explanation}; the group stays down, retrying in {_config.FenceRetryInterval.TotalSeconds:0.##} s", _config.FenceRetryInterval);
+                }
 
-            break;
-        }
-
-        ReconcileAll();
-        Flush();
+                break;
+            }
+        });
     }
 
     /// <summary>Feedback for <see cref="StartGroup"/>.</summary>
@@ -344,30 +341,29 @@ public sealed class OwnershipCore
     public void OnGroupStarted(TimeSpan now, string group, ulong epoch, GroupActionOutcome outcome)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        Advance(now);
-        var g = GetGroup(group);
-        if (g.Role == GroupRole.Starting && g.Epoch == epoch)
+        Step(now, () =>
         {
-            switch (outcome.Outcome)
+            var g = GetGroup(group);
+            if (g.Role == GroupRole.Starting && g.Epoch == epoch)
             {
-                case GroupOutcome.Succeeded or GroupOutcome.Degraded or GroupOutcome.Recovered:
-                    g.NextMonitorAt = _now + g.Config.MonitorInterval;
-                    g.LastDelayReason = null;
-                    SetRole(g, GroupRole.Active, Why(g, $"{ReasonText(g.Reason)}; all resources started"), _now - g.AcquireStartedAt);
-                    break;
-                case GroupOutcome.Blocked:
-                    SetRole(g, GroupRole.Blocked, Why(g, $"start failed and stopping {outcome.Resource} failed: {outcome.Message}"));
-                    break;
-                default:
-                    ApplyFailure(g, outcome);
-                    SetRole(g, GroupRole.Standby, Why(g, $"start failed ({outcome.FailureKind}) at {outcome.Resource}: {outcome.Message}"));
-                    _ready.Add(new ReleaseArbiter(g.Name));
-                    break;
+                switch (outcome.Outcome)
+                {
+                    case GroupOutcome.Succeeded or GroupOutcome.Degraded or GroupOutcome.Recovered:
+                        g.NextMonitorAt = _now + g.Config.MonitorInterval;
+                        g.LastDelayReason = null;
+                        SetRole(g, GroupRole.Active, Why(g, $"{ReasonText(g.Reason)}; all resources started"), _now - g.AcquireStartedAt);
+                        break;
+                    case GroupOutcome.Blocked:
+                        SetRole(g, GroupRole.Blocked, Why(g, $"start failed and stopping {outcome.Resource} failed: {outcome.Message}"));
+                        break;
+                    default:
+                        ApplyFailure(g, outcome);
+                        SetRole(g, GroupRole.Standby, Why(g, $"start failed ({outcome.FailureKind}) at {outcome.Resource}: {outcome.Message}"));
+                        _ready.Add(new ReleaseArbiter(g.Name));
+                        break;
+                }
             }
-        }
-
-        ReconcileAll();
-        Flush();
+        });
     }
 
     /// <summary>Feedback for <see cref="StopGroup"/>.</summary>
@@ -378,25 +374,24 @@ public sealed class OwnershipCore
     public void OnGroupStopped(TimeSpan now, string group, ulong epoch, GroupActionOutcome outcome)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        Advance(now);
-        var g = GetGroup(group);
-        if (g.Role == GroupRole.Stopping && g.Epoch == epoch)
+        Step(now, () =>
         {
-            if (outcome.Outcome == GroupOutcome.Blocked)
+            var g = GetGroup(group);
+            if (g.Role == GroupRole.Stopping && g.Epoch == epoch)
             {
-                SetRole(g, GroupRole.Blocked, Why(g, $"stop of {outcome.Resource} failed: {outcome.Message}; the group is blocked here and will not start elsewhere unless this node is fenced or cleaned up"));
+                if (outcome.Outcome == GroupOutcome.Blocked)
+                {
+                    SetRole(g, GroupRole.Blocked, Why(g, $"stop of {outcome.Resource} failed: {outcome.Message}; the group is blocked here and will not start elsewhere unless this node is fenced or cleaned up"));
+                }
+                else
+                {
+                    g.HandoffTo = g.PendingHandoff;
+                    g.PendingHandoff = null;
+                    SetRole(g, GroupRole.Standby, Why(g, g.HandoffTo is null ? $"stopped ({g.StopReason})" : $"stopped ({g.StopReason}), handing over to {g.HandoffTo}"));
+                    _ready.Add(new ReleaseArbiter(g.Name));
+                }
             }
-            else
-            {
-                g.HandoffTo = g.PendingHandoff;
-                g.PendingHandoff = null;
-                SetRole(g, GroupRole.Standby, Why(g, g.HandoffTo is null ? $"stopped ({g.StopReason})" : $"stopped ({g.StopReason}), handing over to {g.HandoffTo}"));
-                _ready.Add(new ReleaseArbiter(g.Name));
-            }
-        }
-
-        ReconcileAll();
-        Flush();
+        });
     }
 
     /// <summary>Feedback for <see cref="MonitorGroup"/>.</summary>
@@ -407,33 +402,32 @@ public sealed class OwnershipCore
     public void OnGroupMonitored(TimeSpan now, string group, ulong epoch, GroupActionOutcome outcome)
     {
         ArgumentNullException.ThrowIfNull(outcome);
-        Advance(now);
-        var g = GetGroup(group);
-        if (g.Role == GroupRole.Active && g.Epoch == epoch && g.MonitorInFlight)
+        Step(now, () =>
         {
-            g.MonitorInFlight = false;
-            g.NextMonitorAt = _now + g.Config.MonitorInterval;
-            switch (outcome.Outcome)
+            var g = GetGroup(group);
+            if (g.Role == GroupRole.Active && g.Epoch == epoch && g.MonitorInFlight)
             {
-                case GroupOutcome.Degraded or GroupOutcome.Recovered:
-                    Emit(new GroupHealthReported(_now, g.Name, outcome.Outcome, outcome.Resource, outcome.Message, outcome.Restarts));
-                    break;
-                case GroupOutcome.Failed:
-                    ApplyFailure(g, outcome);
-                    BeginStop(g, outcome.FailureKind == ResourceFailureKind.Fatal ? StopReason.FatalFailure : StopReason.ResourceFailure, BestOtherCandidate(g), $"monitor: {outcome.Resource} failed ({outcome.FailureKind}): {outcome.Message}");
-                    break;
-                case GroupOutcome.Blocked:
-                    SetRole(g, GroupRole.Blocked, Why(g, $"restart of {outcome.Resource} failed to stop it: {outcome.Message}"));
-                    break;
+                g.MonitorInFlight = false;
+                g.NextMonitorAt = _now + g.Config.MonitorInterval;
+                switch (outcome.Outcome)
+                {
+                    case GroupOutcome.Degraded or GroupOutcome.Recovered:
+                        Emit(new GroupHealthReported(_now, g.Name, outcome.Outcome, outcome.Resource, outcome.Message, outcome.Restarts));
+                        break;
+                    case GroupOutcome.Failed:
+                        ApplyFailure(g, outcome);
+                        BeginStop(g, outcome.FailureKind == ResourceFailureKind.Fatal ? StopReason.FatalFailure : StopReason.ResourceFailure, BestOtherCandidate(g), $"monitor: {outcome.Resource} failed ({outcome.FailureKind}): {outcome.Message}");
+                        break;
+                    case GroupOutcome.Blocked:
+                        SetRole(g, GroupRole.Blocked, Why(g, $"restart of {outcome.Resource} failed to stop it: {outcome.Message}"));
+                        break;
+                }
             }
-        }
-        else if (g.Epoch == epoch)
-        {
-            g.MonitorInFlight = false;
-        }
-
-        ReconcileAll();
-        Flush();
+            else if (g.Epoch == epoch)
+            {
+                g.MonitorInFlight = false;
+            }
+        });
     }
 
     /// <summary>Executes an operator command.</summary>
@@ -876,6 +870,15 @@ public sealed class OwnershipCore
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// <summary>One input step: advance time, apply the input, reconcile every group, announce changes.</summary>
+    private void Step(TimeSpan now, Action apply)
+    {
+        Advance(now);
+        apply();
+        ReconcileAll();
+        Flush();
+    }
 
     private void Advance(TimeSpan now)
     {
