@@ -9,6 +9,9 @@ namespace HaKit;
 /// </summary>
 public sealed class HaKitOptions
 {
+    /// <summary>The timing preset these options started from (<see cref="HaKitPresets.Apply"/>); explicit <see cref="Timing"/> values override it. <value>Default <see cref="HaKitPreset.Lan"/>.</value></summary>
+    public HaKitPreset Preset { get; set; } = HaKitPreset.Lan;
+
     /// <summary>Cluster name. Packets carrying another cluster name are dropped. <value>Default <c>hakit</c>.</value></summary>
     public string ClusterName { get; set; } = "hakit";
 
@@ -100,8 +103,8 @@ public sealed class TimingOptions
     /// <summary>Silence after which a peer is Dead on a link (<c>deadtime</c>). Must be at least twice <see cref="Interval"/>. <value>Default 800 ms.</value></summary>
     public TimeSpan DeadTime { get; set; } = TimeSpan.FromMilliseconds(800);
 
-    /// <summary>Dead time used at start-up before a peer was ever heard (<c>initdead</c>); no group is taken over before it passes or every peer was heard. <value>Default 2 s.</value></summary>
-    public TimeSpan InitialDeadTime { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>Dead time used at start-up before a peer was ever heard (<c>initdead</c>); no group is taken over before it passes or every peer was heard. <value>Default 3 s.</value></summary>
+    public TimeSpan InitialDeadTime { get; set; } = TimeSpan.FromSeconds(3);
 
     /// <summary>How often the core is ticked. <value>Default: <see cref="Interval"/> / 4, at least 1 ms.</value></summary>
     public TimeSpan? TickInterval { get; set; }

@@ -145,6 +145,9 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     /// <summary>Packet counters: accepted and dropped per reason.</summary>
     public WireStats WireStats => _wireStats;
 
+    /// <summary>What this configuration implies: worst-case detection and takeover times, heartbeats that may be lost.</summary>
+    public TimingBudget Budget => TimingBudget.From(_options, _drivers.ToDictionary(d => d.Key, d => d.Value.ResourceCount, StringComparer.Ordinal), _fencing.Configured);
+
     /// <summary>The <c>HaKit</c> meter's instruments.</summary>
     public HaKitMetrics Metrics => _metrics;
 
@@ -192,6 +195,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             await t.StartAsync(this, cancellationToken).ConfigureAwait(false);
         }
 
+        RuntimeLog.TimingBudget(_logger, _options.Preset.ToString(), _options.Timing.Interval.TotalMilliseconds, _options.Timing.DeadTime.TotalMilliseconds, Budget.ToString());
         RuntimeLog.Started(_logger, _options.NodeName, _options.ClusterName, _incarnation, string.Join(", ", _transports.Select(t => t.LinkName)), string.Join(", ", _options.Groups.Select(g => g.Name)), _arbiter.Name);
         _loop = Task.Run(() => RunLoopAsync(_shutdown.Token), CancellationToken.None);
         var tick = _options.Timing.EffectiveTickInterval;
@@ -605,6 +609,8 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         private static readonly CancellationToken Cancelled = new(canceled: true);
         private CancellationTokenSource? _ownership;
         private CancellationTokenSource? _action;
+
+        public int ResourceCount => runner.Resources.Count;
 
         public CancellationToken OwnershipToken => _ownership is { IsCancellationRequested: false } o ? o.Token : Cancelled;
 

@@ -77,6 +77,9 @@ internal static partial class RuntimeLog
     [LoggerMessage(24, LogLevel.Error, "event subscriber threw; the event is still delivered to other subscribers")]
     public static partial void SubscriberError(ILogger logger, Exception exception);
 
+    [LoggerMessage(26, LogLevel.Information, "timing ({Preset} preset, interval {IntervalMs:0} ms, dead time {DeadMs:0} ms): {Budget}")]
+    public static partial void TimingBudget(ILogger logger, string preset, double intervalMs, double deadMs, string budget);
+
     [LoggerMessage(25, LogLevel.Information, "node {Node} stopped")]
     public static partial void Stopped(ILogger logger, string node);
 }

@@ -1,0 +1,45 @@
+namespace HaKit.Tests.Configuration;
+
+[TestFixture]
+public class PresetTests
+{
+    [TestCase(HaKitPreset.Lan)]
+    [TestCase(HaKitPreset.Fast)]
+    [TestCase(HaKitPreset.Wan)]
+    public void Every_preset_passes_validation(HaKitPreset preset)
+    {
+        var options = HaKitOptionsValidatorTests.Valid();
+        HaKitPresets.Apply(options, preset);
+        Assert.That(HaKitOptionsValidator.Validate(options), Is.Empty);
+        Assert.That(options.Preset, Is.EqualTo(preset));
+    }
+
+    [Test]
+    public void Presets_order_failover_speed_fast_lan_wan()
+    {
+        var fast = HaKitPresets.Create(HaKitPreset.Fast).Timing.DeadTime;
+        var lan = HaKitPresets.Create(HaKitPreset.Lan).Timing.DeadTime;
+        var wan = HaKitPresets.Create(HaKitPreset.Wan).Timing.DeadTime;
+        Assert.That(fast, Is.LessThan(lan));
+        Assert.That(lan, Is.LessThan(wan));
+        Assert.That(HaKitPresets.Create(HaKitPreset.Lan).Timing.DeadTime, Is.EqualTo(new TimingOptions().DeadTime), "Lan is the default");
+    }
+
+    [Test]
+    public void Timing_budget_follows_the_configuration()
+    {
+        var options = HaKitOptionsValidatorTests.Valid();
+        HaKitPresets.Apply(options, HaKitPreset.Lan);
+        options.Groups[0].StartTimeout = TimeSpan.FromSeconds(5);
+        var budget = TimingBudget.From(options, new Dictionary<string, int> { ["web"] = 2 }, fencing: false);
+
+        Assert.That(budget.WorstCaseDetection, Is.EqualTo(TimeSpan.FromMilliseconds(850)), "dead 800 ms + tick 50 ms");
+        Assert.That(budget.WorstCaseTakeover, Is.EqualTo(TimeSpan.FromMilliseconds(850 + 10_000)), "+ two resources' start timeouts");
+        Assert.That(budget.TolerableLostHeartbeats, Is.EqualTo(3), "800 / 200 = 4 intervals: the 4th loss is a failover");
+
+        options.Arbiter.PingTargets.Add("127.0.0.1:80");
+        var withFence = TimingBudget.From(options, new Dictionary<string, int> { ["web"] = 2 }, fencing: true);
+        Assert.That(withFence.WorstCaseTakeover - budget.WorstCaseTakeover, Is.EqualTo(options.Arbiter.PingTimeout + options.Fencing.Timeout));
+        Assert.That(withFence.ToString(), Does.Contain("3 consecutive heartbeats may be lost"));
+    }
+}
