@@ -41,6 +41,7 @@ public sealed class ResourceGroupRunner
     private readonly ResiliencePipeline _stopPipeline;
     private readonly ResiliencePipeline _monitorPipeline;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ResourceGroupMachine _machine;
     private ResourceContext _context;
 
     /// <summary>Creates a runner for one group.</summary>
@@ -78,6 +79,7 @@ public sealed class ResourceGroupRunner
         GroupName = options.Name;
         Resources = Array.AsReadOnly(copy);
         Restarts = new RestartTracker(options.MaxRestarts, options.FailureWindow, timeProvider);
+        _machine = new ResourceGroupMachine(options, Array.ConvertAll(copy, r => r.Name), Restarts, _logger);
         _startPipeline = BuildPipeline(options.StartTimeout, timeProvider);
         _stopPipeline = BuildPipeline(options.StopTimeout, timeProvider);
         _monitorPipeline = BuildPipeline(options.MonitorTimeout, timeProvider);
@@ -121,51 +123,7 @@ public sealed class ResourceGroupRunner
         try
         {
             _context = new ResourceContext(GroupName, _nodeName, epoch, ownershipToken);
-            for (int k = 0; k < _resources.Length; k++)
-            {
-                while (true)
-                {
-                    var result = await RunAsync(k, ResourceAction.Start, cancellationToken).ConfigureAwait(false);
-                    if (result.Succeeded)
-                    {
-                        break;
-                    }
-
-                    string name = _resources[k].Name;
-                    if (result.Kind != ResourceFailureKind.Transient)
-                    {
-                        ResourcesLog.GroupFailed(_logger, GroupName, name, result.Kind, result.Message);
-                        return await RollBackAsync(k, new GroupActionOutcome(GroupOutcome.Failed, result.Kind, name, result.Message, Restarts.RestartsInWindow), cancellationToken).ConfigureAwait(false);
-                    }
-
-                    if (ownershipToken.IsCancellationRequested)
-                    {
-                        string message = $"ownership lost while starting ({result.Message})";
-                        ResourcesLog.GroupFailed(_logger, GroupName, name, result.Kind, message);
-                        return await RollBackAsync(k, new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, message, Restarts.RestartsInWindow), cancellationToken).ConfigureAwait(false);
-                    }
-
-                    if (!Restarts.TryRecordRestart())
-                    {
-                        ResourcesLog.BudgetExhausted(_logger, GroupName, name, result.Kind, result.Message, _options.MaxRestarts, _options.FailureWindow);
-                        return await RollBackAsync(k, new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, BudgetMessage(result.Message), Restarts.RestartsInWindow), cancellationToken).ConfigureAwait(false);
-                    }
-
-                    ResourcesLog.Restarting(_logger, GroupName, "start", name, Describe(result), result.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
-                    var stop = await RunAsync(k, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
-                    if (!stop.Succeeded)
-                    {
-                        ResourcesLog.GroupBlocked(_logger, GroupName, name, stop.Message);
-                        var blocked = Blocked(name, stop);
-                        await StopRangeAsync(k - 1, 0, cancellationToken).ConfigureAwait(false); // best effort; already blocked
-                        return blocked;
-                    }
-
-                    await DelayRestartAsync(cancellationToken).ConfigureAwait(false);
-                }
-            }
-
-            return Success(GroupOutcome.Succeeded);
+            return await DriveAsync(_machine.BeginStart(), ownershipToken, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -186,7 +144,7 @@ public sealed class ResourceGroupRunner
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await StopRangeAsync(_resources.Length - 1, 0, cancellationToken).ConfigureAwait(false) ?? Success(GroupOutcome.Succeeded);
+            return await DriveAsync(_machine.BeginStop(), CancellationToken.None, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -218,30 +176,7 @@ public sealed class ResourceGroupRunner
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            GroupActionOutcome? degraded = null;
-            for (int i = 0; i < _resources.Length; i++)
-            {
-                var result = await RunAsync(i, ResourceAction.Monitor, cancellationToken).ConfigureAwait(false);
-                if (result.Succeeded)
-                {
-                    if (result.Status == ResourceStatus.Degraded && degraded is null)
-                    {
-                        degraded = new GroupActionOutcome(GroupOutcome.Degraded, ResourceFailureKind.None, _resources[i].Name, result.Message, Restarts.RestartsInWindow);
-                    }
-
-                    continue;
-                }
-
-                if (result.Kind != ResourceFailureKind.Transient)
-                {
-                    ResourcesLog.GroupFailed(_logger, GroupName, _resources[i].Name, result.Kind, result.Message);
-                    return new GroupActionOutcome(GroupOutcome.Failed, result.Kind, _resources[i].Name, result.Message, Restarts.RestartsInWindow);
-                }
-
-                return await RestartFromAsync(i, result, cancellationToken).ConfigureAwait(false);
-            }
-
-            return degraded ?? Success(GroupOutcome.Succeeded);
+            return await DriveAsync(_machine.BeginMonitor(), CancellationToken.None, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -249,111 +184,42 @@ public sealed class ResourceGroupRunner
         }
     }
 
-    private async Task<GroupActionOutcome> RestartFromAsync(int first, ActionResult failure, CancellationToken cancellationToken)
+    /// <summary>Executes the machine's steps until it completes; abandons it when the caller's token (shutdown) interrupts.</summary>
+    private async Task<GroupActionOutcome> DriveAsync(ResourceGroupStep step, CancellationToken ownershipToken, CancellationToken cancellationToken)
     {
-        string failedName = _resources[first].Name;
-        string? failedMessage = failure.Message;
-        string action = "monitor";
-        int failedAt = first;
-        int lastToStop = _resources.Length - 1;
-        while (true)
+        try
         {
-            if (!Restarts.TryRecordRestart())
+            while (true)
             {
-                ResourcesLog.BudgetExhausted(_logger, GroupName, _resources[failedAt].Name, failure.Kind, failure.Message, _options.MaxRestarts, _options.FailureWindow);
-                return new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, _resources[failedAt].Name, BudgetMessage(failure.Message), Restarts.RestartsInWindow);
-            }
-
-            ResourcesLog.Restarting(_logger, GroupName, action, _resources[failedAt].Name, Describe(failure), failure.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
-            for (int j = lastToStop; j >= first; j--)
-            {
-                var stop = await RunAsync(j, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
-                if (!stop.Succeeded)
+                switch (step.Kind)
                 {
-                    ResourcesLog.GroupBlocked(_logger, GroupName, _resources[j].Name, stop.Message);
-                    return Blocked(_resources[j].Name, stop);
+                    case ResourceGroupStepKind.Completed:
+                        return step.Outcome!;
+                    case ResourceGroupStepKind.Delay:
+                        await Task.Delay(step.Delay, _timeProvider, cancellationToken).ConfigureAwait(false);
+                        step = _machine.OnDelayElapsed();
+                        break;
+                    default:
+                        var result = await RunAsync(step.ResourceIndex, step.Action, cancellationToken).ConfigureAwait(false);
+                        step = _machine.OnActionCompleted(result, ownershipToken.IsCancellationRequested);
+                        break;
                 }
             }
-
-            await DelayRestartAsync(cancellationToken).ConfigureAwait(false);
-
-            bool restarted = true;
-            for (int j = first; j < _resources.Length; j++)
-            {
-                var start = await RunAsync(j, ResourceAction.Start, cancellationToken).ConfigureAwait(false);
-                if (start.Succeeded)
-                {
-                    continue;
-                }
-
-                if (start.Kind != ResourceFailureKind.Transient)
-                {
-                    ResourcesLog.GroupFailed(_logger, GroupName, _resources[j].Name, start.Kind, start.Message);
-                    return new GroupActionOutcome(GroupOutcome.Failed, start.Kind, _resources[j].Name, start.Message, Restarts.RestartsInWindow);
-                }
-
-                restarted = false;
-                failure = start;
-                failedAt = j;
-                lastToStop = j;
-                action = "start";
-                break;
-            }
-
-            if (restarted)
-            {
-                return new GroupActionOutcome(GroupOutcome.Recovered, ResourceFailureKind.None, failedName, failedMessage, Restarts.RestartsInWindow);
-            }
+        }
+        finally
+        {
+            // Completed steps end the machine's action; anything else (shutdown) drops it.
+            _machine.Abandon();
         }
     }
 
-    private async Task<GroupActionOutcome> RollBackAsync(int fromIndex, GroupActionOutcome failed, CancellationToken cancellationToken)
-    {
-        var blocked = await StopRangeAsync(fromIndex, 0, cancellationToken).ConfigureAwait(false);
-        return blocked ?? failed;
-    }
-
-    /// <summary>Stops resources from <paramref name="from"/> down to <paramref name="to"/>, best effort; returns Blocked for the first failure, or null.</summary>
-    private async Task<GroupActionOutcome?> StopRangeAsync(int from, int to, CancellationToken cancellationToken)
-    {
-        GroupActionOutcome? blocked = null;
-        for (int j = from; j >= to; j--)
-        {
-            var stop = await RunAsync(j, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
-            if (!stop.Succeeded)
-            {
-                ResourcesLog.GroupBlocked(_logger, GroupName, _resources[j].Name, stop.Message);
-                blocked ??= Blocked(_resources[j].Name, stop);
-            }
-        }
-
-        return blocked;
-    }
-
-    private Task DelayRestartAsync(CancellationToken cancellationToken)
-    {
-        TimeSpan delay = _options.RestartDelay;
-        return delay > TimeSpan.Zero ? Task.Delay(delay, _timeProvider, cancellationToken) : Task.CompletedTask;
-    }
-
-    private GroupActionOutcome Success(GroupOutcome outcome) => new(outcome, ResourceFailureKind.None, null, null, Restarts.RestartsInWindow);
-
-    private GroupActionOutcome Blocked(string resource, ActionResult stop) =>
-        new(GroupOutcome.Blocked, stop.Kind, resource, stop.Message, Restarts.RestartsInWindow);
-
-    private string BudgetMessage(string? reason) =>
-        $"restart budget exhausted ({_options.MaxRestarts} in {_options.FailureWindow}): {reason}";
-
-    private async ValueTask<ActionResult> RunAsync(int index, ResourceAction action, CancellationToken cancellationToken)
+    private async ValueTask<ResourceActionResult> RunAsync(int index, ResourceAction action, CancellationToken cancellationToken)
     {
         IResource resource = _resources[index];
         ResourceContext context = _context;
         long started = _timeProvider.GetTimestamp();
-        ResourceFailureKind kind;
-        ResourceStatus? status = null;
-        string? message;
+        ResourceActionResult result;
         Exception? exception = null;
-        bool timedOut = false;
         try
         {
             switch (action)
@@ -362,7 +228,8 @@ public sealed class ResourceGroupRunner
                 {
                     var r = await _startPipeline.ExecuteAsync(
                         static (state, ct) => state.resource.StartAsync(state.context, ct), (resource, context), cancellationToken).ConfigureAwait(false);
-                    (kind, message, exception) = (r.Kind, r.Message, r.Exception);
+                    result = ResourceActionResult.FromResult(r);
+                    exception = r.Exception;
                     break;
                 }
 
@@ -370,7 +237,8 @@ public sealed class ResourceGroupRunner
                 {
                     var r = await _stopPipeline.ExecuteAsync(
                         static (state, ct) => state.resource.StopAsync(state.context, ct), (resource, context), cancellationToken).ConfigureAwait(false);
-                    (kind, message, exception) = (r.Kind, r.Message, r.Exception);
+                    result = ResourceActionResult.FromResult(r);
+                    exception = r.Exception;
                     break;
                 }
 
@@ -378,14 +246,7 @@ public sealed class ResourceGroupRunner
                 {
                     var m = await _monitorPipeline.ExecuteAsync(
                         static (state, ct) => state.resource.MonitorAsync(state.context, ct), (resource, context), cancellationToken).ConfigureAwait(false);
-                    status = m.Status;
-                    message = m.Message;
-                    kind = m.Status switch
-                    {
-                        ResourceStatus.Running or ResourceStatus.Degraded => ResourceFailureKind.None,
-                        ResourceStatus.NotRunning => ResourceFailureKind.Transient,
-                        _ => m.FailureKind == ResourceFailureKind.None ? ResourceFailureKind.Transient : m.FailureKind,
-                    };
+                    result = ResourceActionResult.FromMonitor(m);
                     break;
                 }
             }
@@ -396,43 +257,30 @@ public sealed class ResourceGroupRunner
         }
         catch (TimeoutRejectedException ex)
         {
-            timedOut = true;
-            kind = ResourceFailureKind.Transient;
-            TimeSpan timeout = Timeout(action);
-            message = $"{ActionName(action)} timed out after {timeout}";
-            exception = ex;
-        }
-        catch (ResourceException ex)
-        {
-            kind = ex.Kind == ResourceFailureKind.None ? ResourceFailureKind.Transient : ex.Kind;
-            message = ex.Message;
+            result = ResourceActionResult.TimedOutAfter(action, _machine.TimeoutOf(action));
             exception = ex;
         }
         catch (Exception ex)
         {
-            kind = ResourceFailureKind.Transient;
-            message = $"{ex.GetType().Name}: {ex.Message}";
+            result = ResourceActionResult.FromException(action, ex);
             exception = ex;
         }
 
-        if (action == ResourceAction.Monitor && kind != ResourceFailureKind.None && status is null)
-        {
-            status = ResourceStatus.Failed;
-        }
-
+        var (kind, status, message, timedOut) = result;
         TimeSpan duration = _timeProvider.GetElapsedTime(started);
         long elapsedMs = (long)duration.TotalMilliseconds;
+        string actionName = ResourceGroupMachine.ActionName(action);
         if (timedOut)
         {
-            ResourcesLog.ActionTimedOut(_logger, GroupName, ActionName(action), resource.Name, Timeout(action));
+            ResourcesLog.ActionTimedOut(_logger, GroupName, actionName, resource.Name, _machine.TimeoutOf(action));
         }
         else if (kind != ResourceFailureKind.None)
         {
-            ResourcesLog.ActionFailed(_logger, GroupName, ActionName(action), resource.Name, kind, message, elapsedMs, exception);
+            ResourcesLog.ActionFailed(_logger, GroupName, actionName, resource.Name, kind, message, elapsedMs, exception);
         }
         else if (action != ResourceAction.Monitor)
         {
-            ResourcesLog.ActionSucceeded(_logger, GroupName, ActionName(action), resource.Name, elapsedMs);
+            ResourcesLog.ActionSucceeded(_logger, GroupName, actionName, resource.Name, elapsedMs);
         }
         else if (status == ResourceStatus.Degraded)
         {
@@ -456,25 +304,8 @@ public sealed class ResourceGroupRunner
             }
         }
 
-        return new ActionResult(kind, status, message, timedOut);
+        return result;
     }
-
-    private TimeSpan Timeout(ResourceAction action) => action switch
-    {
-        ResourceAction.Start => _options.StartTimeout,
-        ResourceAction.Stop => _options.StopTimeout,
-        _ => _options.MonitorTimeout,
-    };
-
-    private static string Describe(ActionResult result) =>
-        result.TimedOut ? "TimedOut" : result.Status == ResourceStatus.NotRunning ? "NotRunning" : result.Kind.ToString();
-
-    private static string ActionName(ResourceAction action) => action switch
-    {
-        ResourceAction.Start => "start",
-        ResourceAction.Stop => "stop",
-        _ => "monitor",
-    };
 
     private static ResiliencePipeline BuildPipeline(TimeSpan timeout, TimeProvider timeProvider)
     {
@@ -488,10 +319,5 @@ public sealed class ResourceGroupRunner
         return new ResiliencePipelineBuilder { TimeProvider = timeProvider }
             .AddTimeout(new TimeoutStrategyOptions { TimeoutGenerator = _ => result })
             .Build();
-    }
-
-    private readonly record struct ActionResult(ResourceFailureKind Kind, ResourceStatus? Status, string? Message, bool TimedOut)
-    {
-        public bool Succeeded => Kind == ResourceFailureKind.None;
     }
 }
