@@ -1,0 +1,130 @@
+using HaKit.Election;
+using HaKit.Fencing;
+using HaKit.Resources;
+using HaKit.Wire;
+
+namespace HaKit.Testing;
+
+/// <summary>One node of a <see cref="Simulation"/>: its current process (core, clock, resources) and its durable state.</summary>
+public sealed class SimulatedNode
+{
+    private readonly Dictionary<string, ulong> _persisted = new(StringComparer.Ordinal);
+
+    internal SimulatedNode(string name, int index, HaKitOptions options, double rate, AuthKeyRing keys)
+    {
+        Name = name;
+        Index = index;
+        Options = options;
+        Rate = rate;
+        Keys = keys;
+    }
+
+    /// <summary>The node name.</summary>
+    public string Name { get; }
+
+    /// <summary>Whether the node's process runs.</summary>
+    public bool IsUp { get; internal set; }
+
+    /// <summary>The current (or last) process's incarnation.</summary>
+    public ulong Incarnation { get; internal set; }
+
+    /// <summary>The rate of the node's monotonic clock (clock drift; 1 = exact).</summary>
+    public double Rate { get; }
+
+    /// <summary>The current process's clock (local monotonic time since the process started).</summary>
+    public SimulatedTimeProvider Clock { get; internal set; } = null!;
+
+    /// <summary>The current process's ownership core (the real <see cref="OwnershipCore"/>).</summary>
+    public OwnershipCore Core { get; internal set; } = null!;
+
+    /// <summary>The node's options (as <see cref="Runtime.ClusterNode"/> would get them).</summary>
+    public HaKitOptions Options { get; }
+
+    /// <summary>Packet counters of the current process (accepted and dropped per reason by the real wire layer).</summary>
+    public WireStats WireStats { get; internal set; } = new();
+
+    /// <summary>Durable state: the highest persisted epoch per group (survives crashes).</summary>
+    public IReadOnlyDictionary<string, ulong> PersistedEpochs => _persisted;
+
+    /// <summary>The node's process is paused (GC, stopped VM) until this global time.</summary>
+    public TimeSpan StalledUntil { get; internal set; }
+
+    /// <summary>The node's reachability targets are unreachable until this global time.</summary>
+    public TimeSpan PingOutageUntil { get; internal set; }
+
+    /// <summary>The node's role for a group (Standby while down).</summary>
+    /// <param name="group">The group.</param>
+    public GroupRole Role(string group) => IsUp ? Core.GetRole(group) : GroupRole.Standby;
+
+    /// <summary>The node's ownership epoch for a group (0 when it does not own it or is down).</summary>
+    /// <param name="group">The group.</param>
+    public ulong Epoch(string group) => IsUp ? Core.GetEpoch(group) : 0;
+
+    /// <summary>The highest epoch the node's core knows for a group.</summary>
+    /// <param name="group">The group.</param>
+    public ulong HighestEpoch(string group) => IsUp ? Core.GetHighestEpoch(group) : 0;
+
+    /// <summary>Ground truth: whether any resource of the group runs on this node (started, or possibly half started, and not stopped).</summary>
+    /// <param name="group">The group.</param>
+    public bool IsRunning(string group) => IsUp && Groups.TryGetValue(group, out var g) && Array.IndexOf(g.Running, true) >= 0;
+
+    /// <summary>The current process's resources of a group, in start order.</summary>
+    /// <param name="group">The group.</param>
+    public IReadOnlyList<IResource> Resources(string group) => Groups[group].Resources;
+
+    internal int Index { get; }
+
+    internal AuthKeyRing Keys { get; }
+
+    internal int Generation { get; set; }
+
+    internal EnvelopeCodec Codec { get; set; } = null!;
+
+    internal Dictionary<string, GroupRuntime> Groups { get; } = new(StringComparer.Ordinal);
+
+    internal TwoNodeArbiter Arbiter { get; set; } = null!;
+
+    internal FenceCoordinator Fencing { get; set; } = null!;
+
+    internal Dictionary<string, ulong> Persisted => _persisted;
+
+    /// <inheritdoc />
+    public override string ToString() => IsUp ? $"{Name} (incarnation {Incarnation})" : $"{Name} (down)";
+}
+
+/// <summary>A group's runtime on one simulated node: the machine, the ownership token, the action in flight.</summary>
+internal sealed class GroupRuntime(GroupOptions options, IResource[] resources, ResourceGroupMachine machine)
+{
+    public GroupOptions Options { get; } = options;
+
+    public IResource[] Resources { get; } = resources;
+
+    public ResourceGroupMachine Machine { get; } = machine;
+
+    public bool[] Running { get; } = new bool[resources.Length];
+
+    public CancellationTokenSource? Ownership { get; set; }
+
+    public CancellationTokenSource? Action { get; set; }
+
+    public ResourceContext Context { get; set; } = new(options.Name, "", 0, new CancellationToken(canceled: true));
+
+    public GroupOp? Current { get; set; }
+
+    public Queue<GroupOp> Waiting { get; } = new();
+
+    public long Serial { get; set; }
+}
+
+/// <summary>One group action (start, stop or monitor) as the runtime issued it.</summary>
+internal sealed class GroupOp(ResourceAction kind, ulong epoch, CancellationToken token)
+{
+    public ResourceAction Kind { get; } = kind;
+
+    public ulong Epoch { get; } = epoch;
+
+    /// <summary>Cancelled when the group stops (the runtime's action token); never for stops.</summary>
+    public CancellationToken Token { get; } = token;
+
+    public long Serial { get; set; }
+}

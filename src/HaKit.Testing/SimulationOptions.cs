@@ -1,0 +1,210 @@
+using HaKit.Resources;
+
+namespace HaKit.Testing;
+
+/// <summary>A range of durations; a value is drawn uniformly from it with the simulation's seeded random source.</summary>
+/// <param name="Min">Shortest.</param>
+/// <param name="Max">Longest (at least <paramref name="Min"/>).</param>
+public readonly record struct DurationRange(TimeSpan Min, TimeSpan Max)
+{
+    /// <summary>A fixed duration.</summary>
+    /// <param name="value">The duration.</param>
+    public static DurationRange Fixed(TimeSpan value) => new(value, value);
+
+    /// <summary>A range in milliseconds.</summary>
+    /// <param name="min">Shortest, ms.</param>
+    /// <param name="max">Longest, ms.</param>
+    public static DurationRange Ms(double min, double max) => new(TimeSpan.FromMilliseconds(min), TimeSpan.FromMilliseconds(max));
+
+    /// <inheritdoc />
+    public override string ToString() => Min == Max ? $"{Min.TotalMilliseconds:0.#} ms" : $"{Min.TotalMilliseconds:0.#}-{Max.TotalMilliseconds:0.#} ms";
+}
+
+/// <summary>Faults of resource actions, drawn per action while faults are active.</summary>
+public sealed class ResourceFaults
+{
+    /// <summary>Normal duration of a start. <value>Default 5-40 ms.</value></summary>
+    public DurationRange StartDuration { get; set; } = DurationRange.Ms(5, 40);
+
+    /// <summary>Normal duration of a stop. <value>Default 5-40 ms.</value></summary>
+    public DurationRange StopDuration { get; set; } = DurationRange.Ms(5, 40);
+
+    /// <summary>Normal duration of a monitor. <value>Default 1-5 ms.</value></summary>
+    public DurationRange MonitorDuration { get; set; } = DurationRange.Ms(1, 5);
+
+    /// <summary>Probability that an action is slow: its duration is multiplied by 3 to 10 (it may then run past its time-out).</summary>
+    public double Slow { get; set; }
+
+    /// <summary>Probability that an action hangs: it runs past its time-out and is reported as timed out.</summary>
+    public double Hang { get; set; }
+
+    /// <summary>Probability that an action fails with <see cref="ResourceFailureKind.Transient"/> (a monitor reports NotRunning: the resource died).</summary>
+    public double Transient { get; set; }
+
+    /// <summary>Probability that a start or monitor fails with <see cref="ResourceFailureKind.PermanentOnNode"/>.</summary>
+    public double PermanentOnNode { get; set; }
+
+    /// <summary>Probability that a start or monitor fails with <see cref="ResourceFailureKind.Fatal"/>.</summary>
+    public double Fatal { get; set; }
+}
+
+/// <summary>Which faults the simulation injects while faults are active, with their probabilities and rates.</summary>
+/// <remarks>Per-packet and per-action probabilities apply to every packet or action; rates (per second of virtual time) start
+/// episodes (a cut, a partition, a crash, a stall, an outage) whose length is drawn from the matching range.</remarks>
+public sealed class FaultProfile
+{
+    /// <summary>Name shown in reports.</summary>
+    public string Name { get; set; } = "custom";
+
+    /// <summary>Normal one-way network delay. <value>Default 0.2-2 ms.</value></summary>
+    public DurationRange NetworkDelay { get; set; } = DurationRange.Ms(0.2, 2);
+
+    /// <summary>Probability a packet is lost.</summary>
+    public double Loss { get; set; }
+
+    /// <summary>Probability a packet gets extra delay drawn from <see cref="Jitter"/>.</summary>
+    public double Delay { get; set; }
+
+    /// <summary>Extra delay of a delayed packet. <value>Default 10-150 ms.</value></summary>
+    public DurationRange Jitter { get; set; } = DurationRange.Ms(10, 150);
+
+    /// <summary>Probability a packet is delivered twice.</summary>
+    public double Duplicate { get; set; }
+
+    /// <summary>Probability a packet is held back long enough to arrive after later ones (reordering; extra delay 1-3 heartbeat intervals).</summary>
+    public double Reorder { get; set; }
+
+    /// <summary>Probability that, with each packet sent, an old captured packet of the same link is injected again (a replay).</summary>
+    public double Replay { get; set; }
+
+    /// <summary>Rate of link cuts per second (one link, one or both directions).</summary>
+    public double LinkCutRate { get; set; }
+
+    /// <summary>Of the link cuts, the fraction that cut only one direction.</summary>
+    public double OneWayFraction { get; set; } = 0.5;
+
+    /// <summary>Length of a link cut. <value>Default 0.2-3 s.</value></summary>
+    public DurationRange CutDuration { get; set; } = DurationRange.Ms(200, 3000);
+
+    /// <summary>Rate of full partitions per second (every link, both directions, between two sides).</summary>
+    public double PartitionRate { get; set; }
+
+    /// <summary>Length of a partition. <value>Default 0.5-4 s.</value></summary>
+    public DurationRange PartitionDuration { get; set; } = DurationRange.Ms(500, 4000);
+
+    /// <summary>Rate of node crashes per second (SIGKILL: resources die with the process; durable state is kept).</summary>
+    public double CrashRate { get; set; }
+
+    /// <summary>Time until a crashed node starts again (new incarnation). <value>Default 0.3-3 s.</value></summary>
+    public DurationRange RestartDelay { get; set; } = DurationRange.Ms(300, 3000);
+
+    /// <summary>Rate of process stalls per second (GC pause, stopped VM): no ticks and no input handled while stalled.</summary>
+    public double StallRate { get; set; }
+
+    /// <summary>Length of a stall. <value>Default 0.1-1.5 s.</value></summary>
+    public DurationRange StallDuration { get; set; } = DurationRange.Ms(100, 1500);
+
+    /// <summary>Largest relative clock-rate error of a node (0.05 = each node's monotonic clock runs between 0.95x and 1.05x). Drawn once per node.</summary>
+    public double MaxClockDrift { get; set; }
+
+    /// <summary>Rate per second of outages of a node's reachability (ping) targets: while on, the two-node arbiter on that node denies takeovers.</summary>
+    public double PingOutageRate { get; set; }
+
+    /// <summary>Length of a ping-target outage. <value>Default 0.5-3 s.</value></summary>
+    public DurationRange PingOutageDuration { get; set; } = DurationRange.Ms(500, 3000);
+
+    /// <summary>Probability that persisting an epoch fails (disk full).</summary>
+    public double PersistFailure { get; set; }
+
+    /// <summary>Probability that one fence level fails.</summary>
+    public double FenceFailure { get; set; }
+
+    /// <summary>Resource action faults.</summary>
+    public ResourceFaults Resources { get; set; } = new();
+}
+
+/// <summary>Configuration of a <see cref="Simulation"/>.</summary>
+public sealed class SimulationOptions
+{
+    /// <summary>The seed of the single random source that drives everything (faults, delays, durations).</summary>
+    public int Seed { get; set; }
+
+    /// <summary>
+    /// The cluster's options, as a host would configure <see cref="Runtime.ClusterNode"/>: nodes, links, timing, detector, groups,
+    /// arbiter and authentication (heartbeats are really signed and checked). <see cref="HaKitOptions.NodeName"/> is set per node.
+    /// <value>Default: <see cref="DefaultCluster"/>.</value>
+    /// </summary>
+    public HaKitOptions Cluster { get; set; } = DefaultCluster();
+
+    /// <summary>Whether the two-node arbiter has reachability (ping) targets; their outages come from <see cref="FaultProfile.PingOutageRate"/>.</summary>
+    public bool PingTargets { get; set; }
+
+    /// <summary>Fence levels (tried in order); empty = no fencing. A successful fence powers the target off (it restarts after <see cref="FaultProfile.RestartDelay"/>).</summary>
+    public IList<string> FenceLevels { get; } = [];
+
+    /// <summary>Duration of one fence level. <value>Default 20-200 ms.</value></summary>
+    public DurationRange FenceDuration { get; set; } = DurationRange.Ms(20, 200);
+
+    /// <summary>Duration of an arbiter request. <value>Default 1-20 ms.</value></summary>
+    public DurationRange ArbiterDuration { get; set; } = DurationRange.Ms(1, 20);
+
+    /// <summary>The faults injected from time zero until <see cref="FaultDuration"/>.</summary>
+    public FaultProfile Faults { get; set; } = new() { Name = "none" };
+
+    /// <summary>How long faults are injected. At that point every fault ends: links heal, crashed nodes restart, and an operator
+    /// clears failures on every node (like <c>crm resource cleanup</c>). <value>Default 20 s.</value></summary>
+    public TimeSpan FaultDuration { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>How long the simulation runs after faults end (must exceed the convergence bound). <value>Default: the bound plus 5 s.</value></summary>
+    public TimeSpan? QuietDuration { get; set; }
+
+    /// <summary>The resources of a group on a node; called at every (re)start of a node process. <value>Default: one <see cref="SimulatedResource"/> per name in <see cref="GroupOptions.Resources"/>.</value></summary>
+    public Func<string, GroupOptions, IReadOnlyList<IResource>>? ResourceFactory { get; set; }
+
+    /// <summary>The invariants checked after every step. <value>Default: <see cref="Invariants.Default"/>.</value></summary>
+    public IList<IInvariant>? Invariants { get; set; }
+
+    /// <summary>Whether to record the full trace (every message, timer, role change and resource action). Costs time; the runner enables it for replays.</summary>
+    public bool RecordTrace { get; set; }
+
+    /// <summary>Stop at the first violation. <value>Default true.</value></summary>
+    public bool StopAtFirstViolation { get; set; } = true;
+
+    /// <summary>A two-node cluster (a, b) with two links, fast timings (interval 100 ms, dead time 400 ms) and one group <c>web</c> of two resources preferring <c>a</c>.</summary>
+    public static HaKitOptions DefaultCluster() => new()
+    {
+        ClusterName = "sim",
+        Nodes =
+        [
+            new NodeOptions { Name = "a", Priority = 100, Addresses = { ["lan0"] = "10.0.0.1:7400", ["lan1"] = "10.0.1.1:7400" } },
+            new NodeOptions { Name = "b", Priority = 100, Addresses = { ["lan0"] = "10.0.0.2:7400", ["lan1"] = "10.0.1.2:7400" } },
+        ],
+        Links = [new LinkOptions { Name = "lan0" }, new LinkOptions { Name = "lan1" }],
+        Timing = new TimingOptions
+        {
+            Interval = TimeSpan.FromMilliseconds(100),
+            WarnTime = TimeSpan.FromMilliseconds(250),
+            DeadTime = TimeSpan.FromMilliseconds(400),
+            InitialDeadTime = TimeSpan.FromMilliseconds(1000),
+        },
+        Auth = new AuthOptions { Keys = [new AuthKeyOptions { Id = 1, Secret = "aGFraXQtc2ltdWxhdGlvbi1rZXktbm90LXNlY3JldCEh" }], SendKeyId = 1 },
+        Groups =
+        [
+            new GroupOptions
+            {
+                Name = "web",
+                PreferredNode = "a",
+                Resources = ["vip", "app"],
+                MonitorInterval = TimeSpan.FromMilliseconds(500),
+                StartTimeout = TimeSpan.FromMilliseconds(300),
+                StopTimeout = TimeSpan.FromMilliseconds(300),
+                MonitorTimeout = TimeSpan.FromMilliseconds(200),
+                MaxRestarts = 2,
+                FailureWindow = TimeSpan.FromSeconds(5),
+            },
+        ],
+        Arbiter = new ArbiterOptions { RetryInterval = TimeSpan.FromMilliseconds(500) },
+        Fencing = new FencingOptions { Timeout = TimeSpan.FromSeconds(1), RetryInterval = TimeSpan.FromMilliseconds(500) },
+        StateDirectory = "/nonexistent/simulated",
+    };
+}

@@ -1,0 +1,152 @@
+namespace HaKit.Testing;
+
+/// <summary>Arbiter and fencing set-ups the seed sweep covers.</summary>
+public enum ArbiterSetup
+{
+    /// <summary>TwoNode, no ping targets, no fencing.</summary>
+    TwoNodePlain = 0,
+
+    /// <summary>TwoNode with ping targets (their outages deny takeovers).</summary>
+    TwoNodePing = 1,
+
+    /// <summary>TwoNode with two fence levels.</summary>
+    TwoNodeFencing = 2,
+
+    /// <summary>TwoNode with ping targets and two fence levels.</summary>
+    TwoNodePingFencing = 3,
+}
+
+/// <summary>The named fault mixes and the seed → scenario mapping used by the runner and the CI seed range.</summary>
+public static class SimulationScenarios
+{
+    /// <summary>The fault mixes, in the order seeds cycle through them.</summary>
+    public static IReadOnlyList<string> Mixes { get; } = ["network", "partitions", "crashes", "resources", "everything"];
+
+    /// <summary>A fault profile by name: <c>network</c> (loss, delay with jitter, duplication, reordering, replays, link cuts),
+    /// <c>partitions</c> (one-way and two-way cuts, full partitions, ping outages), <c>crashes</c> (crash and restart, stalls, clock
+    /// drift, fence failures), <c>resources</c> (slow, hanging and failing starts, stops and monitors; persist failures) or
+    /// <c>everything</c> (all of them, lighter).</summary>
+    /// <param name="name">The mix.</param>
+    /// <exception cref="ArgumentException">Unknown name.</exception>
+    public static FaultProfile Mix(string name) => name switch
+    {
+        "network" => new FaultProfile
+        {
+            Name = name,
+            Loss = 0.15,
+            Delay = 0.1,
+            Duplicate = 0.05,
+            Reorder = 0.05,
+            Replay = 0.02,
+            LinkCutRate = 0.3,
+            OneWayFraction = 0.5,
+        },
+        "partitions" => new FaultProfile
+        {
+            Name = name,
+            Loss = 0.02,
+            LinkCutRate = 0.5,
+            OneWayFraction = 0.5,
+            PartitionRate = 0.25,
+            PingOutageRate = 0.2,
+        },
+        "crashes" => new FaultProfile
+        {
+            Name = name,
+            Loss = 0.02,
+            CrashRate = 0.15,
+            StallRate = 0.15,
+            MaxClockDrift = 0.05,
+            PartitionRate = 0.05,
+            FenceFailure = 0.3,
+        },
+        "resources" => new FaultProfile
+        {
+            Name = name,
+            Loss = 0.02,
+            PartitionRate = 0.05,
+            PersistFailure = 0.1,
+            Resources = new ResourceFaults { Slow = 0.05, Hang = 0.03, Transient = 0.04, PermanentOnNode = 0.005, Fatal = 0.002 },
+        },
+        "everything" => new FaultProfile
+        {
+            Name = name,
+            Loss = 0.05,
+            Delay = 0.05,
+            Duplicate = 0.02,
+            Reorder = 0.02,
+            Replay = 0.01,
+            LinkCutRate = 0.15,
+            PartitionRate = 0.1,
+            CrashRate = 0.05,
+            StallRate = 0.05,
+            MaxClockDrift = 0.03,
+            PingOutageRate = 0.1,
+            PersistFailure = 0.03,
+            FenceFailure = 0.2,
+            Resources = new ResourceFaults { Slow = 0.02, Hang = 0.01, Transient = 0.02, PermanentOnNode = 0.002, Fatal = 0.001 },
+        },
+        _ => throw new ArgumentException($"unknown fault mix '{name}'; known: {string.Join(", ", Mixes)}", nameof(name)),
+    };
+
+    /// <summary>The arbiter set-up a seed runs with (seed mod 4).</summary>
+    /// <param name="seed">The seed.</param>
+    public static ArbiterSetup SetupOf(int seed) => (ArbiterSetup)(int)((uint)seed % 4);
+
+    /// <summary>The fault mix a seed runs with ((seed / 4) mod 5).</summary>
+    /// <param name="seed">The seed.</param>
+    public static string MixOf(int seed) => Mixes[(int)((uint)seed / 4 % (uint)Mixes.Count)];
+
+    /// <summary>
+    /// The scenario of a seed: its arbiter set-up and fault mix, and cluster variations drawn from the seed (equal or different
+    /// priorities, auto-failback, a second group preferring the other node).
+    /// </summary>
+    /// <param name="seed">The seed.</param>
+    public static SimulationOptions ForSeed(int seed)
+    {
+        var setup = SetupOf(seed);
+        var mix = MixOf(seed);
+        var variation = new Random(unchecked(seed * 7919) ^ 0x5eed);
+        var cluster = SimulationOptions.DefaultCluster();
+        if (variation.Next(2) == 0)
+        {
+            cluster.Nodes[0].Priority = 200;
+        }
+
+        cluster.Groups[0].AutoFailback = variation.Next(2) == 0;
+        cluster.Groups[0].FailbackDelay = TimeSpan.FromMilliseconds(variation.Next(0, 3) * 250);
+        if (variation.Next(2) == 0)
+        {
+            cluster.Groups.Add(new GroupOptions
+            {
+                Name = "db",
+                PreferredNode = "b",
+                Resources = ["volume"],
+                MonitorInterval = TimeSpan.FromMilliseconds(400),
+                StartTimeout = TimeSpan.FromMilliseconds(250),
+                StopTimeout = TimeSpan.FromMilliseconds(250),
+                MonitorTimeout = TimeSpan.FromMilliseconds(150),
+                MaxRestarts = 1,
+                FailureWindow = TimeSpan.FromSeconds(4),
+                RestartDelay = TimeSpan.FromMilliseconds(50),
+            });
+        }
+
+        var options = new SimulationOptions
+        {
+            Seed = seed,
+            Cluster = cluster,
+            Faults = Mix(mix),
+            PingTargets = setup is ArbiterSetup.TwoNodePing or ArbiterSetup.TwoNodePingFencing,
+            FaultDuration = TimeSpan.FromSeconds(20),
+        };
+        if (setup is ArbiterSetup.TwoNodeFencing or ArbiterSetup.TwoNodePingFencing)
+        {
+            options.FenceLevels.Add("ipmi");
+            options.FenceLevels.Add("pdu");
+        }
+
+        options.Faults.Name = $"{setup}/{mix}";
+        return options;
+    }
+}

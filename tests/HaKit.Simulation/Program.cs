@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using System.Globalization;
+using HaKit.Testing;
+
+// Seed sweep: dotnet run --project tests/HaKit.Simulation -- --from <seed> --count <n> [--parallel <p>]
+// Replay:     dotnet run --project tests/HaKit.Simulation -- --seed <s> [--trace]
+var from = 0;
+var count = 100;
+int? single = null;
+var trace = false;
+var parallel = Environment.ProcessorCount;
+for (var i = 0; i < args.Length; i++)
+{
+    string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+    switch (args[i])
+    {
+        case "--from":
+            from = int.Parse(Value(), CultureInfo.InvariantCulture);
+            break;
+        case "--count":
+            count = int.Parse(Value(), CultureInfo.InvariantCulture);
+            break;
+        case "--seed":
+            single = int.Parse(Value(), CultureInfo.InvariantCulture);
+            break;
+        case "--trace":
+            trace = true;
+            break;
+        case "--parallel":
+            parallel = Math.Max(1, int.Parse(Value(), CultureInfo.InvariantCulture));
+            break;
+        case "--help" or "-h":
+            Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds");
+            Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
+            return 0;
+        default:
+            Console.Error.WriteLine($"unknown argument '{args[i]}'; try --help");
+            return 2;
+    }
+}
+
+if (single is { } seed)
+{
+    var options = SimulationScenarios.ForSeed(seed);
+    options.RecordTrace = trace;
+    using var sim = new Simulation(options);
+    var result = sim.Run();
+    if (trace)
+    {
+        foreach (var line in result.Trace)
+        {
+            Console.WriteLine(line);
+        }
+    }
+
+    Console.WriteLine($"seed {seed} ({result.Scenario}): {result.Steps} steps, {result.EndTime.TotalSeconds:0.0} s virtual, convergence bound {sim.Bounds.Convergence.TotalSeconds:0.000} s");
+    foreach (var v in result.Violations)
+    {
+        Console.WriteLine($"VIOLATION {v}");
+    }
+
+    Console.WriteLine($"seeds=1 violations={result.Violations.Count}");
+    return result.Passed ? 0 : 1;
+}
+
+var failures = new System.Collections.Concurrent.ConcurrentDictionary<int, SimulationResult>();
+var watch = Stopwatch.StartNew();
+long steps = 0;
+Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, k =>
+{
+    var s = from + k;
+    using var sim = new Simulation(SimulationScenarios.ForSeed(s));
+    var result = sim.Run();
+    Interlocked.Add(ref steps, result.Steps);
+    if (!result.Passed)
+    {
+        failures[s] = result;
+    }
+});
+watch.Stop();
+foreach (var (s, result) in failures.OrderBy(f => f.Key))
+{
+    Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --seed {s} --trace");
+}
+
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} seeds in {watch.Elapsed.TotalSeconds:0.0} s ({count / watch.Elapsed.TotalSeconds:0.0} seeds/s, {steps / watch.Elapsed.TotalSeconds:0} steps/s, {parallel} threads)"));
+Console.WriteLine($"seeds={count} violations={failures.Count}");
+return failures.IsEmpty ? 0 : 1;
