@@ -370,6 +370,8 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
 /// A group that is Blocked on a node (a stop failed: its resources may still run) is never started on another node unless that
 /// node was fenced successfully, an operator confirmed it down, or it restarted (its process, and so its resources, died) since.
 /// A blocked node that crashed counts as blocked until it restarts: the other nodes cannot tell a crash from a hang.
+/// With fencing configured this holds whatever the starter knew (it must fence a silent owner anyway); without fencing, TwoNode
+/// takes over a silent owner by design, so the rule binds a starter whose latest news of that node said the group was Blocked there.
 /// </summary>
 public sealed class BlockedNeverStartedElsewhereInvariant : IInvariant
 {
@@ -404,7 +406,7 @@ public sealed class BlockedNeverStartedElsewhereInvariant : IInvariant
                 case GroupStartIssued st:
                     foreach (var ((node, group), since) in _blocked)
                     {
-                        if (group == st.Group && node != st.Node)
+                        if (group == st.Group && node != st.Node && (simulation.Options.FenceLevels.Count > 0 || KnewBlocked(simulation, st.Node, node, group)))
                         {
                             return $"node {st.Node} started group {st.Group} (epoch {st.Epoch}) while it was blocked on node {node} since {Invariants.S(since)} (a stop failed there) without a confirmed fence of {node}";
                         }
@@ -416,6 +418,11 @@ public sealed class BlockedNeverStartedElsewhereInvariant : IInvariant
 
         return null;
     }
+
+    /// <summary>Without fencing, TwoNode takes over a silent owner (a dead Active node may still run the group, as may a node
+    /// that blocked after the link went silent): only a start by a node whose latest news of the blocked node said Blocked breaks the rule.</summary>
+    private static bool KnewBlocked(Simulation sim, string starter, string blockedNode, string group) =>
+        sim.LastHeartbeat(starter, blockedNode) is { } heard && heard.Message.Groups.Any(g => g.Group == group && g.Role == GroupRole.Blocked);
 
     private void Clear(string node)
     {
