@@ -777,6 +777,14 @@ public sealed class OwnershipCore
             return;
         }
 
+        if (g.Stage is AcquireStage.Arbiter or AcquireStage.Persisting && g.Highest >= g.Proposed)
+        {
+            // A peer announced an epoch at least as high as ours while we acquired (for example a restarted former owner):
+            // starting with the proposed epoch would reuse a fencing token. Start over with a fresh proposal.
+            AbortAcquire(g, $"epoch {g.Proposed} is no longer above the highest epoch seen ({g.Highest}); retrying with a new epoch", TimeSpan.Zero);
+            return;
+        }
+
         foreach (var p in _peers)
         {
             if (!IsUp(p) || !p.Groups.TryGetValue(g.Name, out var ann))
