@@ -27,11 +27,13 @@ public interface IInvariant
 /// <param name="SplitBrainResolution">In TwoNode mode: the longest a dual-active may last once the rule's loser hears the winner.</param>
 /// <param name="DetectionWindow">Dead time in global time at the fastest clock: a peer heard within it is alive from the receiver's view.</param>
 /// <param name="Derivation">How <paramref name="Convergence"/> was derived, term by term.</param>
-public sealed record SimulationBounds(TimeSpan Convergence, TimeSpan SplitBrainResolution, TimeSpan DetectionWindow, string Derivation)
+/// <param name="InFlight">The longest a group action that began during faults may still run after they end (global time); the
+/// simulated operator clears failures once more after it.</param>
+public sealed record SimulationBounds(TimeSpan Convergence, TimeSpan SplitBrainResolution, TimeSpan DetectionWindow, string Derivation, TimeSpan InFlight)
 {
     /// <summary>
-    /// Derives the bounds. Convergence, after faults end (every node restarted, links healed, failures cleared), is the sum of:
-    /// a group action in flight finishing (every resource's start and stop time-out, times the restart budget plus one, plus the
+    /// Derives the bounds. Convergence, after faults end (every node restarted, links healed, failures cleared at once and again
+    /// when every action in flight has finished), is the sum of: a group action in flight finishing (every resource's start and stop time-out, times the restart budget plus one, plus the
     /// restart delays); a restarted node's initial dead time; detection (dead time plus two ticks); the old owner's stop (its
     /// resources' stop time-outs); a denied arbiter request being retried (retry interval plus the longest arbiter answer);
     /// fencing when configured (retry interval plus every level's longest duration); the new owner's start (start time-outs);
@@ -66,7 +68,7 @@ public sealed record SimulationBounds(TimeSpan Convergence, TimeSpan SplitBrainR
         var derivation = $"in-flight group action {Ms(inFlight)} + initial dead time {Ms(t.InitialDeadTime)} + detection {Ms(detection)} + stop {Ms(stop)} + arbiter retry {Ms(arbiter)} + fencing {Ms(fencing)} + start {Ms(start)} + failback {Ms(failback)} + heartbeats {Ms(news)} = {Ms(local)} ms local, / {slowest.ToString("0.###", CultureInfo.InvariantCulture)} clock rate + stall {Ms(f.StallDuration.Max)} = {Ms(convergence)} ms";
         var splitBrain = Local(t.Interval + (tick * 2)) + MaxDelay(f);
         var detectionWindow = TimeSpan.FromTicks((long)(t.DeadTime.Ticks / fastest));
-        return new SimulationBounds(convergence, splitBrain, detectionWindow, derivation);
+        return new SimulationBounds(convergence, splitBrain, detectionWindow, derivation, Local(inFlight));
     }
 
     private static TimeSpan MaxDelay(FaultProfile f) => f.NetworkDelay.Max + (f.Delay > 0 ? f.Jitter.Max : TimeSpan.Zero);

@@ -349,7 +349,8 @@ public sealed class Simulation : IDisposable
         return result;
     }
 
-    /// <summary>Ends every fault now: links heal, outages and stalls end, crashed nodes restart, and an operator clears failures of every group on every node.</summary>
+    /// <summary>Ends every fault now: links heal, outages and stalls end, crashed nodes restart, and an operator clears failures of
+    /// every group on every node, now and again once every action that began during faults has finished (<see cref="SimulationBounds.InFlight"/>).</summary>
     public void StopFaults()
     {
         var wasOn = _faultsOn;
@@ -375,6 +376,14 @@ public sealed class Simulation : IDisposable
             Boot(n);
         }
 
+        ClearFailuresEverywhere();
+
+        // An action drawn while faults were on (a hanging stop) may still fail after they end: clean up once more after it.
+        ScheduleGlobal(Now + Bounds.InFlight, ClearFailuresEverywhere);
+    }
+
+    private void ClearFailuresEverywhere()
+    {
         foreach (var n in _nodes)
         {
             foreach (var g in _groupNames)

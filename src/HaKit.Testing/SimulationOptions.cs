@@ -152,7 +152,7 @@ public sealed class SimulationOptions
     public FaultProfile Faults { get; set; } = new() { Name = "none" };
 
     /// <summary>How long faults are injected. At that point every fault ends: links heal, crashed nodes restart, and an operator
-    /// clears failures on every node (like <c>crm resource cleanup</c>). <value>Default 20 s.</value></summary>
+    /// clears failures on every node (like <c>crm resource cleanup</c>), and once more when every action in flight has finished. <value>Default 20 s.</value></summary>
     public TimeSpan FaultDuration { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>How long the simulation runs after faults end (must exceed the convergence bound). <value>Default: the bound plus 5 s.</value></summary>
