@@ -266,7 +266,7 @@ public sealed class ConvergenceInvariant : IInvariant
 /// TwoNode mode: two nodes run a group at once (both Starting or Active) only when the node that started last could not hear
 /// the other (its latest news of the other, if any arrived since it began the takeover, did not say the other ran the group),
 /// and the dual-active ends within <see cref="SimulationBounds.SplitBrainResolution"/> after the split-brain rule's loser hears
-/// the winner. A one-way cut counts as cut when it is the loser who cannot hear: the winner has no way to make it stop.
+/// the winner announce its current ownership (a stale heartbeat from before it took the group does not count). A one-way cut counts as cut when it is the loser who cannot hear: the winner has no way to make it stop.
 /// </summary>
 public sealed class TwoNodeDualActiveInvariant : IInvariant
 {
@@ -341,7 +341,8 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
             foreach (var e in sim.StepEvents)
             {
                 if (e is HeartbeatDelivered h && h.Node == loser.Name && h.From == winner.Name
-                    && h.Message.Groups.FirstOrDefault(x => x.Group == g) is { Role: GroupRole.Starting or GroupRole.Active })
+                    && h.Message.Groups.FirstOrDefault(x => x.Group == g) is { Role: GroupRole.Starting or GroupRole.Active } ann
+                    && ann.Epoch == winner.Epoch(g))
                 {
                     episode.Deadline = sim.Now + sim.Bounds.SplitBrainResolution;
                     episode.HeardAt = sim.Now;
