@@ -432,6 +432,13 @@ public sealed class Simulation : IDisposable
 
     private void Step()
     {
+        if (Steps >= Options.MaxSteps)
+        {
+            _violations.Add(new InvariantViolation("step-budget", Now, $"more than {Options.MaxSteps} steps by {Ms(Now)} of virtual time: something schedules work without end (raise SimulationOptions.MaxSteps if the scenario is really that big)"));
+            _queue.Clear();
+            return;
+        }
+
         var action = _queue.Dequeue();
         _stepEvents.Clear();
         Steps++;
@@ -569,6 +576,7 @@ public sealed class Simulation : IDisposable
 
     private void Drain(SimulatedNode n)
     {
+        var executed = 0;
         while (n.IsUp && n.Core.HasReady)
         {
             foreach (var c in n.Core.TakeReady())
@@ -578,10 +586,17 @@ public sealed class Simulation : IDisposable
                     return;
                 }
 
+                if (++executed > MaxCommandsPerStep)
+                {
+                    throw new InvalidOperationException($"livelock: node {n.Name}'s core issued more than {MaxCommandsPerStep} commands in one step without time advancing (last: {c})");
+                }
+
                 Execute(n, c);
             }
         }
     }
+
+    private const int MaxCommandsPerStep = 10_000;
 
     // ------------------------------------------------------------------ command executor (ClusterNode semantics)
 
