@@ -1,0 +1,166 @@
+using HaKit.Election;
+using HaKit.Resources;
+using HaKit.Testing;
+using HaKit.Wire;
+
+namespace HaKit.Simulation.Tests;
+
+/// <summary>The simulator itself: determinism, the real wire layer, scripted faults, and invariants that bite.</summary>
+public sealed class SimulatorTests
+{
+    private static SimulationOptions Quiet(int seed = 1) => new() { Seed = seed, FaultDuration = TimeSpan.Zero, QuietDuration = TimeSpan.FromSeconds(3) };
+
+    [Test]
+    public void TheSameSeedReplaysTheSameTrace()
+    {
+        string[] Run(int seed)
+        {
+            var options = SimulationScenarios.ForSeed(seed);
+            options.RecordTrace = true;
+            using var sim = new HaKit.Testing.Simulation(options);
+            return sim.Run().Trace.Select(t => t.ToString()).ToArray();
+        }
+
+        var first = Run(24);
+        Assert.That(first, Has.Length.GreaterThan(1000));
+        Assert.That(Run(24), Is.EqualTo(first));
+        Assert.That(Run(25), Is.Not.EqualTo(first));
+    }
+
+    [Test]
+    public void HeartbeatsGoThroughTheRealReplayWindow()
+    {
+        var options = SimulationScenarios.ForSeed(0); // TwoNodePlain/network: duplicates and replays
+        using var sim = new HaKit.Testing.Simulation(options);
+        sim.RunFor(TimeSpan.FromSeconds(10));
+        var replayed = sim.Nodes.Sum(n => n.WireStats.GetDropped(DropReason.Replayed));
+        var accepted = sim.Nodes.Sum(n => n.WireStats.Accepted);
+        Assert.That(accepted, Is.GreaterThan(100));
+        Assert.That(replayed, Is.GreaterThan(0), "duplicated and replayed packets must be dropped by EnvelopeCodec's replay window");
+        Assert.That(sim.Violations, Is.Empty);
+    }
+
+    [Test]
+    public void AFullPartitionInTwoNodeModeGivesADualActiveThatEndsWithTheHigherEpochWhenItHeals()
+    {
+        var options = Quiet();
+        options.Invariants = [.. Invariants.Default(options), new SingleActiveOwnerInvariant()];
+        options.StopAtFirstViolation = false;
+        using var sim = new HaKit.Testing.Simulation(options);
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        sim.CutBoth("a", "b");
+        Assert.That(sim.RunUntil(s => s["b"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        Assert.That(sim["a"].Role("web"), Is.EqualTo(GroupRole.Active));
+        Assert.That(sim.Violations.Select(v => v.Invariant).Distinct(), Is.EqualTo(new[] { "single-active-owner" }), "lease-mode invariant sees the dual-active; the TwoNode rules allow it while every link is cut");
+        var winnerEpoch = sim["b"].Epoch("web");
+        Assert.That(winnerEpoch, Is.GreaterThan(sim["a"].Epoch("web")));
+
+        sim.HealAll();
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Standby, TimeSpan.FromSeconds(2)), Is.Not.Null);
+        Assert.That(sim["b"].Role("web"), Is.EqualTo(GroupRole.Active));
+        Assert.That(sim["b"].Epoch("web"), Is.EqualTo(winnerEpoch));
+        Assert.That(sim.Violations.Select(v => v.Invariant).Distinct(), Is.EqualTo(new[] { "single-active-owner" }));
+    }
+
+    [Test]
+    public void ABlockedGroupIsNotStartedElsewhereWithoutFencing()
+    {
+        var options = Quiet();
+        options.ResourceFactory = (node, group) => [new StuckStop("vip", node == "a"), new StuckStop("app", false)];
+        using var sim = new HaKit.Testing.Simulation(options);
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        Assert.That(sim.Admin("a", new SwitchoverCommand("web", "b")).Accepted, Is.True);
+        sim.RunFor(TimeSpan.FromSeconds(5));
+        Assert.That(sim["a"].Role("web"), Is.EqualTo(GroupRole.Blocked));
+        Assert.That(sim["b"].Role("web"), Is.EqualTo(GroupRole.Standby));
+        Assert.That(sim["a"].IsRunning("web"), Is.True, "the stop failed: vip still runs on a");
+        Assert.That(sim.Violations, Is.Empty);
+    }
+
+    [Test]
+    public void ACrashedOwnerRestartsWithANewIncarnationAndItsDurableEpoch()
+    {
+        using var sim = new HaKit.Testing.Simulation(Quiet());
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        var epoch = sim["a"].Epoch("web");
+        sim.Crash("a");
+        Assert.That(sim["a"].IsRunning("web"), Is.False);
+        Assert.That(sim.RunUntil(s => s["b"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(2)), Is.Not.Null);
+        Assert.That(sim["b"].Epoch("web"), Is.GreaterThan(epoch));
+        sim.Restart("a");
+        Assert.That(sim["a"].Incarnation, Is.EqualTo(2UL));
+        Assert.That(sim["a"].PersistedEpochs["web"], Is.GreaterThanOrEqualTo(epoch));
+        sim.RunFor(TimeSpan.FromSeconds(3));
+        Assert.That(sim["b"].Role("web"), Is.EqualTo(GroupRole.Active), "no auto-failback: b keeps the group");
+        Assert.That(sim.Violations, Is.Empty);
+    }
+
+    [Test]
+    public void NodeClocksDriftWithinTheProfile()
+    {
+        var options = SimulationScenarios.ForSeed(8); // crashes mix: 5 % drift
+        using var sim = new HaKit.Testing.Simulation(options);
+        Assert.That(sim.Nodes.Select(n => n.Rate), Has.All.InRange(0.95, 1.05));
+        Assert.That(sim.Nodes[0].Rate, Is.Not.EqualTo(sim.Nodes[1].Rate));
+        sim.RunFor(TimeSpan.FromSeconds(2));
+        var a = sim.Nodes[0];
+        Assert.That(a.Clock.LocalNow.TotalSeconds, Is.EqualTo((sim.Now.TotalSeconds - 0) * a.Rate).Within(0.5));
+    }
+
+    [Test]
+    public void AHangingStartTimesOutAndTheGroupMovesOrRestarts()
+    {
+        var options = Quiet();
+        options.FaultDuration = TimeSpan.FromSeconds(5);
+        options.Faults = new FaultProfile { Name = "hangs", Resources = new ResourceFaults { Hang = 0.3 } };
+        options.RecordTrace = true;
+        using var sim = new HaKit.Testing.Simulation(options);
+        var result = sim.Run();
+        Assert.That(result.Trace.Any(t => t.Category == "resource" && t.Text.Contains("timed out", StringComparison.Ordinal)), Is.True);
+        Assert.That(result.Violations, Is.Empty);
+        Assert.That(sim.Nodes.Count(n => n.Role("web") == GroupRole.Active), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void AViolatedInvariantStopsTheRunAndNamesItself()
+    {
+        var options = Quiet();
+        options.Invariants = [new NeverActive()];
+        using var sim = new HaKit.Testing.Simulation(options);
+        var result = sim.Run();
+        Assert.That(result.Passed, Is.False);
+        Assert.That(result.Violations, Has.Count.EqualTo(1));
+        Assert.That(result.Violations[0].Invariant, Is.EqualTo("never-active"));
+        Assert.That(result.Violations[0].Message, Does.Contain("group web is Active on a"));
+        Assert.That(result.EndTime, Is.LessThan(TimeSpan.FromSeconds(1)), "the run stops at the first violation");
+    }
+
+    [Test]
+    public void AnInvalidClusterIsRefusedWithTheKeyAndTheFix()
+    {
+        var options = Quiet();
+        options.Cluster.Timing.DeadTime = TimeSpan.FromMilliseconds(50);
+        var ex = Assert.Throws<HaKitConfigurationException>(() => new HaKit.Testing.Simulation(options));
+        Assert.That(ex!.Message, Does.Contain("DeadTime"));
+    }
+
+    private sealed class NeverActive : IInvariant
+    {
+        public string Name => "never-active";
+
+        public string? Check(HaKit.Testing.Simulation simulation) =>
+            simulation.Nodes.FirstOrDefault(n => n.Role("web") == GroupRole.Active) is { } n ? $"group web is Active on {n.Name}" : null;
+    }
+
+    private sealed class StuckStop(string name, bool stuck) : IResource
+    {
+        public string Name => name;
+
+        public ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken) => ValueTask.FromResult(ResourceResult.Success);
+
+        public ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(stuck ? ResourceResult.Transient("device busy") : ResourceResult.Success);
+
+        public ValueTask<MonitorResult> MonitorAsync(ResourceContext context, CancellationToken cancellationToken) => ValueTask.FromResult(MonitorResult.Running);
+    }
+}
