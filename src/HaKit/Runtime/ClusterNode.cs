@@ -369,20 +369,29 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             try
             {
                 work();
-                while (_core!.HasReady)
-                {
-                    foreach (var command in _core.TakeReady())
-                    {
-                        await ExecuteAsync(command, cancellationToken).ConfigureAwait(false);
-                    }
-                }
-
-                _status = _core.GetStatus();
             }
             catch (Exception ex)
             {
                 RuntimeLog.LoopError(_logger, ex);
             }
+
+            while (_core!.HasReady)
+            {
+                foreach (var command in _core.TakeReady())
+                {
+                    // One failing command (a send on a broken link, say) must not cost the rest of the batch.
+                    try
+                    {
+                        await ExecuteAsync(command, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        RuntimeLog.LoopError(_logger, ex);
+                    }
+                }
+            }
+
+            _status = _core.GetStatus();
         }
     }
 
@@ -617,6 +626,8 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         public void Start(ClusterNode node, ulong epoch, CancellationToken shutdown)
         {
             RevokeOwnership();
+            _ownership?.Dispose();
+            _action?.Dispose();
             _ownership = new CancellationTokenSource();
             _action = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
             var ownership = _ownership.Token;
