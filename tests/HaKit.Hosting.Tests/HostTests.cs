@@ -170,4 +170,22 @@ public class HostTests
         Assert.That(after.Status, Is.EqualTo(HealthStatus.Degraded), after.Entries["hakit"].Description);
         Assert.That(after.Entries["hakit"].Description, Is.EqualTo($"b: web Active epoch {epoch + 1}; peer a Dead leaving (lan0 down)"));
     }
+
+    [Test]
+    public async Task A_fatal_resource_failure_makes_the_live_health_check_unhealthy()
+    {
+        var fatal = new HaKit.Resources.DelegateResource(
+            "http",
+            (_, _) => ValueTask.FromResult(HaKit.Resources.ResourceResult.Fatal("config file missing")),
+            (_, _) => ValueTask.FromResult(HaKit.Resources.ResourceResult.Success));
+        var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir), b => b.AddResource("web", _ => fatal));
+        Assert.That((await Health(host)).Status, Is.EqualTo(HealthStatus.Unhealthy), "not started yet");
+
+        await host.StartAsync();
+
+        await TestHosts.WaitFor(() => Health(host).Result.Entries["hakit"].Data.ContainsKey("group.web.fatal"), "the group is fatally stopped");
+        var report = await Health(host);
+        Assert.That(report.Status, Is.EqualTo(HealthStatus.Unhealthy), report.Entries["hakit"].Description);
+        Assert.That(report.Entries["hakit"].Description, Does.Contain("fatally stopped everywhere"));
+    }
 }
