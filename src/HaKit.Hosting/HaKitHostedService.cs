@@ -10,13 +10,12 @@ namespace HaKit.Hosting;
 
 /// <summary>
 /// Runs the <see cref="ClusterNode"/> for the host's lifetime. Start: starts the node (links bound, loop running).
-/// Stop: hands every owned group to the peer (stop here, announce, the peer starts it), waits until the peer has taken
-/// each group (bounded), then closes the node.
+/// Stop: <see cref="ClusterNode.StopAsync"/> hands every owned group to the peer (stop here, announce, the peer starts it)
+/// and waits until the peer has taken each group (bounded by twice the dead time), then the node is closed.
 /// </summary>
 internal sealed class HaKitHostedService(IServiceProvider services, NodeLifetime lifetime) : IHostedService
 {
     private readonly ILogger _logger = services.GetService<ILoggerFactory>()?.CreateLogger("HaKit.Hosting") ?? NullLogger.Instance;
-    private readonly TimeProvider _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
     private ClusterNode? _node;
     private HaKitOptions? _options;
 
@@ -69,9 +68,8 @@ internal sealed class HaKitHostedService(IServiceProvider services, NodeLifetime
         {
             var owned = node.GetStatus().Groups.Where(g => g.Role != GroupRole.Standby).Select(g => g.Group).ToList();
             HostingLog.HandingOver(_logger, node.NodeName, owned.Count == 0 ? "no group (none owned)" : string.Join(", ", owned));
-            await node.ExecuteAsync(new ShutdownCommand(), cancellationToken).ConfigureAwait(false);
-            await node.GroupsReleased.WaitAsync(cancellationToken).ConfigureAwait(false);
-            await ConfirmHandoverAsync(node, owned, cancellationToken).ConfigureAwait(false);
+
+            // Releases every group and keeps the links up until each handoff target announced the group (bounded by 2 x dead time).
             await node.StopAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -82,54 +80,6 @@ internal sealed class HaKitHostedService(IServiceProvider services, NodeLifetime
         {
             await node.DisposeAsync().ConfigureAwait(false);
             lifetime.State = NodeState.Stopped;
-        }
-    }
-
-    /// <summary>
-    /// Keeps the links up after the groups were released until a peer announces each released group as Starting or Active,
-    /// so the handoff announcement is repeated rather than sent once. Bounded by twice the dead time.
-    /// </summary>
-    private async Task ConfirmHandoverAsync(ClusterNode node, List<string> owned, CancellationToken cancellationToken)
-    {
-        var bound = 2 * _options!.Timing.DeadTime;
-        var poll = TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond * 5, _options.Timing.Interval.Ticks / 4));
-        var started = _time.GetTimestamp();
-        var pending = new List<string>(owned);
-        while (pending.Count > 0)
-        {
-            var status = node.GetStatus();
-            foreach (var g in status.Groups.Where(g => pending.Contains(g.Group, StringComparer.Ordinal)))
-            {
-                if (g.Role == GroupRole.Blocked)
-                {
-                    HostingLog.BlockedAtShutdown(_logger, g.Group);
-                    pending.Remove(g.Group);
-                }
-                else if (g.Owner is { } owner && owner != node.NodeName)
-                {
-                    HostingLog.HandedOver(_logger, g.Group, owner);
-                    pending.Remove(g.Group);
-                }
-            }
-
-            if (pending.Count == 0)
-            {
-                return;
-            }
-
-            if (!status.Peers.Any(p => p.Health != Detection.PeerHealth.Dead && !p.Leaving))
-            {
-                pending.ForEach(g => HostingLog.NoPeer(_logger, g));
-                return;
-            }
-
-            if (_time.GetElapsedTime(started) > bound)
-            {
-                pending.ForEach(g => HostingLog.HandoverUnconfirmed(_logger, g, bound.TotalSeconds));
-                return;
-            }
-
-            await Task.Delay(poll, _time, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -547,6 +547,13 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     {
         switch (e)
         {
+            case PeerHealthChanged { To: PeerHealth.Dead or PeerHealth.Suspect, Observation.Leaving: true } p:
+                if (p.To == PeerHealth.Dead)
+                {
+                    RuntimeLog.PeerLeft(_logger, p.Peer, p.Observation.ToString());
+                }
+
+                break;
             case PeerHealthChanged { To: PeerHealth.Dead } p when p.Silence is { } silence:
                 RuntimeLog.PeerDead(_logger, p.Peer, silence.TotalSeconds, p.Observation.Links.Count == 1 ? "1 link" : $"{p.Observation.Links.Count} links", p.Observation.ToString());
                 break;
@@ -605,6 +612,9 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
                 RuntimeLog.ResourceAction(_logger, a.Record.Group, a.Record.Action.ToString().ToLowerInvariant(), a.Record.Resource,
                     a.Record.TimedOut ? "timed out" : a.Record.FailureKind == ResourceFailureKind.None ? (a.Record.Status?.ToString() ?? "ok") : $"{a.Record.FailureKind}: {a.Record.Message}",
                     a.Record.Duration.TotalMilliseconds);
+                break;
+            case GroupHandedOver h:
+                RuntimeLog.HandedOver(_logger, h.Group, h.To);
                 break;
             case ShutdownReady:
                 RuntimeLog.ShutdownReady(_logger, _options.NodeName);
