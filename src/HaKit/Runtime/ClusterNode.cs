@@ -173,6 +173,18 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             throw new InvalidOperationException("the node was already started");
         }
 
+        if (_options.RealtimePriority > 0)
+        {
+            if (RealtimeScheduling.TryApply(_options.RealtimePriority) is { } reason)
+            {
+                RuntimeLog.RealtimeNotApplied(_logger, reason);
+            }
+            else
+            {
+                RuntimeLog.RealtimeApplied(_logger, _options.RealtimePriority);
+            }
+        }
+
         var state = _store.Load();
         foreach (var (group, epoch) in state.Epochs)
         {

@@ -86,6 +86,12 @@ internal static partial class RuntimeLog
     [LoggerMessage(28, LogLevel.Information, "group {Group} handed over to {Node}")]
     public static partial void HandedOver(ILogger logger, string group, string node);
 
+    [LoggerMessage(29, LogLevel.Information, "real-time scheduling: every thread runs SCHED_RR priority {Priority}")]
+    public static partial void RealtimeApplied(ILogger logger, int priority);
+
+    [LoggerMessage(30, LogLevel.Warning, "real-time scheduling not applied: {Reason}")]
+    public static partial void RealtimeNotApplied(ILogger logger, string reason);
+
     [LoggerMessage(25, LogLevel.Information, "node {Node} stopped")]
     public static partial void Stopped(ILogger logger, string node);
 }
