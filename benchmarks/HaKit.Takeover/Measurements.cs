@@ -224,7 +224,9 @@ public sealed class Measurements(string preset, Random random, TextWriter log)
         var first = await HttpProbe.AskAsync(pair.Service, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2), cancellationToken);
         if (first is not { Node: "a", Epoch: 1 } || b.Lines.Any(l => l.IsHttpListening || l.IsRole))
         {
-            throw new InvalidOperationException($"expected exactly a to serve with epoch 1 before the signal, got '{first?.ToString() ?? "no answer"}'");
+            var exited = string.Join(", ", new[] { a, b }.Where(n => n.HasExited).Select(n => $"{n.Name} had exited with code {n.ExitCode} before any signal from the harness"));
+            throw new InvalidOperationException($"expected exactly a to serve with epoch 1 before the signal, got '{first?.ToString() ?? "no answer"}'" +
+                                                (exited.Length > 0 ? $" ({exited})" : ""));
         }
 
         return (a, b);
