@@ -122,7 +122,7 @@ public static partial class Report
     /// <summary>The block for a soak.</summary>
     public static (string Key, string Markdown) SoakBlock(string command, string machine, SoakResult soak, string load, DateTimeOffset when) =>
         ("soak", new StringBuilder()
-            .Append("### Soak: no false failover with the `Fast` preset on a busy machine\n\n")
+            .Append("### Soak: false failovers with the `Fast` preset on a busy machine\n\n")
             .Append(CultureInfo.InvariantCulture, $"Measured {when:yyyy-MM-dd HH:mm} UTC while {load}:\n\n```\n{command}\n```\n\n")
             .Append("Machine: ").Append(machine).Append(".\n\n")
             .Append(
