@@ -40,7 +40,7 @@ public sealed record GracefulRun(int Run, int DelayMs, double WallMs, double Gap
 public sealed record SoakResult(double Minutes, int RoleChanges, int FalseFailovers, int SuspectOrDead, int LocalStalls, int Probes, int ProbeFailures, IReadOnlyList<string> RoleLines);
 
 /// <summary>Runs the sample pair and measures takeovers.</summary>
-public sealed class Measurements(string preset, Random random, TextWriter log)
+public sealed class Measurements(string preset, Random random, TextWriter log, params string[] nodeArgs)
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(30);
@@ -58,7 +58,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log)
     /// <summary>Starts a (owner) and b, waits for a to answer, waits a random delay, SIGKILLs a and times b's first answer.</summary>
     public async Task<KillRun?> KillAsync(int run, CancellationToken cancellationToken)
     {
-        await using var pair = new SamplePair(Timing.Name);
+        await using var pair = new SamplePair(Timing.Name, nodeArgs);
         try
         {
             var (a, b) = await StartAsync(pair, cancellationToken);
@@ -87,7 +87,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log)
     /// <summary>Starts a (owner) and b, waits, SIGTERMs a and times the handover while polling the service.</summary>
     public async Task<GracefulRun?> GracefulAsync(int run, CancellationToken cancellationToken)
     {
-        await using var pair = new SamplePair(Timing.Name);
+        await using var pair = new SamplePair(Timing.Name, nodeArgs);
         try
         {
             var (a, b) = await StartAsync(pair, cancellationToken);
@@ -158,7 +158,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log)
     /// <summary>Both nodes for <paramref name="minutes"/>; counts role changes after the initial election.</summary>
     public async Task<SoakResult> SoakAsync(double minutes, CancellationToken cancellationToken)
     {
-        await using var pair = new SamplePair(Timing.Name);
+        await using var pair = new SamplePair(Timing.Name, nodeArgs);
         var (a, b) = await StartAsync(pair, cancellationToken);
         var roleLinesA = a.Lines.Count(l => l.IsRole);
         var roleLinesB = b.Lines.Count(l => l.IsRole);

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 using TwoNode;
 
 const string Usage = """
-    usage: HaKit.Takeover [--preset Lan|Fast|Wan] [--runs N] [--graceful-runs N] [--baseline-runs N] [--mode kill|graceful|both]
+    usage: HaKit.Takeover [--preset Lan|Fast|Wan] [--realtime <SCHED_RR priority, 0 = off>] [--runs N] [--graceful-runs N] [--baseline-runs N] [--mode kill|graceful|both]
                           [--seed N] [--out docs/benchmarks.md]
            HaKit.Takeover --soak <minutes> [--load "<what loads the machine>"] [--out docs/benchmarks.md]
            HaKit.Takeover --serve <ip:port>     (the no-HA baseline: bind the sample's listener and answer until killed)
@@ -34,7 +34,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-var known = new[] { "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load" };
+var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load" };
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -46,6 +46,9 @@ int Int(string key, int fallback) =>
     int.TryParse(Get(key, fallback.ToString(CultureInfo.InvariantCulture)), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
         ? n
         : throw new ArgumentException($"--{key} {Get(key, "")}: expected a non-negative whole number");
+
+// Nodes run under SCHED_RR with this priority (HaKit:RealtimePriority) when given: what the Fast preset needs on a busy machine.
+var nodeArgs = Int("realtime", 0) is > 0 and var rt ? new[] { $"--HaKit:RealtimePriority={rt}" } : [];
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -69,7 +72,7 @@ try
             return 2;
         }
 
-        var soaker = new Measurements(Get("preset", "Fast"), new Random(0), Console.Out);
+        var soaker = new Measurements(Get("preset", "Fast"), new Random(0), Console.Out, nodeArgs);
         var soak = await soaker.SoakAsync(minutes, cancel.Token);
         Console.WriteLine($"role_changes={soak.RoleChanges} false_failovers={soak.FalseFailovers}");
         soak.RoleLines.ToList().ForEach(l => Console.WriteLine($"  {l}"));
@@ -98,7 +101,7 @@ try
     Console.WriteLine($"preset {preset}, mode {mode}, runs {runs} (graceful {gracefulRuns}, baseline {baselineRuns}), seed {seed}");
 
     var random = new Random(seed);
-    var measure = new Measurements(preset, random, Console.Out);
+    var measure = new Measurements(preset, random, Console.Out, nodeArgs);
     var kills = new List<KillRun>();
     var graceful = new List<GracefulRun>();
     var baseline = new List<double>();
