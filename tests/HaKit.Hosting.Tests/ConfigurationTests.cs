@@ -75,7 +75,7 @@ public class ConfigurationTests
         var o = Bound(config);
 
         Assert.That(o.Preset, Is.EqualTo(HaKitPreset.Fast));
-        Assert.That(o.Timing.Interval, Is.EqualTo(TimeSpan.FromMilliseconds(20)), "from the Fast preset");
+        Assert.That(o.Timing.Interval, Is.EqualTo(TimeSpan.FromMilliseconds(15)), "from the Fast preset");
         Assert.That(o.Timing.TickInterval, Is.EqualTo(TimeSpan.FromMilliseconds(5)), "from the Fast preset");
         Assert.That(o.Timing.InitialDeadTime, Is.EqualTo(TimeSpan.FromSeconds(1)), "from the Fast preset");
         Assert.That(o.Timing.DeadTime, Is.EqualTo(TimeSpan.FromMilliseconds(250)), "the explicit value wins");
