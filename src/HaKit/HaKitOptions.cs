@@ -45,6 +45,15 @@ public sealed class HaKitOptions
     /// <summary>Directory of the durable state file (<c>&lt;NodeName&gt;.state</c>: incarnation and epochs). <value>Default <c>hakit-state</c>.</value></summary>
     public string StateDirectory { get; set; } = "hakit-state";
 
+    /// <summary>
+    /// Linux real-time round-robin priority (<c>SCHED_RR</c>, 1..99) for every thread of the process, applied at start;
+    /// 0 leaves scheduling alone. Like corosync, this keeps heartbeats on time when other processes saturate the CPUs:
+    /// without it a short dead time (the <see cref="HaKitPreset.Fast"/> preset) can fail over falsely on a busy machine.
+    /// Needs root or CAP_SYS_NICE; a refusal is logged as a warning. Use only for processes that do not spin.
+    /// <value>Default 0 (off). Range 0..99.</value>
+    /// </summary>
+    public int RealtimePriority { get; set; }
+
     /// <summary>Largest packet sent or accepted, in bytes; larger packets are dropped as oversized. <value>Default 1400 (fits an Ethernet MTU). Range 256..65507.</value></summary>
     public int MaxPacketSize { get; set; } = 1400;
 }

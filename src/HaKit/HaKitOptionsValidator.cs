@@ -304,6 +304,11 @@ public static class HaKitOptionsValidator
             Error(nameof(options.StateDirectory), options.StateDirectory, "must name a directory for the durable state file, e.g. /var/lib/hakit");
         }
 
+        if (options.RealtimePriority is < 0 or > 99)
+        {
+            Error(nameof(options.RealtimePriority), options.RealtimePriority, "allowed range is 0 (off) or 1..99 (SCHED_RR priority; corosync uses 99, 10 is plenty next to ordinary processes)");
+        }
+
         if (options.MaxPacketSize is < 256 or > 65507)
         {
             Error(nameof(options.MaxPacketSize), options.MaxPacketSize, "allowed range is 256..65507 bytes (1400 fits an Ethernet MTU)");

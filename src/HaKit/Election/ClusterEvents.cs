@@ -101,6 +101,12 @@ public sealed record PersistFailed(TimeSpan At, string Group, ulong Epoch, strin
 /// <param name="Record">The action and its result.</param>
 public sealed record ResourceActionCompleted(TimeSpan At, ResourceActionRecord Record) : ClusterEvent(At);
 
+/// <summary>A group this node released was taken by its handoff target (the target announced it Starting or Active).</summary>
+/// <param name="At">When.</param>
+/// <param name="Group">The group.</param>
+/// <param name="To">The node that took it.</param>
+public sealed record GroupHandedOver(TimeSpan At, string Group, string To) : ClusterEvent(At);
+
 /// <summary>Every group is released and the node may exit (after a graceful shutdown request).</summary>
 /// <param name="At">When.</param>
 public sealed record ShutdownReady(TimeSpan At) : ClusterEvent(At);

@@ -50,6 +50,9 @@ public sealed class CoreConfig
     /// <summary>Delay before fencing again after a failure.</summary>
     public TimeSpan FenceRetryInterval { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>During a graceful shutdown: how long to keep announcing a released group until its handoff target takes it, before reporting <see cref="ShutdownReady"/> anyway. <value>Default 2 × dead time.</value></summary>
+    public TimeSpan HandoffConfirmTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>For lease-based arbiters: how long before the lease expires (on the grantor's clock) the holder stops its resources.</summary>
     public TimeSpan LeaseDriftMargin { get; init; } = TimeSpan.FromMilliseconds(500);
 
@@ -73,6 +76,7 @@ public sealed class CoreConfig
             FencingConfigured = fencingConfigured,
             ArbiterRetryInterval = options.Arbiter.RetryInterval,
             FenceRetryInterval = options.Fencing.RetryInterval,
+            HandoffConfirmTimeout = 2 * options.Timing.DeadTime,
         };
     }
 }

@@ -105,11 +105,12 @@ public sealed record LinkObservation(string Link, PeerHealth Health, string Deta
 /// <param name="Health">Overall health (the best of its links, or Dead when fenced).</param>
 /// <param name="Links">Per-link detail.</param>
 /// <param name="Fenced">Whether the peer was fenced (and has not restarted since).</param>
-public sealed record PeerObservation(string Peer, PeerHealth Health, IReadOnlyList<LinkObservation> Links, bool Fenced)
+/// <param name="Leaving">Whether the peer announced a graceful shutdown (its silence is expected).</param>
+public sealed record PeerObservation(string Peer, PeerHealth Health, IReadOnlyList<LinkObservation> Links, bool Fenced, bool Leaving = false)
 {
     /// <inheritdoc />
     public override string ToString() =>
-        $"{Peer}: {Health}{(Fenced ? " (fenced)" : "")} [{string.Join(", ", Links.Select(l => $"{l.Link} {l.Health} {l.Detail}"))}]";
+        $"{Peer}: {Health}{(Fenced ? " (fenced)" : "")}{(Leaving ? " (leaving)" : "")} [{string.Join(", ", Links.Select(l => $"{l.Link} {l.Health} {l.Detail}"))}]";
 }
 
 /// <summary>The inputs that decided a role change, so an operator never has to guess why a failover happened.</summary>

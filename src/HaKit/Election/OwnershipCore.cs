@@ -205,6 +205,7 @@ public sealed class OwnershipCore
             if (g.HandoffTo == p.Name && ann.Role is GroupRole.Starting or GroupRole.Active)
             {
                 g.HandoffTo = null;
+                Emit(new GroupHandedOver(_now, g.Name, p.Name));
             }
         }
 
@@ -387,6 +388,7 @@ public sealed class OwnershipCore
                 {
                     g.HandoffTo = g.PendingHandoff;
                     g.PendingHandoff = null;
+                    g.ReleasedAt = _now;
                     SetRole(g, GroupRole.Standby, Why(g, g.HandoffTo is null ? $"stopped ({g.StopReason})" : $"stopped ({g.StopReason}), handing over to {g.HandoffTo}"));
                     _ready.Add(new ReleaseArbiter(g.Name));
                 }
@@ -564,13 +566,23 @@ public sealed class OwnershipCore
             Reconcile(g);
         }
 
-        if (_shuttingDown && !_shutdownReadyRaised && _groups.All(g => g.Role is GroupRole.Standby or GroupRole.Blocked))
+        if (_shuttingDown && !_shutdownReadyRaised && _groups.All(g => g.Role is GroupRole.Standby or GroupRole.Blocked) && _groups.All(HandoffSettled))
         {
             _shutdownReadyRaised = true;
             _announce = true;
             Emit(new ShutdownReady(_now));
         }
     }
+
+    /// <summary>
+    /// A released group is settled once its handoff target announced it Starting/Active (which clears <c>HandoffTo</c>),
+    /// the target is down, or <see cref="CoreConfig.HandoffConfirmTimeout"/> passed. Until then a leaving node keeps
+    /// heartbeating, so the release is repeated rather than sent once.
+    /// </summary>
+    private bool HandoffSettled(Group g) =>
+        g.HandoffTo is not { } target
+        || !_peerByName.TryGetValue(target, out var p) || !IsUp(p)
+        || _now - g.ReleasedAt >= _config.HandoffConfirmTimeout;
 
     private void Reconcile(Group g)
     {
@@ -1007,7 +1019,7 @@ public sealed class OwnershipCore
     }
 
     private PeerObservation Observe(Peer p) =>
-        new(p.Name, p.Fenced ? PeerHealth.Dead : p.Health, p.Links.Select(l => new LinkObservation(l.Name, l.Health, l.Detector.Describe(_now))).ToArray(), p.Fenced);
+        new(p.Name, p.Fenced ? PeerHealth.Dead : p.Health, p.Links.Select(l => new LinkObservation(l.Name, l.Health, l.Detector.Describe(_now))).ToArray(), p.Fenced, p.Leaving);
 
     private static bool IsUp(Peer p) => !p.Fenced && p.Health != PeerHealth.Dead;
 
@@ -1233,6 +1245,8 @@ public sealed class OwnershipCore
         public string? PendingHandoff { get; set; }
 
         public string? HandoffTo { get; set; }
+
+        public TimeSpan ReleasedAt { get; set; }
 
         public StopReason StopReason { get; set; }
 

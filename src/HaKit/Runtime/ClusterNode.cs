@@ -173,6 +173,18 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             throw new InvalidOperationException("the node was already started");
         }
 
+        if (_options.RealtimePriority > 0)
+        {
+            if (RealtimeScheduling.TryApply(_options.RealtimePriority) is { } reason)
+            {
+                RuntimeLog.RealtimeNotApplied(_logger, reason);
+            }
+            else
+            {
+                RuntimeLog.RealtimeApplied(_logger, _options.RealtimePriority);
+            }
+        }
+
         var state = _store.Load();
         foreach (var (group, epoch) in state.Epochs)
         {
@@ -369,20 +381,29 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             try
             {
                 work();
-                while (_core!.HasReady)
-                {
-                    foreach (var command in _core.TakeReady())
-                    {
-                        await ExecuteAsync(command, cancellationToken).ConfigureAwait(false);
-                    }
-                }
-
-                _status = _core.GetStatus();
             }
             catch (Exception ex)
             {
                 RuntimeLog.LoopError(_logger, ex);
             }
+
+            while (_core!.HasReady)
+            {
+                foreach (var command in _core.TakeReady())
+                {
+                    // One failing command (a send on a broken link, say) must not cost the rest of the batch.
+                    try
+                    {
+                        await ExecuteAsync(command, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex)
+                    {
+                        RuntimeLog.LoopError(_logger, ex);
+                    }
+                }
+            }
+
+            _status = _core.GetStatus();
         }
     }
 
@@ -538,6 +559,13 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     {
         switch (e)
         {
+            case PeerHealthChanged { To: PeerHealth.Dead or PeerHealth.Suspect, Observation.Leaving: true } p:
+                if (p.To == PeerHealth.Dead)
+                {
+                    RuntimeLog.PeerLeft(_logger, p.Peer, p.Observation.ToString());
+                }
+
+                break;
             case PeerHealthChanged { To: PeerHealth.Dead } p when p.Silence is { } silence:
                 RuntimeLog.PeerDead(_logger, p.Peer, silence.TotalSeconds, p.Observation.Links.Count == 1 ? "1 link" : $"{p.Observation.Links.Count} links", p.Observation.ToString());
                 break;
@@ -597,6 +625,9 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
                     a.Record.TimedOut ? "timed out" : a.Record.FailureKind == ResourceFailureKind.None ? (a.Record.Status?.ToString() ?? "ok") : $"{a.Record.FailureKind}: {a.Record.Message}",
                     a.Record.Duration.TotalMilliseconds);
                 break;
+            case GroupHandedOver h:
+                RuntimeLog.HandedOver(_logger, h.Group, h.To);
+                break;
             case ShutdownReady:
                 RuntimeLog.ShutdownReady(_logger, _options.NodeName);
                 break;
@@ -617,6 +648,8 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         public void Start(ClusterNode node, ulong epoch, CancellationToken shutdown)
         {
             RevokeOwnership();
+            _ownership?.Dispose();
+            _action?.Dispose();
             _ownership = new CancellationTokenSource();
             _action = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
             var ownership = _ownership.Token;

@@ -59,7 +59,7 @@ internal static partial class RuntimeLog
     [LoggerMessage(18, LogLevel.Error, "group {Group}: cannot persist epoch {Epoch}: {Error}")]
     public static partial void PersistFailed(ILogger logger, string group, ulong epoch, string error);
 
-    [LoggerMessage(19, LogLevel.Information, "group {Group}: {Action} {Resource}: {Result} in {Milliseconds:0} ms")]
+    [LoggerMessage(19, LogLevel.Debug, "group {Group}: {Action} {Resource}: {Result} in {Milliseconds:0} ms")]
     public static partial void ResourceAction(ILogger logger, string group, string action, string resource, string result, double milliseconds);
 
     [LoggerMessage(20, LogLevel.Information, "node {Node}: every group released, ready to exit")]
@@ -79,6 +79,18 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(26, LogLevel.Information, "timing ({Preset} preset, interval {IntervalMs:0} ms, dead time {DeadMs:0} ms): {Budget}")]
     public static partial void TimingBudget(ILogger logger, string preset, double intervalMs, double deadMs, string budget);
+
+    [LoggerMessage(27, LogLevel.Information, "node {Peer} left the cluster (graceful shutdown): {Detail}")]
+    public static partial void PeerLeft(ILogger logger, string peer, string detail);
+
+    [LoggerMessage(28, LogLevel.Information, "group {Group} handed over to {Node}")]
+    public static partial void HandedOver(ILogger logger, string group, string node);
+
+    [LoggerMessage(29, LogLevel.Information, "real-time scheduling: every thread runs SCHED_RR priority {Priority}")]
+    public static partial void RealtimeApplied(ILogger logger, int priority);
+
+    [LoggerMessage(30, LogLevel.Warning, "real-time scheduling not applied: {Reason}")]
+    public static partial void RealtimeNotApplied(ILogger logger, string reason);
 
     [LoggerMessage(25, LogLevel.Information, "node {Node} stopped")]
     public static partial void Stopped(ILogger logger, string node);

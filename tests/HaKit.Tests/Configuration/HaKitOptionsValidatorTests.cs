@@ -127,6 +127,11 @@ public class HaKitOptionsValidatorTests
     public void A_bad_ping_target_is_rejected() =>
         Assert.That(SingleError(o => o.Arbiter.PingTargets.Add("10.0.0.1")), Does.StartWith("HaKit:Arbiter:PingTargets:0 = '10.0.0.1'").And.Contain("host:port"));
 
+    [TestCase(-1)]
+    [TestCase(100)]
+    public void Realtime_priority_outside_0_to_99_is_rejected(int priority) =>
+        Assert.That(SingleError(o => o.RealtimePriority = priority), Does.StartWith($"HaKit:RealtimePriority = {priority}").And.Contain("1..99"));
+
     [Test]
     public void Every_problem_is_reported_at_once()
     {

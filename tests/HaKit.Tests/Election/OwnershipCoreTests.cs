@@ -520,6 +520,49 @@ public class OwnershipCoreTests
     }
 
     [Test]
+    public void Shutdown_is_ready_only_once_the_peer_has_taken_the_group()
+    {
+        var c = TwoNodes();
+        c.Run(2 * Second);
+        c.Admin("a", new ShutdownCommand());
+        c.Run(Second);
+
+        var ready = c.EventsOf<ShutdownReady>("a").Single().At;
+        var bStarting = c.EventsOf<RoleChanged>("b").First(r => r.To == GroupRole.Starting).At;
+        Assert.That(ready, Is.GreaterThan(bStarting), "a keeps its links up until b announced the group");
+        Assert.That(c.EventsOf<GroupHandedOver>("a").Single(), Has.Property("Group").EqualTo("web").And.Property("To").EqualTo("b"));
+    }
+
+    [Test]
+    public void A_lost_release_announcement_is_repeated_until_the_peer_takes_over()
+    {
+        var c = TwoNodes();
+        c.Run(2 * Second);
+        c.Cut("a", "b");                       // the release announcement will be lost
+        c.Admin("a", new ShutdownCommand());
+        c.RunMs(150);                           // shorter than the dead time (400 ms)
+        Assert.That(c.EventsOf<ShutdownReady>("a"), Is.Empty, "not ready while b has not taken the group");
+        c.HealAll();
+        var took = c.RunUntil(() => c.Role("b") == GroupRole.Active, Second);
+
+        Assert.That(took, Is.Not.Null.And.LessThan(TimeSpan.FromMilliseconds(150)), "the next heartbeat repeats the release");
+        Assert.That(c.EventsOf<RoleChanged>("b").Last().Takeover, Is.EqualTo(TakeoverReason.Handoff), "a handoff, not a failover after the dead time");
+        c.RunMs(100);
+        Assert.That(c.EventsOf<ShutdownReady>("a"), Has.Exactly(1).Items);
+    }
+
+    [Test]
+    public void Shutdown_reports_ready_after_the_confirm_timeout_when_the_target_never_takes_the_group()
+    {
+        var c = TwoNodes(c => c.StartOutcome = (node, _, _) => node == "b" ? Failed(ResourceFailureKind.Transient) : CoreCluster.Ok);
+        c.Run(2 * Second);
+        c.Admin("a", new ShutdownCommand());
+        var ready = c.RunUntil(() => c.EventsOf<ShutdownReady>("a").Any(), 5 * Second);
+
+        Assert.That(ready, Is.Not.Null.And.LessThan(TimeSpan.FromSeconds(2.5)), "bounded by the handoff confirm timeout (2 s here)");
+    }
+
+    [Test]
     public void A_peer_restart_is_reported_and_its_stale_announcements_are_forgotten()
     {
         var c = TwoNodes();

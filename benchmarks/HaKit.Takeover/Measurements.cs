@@ -1,0 +1,262 @@
+using System.Diagnostics;
+using System.Net;
+using HaKit.Integration.Harness;
+
+namespace HaKit.Takeover;
+
+/// <summary>One SIGKILL run.</summary>
+/// <param name="Run">1-based run number.</param>
+/// <param name="DelayMs">The random delay before the signal.</param>
+/// <param name="WallMs">Signal → the service answers from the other node (harness stopwatch).</param>
+/// <param name="TakeoverMs">The new owner's own <c>takeover_ms</c> (decision → resources started).</param>
+/// <param name="DetectMs">Signal → the new owner prints <c>peer node=a health=Dead</c> (UTC timestamps, ms resolution).</param>
+/// <param name="Epoch">The epoch of the first answer from the new owner.</param>
+public sealed record KillRun(int Run, int DelayMs, double WallMs, double? TakeoverMs, double? DetectMs, ulong Epoch);
+
+/// <summary>One SIGTERM run.</summary>
+/// <param name="Run">1-based run number.</param>
+/// <param name="DelayMs">The random delay before the signal.</param>
+/// <param name="WallMs">Signal → the service answers from the other node.</param>
+/// <param name="GapMs">Last answer from the old owner → first answer from the new one (harness stopwatch).</param>
+/// <param name="StopMs">Old owner: <c>role ... to=Stopping</c> → <c>http stopped</c>.</param>
+/// <param name="StartMs">New owner: <c>role ... to=Starting</c> → <c>http listening</c>.</param>
+/// <param name="StoppedToListeningMs">Old owner's <c>http stopped</c> → new owner's <c>http listening</c>.</param>
+/// <param name="ExitCode">The old owner's exit code.</param>
+public sealed record GracefulRun(int Run, int DelayMs, double WallMs, double GapMs, double StopMs, double StartMs, double StoppedToListeningMs, int ExitCode)
+{
+    /// <summary>The service gap beyond the resources' own stop and start.</summary>
+    public double OverheadMs => GapMs - StopMs - StartMs;
+}
+
+/// <summary>The result of a soak.</summary>
+/// <param name="Minutes">The soak length.</param>
+/// <param name="RoleChanges">Role lines on either node after the initial election.</param>
+/// <param name="FalseFailovers">Takeovers by b (<c>to=Active</c>) while a was running.</param>
+/// <param name="SuspectOrDead">Peer lines reporting Suspect or Dead.</param>
+/// <param name="LocalStalls">Stall warnings in the nodes' logs (pauses the detector discounted).</param>
+/// <param name="Probes">HTTP probes sent.</param>
+/// <param name="ProbeFailures">Probes without an answer from a.</param>
+/// <param name="RoleLines">The role lines after the initial election, prefixed with the node.</param>
+public sealed record SoakResult(double Minutes, int RoleChanges, int FalseFailovers, int SuspectOrDead, int LocalStalls, int Probes, int ProbeFailures, IReadOnlyList<string> RoleLines);
+
+/// <summary>Runs the sample pair and measures takeovers.</summary>
+public sealed class Measurements(string preset, Random random, TextWriter log, params string[] nodeArgs)
+{
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromMilliseconds(20);
+    private static readonly TimeSpan ReadTimeout = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The largest random delay before the signal (spans several heartbeat cycles of every preset but Wan).</summary>
+    public static readonly int MaxDelayMs = 1000;
+
+    /// <summary>Runs that failed (set-up or no takeover within 30 s), with the reason.</summary>
+    public List<string> Errors { get; } = [];
+
+    private PresetTiming Timing { get; } = PresetTiming.Of(preset);
+
+    /// <summary>Starts a (owner) and b, waits for a to answer, waits a random delay, SIGKILLs a and times b's first answer.</summary>
+    public async Task<KillRun?> KillAsync(int run, CancellationToken cancellationToken)
+    {
+        await using var pair = new SamplePair(Timing.Name, nodeArgs);
+        try
+        {
+            var (a, b) = await StartAsync(pair, cancellationToken);
+            var delay = random.Next(MaxDelayMs);
+            await Task.Delay(delay, cancellationToken);
+
+            var killedAt = DateTimeOffset.UtcNow;
+            var clock = Stopwatch.StartNew();
+            a.Kill();
+            var (answer, ms) = await PollAsync(pair.Service, clock, x => x.Node == "b", null, cancellationToken)
+                ?? throw new TimeoutException($"b did not answer within {AnswerTimeout.TotalSeconds} s of the SIGKILL");
+
+            var active = await b.TryWaitForLineAsync(l => l.IsRoleTo("Active"), TimeSpan.FromSeconds(5), cancellationToken);
+            var dead = b.Lines.FirstOrDefault(l => l.IsPeer && l["node"] == "a" && l["health"] == "Dead");
+            var result = new KillRun(run, delay, ms, active?.TakeoverMs, dead is null ? null : (dead.Timestamp - killedAt).TotalMilliseconds, answer.Epoch);
+            log.WriteLine($"kill {run}: delay {delay} ms, answered by b after {ms:0.0} ms (epoch {answer.Epoch}), takeover_ms={result.TakeoverMs?.ToString() ?? "-"}, dead after {result.DetectMs?.ToString("0") ?? "-"} ms");
+            return result;
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            Fail("kill", run, ex, pair);
+            return null;
+        }
+    }
+
+    /// <summary>Starts a (owner) and b, waits, SIGTERMs a and times the handover while polling the service.</summary>
+    public async Task<GracefulRun?> GracefulAsync(int run, CancellationToken cancellationToken)
+    {
+        await using var pair = new SamplePair(Timing.Name, nodeArgs);
+        try
+        {
+            var (a, b) = await StartAsync(pair, cancellationToken);
+            var delay = random.Next(MaxDelayMs);
+            await Task.Delay(delay, cancellationToken);
+
+            var lastA = double.NaN;
+            var clock = Stopwatch.StartNew();
+            a.Terminate();
+            var (answer, ms) = await PollAsync(pair.Service, clock, x => x.Node == "b", (x, at) =>
+                {
+                    if (x.Node == "a")
+                    {
+                        lastA = at;
+                    }
+                }, cancellationToken)
+                ?? throw new TimeoutException($"b did not answer within {AnswerTimeout.TotalSeconds} s of the SIGTERM");
+            var exitCode = await a.WaitForExitAsync(TimeSpan.FromSeconds(30), cancellationToken)
+                ?? throw new TimeoutException("a did not exit within 30 s of the SIGTERM");
+
+            var stopping = a.Lines.First(l => l.IsRoleTo("Stopping"));
+            var stopped = a.Lines.First(l => l.IsHttpStopped);
+            var starting = b.Lines.First(l => l.IsRoleTo("Starting"));
+            var listening = b.Lines.First(l => l.IsHttpListening);
+            if (double.IsNaN(lastA))
+            {
+                lastA = 0; // a stopped answering before the first poll after the signal: the gap starts at the signal
+            }
+
+            var result = new GracefulRun(run, delay, ms, ms - lastA,
+                (stopped.Timestamp - stopping.Timestamp).TotalMilliseconds,
+                (listening.Timestamp - starting.Timestamp).TotalMilliseconds,
+                (listening.Timestamp - stopped.Timestamp).TotalMilliseconds,
+                exitCode);
+            log.WriteLine($"graceful {run}: delay {delay} ms, answered by b after {ms:0.0} ms (epoch {answer.Epoch}), gap {result.GapMs:0.0} ms, " +
+                          $"stop {result.StopMs:0} + start {result.StartMs:0} ms, stopped->listening {result.StoppedToListeningMs:0} ms, exit {exitCode}");
+            if (stopped.Timestamp > listening.Timestamp)
+            {
+                throw new InvalidOperationException($"both served: a's http stopped ({stopped.Timestamp:O}) is after b's http listening ({listening.Timestamp:O})");
+            }
+
+            return result;
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            Fail("graceful", run, ex, pair);
+            return null;
+        }
+    }
+
+    /// <summary>The no-HA baseline: start a fresh process that only binds the sample's listener; time until it answers.</summary>
+    public async Task<double?> BaselineAsync(int run, CancellationToken cancellationToken)
+    {
+        var service = new IPEndPoint(IPAddress.Loopback, FreePorts.Tcp());
+        var clock = Stopwatch.StartNew();
+        await using var server = SampleNode.StartDll("serve", typeof(Measurements).Assembly.Location, ["--serve", service.ToString()]);
+        var answered = await PollAsync(service, clock, _ => true, null, cancellationToken);
+        if (answered is not { } x)
+        {
+            Errors.Add($"baseline {run}: the bare listener did not answer within {AnswerTimeout.TotalSeconds} s\n{server.Transcript()}");
+            return null;
+        }
+
+        log.WriteLine($"baseline {run}: fresh process answered after {x.Ms:0.0} ms");
+        return x.Ms;
+    }
+
+    /// <summary>Both nodes for <paramref name="minutes"/>; counts role changes after the initial election.</summary>
+    public async Task<SoakResult> SoakAsync(double minutes, CancellationToken cancellationToken)
+    {
+        await using var pair = new SamplePair(Timing.Name, nodeArgs);
+        var (a, b) = await StartAsync(pair, cancellationToken);
+        var roleLinesA = a.Lines.Count(l => l.IsRole);
+        var roleLinesB = b.Lines.Count(l => l.IsRole);
+        var end = Stopwatch.StartNew();
+        int probes = 0, failures = 0;
+        var nextReport = TimeSpan.FromMinutes(1);
+        while (end.Elapsed < TimeSpan.FromMinutes(minutes) && !cancellationToken.IsCancellationRequested)
+        {
+            probes++;
+            if (await HttpProbe.AskAsync(pair.Service, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(1), cancellationToken) is not { Node: "a" })
+            {
+                failures++;
+            }
+
+            if (end.Elapsed >= nextReport)
+            {
+                log.WriteLine($"soak: {end.Elapsed.TotalMinutes:0} min, role changes so far {a.Lines.Count(l => l.IsRole) - roleLinesA + b.Lines.Count(l => l.IsRole) - roleLinesB}");
+                nextReport += TimeSpan.FromMinutes(1);
+            }
+
+            try
+            {
+                await Task.Delay(250, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        var roleChanges = a.Lines.Count(l => l.IsRole) - roleLinesA + b.Lines.Count(l => l.IsRole) - roleLinesB;
+        // a never stops: any group that b takes (or starts taking) is a false failover.
+        var falseFailovers = b.Lines.Count(l => l.IsRoleTo("Acquiring"));
+        var suspect = a.Lines.Concat(b.Lines).Count(l => l.IsPeer && l["health"] is "Suspect" or "Dead");
+        var stalls = CountOccurrences(a.Stderr, "was stalled for") + CountOccurrences(b.Stderr, "was stalled for");
+        if (a.HasExited || b.HasExited)
+        {
+            throw new InvalidOperationException("a node exited during the soak\n" + pair.Transcripts());
+        }
+
+        var roleLines = a.Lines.Where(l => l.IsRole).Skip(roleLinesA).Select(l => $"a: {l.Raw}")
+            .Concat(b.Lines.Where(l => l.IsRole).Skip(roleLinesB).Select(l => $"b: {l.Raw}"))
+            .ToList();
+        return new SoakResult(end.Elapsed.TotalMinutes, roleChanges, falseFailovers, suspect, stalls, probes, failures, roleLines);
+    }
+
+    private static int CountOccurrences(string text, string what)
+    {
+        var count = 0;
+        for (var i = text.IndexOf(what, StringComparison.Ordinal); i >= 0; i = text.IndexOf(what, i + what.Length, StringComparison.Ordinal))
+        {
+            count++;
+        }
+
+        return count;
+    }
+
+    private async Task<(SampleNode A, SampleNode B)> StartAsync(SamplePair pair, CancellationToken cancellationToken)
+    {
+        // b must be past its own initial dead time and hearing a, so that the kill measures detection by dead time.
+        var (a, b) = await pair.StartWithOwnerAAsync(StartTimeout, Timing.InitialDeadTime + TimeSpan.FromMilliseconds(300));
+        cancellationToken.ThrowIfCancellationRequested();
+        var first = await HttpProbe.AskAsync(pair.Service, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2), cancellationToken);
+        if (first is not { Node: "a", Epoch: 1 } || b.Lines.Any(l => l.IsHttpListening || l.IsRole))
+        {
+            var exited = string.Join(", ", new[] { a, b }.Where(n => n.HasExited).Select(n => $"{n.Name} had exited with code {n.ExitCode} before any signal from the harness"));
+            throw new InvalidOperationException($"expected exactly a to serve with epoch 1 before the signal, got '{first?.ToString() ?? "no answer"}'" +
+                                                (exited.Length > 0 ? $" ({exited})" : ""));
+        }
+
+        return (a, b);
+    }
+
+    private static async Task<(ServiceAnswer Answer, double Ms)?> PollAsync(IPEndPoint service, Stopwatch clock, Func<ServiceAnswer, bool> accept,
+        Action<ServiceAnswer, double>? seen, CancellationToken cancellationToken)
+    {
+        while (clock.Elapsed < AnswerTimeout)
+        {
+            if (await HttpProbe.AskAsync(service, ConnectTimeout, ReadTimeout, cancellationToken) is { } answer)
+            {
+                var at = clock.Elapsed.TotalMilliseconds;
+                seen?.Invoke(answer, at);
+                if (accept(answer))
+                {
+                    return (answer, at);
+                }
+            }
+
+            await Task.Delay(1, cancellationToken);
+        }
+
+        return null;
+    }
+
+    private void Fail(string mode, int run, Exception ex, SamplePair pair)
+    {
+        var message = $"{mode} {run}: {ex.Message.Split('\n')[0]}";
+        log.WriteLine($"FAILED {message}");
+        Errors.Add(message + "\n" + pair.Transcripts());
+    }
+}

@@ -1,0 +1,180 @@
+// HaKit.Takeover: measures how long the TwoNode sample's service is unavailable after SIGKILL / SIGTERM of its owner.
+// dotnet run -c Release --project benchmarks/HaKit.Takeover -- --preset Fast --runs 30 --mode both --out docs/benchmarks.md
+using System.Globalization;
+using HaKit.Resources;
+using HaKit.Takeover;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using TwoNode;
+
+const string Usage = """
+    usage: HaKit.Takeover [--preset Lan|Fast|Wan] [--realtime <SCHED_RR priority, 0 = off>] [--runs N] [--graceful-runs N] [--baseline-runs N] [--mode kill|graceful|both]
+                          [--seed N] [--out docs/benchmarks.md]
+           HaKit.Takeover --soak <minutes> [--load "<what loads the machine>"] [--out docs/benchmarks.md]
+           HaKit.Takeover --serve <ip:port>     (the no-HA baseline: bind the sample's listener and answer until killed)
+    """;
+
+// Reports and logs use invariant formatting (the report's concatenated messages rely on it).
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+
+if (args is ["--serve", var address])
+{
+    return await ServeAsync(address);
+}
+
+var options = new Dictionary<string, string>(StringComparer.Ordinal);
+for (var i = 0; i < args.Length; i++)
+{
+    if (!args[i].StartsWith("--", StringComparison.Ordinal) || i + 1 >= args.Length)
+    {
+        Console.Error.WriteLine($"unexpected argument '{args[i]}'\n{Usage}");
+        return 2;
+    }
+
+    options[args[i][2..]] = args[++i];
+}
+
+var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load" };
+if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
+{
+    Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
+    return 2;
+}
+
+string Get(string key, string fallback) => options.TryGetValue(key, out var v) ? v : fallback;
+int Int(string key, int fallback) =>
+    int.TryParse(Get(key, fallback.ToString(CultureInfo.InvariantCulture)), NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+        ? n
+        : throw new ArgumentException($"--{key} {Get(key, "")}: expected a non-negative whole number");
+
+// Nodes run under SCHED_RR with this priority (HaKit:RealtimePriority) when given: what the Fast preset needs on a busy machine.
+var nodeArgs = Int("realtime", 0) is > 0 and var rt ? new[] { $"--HaKit:RealtimePriority={rt}" } : [];
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true; // stop after the current run; every process is killed on the way out
+    cancel.Cancel();
+};
+
+var command = "dotnet run -c Release --project benchmarks/HaKit.Takeover -- " + string.Join(' ', args.Select(a => a.Contains(' ', StringComparison.Ordinal) ? $"\"{a}\"" : a));
+var machine = Report.Machine();
+var output = Get("out", "");
+Console.WriteLine($"machine: {machine}");
+
+try
+{
+    if (options.TryGetValue("soak", out var soakText))
+    {
+        if (!double.TryParse(soakText, NumberStyles.Float, CultureInfo.InvariantCulture, out var minutes) || minutes <= 0)
+        {
+            Console.Error.WriteLine($"--soak {soakText}: expected a positive number of minutes");
+            return 2;
+        }
+
+        var soaker = new Measurements(Get("preset", "Fast"), new Random(0), Console.Out, nodeArgs);
+        var soak = await soaker.SoakAsync(minutes, cancel.Token);
+        Console.WriteLine($"role_changes={soak.RoleChanges} false_failovers={soak.FalseFailovers}");
+        soak.RoleLines.ToList().ForEach(l => Console.WriteLine($"  {l}"));
+        Console.WriteLine($"suspect_or_dead={soak.SuspectOrDead} local_stalls={soak.LocalStalls} probes={soak.Probes} probe_failures={soak.ProbeFailures}");
+        if (output.Length > 0)
+        {
+            Report.Write(output, Report.SoakBlock(command, machine, soak, Get("load", "the machine was loaded by the caller"), DateTimeOffset.UtcNow));
+            Console.WriteLine($"wrote the soak block of {output}");
+        }
+
+        return soak.RoleChanges == 0 ? 0 : 1;
+    }
+
+    var preset = Get("preset", "Lan");
+    var mode = Get("mode", "both");
+    if (mode is not ("kill" or "graceful" or "both"))
+    {
+        Console.Error.WriteLine($"--mode {mode}: expected kill, graceful or both");
+        return 2;
+    }
+
+    var runs = Int("runs", 30);
+    var gracefulRuns = Int("graceful-runs", runs);
+    var baselineRuns = Int("baseline-runs", 10);
+    var seed = Int("seed", Environment.TickCount & int.MaxValue);
+    Console.WriteLine($"preset {preset}, mode {mode}, runs {runs} (graceful {gracefulRuns}, baseline {baselineRuns}), seed {seed}");
+
+    var random = new Random(seed);
+    var measure = new Measurements(preset, random, Console.Out, nodeArgs);
+    var kills = new List<KillRun>();
+    var graceful = new List<GracefulRun>();
+    var baseline = new List<double>();
+    for (var i = 1; i <= baselineRuns && !cancel.IsCancellationRequested; i++)
+    {
+        if (await measure.BaselineAsync(i, cancel.Token) is { } ms)
+        {
+            baseline.Add(ms);
+        }
+    }
+
+    for (var i = 1; mode is "kill" or "both" && i <= runs && !cancel.IsCancellationRequested; i++)
+    {
+        if (await measure.KillAsync(i, cancel.Token) is { } k)
+        {
+            kills.Add(k);
+        }
+    }
+
+    for (var i = 1; mode is "graceful" or "both" && i <= gracefulRuns && !cancel.IsCancellationRequested; i++)
+    {
+        if (await measure.GracefulAsync(i, cancel.Token) is { } g)
+        {
+            graceful.Add(g);
+        }
+    }
+
+    var block = Report.PresetBlock(preset, command, seed, machine, kills, graceful, baseline, measure.Errors, DateTimeOffset.UtcNow);
+    Console.WriteLine();
+    Console.WriteLine(block.Markdown);
+    foreach (var error in measure.Errors)
+    {
+        Console.Error.WriteLine(error);
+    }
+
+    if (output.Length > 0 && !cancel.IsCancellationRequested)
+    {
+        Report.Write(output, block);
+        Console.WriteLine($"wrote the {block.Key} block of {output}");
+    }
+
+    return measure.Errors.Count == 0 ? 0 : 1;
+}
+catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+{
+    Console.Error.WriteLine("cancelled; every started process was killed");
+    return 130;
+}
+catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+{
+    Console.Error.WriteLine($"failed: {ex.Message}");
+    return 1;
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 2;
+}
+
+// The baseline: the sample's listener in a process with no HA at all. Exits when stdin closes (the harness went away).
+static async Task<int> ServeAsync(string address)
+{
+    var reporter = new StdoutReporter();
+    reporter.Ready("serve");
+    var resource = new HttpServiceResource(Options.Create(new SampleOptions { HttpAddress = address }), reporter, NullLogger<HttpServiceResource>.Instance);
+    var result = await resource.StartAsync(new ResourceContext("web", "serve", 1, CancellationToken.None), CancellationToken.None);
+    if (!result.Succeeded)
+    {
+        await Console.Error.WriteLineAsync($"cannot serve {address}: {result}");
+        return 1;
+    }
+
+    await Console.In.ReadToEndAsync();
+    await resource.StopAsync(new ResourceContext("web", "serve", 1, CancellationToken.None), CancellationToken.None);
+    return 0;
+}

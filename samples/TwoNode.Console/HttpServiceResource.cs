@@ -1,0 +1,218 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using HaKit.Resources;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace TwoNode;
+
+/// <summary>
+/// A stand-in for a virtual IP: only the owner of the group binds the shared address and answers every HTTP request with
+/// <c>node=&lt;name&gt; epoch=&lt;epoch&gt;</c>. A minimal HTTP/1.1 responder (one response per connection, <c>Connection: close</c>).
+/// </summary>
+public sealed partial class HttpServiceResource(IOptions<SampleOptions> options, StdoutReporter reporter, ILogger<HttpServiceResource> logger) : IResource
+{
+    private const int MaxRequestBytes = 16 * 1024;
+    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(5);
+    private readonly ConcurrentDictionary<Socket, Task> _connections = new();
+    private TcpListener? _listener;
+    private CancellationTokenSource? _stopping;
+    private Task? _acceptLoop;
+    private byte[] _response = [];
+
+    /// <inheritdoc />
+    public string Name => "http";
+
+    /// <inheritdoc />
+    public ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        _response = BuildResponse(context.Node, context.Epoch);
+        if (_listener is not null && _acceptLoop is { IsCompleted: false })
+        {
+            return ValueTask.FromResult(ResourceResult.Success); // already serving; now with the new epoch
+        }
+
+        _listener?.Stop(); // the accept loop died: start over
+        _stopping?.Dispose();
+        var address = options.Value.HttpAddress;
+        var listener = new TcpListener(options.Value.Endpoint);
+        AllowQuickRebind(listener.Server);
+        try
+        {
+            listener.Start(backlog: 128);
+        }
+        catch (SocketException ex)
+        {
+            listener.Dispose();
+            return ValueTask.FromResult(ResourceResult.Transient(
+                $"cannot bind {address}: {ex.SocketErrorCode} ({ex.Message}); another process (a previous owner that still runs?) holds the address", ex));
+        }
+
+        _listener = listener;
+        _stopping = new CancellationTokenSource();
+        _acceptLoop = Task.Run(() => AcceptLoopAsync(listener, _stopping.Token), CancellationToken.None);
+        LogListening(logger, address, context.Epoch);
+        reporter.HttpListening(address, context.Epoch);
+        return ValueTask.FromResult(ResourceResult.Success);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        var listener = _listener;
+        if (listener is null)
+        {
+            return ResourceResult.Success;
+        }
+
+        await _stopping!.CancelAsync().ConfigureAwait(false);
+        listener.Stop();
+        foreach (var socket in _connections.Keys)
+        {
+            socket.Dispose();
+        }
+
+        try
+        {
+            await Task.WhenAll([_acceptLoop!, .. _connections.Values]).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return ResourceResult.Transient($"the listener on {options.Value.HttpAddress} did not stop in time");
+        }
+
+        _listener = null;
+        _stopping.Dispose();
+        _stopping = null;
+        _acceptLoop = null;
+        LogStopped(logger, options.Value.HttpAddress);
+        reporter.HttpStopped(options.Value.HttpAddress);
+        return ResourceResult.Success;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<MonitorResult> MonitorAsync(ResourceContext context, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(_listener is not null && _acceptLoop is { IsCompleted: false }
+            ? MonitorResult.Running
+            : MonitorResult.NotRunning($"nothing listens on {options.Value.HttpAddress}"));
+
+    /// <summary>
+    /// SO_REUSEADDR only, so the new owner can bind while the old owner's closed connections sit in TIME_WAIT.
+    /// Not <see cref="SocketOptionName.ReuseAddress"/>: on Linux .NET also sets SO_REUSEPORT with it, which would let
+    /// two processes listen on the address at once and defeat the point of the stand-in.
+    /// </summary>
+    private static void AllowQuickRebind(Socket socket)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            socket.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+        }
+        else if (OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD())
+        {
+            socket.SetRawSocketOption(0xffff /* SOL_SOCKET */, 0x4 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
+        }
+        else
+        {
+            socket.ExclusiveAddressUse = true; // Windows: no TIME_WAIT problem for listeners; forbid sharing.
+        }
+    }
+
+    private static byte[] BuildResponse(string node, ulong epoch)
+    {
+        var body = $"node={node} epoch={epoch}\n";
+        return Encoding.ASCII.GetBytes(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+            $"Content-Length: {Encoding.UTF8.GetByteCount(body)}\r\nConnection: close\r\n\r\n" + body);
+    }
+
+    private async Task AcceptLoopAsync(TcpListener listener, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptSocketAsync(stopping).ConfigureAwait(false);
+            }
+            catch (Exception) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // For example too many open files: keep serving the others.
+                LogAcceptFailed(logger, ex.SocketErrorCode.ToString(), ex.Message);
+                continue;
+            }
+
+            var response = _response;
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _connections[socket] = done.Task;
+            _ = Task.Run(
+                async () =>
+                {
+                    try
+                    {
+                        await ServeAsync(socket, response, stopping).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _connections.TryRemove(socket, out _);
+                        done.SetResult();
+                    }
+                },
+                CancellationToken.None);
+        }
+    }
+
+    private async Task ServeAsync(Socket socket, byte[] response, CancellationToken stopping)
+    {
+        try
+        {
+            socket.NoDelay = true;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            timeout.CancelAfter(ReadTimeout);
+            var buffer = new byte[MaxRequestBytes];
+            var length = 0;
+            while (length < buffer.Length)
+            {
+                var read = await socket.ReceiveAsync(buffer.AsMemory(length), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                length += read;
+                if (buffer.AsSpan(0, length).IndexOf("\r\n\r\n"u8) >= 0)
+                {
+                    break;
+                }
+            }
+
+            if (length > 0)
+            {
+                await socket.SendAsync(response, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                socket.Shutdown(SocketShutdown.Both);
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client went away, was too slow, or the listener is stopping.
+        }
+        finally
+        {
+            socket.Dispose();
+        }
+    }
+
+    [LoggerMessage(1, LogLevel.Information, "http: listening on {Address} (epoch {Epoch})")]
+    private static partial void LogListening(ILogger logger, string address, ulong epoch);
+
+    [LoggerMessage(2, LogLevel.Information, "http: stopped listening on {Address}")]
+    private static partial void LogStopped(ILogger logger, string address);
+
+    [LoggerMessage(3, LogLevel.Warning, "http: accept failed: {Code} ({Message})")]
+    private static partial void LogAcceptFailed(ILogger logger, string code, string message);
+}

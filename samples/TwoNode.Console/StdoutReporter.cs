@@ -1,0 +1,85 @@
+using System.Globalization;
+using HaKit.Detection;
+using HaKit.Election;
+
+namespace TwoNode;
+
+/// <summary>
+/// Writes the sample's machine-readable lines to stdout (and nothing else goes there: logs go to stderr).
+/// Every line starts with an ISO-8601 UTC timestamp with milliseconds and is flushed at once.
+/// Lines raised before <see cref="Ready"/> are held back and written right after the <c>ready</c> line.
+/// </summary>
+public sealed class StdoutReporter
+{
+    private readonly Lock _lock = new();
+    private readonly TextWriter _out;
+    private List<string>? _held = [];
+
+    /// <summary>Creates a reporter writing to <paramref name="output"/> (default: <see cref="Console.Out"/>).</summary>
+    public StdoutReporter(TextWriter? output = null) => _out = output ?? Console.Out;
+
+    /// <summary>The node is started (links bound): writes <c>ready node=&lt;name&gt;</c>, then any held lines.</summary>
+    public void Ready(string node)
+    {
+        lock (_lock)
+        {
+            WriteNow(Stamp($"ready node={node}"));
+            foreach (var line in _held ?? [])
+            {
+                WriteNow(line);
+            }
+
+            _held = null;
+        }
+    }
+
+    /// <summary>Right before a graceful exit completes.</summary>
+    public void Exit() => Line("exit");
+
+    /// <summary>The HTTP listener is bound.</summary>
+    public void HttpListening(string address, ulong epoch) => Line($"http listening address={address} epoch={epoch.ToString(CultureInfo.InvariantCulture)}");
+
+    /// <summary>The HTTP listener is closed.</summary>
+    public void HttpStopped(string address) => Line($"http stopped address={address}");
+
+    /// <summary>Handler for <c>ClusterNode.EventRaised</c>: role changes and peer health changes.</summary>
+    public void OnEvent(object? sender, ClusterEvent e)
+    {
+        switch (e)
+        {
+            case RoleChanged r:
+                var reason = r.Takeover?.ToString().ToLowerInvariant() ?? "-";
+                var ms = r.TakeoverDuration is { } d ? Math.Round(d.TotalMilliseconds).ToString("0", CultureInfo.InvariantCulture) : "-";
+                Line($"role group={r.Group} from={r.From} to={r.To} epoch={r.Epoch.ToString(CultureInfo.InvariantCulture)} reason={reason} takeover_ms={ms}");
+                break;
+            case PeerHealthChanged p:
+                Line($"peer node={p.Peer} health={p.To}");
+                break;
+        }
+    }
+
+    private void Line(string text)
+    {
+        var line = Stamp(text);
+        lock (_lock)
+        {
+            if (_held is not null)
+            {
+                _held.Add(line);
+            }
+            else
+            {
+                WriteNow(line);
+            }
+        }
+    }
+
+    private void WriteNow(string line)
+    {
+        _out.Write(line + "\n");
+        _out.Flush();
+    }
+
+    private static string Stamp(string text) =>
+        TimeProvider.System.GetUtcNow().UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture) + " " + text;
+}

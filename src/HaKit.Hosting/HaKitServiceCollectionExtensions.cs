@@ -1,0 +1,198 @@
+using HaKit.Election;
+using HaKit.Fencing;
+using HaKit.Resources;
+using HaKit.Runtime;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace HaKit.Hosting;
+
+/// <summary>Registers a HaKit node in a Microsoft.Extensions host.</summary>
+public static class HaKitServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds a HaKit node configured from the host's configuration section <paramref name="sectionName"/>
+    /// (<c>appsettings.json</c>, environment variables such as <c>HaKit__NodeName</c>, command-line arguments such as
+    /// <c>--HaKit:NodeName=a</c>: whatever the host's configuration holds).
+    /// </summary>
+    /// <remarks>
+    /// <para>When <c>&lt;section&gt;:Preset</c> is set (<c>Lan</c>, <c>Fast</c>, <c>Wan</c>), <see cref="HaKitPresets.Apply"/> runs first
+    /// and the section is bound over it, so explicit values win. A value that cannot be converted (for example a duration
+    /// that is not <c>hh:mm:ss.fff</c>) or an unknown key is a validation error naming the key.</para>
+    /// <para>Registers <see cref="ClusterNode"/> as a singleton (subscribe to <see cref="ClusterNode.EventRaised"/>, run
+    /// <see cref="ClusterNode.ExecuteAsync"/>), a hosted service that starts the node and hands every owned group to the peer at
+    /// host shutdown, and start-up validation (<see cref="OptionsValidationException"/> naming the key, the value and the fix).</para>
+    /// </remarks>
+    /// <param name="services">The service collection.</param>
+    /// <param name="sectionName">The configuration section. <value>Default <c>HaKit</c>.</value></param>
+    /// <returns>A builder to register resources, fence agents and the arbiter.</returns>
+    public static IHaKitBuilder AddHaKit(this IServiceCollection services, string sectionName = HaKitOptionsValidator.Section)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentException.ThrowIfNullOrWhiteSpace(sectionName);
+        var builder = AddCore(services, sectionName);
+        services.AddOptions<HaKitOptions>().Configure<IConfiguration>((options, configuration) =>
+            HaKitOptionsBinder.Bind(options, configuration, sectionName));
+        return builder;
+    }
+
+    /// <summary>Adds a HaKit node configured in code only (no configuration binding). The options are still validated at start-up.</summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Sets the options (call <see cref="HaKitPresets.Apply"/> first to start from a preset).</param>
+    /// <returns>A builder to register resources, fence agents and the arbiter.</returns>
+    public static IHaKitBuilder AddHaKit(this IServiceCollection services, Action<HaKitOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configure);
+        var builder = AddCore(services, HaKitOptionsValidator.Section);
+        services.Configure(configure);
+        return builder;
+    }
+
+    private static HaKitBuilder AddCore(IServiceCollection services, string sectionName)
+    {
+        if (services.Any(d => d.ServiceType == typeof(HaKitRegistry)))
+        {
+            throw new InvalidOperationException("AddHaKit was called twice; one host runs one HaKit node. Register resources on the builder returned by the first call.");
+        }
+
+        var registry = new HaKitRegistry(sectionName);
+        services.AddSingleton(registry);
+        services.AddSingleton<ResourceCatalog>();
+        services.AddSingleton<NodeLifetime>();
+        services.AddOptions<HaKitOptions>().ValidateOnStart();
+        services.AddSingleton<IValidateOptions<HaKitOptions>, HaKitOptionsValidation>();
+        services.AddSingleton(CreateNode);
+        services.AddSingleton<HaKitHostedService>();
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HaKitHostedService>());
+        return new HaKitBuilder(services, registry);
+    }
+
+    private static ClusterNode CreateNode(IServiceProvider sp)
+    {
+        var options = sp.GetRequiredService<IOptions<HaKitOptions>>().Value;
+        var registry = sp.GetRequiredService<HaKitRegistry>();
+        var catalog = sp.GetRequiredService<ResourceCatalog>();
+        var resources = catalog.Resolve(options);
+        if (resources.Errors.Count > 0)
+        {
+            throw new HaKitConfigurationException(resources.Errors);
+        }
+
+        var services = new ClusterNodeServices
+        {
+            TimeProvider = sp.GetService<TimeProvider>() ?? TimeProvider.System,
+            LoggerFactory = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
+            MeterFactory = sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
+            Arbiter = registry.ArbiterType is { } arbiter ? (IArbiter)ActivatorUtilities.GetServiceOrCreateInstance(sp, arbiter) : null,
+            FenceAgents = registry.FenceAgentTypes.Select(t => (IFenceAgent)ActivatorUtilities.GetServiceOrCreateInstance(sp, t)).ToArray(),
+        };
+        return new ClusterNode(options, resources.ByGroup, services);
+    }
+}
+
+/// <summary>Configures the HaKit node added by <see cref="HaKitServiceCollectionExtensions.AddHaKit(IServiceCollection, string)"/>.</summary>
+public interface IHaKitBuilder
+{
+    /// <summary>The service collection the node is registered in.</summary>
+    IServiceCollection Services { get; }
+
+    /// <summary>Changes the options after they were bound from configuration (code wins over configuration).</summary>
+    /// <param name="configure">The change.</param>
+    /// <returns>This builder.</returns>
+    IHaKitBuilder Configure(Action<HaKitOptions> configure);
+
+    /// <summary>
+    /// Adds a resource to <paramref name="group"/>, resolved from DI (the registered service, or created with
+    /// <see cref="ActivatorUtilities"/> so its constructor gets its dependencies). Its name is the instance's <see cref="IResource.Name"/>.
+    /// Start order: <c>GroupOptions.Resources</c> when it lists names, otherwise registration order.
+    /// </summary>
+    /// <typeparam name="TResource">The resource type.</typeparam>
+    /// <param name="group">The group name (one of <c>HaKit:Groups</c>).</param>
+    /// <returns>This builder.</returns>
+    IHaKitBuilder AddResource<TResource>(string group)
+        where TResource : class, IResource;
+
+    /// <summary>Adds a resource to <paramref name="group"/>, created by <paramref name="factory"/> once, when the node is built.</summary>
+    /// <param name="group">The group name (one of <c>HaKit:Groups</c>).</param>
+    /// <param name="factory">Creates the resource.</param>
+    /// <returns>This builder.</returns>
+    IHaKitBuilder AddResource(string group, Func<IServiceProvider, IResource> factory);
+
+    /// <summary>Adds a fence agent (resolved from DI or created with <see cref="ActivatorUtilities"/>). Agents are fencing levels, tried in registration order.</summary>
+    /// <typeparam name="TAgent">The agent type.</typeparam>
+    /// <returns>This builder.</returns>
+    IHaKitBuilder AddFenceAgent<TAgent>()
+        where TAgent : class, IFenceAgent;
+
+    /// <summary>Replaces the default arbiter (TwoNode with the configured ping targets) by <typeparamref name="TArbiter"/> (resolved from DI or created with <see cref="ActivatorUtilities"/>).</summary>
+    /// <typeparam name="TArbiter">The arbiter type.</typeparam>
+    /// <returns>This builder.</returns>
+    IHaKitBuilder UseArbiter<TArbiter>()
+        where TArbiter : class, IArbiter;
+}
+
+/// <summary>The builder returned by <c>AddHaKit</c>.</summary>
+internal sealed class HaKitBuilder(IServiceCollection services, HaKitRegistry registry) : IHaKitBuilder
+{
+    public IServiceCollection Services { get; } = services;
+
+    public IHaKitBuilder Configure(Action<HaKitOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        Services.Configure(configure);
+        return this;
+    }
+
+    public IHaKitBuilder AddResource<TResource>(string group)
+        where TResource : class, IResource
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(group);
+        registry.Resources.Add(new ResourceRegistration(group, typeof(TResource).Name, sp => ActivatorUtilities.GetServiceOrCreateInstance<TResource>(sp)));
+        return this;
+    }
+
+    public IHaKitBuilder AddResource(string group, Func<IServiceProvider, IResource> factory)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(group);
+        ArgumentNullException.ThrowIfNull(factory);
+        registry.Resources.Add(new ResourceRegistration(group, "factory", factory));
+        return this;
+    }
+
+    public IHaKitBuilder AddFenceAgent<TAgent>()
+        where TAgent : class, IFenceAgent
+    {
+        registry.FenceAgentTypes.Add(typeof(TAgent));
+        return this;
+    }
+
+    public IHaKitBuilder UseArbiter<TArbiter>()
+        where TArbiter : class, IArbiter
+    {
+        registry.ArbiterType = typeof(TArbiter);
+        return this;
+    }
+}
+
+/// <summary>What the builder collected: resources per group, fence agents, the arbiter.</summary>
+internal sealed class HaKitRegistry(string sectionName)
+{
+    public string SectionName { get; } = sectionName;
+
+    public List<ResourceRegistration> Resources { get; } = [];
+
+    public List<Type> FenceAgentTypes { get; } = [];
+
+    public Type? ArbiterType { get; set; }
+}
+
+/// <summary>One <c>AddResource</c> call.</summary>
+/// <param name="Group">The group.</param>
+/// <param name="Description">What was registered (type name or <c>factory</c>), for error messages.</param>
+/// <param name="Factory">Creates the instance.</param>
+internal sealed record ResourceRegistration(string Group, string Description, Func<IServiceProvider, IResource> Factory);

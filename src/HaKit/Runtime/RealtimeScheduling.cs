@@ -1,0 +1,58 @@
+using System.Runtime.InteropServices;
+
+namespace HaKit.Runtime;
+
+/// <summary>
+/// Puts every thread of this process under the Linux real-time round-robin scheduler (<c>SCHED_RR</c>), as corosync does,
+/// so that heartbeats are sent and received on time even when other processes saturate the CPUs. Threads created later
+/// (thread-pool growth) inherit the policy from the thread that creates them.
+/// </summary>
+internal static partial class RealtimeScheduling
+{
+    private const int SchedRr = 2;
+
+    /// <summary>Applies <c>SCHED_RR</c> with <paramref name="priority"/> to every thread of the process.</summary>
+    /// <returns><see langword="null"/> on success, else why it could not be applied (with what to do about it).</returns>
+    public static string? TryApply(int priority)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return "real-time scheduling is only supported on Linux; HaKit:RealtimePriority is ignored on this OS";
+        }
+
+        var failed = 0;
+        var applied = 0;
+        var lastError = 0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var tid))
+            {
+                continue;
+            }
+
+            var param = new SchedParam { Priority = priority };
+            if (SchedSetScheduler(tid, SchedRr, ref param) == 0)
+            {
+                applied++;
+            }
+            else
+            {
+                lastError = Marshal.GetLastPInvokeError();
+                failed++;
+            }
+        }
+
+        return failed == 0
+            ? null
+            : $"could not apply SCHED_RR priority {priority} to {failed} of {failed + applied} threads (errno {lastError}{(lastError == 1 ? ", EPERM" : "")}): run as root, grant CAP_SYS_NICE (setcap cap_sys_nice+ep), raise RLIMIT_RTPRIO, or start the process under `chrt --rr {priority}`";
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct SchedParam
+    {
+        public int Priority;
+    }
+
+    [DllImport("libc", EntryPoint = "sched_setscheduler", SetLastError = true)]
+    private static extern int SchedSetScheduler(int pid, int policy, ref SchedParam param);
+}
