@@ -62,14 +62,24 @@ public sealed record SimulationBounds(TimeSpan Convergence, TimeSpan SplitBrainR
         var failback = c.Groups.Any(g => g.AutoFailback) ? Max(g => g.FailbackDelay + g.MonitorInterval + ((g.StopTimeout + g.StartTimeout) * g.Resources.Count)) : TimeSpan.Zero;
         var news = (t.Interval * 3) + (MaxDelay(f) * 2);
         var detection = t.DeadTime + (tick * 2);
-        var local = inFlight + t.InitialDeadTime + detection + stop + arbiter + fencing + start + failback + news;
+        var shutdown = f.ShutdownRate > 0 ? stop + (2 * t.DeadTime) : TimeSpan.Zero;
+        var local = inFlight + shutdown + t.InitialDeadTime + detection + stop + arbiter + fencing + start + failback + news;
         var convergence = Local(local) + f.StallDuration.Max;
         string Ms(TimeSpan d) => d.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
-        var derivation = $"in-flight group action {Ms(inFlight)} + initial dead time {Ms(t.InitialDeadTime)} + detection {Ms(detection)} + stop {Ms(stop)} + arbiter retry {Ms(arbiter)} + fencing {Ms(fencing)} + start {Ms(start)} + failback {Ms(failback)} + heartbeats {Ms(news)} = {Ms(local)} ms local, / {slowest.ToString("0.###", CultureInfo.InvariantCulture)} clock rate + stall {Ms(f.StallDuration.Max)} = {Ms(convergence)} ms";
+        var derivation = $"in-flight group action {Ms(inFlight)} + graceful shutdown in progress {Ms(shutdown)} + initial dead time {Ms(t.InitialDeadTime)} + detection {Ms(detection)} + stop {Ms(stop)} + arbiter retry {Ms(arbiter)} + fencing {Ms(fencing)} + start {Ms(start)} + failback {Ms(failback)} + heartbeats {Ms(news)} = {Ms(local)} ms local, / {slowest.ToString("0.###", CultureInfo.InvariantCulture)} clock rate + stall {Ms(f.StallDuration.Max)} = {Ms(convergence)} ms";
         var splitBrain = Local(t.Interval + (tick * 2)) + MaxDelay(f);
         var detectionWindow = TimeSpan.FromTicks((long)(t.DeadTime.Ticks / fastest));
-        return new SimulationBounds(convergence, splitBrain, detectionWindow, derivation, Local(inFlight));
+        var handoff = Local(stop + (t.Interval * 3) + (tick * 3) + options.ArbiterDuration.Max + start) + (MaxDelay(f) * 2);
+        return new SimulationBounds(convergence, splitBrain, detectionWindow, derivation, Local(inFlight)) { Handoff = handoff };
     }
+
+    /// <summary>
+    /// After an operator's switchover, with both nodes up and unstalled, every link between them up and neither resource failing:
+    /// the longest until the target is Active. The source's stop (its resources' stop time-outs), three heartbeat intervals and
+    /// three ticks for the release to be announced and acted on, the longest arbiter answer, the target's start (start time-outs),
+    /// at the slowest clock, plus two of the longest network delays.
+    /// </summary>
+    public TimeSpan Handoff { get; init; }
 
     private static TimeSpan MaxDelay(FaultProfile f) => f.NetworkDelay.Max + (f.Delay > 0 ? f.Jitter.Max : TimeSpan.Zero);
 }

@@ -52,6 +52,10 @@ public sealed class SimulatedNode
     /// <summary>The node's reachability targets are unreachable until this global time.</summary>
     public TimeSpan PingOutageUntil { get; internal set; }
 
+    /// <summary>Whether the current process is in a graceful shutdown (<see cref="Simulation.Shutdown"/>): it releases its groups
+    /// and keeps running until its core reports <see cref="ShutdownReady"/> or the host's shutdown time-out passes, then exits.</summary>
+    public bool IsShuttingDown { get; internal set; }
+
     /// <summary>The node's role for a group (Standby while down).</summary>
     /// <param name="group">The group.</param>
     public GroupRole Role(string group) => IsUp ? Core.GetRole(group) : GroupRole.Standby;
@@ -77,6 +81,9 @@ public sealed class SimulatedNode
     internal AuthKeyRing Keys { get; }
 
     internal int Generation { get; set; }
+
+    /// <summary>The core reported <see cref="ShutdownReady"/>: the process exits once the current batch of commands is executed.</summary>
+    internal bool ExitPending { get; set; }
 
     internal EnvelopeCodec Codec { get; set; } = null!;
 
