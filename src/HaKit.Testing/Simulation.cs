@@ -378,6 +378,7 @@ public sealed class Simulation : IDisposable
         {
             if (n.IsUp && n.Generation == generation && n.IsShuttingDown)
             {
+                Observe(new ShutdownTimedOut(Now, n.Name, timeout));
                 Exit(n, $"the host's shutdown time-out ({Ms(timeout)}) passed before every group was handed over: the process exits anyway");
             }
         });
@@ -397,6 +398,22 @@ public sealed class Simulation : IDisposable
         }
 
         var result = n.Core.Admin(n.Clock.LocalNow, command);
+        if (result.Accepted)
+        {
+            switch (command)
+            {
+                case SetStandbyCommand standby:
+                    n.InStandby = standby.Standby;
+                    break;
+                case SetMaintenanceCommand { Maintenance: true } m:
+                    n.MaintenanceGroups.Add(m.Group);
+                    break;
+                case SetMaintenanceCommand m:
+                    n.MaintenanceGroups.Remove(m.Group);
+                    break;
+            }
+        }
+
         Observe(new AdminObserved(Now, n.Name, command, result));
         Record(n.Name, "admin", $"{command} -> {result.Message}");
         Drain(n);
@@ -444,15 +461,14 @@ public sealed class Simulation : IDisposable
     {
         foreach (var n in _nodes.Where(n => n.IsUp))
         {
-            var status = n.Core.GetStatus();
-            if (status.Standby)
+            if (n.InStandby)
             {
                 AdminCore(n, new SetStandbyCommand(false));
             }
 
-            foreach (var g in status.Groups.Where(g => g.Maintenance))
+            foreach (var g in _groupNames.Where(n.InMaintenance))
             {
-                AdminCore(n, new SetMaintenanceCommand(g.Group, false));
+                AdminCore(n, new SetMaintenanceCommand(g, false));
             }
         }
     }
@@ -595,6 +611,8 @@ public sealed class Simulation : IDisposable
         n.StalledUntil = TimeSpan.Zero;
         n.IsShuttingDown = false;
         n.ExitPending = false;
+        n.InStandby = false;
+        n.MaintenanceGroups.Clear();
         n.Clock = new SimulatedTimeProvider(() => Now, Now, n.Rate);
         n.WireStats = new WireStats();
         n.Codec = new EnvelopeCodec(Options.Cluster.ClusterName, n.Name, _nodeNames, n.Incarnation, n.Keys, Options.Cluster.MaxPacketSize, n.WireStats);
@@ -1412,7 +1430,7 @@ public sealed class Simulation : IDisposable
             {
                 Later(n, duration, () =>
                 {
-                    if (n.Generation == generation && n.Core.GetStatus().Standby)
+                    if (n.Generation == generation && n.InStandby)
                     {
                         AdminCore(n, new SetStandbyCommand(false));
                     }
@@ -1434,7 +1452,7 @@ public sealed class Simulation : IDisposable
             {
                 Later(n, duration, () =>
                 {
-                    if (n.Generation == generation && n.Core.GetStatus().Groups.Any(g => g.Group == group && g.Maintenance))
+                    if (n.Generation == generation && n.InMaintenance(group))
                     {
                         AdminCore(n, new SetMaintenanceCommand(group, false));
                     }

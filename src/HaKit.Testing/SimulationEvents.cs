@@ -67,6 +67,12 @@ public sealed record FenceObserved(TimeSpan At, string Node, string Target, bool
 /// <param name="Node">The node.</param>
 public sealed record NodeCrashed(TimeSpan At, string Node) : SimulationEvent(At, Node);
 
+/// <summary>A graceful shutdown (<see cref="Simulation.Shutdown"/>) ran into the host's time-out (<see cref="SimulationOptions.ShutdownTimeout"/>): the core never reported <see cref="ShutdownReady"/> and the process exits anyway.</summary>
+/// <param name="At">When.</param>
+/// <param name="Node">The node.</param>
+/// <param name="Timeout">The host's time-out.</param>
+public sealed record ShutdownTimedOut(TimeSpan At, string Node, TimeSpan Timeout) : SimulationEvent(At, Node);
+
 /// <summary>A node process started (new incarnation).</summary>
 /// <param name="At">When.</param>
 /// <param name="Node">The node.</param>

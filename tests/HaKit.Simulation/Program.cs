@@ -38,7 +38,7 @@ for (var i = 0; i < args.Length; i++)
             parallel = Math.Max(1, int.Parse(Value(), CultureInfo.InvariantCulture));
             break;
         case "--help" or "-h":
-            Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds");
+            Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
             Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
             Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
             return 0;
@@ -78,7 +78,7 @@ long steps = 0;
 Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, k =>
 {
     var s = from + k;
-    using var sim = new Simulation(SimulationScenarios.ForSeed(s));
+    using var sim = new Simulation(SimulationScenarios.Create(s, setup ?? SimulationScenarios.SetupOf(s), mix ?? SimulationScenarios.MixOf(s)));
     var result = sim.Run();
     Interlocked.Add(ref steps, result.Steps);
     if (!result.Passed)
@@ -89,7 +89,8 @@ Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }
 watch.Stop();
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {
-    Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --seed {s} --trace");
+    var pinned = (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
+    Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --seed {s}{pinned} --trace");
 }
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} seeds in {watch.Elapsed.TotalSeconds:0.0} s ({count / watch.Elapsed.TotalSeconds:0.0} seeds/s, {steps / watch.Elapsed.TotalSeconds:0} steps/s, {parallel} threads)"));
