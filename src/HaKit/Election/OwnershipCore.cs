@@ -464,6 +464,12 @@ public sealed class OwnershipCore
             return new AdminResult(false, $"unknown group '{s.Group}'");
         }
 
+        if (g.Maintenance)
+        {
+            // Maintenance is hands-off: the core neither stops nor starts the group here, not even on an operator's move.
+            return new AdminResult(false, $"group {g.Name} is in maintenance on {LocalNode}: its resources are left as they are; end maintenance (SetMaintenanceCommand with Maintenance = false) before moving it");
+        }
+
         if (g.Role != GroupRole.Active)
         {
             var owner = CurrentOwner(g);
