@@ -34,6 +34,19 @@ public sealed class RegressionSeeds
     public void Seed3_SwitchoverIsRefusedWhileTheGroupIsInMaintenance() =>
         AssertScenarioPasses(3, ArbiterSetup.TwoNodePingFencing, "operator", "is in maintenance on");
 
+    /// <summary>
+    /// Seed 72 (TwoNodePlain/operator): an operator moved group web from a to b; b announced it Starting with epoch 4, then a
+    /// reordered heartbeat b had sent before the handoff (Standby, highest epoch 3) reached a, which took it for b's current state
+    /// and started the group itself (epoch 5): a needless dual start and a switchover that did not complete. Fixed in
+    /// OwnershipCore.Receive: an announcement whose highest epoch is below the one already heard from that incarnation is stale.
+    /// </summary>
+    [Test]
+    public void Seed72_AReorderedHeartbeatFromBeforeAHandoffIsIgnored()
+    {
+        var probe = new StaleStandbyProbe();
+        AssertScenarioPasses(72, ArbiterSetup.TwoNodePlain, "operator", _ => probe.Seen, "a Standby announcement arrives after a newer Starting/Active one", probe);
+    }
+
     // ------------------------------------------------------------------ simulator bugs
 
     internal static SimulationResult AssertScenarioPasses(int seed, ArbiterSetup setup, string mix, string mustHappen) =>
@@ -55,5 +68,46 @@ public sealed class RegressionSeeds
         Assert.That(situation(result.Trace), Is.True,
             $"seed {seed} ({setup}/{mix}) no longer reaches the situation that found the bug ({what}); pick the new seed that does");
         return result;
+    }
+
+    /// <summary>Observes (never fails) a heartbeat that announces a group Standby with a lower epoch than the sender's earlier Starting/Active announcement.</summary>
+    private sealed class StaleStandbyProbe : IInvariant
+    {
+        private readonly Dictionary<(string To, string From, string Group), ulong> _running = [];
+
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-stale-standby";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is NodeStarted s)
+                {
+                    foreach (var k in _running.Keys.Where(k => k.To == s.Node || k.From == s.Node).ToArray())
+                    {
+                        _running.Remove(k);
+                    }
+                }
+                else if (e is HeartbeatDelivered h)
+                {
+                    foreach (var a in h.Message.Groups)
+                    {
+                        var key = (h.Node, h.From, a.Group);
+                        if (a.Role is GroupRole.Starting or GroupRole.Active)
+                        {
+                            _running[key] = Math.Max(a.Epoch, a.HighestEpoch);
+                        }
+                        else if (a.Role == GroupRole.Standby && _running.TryGetValue(key, out var epoch) && Math.Max(a.Epoch, a.HighestEpoch) < epoch)
+                        {
+                            Seen = true;
+                        }
+                    }
+                }
+            }
+
+            return null;
+        }
     }
 }

@@ -198,6 +198,14 @@ public sealed class OwnershipCore
                 continue;
             }
 
+            // Heartbeats arrive out of order (links differ in delay; a packet is held back). A sender's highest epoch never goes
+            // down within an incarnation, so an announcement below the one already heard was sent earlier: acting on it would
+            // bring back a role the sender has left (a Standby from before it took the group over).
+            if (p.Groups.TryGetValue(ann.Group, out var known) && Math.Max(ann.HighestEpoch, ann.Epoch) < Math.Max(known.HighestEpoch, known.Epoch))
+            {
+                continue;
+            }
+
             p.Groups[ann.Group] = ann;
             LearnEpoch(g, Math.Max(ann.HighestEpoch, ann.Epoch));
             g.FatalMark = Math.Max(g.FatalMark, ann.FatalMark);
