@@ -49,6 +49,46 @@ public sealed class RegressionSeeds
 
     // ------------------------------------------------------------------ simulator bugs
 
+    /// <summary>
+    /// Seed 7177 (TwoNodePing/everything): during a dual-active, the split-brain rule's loser received a heartbeat the winner had
+    /// sent before its current takeover (Active with an older epoch); the invariant started the loser's deadline from it, although
+    /// that news does not tell the loser it lost. Fixed in TwoNodeDualActiveInvariant: the deadline starts at the winner's current ownership.
+    /// </summary>
+    [Test]
+    public void Seed7177_ADualActiveDeadlineStartsAtTheWinnersCurrentOwnership()
+    {
+        var probe = new StaleWinnerNewsProbe();
+        AssertScenarioPasses(7177, ArbiterSetup.TwoNodePing, "everything", _ => probe.Seen, "the loser of a dual-active hears the winner announce an older ownership", probe);
+    }
+
+    /// <summary>Seed 12429 (TwoNodePing/crashes): the same simulator bug, with a crash and restart during the dual-active.</summary>
+    [Test]
+    public void Seed12429_ADualActiveDeadlineStartsAtTheWinnersCurrentOwnership()
+    {
+        var probe = new StaleWinnerNewsProbe();
+        AssertScenarioPasses(12429, ArbiterSetup.TwoNodePing, "crashes", _ => probe.Seen, "the loser of a dual-active hears the winner announce an older ownership", probe);
+    }
+
+    /// <summary>
+    /// Seed 2312 (TwoNodePlain/resources): a stop drawn while faults were on timed out after they ended, so a group became Blocked
+    /// after the operator's cleanup, and the convergence check failed. Fixed in the simulator: the operator cleans up once more
+    /// when every action begun during faults has finished (SimulationBounds.InFlight).
+    /// </summary>
+    [Test]
+    public void Seed2312_TheOperatorCleansUpAgainAfterActionsBegunDuringFaults() =>
+        AssertScenarioPasses(2312, ArbiterSetup.TwoNodePlain, "resources", SecondCleanupRetriedABlockedStop, "the second cleanup after the faults retries a blocked stop");
+
+    /// <summary>Seed 4197 (TwoNodePing/everything): the same simulator bug (a stop failing just after the faults ended).</summary>
+    [Test]
+    public void Seed4197_TheOperatorCleansUpAgainAfterActionsBegunDuringFaults() =>
+        AssertScenarioPasses(4197, ArbiterSetup.TwoNodePing, "everything", SecondCleanupRetriedABlockedStop, "the second cleanup after the faults retries a blocked stop");
+
+    private static bool SecondCleanupRetriedABlockedStop(IReadOnlyList<TraceEntry> trace)
+    {
+        var end = trace.First(t => t.Text.StartsWith("faults end", StringComparison.Ordinal)).At;
+        return trace.Any(t => t.At > end && t.Category == "admin" && t.Text.Contains("retrying the stop of the blocked group", StringComparison.Ordinal));
+    }
+
     internal static SimulationResult AssertScenarioPasses(int seed, ArbiterSetup setup, string mix, string mustHappen) =>
         AssertScenarioPasses(seed, setup, mix, trace => trace.Any(t => t.Text.Contains(mustHappen, StringComparison.Ordinal)), $"'{mustHappen}' in the trace");
 
@@ -108,6 +148,52 @@ public sealed class RegressionSeeds
             }
 
             return null;
+        }
+    }
+
+    /// <summary>Observes (never fails) a dual-active whose rule loser hears the winner announce an ownership older than its current one.</summary>
+    private sealed class StaleWinnerNewsProbe : IInvariant
+    {
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-stale-winner-news";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is not HeartbeatDelivered h)
+                {
+                    continue;
+                }
+
+                var (loser, winner) = (simulation[h.Node], simulation[h.From]);
+                foreach (var a in h.Message.Groups)
+                {
+                    var g = a.Group;
+                    if (a.Role is not (GroupRole.Starting or GroupRole.Active) || !Runs(loser, g) || !Runs(winner, g))
+                    {
+                        continue;
+                    }
+
+                    var (we, le) = (winner.Epoch(g), loser.Epoch(g));
+                    var winnerWins = we != le ? we > le : Outranks(simulation, winner.Name, loser.Name);
+                    if (winnerWins && a.Epoch != we)
+                    {
+                        Seen = true;
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        private static bool Runs(SimulatedNode n, string g) => n.IsUp && n.Role(g) is GroupRole.Starting or GroupRole.Active;
+
+        private static bool Outranks(HaKit.Testing.Simulation sim, string a, string b)
+        {
+            int Priority(string n) => sim[n].Options.Nodes.First(x => x.Name == n).Priority;
+            return Priority(a) != Priority(b) ? Priority(a) > Priority(b) : string.CompareOrdinal(a, b) < 0;
         }
     }
 }
