@@ -47,6 +47,15 @@ public sealed class RegressionSeeds
         AssertScenarioPasses(72, ArbiterSetup.TwoNodePlain, "operator", _ => probe.Seen, "a Standby announcement arrives after a newer Starting/Active one", probe);
     }
 
+    /// <summary>
+    /// Seed 1151 (TwoNodePingFencing/operator): an operator put group web in maintenance on b while b was taking it over (fencing
+    /// a, then asking the arbiter); maintenance skipped the check that aborts a takeover, so the pipeline went on and b started the
+    /// group in maintenance. Fixed in OwnershipCore.Reconcile: maintenance abandons a takeover in progress.
+    /// </summary>
+    [Test]
+    public void Seed1151_MaintenanceAbandonsATakeoverInProgress() =>
+        AssertScenarioPasses(1151, ArbiterSetup.TwoNodePingFencing, "operator", "the group went into maintenance here");
+
     // ------------------------------------------------------------------ simulator bugs
 
     /// <summary>

@@ -602,6 +602,12 @@ public sealed class OwnershipCore
     {
         if (g.Maintenance)
         {
+            if (g.Role == GroupRole.Acquiring)
+            {
+                // A takeover in progress would end in a start: maintenance means hands off, so give it up (no resource was touched yet).
+                AbortAcquire(g, "the group went into maintenance here", TimeSpan.Zero);
+            }
+
             return;
         }
 
