@@ -633,10 +633,11 @@ public sealed class StandbyTakesNothingInvariant : IInvariant
 
 /// <summary>
 /// An operator's switchover completes: after a <see cref="SwitchoverCommand"/> is accepted, the target (the named one, or the
-/// node the source announces as its handoff target) is Active within <see cref="SimulationBounds.Handoff"/> — provided nothing
-/// disturbed the pair meanwhile: both processes ran throughout (no crash, restart, stall or shutdown), no link between them was
-/// cut in either direction, the target's reachability targets stayed up, neither had another operator command, and no resource
-/// action of the group failed on either. (A switchover never overlaps the two copies: <see cref="TwoNodeDualActiveInvariant"/>.)
+/// node the source announces as its handoff target) is Active within <see cref="SimulationBounds.Handoff"/> — provided the target
+/// was healthy (up, eligible for the group: not in standby, maintenance, shutdown or banned) and nothing disturbed the pair
+/// meanwhile: both processes ran throughout (no crash, restart, stall or shutdown), no link between them was cut in either
+/// direction, the target's reachability targets stayed up, neither had another operator command, and no resource action of the
+/// group failed on either. (A switchover never overlaps the two copies: <see cref="TwoNodeDualActiveInvariant"/>.)
 /// </summary>
 public sealed class SwitchoverCompletesInvariant : IInvariant
 {
@@ -720,9 +721,21 @@ public sealed class SwitchoverCompletesInvariant : IInvariant
                 continue;
             }
 
-            if (!other.IsUp || other.IsShuttingDown || other.StalledUntil > sim.Now || other.PingOutageUntil > sim.Now)
+            if (!other.IsUp || other.IsShuttingDown || other.StalledUntil > sim.Now || other.PingOutageUntil > sim.Now
+                || other.InStandby || other.InMaintenance(p.Group))
             {
                 return true;
+            }
+
+            if (p.Target is not null && !p.TargetChecked)
+            {
+                // A healthy target: eligible for the group when the switchover began (or when the source named it). The source may
+                // have accepted an ineligible one on a reordered heartbeat that still said eligible; it then keeps or retakes the group.
+                p.TargetChecked = true;
+                if (!other.Core.GetStatus().Groups.Any(x => x.Group == p.Group && x.Eligible))
+                {
+                    return true;
+                }
             }
 
             foreach (var link in sim.Links)
@@ -750,6 +763,8 @@ public sealed class SwitchoverCompletesInvariant : IInvariant
         public TimeSpan Deadline { get; } = deadline;
 
         public ulong Incarnation { get; } = incarnation;
+
+        public bool TargetChecked { get; set; }
 
         public bool Involves(string node) => node == Source || Target is null || node == Target;
     }
