@@ -56,6 +56,20 @@ public sealed class RegressionSeeds
     public void Seed1151_MaintenanceAbandonsATakeoverInProgress() =>
         AssertScenarioPasses(1151, ArbiterSetup.TwoNodePingFencing, "operator", "the group went into maintenance here");
 
+    /// <summary>
+    /// Seed 16173 (TwoNodePing/operator): b moved group db to a (just out of maintenance). Right after b's stop, a heartbeat a had
+    /// sent while still in maintenance (ineligible) arrived late at b; b no longer saw a as a candidate and took the group back at
+    /// once: the switchover the operator was told would happen silently did not. Fixed in OwnershipCore.ConsiderAcquire: a node
+    /// that released a group to a live peer does not take it back until the handoff settles (taken, target dead, or timed out).
+    /// </summary>
+    [Test]
+    public void Seed16173_AReleasedGroupIsNotTakenBackOnAStaleIneligibleHeartbeat()
+    {
+        var probe = new HandoffTargetSeemsIneligibleProbe();
+        var result = AssertScenarioPasses(16173, ArbiterSetup.TwoNodePing, "operator", _ => probe.Seen, "the releaser hears its handoff target announce itself ineligible before it took the group", probe);
+        Assert.That(result.Trace.Any(t => t.Node == "a" && t.Text.Contains("role db: Standby -> Acquiring", StringComparison.Ordinal) && t.Text.Contains("(Handoff)", StringComparison.Ordinal)), Is.True, "a takes db over by handoff");
+    }
+
     // ------------------------------------------------------------------ simulator bugs
 
     /// <summary>
@@ -203,6 +217,34 @@ public sealed class RegressionSeeds
         {
             int Priority(string n) => sim[n].Options.Nodes.First(x => x.Name == n).Priority;
             return Priority(a) != Priority(b) ? Priority(a) > Priority(b) : string.CompareOrdinal(a, b) < 0;
+        }
+    }
+
+    /// <summary>Observes (never fails) a node that releases a group to a target while the latest heartbeat it got from the target says the target is ineligible for it.</summary>
+    private sealed class HandoffTargetSeemsIneligibleProbe : IInvariant
+    {
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-handoff-target-ineligible";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is HeartbeatDelivered h)
+                {
+                    foreach (var a in h.Message.Groups)
+                    {
+                        if (a is { Role: GroupRole.Standby, HandoffTo: { } to } && simulation.LastHeartbeat(h.From, to) is { } heard
+                            && heard.Message.Groups.Any(x => x.Group == a.Group && !x.Eligible))
+                        {
+                            Seen = true;
+                        }
+                    }
+                }
+            }
+
+            return null;
         }
     }
 }

@@ -753,6 +753,14 @@ public sealed class OwnershipCore
             return;
         }
 
+        if (g.HandoffTo is { } target && target != LocalNode && !HandoffSettled(g))
+        {
+            // This node just released the group to a live peer that has not taken it yet: a heartbeat from before the release
+            // (reordered) may show the target ineligible for a moment. Taking the group back would silently undo the operator's
+            // move; wait for the target, or until it is dead or the handoff times out (then the target really cannot take it).
+            return;
+        }
+
         var reason = deadPeers.Count > 0 || fenceTargets.Count > 0 ? TakeoverReason.Failover : handoff == LocalNode ? TakeoverReason.Handoff : TakeoverReason.Initial;
         BeginAcquire(g, reason, deadPeers, fenceTargets);
     }
