@@ -70,6 +70,19 @@ public sealed class RegressionSeeds
         Assert.That(result.Trace.Any(t => t.Node == "a" && t.Text.Contains("role db: Standby -> Acquiring", StringComparison.Ordinal) && t.Text.Contains("(Handoff)", StringComparison.Ordinal)), Is.True, "a takes db over by handoff");
     }
 
+    /// <summary>
+    /// Seed 22161 (TwoNodePing/operator): a moved group web to b while the link b→a lan1 was cut; b started it and at once released it
+    /// back to a (auto-failback), but a never heard b Starting/Active, so a kept announcing "handing over to b" while b announced
+    /// "handing over to a": each honoured its own handoff and neither took the group, forever. Fixed in OwnershipCore.Receive: a
+    /// release's handoff target is settled once it announces a newer epoch than the released one, or hands the group back.
+    /// </summary>
+    [Test]
+    public void Seed22161_TwoNodesHandingAGroupToEachOtherDoNotDeadlock()
+    {
+        var probe = new MutualHandoffProbe();
+        AssertScenarioPasses(22161, ArbiterSetup.TwoNodePing, "operator", _ => probe.Seen, "a node releases a group to the node whose latest heartbeat hands it to the releaser", probe);
+    }
+
     // ------------------------------------------------------------------ simulator bugs
 
     /// <summary>
@@ -237,6 +250,34 @@ public sealed class RegressionSeeds
                     {
                         if (a is { Role: GroupRole.Standby, HandoffTo: { } to } && simulation.LastHeartbeat(h.From, to) is { } heard
                             && heard.Message.Groups.Any(x => x.Group == a.Group && !x.Eligible))
+                        {
+                            Seen = true;
+                        }
+                    }
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>Observes (never fails) two nodes whose latest announcements hand the same group to each other.</summary>
+    private sealed class MutualHandoffProbe : IInvariant
+    {
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-mutual-handoff";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is HeartbeatDelivered h)
+                {
+                    foreach (var a in h.Message.Groups)
+                    {
+                        if (a is { Role: GroupRole.Standby, HandoffTo: { } to } && to == h.Node && simulation.LastHeartbeat(h.From, h.Node) is { } back
+                            && back.Message.Groups.Any(x => x.Group == a.Group && x.HandoffTo == h.From))
                         {
                             Seen = true;
                         }

@@ -210,10 +210,24 @@ public sealed class OwnershipCore
             LearnEpoch(g, Math.Max(ann.HighestEpoch, ann.Epoch));
             g.FatalMark = Math.Max(g.FatalMark, ann.FatalMark);
             g.FatalCleared = Math.Max(g.FatalCleared, ann.FatalCleared);
-            if (g.HandoffTo == p.Name && ann.Role is GroupRole.Starting or GroupRole.Active)
+            if (g.HandoffTo == p.Name)
             {
-                g.HandoffTo = null;
-                Emit(new GroupHandedOver(_now, g.Name, p.Name));
+                if (ann.Role is GroupRole.Starting or GroupRole.Active)
+                {
+                    g.HandoffTo = null;
+                    Emit(new GroupHandedOver(_now, g.Name, p.Name));
+                }
+                else if (Math.Max(ann.Epoch, ann.HighestEpoch) > g.ReleasedEpoch || ann.HandoffTo == LocalNode)
+                {
+                    // The group was taken with a newer epoch since the release (the target's Starting/Active heartbeats were
+                    // missed), or the target has released it back to us: honouring our old handoff now would make both nodes
+                    // point at each other and neither take the group.
+                    g.HandoffTo = null;
+                    if (ann.Epoch > g.ReleasedEpoch || ann.HandoffTo == LocalNode)
+                    {
+                        Emit(new GroupHandedOver(_now, g.Name, p.Name));
+                    }
+                }
             }
         }
 
@@ -397,6 +411,7 @@ public sealed class OwnershipCore
                     g.HandoffTo = g.PendingHandoff;
                     g.PendingHandoff = null;
                     g.ReleasedAt = _now;
+                    g.ReleasedEpoch = Math.Max(g.Epoch, g.Highest);
                     SetRole(g, GroupRole.Standby, Why(g, g.HandoffTo is null ? $"stopped ({g.StopReason})" : $"stopped ({g.StopReason}), handing over to {g.HandoffTo}"));
                     _ready.Add(new ReleaseArbiter(g.Name));
                 }
@@ -1275,6 +1290,9 @@ public sealed class OwnershipCore
         public string? HandoffTo { get; set; }
 
         public TimeSpan ReleasedAt { get; set; }
+
+        /// <summary>The highest epoch known when the group was last released (a later one means it was taken since).</summary>
+        public ulong ReleasedEpoch { get; set; }
 
         public StopReason StopReason { get; set; }
 
