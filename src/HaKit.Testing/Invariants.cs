@@ -62,14 +62,24 @@ public sealed record SimulationBounds(TimeSpan Convergence, TimeSpan SplitBrainR
         var failback = c.Groups.Any(g => g.AutoFailback) ? Max(g => g.FailbackDelay + g.MonitorInterval + ((g.StopTimeout + g.StartTimeout) * g.Resources.Count)) : TimeSpan.Zero;
         var news = (t.Interval * 3) + (MaxDelay(f) * 2);
         var detection = t.DeadTime + (tick * 2);
-        var local = inFlight + t.InitialDeadTime + detection + stop + arbiter + fencing + start + failback + news;
+        var shutdown = f.ShutdownRate > 0 ? stop + (2 * t.DeadTime) : TimeSpan.Zero;
+        var local = inFlight + shutdown + t.InitialDeadTime + detection + stop + arbiter + fencing + start + failback + news;
         var convergence = Local(local) + f.StallDuration.Max;
         string Ms(TimeSpan d) => d.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
-        var derivation = $"in-flight group action {Ms(inFlight)} + initial dead time {Ms(t.InitialDeadTime)} + detection {Ms(detection)} + stop {Ms(stop)} + arbiter retry {Ms(arbiter)} + fencing {Ms(fencing)} + start {Ms(start)} + failback {Ms(failback)} + heartbeats {Ms(news)} = {Ms(local)} ms local, / {slowest.ToString("0.###", CultureInfo.InvariantCulture)} clock rate + stall {Ms(f.StallDuration.Max)} = {Ms(convergence)} ms";
+        var derivation = $"in-flight group action {Ms(inFlight)} + graceful shutdown in progress {Ms(shutdown)} + initial dead time {Ms(t.InitialDeadTime)} + detection {Ms(detection)} + stop {Ms(stop)} + arbiter retry {Ms(arbiter)} + fencing {Ms(fencing)} + start {Ms(start)} + failback {Ms(failback)} + heartbeats {Ms(news)} = {Ms(local)} ms local, / {slowest.ToString("0.###", CultureInfo.InvariantCulture)} clock rate + stall {Ms(f.StallDuration.Max)} = {Ms(convergence)} ms";
         var splitBrain = Local(t.Interval + (tick * 2)) + MaxDelay(f);
         var detectionWindow = TimeSpan.FromTicks((long)(t.DeadTime.Ticks / fastest));
-        return new SimulationBounds(convergence, splitBrain, detectionWindow, derivation, Local(inFlight));
+        var handoff = Local(stop + (t.Interval * 3) + (tick * 3) + options.ArbiterDuration.Max + start) + (MaxDelay(f) * 2);
+        return new SimulationBounds(convergence, splitBrain, detectionWindow, derivation, Local(inFlight)) { Handoff = handoff };
     }
+
+    /// <summary>
+    /// After an operator's switchover, with both nodes up and unstalled, every link between them up and neither resource failing:
+    /// the longest until the target is Active. The source's stop (its resources' stop time-outs), three heartbeat intervals and
+    /// three ticks for the release to be announced and acted on, the longest arbiter answer, the target's start (start time-outs),
+    /// at the slowest clock, plus two of the longest network delays.
+    /// </summary>
+    public TimeSpan Handoff { get; init; }
 
     private static TimeSpan MaxDelay(FaultProfile f) => f.NetworkDelay.Max + (f.Delay > 0 ? f.Jitter.Max : TimeSpan.Zero);
 }
@@ -78,8 +88,10 @@ public sealed record SimulationBounds(TimeSpan Convergence, TimeSpan SplitBrainR
 public static class Invariants
 {
     /// <summary>The invariants for the scenario's arbiter mode: for TwoNode, <see cref="EpochsGrowInvariant"/>,
-    /// <see cref="ConvergenceInvariant"/>, <see cref="TwoNodeDualActiveInvariant"/>, <see cref="BlockedNeverStartedElsewhereInvariant"/>
-    /// and <see cref="SplitBrainRuleInvariant"/>. (<see cref="SingleActiveOwnerInvariant"/> is for lease modes.)</summary>
+    /// <see cref="ConvergenceInvariant"/>, <see cref="TwoNodeDualActiveInvariant"/>, <see cref="BlockedNeverStartedElsewhereInvariant"/>,
+    /// <see cref="SplitBrainRuleInvariant"/>, and for the operator paths <see cref="MaintenanceHandsOffInvariant"/>,
+    /// <see cref="StandbyTakesNothingInvariant"/>, <see cref="SwitchoverCompletesInvariant"/> and <see cref="GracefulShutdownCompletesInvariant"/>.
+    /// (<see cref="SingleActiveOwnerInvariant"/> is for lease modes.)</summary>
     /// <param name="options">The scenario.</param>
     public static IList<IInvariant> Default(SimulationOptions options)
     {
@@ -90,6 +102,10 @@ public static class Invariants
             new ConvergenceInvariant(),
             new BlockedNeverStartedElsewhereInvariant(),
             new SplitBrainRuleInvariant(),
+            new MaintenanceHandsOffInvariant(),
+            new StandbyTakesNothingInvariant(),
+            new SwitchoverCompletesInvariant(),
+            new GracefulShutdownCompletesInvariant(),
         };
         if (options.Cluster.Arbiter.Mode == ArbiterMode.TwoNode)
         {
@@ -211,7 +227,8 @@ public sealed class EpochsGrowInvariant : IInvariant
 
 /// <summary>
 /// Once faults stop, every group that has an eligible node is Active on exactly one node (and Standby everywhere else) within
-/// <see cref="SimulationBounds.Convergence"/>, and stays so.
+/// <see cref="SimulationBounds.Convergence"/>, and stays so. A group in maintenance on any node is skipped: the core leaves it as
+/// it is by contract (the end of faults takes every group out of maintenance, so this only matters for scripted scenarios).
 /// </summary>
 public sealed class ConvergenceInvariant : IInvariant
 {
@@ -249,6 +266,11 @@ public sealed class ConvergenceInvariant : IInvariant
                 continue;
             }
 
+            if (simulation.Nodes.Any(n => n.InMaintenance(g)))
+            {
+                continue; // an operator keeps the group as it is: nothing the core may converge
+            }
+
             if (!simulation.Nodes.Any(n => n.IsUp && n.Core.GetStatus().Groups.Any(x => x.Group == g && x.Eligible)))
             {
                 continue; // no eligible node: nothing to converge to
@@ -267,6 +289,8 @@ public sealed class ConvergenceInvariant : IInvariant
 /// the other (its latest news of the other, if any arrived since it began the takeover, did not say the other ran the group),
 /// and the dual-active ends within <see cref="SimulationBounds.SplitBrainResolution"/> after the split-brain rule's loser hears
 /// the winner announce its current ownership (a stale heartbeat from before it took the group does not count). A one-way cut counts as cut when it is the loser who cannot hear: the winner has no way to make it stop.
+/// While the loser has the group in maintenance it does not apply the rule (hands off by contract); the bound starts again when it
+/// is managed again and hears the winner.
 /// </summary>
 public sealed class TwoNodeDualActiveInvariant : IInvariant
 {
@@ -336,6 +360,13 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
         var (ea, eb) = (a.Epoch(g), b.Epoch(g));
         var aWins = ea != eb ? ea > eb : Invariants.Outranks(sim, a.Name, b.Name);
         var (winner, loser) = aWins ? (a, b) : (b, a);
+        if (loser.InMaintenance(g))
+        {
+            // Maintenance: the loser neither stops nor fails over the group; the rule applies again once it is managed (and hears the winner).
+            episode.Deadline = null;
+            return null;
+        }
+
         if (episode.Deadline is null)
         {
             foreach (var e in sim.StepEvents)
@@ -502,6 +533,264 @@ public sealed class SingleActiveOwnerInvariant : IInvariant
             if (owners.Length > 1)
             {
                 return $"group {g} has {owners.Length} owners at once: {string.Join(", ", owners.Select(n => $"{n.Name} {n.Role(g)} epoch {n.Epoch(g)}"))}";
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>
+/// Maintenance is hands-off: while a group is in maintenance on a node (<see cref="SetMaintenanceCommand"/>), that node neither
+/// starts nor stops it, whatever happens (a takeover in progress, standby, shutdown, a split brain, an operator's switchover). The
+/// one exception is the operator's explicit cleanup of a blocked group (<see cref="ClearFailuresCommand"/> retries its stop).
+/// </summary>
+public sealed class MaintenanceHandsOffInvariant : IInvariant
+{
+    private readonly HashSet<(string Node, string Group)> _maintenance = [];
+
+    /// <inheritdoc />
+    public string Name => "maintenance-hands-off";
+
+    /// <inheritdoc />
+    public string? Check(Simulation simulation)
+    {
+        ArgumentNullException.ThrowIfNull(simulation);
+        foreach (var e in simulation.StepEvents)
+        {
+            switch (e)
+            {
+                case NodeStarted s:
+                    _maintenance.RemoveWhere(k => k.Node == s.Node);
+                    break;
+                case AdminObserved { Command: SetMaintenanceCommand m, Result.Accepted: true } a:
+                    if (m.Maintenance)
+                    {
+                        _maintenance.Add((a.Node, m.Group));
+                    }
+                    else
+                    {
+                        _maintenance.Remove((a.Node, m.Group));
+                    }
+
+                    break;
+                case GroupStartIssued st when _maintenance.Contains((st.Node, st.Group)):
+                    return $"node {st.Node} started group {st.Group} (epoch {st.Epoch}) while the group was in maintenance there";
+                case GroupStopIssued sp when sp.Reason != StopReason.Cleanup && _maintenance.Contains((sp.Node, sp.Group)):
+                    return $"node {sp.Node} stopped group {sp.Group} (epoch {sp.Epoch}, {sp.Reason}) while the group was in maintenance there";
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>
+/// A node in standby or in a graceful shutdown takes nothing: it never begins a takeover (Acquiring) nor starts a group until it is
+/// online again or a new process starts.
+/// </summary>
+public sealed class StandbyTakesNothingInvariant : IInvariant
+{
+    private readonly Dictionary<string, string> _why = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public string Name => "standby-takes-nothing";
+
+    /// <inheritdoc />
+    public string? Check(Simulation simulation)
+    {
+        ArgumentNullException.ThrowIfNull(simulation);
+        foreach (var e in simulation.StepEvents)
+        {
+            switch (e)
+            {
+                case NodeStarted s:
+                    _why.Remove(s.Node);
+                    break;
+                case AdminObserved { Command: SetStandbyCommand { Standby: true }, Result.Accepted: true } a:
+                    _why.TryAdd(a.Node, $"in standby since {Invariants.S(a.At)}");
+                    break;
+                case AdminObserved { Command: SetStandbyCommand { Standby: false }, Result.Accepted: true } a:
+                    if (_why.TryGetValue(a.Node, out var reason) && reason.StartsWith("in standby", StringComparison.Ordinal))
+                    {
+                        _why.Remove(a.Node);
+                    }
+
+                    break;
+                case AdminObserved { Command: ShutdownCommand, Result.Accepted: true } a:
+                    _why[a.Node] = $"shutting down since {Invariants.S(a.At)}";
+                    break;
+                case CoreEventObserved { Event: RoleChanged { From: GroupRole.Standby, To: GroupRole.Acquiring } r } c when _why.TryGetValue(c.Node, out var acquiring):
+                    return $"node {c.Node} began a takeover of group {r.Group} (epoch {r.Epoch}) while {acquiring}";
+                case GroupStartIssued st when _why.TryGetValue(st.Node, out var starting):
+                    return $"node {st.Node} started group {st.Group} (epoch {st.Epoch}) while {starting}";
+            }
+        }
+
+        return null;
+    }
+}
+
+/// <summary>
+/// An operator's switchover completes: after a <see cref="SwitchoverCommand"/> is accepted, the target (the named one, or the
+/// node the source announces as its handoff target) is Active within <see cref="SimulationBounds.Handoff"/> — provided the target
+/// was healthy (up, eligible for the group: not in standby, maintenance, shutdown or banned) and nothing disturbed the pair
+/// meanwhile: both processes ran throughout (no crash, restart, stall or shutdown), no link between them was cut in either
+/// direction, the target's reachability targets stayed up, neither had another operator command, and no resource action of the
+/// group failed on either. (A switchover never overlaps the two copies: <see cref="TwoNodeDualActiveInvariant"/>.)
+/// </summary>
+public sealed class SwitchoverCompletesInvariant : IInvariant
+{
+    private readonly List<Pending> _pending = [];
+
+    /// <inheritdoc />
+    public string Name => "switchover-completes";
+
+    /// <inheritdoc />
+    public string? Check(Simulation simulation)
+    {
+        ArgumentNullException.ThrowIfNull(simulation);
+        foreach (var e in simulation.StepEvents)
+        {
+            switch (e)
+            {
+                case AdminObserved { Command: SwitchoverCommand sw, Result.Accepted: true } a:
+                    _pending.RemoveAll(p => p.Group == sw.Group);
+                    _pending.Add(new Pending(a.Node, sw.Group, sw.Target, a.At, a.At + simulation.Bounds.Handoff, simulation[a.Node].Incarnation));
+                    continue;
+                case AdminObserved a:
+                    _pending.RemoveAll(p => p.Involves(a.Node));
+                    break;
+                case NodeCrashed or NodeStarted:
+                    _pending.RemoveAll(p => p.Involves(e.Node));
+                    break;
+                case ResourceActionObserved { Record.FailureKind: not ResourceFailureKind.None } r:
+                    _pending.RemoveAll(p => p.Group == r.Record.Group && p.Involves(r.Node));
+                    break;
+                case CoreEventObserved { Event: RoleChanged { To: GroupRole.Blocked } r }:
+                    _pending.RemoveAll(p => p.Group == r.Group && p.Involves(e.Node));
+                    break;
+                case HeartbeatDelivered h:
+                    foreach (var p in _pending)
+                    {
+                        if (p.Target is null && h.From == p.Source && h.Message.Groups.FirstOrDefault(x => x.Group == p.Group)?.HandoffTo is { } to)
+                        {
+                            p.Target = to;
+                        }
+                    }
+
+                    break;
+                case CoreEventObserved { Event: RoleChanged { To: GroupRole.Active } r }:
+                    _pending.RemoveAll(p => p.Group == r.Group && p.Target == e.Node);
+                    break;
+            }
+        }
+
+        for (var i = _pending.Count - 1; i >= 0; i--)
+        {
+            var p = _pending[i];
+            if (Disturbed(simulation, p))
+            {
+                _pending.RemoveAt(i);
+                continue;
+            }
+
+            if (simulation.Now > p.Deadline)
+            {
+                _pending.RemoveAt(i);
+                var roles = string.Join(", ", simulation.Nodes.Select(n => n.IsUp ? $"{n.Name}={n.Role(p.Group)} e{n.Epoch(p.Group)}" : $"{n.Name}=down"));
+                return $"switchover of group {p.Group} from {p.Source} to {p.Target ?? "(no handoff target announced)"} at {Invariants.S(p.At)} did not make the target Active within {Invariants.S(simulation.Bounds.Handoff)} although nothing disturbed them: {roles}";
+            }
+        }
+
+        return null;
+    }
+
+    private static bool Disturbed(Simulation sim, Pending p)
+    {
+        var source = sim[p.Source];
+        if (!source.IsUp || source.Incarnation != p.Incarnation || source.IsShuttingDown || source.StalledUntil > sim.Now)
+        {
+            return true;
+        }
+
+        foreach (var other in sim.Nodes)
+        {
+            if (other == source || (p.Target is not null && other.Name != p.Target))
+            {
+                continue;
+            }
+
+            if (!other.IsUp || other.IsShuttingDown || other.StalledUntil > sim.Now || other.PingOutageUntil > sim.Now
+                || other.InStandby || other.InMaintenance(p.Group))
+            {
+                return true;
+            }
+
+            if (p.Target is not null && !p.TargetChecked)
+            {
+                // A healthy target: eligible for the group when the switchover began (or when the source named it). The source may
+                // have accepted an ineligible one on a reordered heartbeat that still said eligible; it then keeps or retakes the group.
+                p.TargetChecked = true;
+                if (!other.Core.GetStatus().Groups.Any(x => x.Group == p.Group && x.Eligible))
+                {
+                    return true;
+                }
+            }
+
+            foreach (var link in sim.Links)
+            {
+                if (sim.IsCut(source.Name, other.Name, link) || sim.IsCut(other.Name, source.Name, link))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private sealed class Pending(string source, string group, string? target, TimeSpan at, TimeSpan deadline, ulong incarnation)
+    {
+        public string Source { get; } = source;
+
+        public string Group { get; } = group;
+
+        public string? Target { get; set; } = target;
+
+        public TimeSpan At { get; } = at;
+
+        public TimeSpan Deadline { get; } = deadline;
+
+        public ulong Incarnation { get; } = incarnation;
+
+        public bool TargetChecked { get; set; }
+
+        public bool Involves(string node) => node == Source || Target is null || node == Target;
+    }
+}
+
+/// <summary>
+/// A graceful shutdown completes on its own: the core reports <see cref="ShutdownReady"/> (every group released, each handoff
+/// confirmed or timed out) before the host's shutdown time-out (<see cref="SimulationOptions.ShutdownTimeout"/>, by default what
+/// the hosting layer requires) makes the process exit anyway.
+/// </summary>
+public sealed class GracefulShutdownCompletesInvariant : IInvariant
+{
+    /// <inheritdoc />
+    public string Name => "graceful-shutdown-completes";
+
+    /// <inheritdoc />
+    public string? Check(Simulation simulation)
+    {
+        ArgumentNullException.ThrowIfNull(simulation);
+        foreach (var e in simulation.StepEvents)
+        {
+            if (e is ShutdownTimedOut t)
+            {
+                var n = simulation[t.Node];
+                var groups = string.Join(", ", simulation.GroupNames.Select(g => $"{g} {n.Core.GetRole(g)}{(n.InMaintenance(g) ? " (maintenance)" : "")}"));
+                return $"node {t.Node}: the graceful shutdown did not complete within the host's time-out {Invariants.S(t.Timeout)}: {groups}";
             }
         }
 

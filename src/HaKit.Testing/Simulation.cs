@@ -283,9 +283,10 @@ public sealed class Simulation : IDisposable
 
     /// <summary>Kills a node's process (SIGKILL): no more ticks or messages; its resources die with it; durable state is kept.</summary>
     /// <param name="node">The node.</param>
-    public void Crash(string node)
+    public void Crash(string node) => TakeDown(this[node], "crash (process killed, resources die with it)");
+
+    private void TakeDown(SimulatedNode n, string why)
     {
-        var n = this[node];
         if (!n.IsUp)
         {
             return;
@@ -294,6 +295,8 @@ public sealed class Simulation : IDisposable
         n.IsUp = false;
         n.Generation++;
         n.StalledUntil = TimeSpan.Zero;
+        n.IsShuttingDown = false;
+        n.ExitPending = false;
         foreach (var g in n.Groups.Values)
         {
             Array.Clear(g.Running);
@@ -304,7 +307,7 @@ public sealed class Simulation : IDisposable
 
         ForgetHeard(n.Index);
         Observe(new NodeCrashed(Now, n.Name));
-        Record(n.Name, "fault", "crash (process killed, resources die with it)");
+        Record(n.Name, "fault", why);
     }
 
     /// <summary>Starts a new process for a node (new incarnation, epochs from its durable state); crashes the old one first if it runs.</summary>
@@ -333,24 +336,94 @@ public sealed class Simulation : IDisposable
     /// <param name="node">The node.</param>
     /// <param name="command">The command.</param>
     /// <returns>The core's answer (refused when the node is down).</returns>
+    /// <remarks>A <see cref="ShutdownCommand"/> begins a graceful shutdown (see <see cref="Shutdown"/>).</remarks>
     public AdminResult Admin(string node, AdminCommand command)
     {
         ArgumentNullException.ThrowIfNull(command);
+        if (command is ShutdownCommand)
+        {
+            return Shutdown(node);
+        }
+
+        return AdminCore(this[node], command);
+    }
+
+    /// <summary>
+    /// Graceful shutdown with the semantics of <see cref="ClusterNode.StopAsync"/>: the node's core gets a <see cref="ShutdownCommand"/>
+    /// and the process keeps running (ticks, heartbeats, resource actions) while it releases every group and announces each
+    /// handoff until the target took it (bounded by <see cref="CoreConfig.HandoffConfirmTimeout"/>); when the core reports
+    /// <see cref="ShutdownReady"/>, the process exits after the current batch of commands. If that takes longer than
+    /// <see cref="SimulationOptions.ShutdownTimeout"/>, the process exits anyway. Durable state is kept; while faults are
+    /// injected the node starts again after <see cref="FaultProfile.RestartDelay"/> (a new incarnation), after them at once.
+    /// </summary>
+    /// <param name="node">The node.</param>
+    /// <returns>The core's answer (refused when the node is down or already shutting down).</returns>
+    public AdminResult Shutdown(string node)
+    {
         var n = this[node];
         if (!n.IsUp)
         {
             return new AdminResult(false, $"node {node} is down");
         }
 
+        if (n.IsShuttingDown)
+        {
+            return new AdminResult(false, $"node {node} is already shutting down");
+        }
+
+        n.IsShuttingDown = true;
+        var generation = n.Generation;
+        var timeout = Options.ShutdownTimeout ?? HostShutdownTimeout(Options.Cluster);
+        ScheduleGlobal(Now + n.Clock.ToGlobalDuration(timeout), () =>
+        {
+            if (n.IsUp && n.Generation == generation && n.IsShuttingDown)
+            {
+                Observe(new ShutdownTimedOut(Now, n.Name, timeout));
+                Exit(n, $"the host's shutdown time-out ({Ms(timeout)}) passed before every group was handed over: the process exits anyway");
+            }
+        });
+        return AdminCore(n, new ShutdownCommand());
+    }
+
+    /// <summary>What the hosting layer sets <c>HostOptions.ShutdownTimeout</c> to at least: every group's stop time-outs + 2 × dead time + 5 s.</summary>
+    internal static TimeSpan HostShutdownTimeout(HaKitOptions cluster) =>
+        cluster.Groups.Aggregate(TimeSpan.Zero, (sum, g) => sum + (g.StopTimeout * Math.Max(1, g.Resources.Count))) + (2 * cluster.Timing.DeadTime) + TimeSpan.FromSeconds(5);
+
+    private AdminResult AdminCore(SimulatedNode n, AdminCommand command)
+    {
+        var node = n.Name;
+        if (!n.IsUp)
+        {
+            return new AdminResult(false, $"node {node} is down");
+        }
+
         var result = n.Core.Admin(n.Clock.LocalNow, command);
+        if (result.Accepted)
+        {
+            switch (command)
+            {
+                case SetStandbyCommand standby:
+                    n.InStandby = standby.Standby;
+                    break;
+                case SetMaintenanceCommand { Maintenance: true } m:
+                    n.MaintenanceGroups.Add(m.Group);
+                    break;
+                case SetMaintenanceCommand m:
+                    n.MaintenanceGroups.Remove(m.Group);
+                    break;
+            }
+        }
+
         Observe(new AdminObserved(Now, n.Name, command, result));
         Record(n.Name, "admin", $"{command} -> {result.Message}");
         Drain(n);
         return result;
     }
 
-    /// <summary>Ends every fault now: links heal, outages and stalls end, crashed nodes restart, and an operator clears failures of
-    /// every group on every node, now and again once every action that began during faults has finished (<see cref="SimulationBounds.InFlight"/>).</summary>
+    /// <summary>Ends every fault now: links heal, outages and stalls end, crashed and shut-down nodes restart (a node in the middle of a
+    /// graceful shutdown finishes it and restarts at once), operator actions stop and their state is reset (standby off on every
+    /// node, maintenance off for every group), and an operator clears failures of every group on every node, now and again once
+    /// every action that began during faults has finished (<see cref="SimulationBounds.InFlight"/>).</summary>
     public void StopFaults()
     {
         var wasOn = _faultsOn;
@@ -376,10 +449,28 @@ public sealed class Simulation : IDisposable
             Boot(n);
         }
 
+        ResetOperatorState();
         ClearFailuresEverywhere();
 
         // An action drawn while faults were on (a hanging stop) may still fail after they end: clean up once more after it.
         ScheduleGlobal(Now + Bounds.InFlight, ClearFailuresEverywhere);
+    }
+
+    /// <summary>Takes every node out of standby and every group out of maintenance (only where they are on: nothing else changes).</summary>
+    private void ResetOperatorState()
+    {
+        foreach (var n in _nodes.Where(n => n.IsUp))
+        {
+            if (n.InStandby)
+            {
+                AdminCore(n, new SetStandbyCommand(false));
+            }
+
+            foreach (var g in _groupNames.Where(n.InMaintenance))
+            {
+                AdminCore(n, new SetMaintenanceCommand(g, false));
+            }
+        }
     }
 
     private void ClearFailuresEverywhere()
@@ -518,6 +609,10 @@ public sealed class Simulation : IDisposable
         n.Incarnation++;
         n.IsUp = true;
         n.StalledUntil = TimeSpan.Zero;
+        n.IsShuttingDown = false;
+        n.ExitPending = false;
+        n.InStandby = false;
+        n.MaintenanceGroups.Clear();
         n.Clock = new SimulatedTimeProvider(() => Now, Now, n.Rate);
         n.WireStats = new WireStats();
         n.Codec = new EnvelopeCodec(Options.Cluster.ClusterName, n.Name, _nodeNames, n.Incarnation, n.Keys, Options.Cluster.MaxPacketSize, n.WireStats);
@@ -576,6 +671,30 @@ public sealed class Simulation : IDisposable
 
     private void Drain(SimulatedNode n)
     {
+        DrainCommands(n);
+        if (n.ExitPending && n.IsUp)
+        {
+            Exit(n, "graceful shutdown complete (every group released and handed over): the process exits");
+        }
+    }
+
+    /// <summary>The process of a node that shut down exits; it starts again as a new incarnation later (at once when faults are over).</summary>
+    private void Exit(SimulatedNode n, string why)
+    {
+        TakeDown(n, why);
+        var generation = n.Generation;
+        var delay = _faultsOn ? Draw(_faults.RestartDelay) : TimeSpan.Zero;
+        ScheduleGlobal(Now + delay, () =>
+        {
+            if (!n.IsUp && n.Generation == generation)
+            {
+                Boot(n);
+            }
+        });
+    }
+
+    private void DrainCommands(SimulatedNode n)
+    {
         var executed = 0;
         while (n.IsUp && n.Core.HasReady)
         {
@@ -629,6 +748,11 @@ public sealed class Simulation : IDisposable
                 MonitorGroup(n, monitor);
                 break;
             case EmitEvent e:
+                if (e.Event is ShutdownReady && n.IsShuttingDown)
+                {
+                    n.ExitPending = true; // ClusterNode.StopAsync resumes; the rest of this batch (the final heartbeat) still goes out
+                }
+
                 Observe(new CoreEventObserved(Now, n.Name, e.Event));
                 if (Options.RecordTrace || e.Event is RoleChanged)
                 {
@@ -1255,7 +1379,105 @@ public sealed class Simulation : IDisposable
             Record(victim.Name, "fault", $"ping targets unreachable until {victim.PingOutageUntil.TotalSeconds:0.000}s");
         }
 
+        // Operator actions (Chance draws nothing when a rate is 0: profiles without them replay exactly as before).
+        if (Chance(f.SwitchoverRate * dt))
+        {
+            OperatorSwitchover(f);
+        }
+
+        if (Chance(f.StandbyRate * dt))
+        {
+            OperatorStandby(f);
+        }
+
+        if (Chance(f.MaintenanceRate * dt))
+        {
+            OperatorMaintenance(f);
+        }
+
+        if (Chance(f.ShutdownRate * dt))
+        {
+            var victim = _nodes[Random.Next(_nodes.Count)];
+            OperatorCommand(victim, "shutdown", () => Shutdown(victim.Name));
+        }
+
         ScheduleGlobal(Now + TimeSpan.FromSeconds(dt), ChaosTick);
+    }
+
+    /// <summary>An operator moves a random group: on the node that runs it (as its status shows), else on a random node (which refuses).</summary>
+    private void OperatorSwitchover(FaultProfile f)
+    {
+        var group = _groupNames[Random.Next(_groupNames.Length)];
+        var owner = _nodes.FirstOrDefault(n => n.IsUp && n.Role(group) == GroupRole.Active) ?? _nodes[Random.Next(_nodes.Count)];
+        string? target = null;
+        if (Chance(f.SwitchoverTargetFraction) && _nodes.Count > 1)
+        {
+            target = _nodes[(owner.Index + 1 + Random.Next(_nodes.Count - 1)) % _nodes.Count].Name;
+        }
+
+        OperatorCommand(owner, "switchover", () => AdminCore(owner, new SwitchoverCommand(group, target)));
+    }
+
+    /// <summary>An operator puts a random node in standby and takes it out again later (unless the process restarted meanwhile: standby is not durable).</summary>
+    private void OperatorStandby(FaultProfile f)
+    {
+        var n = _nodes[Random.Next(_nodes.Count)];
+        var duration = Draw(f.StandbyDuration);
+        OperatorCommand(n, "standby on", () =>
+        {
+            var generation = n.Generation;
+            if (AdminCore(n, new SetStandbyCommand(true)).Accepted)
+            {
+                Later(n, duration, () =>
+                {
+                    if (n.Generation == generation && n.InStandby)
+                    {
+                        AdminCore(n, new SetStandbyCommand(false));
+                    }
+                });
+            }
+        });
+    }
+
+    /// <summary>An operator puts a random group in maintenance on a random node and manages it again later (unless the process restarted meanwhile).</summary>
+    private void OperatorMaintenance(FaultProfile f)
+    {
+        var n = _nodes[Random.Next(_nodes.Count)];
+        var group = _groupNames[Random.Next(_groupNames.Length)];
+        var duration = Draw(f.MaintenanceDuration);
+        OperatorCommand(n, "maintenance on", () =>
+        {
+            var generation = n.Generation;
+            if (AdminCore(n, new SetMaintenanceCommand(group, true)).Accepted)
+            {
+                Later(n, duration, () =>
+                {
+                    if (n.Generation == generation && n.InMaintenance(group))
+                    {
+                        AdminCore(n, new SetMaintenanceCommand(group, false));
+                    }
+                });
+            }
+        });
+    }
+
+    /// <summary>An operator command reaches the node's loop like <see cref="ClusterNode.ExecuteAsync"/> posts it (after a stall, if
+    /// the process is stalled); dropped if faults ended meanwhile (the end of faults resets operator state) or the node is down.</summary>
+    private void OperatorCommand(SimulatedNode n, string what, Action command)
+    {
+        if (!n.IsUp)
+        {
+            Record(n.Name, "admin", $"{what}: node is down, nothing to do");
+            return;
+        }
+
+        Post(n, () =>
+        {
+            if (_faultsOn)
+            {
+                command();
+            }
+        });
     }
 
     private void Uncut(string from, string to, string? link, bool oneWay)

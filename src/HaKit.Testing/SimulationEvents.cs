@@ -62,10 +62,16 @@ public sealed record CoreEventObserved(TimeSpan At, string Node, ClusterEvent Ev
 /// <param name="Succeeded">Whether the target was powered off.</param>
 public sealed record FenceObserved(TimeSpan At, string Node, string Target, bool Succeeded) : SimulationEvent(At, Node);
 
-/// <summary>A node process died (crash or fence).</summary>
+/// <summary>A node process died (crash or fence) or exited (after a graceful shutdown, see <see cref="SimulatedNode.IsShuttingDown"/>).</summary>
 /// <param name="At">When.</param>
 /// <param name="Node">The node.</param>
 public sealed record NodeCrashed(TimeSpan At, string Node) : SimulationEvent(At, Node);
+
+/// <summary>A graceful shutdown (<see cref="Simulation.Shutdown"/>) ran into the host's time-out (<see cref="SimulationOptions.ShutdownTimeout"/>): the core never reported <see cref="ShutdownReady"/> and the process exits anyway.</summary>
+/// <param name="At">When.</param>
+/// <param name="Node">The node.</param>
+/// <param name="Timeout">The host's time-out.</param>
+public sealed record ShutdownTimedOut(TimeSpan At, string Node, TimeSpan Timeout) : SimulationEvent(At, Node);
 
 /// <summary>A node process started (new incarnation).</summary>
 /// <param name="At">When.</param>

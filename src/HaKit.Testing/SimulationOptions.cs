@@ -1,3 +1,4 @@
+using HaKit.Election;
 using HaKit.Resources;
 
 namespace HaKit.Testing;
@@ -121,6 +122,35 @@ public sealed class FaultProfile
 
     /// <summary>Resource action faults.</summary>
     public ResourceFaults Resources { get; set; } = new();
+
+    /// <summary>Rate per second of operator switchovers (<see cref="SwitchoverCommand"/>): a random group is moved by the node
+    /// that runs it (or, when none does, a random node, which refuses). 0 (the default) draws no random number.</summary>
+    public double SwitchoverRate { get; set; }
+
+    /// <summary>Of the switchovers, the fraction that name a target node (a random other node); the rest let the core pick the best other node. <value>Default 0.5.</value></summary>
+    public double SwitchoverTargetFraction { get; set; } = 0.5;
+
+    /// <summary>Rate per second of an operator putting a random node in standby (<see cref="SetStandbyCommand"/>); it is taken out
+    /// again after <see cref="StandbyDuration"/>. 0 (the default) draws no random number.</summary>
+    public double StandbyRate { get; set; }
+
+    /// <summary>How long a node stays in standby. <value>Default 0.5-4 s.</value></summary>
+    public DurationRange StandbyDuration { get; set; } = DurationRange.Ms(500, 4000);
+
+    /// <summary>Rate per second of an operator putting a random group in maintenance on a random node (<see cref="SetMaintenanceCommand"/>);
+    /// it is managed again after <see cref="MaintenanceDuration"/>. 0 (the default) draws no random number.</summary>
+    public double MaintenanceRate { get; set; }
+
+    /// <summary>How long a group stays in maintenance. <value>Default 0.5-4 s.</value></summary>
+    public DurationRange MaintenanceDuration { get; set; } = DurationRange.Ms(500, 4000);
+
+    /// <summary>Rate per second of graceful shutdowns of a random node (<see cref="Simulation.Shutdown"/>, the semantics of
+    /// <see cref="Runtime.ClusterNode.StopAsync"/>); the node starts again after <see cref="RestartDelay"/> as a new incarnation.
+    /// 0 (the default) draws no random number.</summary>
+    public double ShutdownRate { get; set; }
+
+    /// <summary>Whether any operator action is scheduled (<see cref="SwitchoverRate"/>, <see cref="StandbyRate"/>, <see cref="MaintenanceRate"/> or <see cref="ShutdownRate"/>).</summary>
+    public bool HasOperatorActions => SwitchoverRate > 0 || StandbyRate > 0 || MaintenanceRate > 0 || ShutdownRate > 0;
 }
 
 /// <summary>Configuration of a <see cref="Simulation"/>.</summary>
@@ -151,12 +181,21 @@ public sealed class SimulationOptions
     /// <summary>The faults injected from time zero until <see cref="FaultDuration"/>.</summary>
     public FaultProfile Faults { get; set; } = new() { Name = "none" };
 
-    /// <summary>How long faults are injected. At that point every fault ends: links heal, crashed nodes restart, and an operator
-    /// clears failures on every node (like <c>crm resource cleanup</c>), and once more when every action in flight has finished. <value>Default 20 s.</value></summary>
+    /// <summary>How long faults are injected. At that point every fault ends: links heal, crashed and shut-down nodes restart (a
+    /// node in the middle of a graceful shutdown finishes it and restarts at once), an operator takes every node out of standby and
+    /// every group out of maintenance, and clears failures on every node (like <c>crm resource cleanup</c>), and once more when
+    /// every action in flight has finished. <value>Default 20 s.</value></summary>
     public TimeSpan FaultDuration { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>How long the simulation runs after faults end (must exceed the convergence bound). <value>Default: the bound plus 5 s.</value></summary>
     public TimeSpan? QuietDuration { get; set; }
+
+    /// <summary>
+    /// The host's bound on a graceful shutdown (<see cref="Simulation.Shutdown"/>), as <c>HostOptions.ShutdownTimeout</c> bounds
+    /// <see cref="Runtime.ClusterNode.StopAsync"/>: when the core has not reported <see cref="ShutdownReady"/> by then, the process exits anyway.
+    /// <value>Default: what the hosting layer requires, every group's stop time-outs + 2 × dead time + 5 s.</value>
+    /// </summary>
+    public TimeSpan? ShutdownTimeout { get; set; }
 
     /// <summary>The resources of a group on a node; called at every (re)start of a node process. <value>Default: one <see cref="SimulatedResource"/> per name in <see cref="GroupOptions.Resources"/>.</value></summary>
     public Func<string, GroupOptions, IReadOnlyList<IResource>>? ResourceFactory { get; set; }

@@ -3,9 +3,15 @@ using HaKit.Testing;
 
 namespace HaKit.Simulation.Tests;
 
-/// <summary>Every seed that ever found a bug, replayed. Each test also checks that the seed still reaches the situation that exposed the bug.</summary>
+/// <summary>
+/// Every seed that ever found a bug, replayed in the exact scenario that found it (<see cref="SimulationScenarios.Create"/>: the
+/// seed → mix mapping changes when a mix is appended, so each test pins its arbiter set-up and mix). Each test also checks that the
+/// seed still reaches the situation that exposed the bug.
+/// </summary>
 public sealed class RegressionSeeds
 {
+    // ------------------------------------------------------------------ core bugs
+
     /// <summary>
     /// Seed 518 (TwoNodeFencing/everything): b began a failover with proposed epoch 2; while it waited for the arbiter, the former
     /// owner a restarted and announced highest epoch 2 (its persisted epoch). b persisted and started with epoch 2 anyway: a reused
@@ -13,22 +19,273 @@ public sealed class RegressionSeeds
     /// </summary>
     [Test]
     public void Seed518_TakeoverRetriesWhenARestartedOwnerAnnouncesTheProposedEpoch() =>
-        AssertSeedPasses(518, "is no longer above the highest epoch seen");
+        AssertScenarioPasses(518, ArbiterSetup.TwoNodeFencing, "everything", "is no longer above the highest epoch seen");
 
     /// <summary>Seed 159 (TwoNodePingFencing/everything): the same bug, found when faults ended and a crashed node restarted.</summary>
     [Test]
     public void Seed159_TakeoverRetriesWhenARestartedOwnerAnnouncesTheProposedEpoch() =>
-        AssertSeedPasses(159, "is no longer above the highest epoch seen");
+        AssertScenarioPasses(159, ArbiterSetup.TwoNodePingFencing, "everything", "is no longer above the highest epoch seen");
 
-    internal static SimulationResult AssertSeedPasses(int seed, string mustHappen)
+    /// <summary>
+    /// Seed 3 (TwoNodePingFencing/operator): an operator moved group web while it was in maintenance on its owner; the core stopped
+    /// it there and the peer started it, although maintenance means hands off. Fixed in OwnershipCore.Switchover: refused in maintenance.
+    /// </summary>
+    [Test]
+    public void Seed3_SwitchoverIsRefusedWhileTheGroupIsInMaintenance() =>
+        AssertScenarioPasses(3, ArbiterSetup.TwoNodePingFencing, "operator", "is in maintenance on");
+
+    /// <summary>
+    /// Seed 72 (TwoNodePlain/operator): an operator moved group web from a to b; b announced it Starting with epoch 4, then a
+    /// reordered heartbeat b had sent before the handoff (Standby, highest epoch 3) reached a, which took it for b's current state
+    /// and started the group itself (epoch 5): a needless dual start and a switchover that did not complete. Fixed in
+    /// OwnershipCore.Receive: an announcement whose highest epoch is below the one already heard from that incarnation is stale.
+    /// </summary>
+    [Test]
+    public void Seed72_AReorderedHeartbeatFromBeforeAHandoffIsIgnored()
     {
-        var options = SimulationScenarios.ForSeed(seed);
+        var probe = new StaleStandbyProbe();
+        AssertScenarioPasses(72, ArbiterSetup.TwoNodePlain, "operator", _ => probe.Seen, "a Standby announcement arrives after a newer Starting/Active one", probe);
+    }
+
+    /// <summary>
+    /// Seed 1151 (TwoNodePingFencing/operator): an operator put group web in maintenance on b while b was taking it over (fencing
+    /// a, then asking the arbiter); maintenance skipped the check that aborts a takeover, so the pipeline went on and b started the
+    /// group in maintenance. Fixed in OwnershipCore.Reconcile: maintenance abandons a takeover in progress.
+    /// </summary>
+    [Test]
+    public void Seed1151_MaintenanceAbandonsATakeoverInProgress() =>
+        AssertScenarioPasses(1151, ArbiterSetup.TwoNodePingFencing, "operator", "the group went into maintenance here");
+
+    /// <summary>
+    /// Seed 16173 (TwoNodePing/operator): b moved group db to a (just out of maintenance). Right after b's stop, a heartbeat a had
+    /// sent while still in maintenance (ineligible) arrived late at b; b no longer saw a as a candidate and took the group back at
+    /// once: the switchover the operator was told would happen silently did not. Fixed in OwnershipCore.ConsiderAcquire: a node
+    /// that released a group to a live peer does not take it back until the handoff settles (taken, target dead, or timed out).
+    /// </summary>
+    [Test]
+    public void Seed16173_AReleasedGroupIsNotTakenBackOnAStaleIneligibleHeartbeat()
+    {
+        var probe = new HandoffTargetSeemsIneligibleProbe();
+        var result = AssertScenarioPasses(16173, ArbiterSetup.TwoNodePing, "operator", _ => probe.Seen, "the releaser hears its handoff target announce itself ineligible before it took the group", probe);
+        Assert.That(result.Trace.Any(t => t.Node == "a" && t.Text.Contains("role db: Standby -> Acquiring", StringComparison.Ordinal) && t.Text.Contains("(Handoff)", StringComparison.Ordinal)), Is.True, "a takes db over by handoff");
+    }
+
+    /// <summary>
+    /// Seed 22161 (TwoNodePing/operator): a moved group web to b while the link b→a lan1 was cut; b started it and at once released it
+    /// back to a (auto-failback), but a never heard b Starting/Active, so a kept announcing "handing over to b" while b announced
+    /// "handing over to a": each honoured its own handoff and neither took the group, forever. Fixed in OwnershipCore.Receive: a
+    /// release's handoff target is settled once it announces a newer epoch than the released one, or hands the group back.
+    /// </summary>
+    [Test]
+    public void Seed22161_TwoNodesHandingAGroupToEachOtherDoNotDeadlock()
+    {
+        var probe = new MutualHandoffProbe();
+        AssertScenarioPasses(22161, ArbiterSetup.TwoNodePing, "operator", _ => probe.Seen, "a node releases a group to the node whose latest heartbeat hands it to the releaser", probe);
+    }
+
+    // ------------------------------------------------------------------ simulator bugs
+
+    /// <summary>
+    /// Seed 7177 (TwoNodePing/everything): during a dual-active, the split-brain rule's loser received a heartbeat the winner had
+    /// sent before its current takeover (Active with an older epoch); the invariant started the loser's deadline from it, although
+    /// that news does not tell the loser it lost. Fixed in TwoNodeDualActiveInvariant: the deadline starts at the winner's current ownership.
+    /// </summary>
+    [Test]
+    public void Seed7177_ADualActiveDeadlineStartsAtTheWinnersCurrentOwnership()
+    {
+        var probe = new StaleWinnerNewsProbe();
+        AssertScenarioPasses(7177, ArbiterSetup.TwoNodePing, "everything", _ => probe.Seen, "the loser of a dual-active hears the winner announce an older ownership", probe);
+    }
+
+    /// <summary>Seed 12429 (TwoNodePing/crashes): the same simulator bug, with a crash and restart during the dual-active.</summary>
+    [Test]
+    public void Seed12429_ADualActiveDeadlineStartsAtTheWinnersCurrentOwnership()
+    {
+        var probe = new StaleWinnerNewsProbe();
+        AssertScenarioPasses(12429, ArbiterSetup.TwoNodePing, "crashes", _ => probe.Seen, "the loser of a dual-active hears the winner announce an older ownership", probe);
+    }
+
+    /// <summary>
+    /// Seed 2312 (TwoNodePlain/resources): a stop drawn while faults were on timed out after they ended, so a group became Blocked
+    /// after the operator's cleanup, and the convergence check failed. Fixed in the simulator: the operator cleans up once more
+    /// when every action begun during faults has finished (SimulationBounds.InFlight).
+    /// </summary>
+    [Test]
+    public void Seed2312_TheOperatorCleansUpAgainAfterActionsBegunDuringFaults() =>
+        AssertScenarioPasses(2312, ArbiterSetup.TwoNodePlain, "resources", SecondCleanupRetriedABlockedStop, "the second cleanup after the faults retries a blocked stop");
+
+    /// <summary>Seed 4197 (TwoNodePing/everything): the same simulator bug (a stop failing just after the faults ended).</summary>
+    [Test]
+    public void Seed4197_TheOperatorCleansUpAgainAfterActionsBegunDuringFaults() =>
+        AssertScenarioPasses(4197, ArbiterSetup.TwoNodePing, "everything", SecondCleanupRetriedABlockedStop, "the second cleanup after the faults retries a blocked stop");
+
+    private static bool SecondCleanupRetriedABlockedStop(IReadOnlyList<TraceEntry> trace)
+    {
+        var end = trace.First(t => t.Text.StartsWith("faults end", StringComparison.Ordinal)).At;
+        return trace.Any(t => t.At > end && t.Category == "admin" && t.Text.Contains("retrying the stop of the blocked group", StringComparison.Ordinal));
+    }
+
+    internal static SimulationResult AssertScenarioPasses(int seed, ArbiterSetup setup, string mix, string mustHappen) =>
+        AssertScenarioPasses(seed, setup, mix, trace => trace.Any(t => t.Text.Contains(mustHappen, StringComparison.Ordinal)), $"'{mustHappen}' in the trace");
+
+    internal static SimulationResult AssertScenarioPasses(int seed, ArbiterSetup setup, string mix, Func<IReadOnlyList<TraceEntry>, bool> situation, string what, params IInvariant[] probes)
+    {
+        var options = SimulationScenarios.Create(seed, setup, mix);
         options.RecordTrace = true;
+        if (probes.Length > 0)
+        {
+            options.Invariants = [.. Invariants.Default(options), .. probes];
+        }
+
         using var sim = new HaKit.Testing.Simulation(options);
         var result = sim.Run();
-        Assert.That(result.Violations, Is.Empty, () => $"seed {seed}: {string.Join("; ", result.Violations)}");
-        Assert.That(result.Trace.Any(t => t.Text.Contains(mustHappen, StringComparison.Ordinal)), Is.True,
-            $"seed {seed} no longer reaches the situation that found the bug ('{mustHappen}'); pick the new seed that does");
+        Assert.That(result.Scenario, Is.EqualTo($"{setup}/{mix}"));
+        Assert.That(result.Violations, Is.Empty, () => $"seed {seed} ({setup}/{mix}): {string.Join("; ", result.Violations)}");
+        Assert.That(situation(result.Trace), Is.True,
+            $"seed {seed} ({setup}/{mix}) no longer reaches the situation that found the bug ({what}); pick the new seed that does");
         return result;
+    }
+
+    /// <summary>Observes (never fails) a heartbeat that announces a group Standby with a lower epoch than the sender's earlier Starting/Active announcement.</summary>
+    private sealed class StaleStandbyProbe : IInvariant
+    {
+        private readonly Dictionary<(string To, string From, string Group), ulong> _running = [];
+
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-stale-standby";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is NodeStarted s)
+                {
+                    foreach (var k in _running.Keys.Where(k => k.To == s.Node || k.From == s.Node).ToArray())
+                    {
+                        _running.Remove(k);
+                    }
+                }
+                else if (e is HeartbeatDelivered h)
+                {
+                    foreach (var a in h.Message.Groups)
+                    {
+                        var key = (h.Node, h.From, a.Group);
+                        if (a.Role is GroupRole.Starting or GroupRole.Active)
+                        {
+                            _running[key] = Math.Max(a.Epoch, a.HighestEpoch);
+                        }
+                        else if (a.Role == GroupRole.Standby && _running.TryGetValue(key, out var epoch) && Math.Max(a.Epoch, a.HighestEpoch) < epoch)
+                        {
+                            Seen = true;
+                        }
+                    }
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>Observes (never fails) a dual-active whose rule loser hears the winner announce an ownership older than its current one.</summary>
+    private sealed class StaleWinnerNewsProbe : IInvariant
+    {
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-stale-winner-news";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is not HeartbeatDelivered h)
+                {
+                    continue;
+                }
+
+                var (loser, winner) = (simulation[h.Node], simulation[h.From]);
+                foreach (var a in h.Message.Groups)
+                {
+                    var g = a.Group;
+                    if (a.Role is not (GroupRole.Starting or GroupRole.Active) || !Runs(loser, g) || !Runs(winner, g))
+                    {
+                        continue;
+                    }
+
+                    var (we, le) = (winner.Epoch(g), loser.Epoch(g));
+                    var winnerWins = we != le ? we > le : Outranks(simulation, winner.Name, loser.Name);
+                    if (winnerWins && a.Epoch != we)
+                    {
+                        Seen = true;
+                    }
+                }
+            }
+
+            return null;
+        }
+
+        private static bool Runs(SimulatedNode n, string g) => n.IsUp && n.Role(g) is GroupRole.Starting or GroupRole.Active;
+
+        private static bool Outranks(HaKit.Testing.Simulation sim, string a, string b)
+        {
+            int Priority(string n) => sim[n].Options.Nodes.First(x => x.Name == n).Priority;
+            return Priority(a) != Priority(b) ? Priority(a) > Priority(b) : string.CompareOrdinal(a, b) < 0;
+        }
+    }
+
+    /// <summary>Observes (never fails) a node that releases a group to a target while the latest heartbeat it got from the target says the target is ineligible for it.</summary>
+    private sealed class HandoffTargetSeemsIneligibleProbe : IInvariant
+    {
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-handoff-target-ineligible";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is HeartbeatDelivered h)
+                {
+                    foreach (var a in h.Message.Groups)
+                    {
+                        if (a is { Role: GroupRole.Standby, HandoffTo: { } to } && simulation.LastHeartbeat(h.From, to) is { } heard
+                            && heard.Message.Groups.Any(x => x.Group == a.Group && !x.Eligible))
+                        {
+                            Seen = true;
+                        }
+                    }
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>Observes (never fails) two nodes whose latest announcements hand the same group to each other.</summary>
+    private sealed class MutualHandoffProbe : IInvariant
+    {
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-mutual-handoff";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is HeartbeatDelivered h)
+                {
+                    foreach (var a in h.Message.Groups)
+                    {
+                        if (a is { Role: GroupRole.Standby, HandoffTo: { } to } && to == h.Node && simulation.LastHeartbeat(h.From, h.Node) is { } back
+                            && back.Message.Groups.Any(x => x.Group == a.Group && x.HandoffTo == h.From))
+                        {
+                            Seen = true;
+                        }
+                    }
+                }
+            }
+
+            return null;
+        }
     }
 }

@@ -5,7 +5,7 @@ namespace HaKit.Simulation.Tests;
 
 /// <summary>
 /// The CI seed range: seeds 0 to <see cref="SeedCount"/> - 1, across every arbiter set-up and fault mix
-/// (seed mod 4 picks the set-up, (seed / 4) mod 5 the mix). Split into batches so a failure names its batch quickly.
+/// (seed mod 4 picks the set-up, (seed / 4) mod 6 the mix: <see cref="SimulationScenarios.Mixes"/>). Split into batches so a failure names its batch quickly.
 /// </summary>
 public sealed class SeedRangeTests
 {

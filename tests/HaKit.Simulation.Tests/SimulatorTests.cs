@@ -144,6 +144,135 @@ public sealed class SimulatorTests
         Assert.That(ex!.Message, Does.Contain("DeadTime"));
     }
 
+    [Test]
+    public void AGracefulShutdownHandsTheGroupOverBeforeTheProcessExitsAndANewIncarnationStarts()
+    {
+        var options = Quiet();
+        options.RecordTrace = true;
+        using var sim = new HaKit.Testing.Simulation(options);
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        Assert.That(sim.Shutdown("a").Accepted, Is.True);
+        Assert.That(sim["a"].IsShuttingDown, Is.True);
+        Assert.That(sim.Shutdown("a").Accepted, Is.False, "a second shutdown while one is in progress is refused");
+
+        var bActiveAt = TimeSpan.Zero;
+        Assert.That(sim.RunUntil(s => s["b"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(2)), Is.Not.Null);
+        bActiveAt = sim.Now;
+        var exit = sim.RunUntil(s => s["a"].Incarnation == 2, TimeSpan.FromSeconds(2));
+        Assert.That(exit, Is.Not.Null, "after the handoff is confirmed the process exits and (faults being over) starts again at once");
+
+        var exitedAt = sim.Trace.Single(t => t.Node == "a" && t.Text.StartsWith("graceful shutdown complete", StringComparison.Ordinal)).At;
+        Assert.That(exitedAt, Is.GreaterThanOrEqualTo(sim.Trace.First(t => t.Node == "b" && t.Text.Contains("-> Starting", StringComparison.Ordinal)).At),
+            "the leaving node keeps running until the target announced it took the group");
+        Assert.That(exitedAt, Is.LessThanOrEqualTo(bActiveAt + TimeSpan.FromSeconds(1)));
+        Assert.That(sim["a"].IsShuttingDown, Is.False);
+        sim.RunFor(TimeSpan.FromSeconds(3));
+        Assert.That(sim["b"].Role("web"), Is.EqualTo(GroupRole.Active), "no auto-failback: b keeps the group");
+        Assert.That(sim["a"].Role("web"), Is.EqualTo(GroupRole.Standby));
+        Assert.That(sim.Violations, Is.Empty);
+    }
+
+    [Test]
+    public void AShutdownThatCannotFinishEndsAtTheHostTimeoutAndIsReported()
+    {
+        var options = Quiet();
+        options.ShutdownTimeout = TimeSpan.FromSeconds(1);
+        options.StopAtFirstViolation = false;
+        using var sim = new HaKit.Testing.Simulation(options);
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        Assert.That(sim.Admin("a", new SetMaintenanceCommand("web", true)).Accepted, Is.True);
+        Assert.That(sim["a"].InMaintenance("web"), Is.True);
+        Assert.That(sim.Admin("a", new ShutdownCommand()).Accepted, Is.True, "Admin routes a ShutdownCommand to Shutdown");
+
+        sim.RunFor(TimeSpan.FromMilliseconds(900));
+        Assert.That(sim["a"].IsUp, Is.True, "maintenance: the group is neither stopped nor handed over, so the core is not ready");
+        Assert.That(sim["a"].Role("web"), Is.EqualTo(GroupRole.Active));
+        sim.RunFor(TimeSpan.FromMilliseconds(200));
+        Assert.That(sim["a"].Incarnation, Is.EqualTo(2UL), "the host's time-out ended the process, which started again");
+        Assert.That(sim["a"].InMaintenance("web"), Is.False, "maintenance is not durable");
+        Assert.That(sim.Violations.Select(v => v.Invariant), Does.Contain("graceful-shutdown-completes"));
+    }
+
+    [Test]
+    public void WhenFaultsEndEveryNodeLeavesStandbyAndEveryGroupLeavesMaintenance()
+    {
+        var options = Quiet();
+        options.FaultDuration = TimeSpan.FromSeconds(3);
+        options.QuietDuration = null;
+        using var sim = new HaKit.Testing.Simulation(options);
+        sim.Schedule(TimeSpan.FromSeconds(1.5), s =>
+        {
+            s.Admin("a", new SetStandbyCommand(true));
+            s.Admin("b", new SetMaintenanceCommand("web", true));
+        });
+        sim.RunFor(TimeSpan.FromSeconds(2.9));
+        Assert.That(sim["a"].InStandby, Is.True);
+        Assert.That(sim["b"].InMaintenance("web"), Is.True);
+        Assert.That(sim["a"].Role("web"), Is.EqualTo(GroupRole.Standby), "standby released the group; b, in maintenance, does not take it");
+        Assert.That(sim["b"].Role("web"), Is.EqualTo(GroupRole.Standby));
+
+        var result = sim.Run();
+        Assert.That(result.Violations, Is.Empty);
+        Assert.That(sim["a"].InStandby, Is.False);
+        Assert.That(sim["b"].InMaintenance("web"), Is.False);
+        Assert.That(sim.Nodes.Count(n => n.Role("web") == GroupRole.Active), Is.EqualTo(1));
+    }
+
+    [Test]
+    public void OperatorRatesOfZeroDrawNoRandomNumberSoEveryOtherMixReplaysUnchanged()
+    {
+        string[] Run(Action<FaultProfile> tweak)
+        {
+            var options = SimulationScenarios.Create(518, ArbiterSetup.TwoNodeFencing, "everything");
+            tweak(options.Faults);
+            options.RecordTrace = true;
+            using var sim = new HaKit.Testing.Simulation(options);
+            return sim.Run().Trace.Select(t => t.ToString()).ToArray();
+        }
+
+        var plain = Run(_ => { });
+        var knobs = Run(f =>
+        {
+            f.SwitchoverTargetFraction = 0.9;
+            f.StandbyDuration = DurationRange.Ms(10, 20);
+            f.MaintenanceDuration = DurationRange.Ms(10, 20);
+        });
+        Assert.That(knobs, Is.EqualTo(plain));
+        Assert.That(Run(f => f.SwitchoverRate = 0.5), Is.Not.EqualTo(plain));
+    }
+
+    [Test]
+    public void TheOperatorMixExercisesEveryOperatorPath()
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var seed in Enumerable.Range(0, 8))
+        {
+            var options = SimulationScenarios.Create(seed, SimulationScenarios.SetupOf(seed), "operator");
+            options.RecordTrace = true;
+            using var sim = new HaKit.Testing.Simulation(options);
+            var result = sim.Run();
+            Assert.That(result.Violations, Is.Empty, () => $"seed {seed}: {string.Join("; ", result.Violations)}");
+            foreach (var t in result.Trace)
+            {
+                var text = t.Text;
+                if (text.StartsWith("SwitchoverCommand", StringComparison.Ordinal) && text.Contains("stopping here", StringComparison.Ordinal))
+                {
+                    seen.Add(text.Contains("Target =  }", StringComparison.Ordinal) ? "switchover" : "switchover to a target");
+                }
+
+                foreach (var marker in new[] { "Standby = True } -> node", "Standby = False } -> node", "Maintenance = True } ->", "Maintenance = False } ->", "ShutdownCommand { } -> node", "graceful shutdown complete", "(Handoff)" })
+                {
+                    if (text.Contains(marker, StringComparison.Ordinal))
+                    {
+                        seen.Add(marker);
+                    }
+                }
+            }
+        }
+
+        Assert.That(seen, Is.EquivalentTo(new[] { "switchover", "switchover to a target", "Standby = True } -> node", "Standby = False } -> node", "Maintenance = True } ->", "Maintenance = False } ->", "ShutdownCommand { } -> node", "graceful shutdown complete", "(Handoff)" }));
+    }
+
     private sealed class NeverActive : IInvariant
     {
         public string Name => "never-active";

@@ -3,12 +3,14 @@ using System.Globalization;
 using HaKit.Testing;
 
 // Seed sweep: dotnet run --project tests/HaKit.Simulation -- --from <seed> --count <n> [--parallel <p>]
-// Replay:     dotnet run --project tests/HaKit.Simulation -- --seed <s> [--trace]
+// Replay:     dotnet run --project tests/HaKit.Simulation -- --seed <s> [--trace] [--setup <ArbiterSetup>] [--mix <mix>]
 var from = 0;
 var count = 100;
 int? single = null;
 var trace = false;
 var parallel = Environment.ProcessorCount;
+ArbiterSetup? setup = null;
+string? mix = null;
 for (var i = 0; i < args.Length; i++)
 {
     string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -26,12 +28,19 @@ for (var i = 0; i < args.Length; i++)
         case "--trace":
             trace = true;
             break;
+        case "--setup":
+            setup = Enum.Parse<ArbiterSetup>(Value(), ignoreCase: true);
+            break;
+        case "--mix":
+            mix = Value();
+            break;
         case "--parallel":
             parallel = Math.Max(1, int.Parse(Value(), CultureInfo.InvariantCulture));
             break;
         case "--help" or "-h":
-            Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds");
+            Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
             Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
+            Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
             return 0;
         default:
             Console.Error.WriteLine($"unknown argument '{args[i]}'; try --help");
@@ -41,7 +50,7 @@ for (var i = 0; i < args.Length; i++)
 
 if (single is { } seed)
 {
-    var options = SimulationScenarios.ForSeed(seed);
+    var options = SimulationScenarios.Create(seed, setup ?? SimulationScenarios.SetupOf(seed), mix ?? SimulationScenarios.MixOf(seed));
     options.RecordTrace = trace;
     using var sim = new Simulation(options);
     var result = sim.Run();
@@ -69,7 +78,7 @@ long steps = 0;
 Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, k =>
 {
     var s = from + k;
-    using var sim = new Simulation(SimulationScenarios.ForSeed(s));
+    using var sim = new Simulation(SimulationScenarios.Create(s, setup ?? SimulationScenarios.SetupOf(s), mix ?? SimulationScenarios.MixOf(s)));
     var result = sim.Run();
     Interlocked.Add(ref steps, result.Steps);
     if (!result.Passed)
@@ -80,7 +89,8 @@ Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }
 watch.Stop();
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {
-    Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --seed {s} --trace");
+    var pinned = (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
+    Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --seed {s}{pinned} --trace");
 }
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} seeds in {watch.Elapsed.TotalSeconds:0.0} s ({count / watch.Elapsed.TotalSeconds:0.0} seeds/s, {steps / watch.Elapsed.TotalSeconds:0} steps/s, {parallel} threads)"));

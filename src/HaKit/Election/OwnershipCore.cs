@@ -198,14 +198,36 @@ public sealed class OwnershipCore
                 continue;
             }
 
+            // Heartbeats arrive out of order (links differ in delay; a packet is held back). A sender's highest epoch never goes
+            // down within an incarnation, so an announcement below the one already heard was sent earlier: acting on it would
+            // bring back a role the sender has left (a Standby from before it took the group over).
+            if (p.Groups.TryGetValue(ann.Group, out var known) && Math.Max(ann.HighestEpoch, ann.Epoch) < Math.Max(known.HighestEpoch, known.Epoch))
+            {
+                continue;
+            }
+
             p.Groups[ann.Group] = ann;
             LearnEpoch(g, Math.Max(ann.HighestEpoch, ann.Epoch));
             g.FatalMark = Math.Max(g.FatalMark, ann.FatalMark);
             g.FatalCleared = Math.Max(g.FatalCleared, ann.FatalCleared);
-            if (g.HandoffTo == p.Name && ann.Role is GroupRole.Starting or GroupRole.Active)
+            if (g.HandoffTo == p.Name)
             {
-                g.HandoffTo = null;
-                Emit(new GroupHandedOver(_now, g.Name, p.Name));
+                if (ann.Role is GroupRole.Starting or GroupRole.Active)
+                {
+                    g.HandoffTo = null;
+                    Emit(new GroupHandedOver(_now, g.Name, p.Name));
+                }
+                else if (Math.Max(ann.Epoch, ann.HighestEpoch) > g.ReleasedEpoch || ann.HandoffTo == LocalNode)
+                {
+                    // The group was taken with a newer epoch since the release (the target's Starting/Active heartbeats were
+                    // missed), or the target has released it back to us: honouring our old handoff now would make both nodes
+                    // point at each other and neither take the group.
+                    g.HandoffTo = null;
+                    if (ann.Epoch > g.ReleasedEpoch || ann.HandoffTo == LocalNode)
+                    {
+                        Emit(new GroupHandedOver(_now, g.Name, p.Name));
+                    }
+                }
             }
         }
 
@@ -389,6 +411,7 @@ public sealed class OwnershipCore
                     g.HandoffTo = g.PendingHandoff;
                     g.PendingHandoff = null;
                     g.ReleasedAt = _now;
+                    g.ReleasedEpoch = Math.Max(g.Epoch, g.Highest);
                     SetRole(g, GroupRole.Standby, Why(g, g.HandoffTo is null ? $"stopped ({g.StopReason})" : $"stopped ({g.StopReason}), handing over to {g.HandoffTo}"));
                     _ready.Add(new ReleaseArbiter(g.Name));
                 }
@@ -462,6 +485,12 @@ public sealed class OwnershipCore
         if (!_groupByName.TryGetValue(s.Group, out var g))
         {
             return new AdminResult(false, $"unknown group '{s.Group}'");
+        }
+
+        if (g.Maintenance)
+        {
+            // Maintenance is hands-off: the core neither stops nor starts the group here, not even on an operator's move.
+            return new AdminResult(false, $"group {g.Name} is in maintenance on {LocalNode}: its resources are left as they are; end maintenance (SetMaintenanceCommand with Maintenance = false) before moving it");
         }
 
         if (g.Role != GroupRole.Active)
@@ -588,6 +617,12 @@ public sealed class OwnershipCore
     {
         if (g.Maintenance)
         {
+            if (g.Role == GroupRole.Acquiring)
+            {
+                // A takeover in progress would end in a start: maintenance means hands off, so give it up (no resource was touched yet).
+                AbortAcquire(g, "the group went into maintenance here", TimeSpan.Zero);
+            }
+
             return;
         }
 
@@ -730,6 +765,14 @@ public sealed class OwnershipCore
 
         if (ChooseCandidate(g, handoff) != LocalNode)
         {
+            return;
+        }
+
+        if (g.HandoffTo is { } target && target != LocalNode && !HandoffSettled(g))
+        {
+            // This node just released the group to a live peer that has not taken it yet: a heartbeat from before the release
+            // (reordered) may show the target ineligible for a moment. Taking the group back would silently undo the operator's
+            // move; wait for the target, or until it is dead or the handoff times out (then the target really cannot take it).
             return;
         }
 
@@ -1247,6 +1290,9 @@ public sealed class OwnershipCore
         public string? HandoffTo { get; set; }
 
         public TimeSpan ReleasedAt { get; set; }
+
+        /// <summary>The highest epoch known when the group was last released (a later one means it was taken since).</summary>
+        public ulong ReleasedEpoch { get; set; }
 
         public StopReason StopReason { get; set; }
 
