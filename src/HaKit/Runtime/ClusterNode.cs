@@ -237,11 +237,21 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             try
             {
                 var (prepared, failed) = JitWarmUp.Prepare(_warmUpAssemblies, token);
+                foreach (var group in _options.Groups)
+                {
+                    JitWarmUp.Rehearse(group, _options.NodeName, _time, token);
+                }
+
                 RuntimeLog.WarmedUp(_logger, prepared, failed, _time.GetElapsedTime(start).TotalMilliseconds);
             }
             catch (OperationCanceledException)
             {
                 // the node stopped first
+            }
+            catch (Exception ex)
+            {
+                // Best effort: a warm-up that fails costs only speed, never the node.
+                RuntimeLog.WarmUpFailed(_logger, ex.GetType().Name, ex.Message);
             }
         })
         {

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using HaKit.Resources;
 
 namespace HaKit.Runtime;
 
@@ -60,5 +61,24 @@ internal static class JitWarmUp
         }
 
         return (prepared, failed);
+    }
+
+    /// <summary>
+    /// Runs a group's start, monitor and stop once through a <see cref="ResourceGroupRunner"/> over stand-in resources that do
+    /// nothing (same names and time-outs as <paramref name="group"/>), so the generic Polly pipelines and async state machines of
+    /// a takeover are compiled and their types loaded. Touches nothing outside the process.
+    /// </summary>
+    public static void Rehearse(GroupOptions group, string nodeName, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var resources = group.Resources.Select(name => (IResource)new DelegateResource(
+            name,
+            static (_, _) => ValueTask.FromResult(ResourceResult.Success),
+            static (_, _) => ValueTask.FromResult(ResourceResult.Success))).ToArray();
+        var runner = new ResourceGroupRunner(group, resources, nodeName, time);
+        using var ownership = new CancellationTokenSource();
+        runner.StartAsync(1, ownership.Token, cancellationToken).GetAwaiter().GetResult();
+        runner.MonitorAsync(cancellationToken).GetAwaiter().GetResult();
+        ownership.Cancel();
+        runner.StopAsync(cancellationToken).GetAwaiter().GetResult();
     }
 }
