@@ -37,7 +37,9 @@ public sealed record GracefulRun(int Run, int DelayMs, double WallMs, double Gap
 /// <param name="Probes">HTTP probes sent.</param>
 /// <param name="ProbeFailures">Probes without an answer from a.</param>
 /// <param name="RoleLines">The role lines after the initial election, prefixed with the node.</param>
-public sealed record SoakResult(double Minutes, int RoleChanges, int FalseFailovers, int SuspectOrDead, int LocalStalls, int Probes, int ProbeFailures, IReadOnlyList<string> RoleLines);
+/// <param name="LongestStallMs">The longest stall a node reported of itself (0 when none).</param>
+/// <param name="TranscriptPath">Where both nodes' full output was saved (for a soak with role changes or stalls), else null.</param>
+public sealed record SoakResult(double Minutes, int RoleChanges, int FalseFailovers, int SuspectOrDead, int LocalStalls, int Probes, int ProbeFailures, IReadOnlyList<string> RoleLines, int LongestStallMs = 0, string? TranscriptPath = null);
 
 /// <summary>Runs the sample pair and measures takeovers.</summary>
 public sealed class Measurements(string preset, Random random, TextWriter log, params string[] nodeArgs)
@@ -202,7 +204,18 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
         var roleLines = a.Lines.Where(l => l.IsRole).Skip(roleLinesA).Select(l => $"a: {l.Raw}")
             .Concat(b.Lines.Where(l => l.IsRole).Skip(roleLinesB).Select(l => $"b: {l.Raw}"))
             .ToList();
-        return new SoakResult(end.Elapsed.TotalMinutes, roleChanges, falseFailovers, suspect, stalls, probes, failures, roleLines);
+        var longest = System.Text.RegularExpressions.Regex.Matches(a.Stderr + b.Stderr, @"was stalled for (\d+) ms")
+            .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
+            .DefaultIfEmpty(0)
+            .Max();
+        string? transcript = null;
+        if (roleChanges > 0 || stalls > 0)
+        {
+            transcript = Path.Combine(Path.GetTempPath(), $"hakit-soak-{DateTime.UtcNow:yyyyMMdd-HHmmss}.log");
+            File.WriteAllText(transcript, pair.Transcripts());
+        }
+
+        return new SoakResult(end.Elapsed.TotalMinutes, roleChanges, falseFailovers, suspect, stalls, probes, failures, roleLines, longest, transcript);
     }
 
     private static int CountOccurrences(string text, string what)

@@ -9,7 +9,7 @@ using TwoNode;
 
 const string Usage = """
     usage: HaKit.Takeover [--preset Lan|Fast|Wan] [--realtime <SCHED_RR priority, 0 = off>] [--runs N] [--graceful-runs N] [--baseline-runs N] [--mode kill|graceful|both]
-                          [--seed N] [--out docs/benchmarks.md]
+                          [--seed N] [--warmup on|off] [--out docs/benchmarks.md]
            HaKit.Takeover --soak <minutes> [--load "<what loads the machine>"] [--out docs/benchmarks.md]
            HaKit.Takeover --serve <ip:port>     (the no-HA baseline: bind the sample's listener and answer until killed)
     """;
@@ -34,7 +34,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load" };
+var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup" };
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -48,7 +48,25 @@ int Int(string key, int fallback) =>
         : throw new ArgumentException($"--{key} {Get(key, "")}: expected a non-negative whole number");
 
 // Nodes run under SCHED_RR with this priority (HaKit:RealtimePriority) when given: what the Fast preset needs on a busy machine.
-var nodeArgs = Int("realtime", 0) is > 0 and var rt ? new[] { $"--HaKit:RealtimePriority={rt}" } : [];
+var nodeArgList = new List<string>();
+if (Int("realtime", 0) is > 0 and var rt)
+{
+    nodeArgList.Add($"--HaKit:RealtimePriority={rt}");
+}
+
+// HaKit:WarmUp (default on): off measures what a cold standby process costs.
+if (Get("warmup", "on") is not ("on" or "off"))
+{
+    Console.Error.WriteLine($"--warmup {Get("warmup", "")}: expected on or off\n{Usage}");
+    return 2;
+}
+
+if (Get("warmup", "on") == "off")
+{
+    nodeArgList.Add("--HaKit:WarmUp=false");
+}
+
+var nodeArgs = nodeArgList.ToArray();
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
@@ -76,7 +94,12 @@ try
         var soak = await soaker.SoakAsync(minutes, cancel.Token);
         Console.WriteLine($"role_changes={soak.RoleChanges} false_failovers={soak.FalseFailovers}");
         soak.RoleLines.ToList().ForEach(l => Console.WriteLine($"  {l}"));
-        Console.WriteLine($"suspect_or_dead={soak.SuspectOrDead} local_stalls={soak.LocalStalls} probes={soak.Probes} probe_failures={soak.ProbeFailures}");
+        if (soak.TranscriptPath is not null)
+        {
+            Console.WriteLine($"both nodes' output: {soak.TranscriptPath}");
+        }
+
+        Console.WriteLine($"suspect_or_dead={soak.SuspectOrDead} local_stalls={soak.LocalStalls} longest_stall_ms={soak.LongestStallMs} probes={soak.Probes} probe_failures={soak.ProbeFailures}");
         if (output.Length > 0)
         {
             Report.Write(output, Report.SoakBlock(command, machine, soak, Get("load", "the machine was loaded by the caller"), DateTimeOffset.UtcNow));

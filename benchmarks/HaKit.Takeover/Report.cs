@@ -127,7 +127,7 @@ public static partial class Report
             .Append("Machine: ").Append(machine).Append(".\n\n")
             .Append(
                 $"Over {soak.Minutes:0.0} minutes: `role_changes={soak.RoleChanges} false_failovers={soak.FalseFailovers}`; peer lines reporting Suspect or Dead: {soak.SuspectOrDead}; " +
-                $"stalls of the node itself that the detector discounted (log warnings): {soak.LocalStalls}; HTTP probes {soak.Probes}, without an answer from a: {soak.ProbeFailures}.\n")
+                $"stalls of the node itself that the detector discounted (log warnings): {soak.LocalStalls} (longest {soak.LongestStallMs} ms); HTTP probes {soak.Probes}, without an answer from a: {soak.ProbeFailures}.\n")
             .Append(soak.RoleLines.Count == 0 ? "" : "\nRole lines after the initial election:\n\n```\n" + string.Join('\n', soak.RoleLines) + "\n```\n")
             .ToString());
 

@@ -54,6 +54,13 @@ public sealed class HaKitOptions
     /// </summary>
     public int RealtimePriority { get; set; }
 
+    /// <summary>
+    /// Compile the takeover path ahead of time: at start-up a background thread (below normal priority, yielding the CPU every few methods) prepares
+    /// the code of HaKit, Polly and the registered resources' assemblies, so the first takeover in a process does not wait for the
+    /// just-in-time compiler. <value>Default <see langword="true"/>.</value>
+    /// </summary>
+    public bool WarmUp { get; set; } = true;
+
     /// <summary>Largest packet sent or accepted, in bytes; larger packets are dropped as oversized. <value>Default 1400 (fits an Ethernet MTU). Range 256..65507.</value></summary>
     public int MaxPacketSize { get; set; } = 1400;
 }

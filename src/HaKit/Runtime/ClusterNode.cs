@@ -67,6 +67,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     private readonly Lock _inFlightLock = new();
     private readonly byte[][] _sendBuffers;
     private readonly byte[] _payloadBuffer;
+    private readonly System.Reflection.Assembly[] _warmUpAssemblies;
     private OwnershipCore? _core;
     private EnvelopeCodec? _codec;
     private AuthKeyRing? _keys;
@@ -131,6 +132,8 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             runner.ActionCompleted += record => Post(() => Publish(new ResourceActionCompleted(Now, record)));
             _drivers.Add(g.Name, new GroupDriver(runner));
         }
+
+        _warmUpAssemblies = [typeof(ClusterNode).Assembly, typeof(Polly.ResiliencePipeline).Assembly, .. resources.Values.SelectMany(l => l).Select(r => r.GetType().Assembly).Distinct()];
     }
 
     /// <summary>Raised on the node's loop for every event (role changes, peer and link status, split brain, resource actions, …). Handlers must not block.</summary>
@@ -210,8 +213,50 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         RuntimeLog.TimingBudget(_logger, _options.Preset.ToString(), _options.Timing.Interval.TotalMilliseconds, _options.Timing.DeadTime.TotalMilliseconds, Budget.ToString());
         RuntimeLog.Started(_logger, _options.NodeName, _options.ClusterName, _incarnation, string.Join(", ", _transports.Select(t => t.LinkName)), string.Join(", ", _options.Groups.Select(g => g.Name)), _arbiter.Name);
         _loop = Task.Run(() => RunLoopAsync(_shutdown.Token), CancellationToken.None);
+        if (_options.WarmUp)
+        {
+            StartWarmUp();
+        }
+
         var tick = _options.Timing.EffectiveTickInterval;
         _timer = _time.CreateTimer(static s => ((ClusterNode)s!).QueueTick(), this, TimeSpan.Zero, tick);
+    }
+
+    private void StartWarmUp()
+    {
+        var token = _shutdown.Token;
+        var thread = new Thread(() =>
+        {
+            // The thread keeps the scheduling policy it inherited: under RealtimePriority a non-real-time thread here would create
+            // non-real-time thread-pool workers (the rehearsal queues work), and the runtime's stop-the-world suspension would then
+            // wait for them on a busy machine. Instead Prepare yields the CPU every few methods.
+            var start = _time.GetTimestamp();
+            try
+            {
+                var (prepared, failed) = JitWarmUp.Prepare(_warmUpAssemblies, token);
+                foreach (var group in _options.Groups)
+                {
+                    JitWarmUp.Rehearse(group, _options.NodeName, _time, token);
+                }
+
+                RuntimeLog.WarmedUp(_logger, prepared, failed, _time.GetElapsedTime(start).TotalMilliseconds);
+            }
+            catch (OperationCanceledException)
+            {
+                // the node stopped first
+            }
+            catch (Exception ex)
+            {
+                // Best effort: a warm-up that fails costs only speed, never the node.
+                RuntimeLog.WarmUpFailed(_logger, ex.GetType().Name, ex.Message);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "HaKit warm-up",
+            Priority = ThreadPriority.BelowNormal,
+        };
+        thread.Start();
     }
 
     /// <summary>Runs an operator command on the loop.</summary>

@@ -92,6 +92,12 @@ internal static partial class RuntimeLog
     [LoggerMessage(30, LogLevel.Warning, "real-time scheduling not applied: {Reason}")]
     public static partial void RealtimeNotApplied(ILogger logger, string reason);
 
+    [LoggerMessage(31, LogLevel.Debug, "warm-up: {Prepared} methods compiled ahead of a takeover ({Failed} skipped) in {Ms:0} ms")]
+    public static partial void WarmedUp(ILogger logger, int prepared, int failed, double ms);
+
+    [LoggerMessage(32, LogLevel.Debug, "warm-up stopped early ({Error}: {Message}); the first takeover may be slower")]
+    public static partial void WarmUpFailed(ILogger logger, string error, string message);
+
     [LoggerMessage(25, LogLevel.Information, "node {Node} stopped")]
     public static partial void Stopped(ILogger logger, string node);
 }

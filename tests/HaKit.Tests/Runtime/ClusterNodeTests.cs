@@ -290,6 +290,40 @@ public class ClusterNodeTests
     }
 
     [Test]
+    public async Task Warm_up_compiles_the_takeover_path_in_the_background_unless_turned_off()
+    {
+        using var provider = new Microsoft.Extensions.Logging.Testing.FakeLoggerProvider();
+        using var factory = new Microsoft.Extensions.Logging.LoggerFactory([provider]);
+        var ports = FreeUdpPorts(4);
+        var rec = new Recorder();
+        var on = Node("a", ports, rec, services: new ClusterNodeServices { LoggerFactory = factory });
+        await on.StartAsync(CancellationToken.None);
+        await WaitFor(() => provider.Collector.GetSnapshot().Any(r => r.Message.StartsWith("warm-up:", StringComparison.Ordinal)), "warm-up logged");
+        var line = provider.Collector.GetSnapshot().First(r => r.Message.StartsWith("warm-up:", StringComparison.Ordinal)).Message;
+        var prepared = int.Parse(System.Text.RegularExpressions.Regex.Match(line, @"^warm-up: (\d+) methods").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(prepared, Is.GreaterThan(1000), line);
+
+        using var offProvider = new Microsoft.Extensions.Logging.Testing.FakeLoggerProvider();
+        using var offFactory = new Microsoft.Extensions.Logging.LoggerFactory([offProvider]);
+        var off = Node("b", ports, rec, o => o.WarmUp = false, new ClusterNodeServices { LoggerFactory = offFactory });
+        await off.StartAsync(CancellationToken.None);
+        await WaitFor(() => offProvider.Collector.GetSnapshot().Any(r => r.Message.StartsWith("node b started", StringComparison.Ordinal)), "b started");
+        await Task.Delay(500);
+        Assert.That(offProvider.Collector.GetSnapshot().Select(r => r.Message), Has.None.StartsWith("warm-up:"));
+    }
+
+    [Test]
+    public void Warm_up_prepares_methods_and_stops_when_cancelled()
+    {
+        var (prepared, failed) = JitWarmUp.Prepare([typeof(ClusterNode).Assembly], CancellationToken.None);
+        Assert.That(prepared, Is.GreaterThan(1000));
+        Assert.That(failed, Is.EqualTo(0));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        Assert.Throws<OperationCanceledException>(() => JitWarmUp.Prepare([typeof(ClusterNode).Assembly], cancelled.Token));
+    }
+
+    [Test]
     public void Invalid_configuration_fails_at_construction_naming_the_key()
     {
         var options = Options("a", [1, 2, 3, 4], _stateDir);
