@@ -11,41 +11,65 @@ var trace = false;
 var parallel = Environment.ProcessorCount;
 ArbiterSetup? setup = null;
 string? mix = null;
-for (var i = 0; i < args.Length; i++)
+try
 {
-    string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-    switch (args[i])
+    for (var i = 0; i < args.Length; i++)
     {
-        case "--from":
-            from = int.Parse(Value(), CultureInfo.InvariantCulture);
-            break;
-        case "--count":
-            count = int.Parse(Value(), CultureInfo.InvariantCulture);
-            break;
-        case "--seed":
-            single = int.Parse(Value(), CultureInfo.InvariantCulture);
-            break;
-        case "--trace":
-            trace = true;
-            break;
-        case "--setup":
-            setup = Enum.Parse<ArbiterSetup>(Value(), ignoreCase: true);
-            break;
-        case "--mix":
-            mix = Value();
-            break;
-        case "--parallel":
-            parallel = Math.Max(1, int.Parse(Value(), CultureInfo.InvariantCulture));
-            break;
-        case "--help" or "-h":
-            Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
-            Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
-            Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
-            return 0;
-        default:
-            Console.Error.WriteLine($"unknown argument '{args[i]}'; try --help");
-            return 2;
+        int Int(string name)
+        {
+            var text = Value();
+            return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n >= 0
+                ? n
+                : throw new ArgumentException($"{name} {text}: expected a whole number >= 0");
+        }
+
+        string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+        switch (args[i])
+        {
+            case "--from":
+                from = Int("--from");
+                break;
+            case "--count":
+                count = Int("--count");
+                break;
+            case "--seed":
+                single = Int("--seed");
+                break;
+            case "--trace":
+                trace = true;
+                break;
+            case "--setup":
+                var setupText = Value();
+                setup = Enum.TryParse<ArbiterSetup>(setupText, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed)
+                    ? parsed
+                    : throw new ArgumentException($"--setup {setupText}: expected one of {string.Join(", ", Enum.GetNames<ArbiterSetup>())}");
+                break;
+            case "--mix":
+                mix = Value();
+                if (!SimulationScenarios.Mixes.Contains(mix))
+                {
+                    throw new ArgumentException($"--mix {mix}: expected one of {string.Join(", ", SimulationScenarios.Mixes)}");
+                }
+
+                break;
+            case "--parallel":
+                parallel = Math.Max(1, Int("--parallel"));
+                break;
+            case "--help" or "-h":
+                Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
+                Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
+                Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
+                return 0;
+            default:
+                Console.Error.WriteLine($"unknown argument '{args[i]}'; try --help");
+                return 2;
+        }
     }
+}
+catch (ArgumentException ex)
+{
+    Console.Error.WriteLine($"{ex.Message}; try --help");
+    return 2;
 }
 
 if (single is { } seed)

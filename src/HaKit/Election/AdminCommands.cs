@@ -3,7 +3,8 @@ namespace HaKit.Election;
 /// <summary>An operator command (what <c>crm resource move</c>, <c>crm node standby</c> or <c>hb_standby</c> do).</summary>
 public abstract record AdminCommand;
 
-/// <summary>Move a group to another node gracefully (stop here, then start there; never both).</summary>
+/// <summary>Move a group to another node gracefully (stop here, then start there; never both). Refused while the group is in
+/// maintenance on this node (maintenance is hands-off).</summary>
 /// <param name="Group">The group; this node must own it.</param>
 /// <param name="Target">The node to move to, or <see langword="null"/> for the best other eligible node.</param>
 public sealed record SwitchoverCommand(string Group, string? Target = null) : AdminCommand;
