@@ -118,10 +118,10 @@ public sealed class ProcessResourceTests
     [Test]
     public async Task Stop_SendsSigterm_AndAGracefulChildExitsQuickly()
     {
-        var resource = Shell("trap 'echo got-term; exit 0' TERM; while :; do sleep 0.1; done");
+        var resource = Shell("trap 'echo got-term; exit 0' TERM; echo trap-ready; while :; do sleep 0.1; done");
         Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
         int pid = resource.ProcessId!.Value;
-        await Task.Delay(100); // let the shell install its trap
+        await WaitUntil(() => _logger.Collector.GetSnapshot().Any(r => r.Message.Contains("trap-ready", StringComparison.Ordinal)), "the shell's trap"); // a busy machine may take longer than any fixed delay
 
         var watch = Stopwatch.StartNew();
         var result = await resource.StopAsync(Context, _bound.Token);
@@ -138,10 +138,10 @@ public sealed class ProcessResourceTests
     [Test]
     public async Task Stop_KillsAChildThatIgnoresSigterm_AfterStopTimeout()
     {
-        var resource = Shell("trap '' TERM; while :; do sleep 0.1; done", stopTimeout: TimeSpan.FromMilliseconds(500));
+        var resource = Shell("trap '' TERM; echo trap-ready; while :; do sleep 0.1; done", stopTimeout: TimeSpan.FromMilliseconds(500));
         Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
         int pid = resource.ProcessId!.Value;
-        await Task.Delay(100);
+        await WaitUntil(() => _logger.Collector.GetSnapshot().Any(r => r.Message.Contains("trap-ready", StringComparison.Ordinal)), "the shell's trap");
 
         var watch = Stopwatch.StartNew();
         var result = await resource.StopAsync(Context, _bound.Token);
@@ -265,11 +265,11 @@ public sealed class ProcessResourceTests
     [Test]
     public async Task GroupStopTimeoutShorterThanGrace_KillsTheTree_AndConfirmsTheStop()
     {
-        var resource = Shell("trap '' TERM; while :; do sleep 0.1; done", stopTimeout: TimeSpan.FromSeconds(30));
+        var resource = Shell("trap '' TERM; echo trap-ready; while :; do sleep 0.1; done", stopTimeout: TimeSpan.FromSeconds(30));
         var runner = new ResourceGroupRunner(new GroupOptions { Name = "web", StopTimeout = TimeSpan.FromMilliseconds(400) }, [resource], "node1", TimeProvider.System);
         Assert.That((await runner.StartAsync(9, CancellationToken.None, _bound.Token)).Outcome, Is.EqualTo(GroupOutcome.Succeeded));
         int pid = resource.ProcessId!.Value;
-        await Task.Delay(100);
+        await WaitUntil(() => _logger.Collector.GetSnapshot().Any(r => r.Message.Contains("trap-ready", StringComparison.Ordinal)), "the shell's trap");
 
         var outcome = await runner.StopAsync(_bound.Token);
 
