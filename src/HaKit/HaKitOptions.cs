@@ -55,7 +55,7 @@ public sealed class HaKitOptions
     public int RealtimePriority { get; set; }
 
     /// <summary>
-    /// Compile the takeover path ahead of time: at start-up a background thread (below normal priority, yielding the CPU every few methods) prepares
+    /// Compile the takeover path ahead of time: at start-up a background thread (below normal priority, never real-time) prepares
     /// the code of HaKit, Polly and the registered resources' assemblies, so the first takeover in a process does not wait for the
     /// just-in-time compiler. <value>Default <see langword="true"/>.</value>
     /// </summary>

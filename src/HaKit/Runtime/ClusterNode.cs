@@ -225,11 +225,14 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     private void StartWarmUp()
     {
         var token = _shutdown.Token;
+        var realtime = _options.RealtimePriority > 0;
         var thread = new Thread(() =>
         {
-            // The thread keeps the scheduling policy it inherited: under RealtimePriority a non-real-time thread here would create
-            // non-real-time thread-pool workers (the rehearsal queues work), and the runtime's stop-the-world suspension would then
-            // wait for them on a busy machine. Instead Prepare yields the CPU every few methods.
+            if (realtime)
+            {
+                RealtimeScheduling.TryLeaveForCurrentThread(); // compiling must not compete with heartbeats at real-time priority
+            }
+
             var start = _time.GetTimestamp();
             try
             {

@@ -50,11 +50,7 @@ internal static class JitWarmUp
                     try
                     {
                         RuntimeHelpers.PrepareMethod(method.MethodHandle);
-                        if (++prepared % 16 == 0)
-                        {
-                            Thread.Yield(); // let heartbeat threads of the same (real-time) priority run
-                        }
-
+                        prepared++;
                     }
                     catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or NotSupportedException or BadImageFormatException or MissingMethodException or TypeLoadException)
                     {

@@ -9,6 +9,8 @@ namespace HaKit.Runtime;
 /// </summary>
 internal static partial class RealtimeScheduling
 {
+    private const int SchedOther = 0;
+
     private const int SchedRr = 2;
 
     /// <summary>Applies <c>SCHED_RR</c> with <paramref name="priority"/> to every thread of the process.</summary>
@@ -45,6 +47,20 @@ internal static partial class RealtimeScheduling
         return failed == 0
             ? null
             : $"could not apply SCHED_RR priority {priority} to {failed} of {failed + applied} threads (errno {lastError}{(lastError == 1 ? ", EPERM" : "")}): run as root, grant CAP_SYS_NICE (setcap cap_sys_nice+ep), raise RLIMIT_RTPRIO, or start the process under `chrt --rr {priority}`";
+    }
+
+    /// <summary>Returns the calling thread to the normal scheduler (<c>SCHED_OTHER</c>), for background work that must not compete
+    /// with the real-time threads.</summary>
+    /// <returns>Whether it succeeded.</returns>
+    public static bool TryLeaveForCurrentThread()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        var param = new SchedParam { Priority = 0 };
+        return SchedSetScheduler(0, SchedOther, ref param) == 0;
     }
 
     [StructLayout(LayoutKind.Sequential)]
