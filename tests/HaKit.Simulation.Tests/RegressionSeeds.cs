@@ -119,6 +119,20 @@ public sealed class RegressionSeeds
     public void Seed4197_TheOperatorCleansUpAgainAfterActionsBegunDuringFaults() =>
         AssertScenarioPasses(4197, ArbiterSetup.TwoNodePing, "everything", SecondCleanupRetriedABlockedStop, "the second cleanup after the faults retries a blocked stop");
 
+    /// <summary>
+    /// Seeds 16055 (TwoNodePingFencing/operator), 18094 (TwoNodeFencing/operator) and 18815 (TwoNodePingFencing/operator): the
+    /// switchover-completes invariant demanded that a switchover's target become Active even when the source had accepted the
+    /// target from a reordered heartbeat that showed it eligible while it no longer was; the core then, correctly, kept or took
+    /// back the group. Fixed in the simulator: the invariant binds only switchovers to a target that was healthy when they began.
+    /// </summary>
+    /// <param name="seed">The seed.</param>
+    /// <param name="setup">Its arbiter set-up.</param>
+    [TestCase(16055, ArbiterSetup.TwoNodePingFencing)]
+    [TestCase(18094, ArbiterSetup.TwoNodeFencing)]
+    [TestCase(18815, ArbiterSetup.TwoNodePingFencing)]
+    public void SwitchoverCompletesBindsOnlyHealthyTargets(int seed, ArbiterSetup setup) =>
+        AssertScenarioPasses(seed, setup, "operator", trace => trace.Any(t => t.Category == "admin" && t.Text.StartsWith("SwitchoverCommand", StringComparison.Ordinal) && t.Text.Contains("stopping here, then starting on", StringComparison.Ordinal)), "an accepted switchover");
+
     private static bool SecondCleanupRetriedABlockedStop(IReadOnlyList<TraceEntry> trace)
     {
         var end = trace.First(t => t.Text.StartsWith("faults end", StringComparison.Ordinal)).At;
