@@ -48,7 +48,10 @@ public sealed record GroupAnnouncement(
 /// <param name="Priority">The sender's priority.</param>
 /// <param name="Leaving">The sender is shutting down gracefully.</param>
 /// <param name="Groups">The sender's view of every group.</param>
-public sealed record HeartbeatMessage(int Priority, bool Leaving, IReadOnlyList<GroupAnnouncement> Groups);
+/// <param name="Sequence">The sender's announcement number: grows with every announcement within one incarnation (every link
+/// carries the same number for the same announcement); 0 when unknown. A receiver acts only on an announcement newer than the
+/// last it acted on, so a heartbeat that arrives late (held back on a slow link) never brings back a state the sender has left.</param>
+public sealed record HeartbeatMessage(int Priority, bool Leaving, IReadOnlyList<GroupAnnouncement> Groups, ulong Sequence = 0);
 
 /// <summary>Why the core stops a group.</summary>
 public enum StopReason

@@ -35,6 +35,7 @@ public sealed class OwnershipCore
     private bool _shuttingDown;
     private bool _shutdownReadyRaised;
     private long _nextRequestId = 1;
+    private ulong _announcements;
 
     /// <summary>Creates the core for the local node.</summary>
     /// <param name="config">Validated configuration.</param>
@@ -180,6 +181,7 @@ public sealed class OwnershipCore
             p.Incarnation = incarnation;
             p.Groups.Clear();
             p.Fenced = false;
+            p.LastSequence = 0;
         }
 
         if (p.Fenced)
@@ -189,9 +191,17 @@ public sealed class OwnershipCore
         }
 
         p.Heard = true;
-        p.Leaving = message.Leaving;
         linkState.Detector.RecordHeartbeat(now);
-        foreach (var ann in message.Groups)
+        // The same announcement on another link, or an older one that arrived late: it proves the link is up, but its content is
+        // not the sender's current state.
+        var stale = message.Sequence != 0 && message.Sequence <= p.LastSequence;
+        if (!stale)
+        {
+            p.LastSequence = Math.Max(p.LastSequence, message.Sequence);
+            p.Leaving = message.Leaving;
+        }
+
+        foreach (var ann in stale ? Array.Empty<GroupAnnouncement>() : message.Groups)
         {
             if (!_groupByName.TryGetValue(ann.Group, out var g))
             {
@@ -966,7 +976,8 @@ public sealed class OwnershipCore
     private HeartbeatMessage BuildHeartbeat() => new(
         _config.LocalPriority,
         _shuttingDown,
-        _groups.Select(g => new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked, g.HandoffTo, g.FatalMark, g.FatalCleared)).ToArray());
+        _groups.Select(g => new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked, g.HandoffTo, g.FatalMark, g.FatalCleared)).ToArray(),
+        ++_announcements);
 
     private void Emit(ClusterEvent e) => _ready.Add(new EmitEvent(e));
 
@@ -1227,6 +1238,9 @@ public sealed class OwnershipCore
         public bool Fenced { get; set; }
 
         public ulong Incarnation { get; set; }
+
+        /// <summary>The newest announcement number acted on in this incarnation (0: none or unnumbered).</summary>
+        public ulong LastSequence { get; set; }
 
         public Dictionary<string, GroupAnnouncement> Groups { get; } = new(StringComparer.Ordinal);
     }

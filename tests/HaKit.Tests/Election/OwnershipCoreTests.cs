@@ -37,6 +37,23 @@ public class OwnershipCoreTests
         Assert.That(takeover.TakeoverDuration, Is.Not.Null);
     }
 
+    [TestCase(false, GroupRole.Standby)]
+    [TestCase(true, GroupRole.Acquiring)]
+    public void An_announcement_older_than_the_last_one_acted_on_is_ignored(bool newer, GroupRole expectedOnB)
+    {
+        var c = TwoNodes();
+        c.Run(2 * Second);
+        Assert.That(c.Role("a"), Is.EqualTo(GroupRole.Active));
+
+        // "a released web to b" with a's current epochs: only its announcement number tells whether it is a's current state or
+        // a packet that was held back on a slow link since before a took the group.
+        var sequence = newer ? ulong.MaxValue : 1UL;
+        var release = new HeartbeatMessage(100, false, [new GroupAnnouncement("web", GroupRole.Standby, 0, c.Epoch("a"), true, "b", 0, 0)], sequence);
+        c.Nodes["b"].Core.Receive(c.Now, "a", "lan0", c.Nodes["a"].Incarnation, release);
+
+        Assert.That(c.Role("b"), Is.EqualTo(expectedOnB));
+    }
+
     [Test]
     public void Without_a_preferred_node_the_highest_priority_wins_the_initial_start()
     {
