@@ -176,21 +176,37 @@ public sealed class SimulatorTests
     public void AShutdownThatCannotFinishEndsAtTheHostTimeoutAndIsReported()
     {
         var options = Quiet();
-        options.ShutdownTimeout = TimeSpan.FromSeconds(1);
+        options.ShutdownTimeout = TimeSpan.FromMilliseconds(300); // shorter than waiting for the handoff confirmation (2 x dead time)
         options.StopAtFirstViolation = false;
         using var sim = new HaKit.Testing.Simulation(options);
         Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
-        Assert.That(sim.Admin("a", new SetMaintenanceCommand("web", true)).Accepted, Is.True);
-        Assert.That(sim["a"].InMaintenance("web"), Is.True);
+        sim.CutBoth("a", "b"); // b never hears the release, so a can never see its handoff confirmed
         Assert.That(sim.Admin("a", new ShutdownCommand()).Accepted, Is.True, "Admin routes a ShutdownCommand to Shutdown");
 
-        sim.RunFor(TimeSpan.FromMilliseconds(900));
-        Assert.That(sim["a"].IsUp, Is.True, "maintenance: the group is neither stopped nor handed over, so the core is not ready");
-        Assert.That(sim["a"].Role("web"), Is.EqualTo(GroupRole.Active));
-        sim.RunFor(TimeSpan.FromMilliseconds(200));
+        sim.RunFor(TimeSpan.FromMilliseconds(250));
+        Assert.That(sim["a"].IsUp, Is.True, "the handoff is not confirmed yet, so the core is not ready");
+        Assert.That(sim["a"].Role("web"), Is.EqualTo(GroupRole.Standby));
+        sim.RunFor(TimeSpan.FromMilliseconds(100));
         Assert.That(sim["a"].Incarnation, Is.EqualTo(2UL), "the host's time-out ended the process, which started again");
-        Assert.That(sim["a"].InMaintenance("web"), Is.False, "maintenance is not durable");
         Assert.That(sim.Violations.Select(v => v.Invariant), Does.Contain("graceful-shutdown-completes"));
+    }
+
+    [Test]
+    public void AShutdownLeavesAGroupInMaintenanceAsItIsAndFinishesAtOnce()
+    {
+        var options = Quiet();
+        options.RecordTrace = true;
+        using var sim = new HaKit.Testing.Simulation(options);
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        Assert.That(sim.Admin("a", new SetMaintenanceCommand("web", true)).Accepted, Is.True);
+        var shutdown = sim.Admin("a", new ShutdownCommand());
+        Assert.That(shutdown.Accepted, Is.True);
+        Assert.That(shutdown.Message, Does.Contain("except web (in maintenance: left as it is)"));
+
+        Assert.That(sim.RunUntil(s => !s["a"].IsUp || s["a"].Incarnation > 1, TimeSpan.FromMilliseconds(200)), Is.Not.Null, "ready at once: nothing to release");
+        Assert.That(sim.Trace.Any(t => t.Node == "a" && t.Category == "resource" && t.Text.Contains("start", StringComparison.Ordinal)), Is.True, "the trace records resource actions");
+        Assert.That(sim.Trace.Any(t => t.Node == "a" && t.Category == "resource" && t.Text.Contains(" stop ", StringComparison.Ordinal)), Is.False, "the group in maintenance was not stopped");
+        Assert.That(sim.Violations, Is.Empty);
     }
 
     [Test]

@@ -593,7 +593,10 @@ public sealed class OwnershipCore
     {
         _shuttingDown = true;
         _announce = true;
-        return new AdminResult(true, $"node {LocalNode} shutting down: releasing every group");
+        var kept = _groups.Where(g => g.Maintenance).Select(g => g.Name).ToArray();
+        return new AdminResult(true, kept.Length == 0
+            ? $"node {LocalNode} shutting down: releasing every group"
+            : $"node {LocalNode} shutting down: releasing every group except {string.Join(", ", kept)} (in maintenance: left as it is)");
     }
 
     // ------------------------------------------------------------------ reconciliation
@@ -605,7 +608,10 @@ public sealed class OwnershipCore
             Reconcile(g);
         }
 
-        if (_shuttingDown && !_shutdownReadyRaised && _groups.All(g => g.Role is GroupRole.Standby or GroupRole.Blocked) && _groups.All(HandoffSettled))
+        // A group in maintenance is hands-off: shutting down leaves it as it is (Pacemaker's maintenance mode does the same).
+        if (_shuttingDown && !_shutdownReadyRaised
+            && _groups.All(g => g.Role is GroupRole.Standby or GroupRole.Blocked || (g.Maintenance && g.Role == GroupRole.Active))
+            && _groups.All(HandoffSettled))
         {
             _shutdownReadyRaised = true;
             _announce = true;
