@@ -232,6 +232,26 @@ public enum ArbiterMode
 {
     /// <summary>Heartbeat's classic two-node mode: a dead peer is taken over if a reachability target answers (when configured) and fencing (when configured) succeeded.</summary>
     TwoNode = 0,
+
+    /// <summary>
+    /// Ownership is an etcd lease-backed key per group (Patroni's and Kubernetes leader election's way): any number of
+    /// nodes, the key's create revision is the epoch, and nobody starts a group without holding its lease. Needs the
+    /// <c>HaKit.Etcd</c> package (or another <see cref="Election.ILeaseStore"/>) and <see cref="ArbiterOptions.Etcd"/>.
+    /// </summary>
+    Etcd = 1,
+}
+
+/// <summary>Etcd settings (<see cref="ArbiterMode.Etcd"/>).</summary>
+public sealed class EtcdArbiterOptions
+{
+    /// <summary>Client URLs of the etcd cluster (<c>http://10.0.0.5:2379</c>); tried in turn. <value>Default: none.</value></summary>
+    public List<string> Endpoints { get; set; } = [];
+
+    /// <summary>Key prefix; group <c>g</c> of cluster <c>c</c> is owned through <c>{KeyPrefix}/c/groups/g</c>. <value>Default <c>/hakit</c>.</value></summary>
+    public string KeyPrefix { get; set; } = "/hakit";
+
+    /// <summary>Timeout of one etcd call. <value>Default 2 s.</value></summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(2);
 }
 
 /// <summary>Arbiter settings.</summary>
@@ -248,6 +268,15 @@ public sealed class ArbiterOptions
 
     /// <summary>How long to wait before asking again after a refusal. <value>Default 1 s.</value></summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Lease modes: the lease time to live asked of the arbiter. A dead owner's group is free this long after its last renewal (renewals every third of it). <value>Default 5 s.</value></summary>
+    public TimeSpan LeaseTtl { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Lease modes: the holder stops its group this long before its lease can have expired at the grantor (covers clock-rate drift between the two). <value>Default 500 ms.</value></summary>
+    public TimeSpan LeaseDriftMargin { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Etcd mode settings.</summary>
+    public EtcdArbiterOptions Etcd { get; set; } = new();
 }
 
 /// <summary>Fencing settings.</summary>

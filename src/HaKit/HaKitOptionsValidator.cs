@@ -59,7 +59,12 @@ public static class HaKitOptionsValidator
 
         if (options.Arbiter.Mode == ArbiterMode.TwoNode && options.Nodes.Count > 2)
         {
-            Error("Arbiter:Mode", options.Arbiter.Mode, $"TwoNode mode supports exactly two nodes, but {options.Nodes.Count} are listed; use two nodes (more-node clusters need a lease arbiter)");
+            Error("Arbiter:Mode", options.Arbiter.Mode, $"TwoNode mode supports exactly two nodes, but {options.Nodes.Count} are listed; use two nodes, or Etcd mode for more");
+        }
+
+        if (!Enum.IsDefined(options.Arbiter.Mode))
+        {
+            Error("Arbiter:Mode", options.Arbiter.Mode, "allowed: TwoNode, Etcd");
         }
 
         // links
@@ -296,6 +301,44 @@ public static class HaKitOptionsValidator
 
         Positive("Arbiter:PingTimeout", options.Arbiter.PingTimeout);
         Positive("Arbiter:RetryInterval", options.Arbiter.RetryInterval);
+        if (options.Arbiter.Mode == ArbiterMode.Etcd)
+        {
+            var a = options.Arbiter;
+            if (a.LeaseTtl < TimeSpan.FromSeconds(2) || a.LeaseTtl.Ticks % TimeSpan.TicksPerSecond != 0)
+            {
+                Error("Arbiter:LeaseTtl", a.LeaseTtl, "must be whole seconds, at least 00:00:02 (etcd grants leases in whole seconds, with a minimum near 2 s); 5 to 15 s is usual");
+            }
+
+            if (a.LeaseDriftMargin < TimeSpan.Zero || a.LeaseDriftMargin >= a.LeaseTtl / 3)
+            {
+                Error("Arbiter:LeaseDriftMargin", a.LeaseDriftMargin, $"must be at least 0 and less than a third of Arbiter:LeaseTtl ({a.LeaseTtl}): the holder renews every third of the lease and stops this long before it can have expired");
+            }
+
+            if (a.Etcd.Endpoints.Count == 0)
+            {
+                Error("Arbiter:Etcd:Endpoints", new Described("none"), "list the etcd client URLs, e.g. http://10.0.0.5:2379");
+            }
+
+            for (var i = 0; i < a.Etcd.Endpoints.Count; i++)
+            {
+                if (!Uri.TryCreate(a.Etcd.Endpoints[i], UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                {
+                    Error($"Arbiter:Etcd:Endpoints:{i}", a.Etcd.Endpoints[i], "must be an absolute http:// or https:// URL, e.g. http://10.0.0.5:2379");
+                }
+            }
+
+            if (string.IsNullOrWhiteSpace(a.Etcd.KeyPrefix) || !a.Etcd.KeyPrefix.StartsWith('/'))
+            {
+                Error("Arbiter:Etcd:KeyPrefix", a.Etcd.KeyPrefix, "must start with '/', e.g. /hakit");
+            }
+
+            Positive("Arbiter:Etcd:RequestTimeout", a.Etcd.RequestTimeout);
+            if (a.Etcd.RequestTimeout >= a.LeaseTtl / 3)
+            {
+                Error("Arbiter:Etcd:RequestTimeout", a.Etcd.RequestTimeout, $"must be less than a third of Arbiter:LeaseTtl ({a.LeaseTtl}) so that a failed renewal can be retried before the lease runs out");
+            }
+        }
+
         Positive("Fencing:Timeout", options.Fencing.Timeout);
         Positive("Fencing:RetryInterval", options.Fencing.RetryInterval);
 

@@ -77,6 +77,7 @@ public sealed class CoreConfig
             ArbiterRetryInterval = options.Arbiter.RetryInterval,
             FenceRetryInterval = options.Fencing.RetryInterval,
             HandoffConfirmTimeout = 2 * options.Timing.DeadTime,
+            LeaseDriftMargin = options.Arbiter.LeaseDriftMargin,
         };
     }
 }

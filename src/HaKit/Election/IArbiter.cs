@@ -31,6 +31,16 @@ public sealed record ArbiterRequest(string Group, string Node, ulong ProposedEpo
 /// <param name="Epoch">For arbiters that issue fencing tokens (etcd revision): the epoch to use. <see langword="null"/> means use the proposed epoch.</param>
 public sealed record ArbiterDecision(bool Granted, string Explanation, TimeSpan? LeaseDuration = null, ulong? Epoch = null)
 {
+    /// <summary>
+    /// Whether the arbiter could not be asked (store or witness unreachable): not a refusal but an unknown answer. An
+    /// acquisition waits and asks again; a holder keeps its current lease and serves until that lease can have expired.
+    /// </summary>
+    public bool Unavailable { get; init; }
+
+    /// <summary>An unknown answer: the arbiter could not be reached.</summary>
+    /// <param name="explanation">Why.</param>
+    public static ArbiterDecision Unreachable(string explanation) => new(false, explanation) { Unavailable = true };
+
     /// <summary>A grant that does not expire.</summary>
     /// <param name="explanation">Why.</param>
     public static ArbiterDecision Grant(string explanation) => new(true, explanation);

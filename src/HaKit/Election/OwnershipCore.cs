@@ -318,6 +318,14 @@ public sealed class OwnershipCore
                         {
                             SetLease(g, decision);
                         }
+                        else if (decision.Unavailable)
+                        {
+                            // Unknown, not refused: keep serving on the lease we have (it still bounds us) and ask again soon.
+                            g.LastDecision = decision;
+                            var left = (g.LeaseExpiresAt ?? _now) - _now;
+                            var retry = TimeSpan.FromTicks(Math.Min(_config.ArbiterRetryInterval.Ticks, left.Ticks / 2));
+                            g.LeaseRenewAt = _now + (retry > _config.TickInterval ? retry : _config.TickInterval);
+                        }
                         else
                         {
                             g.LastDecision = decision;
@@ -659,9 +667,9 @@ public sealed class OwnershipCore
                 {
                     BeginStop(g, StopReason.LeaseLost, null, "the arbiter lease expired before it was renewed");
                 }
-                else
+                else if (!CheckSplitBrain(g))
                 {
-                    CheckSplitBrain(g);
+                    RenewLeaseIfDue(g); // a start longer than a third of the lease must not lose it
                 }
 
                 break;
@@ -714,12 +722,7 @@ public sealed class OwnershipCore
             g.FailbackReadySince = null;
         }
 
-        if (g.LeaseRenewAt is { } renewAt && _now >= renewAt && g.RenewRequest == 0)
-        {
-            g.RenewRequest = _nextRequestId++;
-            g.RenewSentAt = _now;
-            _ready.Add(new AskArbiter(g.RenewRequest, new ArbiterRequest(g.Name, LocalNode, g.Epoch, AcquireReason.Renew, [])));
-        }
+        RenewLeaseIfDue(g);
 
         if (!g.MonitorInFlight && _now >= g.NextMonitorAt)
         {
@@ -1016,6 +1019,16 @@ public sealed class OwnershipCore
             {
                 _ready.Add(new PersistEpoch(g.Name, epoch));
             }
+        }
+    }
+
+    private void RenewLeaseIfDue(Group g)
+    {
+        if (g.LeaseRenewAt is { } renewAt && _now >= renewAt && g.RenewRequest == 0)
+        {
+            g.RenewRequest = _nextRequestId++;
+            g.RenewSentAt = _now;
+            _ready.Add(new AskArbiter(g.RenewRequest, new ArbiterRequest(g.Name, LocalNode, g.Epoch, AcquireReason.Renew, [])));
         }
     }
 

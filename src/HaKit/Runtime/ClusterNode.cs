@@ -28,6 +28,9 @@ public sealed class ClusterNodeServices
     /// <summary>The arbiter. <value>Default: <see cref="TwoNodeArbiter"/> with the configured ping targets.</value></summary>
     public IArbiter? Arbiter { get; init; }
 
+    /// <summary>For <see cref="ArbiterMode.Etcd"/> when <see cref="Arbiter"/> is not set: the lease store the default <see cref="LeaseStoreArbiter"/> uses. <value>Default: none.</value></summary>
+    public ILeaseStore? LeaseStore { get; init; }
+
     /// <summary>Fence agents, tried in order (fencing levels). <value>Default: none.</value></summary>
     public IReadOnlyList<IFenceAgent> FenceAgents { get; init; } = [];
 
@@ -119,9 +122,18 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         _logger = services.LoggerFactory.CreateLogger("HaKit");
         _metrics = new HaKitMetrics(services.MeterFactory);
         _fencing = new FenceCoordinator(services.FenceAgents, options.Fencing.Timeout, _time);
-        _arbiter = services.Arbiter ?? new TwoNodeArbiter(
-            options.Arbiter.PingTargets.Select(t => (IReachabilityProbe)TcpConnectProbe.Parse(t, options.Arbiter.PingTimeout, _time)).ToArray(),
-            services.LoggerFactory.CreateLogger<TwoNodeArbiter>());
+        _arbiter = services.Arbiter ?? (options.Arbiter.Mode switch
+        {
+            ArbiterMode.Etcd => new LeaseStoreArbiter(
+                services.LeaseStore ?? throw new InvalidOperationException("HaKit:Arbiter:Mode = Etcd needs a lease store: reference the HaKit.Etcd package (AddHaKit wires it from HaKit:Arbiter:Etcd) or set ClusterNodeServices.LeaseStore."),
+                options.ClusterName,
+                options.Arbiter.LeaseTtl,
+                options.Arbiter.Etcd.KeyPrefix,
+                services.LoggerFactory.CreateLogger<LeaseStoreArbiter>()),
+            _ => new TwoNodeArbiter(
+                options.Arbiter.PingTargets.Select(t => (IReachabilityProbe)TcpConnectProbe.Parse(t, options.Arbiter.PingTimeout, _time)).ToArray(),
+                services.LoggerFactory.CreateLogger<TwoNodeArbiter>()),
+        });
         _store = services.StateStore ?? new FileStateStore(Path.Combine(options.StateDirectory, options.NodeName + ".state"));
         _transports = services.Transports ?? HeartbeatTransportFactory.Create(options, services.LoggerFactory);
         _sendBuffers = _transports.Select(_ => new byte[options.MaxPacketSize]).ToArray();
