@@ -64,12 +64,17 @@ public sealed record SimulationBounds(TimeSpan Convergence, TimeSpan SplitBrainR
         var detection = t.DeadTime + (tick * 2);
         var shutdown = f.ShutdownRate > 0 ? stop + (2 * t.DeadTime) : TimeSpan.Zero;
         var local = inFlight + shutdown + t.InitialDeadTime + detection + stop + arbiter + fencing + start + failback + news;
-        var convergence = Local(local) + f.StallDuration.Max;
+        // Lease modes: a lease held by a process that is gone (crashed, or refreshed by the store's return) lingers for its time to
+        // live on the store's clock, and the next owner finds it free at its next retry (two arbiter trips each way).
+        var lease = c.Arbiter.Mode == ArbiterMode.Etcd ? c.Arbiter.LeaseTtl + c.Arbiter.RetryInterval + (options.ArbiterDuration.Max * 4) : TimeSpan.Zero;
+        var convergence = Local(local) + f.StallDuration.Max + lease;
         string Ms(TimeSpan d) => d.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
-        var derivation = $"in-flight group action {Ms(inFlight)} + graceful shutdown in progress {Ms(shutdown)} + initial dead time {Ms(t.InitialDeadTime)} + detection {Ms(detection)} + stop {Ms(stop)} + arbiter retry {Ms(arbiter)} + fencing {Ms(fencing)} + start {Ms(start)} + failback {Ms(failback)} + heartbeats {Ms(news)} = {Ms(local)} ms local, / {slowest.ToString("0.###", CultureInfo.InvariantCulture)} clock rate + stall {Ms(f.StallDuration.Max)} = {Ms(convergence)} ms";
+        var derivation = $"in-flight group action {Ms(inFlight)} + graceful shutdown in progress {Ms(shutdown)} + initial dead time {Ms(t.InitialDeadTime)} + detection {Ms(detection)} + stop {Ms(stop)} + arbiter retry {Ms(arbiter)} + fencing {Ms(fencing)} + start {Ms(start)} + failback {Ms(failback)} + heartbeats {Ms(news)} = {Ms(local)} ms local, / {slowest.ToString("0.###", CultureInfo.InvariantCulture)} clock rate + stall {Ms(f.StallDuration.Max)} + lingering lease {Ms(lease)} = {Ms(convergence)} ms";
         var splitBrain = Local(t.Interval + (tick * 2)) + MaxDelay(f);
         var detectionWindow = TimeSpan.FromTicks((long)(t.DeadTime.Ticks / fastest));
-        var handoff = Local(stop + (t.Interval * 3) + (tick * 3) + options.ArbiterDuration.Max + start) + (MaxDelay(f) * 2);
+        // Lease modes: the target's claim may reach the store before the release does and be refused once (one retry, two more trips).
+        var claimRace = c.Arbiter.Mode == ArbiterMode.Etcd ? c.Arbiter.RetryInterval + (options.ArbiterDuration.Max * 2) : TimeSpan.Zero;
+        var handoff = Local(stop + (t.Interval * 3) + (tick * 3) + options.ArbiterDuration.Max + claimRace + start) + (MaxDelay(f) * 2);
         return new SimulationBounds(convergence, splitBrain, detectionWindow, derivation, Local(inFlight)) { Handoff = handoff };
     }
 
@@ -710,6 +715,13 @@ public sealed class SwitchoverCompletesInvariant : IInvariant
     {
         var source = sim[p.Source];
         if (!source.IsUp || source.Incarnation != p.Incarnation || source.IsShuttingDown || source.StalledUntil > sim.Now)
+        {
+            return true;
+        }
+
+        // Lease modes: the release and the target's claim go through the store; a store that is down or cut from either side
+        // leaves the old key to expire on its own.
+        if (sim.LeaseStore is { } store && (!store.Available || sim.Nodes.Any(n => n.StoreCutUntil > sim.Now)))
         {
             return true;
         }

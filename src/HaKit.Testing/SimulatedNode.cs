@@ -52,6 +52,9 @@ public sealed class SimulatedNode
     /// <summary>The node's reachability targets are unreachable until this global time.</summary>
     public TimeSpan PingOutageUntil { get; internal set; }
 
+    /// <summary>Lease modes: until when this node cannot reach the lease store (a cut between the node and etcd).</summary>
+    public TimeSpan StoreCutUntil { get; internal set; }
+
     /// <summary>Whether the current process is in standby (set through <see cref="Simulation.Admin"/>; standby is not durable: a new process starts online).</summary>
     public bool InStandby { get; internal set; }
 
@@ -98,7 +101,9 @@ public sealed class SimulatedNode
 
     internal Dictionary<string, GroupRuntime> Groups { get; } = new(StringComparer.Ordinal);
 
-    internal TwoNodeArbiter Arbiter { get; set; } = null!;
+    internal IArbiter Arbiter { get; set; } = null!;
+
+    internal (int Generation, TimeSpan LastArrival) ArbiterChannel { get; set; }
 
     internal FenceCoordinator Fencing { get; set; } = null!;
 

@@ -43,6 +43,8 @@ public sealed class Simulation : IDisposable
     private readonly byte[] _send;
     private readonly ClusterMessage _reuse = new();
     private readonly FaultProfile _faults;
+    private readonly InMemoryLeaseStore? _leaseStore;
+    private TimeSpan _storeDownUntil;
     private long _seq;
     private bool _started;
     private bool _faultsOn;
@@ -78,6 +80,11 @@ public sealed class Simulation : IDisposable
             _byName.Add(node.Name, node);
         }
 
+        if (cluster.Arbiter.Mode == ArbiterMode.Etcd)
+        {
+            _leaseStore = new InMemoryLeaseStore(new SimulatedTimeProvider(() => Now, TimeSpan.Zero, 1), "simulated etcd");
+        }
+
         FaultsEndAt = options.FaultDuration;
         Bounds = SimulationBounds.From(options);
         _invariants = [.. options.Invariants ?? Invariants.Default(options)];
@@ -85,6 +92,52 @@ public sealed class Simulation : IDisposable
 
     /// <summary>The scenario.</summary>
     public SimulationOptions Options { get; }
+
+    /// <summary>Lease modes (<see cref="ArbiterMode.Etcd"/>): the simulated etcd every node's <see cref="LeaseStoreArbiter"/> talks to; otherwise <see langword="null"/>.</summary>
+    public InMemoryLeaseStore? LeaseStore => _leaseStore;
+
+    /// <summary>Lease modes: takes the lease store down for everyone until <paramref name="until"/> (global time); on its return every lease is refreshed, as etcd does.</summary>
+    /// <param name="until">When it comes back.</param>
+    /// <exception cref="InvalidOperationException">Not a lease mode.</exception>
+    public void StoreOutage(TimeSpan until)
+    {
+        var store = _leaseStore ?? throw new InvalidOperationException("the scenario has no lease store (Arbiter:Mode is not Etcd)");
+        store.Available = false;
+        if (until > _storeDownUntil)
+        {
+            _storeDownUntil = until;
+        }
+
+        Record("-", "fault", $"lease store down until {until.TotalSeconds:0.000}s");
+        ScheduleGlobal(until, () =>
+        {
+            if (!store.Available && Now >= _storeDownUntil)
+            {
+                StoreBack(store);
+            }
+        });
+    }
+
+    /// <summary>Lease modes: cuts <paramref name="node"/> from the lease store until <paramref name="until"/> (global time).</summary>
+    /// <param name="node">The node.</param>
+    /// <param name="until">When the cut heals.</param>
+    public void CutFromStore(string node, TimeSpan until)
+    {
+        var n = this[node];
+        if (until > n.StoreCutUntil)
+        {
+            n.StoreCutUntil = until;
+        }
+
+        Record(n.Name, "fault", $"cut from the lease store until {n.StoreCutUntil.TotalSeconds:0.000}s");
+    }
+
+    private void StoreBack(InMemoryLeaseStore store)
+    {
+        store.Available = true;
+        store.Restart();
+        Record("-", "fault", "lease store back (every lease refreshed)");
+    }
 
     /// <summary>The single seeded random source (use it for your own scheduled faults to stay replayable).</summary>
     public Random Random { get; }
@@ -434,9 +487,16 @@ public sealed class Simulation : IDisposable
         }
 
         _cuts.Clear();
+        if (_leaseStore is { Available: false } store)
+        {
+            _storeDownUntil = Now;
+            StoreBack(store);
+        }
+
         foreach (var n in _nodes)
         {
             n.PingOutageUntil = TimeSpan.Zero;
+            n.StoreCutUntil = TimeSpan.Zero;
             if (n.StalledUntil > Now)
             {
                 n.StalledUntil = Now;
@@ -618,7 +678,9 @@ public sealed class Simulation : IDisposable
         n.Codec = new EnvelopeCodec(Options.Cluster.ClusterName, n.Name, _nodeNames, n.Incarnation, n.Keys, Options.Cluster.MaxPacketSize, n.WireStats);
         var agents = Options.FenceLevels.Select(l => (IFenceAgent)new SimulatedFenceAgent(this, n, l)).ToArray();
         n.Fencing = new FenceCoordinator(agents, Options.Cluster.Fencing.Timeout, n.Clock);
-        n.Arbiter = new TwoNodeArbiter(Options.PingTargets ? [new SimulatedProbe(this, n)] : []);
+        n.Arbiter = _leaseStore is { } leaseStore
+            ? new LeaseStoreArbiter(new StoreView(this, n, leaseStore), Options.Cluster.ClusterName, Options.Cluster.Arbiter.LeaseTtl, Options.Cluster.Arbiter.Etcd.KeyPrefix)
+            : new TwoNodeArbiter(Options.PingTargets ? [new SimulatedProbe(this, n)] : []);
         n.Core = new OwnershipCore(CoreConfig.FromOptions(n.Options, agents.Length > 0), FailureDetectorFactory.FromOptions(n.Options), new Dictionary<string, ulong>(n.Persisted, StringComparer.Ordinal), TimeSpan.Zero);
         foreach (var old in n.Groups.Values)
         {
@@ -733,7 +795,7 @@ public sealed class Simulation : IDisposable
                 AskArbiter(n, ask);
                 break;
             case ReleaseArbiter release:
-                Record(n.Name, "cmd", $"release arbiter for {release.Group}");
+                ReleaseArbiter(n, release);
                 break;
             case FenceNode fence:
                 Fence(n, fence);
@@ -923,8 +985,39 @@ public sealed class Simulation : IDisposable
         n.Core.OnEpochPersisted(n.Clock.LocalNow, persist.Group, persist.Epoch, error);
     }
 
+    private void ReleaseArbiter(SimulatedNode n, ReleaseArbiter release)
+    {
+        if (_leaseStore is null)
+        {
+            Record(n.Name, "cmd", $"release arbiter for {release.Group}");
+            return;
+        }
+
+        // The release reaches the store after a network delay, whatever happens to the process meanwhile.
+        var arbiter = n.Arbiter;
+        var name = n.Name;
+        var arrives = ArbiterArrival(n);
+        Record(name, "cmd", $"release arbiter for {release.Group} (reaches the store at {arrives.TotalSeconds:0.000}s)");
+        ScheduleGlobal(arrives, () =>
+        {
+            var pending = arbiter.ReleaseAsync(release.Group, name, CancellationToken.None);
+            if (!pending.IsCompleted)
+            {
+                throw new InvalidOperationException("the simulated lease store must answer synchronously");
+            }
+
+            Record(name, "arbiter", $"release of {release.Group} handled (store revision {_leaseStore.Revision}, key {(_leaseStore.Keys.TryGetValue(((LeaseStoreArbiter)arbiter).KeyOf(release.Group), out var h) ? $"held by {h.Value}" : "free")})");
+        });
+    }
+
     private void AskArbiter(SimulatedNode n, AskArbiter ask)
     {
+        if (_leaseStore is not null)
+        {
+            AskLeaseArbiter(n, ask);
+            return;
+        }
+
         var pending = n.Arbiter.RequestAsync(ask.Request, CancellationToken.None);
         if (!pending.IsCompleted)
         {
@@ -935,6 +1028,90 @@ public sealed class Simulation : IDisposable
         var delay = Draw(Options.ArbiterDuration);
         Record(n.Name, "cmd", $"ask arbiter {ask.Request.Reason} {ask.Request.Group} epoch {ask.Request.ProposedEpoch}: {(decision.Granted ? "granted" : "denied")} ({decision.Explanation}) after {Ms(delay)}");
         Later(n, delay, () => n.Core.OnArbiterAnswer(n.Clock.LocalNow, ask.RequestId, decision));
+    }
+
+    /// <summary>Lease modes: the request reaches the store after one delay (whatever happens to the process meanwhile: etcd acts on
+    /// what it received), the store acts at that instant, and the answer comes back after another (dropped if the process died).</summary>
+    private void AskLeaseArbiter(SimulatedNode n, AskArbiter ask)
+    {
+        var arbiter = n.Arbiter;
+        var arrives = ArbiterArrival(n);
+        ScheduleGlobal(arrives, () =>
+        {
+            var pending = arbiter.RequestAsync(ask.Request, CancellationToken.None);
+            if (!pending.IsCompleted)
+            {
+                throw new InvalidOperationException("the simulated lease store must answer synchronously");
+            }
+
+            var decision = pending.Result;
+            var back = Draw(Options.ArbiterDuration);
+            Record(n.Name, "arbiter", $"{ask.Request.Reason} {ask.Request.Group}: {(decision.Granted ? "granted" : decision.Unavailable ? "unavailable" : "denied")} at the store ({decision.Explanation}); answer in {Ms(back)}");
+            Later(n, back, () => n.Core.OnArbiterAnswer(n.Clock.LocalNow, ask.RequestId, decision));
+        });
+    }
+
+    /// <summary>When a process's next arbiter call reaches the store: after a network delay, and not before its previous call
+    /// (the runtime issues them in command order on one connection, so a release is never overtaken by the claim after it).</summary>
+    private TimeSpan ArbiterArrival(SimulatedNode n)
+    {
+        var arrives = Now + Draw(Options.ArbiterDuration);
+        if (n.ArbiterChannel.Generation == n.Generation && n.ArbiterChannel.LastArrival > arrives)
+        {
+            arrives = n.ArbiterChannel.LastArrival;
+        }
+
+        n.ArbiterChannel = (n.Generation, arrives);
+        return arrives;
+    }
+
+    private sealed class StoreView(Simulation sim, SimulatedNode node, InMemoryLeaseStore store) : ILeaseStore
+    {
+        public string Name => store.Name;
+
+        public ValueTask<(long LeaseId, TimeSpan Ttl)> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken)
+        {
+            Check();
+            return store.GrantLeaseAsync(ttl, cancellationToken);
+        }
+
+        public ValueTask<TimeSpan?> KeepAliveAsync(long leaseId, CancellationToken cancellationToken)
+        {
+            Check();
+            return store.KeepAliveAsync(leaseId, cancellationToken);
+        }
+
+        public ValueTask RevokeLeaseAsync(long leaseId, CancellationToken cancellationToken)
+        {
+            Check();
+            return store.RevokeLeaseAsync(leaseId, cancellationToken);
+        }
+
+        public ValueTask<LeaseClaim> PutIfAbsentAsync(string key, string value, long leaseId, CancellationToken cancellationToken)
+        {
+            Check();
+            return store.PutIfAbsentAsync(key, value, leaseId, cancellationToken);
+        }
+
+        public ValueTask<LeaseHolder?> GetAsync(string key, CancellationToken cancellationToken)
+        {
+            Check();
+            return store.GetAsync(key, cancellationToken);
+        }
+
+        public ValueTask<bool> DeleteIfLeaseAsync(string key, long leaseId, CancellationToken cancellationToken)
+        {
+            Check();
+            return store.DeleteIfLeaseAsync(key, leaseId, cancellationToken);
+        }
+
+        private void Check()
+        {
+            if (node.StoreCutUntil > sim.Now)
+            {
+                throw new LeaseStoreUnavailableException($"node {node.Name} cannot reach {store.Name} (connection timed out)");
+            }
+        }
     }
 
     private void Fence(SimulatedNode n, FenceNode fence)
@@ -1377,6 +1554,17 @@ public sealed class Simulation : IDisposable
             var victim = _nodes[Random.Next(_nodes.Count)];
             victim.PingOutageUntil = Now + Draw(f.PingOutageDuration);
             Record(victim.Name, "fault", $"ping targets unreachable until {victim.PingOutageUntil.TotalSeconds:0.000}s");
+        }
+
+        if (_leaseStore is not null && Chance(f.StoreOutageRate * dt))
+        {
+            StoreOutage(Now + Draw(f.StoreOutageDuration));
+        }
+
+        if (_leaseStore is not null && Chance(f.StoreCutRate * dt))
+        {
+            var victim = _nodes[Random.Next(_nodes.Count)];
+            CutFromStore(victim.Name, Now + Draw(f.StoreCutDuration));
         }
 
         // Operator actions (Chance draws nothing when a rate is 0: profiles without them replay exactly as before).

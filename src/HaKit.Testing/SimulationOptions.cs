@@ -114,6 +114,18 @@ public sealed class FaultProfile
     /// <summary>Length of a ping-target outage. <value>Default 0.5-3 s.</value></summary>
     public DurationRange PingOutageDuration { get; set; } = DurationRange.Ms(500, 3000);
 
+    /// <summary>Lease modes: rate per second of lease-store outages (etcd down for everyone; on its return every lease is refreshed, as etcd does).</summary>
+    public double StoreOutageRate { get; set; }
+
+    /// <summary>Length of a lease-store outage. <value>Default 0.5-4 s.</value></summary>
+    public DurationRange StoreOutageDuration { get; set; } = DurationRange.Ms(500, 4000);
+
+    /// <summary>Lease modes: rate per second of cuts between one node and the lease store (the node alone cannot reach etcd).</summary>
+    public double StoreCutRate { get; set; }
+
+    /// <summary>Length of a node-to-store cut. <value>Default 0.5-4 s.</value></summary>
+    public DurationRange StoreCutDuration { get; set; } = DurationRange.Ms(500, 4000);
+
     /// <summary>Probability that persisting an epoch fails (disk full).</summary>
     public double PersistFailure { get; set; }
 

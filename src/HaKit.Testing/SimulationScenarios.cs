@@ -14,6 +14,12 @@ public enum ArbiterSetup
 
     /// <summary>TwoNode with ping targets and two fence levels.</summary>
     TwoNodePingFencing = 3,
+
+    /// <summary>Etcd mode, two nodes (a simulated etcd with lease-store outages and node-to-store cuts).</summary>
+    Etcd = 4,
+
+    /// <summary>Etcd mode, three nodes.</summary>
+    EtcdThreeNodes = 5,
 }
 
 /// <summary>The named fault mixes and the seed → scenario mapping used by the runner and the CI seed range.</summary>
@@ -108,6 +114,35 @@ public static class SimulationScenarios
     /// <param name="seed">The seed.</param>
     public static ArbiterSetup SetupOf(int seed) => (ArbiterSetup)(int)((uint)seed % 4);
 
+    /// <summary>
+    /// Switches a cluster (such as <see cref="SimulationOptions.DefaultCluster"/>) to Etcd mode the way the lease scenarios run it:
+    /// lease 2 s, drift margin 500 ms, etcd request time-out 500 ms (the simulator's own in-memory etcd answers), and optionally a
+    /// third node <c>c</c>.
+    /// </summary>
+    /// <param name="cluster">The cluster options to change.</param>
+    /// <param name="threeNodes">Add node <c>c</c>.</param>
+    public static void UseEtcd(HaKitOptions cluster, bool threeNodes = false)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        cluster.Arbiter.Mode = ArbiterMode.Etcd;
+        cluster.Arbiter.LeaseTtl = TimeSpan.FromSeconds(2);
+        cluster.Arbiter.LeaseDriftMargin = TimeSpan.FromMilliseconds(500);
+        cluster.Arbiter.Etcd.Endpoints.Add("http://etcd.simulated:2379");
+        cluster.Arbiter.Etcd.RequestTimeout = TimeSpan.FromMilliseconds(500);
+        if (threeNodes)
+        {
+            cluster.Nodes.Add(new NodeOptions { Name = "c", Priority = 100, Addresses = { ["lan0"] = "10.0.0.3:7400", ["lan1"] = "10.0.1.3:7400" } });
+        }
+    }
+
+    /// <summary>Lease modes: the set-up a seed runs with (even seeds two nodes, odd seeds three).</summary>
+    /// <param name="seed">The seed.</param>
+    public static ArbiterSetup LeaseSetupOf(int seed) => (uint)seed % 2 == 0 ? ArbiterSetup.Etcd : ArbiterSetup.EtcdThreeNodes;
+
+    /// <summary>Lease modes: the scenario of a seed (<see cref="LeaseSetupOf"/>, and the fault mix <c>(seed / 2) mod</c> the number of <see cref="Mixes"/>).</summary>
+    /// <param name="seed">The seed.</param>
+    public static SimulationOptions ForLeaseSeed(int seed) => Create(seed, LeaseSetupOf(seed), Mixes[(int)((uint)seed / 2 % (uint)Mixes.Count)]);
+
     /// <summary>The fault mix a seed runs with ((seed / 4) mod the number of <see cref="Mixes"/>).</summary>
     /// <param name="seed">The seed.</param>
     public static string MixOf(int seed) => Mixes[(int)((uint)seed / 4 % (uint)Mixes.Count)];
@@ -160,6 +195,18 @@ public static class SimulationScenarios
                 FailureWindow = TimeSpan.FromSeconds(4),
                 RestartDelay = TimeSpan.FromMilliseconds(50),
             });
+        }
+
+        if (setup is ArbiterSetup.Etcd or ArbiterSetup.EtcdThreeNodes)
+        {
+            UseEtcd(cluster, threeNodes: setup == ArbiterSetup.EtcdThreeNodes);
+
+            // The store's own faults. A process stall longer than the drift margin would outlive the lease (an owner frozen past
+            // its expiry still looks Active): that needs a watchdog, as Patroni uses; the simulated stalls stay shorter.
+            faults.StoreOutageRate = 0.05;
+            faults.StoreCutRate = 0.1;
+            faults.StallDuration = DurationRange.Ms(50, 300);
+            faults.MaxClockDrift = Math.Min(faults.MaxClockDrift, 0.05);
         }
 
         var options = new SimulationOptions

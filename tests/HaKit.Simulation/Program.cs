@@ -4,6 +4,7 @@ using HaKit.Testing;
 
 // Seed sweep: dotnet run --project tests/HaKit.Simulation -- --from <seed> --count <n> [--parallel <p>]
 // Replay:     dotnet run --project tests/HaKit.Simulation -- --seed <s> [--trace] [--setup <ArbiterSetup>] [--mix <mix>]
+// Lease modes: add --arbiter etcd (seeds cycle through Etcd/EtcdThreeNodes and the mixes).
 var from = 0;
 var count = 100;
 int? single = null;
@@ -11,6 +12,7 @@ var trace = false;
 var parallel = Environment.ProcessorCount;
 ArbiterSetup? setup = null;
 string? mix = null;
+var lease = false;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -52,11 +54,21 @@ try
                 }
 
                 break;
+            case "--arbiter":
+                var arbiterText = Value();
+                lease = arbiterText.ToLowerInvariant() switch
+                {
+                    "twonode" => false,
+                    "etcd" => true,
+                    _ => throw new ArgumentException($"--arbiter {arbiterText}: expected twonode or etcd"),
+                };
+                break;
             case "--parallel":
                 parallel = Math.Max(1, Int("--parallel"));
                 break;
             case "--help" or "-h":
                 Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
+                Console.WriteLine("       [--arbiter twonode|etcd]                     the seeds' arbiter family (default twonode)");
                 Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
                 Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
                 return 0;
@@ -74,7 +86,7 @@ catch (ArgumentException ex)
 
 if (single is { } seed)
 {
-    var options = SimulationScenarios.Create(seed, setup ?? SimulationScenarios.SetupOf(seed), mix ?? SimulationScenarios.MixOf(seed));
+    var options = Scenario(seed);
     options.RecordTrace = trace;
     using var sim = new Simulation(options);
     var result = sim.Run();
@@ -102,7 +114,7 @@ long steps = 0;
 Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, k =>
 {
     var s = from + k;
-    using var sim = new Simulation(SimulationScenarios.Create(s, setup ?? SimulationScenarios.SetupOf(s), mix ?? SimulationScenarios.MixOf(s)));
+    using var sim = new Simulation(Scenario(s));
     var result = sim.Run();
     Interlocked.Add(ref steps, result.Steps);
     if (!result.Passed)
@@ -113,10 +125,18 @@ Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }
 watch.Stop();
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {
-    var pinned = (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
+    var pinned = (lease ? " --arbiter etcd" : "") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
     Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --seed {s}{pinned} --trace");
 }
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} seeds in {watch.Elapsed.TotalSeconds:0.0} s ({count / watch.Elapsed.TotalSeconds:0.0} seeds/s, {steps / watch.Elapsed.TotalSeconds:0} steps/s, {parallel} threads)"));
 Console.WriteLine($"seeds={count} violations={failures.Count}");
 return failures.IsEmpty ? 0 : 1;
+
+SimulationOptions Scenario(int s)
+{
+    var auto = lease ? SimulationScenarios.ForLeaseSeed(s) : SimulationScenarios.ForSeed(s);
+    var autoMix = auto.Faults.Name[(auto.Faults.Name.IndexOf('/', StringComparison.Ordinal) + 1)..];
+    var autoSetup = lease ? SimulationScenarios.LeaseSetupOf(s) : SimulationScenarios.SetupOf(s);
+    return setup is null && mix is null ? auto : SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix);
+}

@@ -32,6 +32,7 @@ public sealed class OwnershipCore
     private TimeSpan _nextHeartbeatAt;
     private bool _announce = true;
     private bool _standby;
+    private TimeSpan _arbiterUnreachableUntil = TimeSpan.MinValue;
     private bool _shuttingDown;
     private bool _shutdownReadyRaised;
     private long _nextRequestId = 1;
@@ -289,6 +290,9 @@ public sealed class OwnershipCore
         ArgumentNullException.ThrowIfNull(decision);
         Step(now, () =>
         {
+            // A node that cannot reach its arbiter (etcd cut off) stops offering itself for groups it does not own, so that a peer
+            // that can reach it takes them; it offers itself again after a few retry intervals, or at once on an answer.
+            _arbiterUnreachableUntil = decision.Unavailable ? _now + (_config.ArbiterRetryInterval * 4) : TimeSpan.MinValue;
             foreach (var g in _groups)
             {
                 if (g.Role == GroupRole.Acquiring && g.Stage == AcquireStage.Arbiter && g.PendingRequest == requestId)
@@ -325,6 +329,13 @@ public sealed class OwnershipCore
                             var left = (g.LeaseExpiresAt ?? _now) - _now;
                             var retry = TimeSpan.FromTicks(Math.Min(_config.ArbiterRetryInterval.Ticks, left.Ticks / 2));
                             g.LeaseRenewAt = _now + (retry > _config.TickInterval ? retry : _config.TickInterval);
+                        }
+                        else if (g.Maintenance)
+                        {
+                            // Hands-off: the operator owns the resources now. No more renewals; the expired lease stops the group
+                            // as soon as maintenance ends.
+                            g.LastDecision = decision;
+                            g.LeaseRenewAt = null;
                         }
                         else
                         {
@@ -645,6 +656,12 @@ public sealed class OwnershipCore
             {
                 // A takeover in progress would end in a start: maintenance means hands off, so give it up (no resource was touched yet).
                 AbortAcquire(g, "the group went into maintenance here", TimeSpan.Zero);
+            }
+            else if (g.Role is GroupRole.Active or GroupRole.Starting)
+            {
+                // Hands-off for resources, not for ownership: keep holding the lease so that nobody else starts the group.
+                // (If the lease is lost anyway, maintenance still leaves the resources alone.)
+                RenewLeaseIfDue(g);
             }
 
             return;
@@ -985,7 +1002,7 @@ public sealed class OwnershipCore
     private HeartbeatMessage BuildHeartbeat() => new(
         _config.LocalPriority,
         _shuttingDown,
-        _groups.Select(g => new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked, g.HandoffTo, g.FatalMark, g.FatalCleared)).ToArray(),
+        _groups.Select(g => new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked && !ArbiterUnreachable, g.HandoffTo, g.FatalMark, g.FatalCleared)).ToArray(),
         ++_announcements);
 
     private void Emit(ClusterEvent e) => _ready.Add(new EmitEvent(e));
@@ -1100,6 +1117,8 @@ public sealed class OwnershipCore
 
     private bool IsFatal(Group g) => g.FatalMark > g.FatalCleared;
 
+    private bool ArbiterUnreachable => _now < _arbiterUnreachableUntil;
+
     private bool IsLocallyEligible(Group g) =>
         !_standby && !_shuttingDown && !g.BannedPermanent && !(g.BannedUntil is { } until && _now < until) && !IsFatal(g) && !g.Maintenance;
 
@@ -1139,17 +1158,18 @@ public sealed class OwnershipCore
     private List<(string Name, int Priority)> Candidates(Group g, bool includeLocal)
     {
         var candidates = new List<(string Name, int Priority)>();
-        if (includeLocal && IsLocallyEligible(g))
-        {
-            candidates.Add((LocalNode, _config.LocalPriority));
-        }
-
         foreach (var p in _peers)
         {
             if (IsUp(p) && !p.Leaving && p.Groups.TryGetValue(g.Name, out var ann) && ann.Eligible && ann.Role != GroupRole.Blocked)
             {
                 candidates.Add((p.Name, p.Priority));
             }
+        }
+
+        // Cut off from the arbiter, this node is a candidate only when no peer is (it must still ask, to notice the arbiter's return).
+        if (includeLocal && IsLocallyEligible(g) && (!ArbiterUnreachable || candidates.Count == 0))
+        {
+            candidates.Insert(0, (LocalNode, _config.LocalPriority));
         }
 
         return candidates;
