@@ -385,12 +385,16 @@ public static class HaKitOptionsValidator
                 return;
             }
 
-            if (!Uri.TryCreate(url.Replace("{node}", "node", StringComparison.Ordinal).Replace("{cluster}", "cluster", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+            if (string.IsNullOrEmpty(url))
+            {
+                error(key, url, "required for Type Http: an absolute http:// or https:// URL containing {node}, e.g. https://pdu.example/api/outlets/{node}/off");
+            }
+            else if (!Uri.TryCreate(url.Replace("{node}", "node", StringComparison.Ordinal).Replace("{cluster}", "cluster", StringComparison.Ordinal), UriKind.Absolute, out var uri)
                 || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
             {
-                error(key, url, (required ? "required for Type Http: " : "") + "must be an absolute http:// or https:// URL containing {node}, e.g. https://pdu.example/api/outlets/{node}/off");
+                error(key, url, required ? "must be an absolute http:// or https:// URL containing {node}, e.g. https://pdu.example/api/outlets/{node}/off" : "must be an absolute http:// or https:// URL, e.g. https://pdu.example/api/outlets/{node}/status");
             }
-            else if (!url.Contains("{node}", StringComparison.Ordinal))
+            else if (required && !url.Contains("{node}", StringComparison.Ordinal))
             {
                 error(key, url, "must contain the placeholder {node} (replaced by the URI-escaped node name), e.g. https://pdu.example/api/outlets/{node}/off");
             }
