@@ -123,7 +123,7 @@ public interface IHaKitBuilder
     /// <returns>This builder.</returns>
     IHaKitBuilder AddResource(string group, Func<IServiceProvider, IResource> factory);
 
-    /// <summary>Adds a fence agent (resolved from DI or created with <see cref="ActivatorUtilities"/>). Agents are fencing levels, tried in registration order.</summary>
+    /// <summary>Adds a fence agent (resolved from DI or created with <see cref="ActivatorUtilities"/>). Agents are fencing levels, tried in registration order, after the agents configured in <c>HaKit:Fencing:Agents</c>.</summary>
     /// <typeparam name="TAgent">The agent type.</typeparam>
     /// <returns>This builder.</returns>
     IHaKitBuilder AddFenceAgent<TAgent>()

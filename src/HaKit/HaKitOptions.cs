@@ -39,7 +39,7 @@ public sealed class HaKitOptions
     /// <summary>Tie-breaking when peers cannot see each other.</summary>
     public ArbiterOptions Arbiter { get; set; } = new();
 
-    /// <summary>Fencing timeouts (the agents themselves are registered in code).</summary>
+    /// <summary>Fencing: timeouts and the built-in agents configured as fencing levels (more agents can be registered in code).</summary>
     public FencingOptions Fencing { get; set; } = new();
 
     /// <summary>Directory of the durable state file (<c>&lt;NodeName&gt;.state</c>: incarnation and epochs). <value>Default <c>hakit-state</c>.</value></summary>
@@ -287,4 +287,51 @@ public sealed class FencingOptions
 
     /// <summary>Delay before retrying after every agent failed. <value>Default 5 s.</value></summary>
     public TimeSpan RetryInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Built-in fence agents (<see cref="FenceAgentType.Script"/>, <see cref="FenceAgentType.Http"/>) as fencing levels: tried in
+    /// list order, before the agents registered in code (<see cref="Runtime.ClusterNodeServices.FenceAgents"/>). <value>Default: none.</value>
+    /// </summary>
+    public List<FenceAgentOptions> Agents { get; set; } = [];
+}
+
+/// <summary>The kind of a built-in fence agent.</summary>
+public enum FenceAgentType
+{
+    /// <summary><see cref="Fencing.ScriptFenceAgent"/>: runs an executable (<c>&lt;command&gt; [args] off &lt;node&gt;</c>, then <c>status</c>).</summary>
+    Script = 1,
+
+    /// <summary><see cref="Fencing.HttpFenceAgent"/>: POSTs to a URL (a power switch, a cloud API gateway), then optionally GETs a status URL.</summary>
+    Http = 2,
+}
+
+/// <summary>One built-in fence agent (one fencing level), <c>HaKit:Fencing:Agents:&lt;n&gt;</c>.</summary>
+public sealed class FenceAgentOptions
+{
+    /// <summary>Unique agent name, used in logs and fence explanations. <value>Required.</value></summary>
+    public string Name { get; set; } = "";
+
+    /// <summary>The agent kind. <value>Required: <c>Script</c> or <c>Http</c>.</value></summary>
+    public FenceAgentType? Type { get; set; }
+
+    /// <summary>The nodes this agent can fence (Pacemaker's <c>pcmk_host_list</c>); other nodes are skipped ("not for node x"). <value>Default: empty = every node.</value></summary>
+    public List<string> Nodes { get; set; } = [];
+
+    /// <summary>Script: the executable (absolute path recommended). It is run directly, without a shell. <value>Required for Script.</value></summary>
+    public string Command { get; set; } = "";
+
+    /// <summary>Script: arguments placed before the action and the node (<c>command args... off node</c>), passed as is (no shell interpretation). <value>Default: none.</value></summary>
+    public List<string> Arguments { get; set; } = [];
+
+    /// <summary>Confirm the node is off after a successful fence (Script: run the <c>status</c> action; Http: GET <see cref="StatusUrl"/> when set). <value>Default <see langword="true"/>.</value></summary>
+    public bool Confirm { get; set; } = true;
+
+    /// <summary>Http: absolute http/https URL template POSTed to fence; <c>{node}</c> and <c>{cluster}</c> are replaced (URI-escaped). Must contain <c>{node}</c>. <value>Required for Http.</value></summary>
+    public string Url { get; set; } = "";
+
+    /// <summary>Http: optional status URL template (GET), confirmed when the JSON body has <c>"state": "off"</c>. <value>Default: none (no confirmation).</value></summary>
+    public string StatusUrl { get; set; } = "";
+
+    /// <summary>Http: optional bearer token sent as <c>Authorization: Bearer …</c>; never logged nor shown in explanations. <value>Default: none.</value></summary>
+    public string BearerToken { get; set; } = "";
 }

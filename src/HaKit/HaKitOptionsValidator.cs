@@ -341,6 +341,7 @@ public static class HaKitOptionsValidator
 
         Positive("Fencing:Timeout", options.Fencing.Timeout);
         Positive("Fencing:RetryInterval", options.Fencing.RetryInterval);
+        ValidateFenceAgents(options, nodeNames, Error);
 
         if (string.IsNullOrWhiteSpace(options.StateDirectory))
         {
@@ -364,6 +365,81 @@ public static class HaKitOptionsValidator
             if (value <= TimeSpan.Zero)
             {
                 Error(key, value, "must be a positive duration (hh:mm:ss.fff)");
+            }
+        }
+    }
+
+    private static void ValidateFenceAgents(HaKitOptions options, HashSet<string> nodeNames, Action<string, object?, string> error)
+    {
+        var agentNames = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < options.Fencing.Agents.Count; i++)
+        {
+            var a = options.Fencing.Agents[i];
+            var key = $"Fencing:Agents:{i}";
+            if (a is null)
+            {
+                error(key, null, "an agent entry needs at least Name and Type");
+                continue;
+            }
+
+            if (string.IsNullOrWhiteSpace(a.Name))
+            {
+                error($"{key}:Name", a.Name, "every fence agent needs a unique, non-empty name (used in logs), e.g. ipmi-b");
+            }
+            else if (!agentNames.Add(a.Name))
+            {
+                error($"{key}:Name", a.Name, "duplicate fence agent name; agent names must be unique");
+            }
+
+            for (var n = 0; n < a.Nodes.Count; n++)
+            {
+                if (!nodeNames.Contains(a.Nodes[n]))
+                {
+                    error($"{key}:Nodes:{n}", a.Nodes[n], $"not in HaKit:Nodes; expected one of: {string.Join(", ", nodeNames)}");
+                }
+            }
+
+            switch (a.Type)
+            {
+                case FenceAgentType.Script:
+                    if (string.IsNullOrWhiteSpace(a.Command))
+                    {
+                        error($"{key}:Command", a.Command, "required for Type Script: the executable to run as '<command> [args] off|status <node>', e.g. /usr/local/sbin/fence-ipmi");
+                    }
+
+                    break;
+                case FenceAgentType.Http:
+                    CheckUrl($"{key}:Url", a.Url, required: true);
+                    CheckUrl($"{key}:StatusUrl", a.StatusUrl, required: false);
+                    break;
+                case null:
+                    error($"{key}:Type", null, "required: one of Script, Http");
+                    break;
+                default:
+                    error($"{key}:Type", a.Type.Value.ToString(), "unknown fence agent type; one of: Script, Http");
+                    break;
+            }
+        }
+
+        void CheckUrl(string key, string url, bool required)
+        {
+            if (string.IsNullOrEmpty(url) && !required)
+            {
+                return;
+            }
+
+            if (string.IsNullOrEmpty(url))
+            {
+                error(key, url, "required for Type Http: an absolute http:// or https:// URL containing {node}, e.g. https://pdu.example/api/outlets/{node}/off");
+            }
+            else if (!Uri.TryCreate(url.Replace("{node}", "node", StringComparison.Ordinal).Replace("{cluster}", "cluster", StringComparison.Ordinal), UriKind.Absolute, out var uri)
+                || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+            {
+                error(key, url, required ? "must be an absolute http:// or https:// URL containing {node}, e.g. https://pdu.example/api/outlets/{node}/off" : "must be an absolute http:// or https:// URL, e.g. https://pdu.example/api/outlets/{node}/status");
+            }
+            else if (required && !url.Contains("{node}", StringComparison.Ordinal))
+            {
+                error(key, url, "must contain the placeholder {node} (replaced by the URI-escaped node name), e.g. https://pdu.example/api/outlets/{node}/off");
             }
         }
     }

@@ -31,7 +31,7 @@ public sealed class ClusterNodeServices
     /// <summary>For <see cref="ArbiterMode.Etcd"/> when <see cref="Arbiter"/> is not set: the lease store the default <see cref="LeaseStoreArbiter"/> uses. <value>Default: none.</value></summary>
     public ILeaseStore? LeaseStore { get; init; }
 
-    /// <summary>Fence agents, tried in order (fencing levels). <value>Default: none.</value></summary>
+    /// <summary>Fence agents, tried in order (fencing levels), after the built-in agents configured in <see cref="FencingOptions.Agents"/>. <value>Default: none.</value></summary>
     public IReadOnlyList<IFenceAgent> FenceAgents { get; init; } = [];
 
     /// <summary>Durable state. <value>Default: <see cref="FileStateStore"/> at <c>StateDirectory/NodeName.state</c>.</value></summary>
@@ -59,6 +59,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     private readonly HaKitMetrics _metrics;
     private readonly IArbiter _arbiter;
     private readonly FenceCoordinator _fencing;
+    private readonly IReadOnlyList<IFenceAgent> _configuredAgents;
     private readonly IStateStore _store;
     private readonly IReadOnlyList<IHeartbeatTransport> _transports;
     private readonly Dictionary<string, GroupDriver> _drivers = new(StringComparer.Ordinal);
@@ -121,7 +122,10 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         _time = services.TimeProvider;
         _logger = services.LoggerFactory.CreateLogger("HaKit");
         _metrics = new HaKitMetrics(services.MeterFactory);
-        _fencing = new FenceCoordinator(services.FenceAgents, options.Fencing.Timeout, _time);
+        // Configured agents (HaKit:Fencing:Agents) are the first fencing levels, then the ones registered in code. They run real
+        // processes and sockets, so their bounded waits use the system clock even when the node runs on a test clock.
+        _configuredAgents = FenceAgentSupport.Create(options, services.LoggerFactory, TimeProvider.System);
+        _fencing = new FenceCoordinator([.. _configuredAgents, .. services.FenceAgents], options.Fencing.Timeout, _time);
         _arbiter = services.Arbiter ?? (options.Arbiter.Mode switch
         {
             ArbiterMode.Etcd => new LeaseStoreArbiter(
@@ -332,6 +336,11 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         foreach (var d in _drivers.Values)
         {
             d.Dispose();
+        }
+
+        foreach (var agent in _configuredAgents.OfType<IDisposable>())
+        {
+            agent.Dispose();
         }
     }
 
