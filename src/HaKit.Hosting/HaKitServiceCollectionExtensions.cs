@@ -1,9 +1,11 @@
 using HaKit.Election;
+using HaKit.Etcd;
 using HaKit.Fencing;
 using HaKit.Resources;
 using HaKit.Runtime;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -26,6 +28,9 @@ public static class HaKitServiceCollectionExtensions
     /// <para>Registers <see cref="ClusterNode"/> as a singleton (subscribe to <see cref="ClusterNode.EventRaised"/>, run
     /// <see cref="ClusterNode.ExecuteAsync"/>), a hosted service that starts the node and hands every owned group to the peer at
     /// host shutdown, and start-up validation (<see cref="OptionsValidationException"/> naming the key, the value and the fix).</para>
+    /// <para>With <c>&lt;section&gt;:Arbiter:Mode = Etcd</c> and no <see cref="IHaKitBuilder.UseArbiter{TArbiter}"/>, the node's arbiter is a
+    /// <see cref="LeaseStoreArbiter"/> over an <see cref="EtcdLeaseStore"/> built from <c>&lt;section&gt;:Arbiter:Etcd</c> (an
+    /// <see cref="ILeaseStore"/> registered in the container wins); the container disposes the store with the host.</para>
     /// </remarks>
     /// <param name="services">The service collection.</param>
     /// <param name="sectionName">The configuration section. <value>Default <c>HaKit</c>.</value></param>
@@ -66,6 +71,8 @@ public static class HaKitServiceCollectionExtensions
         services.AddSingleton<NodeLifetime>();
         services.AddOptions<HaKitOptions>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<HaKitOptions>, HaKitOptionsValidation>();
+        // Etcd mode: the lease store, created only when the node asks for it; the container disposes it with the host.
+        services.TryAddSingleton<ILeaseStore>(sp => new EtcdLeaseStore(sp.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Etcd));
         services.AddSingleton(CreateNode);
         services.AddSingleton<HaKitHostedService>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HaKitHostedService>());
@@ -83,12 +90,23 @@ public static class HaKitServiceCollectionExtensions
             throw new HaKitConfigurationException(resources.Errors);
         }
 
+        var loggerFactory = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+        var arbiter = registry.ArbiterType is { } arbiterType ? (IArbiter)ActivatorUtilities.GetServiceOrCreateInstance(sp, arbiterType) : null;
+        ILeaseStore? leaseStore = null;
+        if (arbiter is null && options.Arbiter.Mode == ArbiterMode.Etcd)
+        {
+            leaseStore = sp.GetRequiredService<ILeaseStore>();
+            var a = options.Arbiter;
+            HostingLog.EtcdArbiter(loggerFactory.CreateLogger("HaKit.Hosting"), leaseStore.Name, a.LeaseTtl.TotalSeconds, a.LeaseDriftMargin.TotalMilliseconds, a.Etcd.RequestTimeout.TotalMilliseconds, $"{a.Etcd.KeyPrefix.TrimEnd('/')}/{options.ClusterName}/groups/");
+        }
+
         var services = new ClusterNodeServices
         {
             TimeProvider = sp.GetService<TimeProvider>() ?? TimeProvider.System,
-            LoggerFactory = sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
+            LoggerFactory = loggerFactory,
             MeterFactory = sp.GetService<System.Diagnostics.Metrics.IMeterFactory>(),
-            Arbiter = registry.ArbiterType is { } arbiter ? (IArbiter)ActivatorUtilities.GetServiceOrCreateInstance(sp, arbiter) : null,
+            Arbiter = arbiter,
+            LeaseStore = leaseStore,
             FenceAgents = registry.FenceAgentTypes.Select(t => (IFenceAgent)ActivatorUtilities.GetServiceOrCreateInstance(sp, t)).ToArray(),
         };
         return new ClusterNode(options, resources.ByGroup, services);

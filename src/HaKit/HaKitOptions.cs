@@ -244,7 +244,7 @@ public enum ArbiterMode
 /// <summary>Etcd settings (<see cref="ArbiterMode.Etcd"/>).</summary>
 public sealed class EtcdArbiterOptions
 {
-    /// <summary>Client URLs of the etcd cluster (<c>http://10.0.0.5:2379</c>); tried in turn. <value>Default: none.</value></summary>
+    /// <summary>Client URLs of the etcd cluster (<c>http://10.0.0.5:2379</c>), all http or all https; calls are spread over the members that are connected and one that is down is passed over. <value>Default: none.</value></summary>
     public List<string> Endpoints { get; set; } = [];
 
     /// <summary>Key prefix; group <c>g</c> of cluster <c>c</c> is owned through <c>{KeyPrefix}/c/groups/g</c>. <value>Default <c>/hakit</c>.</value></summary>

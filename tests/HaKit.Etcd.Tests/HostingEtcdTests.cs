@@ -1,0 +1,132 @@
+using System.Collections.Concurrent;
+using HaKit.Election;
+using HaKit.Etcd.Tests.Harness;
+using HaKit.Hosting;
+using HaKit.Resources;
+using HaKit.Runtime;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Etcd.Tests;
+
+/// <summary><c>AddHaKit</c> in Etcd mode: the lease store comes from <c>HaKit:Arbiter:Etcd</c>, is logged, used and disposed with the host.</summary>
+[TestFixture]
+[NonParallelizable]
+public class HostingEtcdTests
+{
+    private EtcdProcess _etcd = null!;
+    private string _stateDir = "";
+
+    [SetUp]
+    public async Task SetUp()
+    {
+        _etcd = await EtcdProcess.StartAsync();
+        _stateDir = Directory.CreateTempSubdirectory("hakit-etcd-host-").FullName;
+    }
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        if (_etcd is not null)
+        {
+            await _etcd.DisposeAsync();
+        }
+
+        if (_stateDir.Length > 0)
+        {
+            Directory.Delete(_stateDir, recursive: true);
+        }
+    }
+
+    private Dictionary<string, string?> Config(string cluster) => new()
+    {
+        ["HaKit:ClusterName"] = cluster,
+        ["HaKit:NodeName"] = "a",
+        ["HaKit:Nodes:0:Name"] = "a",
+        ["HaKit:Nodes:0:Addresses:lan0"] = $"127.0.0.1:{EtcdProcess.FreeTcpPort()}",
+        ["HaKit:Nodes:1:Name"] = "b", // never started: a takes the group after the initial dead time
+        ["HaKit:Nodes:1:Addresses:lan0"] = $"127.0.0.1:{EtcdProcess.FreeTcpPort()}",
+        ["HaKit:Links:0:Name"] = "lan0",
+        ["HaKit:Auth:Keys:0:Id"] = "1",
+        ["HaKit:Auth:Keys:0:Secret"] = Convert.ToBase64String(new byte[32]),
+        ["HaKit:Auth:SendKeyId"] = "1",
+        ["HaKit:Timing:Interval"] = "00:00:00.050",
+        ["HaKit:Timing:WarnTime"] = "00:00:00.150",
+        ["HaKit:Timing:DeadTime"] = "00:00:00.300",
+        ["HaKit:Timing:InitialDeadTime"] = "00:00:00.600",
+        ["HaKit:Groups:0:Name"] = "web",
+        ["HaKit:Groups:0:PreferredNode"] = "a",
+        ["HaKit:StateDirectory"] = _stateDir,
+        ["HaKit:Arbiter:Mode"] = "Etcd",
+        ["HaKit:Arbiter:LeaseTtl"] = "00:00:02",
+        ["HaKit:Arbiter:LeaseDriftMargin"] = "00:00:00.300",
+        ["HaKit:Arbiter:RetryInterval"] = "00:00:00.200",
+        ["HaKit:Arbiter:Etcd:Endpoints:0"] = _etcd.ClientUrl,
+        ["HaKit:Arbiter:Etcd:KeyPrefix"] = "/apps",
+        ["HaKit:Arbiter:Etcd:RequestTimeout"] = "00:00:00.500",
+    };
+
+    [Test]
+    public async Task Etcd_mode_builds_the_store_from_configuration_logs_it_owns_the_group_through_etcd_and_disposes_the_store()
+    {
+        var cluster = "host" + Guid.NewGuid().ToString("N")[..8];
+        var logs = new LogSink();
+        var running = false;
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(Config(cluster));
+        builder.Logging.AddProvider(logs);
+        builder.Services.AddHaKit().AddResource("web", _ => new DelegateResource(
+            "svc",
+            (_, _) => { running = true; return ValueTask.FromResult(ResourceResult.Success); },
+            (_, _) => { running = false; return ValueTask.FromResult(ResourceResult.Success); },
+            (_, _) => ValueTask.FromResult(running ? MonitorResult.Running : MonitorResult.NotRunning())));
+        EtcdLeaseStore store;
+        using (var host = builder.Build())
+        {
+            await host.StartAsync();
+            var node = host.Services.GetRequiredService<ClusterNode>();
+            store = (EtcdLeaseStore)host.Services.GetRequiredService<ILeaseStore>();
+            Assert.That(store.Endpoints, Is.EqualTo(new[] { _etcd.ClientUrl }));
+            Assert.That(store.RequestTimeout, Is.EqualTo(TimeSpan.FromMilliseconds(500)));
+
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (node.GetStatus().Groups.Single().Role != GroupRole.Active)
+            {
+                Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "a alone takes the group through etcd");
+                await Task.Delay(20);
+            }
+
+            var holder = await store.GetAsync($"/apps/{cluster}/groups/web", CancellationToken.None);
+            Assert.That(holder?.Value, Is.EqualTo("a"), "ownership is the key under the configured prefix");
+            Assert.That(node.GetStatus().Groups.Single().Epoch, Is.EqualTo((ulong)holder!.CreateRevision));
+            Assert.That(logs.Lines, Has.Some.Contains($"etcd arbiter: etcd {_etcd.ClientUrl}, lease ttl 2 s"));
+
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await host.StopAsync(cts.Token);
+            Assert.That(await store.GetAsync($"/apps/{cluster}/groups/web", CancellationToken.None), Is.Null, "a graceful stop releases the key");
+        }
+
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.GetAsync("/k", CancellationToken.None), "disposed with the host");
+    }
+
+    private sealed class LogSink : ILoggerProvider, ILogger
+    {
+        public ConcurrentQueue<string> Lines { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Enqueue(formatter(state, exception));
+
+        public void Dispose()
+        {
+        }
+    }
+}
