@@ -68,6 +68,8 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     private readonly TaskCompletionSource _shutdownReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Dictionary<string, ulong> _epochs = new(StringComparer.Ordinal);
     private readonly List<Task> _inFlight = [];
+    private readonly List<Task> _releases = [];
+    private static readonly TimeSpan ReleaseWait = TimeSpan.FromSeconds(5);
     private readonly Lock _inFlightLock = new();
     private readonly byte[][] _sendBuffers;
     private readonly byte[] _payloadBuffer;
@@ -318,6 +320,22 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             // Out of time: stop anyway; peers detect the silence.
         }
 
+        // Let arbiter releases reach the arbiter (an etcd key deleted now spares the next owner the rest of the lease); bounded.
+        Task[] releases;
+        lock (_inFlightLock)
+        {
+            releases = [.. _releases];
+        }
+
+        try
+        {
+            await Task.WhenAll(releases).WaitAsync(ReleaseWait, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            // The lease expires at the arbiter on its own.
+        }
+
         await StopLoopAsync().ConfigureAwait(false);
     }
 
@@ -493,7 +511,14 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
                 Track(AskArbiterAsync(ask, cancellationToken));
                 break;
             case ReleaseArbiter release:
-                Track(ReleaseArbiterAsync(release.Group, cancellationToken));
+                var releasing = ReleaseArbiterAsync(release.Group, cancellationToken);
+                Track(releasing);
+                lock (_inFlightLock)
+                {
+                    _releases.RemoveAll(t => t.IsCompleted);
+                    _releases.Add(releasing);
+                }
+
                 break;
             case FenceNode fence:
                 Track(FenceAsync(fence, cancellationToken));
