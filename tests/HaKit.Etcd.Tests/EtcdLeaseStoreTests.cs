@@ -121,7 +121,8 @@ public class EtcdLeaseStoreTests
         await _store.PutIfAbsentAsync(key, "a", la, CancellationToken.None);
 
         Assert.That(await _store.DeleteIfLeaseAsync(key, lb, CancellationToken.None), Is.False);
-        Assert.That(await _store.GetAsync(key, CancellationToken.None), Is.Not.Null);
+        var kept = await _store.GetAsync(key, CancellationToken.None);
+        Assert.That((kept?.Value, kept?.LeaseId), Is.EqualTo(("a", la)), "the wrong lease deleted nothing: a still holds the key with its lease");
         Assert.That(await _store.DeleteIfLeaseAsync(key, la, CancellationToken.None), Is.True);
         Assert.That(await _store.GetAsync(key, CancellationToken.None), Is.Null);
         Assert.That(await _store.DeleteIfLeaseAsync(key, la, CancellationToken.None), Is.False, "nothing left to delete");

@@ -132,7 +132,13 @@ public sealed class LeaseModeTests
             MonitorTimeout = TimeSpan.FromMilliseconds(150),
         });
         using var sim = new HaKit.Testing.Simulation(options);
-        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active && s["b"].Role("db") == GroupRole.Active, TimeSpan.FromSeconds(5)), Is.Not.Null);
+        sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active && s["b"].Role("db") == GroupRole.Active, TimeSpan.FromSeconds(5));
+        Assert.That(sim.Nodes.Select(n => (n.Name, n.Role("web"), n.Role("db"))), Is.EqualTo(new[]
+        {
+            ("a", GroupRole.Active, GroupRole.Standby),
+            ("b", GroupRole.Standby, GroupRole.Active),
+            ("c", GroupRole.Standby, GroupRole.Standby),
+        }), "each group on its preferred node, and only there");
         var dbEpoch = sim["b"].Epoch("db");
 
         sim.Crash("a");
@@ -149,9 +155,9 @@ public sealed class LeaseModeTests
     {
         using var sim = Start(out _);
         Assert.That(sim.Admin("a", new SwitchoverCommand("web", "b")).Accepted, Is.True);
-        var done = sim.RunUntil(s => s["b"].Role("web") == GroupRole.Active, Ttl);
-        Assert.That(done, Is.Not.Null);
-        Assert.That(done!.Value, Is.LessThan(Ttl / 2), "the target waited for the old lease instead of the release");
+        var done = sim.RunUntil(s => s["b"].Role("web") == GroupRole.Active, Ttl) ?? Ttl;
+        Assert.That(sim["b"].Role("web"), Is.EqualTo(GroupRole.Active), "the target never took the group");
+        Assert.That(done, Is.LessThan(Ttl / 2), "the target waited for the old lease instead of the release");
         Assert.That(sim.LeaseStore!.Keys["/hakit/sim/groups/web"].Value, Is.EqualTo("b"));
         Assert.That(sim.Violations, Is.Empty);
     }

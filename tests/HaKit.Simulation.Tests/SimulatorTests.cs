@@ -197,13 +197,15 @@ public sealed class SimulatorTests
         var options = Quiet();
         options.RecordTrace = true;
         using var sim = new HaKit.Testing.Simulation(options);
-        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3));
+        Assert.That(sim["a"].Role("web"), Is.EqualTo(GroupRole.Active), "a owns the group before the shutdown");
         Assert.That(sim.Admin("a", new SetMaintenanceCommand("web", true)).Accepted, Is.True);
         var shutdown = sim.Admin("a", new ShutdownCommand());
         Assert.That(shutdown.Accepted, Is.True);
         Assert.That(shutdown.Message, Does.Contain("except web (in maintenance: left as it is)"));
 
-        Assert.That(sim.RunUntil(s => !s["a"].IsUp || s["a"].Incarnation > 1, TimeSpan.FromMilliseconds(200)), Is.Not.Null, "ready at once: nothing to release");
+        sim.RunUntil(s => !s["a"].IsUp || s["a"].Incarnation > 1, TimeSpan.FromMilliseconds(200));
+        Assert.That(sim["a"].IsUp, Is.False, "ready at once (nothing to release): the process exited within 200 ms");
         Assert.That(sim.Trace.Any(t => t.Node == "a" && t.Category == "resource" && t.Text.Contains("start", StringComparison.Ordinal)), Is.True, "the trace records resource actions");
         Assert.That(sim.Trace.Any(t => t.Node == "a" && t.Category == "resource" && t.Text.Contains(" stop ", StringComparison.Ordinal)), Is.False, "the group in maintenance was not stopped");
         Assert.That(sim.Violations, Is.Empty);
