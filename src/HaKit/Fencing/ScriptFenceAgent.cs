@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using HaKit.Resources;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -29,7 +30,6 @@ public sealed class ScriptFenceAgent : IFenceAgent
 {
     private const int TailLines = 5;
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(2);
-    private static readonly TimeSpan OutputDrainWait = TimeSpan.FromMilliseconds(500);
 
     private readonly string _command;
     private readonly string[] _arguments;
@@ -139,8 +139,6 @@ public sealed class ScriptFenceAgent : IFenceAgent
 
         var tail = new Queue<string>();
         var exited = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stdoutDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var stderrDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void Keep(string line)
         {
             lock (tail)
@@ -162,10 +160,6 @@ public sealed class ScriptFenceAgent : IFenceAgent
                 FencingLog.ScriptStdout(_logger, Name, line);
                 Keep(line);
             }
-            else
-            {
-                stdoutDone.TrySetResult();
-            }
         };
         process.ErrorDataReceived += (_, e) =>
         {
@@ -173,10 +167,6 @@ public sealed class ScriptFenceAgent : IFenceAgent
             {
                 FencingLog.ScriptStderr(_logger, Name, line);
                 Keep(line);
-            }
-            else
-            {
-                stderrDone.TrySetResult();
             }
         };
 
@@ -200,14 +190,7 @@ public sealed class ScriptFenceAgent : IFenceAgent
         }
         catch (OperationCanceledException)
         {
-            try
-            {
-                process.Kill(entireProcessTree: true);
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or Win32Exception)
-            {
-                // Already exited, or exiting right now.
-            }
+            ChildProcess.KillTree(process);
 
             try
             {
@@ -222,15 +205,8 @@ public sealed class ScriptFenceAgent : IFenceAgent
             throw;
         }
 
-        // The exit is known from the Exited event; a grandchild holding the pipes open must not delay the result, so the
-        // remaining output is drained for a bounded moment only.
-        try
-        {
-            await Task.WhenAll(stdoutDone.Task, stderrDone.Task).WaitAsync(OutputDrainWait, _time, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-        }
+        // The exit is known from the Exited event; a grandchild holding the pipes open must not delay the result.
+        await ChildProcess.DrainOutputAsync(process).ConfigureAwait(false);
 
         var exitCode = process.ExitCode;
         FencingLog.ScriptExited(_logger, Name, action, node, exitCode, _time.GetElapsedTime(started).TotalMilliseconds);

@@ -31,7 +31,6 @@ public sealed class ProcessResource : IResource, IAsyncDisposable
     private const int SigTerm = 15;
     private const int Esrch = 3;
     private static readonly TimeSpan KillWait = TimeSpan.FromSeconds(2);
-    private static readonly TimeSpan OutputDrainWait = TimeSpan.FromMilliseconds(500);
 
     private readonly ProcessResourceOptions _options;
     private readonly ILogger _logger;
@@ -175,7 +174,7 @@ public sealed class ProcessResource : IResource, IAsyncDisposable
                 }
             }
 
-            await DrainOutputAsync(child).ConfigureAwait(false);
+            await ChildProcess.DrainOutputAsync(child.Process).ConfigureAwait(false);
             ReleaseChild();
             return ResourceResult.Success;
         }
@@ -327,42 +326,7 @@ public sealed class ProcessResource : IResource, IAsyncDisposable
         return Marshal.GetLastPInvokeError() == Esrch;
     }
 
-    private static void KillTree(Child child)
-    {
-        try
-        {
-            child.Process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // Already exited.
-        }
-        catch (Win32Exception)
-        {
-            // Exiting right now, or not ours to kill; the exit wait decides.
-        }
-    }
-
-    /// <summary>
-    /// Lets the output readers deliver the child's last lines (a trap's goodbye, say) before the handle is released;
-    /// bounded, so a grandchild that keeps the pipes open does not hold the stop.
-    /// </summary>
-    private async Task DrainOutputAsync(Child child)
-    {
-        using var bound = new CancellationTokenSource(OutputDrainWait); // real time: the pipes are real whatever clock drives the resource
-        try
-        {
-            await child.Process.WaitForExitAsync(bound.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // A descendant still holds the pipes; its later output is not ours to wait for.
-        }
-        catch (InvalidOperationException)
-        {
-            // The process handle is no longer associated with a process.
-        }
-    }
+    private static void KillTree(Child child) => ChildProcess.KillTree(child.Process);
 
     private void ReleaseChild()
     {
