@@ -250,8 +250,8 @@ public sealed class EtcdArbiterOptions
     /// <summary>Key prefix; group <c>g</c> of cluster <c>c</c> is owned through <c>{KeyPrefix}/c/groups/g</c>. <value>Default <c>/hakit</c>.</value></summary>
     public string KeyPrefix { get; set; } = "/hakit";
 
-    /// <summary>Timeout of one etcd call. <value>Default 2 s.</value></summary>
-    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>Timeout of one etcd call. <value>Default 1 s (under a third of the default 5 s lease).</value></summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Arbiter settings.</summary>

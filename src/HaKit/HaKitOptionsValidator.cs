@@ -327,6 +327,11 @@ public static class HaKitOptionsValidator
                 }
             }
 
+            if (a.Etcd.Endpoints.Select(e => Uri.TryCreate(e, UriKind.Absolute, out var u) ? u.Scheme : null).Where(x => x is not null).Distinct().Count() > 1)
+            {
+                Error("Arbiter:Etcd:Endpoints", new Described(string.Join(", ", a.Etcd.Endpoints)), "must be all http:// or all https:// (one client channel serves them all)");
+            }
+
             if (string.IsNullOrWhiteSpace(a.Etcd.KeyPrefix) || !a.Etcd.KeyPrefix.StartsWith('/'))
             {
                 Error("Arbiter:Etcd:KeyPrefix", a.Etcd.KeyPrefix, "must start with '/', e.g. /hakit");
