@@ -591,7 +591,8 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            decision = ArbiterDecision.Deny($"arbiter {_arbiter.Name} failed: {ex.Message}");
+            // An arbiter that throws broke its contract; its answer is unknown, not a refusal: an owner serves on until its lease runs out.
+            decision = ArbiterDecision.Unreachable($"arbiter {_arbiter.Name} failed: {ex.Message}");
         }
 
         Post(() => _core!.OnArbiterAnswer(Now, ask.RequestId, decision));

@@ -333,4 +333,44 @@ public class ClusterNodeTests
         Assert.That(ex.Message, Does.Contain("HaKit:Timing:DeadTime = 00:00:00.0600000"));
         Assert.That(ex.Message, Does.Contain("HaKit:Groups:0:Resources = (none)"));
     }
+
+    [Test]
+    public async Task An_arbiter_that_throws_on_renewal_is_an_unknown_answer_the_owner_serves_until_its_lease_runs_out()
+    {
+        var ports = FreeUdpPorts(4);
+        var rec = new Recorder();
+        var arbiter = new ThrowingOnRenewal(TimeSpan.FromSeconds(3));
+        var a = Node("a", ports, rec, o => o.Arbiter.LeaseDriftMargin = TimeSpan.FromMilliseconds(500), new ClusterNodeServices { Arbiter = arbiter });
+        var events = new ConcurrentQueue<ClusterEvent>();
+        a.EventRaised += (_, e) => events.Enqueue(e);
+        await a.StartAsync(CancellationToken.None);
+
+        await WaitFor(() => events.OfType<RoleChanged>().Any(e => e.From == GroupRole.Active), "a stops its group");
+        var stop = events.OfType<RoleChanged>().First(e => e.From == GroupRole.Active);
+        Assert.That(stop.Why.Reason, Does.Contain("lease expired before it was renewed"), "a refusal would have stopped the group at the first failed renewal");
+        Assert.That(arbiter.Renewals, Is.GreaterThanOrEqualTo(2), "the renewal is retried while the answer is unknown");
+    }
+
+    /// <summary>Grants a lease on acquisition; throws on every renewal (a broken arbiter: the contract says never throw).</summary>
+    private sealed class ThrowingOnRenewal(TimeSpan lease) : IArbiter
+    {
+        private int _renewals;
+
+        public int Renewals => Volatile.Read(ref _renewals);
+
+        public string Name => "throws-on-renewal";
+
+        public ValueTask<ArbiterDecision> RequestAsync(ArbiterRequest request, CancellationToken cancellationToken)
+        {
+            if (request.Reason == AcquireReason.Renew)
+            {
+                Interlocked.Increment(ref _renewals);
+                throw new InvalidOperationException("renewal broke");
+            }
+
+            return ValueTask.FromResult(new ArbiterDecision(true, "granted", lease));
+        }
+
+        public ValueTask ReleaseAsync(string group, string node, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
 }
