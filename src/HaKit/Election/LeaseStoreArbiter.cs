@@ -18,8 +18,8 @@ namespace HaKit.Election;
 /// group that long after it sent the request, minus its drift margin, unless a renewal was granted meanwhile) and the
 /// create revision as <see cref="ArbiterDecision.Epoch"/>. A store that cannot be reached yields
 /// <see cref="ArbiterDecision.Unreachable"/>: an acquisition waits, a holder keeps serving until its lease can have
-/// expired and then stops (<c>no-quorum-policy=stop</c>). Never throws except on the caller's cancellation, which yields
-/// a denial. Thread-safe.
+/// expired and then stops (<c>no-quorum-policy=stop</c>). <see cref="RequestAsync"/> never throws: the caller's cancellation also yields
+/// <see cref="ArbiterDecision.Unreachable"/> (an unknown answer). Thread-safe.
 /// </remarks>
 public sealed partial class LeaseStoreArbiter : IArbiter
 {
