@@ -239,6 +239,29 @@ public enum ArbiterMode
     /// <c>HaKit.Etcd</c> package (or another <see cref="Election.ILeaseStore"/>) and <see cref="ArbiterOptions.Etcd"/>.
     /// </summary>
     Etcd = 1,
+
+    /// <summary>
+    /// Two nodes and a witness (<c>HaKit.Witness</c>, like corosync's qnetd) as three voters: a node owns a group only while
+    /// a majority (itself and its peer, or itself and the witness) granted it a lease; each voter grants at most one
+    /// unexpired lease per group. A witness outage does not disturb a healthy pair. Needs <see cref="ArbiterOptions.Witness"/>.
+    /// </summary>
+    Witness = 2,
+}
+
+/// <summary>Witness settings (<see cref="ArbiterMode.Witness"/>).</summary>
+public sealed class WitnessArbiterOptions
+{
+    /// <summary>The witness's UDP endpoint, <c>ip:port</c> (for example <c>10.0.0.9:5405</c>). <value>Required in Witness mode.</value></summary>
+    public string Endpoint { get; set; } = "";
+
+    /// <summary>The witness's name: the sender name in its signed replies (its <c>HaKit:Witness:Name</c>); must differ from every node name. <value>Default <c>witness</c>.</value></summary>
+    public string Name { get; set; } = "witness";
+
+    /// <summary>Local address to send witness requests from (<c>ip</c> or <c>ip:port</c>). <value>Default: any address, an ephemeral port.</value></summary>
+    public string LocalAddress { get; set; } = "";
+
+    /// <summary>How long a vote waits for the peer's and the witness's answers before it counts the missing ones as unknown. <value>Default 250 ms.</value></summary>
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromMilliseconds(250);
 }
 
 /// <summary>Etcd settings (<see cref="ArbiterMode.Etcd"/>).</summary>
@@ -277,6 +300,9 @@ public sealed class ArbiterOptions
 
     /// <summary>Etcd mode settings.</summary>
     public EtcdArbiterOptions Etcd { get; set; } = new();
+
+    /// <summary>Witness mode settings.</summary>
+    public WitnessArbiterOptions Witness { get; set; } = new();
 }
 
 /// <summary>Fencing settings.</summary>

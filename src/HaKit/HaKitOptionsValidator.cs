@@ -62,9 +62,14 @@ public static class HaKitOptionsValidator
             Error("Arbiter:Mode", options.Arbiter.Mode, $"TwoNode mode supports exactly two nodes, but {options.Nodes.Count} are listed; use two nodes, or Etcd mode for more");
         }
 
+        if (options.Arbiter.Mode == ArbiterMode.Witness && options.Nodes.Count != 2)
+        {
+            Error("Arbiter:Mode", options.Arbiter.Mode, $"Witness mode is for a pair: exactly two nodes and the witness vote, but {options.Nodes.Count} are listed; use two nodes, or Etcd mode for more");
+        }
+
         if (!Enum.IsDefined(options.Arbiter.Mode))
         {
-            Error("Arbiter:Mode", options.Arbiter.Mode, "allowed: TwoNode, Etcd");
+            Error("Arbiter:Mode", options.Arbiter.Mode, "allowed: TwoNode, Etcd, Witness");
         }
 
         // links
@@ -344,6 +349,11 @@ public static class HaKitOptionsValidator
             }
         }
 
+        if (options.Arbiter.Mode == ArbiterMode.Witness)
+        {
+            ValidateWitness(options, nodeNames, Error);
+        }
+
         Positive("Fencing:Timeout", options.Fencing.Timeout);
         Positive("Fencing:RetryInterval", options.Fencing.RetryInterval);
         ValidateFenceAgents(options, nodeNames, Error);
@@ -371,6 +381,45 @@ public static class HaKitOptionsValidator
             {
                 Error(key, value, "must be a positive duration (hh:mm:ss.fff)");
             }
+        }
+    }
+
+    private static void ValidateWitness(HaKitOptions options, HashSet<string> nodeNames, Action<string, object?, string> error)
+    {
+        var a = options.Arbiter;
+        var w = a.Witness;
+        if (a.LeaseTtl < TimeSpan.FromMilliseconds(500) || a.LeaseTtl < options.Timing.Interval * 4)
+        {
+            error("Arbiter:LeaseTtl", a.LeaseTtl, $"must be at least 500 ms and at least four heartbeat intervals ({options.Timing.Interval * 4}); 2 to 10 s is usual (a dead owner's group is taken over once its lease ran out)");
+        }
+
+        if (a.LeaseDriftMargin < TimeSpan.Zero || a.LeaseDriftMargin >= a.LeaseTtl / 3)
+        {
+            error("Arbiter:LeaseDriftMargin", a.LeaseDriftMargin, $"must be at least 0 and less than a third of Arbiter:LeaseTtl ({a.LeaseTtl}): the holder renews every third of the lease and stops this long before it can have expired at a voter");
+        }
+
+        if (!System.Net.IPEndPoint.TryParse(w.Endpoint ?? "", out var endpoint) || endpoint.Port == 0)
+        {
+            error("Arbiter:Witness:Endpoint", w.Endpoint, "must be the witness's UDP endpoint as ip:port, e.g. 10.0.0.9:5405");
+        }
+
+        if (string.IsNullOrWhiteSpace(w.Name))
+        {
+            error("Arbiter:Witness:Name", w.Name, "set the witness's name (its HaKit:Witness:Name), e.g. witness");
+        }
+        else if (nodeNames.Contains(w.Name))
+        {
+            error("Arbiter:Witness:Name", w.Name, "must differ from every node name in HaKit:Nodes");
+        }
+
+        if (!string.IsNullOrEmpty(w.LocalAddress) && !System.Net.IPEndPoint.TryParse(w.LocalAddress, out _))
+        {
+            error("Arbiter:Witness:LocalAddress", w.LocalAddress, "must be an ip or ip:port of this machine, e.g. 10.0.0.1, or empty for any");
+        }
+
+        if (w.RequestTimeout <= TimeSpan.Zero || w.RequestTimeout >= a.LeaseTtl / 3)
+        {
+            error("Arbiter:Witness:RequestTimeout", w.RequestTimeout, $"must be positive and less than a third of Arbiter:LeaseTtl ({a.LeaseTtl}) so that a renewal can be asked again before the lease runs out; 100 to 500 ms is usual");
         }
     }
 

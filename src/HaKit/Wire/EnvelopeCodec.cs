@@ -256,6 +256,27 @@ public sealed class EnvelopeCodec
         return true;
     }
 
+    /// <summary>
+    /// Reads the cluster name an envelope claims (its first field) without checking anything else, so that a receiver serving
+    /// several clusters (the witness) can pick the codec that will open it. The claim is only trusted once that codec opened the packet.
+    /// </summary>
+    /// <param name="packet">The received datagram.</param>
+    /// <param name="clusterUtf8">The claimed cluster name, UTF-8, a slice of <paramref name="packet"/>.</param>
+    /// <returns><see langword="false"/> when the packet does not start with a cluster field.</returns>
+    public static bool TryPeekCluster(ReadOnlySpan<byte> packet, out ReadOnlySpan<byte> clusterUtf8)
+    {
+        clusterUtf8 = default;
+        int pos = 0;
+        if (ProtoWire.TryReadVarint(packet, ref pos, out ulong tag) != ReadStatus.Ok || tag != TagCluster
+            || ProtoWire.TryReadVarint(packet, ref pos, out ulong length) != ReadStatus.Ok || length == 0 || length > (ulong)(packet.Length - pos))
+        {
+            return false;
+        }
+
+        clusterUtf8 = packet.Slice(pos, (int)length);
+        return true;
+    }
+
     private bool Drop(DropReason dropReason, out DropReason reason)
     {
         Stats.RecordDropped(dropReason);

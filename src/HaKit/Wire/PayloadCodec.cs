@@ -9,6 +9,9 @@ internal static class PayloadCodec
     private const ulong MaxFieldNumber = (1UL << 29) - 1;
 
     private static readonly byte TagHeartbeat = ProtoWire.Tag(ClusterMessage.HeartbeatFieldNumber, ProtoWire.WireTypeLengthDelimited);
+    private static readonly byte TagVoteRequest = ProtoWire.Tag(ClusterMessage.VoteRequestFieldNumber, ProtoWire.WireTypeLengthDelimited);
+    private static readonly byte TagVoteReply = ProtoWire.Tag(ClusterMessage.VoteReplyFieldNumber, ProtoWire.WireTypeLengthDelimited);
+    private static readonly byte TagVoteRelease = ProtoWire.Tag(ClusterMessage.VoteReleaseFieldNumber, ProtoWire.WireTypeLengthDelimited);
 
     /// <summary>Writes <paramref name="message"/> to the start of <paramref name="destination"/> without allocating.</summary>
     /// <returns>The number of bytes written.</returns>
@@ -36,6 +39,7 @@ internal static class PayloadCodec
         ArgumentNullException.ThrowIfNull(reuse);
         reuse.ClearBody();
         Heartbeat? heartbeat = null;
+        IMessage? vote = null; // witness-mode messages are rare: parsed with allocation
         int pos = 0;
         while (pos < payload.Length)
         {
@@ -45,7 +49,7 @@ internal static class PayloadCodec
                 return false;
             }
 
-            if (tag == TagHeartbeat)
+            if (tag == TagHeartbeat || tag == TagVoteRequest || tag == TagVoteReply || tag == TagVoteRelease)
             {
                 if (!TryReadLength(payload, ref pos, out ReadOnlySpan<byte> bytes))
                 {
@@ -53,11 +57,24 @@ internal static class PayloadCodec
                     return false;
                 }
 
-                // Repeated occurrences of a message field merge, as in any protobuf parser.
-                heartbeat ??= new Heartbeat();
+                // Repeated occurrences of a message field merge, as in any protobuf parser; of a oneof, the last one wins.
                 try
                 {
-                    heartbeat.MergeFrom(bytes);
+                    if (tag == TagHeartbeat)
+                    {
+                        heartbeat ??= new Heartbeat();
+                        heartbeat.MergeFrom(bytes);
+                        vote = null;
+                    }
+                    else
+                    {
+                        IMessage target = tag == TagVoteRequest ? vote as VoteRequest ?? new VoteRequest()
+                            : tag == TagVoteReply ? vote as VoteReply ?? new VoteReply()
+                            : vote as VoteRelease ?? new VoteRelease();
+                        target.MergeFrom(bytes);
+                        vote = target;
+                        heartbeat = null;
+                    }
                 }
                 catch (InvalidProtocolBufferException)
                 {
@@ -75,9 +92,24 @@ internal static class PayloadCodec
             }
         }
 
-        if (heartbeat is not null)
+        switch (vote)
         {
-            reuse.Heartbeat = heartbeat;
+            case VoteRequest request:
+                reuse.VoteRequest = request;
+                break;
+            case VoteReply reply:
+                reuse.VoteReply = reply;
+                break;
+            case VoteRelease release:
+                reuse.VoteRelease = release;
+                break;
+            default:
+                if (heartbeat is not null)
+                {
+                    reuse.Heartbeat = heartbeat;
+                }
+
+                break;
         }
 
         return true;
