@@ -83,8 +83,9 @@ public sealed class LeaseGrantor
     /// <param name="epoch">The epoch it will own the group with.</param>
     /// <param name="ttl">The lease asked for (refused above <see cref="MaxTtl"/>).</param>
     /// <param name="renew">Whether the requester already owns the group with <paramref name="epoch"/>.</param>
+    /// <param name="requestId">The request's id, remembered with a grant so that <see cref="Release"/> can name exactly that grant. <value>Default 0.</value></param>
     /// <returns>The vote.</returns>
-    public LeaseVote Vote(TimeSpan now, string cluster, string group, string requester, ulong epoch, TimeSpan ttl, bool renew)
+    public LeaseVote Vote(TimeSpan now, string cluster, string group, string requester, ulong epoch, TimeSpan ttl, bool renew, ulong requestId = 0)
     {
         ArgumentException.ThrowIfNullOrEmpty(group);
         ArgumentException.ThrowIfNullOrEmpty(requester);
@@ -114,6 +115,7 @@ public sealed class LeaseGrantor
 
         e.Holder = requester;
         e.Epoch = epoch;
+        e.GrantId = requestId;
         e.ExpiresAt = now + ttl;
         if (epoch > e.HighestEpoch)
         {
@@ -129,10 +131,12 @@ public sealed class LeaseGrantor
     /// <param name="group">The group.</param>
     /// <param name="requester">The releasing node.</param>
     /// <param name="epoch">The epoch of the lease given back.</param>
+    /// <param name="requestId">When not 0: only if the lease was last granted or renewed for this request (a vote that failed gives back
+    /// exactly what it got, never a later grant the requester counts on). <value>Default 0: whatever the requester holds with <paramref name="epoch"/>.</value></param>
     /// <returns>Whether a lease was released.</returns>
-    public bool Release(string cluster, string group, string requester, ulong epoch)
+    public bool Release(string cluster, string group, string requester, ulong epoch, ulong requestId = 0)
     {
-        if (_entries.TryGetValue((cluster, group), out var e) && e.Holder == requester && e.Epoch == epoch)
+        if (_entries.TryGetValue((cluster, group), out var e) && e.Holder == requester && e.Epoch == epoch && (requestId == 0 || e.GrantId == requestId))
         {
             e.Holder = null;
             e.ExpiresAt = TimeSpan.Zero;
@@ -168,5 +172,7 @@ public sealed class LeaseGrantor
         public TimeSpan ExpiresAt { get; set; }
 
         public ulong HighestEpoch { get; set; }
+
+        public ulong GrantId { get; set; }
     }
 }
