@@ -66,14 +66,26 @@ public sealed record SimulationBounds(TimeSpan Convergence, TimeSpan SplitBrainR
         var local = inFlight + shutdown + t.InitialDeadTime + detection + stop + arbiter + fencing + start + failback + news;
         // Lease modes: a lease held by a process that is gone (crashed, or refreshed by the store's return) lingers for its time to
         // live on the store's clock, and the next owner finds it free at its next retry (two arbiter trips each way).
-        var lease = c.Arbiter.Mode == ArbiterMode.Etcd ? c.Arbiter.LeaseTtl + c.Arbiter.RetryInterval + (options.ArbiterDuration.Max * 4) : TimeSpan.Zero;
+        // Witness mode: the same at a voter (a dead owner's lease runs out on the voter's clock), and a voter that started again is
+        // quiet for one lease time; a round waits at most its request time-out.
+        var lease = c.Arbiter.Mode switch
+        {
+            ArbiterMode.Etcd => c.Arbiter.LeaseTtl + c.Arbiter.RetryInterval + (options.ArbiterDuration.Max * 4),
+            ArbiterMode.Witness => TimeSpan.FromTicks((long)(c.Arbiter.LeaseTtl.Ticks / slowest)) + c.Arbiter.RetryInterval + c.Arbiter.Witness.RequestTimeout + (options.ArbiterDuration.Max * 4),
+            _ => TimeSpan.Zero,
+        };
         var convergence = Local(local) + f.StallDuration.Max + lease;
         string Ms(TimeSpan d) => d.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture);
         var derivation = $"in-flight group action {Ms(inFlight)} + graceful shutdown in progress {Ms(shutdown)} + initial dead time {Ms(t.InitialDeadTime)} + detection {Ms(detection)} + stop {Ms(stop)} + arbiter retry {Ms(arbiter)} + fencing {Ms(fencing)} + start {Ms(start)} + failback {Ms(failback)} + heartbeats {Ms(news)} = {Ms(local)} ms local, / {slowest.ToString("0.###", CultureInfo.InvariantCulture)} clock rate + stall {Ms(f.StallDuration.Max)} + lingering lease {Ms(lease)} = {Ms(convergence)} ms";
         var splitBrain = Local(t.Interval + (tick * 2)) + MaxDelay(f);
         var detectionWindow = TimeSpan.FromTicks((long)(t.DeadTime.Ticks / fastest));
         // Lease modes: the target's claim may reach the store before the release does and be refused once (one retry, two more trips).
-        var claimRace = c.Arbiter.Mode == ArbiterMode.Etcd ? c.Arbiter.RetryInterval + (options.ArbiterDuration.Max * 2) : TimeSpan.Zero;
+        var claimRace = c.Arbiter.Mode switch
+        {
+            ArbiterMode.Etcd => c.Arbiter.RetryInterval + (options.ArbiterDuration.Max * 2),
+            ArbiterMode.Witness => c.Arbiter.RetryInterval + c.Arbiter.Witness.RequestTimeout + (options.ArbiterDuration.Max * 2),
+            _ => TimeSpan.Zero,
+        };
         var handoff = Local(stop + (t.Interval * 3) + (tick * 3) + options.ArbiterDuration.Max + claimRace + start) + (MaxDelay(f) * 2);
         return new SimulationBounds(convergence, splitBrain, detectionWindow, derivation, Local(inFlight)) { Handoff = handoff };
     }
@@ -722,6 +734,13 @@ public sealed class SwitchoverCompletesInvariant : IInvariant
         // Lease modes: the release and the target's claim go through the store; a store that is down or cut from either side
         // leaves the old key to expire on its own.
         if (sim.LeaseStore is { } store && (!store.Available || sim.Nodes.Any(n => n.StoreCutUntil > sim.Now)))
+        {
+            return true;
+        }
+
+        // Witness mode: the pair alone is a majority, unless a node started less than a lease time ago (its own vote is quiet).
+        if (sim.Witness is not null && sim.WitnessDisturbed
+            && sim.Nodes.Any(n => n.IsUp && n.Clock.LocalNow < sim.Options.Cluster.Arbiter.LeaseTtl + sim.Options.Cluster.Arbiter.RetryInterval))
         {
             return true;
         }

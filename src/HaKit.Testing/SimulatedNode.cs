@@ -52,8 +52,14 @@ public sealed class SimulatedNode
     /// <summary>The node's reachability targets are unreachable until this global time.</summary>
     public TimeSpan PingOutageUntil { get; internal set; }
 
-    /// <summary>Lease modes: until when this node cannot reach the lease store (a cut between the node and etcd).</summary>
+    /// <summary>Lease modes: until when this node cannot reach the lease store (a cut between the node and etcd), or in Witness mode the witness (both ways).</summary>
     public TimeSpan StoreCutUntil { get; internal set; }
+
+    /// <summary>Witness mode: until when this node's packets to the witness are lost (one-way cut).</summary>
+    public TimeSpan WitnessRequestsCutUntil { get; internal set; }
+
+    /// <summary>Witness mode: until when the witness's replies to this node are lost (one-way cut).</summary>
+    public TimeSpan WitnessRepliesCutUntil { get; internal set; }
 
     /// <summary>Whether the current process is in standby (set through <see cref="Simulation.Admin"/>; standby is not durable: a new process starts online).</summary>
     public bool InStandby { get; internal set; }
@@ -102,6 +108,9 @@ public sealed class SimulatedNode
     internal Dictionary<string, GroupRuntime> Groups { get; } = new(StringComparer.Ordinal);
 
     internal IArbiter Arbiter { get; set; } = null!;
+
+    /// <summary>Witness mode: the current process's voter side (the real <see cref="WitnessVoter"/>).</summary>
+    internal WitnessVoter? Voter { get; set; }
 
     internal (int Generation, TimeSpan LastArrival) ArbiterChannel { get; set; }
 

@@ -44,6 +44,7 @@ public sealed class Simulation : IDisposable
     private readonly ClusterMessage _reuse = new();
     private readonly FaultProfile _faults;
     private readonly InMemoryLeaseStore? _leaseStore;
+    private readonly SimulatedWitness? _witness;
     private TimeSpan _storeDownUntil;
     private long _seq;
     private bool _started;
@@ -85,6 +86,11 @@ public sealed class Simulation : IDisposable
             _leaseStore = new InMemoryLeaseStore(new SimulatedTimeProvider(() => Now, TimeSpan.Zero, 1), "simulated etcd");
         }
 
+        if (cluster.Arbiter.Mode == ArbiterMode.Witness)
+        {
+            _witness = new SimulatedWitness(cluster.Arbiter.Witness.Name, 1 + ((Random.NextDouble() * 2) - 1) * _faults.MaxClockDrift);
+        }
+
         FaultsEndAt = options.FaultDuration;
         Bounds = SimulationBounds.From(options);
         _invariants = [.. options.Invariants ?? Invariants.Default(options)];
@@ -96,12 +102,24 @@ public sealed class Simulation : IDisposable
     /// <summary>Lease modes (<see cref="ArbiterMode.Etcd"/>): the simulated etcd every node's <see cref="LeaseStoreArbiter"/> talks to; otherwise <see langword="null"/>.</summary>
     public InMemoryLeaseStore? LeaseStore => _leaseStore;
 
+    /// <summary>Witness mode: the simulated witness; otherwise <see langword="null"/>.</summary>
+    public SimulatedWitness? Witness => _witness;
+
+    /// <summary>Witness mode: whether the witness is down or cut from some node (either way) right now.</summary>
+    public bool WitnessDisturbed => _witness is { } w && (!w.IsUp || _nodes.Any(n => n.StoreCutUntil > Now || n.WitnessRequestsCutUntil > Now || n.WitnessRepliesCutUntil > Now));
+
     /// <summary>Lease modes: takes the lease store down for everyone until <paramref name="until"/> (global time); on its return every lease is refreshed, as etcd does.</summary>
     /// <param name="until">When it comes back.</param>
     /// <exception cref="InvalidOperationException">Not a lease mode.</exception>
     public void StoreOutage(TimeSpan until)
     {
-        var store = _leaseStore ?? throw new InvalidOperationException("the scenario has no lease store (Arbiter:Mode is not Etcd)");
+        if (_witness is { } witness)
+        {
+            WitnessOutage(witness, until);
+            return;
+        }
+
+        var store = _leaseStore ?? throw new InvalidOperationException("the scenario has no lease store (Arbiter:Mode is not Etcd or Witness)");
         store.Available = false;
         if (until > _storeDownUntil)
         {
@@ -130,6 +148,65 @@ public sealed class Simulation : IDisposable
         }
 
         Record(n.Name, "fault", $"cut from the lease store until {n.StoreCutUntil.TotalSeconds:0.000}s");
+    }
+
+    /// <summary>Witness mode: cuts one direction between <paramref name="node"/> and the witness until <paramref name="until"/> (global time).</summary>
+    /// <param name="node">The node.</param>
+    /// <param name="until">When the cut heals.</param>
+    /// <param name="requests">Cut the node's packets to the witness (<see langword="true"/>) or the witness's replies to it (<see langword="false"/>).</param>
+    public void CutWitnessOneWay(string node, TimeSpan until, bool requests)
+    {
+        var n = this[node];
+        if (requests)
+        {
+            n.WitnessRequestsCutUntil = until > n.WitnessRequestsCutUntil ? until : n.WitnessRequestsCutUntil;
+        }
+        else
+        {
+            n.WitnessRepliesCutUntil = until > n.WitnessRepliesCutUntil ? until : n.WitnessRepliesCutUntil;
+        }
+
+        Record(n.Name, "fault", $"{(requests ? "packets to the witness" : "the witness's replies")} lost until {until.TotalSeconds:0.000}s");
+    }
+
+    /// <summary>Witness mode: the witness process crashes now and starts again at <paramref name="until"/> (it keeps its epochs, forgets its leases).</summary>
+    private void WitnessOutage(SimulatedWitness w, TimeSpan until)
+    {
+        if (w.IsUp)
+        {
+            w.IsUp = false;
+            w.Generation++;
+            Record("-", "fault", $"witness crashes; starts again at {until.TotalSeconds:0.000}s");
+        }
+
+        if (until > _storeDownUntil)
+        {
+            _storeDownUntil = until;
+        }
+
+        ScheduleGlobal(until, () =>
+        {
+            if (!w.IsUp && Now >= _storeDownUntil)
+            {
+                BootWitness(w);
+            }
+        });
+    }
+
+    private void BootWitness(SimulatedWitness w)
+    {
+        w.IsUp = true;
+        w.Generation++;
+        w.Starts++;
+        w.Clock = new SimulatedTimeProvider(() => Now, Now, w.Rate);
+        w.Grantor = new LeaseGrantor(w.Name, TimeSpan.Zero, Options.Cluster.Arbiter.LeaseTtl);
+        foreach (var (group, epoch) in w.Persisted)
+        {
+            w.Grantor.Observe(Options.Cluster.ClusterName, group, epoch);
+        }
+
+        w.Grantor.EpochRaised += (_, group, epoch) => w.Persisted[group] = Math.Max(epoch, w.Persisted.GetValueOrDefault(group));
+        Record("-", "fault", $"witness process starts (start {w.Starts}); persisted epochs {Describe(w.Persisted)}; quiet for {Ms(Options.Cluster.Arbiter.LeaseTtl)}");
     }
 
     private void StoreBack(InMemoryLeaseStore store)
@@ -194,6 +271,11 @@ public sealed class Simulation : IDisposable
     /// <summary>Starts every node (done by <see cref="Run"/> when not yet started) and, when the profile has faults, the fault injector.</summary>
     public void Start()
     {
+        if (_witness is { IsUp: false, Starts: 0 } w)
+        {
+            BootWitness(w);
+        }
+
         if (_started)
         {
             return;
@@ -493,10 +575,18 @@ public sealed class Simulation : IDisposable
             StoreBack(store);
         }
 
+        if (_witness is { IsUp: false } witness)
+        {
+            _storeDownUntil = Now;
+            BootWitness(witness);
+        }
+
         foreach (var n in _nodes)
         {
             n.PingOutageUntil = TimeSpan.Zero;
             n.StoreCutUntil = TimeSpan.Zero;
+            n.WitnessRequestsCutUntil = TimeSpan.Zero;
+            n.WitnessRepliesCutUntil = TimeSpan.Zero;
             if (n.StalledUntil > Now)
             {
                 n.StalledUntil = Now;
@@ -682,6 +772,7 @@ public sealed class Simulation : IDisposable
             ? new LeaseStoreArbiter(new StoreView(this, n, leaseStore), Options.Cluster.ClusterName, Options.Cluster.Arbiter.LeaseTtl, Options.Cluster.Arbiter.Etcd.KeyPrefix)
             : new TwoNodeArbiter(Options.PingTargets ? [new SimulatedProbe(this, n)] : []);
         n.Core = new OwnershipCore(CoreConfig.FromOptions(n.Options, agents.Length > 0), FailureDetectorFactory.FromOptions(n.Options), new Dictionary<string, ulong>(n.Persisted, StringComparer.Ordinal), TimeSpan.Zero);
+        n.Voter = _witness is null ? null : CreateVoter(n);
         foreach (var old in n.Groups.Values)
         {
             old.Ownership?.Dispose();
@@ -940,6 +1031,18 @@ public sealed class Simulation : IDisposable
                 return;
             }
 
+            if (to.Voter is { } voter && PayloadCodec.TryRead(envelope.Payload, _reuse)
+                && _reuse.BodyCase is ClusterMessage.BodyOneofCase.VoteRequest or ClusterMessage.BodyOneofCase.VoteReply or ClusterMessage.BodyOneofCase.VoteRelease)
+            {
+                if (Options.RecordTrace)
+                {
+                    Record(to.Name, "msg", $"<-{envelope.Sender} {_links[link]}{note}: {_reuse}");
+                }
+
+                voter.OnMessage(to.Clock.LocalNow, envelope.Sender, _reuse);
+                return;
+            }
+
             if (!PayloadCodec.TryRead(envelope.Payload, _reuse) || _reuse.BodyCase != ClusterMessage.BodyOneofCase.Heartbeat)
             {
                 Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed payload");
@@ -987,6 +1090,13 @@ public sealed class Simulation : IDisposable
 
     private void ReleaseArbiter(SimulatedNode n, ReleaseArbiter release)
     {
+        if (n.Voter is { } voter)
+        {
+            Record(n.Name, "cmd", $"release {release.Group}: own vote given back, releases sent to the peer and the witness");
+            voter.Release(release.Group);
+            return;
+        }
+
         if (_leaseStore is null)
         {
             Record(n.Name, "cmd", $"release arbiter for {release.Group}");
@@ -1012,6 +1122,18 @@ public sealed class Simulation : IDisposable
 
     private void AskArbiter(SimulatedNode n, AskArbiter ask)
     {
+        if (n.Voter is { } voter)
+        {
+            var request = ask.Request;
+            Record(n.Name, "cmd", $"ask voters {request.Reason} {request.Group} epoch {request.ProposedEpoch}");
+            voter.Ask(n.Clock.LocalNow, request, decision => Post(n, () =>
+            {
+                Record(n.Name, "arbiter", $"{request.Reason} {request.Group}: {(decision.Granted ? "granted" : decision.Unavailable ? "no majority yet" : "refused")} ({decision.Explanation})");
+                n.Core.OnArbiterAnswer(n.Clock.LocalNow, ask.RequestId, decision);
+            }));
+            return;
+        }
+
         if (_leaseStore is not null)
         {
             AskLeaseArbiter(n, ask);
@@ -1111,6 +1233,116 @@ public sealed class Simulation : IDisposable
             {
                 throw new LeaseStoreUnavailableException($"node {node.Name} cannot reach {store.Name} (connection timed out)");
             }
+        }
+    }
+
+    /// <summary>Witness mode: a node process's voter side; its messages go to the peer on every link (real envelopes) and to the witness.</summary>
+    private WitnessVoter CreateVoter(SimulatedNode n)
+    {
+        var a = Options.Cluster.Arbiter;
+        var peer = _nodeNames.Single(x => x != n.Name);
+        WitnessVoter? voter = null;
+        voter = new WitnessVoter(
+            Options.Cluster.ClusterName,
+            n.Name,
+            peer,
+            a.Witness.Name,
+            a.LeaseTtl,
+            a.Witness.RequestTimeout,
+            TimeSpan.Zero,
+            (target, message) =>
+            {
+                if (target == VoteTarget.Peer)
+                {
+                    SendVoteToPeer(n, peer, message);
+                }
+                else
+                {
+                    SendToWitness(n, message);
+                }
+            },
+            (round, delay) => Later(n, n.Clock.ToGlobalDuration(delay), () => voter!.Expire(n.Clock.LocalNow, round)),
+            n.Incarnation);
+        foreach (var (group, epoch) in n.Persisted)
+        {
+            voter.Grantor.Observe(Options.Cluster.ClusterName, group, epoch);
+        }
+
+        voter.Grantor.EpochRaised += (_, group, epoch) =>
+        {
+            // The runtime persists an epoch its own voter granted the peer (PersistGranted).
+            if (epoch > n.Persisted.GetValueOrDefault(group))
+            {
+                n.Persisted[group] = epoch;
+            }
+        };
+        return voter;
+    }
+
+    private void SendVoteToPeer(SimulatedNode n, string peer, ClusterMessage message)
+    {
+        var length = PayloadCodec.Write(message, _payload);
+        if (Options.RecordTrace)
+        {
+            Record(n.Name, "msg", $"send to {peer}: {message}");
+        }
+
+        for (var l = 0; l < _links.Length; l++)
+        {
+            var size = n.Codec.Encode(_payload.AsSpan(0, length), _send);
+            Transmit(n, this[peer], l, _send.AsSpan(0, size).ToArray());
+        }
+    }
+
+    /// <summary>Witness mode: a message from a node to the witness. It arrives after an arbiter delay unless the witness is down or the
+    /// path is cut or the packet lost; a request's reply comes back the same way to the same process.</summary>
+    private void SendToWitness(SimulatedNode n, ClusterMessage message)
+    {
+        var w = _witness!;
+        var f = _faultsOn ? _faults : null;
+        if (n.StoreCutUntil > Now || n.WitnessRequestsCutUntil > Now || (f is not null && Chance(f.Loss)))
+        {
+            if (Options.RecordTrace)
+            {
+                Record(n.Name, "drop", $"->witness: {(f is not null ? "cut or lost" : "cut")}: {message}");
+            }
+
+            return;
+        }
+
+        var copies = f is not null && Chance(f.Duplicate) ? 2 : 1;
+        for (var i = 0; i < copies; i++)
+        {
+            ScheduleGlobal(Now + Draw(Options.ArbiterDuration), () => WitnessReceives(w, n, message));
+        }
+    }
+
+    private void WitnessReceives(SimulatedWitness w, SimulatedNode from, ClusterMessage message)
+    {
+        if (!w.IsUp)
+        {
+            return;
+        }
+
+        var cluster = Options.Cluster.ClusterName;
+        switch (message.BodyCase)
+        {
+            case ClusterMessage.BodyOneofCase.VoteRelease:
+                var released = w.Grantor.Release(cluster, message.VoteRelease.Group, from.Name, message.VoteRelease.Epoch, message.VoteRelease.RequestId);
+                Record("witness", "arbiter", $"release of {message.VoteRelease.Group} epoch {message.VoteRelease.Epoch} by {from.Name}: {(released ? "released" : "nothing to release")}");
+                return;
+            case ClusterMessage.BodyOneofCase.VoteRequest:
+                var q = message.VoteRequest;
+                var vote = w.Grantor.Vote(w.Clock.LocalNow, cluster, q.Group, from.Name, q.Epoch, TimeSpan.FromMilliseconds(q.TtlMs), q.Renew, q.RequestId);
+                Record("witness", "arbiter", $"{(q.Renew ? "renewal" : "request")} {q.Group} epoch {q.Epoch} from {from.Name}: {vote.Reason}");
+                if (from.StoreCutUntil > Now || from.WitnessRepliesCutUntil > Now || (_faultsOn && Chance(_faults.Loss)))
+                {
+                    return;
+                }
+
+                var reply = new ClusterMessage { VoteReply = WitnessVoter.ToReply(q.RequestId, q.Group, from.Name, vote) };
+                Later(from, Draw(Options.ArbiterDuration), () => from.Voter?.OnMessage(from.Clock.LocalNow, w.Name, reply));
+                return;
         }
     }
 
@@ -1556,15 +1788,23 @@ public sealed class Simulation : IDisposable
             Record(victim.Name, "fault", $"ping targets unreachable until {victim.PingOutageUntil.TotalSeconds:0.000}s");
         }
 
-        if (_leaseStore is not null && Chance(f.StoreOutageRate * dt))
+        if ((_leaseStore is not null || _witness is not null) && Chance(f.StoreOutageRate * dt))
         {
             StoreOutage(Now + Draw(f.StoreOutageDuration));
         }
 
-        if (_leaseStore is not null && Chance(f.StoreCutRate * dt))
+        if ((_leaseStore is not null || _witness is not null) && Chance(f.StoreCutRate * dt))
         {
             var victim = _nodes[Random.Next(_nodes.Count)];
-            CutFromStore(victim.Name, Now + Draw(f.StoreCutDuration));
+            if (_witness is not null && Chance(f.OneWayFraction))
+            {
+                // Asymmetric: only the node's packets to the witness, or only the witness's replies, are lost.
+                CutWitnessOneWay(victim.Name, Now + Draw(f.StoreCutDuration), requests: Random.Next(2) == 0);
+            }
+            else
+            {
+                CutFromStore(victim.Name, Now + Draw(f.StoreCutDuration));
+            }
         }
 
         // Operator actions (Chance draws nothing when a rate is 0: profiles without them replay exactly as before).

@@ -20,6 +20,9 @@ public enum ArbiterSetup
 
     /// <summary>Etcd mode, three nodes.</summary>
     EtcdThreeNodes = 5,
+
+    /// <summary>Witness mode: two nodes and the simulated witness (crash-restarts, cuts both ways and one way).</summary>
+    Witness = 6,
 }
 
 /// <summary>The named fault mixes and the seed → scenario mapping used by the runner and the CI seed range.</summary>
@@ -135,6 +138,26 @@ public static class SimulationScenarios
         }
     }
 
+    /// <summary>
+    /// Switches a two-node cluster to Witness mode the way the witness scenarios run it: lease 2 s, drift margin 500 ms, vote
+    /// time-out 250 ms, the witness named <c>witness</c>.
+    /// </summary>
+    /// <param name="cluster">The cluster options to change.</param>
+    public static void UseWitness(HaKitOptions cluster)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        cluster.Arbiter.Mode = ArbiterMode.Witness;
+        cluster.Arbiter.LeaseTtl = TimeSpan.FromSeconds(2);
+        cluster.Arbiter.LeaseDriftMargin = TimeSpan.FromMilliseconds(500);
+        cluster.Arbiter.Witness.Endpoint = "10.0.0.9:5405";
+        cluster.Arbiter.Witness.Name = "witness";
+        cluster.Arbiter.Witness.RequestTimeout = TimeSpan.FromMilliseconds(250);
+    }
+
+    /// <summary>Witness mode: the scenario of a seed (the fault mix <c>seed mod</c> the number of <see cref="Mixes"/>).</summary>
+    /// <param name="seed">The seed.</param>
+    public static SimulationOptions ForWitnessSeed(int seed) => Create(seed, ArbiterSetup.Witness, Mixes[(int)((uint)seed % (uint)Mixes.Count)]);
+
     /// <summary>Lease modes: the set-up a seed runs with (even seeds two nodes, odd seeds three).</summary>
     /// <param name="seed">The seed.</param>
     public static ArbiterSetup LeaseSetupOf(int seed) => (uint)seed % 2 == 0 ? ArbiterSetup.Etcd : ArbiterSetup.EtcdThreeNodes;
@@ -197,9 +220,16 @@ public static class SimulationScenarios
             });
         }
 
-        if (setup is ArbiterSetup.Etcd or ArbiterSetup.EtcdThreeNodes)
+        if (setup is ArbiterSetup.Etcd or ArbiterSetup.EtcdThreeNodes or ArbiterSetup.Witness)
         {
-            UseEtcd(cluster, threeNodes: setup == ArbiterSetup.EtcdThreeNodes);
+            if (setup == ArbiterSetup.Witness)
+            {
+                UseWitness(cluster);
+            }
+            else
+            {
+                UseEtcd(cluster, threeNodes: setup == ArbiterSetup.EtcdThreeNodes);
+            }
 
             // The store's own faults. A process stall longer than the drift margin would outlive the lease (an owner frozen past
             // its expiry still looks Active): that needs a watchdog, as Patroni uses; the simulated stalls stay shorter.

@@ -4,7 +4,7 @@ using HaKit.Testing;
 
 // Seed sweep: dotnet run --project tests/HaKit.Simulation -- --from <seed> --count <n> [--parallel <p>]
 // Replay:     dotnet run --project tests/HaKit.Simulation -- --seed <s> [--trace] [--setup <ArbiterSetup>] [--mix <mix>]
-// Lease modes: add --arbiter etcd (seeds cycle through Etcd/EtcdThreeNodes and the mixes).
+// Lease modes: add --arbiter etcd (seeds cycle through Etcd/EtcdThreeNodes and the mixes) or --arbiter witness (Witness set-up, mixes by seed).
 var from = 0;
 var count = 100;
 int? single = null;
@@ -12,7 +12,7 @@ var trace = false;
 var parallel = Environment.ProcessorCount;
 ArbiterSetup? setup = null;
 string? mix = null;
-var lease = false;
+var family = "twonode";
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -56,19 +56,16 @@ try
                 break;
             case "--arbiter":
                 var arbiterText = Value();
-                lease = arbiterText.ToLowerInvariant() switch
-                {
-                    "twonode" => false,
-                    "etcd" => true,
-                    _ => throw new ArgumentException($"--arbiter {arbiterText}: expected twonode or etcd"),
-                };
+                family = arbiterText.ToLowerInvariant() is "twonode" or "etcd" or "witness"
+                    ? arbiterText.ToLowerInvariant()
+                    : throw new ArgumentException($"--arbiter {arbiterText}: expected twonode, etcd or witness");
                 break;
             case "--parallel":
                 parallel = Math.Max(1, Int("--parallel"));
                 break;
             case "--help" or "-h":
                 Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
-                Console.WriteLine("       [--arbiter twonode|etcd]                     the seeds' arbiter family (default twonode)");
+                Console.WriteLine("       [--arbiter twonode|etcd|witness]             the seeds' arbiter family (default twonode)");
                 Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
                 Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
                 return 0;
@@ -125,7 +122,7 @@ Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }
 watch.Stop();
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {
-    var pinned = (lease ? " --arbiter etcd" : "") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
+    var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
     Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --seed {s}{pinned} --trace");
 }
 
@@ -135,8 +132,18 @@ return failures.IsEmpty ? 0 : 1;
 
 SimulationOptions Scenario(int s)
 {
-    var auto = lease ? SimulationScenarios.ForLeaseSeed(s) : SimulationScenarios.ForSeed(s);
+    var auto = family switch
+    {
+        "etcd" => SimulationScenarios.ForLeaseSeed(s),
+        "witness" => SimulationScenarios.ForWitnessSeed(s),
+        _ => SimulationScenarios.ForSeed(s),
+    };
     var autoMix = auto.Faults.Name[(auto.Faults.Name.IndexOf('/', StringComparison.Ordinal) + 1)..];
-    var autoSetup = lease ? SimulationScenarios.LeaseSetupOf(s) : SimulationScenarios.SetupOf(s);
+    var autoSetup = family switch
+    {
+        "etcd" => SimulationScenarios.LeaseSetupOf(s),
+        "witness" => ArbiterSetup.Witness,
+        _ => SimulationScenarios.SetupOf(s),
+    };
     return setup is null && mix is null ? auto : SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix);
 }

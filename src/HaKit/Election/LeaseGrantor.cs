@@ -146,6 +146,26 @@ public sealed class LeaseGrantor
         return false;
     }
 
+    /// <summary>
+    /// Ends a holder's lease whatever its epoch: for a voter that learned, from the holder's own authenticated word, that it
+    /// stopped the group (a node handed the group over to this voter's node and announced it).
+    /// </summary>
+    /// <param name="cluster">The cluster.</param>
+    /// <param name="group">The group.</param>
+    /// <param name="holder">The node that gave the group up.</param>
+    /// <returns>Whether a lease was ended.</returns>
+    public bool Forget(string cluster, string group, string holder)
+    {
+        if (_entries.TryGetValue((cluster, group), out var e) && e.Holder == holder)
+        {
+            e.Holder = null;
+            e.ExpiresAt = TimeSpan.Zero;
+            return true;
+        }
+
+        return false;
+    }
+
     private Entry EntryOf(string cluster, string group)
     {
         ArgumentNullException.ThrowIfNull(cluster);

@@ -25,6 +25,7 @@ internal sealed class WitnessVoter
     private readonly Action<ulong, TimeSpan> _scheduleTimeout;
     private readonly Dictionary<ulong, Pending> _rounds = [];
     private readonly Dictionary<string, ulong> _held = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ulong> _known = new(StringComparer.Ordinal);
     private readonly string[] _others;
     private readonly Dictionary<ulong, (string Group, ulong Epoch)> _abandoned = [];
     private readonly Queue<ulong> _abandonedOrder = new();
@@ -88,7 +89,17 @@ internal sealed class WitnessVoter
     {
         ArgumentNullException.ThrowIfNull(request);
         var renew = request.Reason == AcquireReason.Renew;
-        var epoch = renew && _held.TryGetValue(request.Group, out var held) ? held : request.ProposedEpoch;
+        if (request.Reason == AcquireReason.Handoff)
+        {
+            // The owner stopped the group and handed it to this node (its authenticated heartbeat said so): its lease here is over,
+            // even if its release is still on the way.
+            Grantor.Forget(Cluster, request.Group, Peer);
+        }
+
+        // An acquisition asks above every epoch this node's voter or any answer has shown (a round that failed still used up its epoch).
+        var epoch = renew && _held.TryGetValue(request.Group, out var held)
+            ? held
+            : Math.Max(request.ProposedEpoch, Math.Max(Grantor.HighestEpoch(Cluster, request.Group), _known.GetValueOrDefault(request.Group)) + 1);
         Begin(now, request.Group, epoch, renew, retried: false, done);
     }
 
@@ -125,6 +136,11 @@ internal sealed class WitnessVoter
                 return true;
             case ClusterMessage.BodyOneofCase.VoteReply when (sender == Peer || sender == Witness) && message.VoteReply.To == Self:
                 var r = message.VoteReply;
+                if (r.HighestEpoch > _known.GetValueOrDefault(r.Group) && _rounds.Keys.Concat(_abandoned.Keys).Contains(r.RequestId))
+                {
+                    _known[r.Group] = r.HighestEpoch;
+                }
+
                 if (_rounds.TryGetValue(r.RequestId, out var pending) && pending.Round.Group == r.Group)
                 {
                     if (pending.Round.Record(sender, FromReply(r)))

@@ -58,6 +58,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     private readonly ILogger _logger;
     private readonly HaKitMetrics _metrics;
     private readonly IArbiter _arbiter;
+    private readonly WitnessArbiter? _witness;
     private readonly FenceCoordinator _fencing;
     private readonly IReadOnlyList<IFenceAgent> _configuredAgents;
     private readonly IStateStore _store;
@@ -128,7 +129,12 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         // processes and sockets, so their bounded waits use the system clock even when the node runs on a test clock.
         _configuredAgents = FenceAgentSupport.Create(options, services.LoggerFactory, TimeProvider.System);
         _fencing = new FenceCoordinator([.. _configuredAgents, .. services.FenceAgents], options.Fencing.Timeout, _time);
-        _arbiter = services.Arbiter ?? (options.Arbiter.Mode switch
+        if (services.Arbiter is null && options.Arbiter.Mode == ArbiterMode.Witness)
+        {
+            _witness = new WitnessArbiter(options, _time, services.LoggerFactory.CreateLogger<WitnessArbiter>());
+        }
+
+        _arbiter = services.Arbiter ?? (IArbiter?)_witness ?? (options.Arbiter.Mode switch
         {
             ArbiterMode.Etcd => new LeaseStoreArbiter(
                 services.LeaseStore ?? throw new InvalidOperationException("HaKit:Arbiter:Mode = Etcd needs a lease store: reference the HaKit.Etcd package (AddHaKit wires it from HaKit:Arbiter:Etcd) or set ClusterNodeServices.LeaseStore."),
@@ -218,8 +224,10 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
 
         _keys = new AuthKeyRing(_options.Auth);
         _wireStats = new WireStats();
-        _codec = new EnvelopeCodec(_options.ClusterName, _options.NodeName, _options.Nodes.Select(n => n.Name).ToArray(), _incarnation, _keys, _options.MaxPacketSize, _wireStats);
+        string[] senders = [.. _options.Nodes.Select(n => n.Name), .. _witness is null ? [] : new[] { _witness.WitnessName }];
+        _codec = new EnvelopeCodec(_options.ClusterName, _options.NodeName, senders, _incarnation, _keys, _options.MaxPacketSize, _wireStats);
         _startTimestamp = _time.GetTimestamp();
+        _witness?.Attach(_codec, _startTimestamp, _incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal), SendOnLinksAsync, (group, epoch) => Post(() => PersistGranted(group, epoch)));
         _core = new OwnershipCore(CoreConfig.FromOptions(_options, _fencing.Configured), FailureDetectorFactory.FromOptions(_options), _epochs, TimeSpan.Zero);
         _status = _core.GetStatus();
 
@@ -348,6 +356,11 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         }
 
         await StopLoopAsync().ConfigureAwait(false);
+        if (_witness is not null)
+        {
+            await _witness.DisposeAsync().ConfigureAwait(false);
+        }
+
         _metrics.Dispose();
         _keys?.Dispose();
         _shutdown.Dispose();
@@ -426,9 +439,17 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
 
         var message = new ClusterMessage();
         HeartbeatMessage? heartbeat = null;
-        if (PayloadCodec.TryRead(envelope.Payload, message) && message.BodyCase == ClusterMessage.BodyOneofCase.Heartbeat)
+        if (PayloadCodec.TryRead(envelope.Payload, message))
         {
-            heartbeat = HeartbeatMapper.FromProto(message.Heartbeat);
+            if (message.BodyCase == ClusterMessage.BodyOneofCase.Heartbeat && (_witness is null || envelope.Sender != _witness.WitnessName))
+            {
+                heartbeat = HeartbeatMapper.FromProto(message.Heartbeat);
+            }
+            else if (message.BodyCase is ClusterMessage.BodyOneofCase.VoteRequest or ClusterMessage.BodyOneofCase.VoteReply or ClusterMessage.BodyOneofCase.VoteRelease
+                && _witness is not null && _witness.OnMessage(envelope.Sender, message))
+            {
+                return;
+            }
         }
 
         if (heartbeat is null)
@@ -558,6 +579,42 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             var length = _codec!.Encode(_payloadBuffer.AsSpan(0, payloadLength), _sendBuffers[i]);
             await _transports[i].SendAsync(_sendBuffers[i].AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             _metrics.HeartbeatSent(_transports[i].LinkName);
+        }
+    }
+
+    /// <summary>Witness mode: this node's voter granted its peer a higher epoch; keep it so that after a restart it never grants that epoch again.</summary>
+    private void PersistGranted(string group, ulong epoch)
+    {
+        if (epoch > (_epochs.TryGetValue(group, out var p) ? p : 0))
+        {
+            _epochs[group] = epoch;
+            try
+            {
+                _store.Save(new NodeState(_incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal)));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                RuntimeLog.LoopError(_logger, ex);
+            }
+        }
+    }
+
+    /// <summary>Witness mode: a vote message to the peer, one envelope per link (called from any thread).</summary>
+    private async ValueTask SendOnLinksAsync(ClusterMessage message)
+    {
+        var codec = _codec;
+        if (codec is null || Volatile.Read(ref _loopStopped) == 1)
+        {
+            return;
+        }
+
+        var payload = new byte[message.CalculateSize()];
+        PayloadCodec.Write(message, payload);
+        foreach (var link in _transports)
+        {
+            var packet = new byte[_options.MaxPacketSize];
+            var length = codec.Encode(payload, packet);
+            await link.SendAsync(packet.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
         }
     }
 
