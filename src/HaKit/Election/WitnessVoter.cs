@@ -248,8 +248,10 @@ internal sealed class WitnessVoter
                 _abandoned.Remove(_abandonedOrder.Dequeue());
             }
 
-            // Give back what this round got, so that a vote that failed does not keep the group from anyone until it expires.
-            foreach (var voter in round.GrantedBy)
+            // Give back what this round got, so that a vote that failed does not keep the group from anyone until it expires: also to
+            // the voters that did not answer (their grant may be on its way back, or its answer lost on a one-way cut). The release
+            // names this round's request, so it never ends a later grant.
+            foreach (var voter in round.GrantedBy.Concat(round.Missing))
             {
                 if (voter == Self)
                 {

@@ -17,6 +17,17 @@ public sealed class EnvelopeCodecTests
     public void TearDown() => _kit.Dispose();
 
     [Test]
+    public void TryPeekCluster_ReadsTheClaimedClusterAndRejectsGarbage()
+    {
+        byte[] packet = WireKit.Encode(_kit.Codec("alpha"), [1, 2, 3]);
+        Assert.That(EnvelopeCodec.TryPeekCluster(packet, out var cluster), Is.True);
+        Assert.That(Encoding.UTF8.GetString(cluster), Is.EqualTo(WireKit.Cluster));
+        Assert.That(EnvelopeCodec.TryPeekCluster([], out _), Is.False);
+        Assert.That(EnvelopeCodec.TryPeekCluster([0x0a, 0x7f, 0x41], out _), Is.False, "a length past the end");
+        Assert.That(EnvelopeCodec.TryPeekCluster(packet.AsSpan(2).ToArray(), out _), Is.False, "not starting with field 1");
+    }
+
+    [Test]
     public void RoundTrip_OpensWhatWasEncoded()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha", incarnation: 7);

@@ -21,6 +21,28 @@ public sealed class PayloadCodecTests
     };
 
     [Test]
+    public void VoteMessages_RoundTrip_AndTheLastOneOfTheOneofWins()
+    {
+        var request = new ClusterMessage { VoteRequest = new VoteRequest { RequestId = 5, Group = "web", Epoch = 3, TtlMs = 2000, Renew = true } };
+        var reply = new ClusterMessage { VoteReply = new VoteReply { RequestId = 5, Group = "web", Granted = false, HighestEpoch = 9, Holder = "b", RemainingMs = 700, Reason = "held", To = "a" } };
+        var release = new ClusterMessage { VoteRelease = new VoteRelease { Group = "web", Epoch = 3, RequestId = 5 } };
+        var reuse = new ClusterMessage();
+        foreach (var message in new[] { request, reply, release })
+        {
+            var buffer = new byte[256];
+            int n = PayloadCodec.Write(message, buffer);
+            Assert.That(PayloadCodec.TryRead(buffer.AsSpan(0, n), reuse), Is.True);
+            Assert.That(reuse, Is.EqualTo(message));
+        }
+
+        byte[] both = [.. SampleHeartbeat().ToByteArray(), .. request.ToByteArray()];
+        Assert.That(PayloadCodec.TryRead(both, reuse), Is.True);
+        Assert.That(reuse.BodyCase, Is.EqualTo(ClusterMessage.BodyOneofCase.VoteRequest), "a heartbeat followed by a vote request is a vote request, as protobuf's oneof rule says");
+        byte[] truncated = request.ToByteArray()[..^2];
+        Assert.That(PayloadCodec.TryRead(truncated, reuse), Is.False);
+    }
+
+    [Test]
     public void Write_ThenTryRead_RoundTrips()
     {
         ClusterMessage message = SampleHeartbeat();
