@@ -46,6 +46,7 @@ builder.Services.AddHaKitWitness(builder.Configuration);
 using var host = builder.Build();
 try
 {
+    _ = host.Services.GetRequiredService<IOptions<WitnessOptions>>().Value; // validation errors as a list, before the host logs a stack trace
     await host.RunAsync().ConfigureAwait(false);
     return 0;
 }

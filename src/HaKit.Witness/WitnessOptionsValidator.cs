@@ -7,8 +7,8 @@ namespace HaKit.Witness;
 /// <summary>Validates <see cref="WitnessOptions"/>: every error names the configuration key, the bad value and the fix.</summary>
 public static class WitnessOptionsValidator
 {
-    /// <summary>The longest lease the wire can carry (<c>ttl_ms</c> is a 32-bit count of milliseconds).</summary>
-    internal static readonly TimeSpan WireMaxTtl = TimeSpan.FromMilliseconds(uint.MaxValue);
+    /// <summary>The largest <see cref="WitnessOptions.MaxLeaseTtl"/> accepted (the witness grants nothing this long after every start).</summary>
+    public static readonly TimeSpan MaxLeaseTtlLimit = TimeSpan.FromHours(1);
 
     /// <summary>Returns every problem found in <paramref name="options"/> (empty when valid).</summary>
     /// <param name="options">The options to check.</param>
@@ -30,9 +30,9 @@ public static class WitnessOptionsValidator
             Error(nameof(options.Listen), Show(options.Listen), "expects an IP address and a port, such as 0.0.0.0:5405 (every IPv4 address), 10.0.0.9:5405 or [::]:5405; host names are not accepted");
         }
 
-        if (options.MaxLeaseTtl <= TimeSpan.Zero || options.MaxLeaseTtl > WireMaxTtl)
+        if (options.MaxLeaseTtl <= TimeSpan.Zero || options.MaxLeaseTtl > MaxLeaseTtlLimit)
         {
-            Error(nameof(options.MaxLeaseTtl), Show(options.MaxLeaseTtl.ToString("c", CultureInfo.InvariantCulture)), "must be positive (and below 49 days), e.g. 00:00:30; it must be at least the nodes' HaKit:Arbiter:LeaseTtl, and the witness grants nothing for this long after it starts");
+            Error(nameof(options.MaxLeaseTtl), Show(options.MaxLeaseTtl.ToString("c", CultureInfo.InvariantCulture)), "must be positive and at most 01:00:00, e.g. 00:00:30 (a bare 30 means 30 days); it must be at least the nodes' HaKit:Arbiter:LeaseTtl, and the witness grants nothing for this long after every start");
         }
 
         if (string.IsNullOrWhiteSpace(options.StateDirectory))

@@ -1,4 +1,6 @@
 using System.Diagnostics.Metrics;
+using System.Globalization;
+using HaKit.Wire;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -43,17 +45,76 @@ public static class WitnessServiceCollectionExtensions
         return services;
     }
 
-    /// <summary>Binds the section; a value that does not convert or an unknown key becomes a validation error instead of an exception.</summary>
+    /// <summary>
+    /// Binds the section. A value that does not convert or an unknown key becomes a validation error naming the key (instead of an
+    /// exception from the binder at the first problem, or a silently ignored setting), and binding goes on with the other keys.
+    /// </summary>
     internal static void Bind(WitnessOptions options, IConfigurationSection section)
     {
-        try
+        var errors = options.BindingErrors;
+        Known(section, errors, nameof(WitnessOptions.Name), nameof(WitnessOptions.Listen), nameof(WitnessOptions.MaxLeaseTtl), nameof(WitnessOptions.StateDirectory), nameof(WitnessOptions.Clusters));
+        options.Name = section[nameof(WitnessOptions.Name)] ?? options.Name;
+        options.Listen = section[nameof(WitnessOptions.Listen)] ?? options.Listen;
+        options.StateDirectory = section[nameof(WitnessOptions.StateDirectory)] ?? options.StateDirectory;
+        var ttl = section.GetSection(nameof(WitnessOptions.MaxLeaseTtl));
+        if (ttl.Value is { } ttlText)
         {
-            section.Bind(options, binder => binder.ErrorOnUnknownConfiguration = true);
+            if (TimeSpan.TryParse(ttlText, CultureInfo.InvariantCulture, out var parsed))
+            {
+                options.MaxLeaseTtl = parsed;
+            }
+            else
+            {
+                errors.Add($"{ttl.Path} = '{ttlText}': expects a duration hh:mm:ss[.fff], e.g. 00:00:30");
+            }
         }
-        catch (InvalidOperationException ex)
+
+        foreach (var c in section.GetSection(nameof(WitnessOptions.Clusters)).GetChildren())
         {
-            options.BindingErrors.Add($"{section.Path}: {ex.Message} Fix the value (durations are hh:mm:ss, e.g. 00:00:30) or remove the unknown key.");
+            Known(c, errors, nameof(WitnessClusterOptions.Name), nameof(WitnessClusterOptions.Nodes), nameof(WitnessClusterOptions.Auth));
+            var cluster = new WitnessClusterOptions { Name = c[nameof(WitnessClusterOptions.Name)] ?? "" };
+            cluster.Nodes.AddRange(c.GetSection(nameof(WitnessClusterOptions.Nodes)).GetChildren().Select(n => n.Value ?? ""));
+            var auth = c.GetSection(nameof(WitnessClusterOptions.Auth));
+            Known(auth, errors, nameof(AuthOptions.Keys), nameof(AuthOptions.SendKeyId));
+            cluster.Auth.SendKeyId = UInt(auth.GetSection(nameof(AuthOptions.SendKeyId)), errors);
+            foreach (var k in auth.GetSection(nameof(AuthOptions.Keys)).GetChildren())
+            {
+                Known(k, errors, nameof(AuthKeyOptions.Id), nameof(AuthKeyOptions.Secret));
+                cluster.Auth.Keys.Add(new AuthKeyOptions { Id = UInt(k.GetSection(nameof(AuthKeyOptions.Id)), errors), Secret = k[nameof(AuthKeyOptions.Secret)] ?? "" });
+            }
+
+            options.Clusters.Add(cluster);
         }
+    }
+
+    private static void Known(IConfigurationSection section, List<string> errors, params string[] keys)
+    {
+        // Values under Auth are never shown: a misspelt key may hold a secret.
+        var hide = section.Path.Contains(":Auth", StringComparison.OrdinalIgnoreCase);
+        foreach (var child in section.GetChildren())
+        {
+            if (!keys.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                var shown = child.Value is null ? "(a section)" : hide ? "(not shown)" : $"'{child.Value}'";
+                errors.Add($"{child.Path} = {shown}: unknown setting; known settings in {section.Path}: {string.Join(", ", keys)}");
+            }
+        }
+    }
+
+    private static uint UInt(IConfigurationSection value, List<string> errors)
+    {
+        if (value.Value is not { } text)
+        {
+            return 0;
+        }
+
+        if (uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+        {
+            return parsed;
+        }
+
+        errors.Add($"{value.Path} = '{text}': expects a whole number in 1..4294967295");
+        return 0;
     }
 }
 
