@@ -385,11 +385,11 @@ public sealed class WitnessServer : IAsyncDisposable
         var now = Now();
         var before = grantor.HolderOf(now, cluster.Name, request.Group);
         _persistFailure = null;
-        var vote = grantor.Vote(now, cluster.Name, request.Group, requester, request.Epoch, TimeSpan.FromMilliseconds(request.TtlMs), request.Renew);
+        var vote = grantor.Vote(now, cluster.Name, request.Group, requester, request.Epoch, TimeSpan.FromMilliseconds(request.TtlMs), request.Renew, request.RequestId);
         if (vote.Granted && _persistFailure is { } failure)
         {
             // Never answer a grant whose epoch is not on disk: after a restart the witness could grant that epoch again.
-            grantor.Release(cluster.Name, request.Group, requester, request.Epoch);
+            grantor.Release(cluster.Name, request.Group, requester, request.Epoch, request.RequestId);
             WitnessLog.PersistFailed(_logger, cluster.Name, request.Group, request.Epoch, requester, cluster.Store.Path, failure);
             vote = new LeaseVote(false, vote.HighestEpoch, null, TimeSpan.Zero, $"witness {Name} could not store epoch {request.Epoch.ToString(CultureInfo.InvariantCulture)} of group {request.Group} durably ({failure.Message}); it refuses rather than risk granting that epoch again after a restart");
         }
@@ -411,19 +411,10 @@ public sealed class WitnessServer : IAsyncDisposable
             _metrics.Vote(cluster.Name, "granted");
         }
 
-        var answer = new VoteReply
+        var answer = WitnessVoter.ToReply(request.RequestId, request.Group, requester, vote);
+        if (vote.Granted)
         {
-            RequestId = request.RequestId,
-            Group = request.Group,
-            Granted = vote.Granted,
-            HighestEpoch = vote.HighestEpoch,
-            To = requester,
-        };
-        if (!vote.Granted)
-        {
-            answer.Holder = vote.Holder ?? "";
-            answer.RemainingMs = (uint)Math.Min(Math.Ceiling(Math.Max(vote.Remaining.TotalMilliseconds, 0)), uint.MaxValue);
-            answer.Reason = vote.Reason;
+            answer.Reason = "";
         }
 
         _replyMessage.VoteReply = answer;
@@ -444,7 +435,7 @@ public sealed class WitnessServer : IAsyncDisposable
 
     private void Release(Cluster cluster, string requester, VoteRelease release)
     {
-        if (_grantor!.Release(cluster.Name, release.Group, requester, release.Epoch))
+        if (_grantor!.Release(cluster.Name, release.Group, requester, release.Epoch, release.RequestId))
         {
             WitnessLog.Released(_logger, cluster.Name, release.Group, requester, release.Epoch);
             _metrics.Release(cluster.Name);

@@ -196,15 +196,16 @@ internal sealed class WitnessVoter
         Granted = vote.Granted,
         HighestEpoch = vote.HighestEpoch,
         Holder = vote.Granted ? "" : vote.Holder ?? "",
-        RemainingMs = vote.Granted ? 0 : (uint)Math.Clamp(vote.Remaining.TotalMilliseconds, 0, uint.MaxValue),
-        Reason = (vote.StaleEpoch ? "stale-epoch: " : "") + vote.Reason,
+        RemainingMs = vote.Granted ? 0 : (uint)Math.Clamp(Math.Ceiling(vote.Remaining.TotalMilliseconds), 0, uint.MaxValue),
+        Reason = vote.Reason,
         To = to,
+        StaleEpoch = vote.StaleEpoch,
     };
 
     private static LeaseVote FromReply(VoteReply r) =>
         new(r.Granted, r.HighestEpoch, r.Holder.Length == 0 ? null : r.Holder, TimeSpan.FromMilliseconds(r.RemainingMs), r.Reason)
         {
-            StaleEpoch = !r.Granted && r.Reason.StartsWith("stale-epoch: ", StringComparison.Ordinal),
+            StaleEpoch = !r.Granted && r.StaleEpoch,
         };
 
     private void Begin(TimeSpan now, string group, ulong epoch, bool renew, bool retried, Action<ArbiterDecision> done)
