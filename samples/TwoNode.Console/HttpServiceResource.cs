@@ -11,8 +11,13 @@ namespace TwoNode;
 /// <summary>
 /// A stand-in for a virtual IP: only the owner of the group binds the shared address and answers every HTTP request with
 /// <c>node=&lt;name&gt; epoch=&lt;epoch&gt;</c>. A minimal HTTP/1.1 responder (one response per connection, <c>Connection: close</c>).
+/// The address is the group's <see cref="SampleOptions.AddressOf"/> (for <c>web</c>: <see cref="SampleOptions.HttpAddress"/>).
 /// </summary>
-public sealed partial class HttpServiceResource(IOptions<SampleOptions> options, StdoutReporter reporter, ILogger<HttpServiceResource> logger) : IResource
+/// <param name="options">The sample's settings.</param>
+/// <param name="reporter">Where the <c>http listening</c> / <c>http stopped</c> lines go.</param>
+/// <param name="logger">The logger.</param>
+/// <param name="group">The group this resource belongs to (default <c>web</c>).</param>
+public sealed partial class HttpServiceResource(IOptions<SampleOptions> options, StdoutReporter reporter, ILogger<HttpServiceResource> logger, string group = SampleOptions.DefaultGroup) : IResource
 {
     private const int MaxRequestBytes = 16 * 1024;
     private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(5);
@@ -25,6 +30,12 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
     /// <inheritdoc />
     public string Name => "http";
 
+    /// <summary>The group this resource belongs to.</summary>
+    public string Group => group;
+
+    /// <summary>The address this resource binds while its group is owned here.</summary>
+    public string Address => options.Value.AddressOf(group) ?? options.Value.HttpAddress;
+
     /// <inheritdoc />
     public ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken)
     {
@@ -36,8 +47,8 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
 
         _listener?.Stop(); // the accept loop died: start over
         _stopping?.Dispose();
-        var address = options.Value.HttpAddress;
-        var listener = new TcpListener(options.Value.Endpoint);
+        var address = Address;
+        var listener = new TcpListener(IPEndPoint.Parse(address));
         AllowQuickRebind(listener.Server);
         try
         {
@@ -53,8 +64,8 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
         _listener = listener;
         _stopping = new CancellationTokenSource();
         _acceptLoop = Task.Run(() => AcceptLoopAsync(listener, _stopping.Token), CancellationToken.None);
-        LogListening(logger, address, context.Epoch);
-        reporter.HttpListening(address, context.Epoch);
+        LogListening(logger, group, address, context.Epoch);
+        reporter.HttpListening(group, address, context.Epoch);
         return ValueTask.FromResult(ResourceResult.Success);
     }
 
@@ -80,15 +91,15 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            return ResourceResult.Transient($"the listener on {options.Value.HttpAddress} did not stop in time");
+            return ResourceResult.Transient($"the listener on {Address} did not stop in time");
         }
 
         _listener = null;
         _stopping.Dispose();
         _stopping = null;
         _acceptLoop = null;
-        LogStopped(logger, options.Value.HttpAddress);
-        reporter.HttpStopped(options.Value.HttpAddress);
+        LogStopped(logger, group, Address);
+        reporter.HttpStopped(group, Address);
         return ResourceResult.Success;
     }
 
@@ -96,7 +107,7 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
     public ValueTask<MonitorResult> MonitorAsync(ResourceContext context, CancellationToken cancellationToken) =>
         ValueTask.FromResult(_listener is not null && _acceptLoop is { IsCompleted: false }
             ? MonitorResult.Running
-            : MonitorResult.NotRunning($"nothing listens on {options.Value.HttpAddress}"));
+            : MonitorResult.NotRunning($"nothing listens on {Address}"));
 
     /// <summary>
     /// SO_REUSEADDR only, so the new owner can bind while the old owner's closed connections sit in TIME_WAIT.
@@ -207,11 +218,11 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
         }
     }
 
-    [LoggerMessage(1, LogLevel.Information, "http: listening on {Address} (epoch {Epoch})")]
-    private static partial void LogListening(ILogger logger, string address, ulong epoch);
+    [LoggerMessage(1, LogLevel.Information, "http {Group}: listening on {Address} (epoch {Epoch})")]
+    private static partial void LogListening(ILogger logger, string group, string address, ulong epoch);
 
-    [LoggerMessage(2, LogLevel.Information, "http: stopped listening on {Address}")]
-    private static partial void LogStopped(ILogger logger, string address);
+    [LoggerMessage(2, LogLevel.Information, "http {Group}: stopped listening on {Address}")]
+    private static partial void LogStopped(ILogger logger, string group, string address);
 
     [LoggerMessage(3, LogLevel.Warning, "http: accept failed: {Code} ({Message})")]
     private static partial void LogAcceptFailed(ILogger logger, string code, string message);

@@ -1,65 +1,28 @@
-// TwoNode.Console: one program started twice (--node a, --node b). The node that owns group "web" serves HTTP on the
-// shared address; kill it and the other one takes over. Stdout carries only machine-readable lines; logs go to stderr.
+// TwoNode.Console: one program started twice (--node a, --node b), or three times with the three-node etcd config. The node
+// that owns a group serves HTTP on the group's shared address; kill it and another one takes over. --arbiter picks the
+// arbiter (twonode, witness, etcd). Stdout carries only machine-readable lines; logs go to stderr.
 using HaKit;
 using HaKit.Hosting;
 using HaKit.Runtime;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Console;
 using Microsoft.Extensions.Options;
 using TwoNode;
 
 const int ConfigError = 2;
 
-if (!CommandLine.TryTranslate(args, out var hostArgs, out var configFile, out var argError))
+if (!CommandLine.TryTranslate(args, out var hostArgs, out var configFiles, out var argError))
 {
     Console.Error.WriteLine(argError);
-    Console.Error.WriteLine("usage: TwoNode.Console --node <a|b> [--config <file.json>] [--HaKit:Key=value ...] [--Sample:HttpAddress=ip:port]");
+    Console.Error.WriteLine("usage: TwoNode.Console --node <a|b|c> [--arbiter twonode|witness|etcd] [--config <file.json>] [--HaKit:Key=value ...] [--Sample:HttpAddress=ip:port]");
     return ConfigError;
 }
 
+var reporter = new StdoutReporter();
 IHost host;
 try
 {
-    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
-    {
-        Args = hostArgs,
-        ContentRootPath = AppContext.BaseDirectory, // appsettings.json is copied next to the program
-    });
-    if (configFile is not null)
-    {
-        // Layered over appsettings.json; environment variables and the command line still win over it.
-        builder.Configuration.AddJsonFile(configFile, optional: false, reloadOnChange: false);
-        builder.Configuration.AddEnvironmentVariables();
-        builder.Configuration.AddCommandLine(hostArgs);
-    }
-
-    builder.Logging.ClearProviders();
-    builder.Logging.AddSimpleConsole(o =>
-    {
-        o.SingleLine = true;
-        o.UseUtcTimestamp = true;
-        o.TimestampFormat = "HH:mm:ss.fff ";
-    });
-    builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-
-    builder.Services.AddSingleton(new StdoutReporter());
-    builder.Services.AddOptions<SampleOptions>().Bind(builder.Configuration.GetSection("Sample")).ValidateOnStart();
-    builder.Services.AddSingleton<IValidateOptions<SampleOptions>, SampleOptionsValidation>();
-    builder.Services.AddHaKit()
-        .AddResource<HttpServiceResource>("web")
-        .Configure(o =>
-        {
-            // A relative state directory lives next to the program, not in whatever directory it was started from.
-            if (o.StateDirectory.Length > 0 && !Path.IsPathRooted(o.StateDirectory))
-            {
-                o.StateDirectory = Path.Combine(AppContext.BaseDirectory, o.StateDirectory);
-            }
-        });
-    builder.Services.AddHealthChecks().AddHaKit();
-    host = builder.Build();
+    host = SampleHost.CreateBuilder(hostArgs, configFiles, reporter).Build();
 }
 catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException or FormatException or InvalidOperationException)
 {
@@ -69,7 +32,6 @@ catch (Exception ex) when (ex is InvalidDataException or FileNotFoundException o
 
 using (host)
 {
-    var reporter = host.Services.GetRequiredService<StdoutReporter>();
     // Validate both option sets up front so that every problem is reported at once.
     var failures = new List<string>();
     foreach (var validate in new Action[]
@@ -123,7 +85,7 @@ using (host)
         return 1;
     }
 
-    reporter.Ready(node.NodeName);
+    reporter.Ready(node.NodeName, host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Mode.ToString());
 
     // SIGTERM / Ctrl-C: the console lifetime stops the host; the hosted node hands its groups to the peer first.
     await host.WaitForShutdownAsync();

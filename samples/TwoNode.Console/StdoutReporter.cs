@@ -18,12 +18,15 @@ public sealed class StdoutReporter
     /// <summary>Creates a reporter writing to <paramref name="output"/> (default: <see cref="Console.Out"/>).</summary>
     public StdoutReporter(TextWriter? output = null) => _out = output ?? Console.Out;
 
-    /// <summary>The node is started (links bound): writes <c>ready node=&lt;name&gt;</c>, then any held lines.</summary>
-    public void Ready(string node)
+    /// <summary>
+    /// The node is started (links bound): writes <c>ready node=&lt;name&gt; arbiter=&lt;mode&gt;</c> (without <c>arbiter=</c> when
+    /// <paramref name="arbiter"/> is null), then any held lines.
+    /// </summary>
+    public void Ready(string node, string? arbiter = null)
     {
         lock (_lock)
         {
-            WriteNow(Stamp($"ready node={node}"));
+            WriteNow(Stamp(arbiter is null ? $"ready node={node}" : $"ready node={node} arbiter={arbiter}"));
             foreach (var line in _held ?? [])
             {
                 WriteNow(line);
@@ -36,11 +39,12 @@ public sealed class StdoutReporter
     /// <summary>Right before a graceful exit completes.</summary>
     public void Exit() => Line("exit");
 
-    /// <summary>The HTTP listener is bound.</summary>
-    public void HttpListening(string address, ulong epoch) => Line($"http listening address={address} epoch={epoch.ToString(CultureInfo.InvariantCulture)}");
+    /// <summary>The HTTP listener of <paramref name="group"/> is bound: <c>http listening group=.. address=.. epoch=..</c>.</summary>
+    public void HttpListening(string group, string address, ulong epoch) =>
+        Line($"http listening group={group} address={address} epoch={epoch.ToString(CultureInfo.InvariantCulture)}");
 
-    /// <summary>The HTTP listener is closed.</summary>
-    public void HttpStopped(string address) => Line($"http stopped address={address}");
+    /// <summary>The HTTP listener of <paramref name="group"/> is closed: <c>http stopped group=.. address=..</c>.</summary>
+    public void HttpStopped(string group, string address) => Line($"http stopped group={group} address={address}");
 
     /// <summary>Handler for <c>ClusterNode.EventRaised</c>: role changes and peer health changes.</summary>
     public void OnEvent(object? sender, ClusterEvent e)

@@ -42,16 +42,51 @@ public partial class SampleTests
         var file = Path.Combine(AppContext.BaseDirectory, "appsettings.failback.json");
         Assert.That(CommandLine.TryTranslate(["--node", "b", "--config", file, "--HaKit:Preset=Fast"], out var hostArgs, out var config, out var error), Is.True, error);
         Assert.That(hostArgs, Is.EqualTo(new[] { "--HaKit:NodeName=b", "--HaKit:Preset=Fast" }));
-        Assert.That(config, Is.EqualTo(file));
+        Assert.That(config, Is.EqualTo(new[] { file }));
 
         Assert.That(CommandLine.TryTranslate(["--node=a"], out hostArgs, out config, out _), Is.True);
         Assert.That(hostArgs, Is.EqualTo(new[] { "--HaKit:NodeName=a" }));
-        Assert.That(config, Is.Null);
+        Assert.That(config, Is.Empty);
+    }
+
+    [TestCase("etcd", "appsettings.etcd.json")]
+    [TestCase("witness", "appsettings.witness.json")]
+    [TestCase("Etcd", "appsettings.etcd.json")]
+    [TestCase("WITNESS", "appsettings.witness.json")]
+    public void Arbiter_option_selects_its_overlay_file_next_to_the_program(string mode, string overlay)
+    {
+        foreach (var args in new[] { new[] { "--node", "a", "--arbiter", mode, "--HaKit:Preset=Fast" }, ["--node", "a", $"--arbiter={mode}", "--HaKit:Preset=Fast"] })
+        {
+            Assert.That(CommandLine.TryTranslate(args, out var hostArgs, out var files, out var error), Is.True, error);
+            Assert.That(hostArgs, Is.EqualTo(new[] { "--HaKit:NodeName=a", "--HaKit:Preset=Fast" }), "--arbiter is taken out, the rest passed on");
+            Assert.That(files, Is.EqualTo(new[] { Path.Combine(AppContext.BaseDirectory, overlay) }));
+            Assert.That(File.Exists(files[0]), Is.True, "the overlay is copied next to the program");
+        }
+    }
+
+    [Test]
+    public void Arbiter_twonode_adds_no_overlay_and_a_config_file_is_layered_after_the_arbiter_overlay()
+    {
+        Assert.That(CommandLine.TryTranslate(["--arbiter", "twonode", "--node", "b"], out var hostArgs, out var files, out var error), Is.True, error);
+        Assert.That(hostArgs, Is.EqualTo(new[] { "--HaKit:NodeName=b" }));
+        Assert.That(files, Is.Empty, "twonode is appsettings.json as it is");
+
+        var failback = Path.Combine(AppContext.BaseDirectory, "appsettings.failback.json");
+        Assert.That(CommandLine.TryTranslate(["--config", failback, "--arbiter", "etcd"], out _, out files, out error), Is.True, error);
+        Assert.That(files, Is.EqualTo(new[] { Path.Combine(AppContext.BaseDirectory, "appsettings.etcd.json"), failback }));
+
+        Assert.That(CommandLine.TryTranslate(["--arbiter", "etcd", "--arbiter", "twonode"], out _, out files, out error), Is.True, error);
+        Assert.That(files, Is.Empty, "the last --arbiter wins");
     }
 
     [TestCase(new[] { "--node" }, "--node needs a value")]
     [TestCase(new[] { "--node", "--config", "x" }, "--node needs a value")]
     [TestCase(new[] { "--config", "no-such-file.json" }, "--config no-such-file.json: file not found")]
+    [TestCase(new[] { "--arbiter" }, "--arbiter needs a value, e.g. --arbiter etcd")]
+    [TestCase(new[] { "--arbiter", "--node", "a" }, "--arbiter needs a value")]
+    [TestCase(new[] { "--arbiter=" }, "--arbiter needs a non-empty value")]
+    [TestCase(new[] { "--node", "a", "--arbiter", "zookeeper" }, "--arbiter zookeeper: unknown arbiter; allowed: twonode, witness, etcd")]
+    [TestCase(new[] { "--arbiter=pacemaker" }, "--arbiter pacemaker: unknown arbiter; allowed: twonode, witness, etcd")]
     public void Bad_sample_options_are_explained(string[] args, string expected)
     {
         Assert.That(CommandLine.TryTranslate(args, out _, out _, out var error), Is.False);
@@ -67,24 +102,24 @@ public partial class SampleTests
         reporter.OnEvent(null, new PeerHealthChanged(TimeSpan.Zero, "b", PeerHealth.Alive, PeerHealth.Dead, new PeerObservation("b", PeerHealth.Dead, [], false), null));
         Assert.That(output.ToString(), Is.Empty, "held until ready");
 
-        reporter.Ready("a");
+        reporter.Ready("a", "Etcd");
         reporter.OnEvent(null, new RoleChanged(TimeSpan.Zero, "web", "a", GroupRole.Starting, GroupRole.Active, 2, why, TimeSpan.FromMilliseconds(12.4), TakeoverReason.Failover));
         reporter.OnEvent(null, new RoleChanged(TimeSpan.Zero, "web", "a", GroupRole.Active, GroupRole.Stopping, 2, why));
         reporter.OnEvent(null, new LocalPauseDetected(TimeSpan.Zero, TimeSpan.FromSeconds(1)));
-        reporter.HttpListening("127.0.0.1:8080", 2);
-        reporter.HttpStopped("127.0.0.1:8080");
+        reporter.HttpListening("web", "127.0.0.1:8080", 2);
+        reporter.HttpStopped("web", "127.0.0.1:8080");
         reporter.Exit();
 
         var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.That(lines, Has.All.Match(Line().ToString()));
         Assert.That(lines.Select(l => Line().Match(l).Groups[1].Value), Is.EqualTo(new[]
         {
-            "ready node=a",
+            "ready node=a arbiter=Etcd",
             "peer node=b health=Dead",
             "role group=web from=Starting to=Active epoch=2 reason=failover takeover_ms=12",
             "role group=web from=Active to=Stopping epoch=2 reason=- takeover_ms=-",
-            "http listening address=127.0.0.1:8080 epoch=2",
-            "http stopped address=127.0.0.1:8080",
+            "http listening group=web address=127.0.0.1:8080 epoch=2",
+            "http stopped group=web address=127.0.0.1:8080",
             "exit",
         }));
     }
@@ -107,8 +142,8 @@ public partial class SampleTests
             Assert.That((await http.StopAsync(Context("a", 7), CancellationToken.None)).Succeeded, Is.True);
             Assert.That((await http.MonitorAsync(Context("a", 7), CancellationToken.None)).Status, Is.EqualTo(ResourceStatus.NotRunning));
             await Assert.ThrowsAsync<HttpRequestException>(() => Get(port), "nothing listens after stop");
-            Assert.That(output.ToString(), Does.Contain($"http listening address=127.0.0.1:{port} epoch=7\n"));
-            Assert.That(output.ToString(), Does.Contain($"http stopped address=127.0.0.1:{port}\n"));
+            Assert.That(output.ToString(), Does.Contain($"http listening group=web address=127.0.0.1:{port} epoch=7\n"));
+            Assert.That(output.ToString(), Does.Contain($"http stopped group=web address=127.0.0.1:{port}\n"));
         }
         finally
         {
