@@ -118,6 +118,82 @@ public sealed class ArbiterFailoverTests
         return (answer!.Value, elapsed);
     }
 
+    /// <summary>
+    /// Starts the witness server (<c>dotnet HaKit.Witness.dll</c>) as a real process for the sample's cluster (<c>twonode</c>,
+    /// nodes a and b, the sample's demo key) on a free loopback UDP port, with a 2 s maximum lease (the sample's lease, so its
+    /// quiet time after start is 2 s) and a temporary state directory; waits (bounded) until it listens.
+    /// </summary>
+    private async Task<(SampleNode Witness, int Port)> StartWitnessAsync(int port = 0, string? stateDirectory = null)
+    {
+        port = port == 0 ? FreePorts.Udp() : port;
+        if (stateDirectory is null)
+        {
+            stateDirectory = Path.Combine(Path.GetTempPath(), "hakit-it-witness-" + Guid.NewGuid().ToString("N")[..8]);
+            _directories.Add(stateDirectory);
+        }
+
+        var witness = SampleNode.StartDll("witness", SampleProgram.WitnessDllPath,
+        [
+            "--config", Path.Combine(Path.GetDirectoryName(SampleProgram.WitnessDllPath)!, "witness.example.json"),
+            $"--HaKit:Witness:Listen=127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}",
+            $"--HaKit:Witness:StateDirectory={stateDirectory}",
+            "--HaKit:Witness:MaxLeaseTtl=00:00:02",
+        ]);
+        _nodes.Add(witness);
+        var watch = Stopwatch.StartNew();
+        while (!(witness.UnparsedLines.Any(l => l.Contains("listening on udp", StringComparison.Ordinal)) || witness.Stderr.Contains("listening on udp", StringComparison.Ordinal)))
+        {
+            Assert.That(witness.HasExited, Is.False, () => "the witness exited: " + witness.Transcript());
+            Assert.That(watch.Elapsed, Is.LessThan(StartTimeout), () => "the witness did not start listening: " + witness.Transcript());
+            await Task.Delay(20);
+        }
+
+        return (witness, port);
+    }
+
+    [Test]
+    public async Task Witness_mode_the_peer_takes_over_after_SIGKILL_once_the_owners_lease_ran_out()
+    {
+        var (witness, port) = await StartWitnessAsync();
+        var (pair, a, b, first) = await StartPairAsync("Witness", "--arbiter", "witness", $"--HaKit:Arbiter:Witness:Endpoint=127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
+
+        var (answer, elapsed) = await KillAndWaitForOtherAsync(pair.Service, a, LeaseTakeoverBound);
+        Assert.That(answer.Node, Is.EqualTo("b"));
+        await TestContext.Out.WriteLineAsync($"witness mode: takeover after SIGKILL {elapsed.TotalMilliseconds:0} ms ({first} -> {answer})");
+
+        Assert.That(elapsed, Is.LessThanOrEqualTo(LeaseTakeoverBound));
+        Assert.That(elapsed, Is.GreaterThanOrEqualTo(LeaseTakeoverFloor), "b cannot own web before a's last lease ran out at b's own voter and at the witness");
+        Assert.That(answer.Epoch, Is.GreaterThan(first.Epoch));
+        var active = await b.WaitForLineAsync(l => l.IsRoleTo("Active"), TimeSpan.FromSeconds(5), "role to=Active");
+        Assert.That(active["reason"], Is.EqualTo("failover"));
+        var witnessLog = witness.Stderr + string.Join("\n", witness.UnparsedLines);
+        Assert.That(witnessLog, Does.Contain($"granted group web to b with epoch {answer.Epoch.ToString(CultureInfo.InvariantCulture)}"), "b's majority was itself and the witness");
+    }
+
+    [Test]
+    public async Task Witness_mode_a_pair_keeps_serving_while_the_witness_is_killed_and_restarted()
+    {
+        var stateDirectory = Path.Combine(Path.GetTempPath(), "hakit-it-witness-" + Guid.NewGuid().ToString("N")[..8]);
+        _directories.Add(stateDirectory);
+        var (witness, port) = await StartWitnessAsync(stateDirectory: stateDirectory);
+        var (pair, a, b, first) = await StartPairAsync("Witness", "--arbiter", "witness", $"--HaKit:Arbiter:Witness:Endpoint=127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}");
+
+        witness.Kill();
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(6)) // three leases
+        {
+            var answer = await HttpProbe.AskAsync(pair.Service, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1));
+            Assert.That(answer, Is.EqualTo(first), "the pair alone is a majority: a keeps serving with the same epoch");
+            await Task.Delay(100);
+        }
+
+        await StartWitnessAsync(port, stateDirectory); // same port and state: it keeps its epochs, forgets its leases
+        await Task.Delay(TimeSpan.FromSeconds(3)); // past its quiet time
+        Assert.That(await HttpProbe.AskAsync(pair.Service, TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1)), Is.EqualTo(first));
+        Assert.That(a.Lines.Count(l => l.IsRoleTo("Stopping")), Is.Zero, "a never stopped its group");
+        Assert.That(b.Lines.Where(l => l.IsHttpListening), Is.Empty);
+    }
+
     [Test]
     public async Task Etcd_mode_the_peer_takes_over_after_SIGKILL_once_the_owners_lease_ran_out()
     {

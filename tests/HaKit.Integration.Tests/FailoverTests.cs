@@ -29,11 +29,15 @@ public sealed class FailoverTests
     /// <summary>Extra sample arguments for one test, space-separated: <c>[Property(SampleArgs, "...")]</c>.</summary>
     private const string SampleArgs = "SampleArgs";
 
+    /// <summary>The preset for one test (default Fast): <c>[Property(Preset, "Lan")]</c>.</summary>
+    private const string Preset = "Preset";
+
     [SetUp]
     public void SetUp()
     {
         var extra = TestContext.CurrentContext.Test.Properties.Get(SampleArgs) as string ?? "";
-        _pair = new SamplePair("Fast", extra.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        var preset = TestContext.CurrentContext.Test.Properties.Get(Preset) as string ?? "Fast";
+        _pair = new SamplePair(preset, extra.Split(' ', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [TearDown]
@@ -150,7 +154,13 @@ public sealed class FailoverTests
         TestContext.Out.WriteLine($"HTTP gap: {(answers[firstB].At - answers[firstB - 1].At).TotalMilliseconds:0} ms over {answers.Count} answers");
     }
 
+    /// <remarks>
+    /// On the Lan preset: the point is the failback rule, not speed. With Fast (dead time ≈ 100 ms) a restarting process on a loaded
+    /// 2-core CI machine can stall past the dead time, see its peer dead and start a takeover, which is Fast's documented trade-off
+    /// (docs/benchmarks.md), not a failback.
+    /// </remarks>
     [Test]
+    [Property(Preset, "Lan")]
     public async Task A_restarted_owner_rejoins_as_standby_when_failback_is_off()
     {
         var (a, b) = await StartOwnerA();

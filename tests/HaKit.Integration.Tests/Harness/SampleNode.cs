@@ -336,11 +336,14 @@ public static class SampleProgram
 {
     private const string Dll = "TwoNode.Console.dll";
 
+    /// <summary><c>HaKit.Witness.dll</c> (the witness server), found like the sample (metadata <c>HaKit.Witness.OutputDirectory</c>).</summary>
+    public static string WitnessDllPath { get; } = Locate("HaKit.Witness.dll", "HaKit.Witness.OutputDirectory", "dotnet build src/HaKit.Witness");
+
     /// <summary>
     /// <c>TwoNode.Console.dll</c>: next to the calling assembly when the project references the sample (the build copies it there),
     /// otherwise in the sample's own output directory recorded at build time (assembly metadata <c>TwoNode.Console.OutputDirectory</c>).
     /// </summary>
-    public static string DllPath { get; } = Locate();
+    public static string DllPath { get; } = Locate(Dll, "TwoNode.Console.OutputDirectory", "dotnet build samples/TwoNode.Console");
 
     /// <summary>The <c>dotnet</c> host: <c>DOTNET_HOST_PATH</c> (set by the SDK for child processes), this process when it is <c>dotnet</c>, else <c>dotnet</c> on PATH.</summary>
     public static string DotnetHost { get; } =
@@ -348,12 +351,12 @@ public static class SampleProgram
         : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
         : "dotnet";
 
-    private static string Locate()
+    private static string Locate(string file, string metadataKey, string build)
     {
         var candidates = new List<string> { AppContext.BaseDirectory };
         foreach (var assembly in new[] { Assembly.GetEntryAssembly(), typeof(SampleProgram).Assembly })
         {
-            var dir = assembly?.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == "TwoNode.Console.OutputDirectory")?.Value;
+            var dir = assembly?.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == metadataKey)?.Value;
             if (dir is { Length: > 0 })
             {
                 candidates.Add(dir);
@@ -362,7 +365,7 @@ public static class SampleProgram
 
         foreach (var dir in candidates)
         {
-            var dll = Path.Combine(dir, Dll);
+            var dll = Path.Combine(dir, file);
             if (File.Exists(dll) && File.Exists(Path.ChangeExtension(dll, ".runtimeconfig.json")))
             {
                 return dll;
@@ -370,6 +373,6 @@ public static class SampleProgram
         }
 
         throw new FileNotFoundException(
-            $"{Dll} with its runtimeconfig.json was not found in {string.Join(" or ", candidates)}; build the sample first: dotnet build samples/TwoNode.Console");
+            $"{file} with its runtimeconfig.json was not found in {string.Join(" or ", candidates)}; build it first: {build}");
     }
 }
