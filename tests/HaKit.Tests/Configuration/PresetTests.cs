@@ -42,4 +42,26 @@ public class PresetTests
         Assert.That(withFence.WorstCaseTakeover - budget.WorstCaseTakeover, Is.EqualTo(options.Arbiter.PingTimeout + options.Fencing.Timeout));
         Assert.That(withFence.ToString(), Does.Contain("3 consecutive heartbeats may be lost"));
     }
+
+    [Test]
+    public void In_lease_modes_the_takeover_budget_waits_for_the_dead_owners_lease()
+    {
+        var options = HaKitOptionsValidatorTests.Valid();
+        HaKitPresets.Apply(options, HaKitPreset.Lan);
+        options.Groups[0].StartTimeout = TimeSpan.FromSeconds(5);
+        options.Arbiter.LeaseTtl = TimeSpan.FromSeconds(2);
+        options.Arbiter.RetryInterval = TimeSpan.FromMilliseconds(250);
+
+        options.Arbiter.Mode = ArbiterMode.Witness;
+        var witness = TimingBudget.From(options, new Dictionary<string, int> { ["web"] = 1 }, fencing: false);
+        Assert.That(witness.WorstCaseTakeover, Is.EqualTo(TimeSpan.FromMilliseconds(2000 + 250 + 250 + 5000)), "lease + retry + vote time-out + start");
+
+        options.Arbiter.Mode = ArbiterMode.Etcd;
+        var etcd = TimingBudget.From(options, new Dictionary<string, int> { ["web"] = 1 }, fencing: false);
+        Assert.That(etcd.WorstCaseTakeover, Is.EqualTo(TimeSpan.FromMilliseconds(2000 + 500 + 250 + 1000 + 5000)), "lease + etcd's expiry scan + retry + request time-out + start");
+
+        options.Arbiter.LeaseTtl = TimeSpan.FromMilliseconds(500); // shorter than detection (850 ms): detection rules
+        options.Arbiter.Mode = ArbiterMode.Witness;
+        Assert.That(TimingBudget.From(options, new Dictionary<string, int> { ["web"] = 1 }, fencing: false).WorstCaseTakeover, Is.EqualTo(TimeSpan.FromMilliseconds(850 + 250 + 250 + 5000)));
+    }
 }
