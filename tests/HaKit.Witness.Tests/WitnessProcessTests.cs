@@ -55,7 +55,7 @@ public class WitnessProcessTests
         var example = await File.ReadAllTextAsync(Path.Combine(WitnessOptionsTests.RepositoryRoot(), "src/HaKit.Witness/witness.example.json"));
         await File.WriteAllTextAsync(config, example.Replace("/tmp/hakit-witness", _dir, StringComparison.Ordinal));
 
-        using var p = Witness.Start("--config", config, $"--HaKit:Witness:Listen=127.0.0.1:{port}", "--HaKit:Witness:Name=qnetd");
+        using var p = Witness.Start("--config", config, $"--HaKit:Witness:Listen=127.0.0.1:{port}", "--HaKit:Witness:Name=qnetd", "--HaKit:Witness:MaxLeaseTtl=00:00:30");
         using var a = new TestNode("twonode", "a", "VVpl2j8xBEY2MHfgvAVeZimCwi5gH5A1pglA6JNk4dg=", acceptFrom: ["qnetd"]);
         var endpoint = new IPEndPoint(IPAddress.Loopback, port);
         var reply = await AskUntilAnsweredAsync(a, endpoint, p);
