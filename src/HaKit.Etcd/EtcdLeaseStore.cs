@@ -204,6 +204,75 @@ public sealed class EtcdLeaseStore : ILeaseStore, IDisposable
         }, cancellationToken);
     }
 
+    /// <summary>
+    /// One etcd <c>Watch</c> stream on the prefix range, deletions only (<c>NOPUT</c>); reopened 500 ms after it fails or is
+    /// cancelled by etcd (compaction), until <paramref name="cancellationToken"/> is cancelled. A deletion missed while the stream
+    /// was down only costs the waiting node its next retry interval.
+    /// </summary>
+    /// <inheritdoc />
+    public async Task WatchDeletionsAsync(string prefix, Action<string> onDeleted, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(prefix);
+        ArgumentNullException.ThrowIfNull(onDeleted);
+        var key = ByteString.CopyFromUtf8(prefix);
+        var end = key.ToByteArray();
+        end[^1]++; // etcd's prefix range end: the prefix with its last byte + 1 (prefixes here end in '/')
+        var create = new WatchRequest
+        {
+            CreateRequest = new WatchCreateRequest { Key = key, RangeEnd = ByteString.CopyFrom(end), Filters = { WatchCreateRequest.Types.FilterType.Noput } },
+        };
+        while (!cancellationToken.IsCancellationRequested && Volatile.Read(ref _disposed) == 0)
+        {
+            try
+            {
+                // A stream opened while etcd goes away can wait forever for its first answer: give it two request time-outs to
+                // be created, then open another.
+                using var startup = new CancellationTokenSource(_requestTimeout * 2, TimeProvider.System);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, startup.Token);
+                using var call = _client.GetConnection().WatchClient.Watch(cancellationToken: linked.Token);
+                await call.RequestStream.WriteAsync(create, linked.Token).ConfigureAwait(false);
+                while (await call.ResponseStream.MoveNext(linked.Token).ConfigureAwait(false))
+                {
+                    var response = call.ResponseStream.Current;
+                    if (response.Created)
+                    {
+                        startup.CancelAfter(Timeout.InfiniteTimeSpan);
+                    }
+
+                    foreach (var e in response.Events)
+                    {
+                        if (e.Type == Mvccpb.Event.Types.EventType.Delete)
+                        {
+                            onDeleted(e.Kv.Key.ToStringUtf8());
+                        }
+                    }
+
+                    if (response.Canceled)
+                    {
+                        break;
+                    }
+                }
+            }
+            catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is OperationCanceledException or RpcException)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is RpcException or ObjectDisposedException or InvalidOperationException or IOException or OperationCanceledException)
+            {
+                // etcd unreachable, the channel closing, or a stream that was never created: open the stream again shortly.
+            }
+
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), TimeProvider.System, cancellationToken).ConfigureAwait(false); // real time, like the gRPC deadlines
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
     /// <summary>Closes the channel to etcd.</summary>
     public void Dispose()
     {

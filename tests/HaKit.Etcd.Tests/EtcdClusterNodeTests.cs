@@ -25,6 +25,7 @@ public class EtcdClusterNodeTests
     private InMemoryNetwork _network = null!;
     private Recorder _rec = null!;
     private string _cluster = "";
+    private TimeSpan _retryInterval = TimeSpan.FromMilliseconds(200);
 
     [SetUp]
     public async Task SetUp()
@@ -33,6 +34,7 @@ public class EtcdClusterNodeTests
         _network = new InMemoryNetwork();
         _rec = new Recorder();
         _cluster = "e2e" + Guid.NewGuid().ToString("N")[..8];
+        _retryInterval = TimeSpan.FromMilliseconds(200);
     }
 
     [TearDown]
@@ -116,7 +118,7 @@ public class EtcdClusterNodeTests
                 Mode = ArbiterMode.Etcd,
                 LeaseTtl = Ttl,
                 LeaseDriftMargin = TimeSpan.FromMilliseconds(300),
-                RetryInterval = TimeSpan.FromMilliseconds(200),
+                RetryInterval = _retryInterval,
                 Etcd = new EtcdArbiterOptions { Endpoints = [_etcd.ClientUrl], RequestTimeout = TimeSpan.FromMilliseconds(500) },
             },
         };
@@ -184,6 +186,30 @@ public class EtcdClusterNodeTests
         Assert.That(_rec.Epochs[("b", "web")], Is.GreaterThan(epochA));
         Assert.That(takeover, Is.GreaterThan(TimeSpan.FromMilliseconds(300)), "not before a was dead");
         Assert.That((await _stores[1].GetAsync($"/hakit/{_cluster}/groups/web", CancellationToken.None))!.Value, Is.EqualTo("b"));
+    }
+
+    [Test]
+    public async Task The_standby_asks_again_as_soon_as_the_dead_owners_key_is_gone_not_a_retry_interval_later()
+    {
+        _retryInterval = TimeSpan.FromSeconds(6); // longer than the lease: without the watch b would wait this long after its refusal
+        var (a, b) = await Start(["a", "b"], ("web", "a")) switch { var n => (n[0], n[1]) };
+        await WaitFor(() => Active(a, "web"), TimeSpan.FromSeconds(10), "a active");
+        await Task.Delay(700);
+
+        var refused = 0;
+        b.EventRaised += (_, e) =>
+        {
+            if (e is TakeoverDelayed d && d.Reason.Contains("is held by node a", StringComparison.Ordinal))
+            {
+                Interlocked.Increment(ref refused);
+            }
+        };
+        var crash = _rec.Now;
+        await a.DisposeAsync();
+        await WaitFor(() => Volatile.Read(ref refused) > 0, TimeSpan.FromSeconds(3), "b refused while a's key holds");
+        // a's key goes with its lease (at most 2 s + etcd's 500 ms expiry scan); the watch then brings b's next attempt forward.
+        await WaitFor(() => Active(b, "web"), Ttl + TimeSpan.FromSeconds(2), "b active well before its 6 s retry interval");
+        TestContext.Out.WriteLine($"takeover with the watch (retry interval 6 s): {(_rec.StartedAt[("b", "web")] - crash).TotalMilliseconds:0} ms");
     }
 
     [Test]

@@ -34,6 +34,66 @@ public class EtcdLeaseStoreTests
     private static string Key() => "/hakit-test/" + Guid.NewGuid().ToString("N");
 
     [Test]
+    public async Task The_watch_reports_deletions_under_the_prefix_by_release_and_by_lease_expiry_and_nothing_else()
+    {
+        var prefix = "/hakit-watch-" + Guid.NewGuid().ToString("N")[..8] + "/";
+        var deleted = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var watch = _store.WatchDeletionsAsync(prefix, deleted.Enqueue, stop.Token);
+        await Task.Delay(300); // the stream is open
+
+        var (released, _) = await _store.GrantLeaseAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        Assert.That((await _store.PutIfAbsentAsync(prefix + "web", "a", released, CancellationToken.None)).Created, Is.True);
+        var (expiring, _) = await _store.GrantLeaseAsync(TimeSpan.FromSeconds(2), CancellationToken.None);
+        Assert.That((await _store.PutIfAbsentAsync(prefix + "db", "b", expiring, CancellationToken.None)).Created, Is.True);
+        var (other, _) = await _store.GrantLeaseAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        await _store.PutIfAbsentAsync("/elsewhere/" + Guid.NewGuid().ToString("N"), "c", other, CancellationToken.None);
+        await _store.RevokeLeaseAsync(other, CancellationToken.None); // a deletion outside the prefix
+        Assert.That(await _store.DeleteIfLeaseAsync(prefix + "web", released, CancellationToken.None), Is.True);
+
+        var watchClock = System.Diagnostics.Stopwatch.StartNew();
+        while (deleted.Count < 2 && watchClock.Elapsed < TimeSpan.FromSeconds(6)) // the 2 s lease + etcd's expiry scan
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.That(deleted, Is.EqualTo(new[] { prefix + "web", prefix + "db" }), "the released key, then the key of the expired lease; no puts, nothing outside the prefix");
+        await stop.CancelAsync();
+        Assert.That(await Task.WhenAny(watch, Task.Delay(TimeSpan.FromSeconds(5))), Is.SameAs(watch), "the watch ends when cancelled");
+    }
+
+    [Test]
+    public async Task The_watch_comes_back_after_etcd_restarts()
+    {
+        var prefix = "/hakit-watch-" + Guid.NewGuid().ToString("N")[..8] + "/";
+        var deleted = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var stop = new CancellationTokenSource();
+        var watch = _store.WatchDeletionsAsync(prefix, deleted.Enqueue, stop.Token);
+        await _etcd.StopAsync(); // at once: the stream may still be opening (it must not wait for its first answer forever)
+        await Task.Delay(700);
+        await _etcd.RestartAsync();
+
+        var (lease, _) = await _store.GrantLeaseAsync(TimeSpan.FromSeconds(10), CancellationToken.None);
+        await _store.PutIfAbsentAsync(prefix + "web", "a", lease, CancellationToken.None);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (deleted.IsEmpty && clock.Elapsed < TimeSpan.FromSeconds(12)) // a stream stuck opening is replaced after 2 request time-outs (4 s)
+        {
+            await _store.DeleteIfLeaseAsync(prefix + "web", lease, CancellationToken.None);
+            await Task.Delay(100);
+            if (deleted.IsEmpty)
+            {
+                await _store.PutIfAbsentAsync(prefix + "web", "a", lease, CancellationToken.None); // again, in case the stream was not back yet
+                await Task.Delay(200);
+            }
+        }
+
+        Assert.That(watch.IsFaulted, Is.False, () => watch.Exception!.ToString());
+        Assert.That(deleted, Does.Contain(prefix + "web"), "the watch reopened its stream after the restart");
+        await stop.CancelAsync();
+        await watch.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Test]
     public async Task Grant_rounds_the_ttl_up_to_whole_seconds_and_returns_what_etcd_granted()
     {
         var (lease, ttl) = await _store.GrantLeaseAsync(TimeSpan.FromMilliseconds(2100), CancellationToken.None);

@@ -82,3 +82,17 @@ public interface IReachabilityProbe
     /// <param name="cancellationToken">Cancels the probe.</param>
     ValueTask<bool> ProbeAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// An arbiter that can tell when a group becomes free (etcd: the group's key was deleted), so that a node waiting to take it
+/// over asks again at once instead of after <c>Arbiter:RetryInterval</c>. The runtime runs <see cref="WatchAsync"/> for its
+/// lifetime and feeds each report to <see cref="OwnershipCore.OnArbiterFreed"/>.
+/// </summary>
+public interface IArbiterWatch
+{
+    /// <summary>Reports freed groups until cancelled; reconnects by itself.</summary>
+    /// <param name="onFreed">Called with the name of each group that became free; must return quickly.</param>
+    /// <param name="cancellationToken">Ends the watch.</param>
+    /// <returns>Completes when the watch ends.</returns>
+    Task WatchAsync(Action<string> onFreed, CancellationToken cancellationToken);
+}

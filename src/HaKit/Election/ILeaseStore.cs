@@ -84,4 +84,16 @@ public interface ILeaseStore
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>Whether the key was deleted.</returns>
     ValueTask<bool> DeleteIfLeaseAsync(string key, long leaseId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Watches the keys under <paramref name="prefix"/> (etcd <c>Watch</c>, deletions only) and calls <paramref name="onDeleted"/>
+    /// with each deleted key (released, or gone with its expired lease) until <paramref name="cancellationToken"/> is cancelled,
+    /// reconnecting by itself when the store cannot be reached. A store without watches completes at once (the default): nodes
+    /// then notice a free key at their next attempt.
+    /// </summary>
+    /// <param name="prefix">The key prefix.</param>
+    /// <param name="onDeleted">Called with each deleted key, on a thread of the store's choosing; must return quickly.</param>
+    /// <param name="cancellationToken">Ends the watch.</param>
+    /// <returns>Completes when the watch ends.</returns>
+    Task WatchDeletionsAsync(string prefix, Action<string> onDeleted, CancellationToken cancellationToken) => Task.CompletedTask;
 }

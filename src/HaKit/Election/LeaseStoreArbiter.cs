@@ -21,7 +21,7 @@ namespace HaKit.Election;
 /// expired and then stops (<c>no-quorum-policy=stop</c>). <see cref="RequestAsync"/> never throws: the caller's cancellation also yields
 /// <see cref="ArbiterDecision.Unreachable"/> (an unknown answer). Thread-safe.
 /// </remarks>
-public sealed partial class LeaseStoreArbiter : IArbiter
+public sealed partial class LeaseStoreArbiter : IArbiter, IArbiterWatch
 {
     private readonly ILeaseStore _store;
     private readonly string _keyPrefix;
@@ -108,6 +108,19 @@ public sealed partial class LeaseStoreArbiter : IArbiter
             // The lease expires at the store on its own; the next owner waits for it.
             LogReleaseFailed(_logger, group, ex.Message);
         }
+    }
+
+    /// <inheritdoc />
+    public Task WatchAsync(Action<string> onFreed, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(onFreed);
+        return _store.WatchDeletionsAsync(_keyPrefix, key =>
+        {
+            if (key.StartsWith(_keyPrefix, StringComparison.Ordinal) && key.Length > _keyPrefix.Length)
+            {
+                onFreed(key[_keyPrefix.Length..]);
+            }
+        }, cancellationToken);
     }
 
     private async ValueTask<ArbiterDecision> AcquireAsync(ArbiterRequest request, CancellationToken cancellationToken)

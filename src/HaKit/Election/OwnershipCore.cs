@@ -281,6 +281,28 @@ public sealed class OwnershipCore
         });
     }
 
+    /// <summary>
+    /// The arbiter reports that a group became free (etcd: its key was deleted, because its owner released it or its lease
+    /// expired): a takeover waiting out <c>Arbiter:RetryInterval</c> after a refusal asks again now instead. Only a hint: the
+    /// arbiter still decides.
+    /// </summary>
+    /// <param name="now">Monotonic time.</param>
+    /// <param name="group">The group (unknown groups are ignored).</param>
+    public void OnArbiterFreed(TimeSpan now, string group)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        Step(now, () =>
+        {
+            foreach (var g in _groups)
+            {
+                if (g.Name == group && g.Role == GroupRole.Standby && g.NextAttemptAt > _now)
+                {
+                    g.NextAttemptAt = _now;
+                }
+            }
+        });
+    }
+
     /// <summary>Feedback for <see cref="AskArbiter"/>.</summary>
     /// <param name="now">Monotonic time.</param>
     /// <param name="requestId">The request id of the command.</param>

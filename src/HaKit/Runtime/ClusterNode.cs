@@ -239,6 +239,10 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         RuntimeLog.TimingBudget(_logger, _options.Preset.ToString(), _options.Timing.Interval.TotalMilliseconds, _options.Timing.DeadTime.TotalMilliseconds, Budget.ToString());
         RuntimeLog.Started(_logger, _options.NodeName, _options.ClusterName, _incarnation, string.Join(", ", _transports.Select(t => t.LinkName)), string.Join(", ", _options.Groups.Select(g => g.Name)), _arbiter.Name);
         _loop = Task.Run(() => RunLoopAsync(_shutdown.Token), CancellationToken.None);
+        if (_arbiter is IArbiterWatch watch)
+        {
+            Track(WatchArbiterAsync(watch, _shutdown.Token));
+        }
         if (_options.WarmUp)
         {
             StartWarmUp();
@@ -671,6 +675,30 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     {
         var result = await _fencing.FenceAsync(fence.Node, cancellationToken).ConfigureAwait(false);
         Post(() => _core!.OnFenceCompleted(Now, fence.RequestId, result));
+    }
+
+    /// <summary>Feeds the arbiter's "group free" reports (etcd key deletions) to the core for the node's lifetime.</summary>
+    private async Task WatchArbiterAsync(IArbiterWatch watch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Task.Yield();
+            await watch.WatchAsync(
+                group =>
+                {
+                    RuntimeLog.ArbiterFreed(_logger, group);
+                    Post(() => _core!.OnArbiterFreed(Now, group));
+                },
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping.
+        }
+        catch (Exception ex)
+        {
+            RuntimeLog.ArbiterWatchFailed(_logger, ex.Message);
+        }
     }
 
     private void Track(Task task)

@@ -98,6 +98,12 @@ internal static partial class RuntimeLog
     [LoggerMessage(32, LogLevel.Debug, "warm-up stopped early ({Error}: {Message}); the first takeover may be slower")]
     public static partial void WarmUpFailed(ILogger logger, string error, string message);
 
+    [LoggerMessage(33, LogLevel.Debug, "arbiter reports group {Group} free (its key was deleted): a waiting takeover asks again now")]
+    public static partial void ArbiterFreed(ILogger logger, string group);
+
+    [LoggerMessage(34, LogLevel.Warning, "arbiter watch ended ({Error}); free groups are noticed at the next retry")]
+    public static partial void ArbiterWatchFailed(ILogger logger, string error);
+
     [LoggerMessage(25, LogLevel.Information, "node {Node} stopped")]
     public static partial void Stopped(ILogger logger, string node);
 }

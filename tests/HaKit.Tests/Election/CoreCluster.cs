@@ -47,6 +47,9 @@ internal sealed class CoreCluster
 
     public TimeSpan ArbiterDelay { get; set; } = TimeSpan.FromMilliseconds(2);
 
+    /// <summary>The cores' <c>ArbiterRetryInterval</c>.</summary>
+    public TimeSpan ArbiterRetryInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
     public TimeSpan FenceDelay { get; set; } = TimeSpan.FromMilliseconds(50);
 
     public TimeSpan StartDuration { get; set; } = TimeSpan.FromMilliseconds(20);
@@ -141,6 +144,14 @@ internal sealed class CoreCluster
         Boot(node, new Dictionary<string, ulong>(n.Persisted, StringComparer.Ordinal), n.Incarnation + 1);
     }
 
+    /// <summary>Tells a node's core that the arbiter saw a group become free (etcd: its key was deleted).</summary>
+    public void ArbiterFreed(string node, string group = "web")
+    {
+        var n = Nodes[node];
+        n.Core.OnArbiterFreed(Now, group);
+        Drain(n);
+    }
+
     public AdminResult Admin(string node, AdminCommand command)
     {
         var n = Nodes[node];
@@ -206,7 +217,7 @@ internal sealed class CoreCluster
             TickInterval = Timing.EffectiveTickInterval,
             LocalPauseThreshold = Timing.EffectiveLocalPauseThreshold,
             FencingConfigured = FencingConfigured,
-            ArbiterRetryInterval = TimeSpan.FromMilliseconds(500),
+            ArbiterRetryInterval = ArbiterRetryInterval,
             FenceRetryInterval = TimeSpan.FromMilliseconds(500),
             LeaseDriftMargin = TimeSpan.FromMilliseconds(100),
         };

@@ -465,6 +465,32 @@ public class OwnershipCoreTests
     }
 
     [Test]
+    public void A_group_the_arbiter_reports_free_is_asked_for_at_once_instead_of_after_the_retry_interval()
+    {
+        var held = true;
+        var c = TwoNodes(c =>
+        {
+            c.ArbiterRetryInterval = TimeSpan.FromSeconds(5);
+            c.Arbiter = (_, r) => r.Reason == AcquireReason.PeerDead && held ? ArbiterDecision.Deny("key held by a") : ArbiterDecision.Grant("key created");
+        });
+        c.Run(2 * Second);
+        c.Crash("a");
+        c.Run(2 * Second);
+        Assert.That(c.EventsOf<TakeoverDelayed>("b"), Is.Not.Empty);
+        var asks = c.Commands.Count(x => x.Node == "b" && x.Command is AskArbiter);
+
+        held = false;
+        c.Run(Second);
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Standby), "without a hint b waits out its retry interval");
+        Assert.That(c.Commands.Count(x => x.Node == "b" && x.Command is AskArbiter), Is.EqualTo(asks));
+
+        c.ArbiterFreed("b", "db"); // not a group of this cluster: ignored
+        c.ArbiterFreed("b");
+        c.Run(Second);
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Active), "the hint brings the next attempt forward");
+    }
+
+    [Test]
     public void A_local_stall_is_not_counted_against_the_peer()
     {
         var c = TwoNodes();
