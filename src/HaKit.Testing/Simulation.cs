@@ -1262,7 +1262,12 @@ public sealed class Simulation : IDisposable
                 }
             },
             (round, delay) => Later(n, n.Clock.ToGlobalDuration(delay), () => voter!.Expire(n.Clock.LocalNow, round)),
-            n.Incarnation);
+            n.Incarnation,
+            (group, delay) => Later(n, n.Clock.ToGlobalDuration(delay), () =>
+            {
+                Record(n.Name, "arbiter", $"the voters' hold on {group} has run out: ask again now");
+                n.Core.OnArbiterFreed(n.Clock.LocalNow, group);
+            }));
         foreach (var (group, epoch) in n.Persisted)
         {
             voter.Grantor.Observe(Options.Cluster.ClusterName, group, epoch);

@@ -33,6 +33,7 @@ public class WitnessClusterNodeTests
     private string _stateDirectory = "";
     private string _cluster = "";
     private int _witnessPort;
+    private TimeSpan _retryInterval = TimeSpan.FromMilliseconds(200);
 
     private TimeSpan Now => _clock.Elapsed;
 
@@ -46,6 +47,7 @@ public class WitnessClusterNodeTests
         _startedAt.Clear();
         _stoppedAt.Clear();
         _witnessPort = 0;
+        _retryInterval = TimeSpan.FromMilliseconds(200);
         _cluster = "w" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
         _stateDirectory = Path.Combine(Path.GetTempPath(), "hakit-witness-e2e-" + _cluster);
         await StartWitnessAsync();
@@ -141,7 +143,7 @@ public class WitnessClusterNodeTests
                     Mode = ArbiterMode.Witness,
                     LeaseTtl = Ttl,
                     LeaseDriftMargin = Margin,
-                    RetryInterval = TimeSpan.FromMilliseconds(200),
+                    RetryInterval = _retryInterval,
                     Witness = new WitnessArbiterOptions { Endpoint = $"127.0.0.1:{_witnessPort}", RequestTimeout = TimeSpan.FromMilliseconds(200) },
                 },
             };
@@ -195,6 +197,21 @@ public class WitnessClusterNodeTests
         Assert.That(_epochs[("b", "web")], Is.GreaterThan(epochA));
         Assert.That(takeover, Is.GreaterThan(Ttl / 3), "not before a's last renewal could have run out at b's voter");
         Assert.That(_witness!.ClusterStats[_cluster].Accepted, Is.GreaterThan(0), "the witness took part");
+    }
+
+    [Test]
+    public async Task After_a_refusal_the_survivor_asks_again_when_the_voters_said_the_dead_owners_lease_ends_not_a_retry_interval_later()
+    {
+        _retryInterval = TimeSpan.FromSeconds(6); // three leases: without the hint b would wait this long after its first refusal
+        var (a, b) = await StartPairAsync();
+        await Task.Delay(700);
+
+        var crash = Now;
+        await a.DisposeAsync();
+        await WaitFor(() => Active(b, "web"), Ttl + TimeSpan.FromSeconds(2), "b active well before its 6 s retry interval");
+        var takeover = _startedAt[("b", "web")] - crash;
+        TestContext.Out.WriteLine($"Witness mode, retry interval 6 s: takeover {takeover.TotalMilliseconds:0} ms after the owner crashed");
+        Assert.That(_log.Count(l => l.StartsWith("b start", StringComparison.Ordinal)), Is.EqualTo(1));
     }
 
     [Test]

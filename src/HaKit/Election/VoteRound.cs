@@ -61,6 +61,12 @@ public sealed class VoteRound
     /// <summary>The voters that granted (to release them when the round failed).</summary>
     public IEnumerable<string> GrantedBy => _votes.Where(v => v.Value is { Granted: true }).Select(v => v.Key);
 
+    /// <summary>
+    /// For a round refused because voters still hold another node's lease: how long until the last of those leases ends at its
+    /// voter, as those voters reported it (the earliest a new round could succeed); otherwise <see langword="null"/>.
+    /// </summary>
+    public TimeSpan? HeldFor => _votes.Values.Where(v => v is { Granted: false, Holder: not null } && v.Remaining > TimeSpan.Zero).Select(v => v!.Remaining).DefaultIfEmpty().Max() is { } max && max > TimeSpan.Zero ? max : null;
+
     /// <summary>The voters that have not answered yet.</summary>
     public IEnumerable<string> Missing => _votes.Where(v => v.Value is null).Select(v => v.Key);
 

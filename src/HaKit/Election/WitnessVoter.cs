@@ -23,6 +23,7 @@ internal sealed class WitnessVoter
 {
     private readonly Action<VoteTarget, ClusterMessage> _send;
     private readonly Action<ulong, TimeSpan> _scheduleTimeout;
+    private readonly Action<string, TimeSpan>? _scheduleFreed;
     private readonly Dictionary<ulong, Pending> _rounds = [];
     private readonly Dictionary<string, ulong> _held = new(StringComparer.Ordinal);
     private readonly Dictionary<string, ulong> _known = new(StringComparer.Ordinal);
@@ -42,8 +43,11 @@ internal sealed class WitnessVoter
     /// <param name="send">Sends a message to the peer or the witness.</param>
     /// <param name="scheduleTimeout">Asks the driver to call <see cref="Expire"/> for a round after a delay.</param>
     /// <param name="incarnation">This process's incarnation: round ids start from it, so a late reply to an earlier process's request never counts for a new round.</param>
-    public WitnessVoter(string cluster, string self, string peer, string witness, TimeSpan ttl, TimeSpan requestTimeout, TimeSpan startedAt, Action<VoteTarget, ClusterMessage> send, Action<ulong, TimeSpan> scheduleTimeout, ulong incarnation)
+    /// <param name="scheduleFreed">Asks the driver to report a group free (<see cref="OwnershipCore.OnArbiterFreed"/>) after a delay: when an
+    /// acquisition was refused because voters hold another node's lease, the delay is what they said was left of it. <value>Default: none.</value></param>
+    public WitnessVoter(string cluster, string self, string peer, string witness, TimeSpan ttl, TimeSpan requestTimeout, TimeSpan startedAt, Action<VoteTarget, ClusterMessage> send, Action<ulong, TimeSpan> scheduleTimeout, ulong incarnation, Action<string, TimeSpan>? scheduleFreed = null)
     {
+        _scheduleFreed = scheduleFreed;
         _nextId = incarnation << 20;
         Cluster = cluster;
         Self = self;
@@ -268,6 +272,12 @@ internal sealed class WitnessVoter
             {
                 Begin(now, round.Group, higher, renew: false, retried: true, pending.Done);
                 return;
+            }
+
+            if (round.HeldFor is { } held && _scheduleFreed is { } freed)
+            {
+                // The dead owner's lease ends at these voters after this long: ask again then rather than a whole retry interval later.
+                freed(round.Group, held + TimeSpan.FromMilliseconds(10));
             }
         }
 

@@ -12,7 +12,7 @@ namespace HaKit.Runtime;
 /// peer over every heartbeat link (the node's own envelopes and keys) and to the witness over a UDP socket of their own;
 /// answers come back on the same paths. Thread-safe: every voter call happens under one lock.
 /// </summary>
-internal sealed partial class WitnessArbiter : IArbiter, IAsyncDisposable
+internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDisposable
 {
     private readonly HaKitOptions _options;
     private readonly TimeProvider _time;
@@ -26,6 +26,7 @@ internal sealed partial class WitnessArbiter : IArbiter, IAsyncDisposable
     private Func<ClusterMessage, ValueTask>? _sendOnLinks;
     private long _startTimestamp;
     private Task? _receive;
+    private Action<string>? _onFreed;
 
     public WitnessArbiter(HaKitOptions options, TimeProvider time, ILogger logger)
     {
@@ -59,7 +60,7 @@ internal sealed partial class WitnessArbiter : IArbiter, IAsyncDisposable
         _startTimestamp = startTimestamp;
         _sendOnLinks = sendOnLinks;
         var peer = _options.Nodes.Select(n => n.Name).Single(n => n != _options.NodeName);
-        var voter = new WitnessVoter(_options.ClusterName, _options.NodeName, peer, WitnessName, _options.Arbiter.LeaseTtl, _options.Arbiter.Witness.RequestTimeout, TimeSpan.Zero, Send, ScheduleTimeout, incarnation);
+        var voter = new WitnessVoter(_options.ClusterName, _options.NodeName, peer, WitnessName, _options.Arbiter.LeaseTtl, _options.Arbiter.Witness.RequestTimeout, TimeSpan.Zero, Send, ScheduleTimeout, incarnation, ScheduleFreed);
         foreach (var (group, epoch) in epochs)
         {
             voter.Grantor.Observe(_options.ClusterName, group, epoch);
@@ -179,6 +180,35 @@ internal sealed partial class WitnessArbiter : IArbiter, IAsyncDisposable
         }
 
         _stop.Dispose();
+    }
+
+    /// <summary>Reports groups whose refusing voters' leases have run out (scheduled from the refusals) until cancelled.</summary>
+    /// <inheritdoc />
+    public async Task WatchAsync(Action<string> onFreed, CancellationToken cancellationToken)
+    {
+        Volatile.Write(ref _onFreed, onFreed);
+        try
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, _time, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Volatile.Write(ref _onFreed, null);
+        }
+    }
+
+    private void ScheduleFreed(string group, TimeSpan delay)
+    {
+        ITimer? timer = null;
+        timer = _time.CreateTimer(
+            _ =>
+            {
+                Volatile.Read(ref _onFreed)?.Invoke(group);
+                timer?.Dispose();
+            },
+            null,
+            delay,
+            Timeout.InfiniteTimeSpan);
     }
 
     private void ScheduleTimeout(ulong roundId, TimeSpan delay)

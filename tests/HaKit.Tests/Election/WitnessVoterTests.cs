@@ -19,10 +19,12 @@ public class WitnessVoterTests
         public readonly WitnessVoter A;
         public readonly WitnessVoter B;
 
+        public readonly List<(string Voter, string Group, TimeSpan After)> Freed = [];
+
         public Pair(ulong incarnationA = 1)
         {
-            A = new WitnessVoter("c", "a", "b", "witness", Ttl, TimeSpan.FromMilliseconds(250), TimeSpan.Zero, (t, m) => Sent.Add(("a", t, m)), (id, _) => Timeouts.Add(("a", id)), incarnationA);
-            B = new WitnessVoter("c", "b", "a", "witness", Ttl, TimeSpan.FromMilliseconds(250), TimeSpan.Zero, (t, m) => Sent.Add(("b", t, m)), (id, _) => Timeouts.Add(("b", id)), 1);
+            A = new WitnessVoter("c", "a", "b", "witness", Ttl, TimeSpan.FromMilliseconds(250), TimeSpan.Zero, (t, m) => Sent.Add(("a", t, m)), (id, _) => Timeouts.Add(("a", id)), incarnationA, (g, d) => Freed.Add(("a", g, d)));
+            B = new WitnessVoter("c", "b", "a", "witness", Ttl, TimeSpan.FromMilliseconds(250), TimeSpan.Zero, (t, m) => Sent.Add(("b", t, m)), (id, _) => Timeouts.Add(("b", id)), 1, (g, d) => Freed.Add(("b", g, d)));
         }
 
         /// <summary>Delivers every queued message (and the answers they cause) whose path is up.</summary>
@@ -121,6 +123,8 @@ public class WitnessVoterTests
         p.B.Expire(Ready + TimeSpan.FromMilliseconds(350), p.Timeouts.Last().Round);
         Assert.That(second!.Granted, Is.False);
         Assert.That(second.Explanation, Does.Contain("witness refused: voter witness granted group web to a"));
+        // The witness said a's lease runs 1900 ms more (granted at Ready, refused at Ready + 100 ms): b is told to ask again then.
+        Assert.That(p.Freed, Is.EqualTo(new[] { ("b", "web", TimeSpan.FromMilliseconds(1900 + 10)) }));
     }
 
     [Test]
