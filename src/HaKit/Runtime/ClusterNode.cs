@@ -656,6 +656,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
             decision = ArbiterDecision.Unreachable($"arbiter {_arbiter.Name} failed: {ex.Message}");
         }
 
+        _metrics.ArbiterAnswered(ask.Request, decision);
         Post(() => _core!.OnArbiterAnswer(Now, ask.RequestId, decision));
     }
 

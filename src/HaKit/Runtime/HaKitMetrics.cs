@@ -26,6 +26,7 @@ public sealed class HaKitMetrics : IDisposable
     private readonly Counter<long> _splitBrains;
     private readonly Counter<long> _fences;
     private readonly Histogram<double> _takeover;
+    private readonly Counter<long> _arbiterAnswers;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on a new <see cref="Meter"/> when none is given.</summary>
     /// <param name="meterFactory">The host's meter factory (dependency injection), or <see langword="null"/>.</param>
@@ -41,6 +42,7 @@ public sealed class HaKitMetrics : IDisposable
         _splitBrains = _meter.CreateCounter<long>("hakit.split_brains", "{event}", "Split brains detected");
         _fences = _meter.CreateCounter<long>("hakit.fences", "{attempt}", "Fencing attempts, per result");
         _takeover = _meter.CreateHistogram<double>("hakit.takeover.duration", "ms", "Time from the takeover decision until every resource of the group ran");
+        _arbiterAnswers = _meter.CreateCounter<long>("hakit.arbiter.answers", "{answer}", "Arbiter answers, per group, reason (Initial, Handoff, PeerDead, Renew) and outcome (granted, refused, unavailable): unavailable renewals mean the owner serves on a lease it cannot extend");
     }
 
     /// <summary>The underlying meter.</summary>
@@ -49,6 +51,12 @@ public sealed class HaKitMetrics : IDisposable
     internal void HeartbeatSent(string link) => _sent.Add(1, new KeyValuePair<string, object?>("link", link));
 
     internal void HeartbeatReceived(string link) => _received.Add(1, new KeyValuePair<string, object?>("link", link));
+
+    internal void ArbiterAnswered(ArbiterRequest request, ArbiterDecision decision) => _arbiterAnswers.Add(
+        1,
+        new KeyValuePair<string, object?>("group", request.Group),
+        new KeyValuePair<string, object?>("reason", request.Reason.ToString()),
+        new KeyValuePair<string, object?>("outcome", decision.Granted ? "granted" : decision.Unavailable ? "unavailable" : "refused"));
 
     internal void Dropped(DropReason reason) => _dropped.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
 

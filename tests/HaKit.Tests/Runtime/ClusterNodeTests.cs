@@ -229,6 +229,7 @@ public class ClusterNodeTests
     public async Task Metrics_count_heartbeats_and_record_the_takeover()
     {
         var measurements = new ConcurrentQueue<(string Name, double Value)>();
+        var answers = new ConcurrentQueue<string>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (i, l) =>
         {
@@ -237,7 +238,14 @@ public class ClusterNodeTests
                 l.EnableMeasurementEvents(i);
             }
         };
-        listener.SetMeasurementEventCallback<long>((i, v, _, _) => measurements.Enqueue((i.Name, v)));
+        listener.SetMeasurementEventCallback<long>((i, v, tags, _) =>
+        {
+            measurements.Enqueue((i.Name, v));
+            if (i.Name == "hakit.arbiter.answers")
+            {
+                answers.Enqueue(string.Join(",", tags.ToArray().Select(t => $"{t.Key}={t.Value}")));
+            }
+        });
         listener.SetMeasurementEventCallback<double>((i, v, _, _) => measurements.Enqueue((i.Name, v)));
         listener.Start();
 
@@ -250,6 +258,7 @@ public class ClusterNodeTests
         Assert.That(measurements.Count(m => m.Name == "hakit.heartbeats.sent"), Is.GreaterThan(4));
         Assert.That(measurements.Count(m => m.Name == "hakit.heartbeats.received"), Is.GreaterThan(4));
         Assert.That(measurements.Where(m => m.Name == "hakit.takeover.duration").Select(m => m.Value), Has.Some.GreaterThan(0));
+        Assert.That(answers, Has.Some.EqualTo("group=web,reason=PeerDead,outcome=granted"), "the arbiter's answer to b's failover is counted");
     }
 
     [Test]
