@@ -30,6 +30,7 @@ public static class HaKitHealthChecksBuilderExtensions
 /// <summary>
 /// Reports the node's role and its peers: <see cref="HealthStatus.Unhealthy"/> when the node is not running or a group is
 /// Blocked or fatally stopped; <see cref="HealthStatus.Degraded"/> when a peer is Suspect or Dead, a link to a live peer is down,
+/// the arbiter could not answer lately (lease modes),
 /// or this node is banned from a group; <see cref="HealthStatus.Healthy"/> otherwise.
 /// </summary>
 /// <remarks>
@@ -128,6 +129,13 @@ public sealed class HaKitHealthCheck : IHealthCheck
         if (status.Standby)
         {
             parts.Add("node in standby");
+        }
+
+        if (status.ArbiterUnavailable is { } why)
+        {
+            degraded = true;
+            data["arbiter"] = why;
+            parts.Add($"arbiter unavailable: {why}");
         }
 
         parts.Add(groups.Count == 0 ? "no groups" : string.Join(", ", groups));

@@ -34,6 +34,16 @@ public class HealthCheckTests
     }
 
     [Test]
+    public void An_owner_whose_arbiter_cannot_answer_is_degraded_and_says_why()
+    {
+        var status = new ClusterStatus("a", false, false, [Group()], [Peer()]) { ArbiterUnavailable = "no majority for group web (epoch 3): b did not answer; witness did not answer" };
+        var r = HaKitHealthCheck.Evaluate("a", NodeState.Running, status);
+        Assert.That(r.Status, Is.EqualTo(HealthStatus.Degraded));
+        Assert.That(r.Description, Does.Contain("arbiter unavailable: no majority for group web"));
+        Assert.That(r.Data["arbiter"], Does.Contain("witness did not answer"));
+    }
+
+    [Test]
     public void Standby_names_the_owner_and_its_epoch()
     {
         var r = Check(Group(GroupRole.Standby, owner: "b"), Peer());

@@ -29,4 +29,12 @@ public sealed record PeerStatusView(string Peer, PeerHealth Health, IReadOnlyLis
 /// <param name="ShuttingDown">Whether a graceful shutdown is under way.</param>
 /// <param name="Groups">Every group.</param>
 /// <param name="Peers">Every peer.</param>
-public sealed record ClusterStatus(string Node, bool Standby, bool ShuttingDown, IReadOnlyList<GroupStatusView> Groups, IReadOnlyList<PeerStatusView> Peers);
+public sealed record ClusterStatus(string Node, bool Standby, bool ShuttingDown, IReadOnlyList<GroupStatusView> Groups, IReadOnlyList<PeerStatusView> Peers)
+{
+    /// <summary>
+    /// Lease modes: why the arbiter could not answer lately (etcd or the witness and the peer unreachable), or <see langword="null"/>
+    /// when its last answer was a real one. While set, an owner serves on a lease it cannot extend and this node offers itself
+    /// for no group it does not own.
+    /// </summary>
+    public string? ArbiterUnavailable { get; init; }
+}

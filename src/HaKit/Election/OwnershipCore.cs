@@ -33,6 +33,7 @@ public sealed class OwnershipCore
     private bool _announce = true;
     private bool _standby;
     private TimeSpan _arbiterUnreachableUntil = TimeSpan.MinValue;
+    private string? _arbiterUnreachableWhy;
     private bool _shuttingDown;
     private bool _shutdownReadyRaised;
     private long _nextRequestId = 1;
@@ -109,7 +110,10 @@ public sealed class OwnershipCore
         _standby,
         _shuttingDown,
         _groups.Select(g => new GroupStatusView(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, CurrentOwner(g), IsLocallyEligible(g), BanText(g), IsFatal(g), g.Maintenance)).ToArray(),
-        _peers.Select(p => new PeerStatusView(p.Name, p.Health, Observe(p).Links, p.Incarnation, p.Fenced, p.Leaving)).ToArray());
+        _peers.Select(p => new PeerStatusView(p.Name, p.Health, Observe(p).Links, p.Incarnation, p.Fenced, p.Leaving)).ToArray())
+    {
+        ArbiterUnavailable = ArbiterUnreachable ? _arbiterUnreachableWhy : null,
+    };
 
     // ------------------------------------------------------------------ inputs
 
@@ -315,6 +319,7 @@ public sealed class OwnershipCore
             // A node that cannot reach its arbiter (etcd cut off) stops offering itself for groups it does not own, so that a peer
             // that can reach it takes them; it offers itself again after a few retry intervals, or at once on an answer.
             _arbiterUnreachableUntil = decision.Unavailable ? _now + (_config.ArbiterRetryInterval * 4) : TimeSpan.MinValue;
+            _arbiterUnreachableWhy = decision.Unavailable ? decision.Explanation : null;
             foreach (var g in _groups)
             {
                 if (g.Role == GroupRole.Acquiring && g.Stage == AcquireStage.Arbiter && g.PendingRequest == requestId)

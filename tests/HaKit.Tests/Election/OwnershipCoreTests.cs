@@ -491,6 +491,25 @@ public class OwnershipCoreTests
     }
 
     [Test]
+    public void An_unavailable_arbiter_shows_in_the_status_until_it_answers_again()
+    {
+        var reachable = false;
+        var c = TwoNodes(c => c.Arbiter = (_, r) => r.Reason != AcquireReason.PeerDead || reachable
+            ? ArbiterDecision.Grant("granted")
+            : ArbiterDecision.Unreachable("etcd http://10.0.0.5:2379 unreachable"));
+        c.Run(2 * Second);
+        Assert.That(c["b"].Core.GetStatus().ArbiterUnavailable, Is.Null);
+        c.Crash("a");
+        c.Run(2 * Second);
+        Assert.That(c["b"].Core.GetStatus().ArbiterUnavailable, Is.EqualTo("etcd http://10.0.0.5:2379 unreachable"));
+
+        reachable = true;
+        c.Run(3 * Second);
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Active));
+        Assert.That(c["b"].Core.GetStatus().ArbiterUnavailable, Is.Null, "a real answer clears it");
+    }
+
+    [Test]
     public void A_local_stall_is_not_counted_against_the_peer()
     {
         var c = TwoNodes();
