@@ -6,6 +6,8 @@ using HaKit.Resources;
 using HaKit.Runtime;
 using HaKit.State;
 using HaKit.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace HaKit.Witness.Tests;
 
@@ -34,6 +36,7 @@ public class WitnessClusterNodeTests
     private string _cluster = "";
     private int _witnessPort;
     private TimeSpan _retryInterval = TimeSpan.FromMilliseconds(200);
+    private FakeLogCollector _logs = new();
 
     private TimeSpan Now => _clock.Elapsed;
 
@@ -48,6 +51,7 @@ public class WitnessClusterNodeTests
         _stoppedAt.Clear();
         _witnessPort = 0;
         _retryInterval = TimeSpan.FromMilliseconds(200);
+        _logs = new FakeLogCollector();
         _cluster = "w" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
         _stateDirectory = Path.Combine(Path.GetTempPath(), "hakit-witness-e2e-" + _cluster);
         await StartWitnessAsync();
@@ -150,7 +154,12 @@ public class WitnessClusterNodeTests
             var node = new ClusterNode(
                 options,
                 new Dictionary<string, IReadOnlyList<IResource>> { ["web"] = [Resource(name, "web")] },
-                new ClusterNodeServices { StateStore = new InMemoryStateStore(), Transports = [_network.CreateTransport(name, "lan0")] });
+                new ClusterNodeServices
+                {
+                    StateStore = new InMemoryStateStore(),
+                    Transports = [_network.CreateTransport(name, "lan0")],
+                    LoggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddProvider(new FakeLoggerProvider(_logs))),
+                });
             _nodes.Add(node);
             await node.StartAsync(CancellationToken.None);
         }
@@ -250,6 +259,11 @@ public class WitnessClusterNodeTests
 
         Assert.That(_epochs[("a", "web")], Is.EqualTo(epoch));
         Assert.That(_log.Count(l => l.StartsWith("a stop", StringComparison.Ordinal)), Is.Zero);
+        Assert.That(_logs.GetSnapshot().Where(r => r.Id.Id == 2126).Select(r => r.Message), Has.Some.Contains("has not answered").And.Some.Contains("the pair alone is the majority"),
+            "the operator is warned that the pair has no tie-breaker left");
+
+        await StartWitnessAsync(); // on the same port
+        await WaitFor(() => _logs.GetSnapshot().Any(r => r.Id.Id == 2127), TimeSpan.FromSeconds(5), "the nodes see the witness answer again");
     }
 
     [Test]

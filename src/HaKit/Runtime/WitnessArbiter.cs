@@ -27,6 +27,8 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
     private long _startTimestamp;
     private Task? _receive;
     private Action<string>? _onFreed;
+    private TimeSpan? _unansweredSince;
+    private bool _witnessSilent;
 
     public WitnessArbiter(HaKitOptions options, TimeProvider time, ILogger logger)
     {
@@ -245,6 +247,18 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
             return;
         }
 
+        if (message.BodyCase == ClusterMessage.BodyOneofCase.VoteRequest)
+        {
+            var now = Now;
+            _unansweredSince ??= now;
+            if (!_witnessSilent && now - _unansweredSince.Value > _options.Arbiter.LeaseTtl * 2)
+            {
+                // The pair alone is the majority now: one more failure (a node, or the link between them) stops the groups.
+                _witnessSilent = true;
+                LogWitnessSilent(_logger, _witness.ToString(), (now - _unansweredSince.Value).TotalMilliseconds);
+            }
+        }
+
         var payload = new byte[message.CalculateSize()];
         PayloadCodec.Write(message, payload);
         var packet = new byte[codec.MaxPacketSize];
@@ -326,6 +340,16 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
                 continue;
             }
 
+            lock (_gate)
+            {
+                _unansweredSince = null;
+                if (_witnessSilent)
+                {
+                    _witnessSilent = false;
+                    LogWitnessBack(_logger, _witness.ToString());
+                }
+            }
+
             OnMessage(envelope.Sender, message);
         }
     }
@@ -344,6 +368,12 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
 
     [LoggerMessage(EventId = 2124, Level = LogLevel.Debug, Message = "witness mode: sending to {Target} failed: {Error}")]
     private static partial void LogSendFailed(ILogger logger, string target, string error);
+
+    [LoggerMessage(EventId = 2126, Level = LogLevel.Warning, Message = "witness mode: the witness at {Witness} has not answered for {SilentMs:0} ms; the pair alone is the majority now, so losing either node (or the links between them) stops the groups")]
+    private static partial void LogWitnessSilent(ILogger logger, string witness, double silentMs);
+
+    [LoggerMessage(EventId = 2127, Level = LogLevel.Information, Message = "witness mode: the witness at {Witness} answers again")]
+    private static partial void LogWitnessBack(ILogger logger, string witness);
 
     [LoggerMessage(EventId = 2125, Level = LogLevel.Debug, Message = "witness mode: witness socket error {Error} (the witness may be down); still listening")]
     private static partial void LogReceiveFault(ILogger logger, string error);
