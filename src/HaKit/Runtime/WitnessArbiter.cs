@@ -199,31 +199,24 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
         }
     }
 
-    private void ScheduleFreed(string group, TimeSpan delay)
+    private void ScheduleFreed(string group, TimeSpan delay) => After(delay, () => Volatile.Read(ref _onFreed)?.Invoke(group));
+
+    private void ScheduleTimeout(ulong roundId, TimeSpan delay) => After(delay, () =>
+    {
+        lock (_gate)
+        {
+            _voter?.Expire(Now, roundId);
+        }
+    });
+
+    /// <summary>Runs <paramref name="action"/> once after <paramref name="delay"/> on the node's clock.</summary>
+    private void After(TimeSpan delay, Action action)
     {
         ITimer? timer = null;
         timer = _time.CreateTimer(
             _ =>
             {
-                Volatile.Read(ref _onFreed)?.Invoke(group);
-                timer?.Dispose();
-            },
-            null,
-            delay,
-            Timeout.InfiniteTimeSpan);
-    }
-
-    private void ScheduleTimeout(ulong roundId, TimeSpan delay)
-    {
-        ITimer? timer = null;
-        timer = _time.CreateTimer(
-            _ =>
-            {
-                lock (_gate)
-                {
-                    _voter?.Expire(Now, roundId);
-                }
-
+                action();
                 timer?.Dispose();
             },
             null,
