@@ -63,7 +63,11 @@ public class FencingConfigurationTests
         Assert.That(agents[1].Confirm, Is.False);
         Assert.That(agents[1].Nodes, Is.Empty);
 
-        Assert.That(sp.GetRequiredService<HaKit.Runtime.ClusterNode>(), Is.Not.Null, "the node builds with the configured agents");
+        var node = sp.GetRequiredService<HaKit.Runtime.ClusterNode>();
+        var options = sp.GetRequiredService<IOptions<HaKitOptions>>().Value;
+        var unfenced = TimingBudget.From(options, new Dictionary<string, int> { [options.Groups[0].Name] = 1 }, fencing: false);
+        Assert.That(node.Budget.WorstCaseTakeover - unfenced.WorstCaseTakeover, Is.EqualTo(options.Fencing.Timeout),
+            "the node built with the configured agents counts a fencing step in its takeover");
     }
 
     [Test]

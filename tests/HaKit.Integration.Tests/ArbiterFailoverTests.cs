@@ -249,8 +249,10 @@ public sealed class ArbiterFailoverTests
 
         var onA = await HttpProbe.WaitForAnswerAsync(web, x => x.Node == "a", StartTimeout);
         var onB = await HttpProbe.WaitForAnswerAsync(api, x => x.Node == "b", StartTimeout);
-        Assert.That(onA, Is.Not.Null, "web on its preferred node a");
-        Assert.That(onB, Is.Not.Null, "api on its preferred node b");
+        Assert.That(onA?.Node, Is.EqualTo("a"), "web on its preferred node a");
+        Assert.That(onA!.Value.Epoch, Is.GreaterThan(0UL));
+        Assert.That(onB?.Node, Is.EqualTo("b"), "api on its preferred node b");
+        Assert.That(onB!.Value.Epoch, Is.GreaterThan(0UL));
         Assert.That(nodes["c"].Lines.Where(l => l.IsHttpListening), Is.Empty, "the spare serves nothing");
 
         var (moved, elapsed) = await KillAndWaitForOtherAsync(web, nodes["a"], LeaseTakeoverBound);

@@ -51,7 +51,10 @@ public sealed class WitnessModeTests
             "clock drift up to 5 %, under what the 500 ms margin covers for a 2 s lease");
         Assert.That(Invariants.Default(options).Select(i => i.Name), Does.Contain("single-active-owner").And.Not.Contain("two-node-dual-active"));
         using var sim = new HaKit.Testing.Simulation(options);
-        Assert.That(sim.Witness, Is.Not.Null);
+        sim.Start();
+        Assert.That(sim.Witness!.Name, Is.EqualTo("witness"));
+        Assert.That(sim.Witness.IsUp, Is.True, "the witness starts with the cluster");
+        Assert.That(sim.Witness.Starts, Is.EqualTo(1));
     }
 
     /// <summary>
