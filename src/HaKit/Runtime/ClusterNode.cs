@@ -589,17 +589,9 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
     /// <summary>Witness mode: this node's voter granted its peer a higher epoch; keep it so that after a restart it never grants that epoch again.</summary>
     private void PersistGranted(string group, ulong epoch)
     {
-        if (epoch > (_epochs.TryGetValue(group, out var p) ? p : 0))
+        if (SaveEpoch(group, epoch) is { } error)
         {
-            _epochs[group] = epoch;
-            try
-            {
-                _store.Save(new NodeState(_incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal)));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                RuntimeLog.LoopError(_logger, ex);
-            }
+            RuntimeLog.LoopError(_logger, new IOException($"could not persist epoch {epoch} of group {group} granted to the peer: {error}"));
         }
     }
 
@@ -622,25 +614,30 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         }
     }
 
-    private void Persist(PersistEpoch persist)
+    private void Persist(PersistEpoch persist) =>
+        _core!.OnEpochPersisted(Now, persist.Group, persist.Epoch, SaveEpoch(persist.Group, persist.Epoch));
+
+    /// <summary>Raises a group's durable epoch (fsynced by the state store); a lower or equal one changes nothing.</summary>
+    /// <returns><see langword="null"/>, or why the state could not be written (the epoch in memory is then left as it was).</returns>
+    private string? SaveEpoch(string group, ulong epoch)
     {
-        string? error = null;
-        var previous = _epochs.TryGetValue(persist.Group, out var p) ? p : 0;
-        if (persist.Epoch > previous)
+        var previous = _epochs.TryGetValue(group, out var p) ? p : 0;
+        if (epoch <= previous)
         {
-            _epochs[persist.Group] = persist.Epoch;
-            try
-            {
-                _store.Save(new NodeState(_incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal)));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                _epochs[persist.Group] = previous;
-                error = ex.Message;
-            }
+            return null;
         }
 
-        _core!.OnEpochPersisted(Now, persist.Group, persist.Epoch, error);
+        _epochs[group] = epoch;
+        try
+        {
+            _store.Save(new NodeState(_incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal)));
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _epochs[group] = previous;
+            return ex.Message;
+        }
     }
 
     private async Task AskArbiterAsync(AskArbiter ask, CancellationToken cancellationToken)
