@@ -918,21 +918,25 @@ public sealed class Simulation : IDisposable
 
     private void SendHeartbeat(SimulatedNode n, HeartbeatMessage message)
     {
-        var proto = HeartbeatMapper.ToProto(message);
-        var length = PayloadCodec.Write(proto, _payload);
         if (Options.RecordTrace)
         {
             Record(n.Name, "msg", $"send {Describe(message)}");
         }
 
+        SendOnLinks(n, HeartbeatMapper.ToProto(message), null);
+    }
+
+    /// <summary>Sends one message on every link, one envelope per link (each link carries its own sequence number), to every other node or only to <paramref name="only"/>.</summary>
+    private void SendOnLinks(SimulatedNode n, ClusterMessage message, SimulatedNode? only)
+    {
+        var length = PayloadCodec.Write(message, _payload);
         for (var l = 0; l < _links.Length; l++)
         {
-            // One envelope per link: every link carries its own sequence number.
             var size = n.Codec.Encode(_payload.AsSpan(0, length), _send);
             var bytes = _send.AsSpan(0, size).ToArray();
             foreach (var peer in _nodes)
             {
-                if (peer != n)
+                if (peer != n && (only is null || peer == only))
                 {
                     Transmit(n, peer, l, bytes);
                 }
@@ -1286,17 +1290,12 @@ public sealed class Simulation : IDisposable
 
     private void SendVoteToPeer(SimulatedNode n, string peer, ClusterMessage message)
     {
-        var length = PayloadCodec.Write(message, _payload);
         if (Options.RecordTrace)
         {
             Record(n.Name, "msg", $"send to {peer}: {message}");
         }
 
-        for (var l = 0; l < _links.Length; l++)
-        {
-            var size = n.Codec.Encode(_payload.AsSpan(0, length), _send);
-            Transmit(n, this[peer], l, _send.AsSpan(0, size).ToArray());
-        }
+        SendOnLinks(n, message, this[peer]);
     }
 
     /// <summary>Witness mode: a message from a node to the witness. It arrives after an arbiter delay unless the witness is down or the
