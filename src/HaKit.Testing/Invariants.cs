@@ -739,9 +739,9 @@ public sealed class SwitchoverCompletesInvariant : IInvariant
         }
 
         // Witness mode: the pair alone is a majority, unless a node started less than a lease time ago: its own vote is quiet, so
-        // the target then needs the witness's answer to its one request (lost on a cut, or to packet loss) as well as the source's.
+        // the target then needs the witness's answer as well as the source's, and a witness that is down or cut off disturbs it.
         if (sim.Witness is not null
-            && (sim.WitnessDisturbed || sim.FaultsActive)
+            && sim.WitnessDisturbed
             && sim.Nodes.Any(n => n.IsUp && n.Clock.LocalNow < sim.Options.Cluster.Arbiter.LeaseTtl + sim.Options.Cluster.Arbiter.RetryInterval))
         {
             return true;

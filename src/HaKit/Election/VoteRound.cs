@@ -65,7 +65,22 @@ public sealed class VoteRound
     /// For a round refused because voters still hold another node's lease: how long until the last of those leases ends at its
     /// voter, as those voters reported it (the earliest a new round could succeed); otherwise <see langword="null"/>.
     /// </summary>
-    public TimeSpan? HeldFor => _votes.Values.Where(v => v is { Granted: false, Holder: not null } && v.Remaining > TimeSpan.Zero).Select(v => v!.Remaining).DefaultIfEmpty().Max() is { } max && max > TimeSpan.Zero ? max : null;
+    public TimeSpan? HeldFor
+    {
+        get
+        {
+            TimeSpan? longest = null;
+            foreach (var v in _votes.Values)
+            {
+                if (v is { Granted: false, Holder: not null } && v.Remaining > (longest ?? TimeSpan.Zero))
+                {
+                    longest = v.Remaining;
+                }
+            }
+
+            return longest;
+        }
+    }
 
     /// <summary>The voters that have not answered yet.</summary>
     public IEnumerable<string> Missing => _votes.Where(v => v.Value is null).Select(v => v.Key);

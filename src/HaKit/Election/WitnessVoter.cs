@@ -169,11 +169,27 @@ internal sealed class WitnessVoter
     /// <param name="roundId">The round.</param>
     public void Expire(TimeSpan now, ulong roundId)
     {
-        if (_rounds.TryGetValue(roundId, out var pending))
+        if (!_rounds.TryGetValue(roundId, out var pending))
         {
-            pending.Round.Conclude();
-            Finish(now, roundId, pending);
+            return;
         }
+
+        if (!pending.Resent)
+        {
+            // Half the wait is over: ask the voters that have not answered once more (a lost datagram costs half a time-out,
+            // not the round). A voter answers a repeated request like the first: it grants the same lease again.
+            pending.Resent = true;
+            foreach (var voter in pending.Round.Missing)
+            {
+                _send(voter == Peer ? VoteTarget.Peer : VoteTarget.Witness, pending.Ask);
+            }
+
+            _scheduleTimeout(roundId, RequestTimeout - (RequestTimeout / 2));
+            return;
+        }
+
+        pending.Round.Conclude();
+        Finish(now, roundId, pending);
     }
 
     /// <summary>Drops every waiting round (the process stops); their callers get an unknown answer.</summary>
@@ -217,15 +233,15 @@ internal sealed class WitnessVoter
         var id = ++_nextId;
         var selfVote = Grantor.Vote(now, Cluster, group, Self, epoch, Ttl, renew, id);
         var round = new VoteRound(group, Self, selfVote, _others, epoch, Ttl, renew);
-        var pending = new Pending(round, retried, done);
-        _rounds[id] = pending;
         var ask = new ClusterMessage
         {
             VoteRequest = new VoteRequest { RequestId = id, Group = group, Epoch = epoch, TtlMs = (uint)Math.Ceiling(Ttl.TotalMilliseconds), Renew = renew },
         };
+        var pending = new Pending(round, retried, done, ask);
+        _rounds[id] = pending;
         _send(VoteTarget.Peer, ask);
         _send(VoteTarget.Witness, ask);
-        _scheduleTimeout(id, RequestTimeout);
+        _scheduleTimeout(id, RequestTimeout / 2);
         if (round.Decision is not null)
         {
             Finish(now, id, pending);
@@ -284,7 +300,19 @@ internal sealed class WitnessVoter
         pending.Done(decision);
     }
 
-    private sealed record Pending(VoteRound Round, bool Retried, Action<ArbiterDecision> Done);
+    private sealed class Pending(VoteRound round, bool retried, Action<ArbiterDecision> done, ClusterMessage ask)
+    {
+        public VoteRound Round { get; } = round;
+
+        public bool Retried { get; } = retried;
+
+        public Action<ArbiterDecision> Done { get; } = done;
+
+        /// <summary>The request, to ask again the voters that have not answered halfway through the wait.</summary>
+        public ClusterMessage Ask { get; } = ask;
+
+        public bool Resent { get; set; }
+    }
 
     /// <summary>For logs.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"witness voter {Self} (peer {Peer}, witness {Witness}, lease {Ttl.TotalMilliseconds:0} ms)");

@@ -85,12 +85,32 @@ public class WitnessVoterTests
         p.A.Ask(Ready, Ask("a", 1, AcquireReason.PeerDead), x => d = x);
         p.Deliver(Ready, peerLink: false, witnessUp: false);
         Assert.That(d, Is.Null);
-        p.A.Expire(Ready + TimeSpan.FromMilliseconds(250), p.Timeouts.Single().Round);
+        var round = p.Timeouts.Single().Round;
+        p.A.Expire(Ready + TimeSpan.FromMilliseconds(125), round);
+        Assert.That(d, Is.Null, "halfway through the wait the round asks again");
+        Assert.That(p.Sent.Select(x => (x.To, x.Message.BodyCase)), Is.EquivalentTo(new[] { (VoteTarget.Peer, ClusterMessage.BodyOneofCase.VoteRequest), (VoteTarget.Witness, ClusterMessage.BodyOneofCase.VoteRequest) }));
+        Assert.That(p.Timeouts, Has.Count.EqualTo(2));
+        p.Deliver(Ready + TimeSpan.FromMilliseconds(125), peerLink: false, witnessUp: false);
+        p.A.Expire(Ready + TimeSpan.FromMilliseconds(250), round);
         Assert.That(d!.Unavailable, Is.True);
         Assert.That(d.Explanation, Does.Contain("b did not answer").And.Contain("witness did not answer"));
         Assert.That(p.A.Grantor.HolderOf(Ready, "c", "web"), Is.Null, "a's own vote is given back");
         Assert.That(p.Sent.Count(s => s.Message.BodyCase == ClusterMessage.BodyOneofCase.VoteRelease && s.Message.VoteRelease.RequestId != 0), Is.EqualTo(2),
             "the voters that did not answer get a release naming the request");
+    }
+
+    [Test]
+    public void A_request_lost_once_is_asked_again_halfway_and_the_round_succeeds()
+    {
+        var p = new Pair();
+        ArbiterDecision? d = null;
+        p.A.Ask(Ready, Ask("a", 1), x => d = x);
+        p.Deliver(Ready, peerLink: false, witnessUp: false); // both requests lost
+        p.A.Expire(Ready + TimeSpan.FromMilliseconds(125), p.Timeouts.Single().Round);
+        p.Deliver(Ready + TimeSpan.FromMilliseconds(125), witnessUp: false);
+        Assert.That(d!.Granted, Is.True, d.Explanation);
+        Assert.That(d.Explanation, Does.Contain("granted by a and b"));
+        Assert.That(p.A.PendingRounds, Is.Zero);
     }
 
     [Test]
@@ -120,6 +140,9 @@ public class WitnessVoterTests
         p.B.Ask(Ready + TimeSpan.FromMilliseconds(100), Ask("b", 2, AcquireReason.PeerDead), x => second = x);
         p.Deliver(Ready + TimeSpan.FromMilliseconds(100), peerLink: false);
         Assert.That(second, Is.Null, "b has its own vote and the witness's refusal; a's answer could still make a majority");
+        p.B.Expire(Ready + TimeSpan.FromMilliseconds(225), p.Timeouts.Last().Round);
+        p.Deliver(Ready + TimeSpan.FromMilliseconds(225), peerLink: false);
+        Assert.That(second, Is.Null, "the repeated request is refused again; a's answer is still missing");
         p.B.Expire(Ready + TimeSpan.FromMilliseconds(350), p.Timeouts.Last().Round);
         Assert.That(second!.Granted, Is.False);
         Assert.That(second.Explanation, Does.Contain("witness refused: voter witness granted group web to a"));
