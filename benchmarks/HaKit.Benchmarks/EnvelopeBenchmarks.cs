@@ -47,8 +47,8 @@ public class EnvelopeBenchmarks
                 Priority = 100,
                 Groups =
                 {
-                    new GroupStatus { Name = "web", Role = GroupRole.Active, Epoch = 12, HighestEpoch = 12, Eligible = true },
-                    new GroupStatus { Name = "db", Role = GroupRole.Standby, HighestEpoch = 4, Eligible = true },
+                    new GroupStatus { Name = "web", Role = WireRole.Active, Epoch = 12, HighestEpoch = 12, Eligible = true },
+                    new GroupStatus { Name = "db", Role = WireRole.Standby, HighestEpoch = 4, Eligible = true },
                 },
             },
         };

@@ -1,5 +1,6 @@
 // HaKit.Takeover: measures how long the TwoNode sample's service is unavailable after SIGKILL / SIGTERM of its owner.
 // dotnet run -c Release --project benchmarks/HaKit.Takeover -- --preset Fast --runs 30 --mode both --out docs/benchmarks.md
+using HaKit;
 using System.Globalization;
 using HaKit.Resources;
 using HaKit.Takeover;

@@ -3,7 +3,8 @@
 // graceful shutdown, each explained by the node that acted.
 using System.Diagnostics;
 using HaKit;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Resources;
 using HaKit.Runtime;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,8 @@
+using HaKit;
 using System.Globalization;
 using HaKit.Detection;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 
 namespace TwoNode;
 

@@ -3,7 +3,8 @@ using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Core;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 
 namespace HaKit.Etcd;
 

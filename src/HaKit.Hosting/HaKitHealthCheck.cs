@@ -1,6 +1,7 @@
 using System.Globalization;
 using HaKit.Detection;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -54,14 +55,14 @@ public sealed class HaKitHealthCheck : IHealthCheck
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var state = _lifetime.State;
-        return Task.FromResult(Evaluate(_node.NodeName, state, state == NodeState.Running ? _node.GetStatus() : null));
+        return Task.FromResult(Evaluate(_node.NodeName, state, state == HostedNodeState.Running ? _node.GetStatus() : null));
     }
 
     /// <summary>The health of a node in <paramref name="state"/> with <paramref name="status"/> (pure; tested directly).</summary>
-    internal static HealthCheckResult Evaluate(string node, NodeState state, ClusterStatus? status)
+    internal static HealthCheckResult Evaluate(string node, HostedNodeState state, ClusterStatus? status)
     {
         var data = new Dictionary<string, object> { ["node"] = node };
-        if (state != NodeState.Running || status is null)
+        if (state != HostedNodeState.Running || status is null)
         {
             data["state"] = state.ToString();
             return HealthCheckResult.Unhealthy($"{node}: not running ({Describe(state)})", data: data);
@@ -153,13 +154,13 @@ public sealed class HaKitHealthCheck : IHealthCheck
         _ => "down",
     };
 
-    private static string Describe(NodeState state) => state switch
+    private static string Describe(HostedNodeState state) => state switch
     {
-        NodeState.NotStarted => "not started yet",
-        NodeState.Starting => "starting",
-        NodeState.Stopping => "stopping: handing groups over",
-        NodeState.Stopped => "stopped",
-        NodeState.Failed => "start-up failed",
+        HostedNodeState.NotStarted => "not started yet",
+        HostedNodeState.Starting => "starting",
+        HostedNodeState.Stopping => "stopping: handing groups over",
+        HostedNodeState.Stopped => "stopped",
+        HostedNodeState.Failed => "start-up failed",
         _ => state.ToString(),
     };
 }

@@ -1,4 +1,5 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -37,14 +38,14 @@ internal sealed class HaKitHostedService(IServiceProvider services, NodeLifetime
         var options = services.GetRequiredService<IOptions<HaKitOptions>>().Value;
         var node = services.GetRequiredService<ClusterNode>();
         EnsureShutdownTimeout(options);
-        lifetime.State = NodeState.Starting;
+        lifetime.State = HostedNodeState.Starting;
         try
         {
             await node.StartAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            lifetime.State = NodeState.Failed;
+            lifetime.State = HostedNodeState.Failed;
             HostingLog.StartFailed(_logger, options.NodeName, ex.Message);
             await node.DisposeAsync().ConfigureAwait(false);
             throw;
@@ -52,7 +53,7 @@ internal sealed class HaKitHostedService(IServiceProvider services, NodeLifetime
 
         _options = options;
         _node = node;
-        lifetime.State = NodeState.Running;
+        lifetime.State = HostedNodeState.Running;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -63,7 +64,7 @@ internal sealed class HaKitHostedService(IServiceProvider services, NodeLifetime
             return;
         }
 
-        lifetime.State = NodeState.Stopping;
+        lifetime.State = HostedNodeState.Stopping;
         try
         {
             var owned = node.GetStatus().Groups.Where(g => g.Role != GroupRole.Standby).Select(g => g.Group).ToList();
@@ -79,7 +80,7 @@ internal sealed class HaKitHostedService(IServiceProvider services, NodeLifetime
         finally
         {
             await node.DisposeAsync().ConfigureAwait(false);
-            lifetime.State = NodeState.Stopped;
+            lifetime.State = HostedNodeState.Stopped;
         }
     }
 

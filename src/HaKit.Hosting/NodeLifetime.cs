@@ -1,7 +1,7 @@
 namespace HaKit.Hosting;
 
 /// <summary>Where the hosted node is in its life, as the hosted service saw it (read by the health check).</summary>
-internal enum NodeState
+internal enum HostedNodeState
 {
     /// <summary>The host has not started the node.</summary>
     NotStarted,
@@ -27,9 +27,9 @@ internal sealed class NodeLifetime
 {
     private volatile int _state;
 
-    public NodeState State
+    public HostedNodeState State
     {
-        get => (NodeState)_state;
+        get => (HostedNodeState)_state;
         set => _state = (int)value;
     }
 }

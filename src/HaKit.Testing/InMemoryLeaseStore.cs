@@ -1,5 +1,6 @@
 using System.Globalization;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 
 namespace HaKit.Testing;
 

@@ -1,4 +1,5 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Fencing;
 using HaKit.Resources;
 using HaKit.Wire;
@@ -37,7 +38,7 @@ public sealed class SimulatedNode
     /// <summary>The current process's ownership core (the real <see cref="OwnershipCore"/>).</summary>
     public OwnershipCore Core { get; internal set; } = null!;
 
-    /// <summary>The node's options (as <see cref="Runtime.ClusterNode"/> would get them).</summary>
+    /// <summary>The node's options (as <see cref="ClusterNode"/> would get them).</summary>
     public HaKitOptions Options { get; }
 
     /// <summary>Packet counters of the current process (accepted and dropped per reason by the real wire layer).</summary>

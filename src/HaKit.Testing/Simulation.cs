@@ -1,12 +1,12 @@
 using System.Globalization;
 using HaKit.Detection;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Fencing;
 using HaKit.Resources;
 using HaKit.Runtime;
 using HaKit.Wire;
 using HaKit.Wire.Proto;
-using GroupRole = HaKit.Election.GroupRole;
 
 namespace HaKit.Testing;
 

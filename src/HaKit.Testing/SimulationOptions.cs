@@ -1,4 +1,5 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Resources;
 
 namespace HaKit.Testing;
@@ -157,7 +158,7 @@ public sealed class FaultProfile
     public DurationRange MaintenanceDuration { get; set; } = DurationRange.Ms(500, 4000);
 
     /// <summary>Rate per second of graceful shutdowns of a random node (<see cref="Simulation.Shutdown"/>, the semantics of
-    /// <see cref="Runtime.ClusterNode.StopAsync"/>); the node starts again after <see cref="RestartDelay"/> as a new incarnation.
+    /// <see cref="ClusterNode.StopAsync"/>); the node starts again after <see cref="RestartDelay"/> as a new incarnation.
     /// 0 (the default) draws no random number.</summary>
     public double ShutdownRate { get; set; }
 
@@ -172,7 +173,7 @@ public sealed class SimulationOptions
     public int Seed { get; set; }
 
     /// <summary>
-    /// The cluster's options, as a host would configure <see cref="Runtime.ClusterNode"/>: nodes, links, timing, detector, groups,
+    /// The cluster's options, as a host would configure <see cref="ClusterNode"/>: nodes, links, timing, detector, groups,
     /// arbiter and authentication (heartbeats are really signed and checked). <see cref="HaKitOptions.NodeName"/> is set per node.
     /// <value>Default: <see cref="DefaultCluster"/>.</value>
     /// </summary>
@@ -204,7 +205,7 @@ public sealed class SimulationOptions
 
     /// <summary>
     /// The host's bound on a graceful shutdown (<see cref="Simulation.Shutdown"/>), as <c>HostOptions.ShutdownTimeout</c> bounds
-    /// <see cref="Runtime.ClusterNode.StopAsync"/>: when the core has not reported <see cref="ShutdownReady"/> by then, the process exits anyway.
+    /// <see cref="ClusterNode.StopAsync"/>: when the core has not reported <see cref="ShutdownReady"/> by then, the process exits anyway.
     /// <value>Default: what the hosting layer requires, every group's stop time-outs + 2 × dead time + 5 s.</value>
     /// </summary>
     public TimeSpan? ShutdownTimeout { get; set; }

@@ -3,7 +3,8 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.State;
 using HaKit.Wire;
 using HaKit.Wire.Proto;
@@ -156,7 +157,7 @@ public sealed class WitnessServer : IAsyncDisposable
                     grantor.Observe(c.Name, group, epoch);
                 }
 
-                c.Store.Save(new NodeState(c.Incarnation, c.Epochs));
+                c.Store.Save(new PersistedState(c.Incarnation, c.Epochs));
                 c.Codec = new EnvelopeCodec(c.Name, Name, c.Nodes, c.Incarnation, c.Keys, MaxPacketSize, c.Stats);
                 WitnessLog.ClusterLoaded(_logger, c.Name, string.Join(", ", c.Nodes), c.Incarnation, c.Epochs.Count, c.Store.Path);
             }
@@ -452,7 +453,7 @@ public sealed class WitnessServer : IAsyncDisposable
         cluster.Epochs[group] = epoch;
         try
         {
-            cluster.Store.Save(new NodeState(cluster.Incarnation, cluster.Epochs));
+            cluster.Store.Save(new PersistedState(cluster.Incarnation, cluster.Epochs));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

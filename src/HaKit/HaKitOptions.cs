@@ -236,7 +236,7 @@ public enum ArbiterMode
     /// <summary>
     /// Ownership is an etcd lease-backed key per group (Patroni's and Kubernetes leader election's way): any number of
     /// nodes, the key's create revision is the epoch, and nobody starts a group without holding its lease. Needs the
-    /// <c>HaKit.Etcd</c> package (or another <see cref="Election.ILeaseStore"/>) and <see cref="ArbiterOptions.Etcd"/>.
+    /// <c>HaKit.Etcd</c> package (or another <see cref="Arbitration.ILeaseStore"/>) and <see cref="ArbiterOptions.Etcd"/>.
     /// </summary>
     Etcd = 1,
 
@@ -316,7 +316,7 @@ public sealed class FencingOptions
 
     /// <summary>
     /// Built-in fence agents (<see cref="FenceAgentType.Script"/>, <see cref="FenceAgentType.Http"/>) as fencing levels: tried in
-    /// list order, before the agents registered in code (<see cref="Runtime.ClusterNodeServices.FenceAgents"/>). <value>Default: none.</value>
+    /// list order, before the agents registered in code (<see cref="ClusterNodeServices.FenceAgents"/>). <value>Default: none.</value>
     /// </summary>
     public List<FenceAgentOptions> Agents { get; set; } = [];
 }

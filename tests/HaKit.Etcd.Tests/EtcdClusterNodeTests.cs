@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Etcd.Tests.Harness;
 using HaKit.Resources;
 using HaKit.Runtime;
@@ -219,7 +220,7 @@ public class EtcdClusterNodeTests
         await WaitFor(() => Active(a, "web"), TimeSpan.FromSeconds(10), "a active");
 
         _network.CutBoth("a", "b");
-        await WaitFor(() => b.GetStatus().Peers.Single().Health == HaKit.Detection.PeerHealth.Dead, TimeSpan.FromSeconds(3), "b sees a dead");
+        await WaitFor(() => b.GetStatus().Peers.Single().Health == HaKit.PeerHealth.Dead, TimeSpan.FromSeconds(3), "b sees a dead");
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < 2 * Ttl + TimeSpan.FromMilliseconds(500))
         {

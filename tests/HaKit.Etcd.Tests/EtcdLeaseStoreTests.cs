@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Etcd.Tests.Harness;
 
 namespace HaKit.Etcd.Tests;

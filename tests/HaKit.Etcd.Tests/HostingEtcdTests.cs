@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Etcd.Tests.Harness;
 using HaKit.Hosting;
 using HaKit.Resources;

@@ -63,7 +63,7 @@ public class FencingConfigurationTests
         Assert.That(agents[1].Confirm, Is.False);
         Assert.That(agents[1].Nodes, Is.Empty);
 
-        var node = sp.GetRequiredService<HaKit.Runtime.ClusterNode>();
+        var node = sp.GetRequiredService<HaKit.ClusterNode>();
         var options = sp.GetRequiredService<IOptions<HaKitOptions>>().Value;
         var unfenced = TimingBudget.From(options, new Dictionary<string, int> { [options.Groups[0].Name] = 1 }, fencing: false);
         Assert.That(node.Budget.WorstCaseTakeover - unfenced.WorstCaseTakeover, Is.EqualTo(options.Fencing.Timeout),

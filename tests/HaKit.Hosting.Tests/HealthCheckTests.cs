@@ -1,5 +1,6 @@
 using HaKit.Detection;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace HaKit.Hosting.Tests;
@@ -17,7 +18,7 @@ public class HealthCheckTests
             : [new LinkObservation("lan0", health, "")], 42, false, false);
 
     private static HealthCheckResult Check(GroupStatusView group, PeerStatusView peer) =>
-        HaKitHealthCheck.Evaluate("a", NodeState.Running, new ClusterStatus("a", false, false, [group], [peer]));
+        HaKitHealthCheck.Evaluate("a", HostedNodeState.Running, new ClusterStatus("a", false, false, [group], [peer]));
 
     [Test]
     public void Owner_with_a_live_peer_is_healthy_and_says_so_in_one_line()
@@ -37,7 +38,7 @@ public class HealthCheckTests
     public void An_owner_whose_arbiter_cannot_answer_is_degraded_and_says_why()
     {
         var status = new ClusterStatus("a", false, false, [Group()], [Peer()]) { ArbiterUnavailable = "no majority for group web (epoch 3): b did not answer; witness did not answer" };
-        var r = HaKitHealthCheck.Evaluate("a", NodeState.Running, status);
+        var r = HaKitHealthCheck.Evaluate("a", HostedNodeState.Running, status);
         Assert.That(r.Status, Is.EqualTo(HealthStatus.Degraded));
         Assert.That(r.Description, Does.Contain("arbiter unavailable: no majority for group web"));
         Assert.That(r.Data["arbiter"], Does.Contain("witness did not answer"));
@@ -59,7 +60,7 @@ public class HealthCheckTests
     [TestCase("Failed", "a: not running (start-up failed)")]
     public void A_node_that_is_not_running_is_unhealthy(string state, string description)
     {
-        var r = HaKitHealthCheck.Evaluate("a", Enum.Parse<NodeState>(state), null);
+        var r = HaKitHealthCheck.Evaluate("a", Enum.Parse<HostedNodeState>(state), null);
         Assert.That(r.Status, Is.EqualTo(HealthStatus.Unhealthy));
         Assert.That(r.Description, Is.EqualTo(description));
     }

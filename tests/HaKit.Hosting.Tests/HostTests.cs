@@ -1,4 +1,5 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -176,8 +177,8 @@ public class HostTests
     {
         var fatal = new HaKit.Resources.DelegateResource(
             "http",
-            (_, _) => ValueTask.FromResult(HaKit.Resources.ResourceResult.Fatal("config file missing")),
-            (_, _) => ValueTask.FromResult(HaKit.Resources.ResourceResult.Success));
+            (_, _) => ValueTask.FromResult(HaKit.ResourceResult.Fatal("config file missing")),
+            (_, _) => ValueTask.FromResult(HaKit.ResourceResult.Success));
         var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir), b => b.AddResource("web", _ => fatal));
         Assert.That((await Health(host)).Status, Is.EqualTo(HealthStatus.Unhealthy), "not started yet");
 

@@ -1,4 +1,5 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Resources;
 using HaKit.Testing;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Testing;
 
 namespace HaKit.Simulation.Tests;

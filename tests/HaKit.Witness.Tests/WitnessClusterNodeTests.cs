@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Resources;
 using HaKit.Runtime;
 using HaKit.State;
@@ -228,7 +229,7 @@ public class WitnessClusterNodeTests
     {
         var (a, b) = await StartPairAsync();
         _network.CutBoth("a", "b");
-        await WaitFor(() => b.GetStatus().Peers.Single().Health == HaKit.Detection.PeerHealth.Dead, TimeSpan.FromSeconds(3), "b sees a dead");
+        await WaitFor(() => b.GetStatus().Peers.Single().Health == HaKit.PeerHealth.Dead, TimeSpan.FromSeconds(3), "b sees a dead");
 
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < (2 * Ttl) + TimeSpan.FromMilliseconds(500))

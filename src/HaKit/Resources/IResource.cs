@@ -1,4 +1,4 @@
-namespace HaKit.Resources;
+namespace HaKit;
 
 /// <summary>
 /// A resource agent: something that runs on the node that owns its group (a virtual IP, a process, a database role).

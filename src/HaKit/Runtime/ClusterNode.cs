@@ -1,6 +1,8 @@
+using HaKit.Runtime;
 using System.Threading.Channels;
 using HaKit.Detection;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Fencing;
 using HaKit.Resources;
 using HaKit.State;
@@ -9,9 +11,8 @@ using HaKit.Wire;
 using HaKit.Wire.Proto;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using GroupRole = HaKit.Election.GroupRole;
 
-namespace HaKit.Runtime;
+namespace HaKit;
 
 /// <summary>Optional collaborators of a <see cref="ClusterNode"/>; every one has a production default.</summary>
 public sealed class ClusterNodeServices
@@ -220,7 +221,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
 
         // Grows across restarts even if the state file is lost (wall clock), and even if the clock steps back (state file).
         _incarnation = Math.Max(state.Incarnation + 1, (ulong)Math.Max(1, _time.GetUtcNow().ToUnixTimeMilliseconds()));
-        _store.Save(new NodeState(_incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal)));
+        _store.Save(new PersistedState(_incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal)));
 
         _keys = new AuthKeyRing(_options.Auth);
         _wireStats = new WireStats();
@@ -630,7 +631,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         _epochs[group] = epoch;
         try
         {
-            _store.Save(new NodeState(_incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal)));
+            _store.Save(new PersistedState(_incarnation, new Dictionary<string, ulong>(_epochs, StringComparer.Ordinal)));
             return null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Wire;
 
 namespace HaKit.Runtime;

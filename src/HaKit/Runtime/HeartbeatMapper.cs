@@ -1,7 +1,8 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Wire.Proto;
-using CoreRole = HaKit.Election.GroupRole;
-using WireRole = HaKit.Wire.Proto.GroupRole;
+using CoreRole = HaKit.GroupRole;
+using WireRole = HaKit.Wire.Proto.WireRole;
 
 namespace HaKit.Runtime;
 

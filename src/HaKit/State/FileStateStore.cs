@@ -5,7 +5,7 @@ using System.Text;
 namespace HaKit.State;
 
 /// <summary>
-/// Stores a node's <see cref="NodeState"/> in one small text file, durably: <see cref="Save"/> writes
+/// Stores a node's <see cref="PersistedState"/> in one small text file, durably: <see cref="Save"/> writes
 /// <c>&lt;path&gt;.tmp</c>, flushes it to disk, renames it over the target and fsyncs the directory, so the file is
 /// always either the old or the new state, never a mix.
 /// </summary>
@@ -20,7 +20,7 @@ namespace HaKit.State;
 /// </code>
 /// <para>Any damage (wrong checksum, truncation, unknown version, malformed or duplicate line) makes
 /// <see cref="Load"/> throw an <see cref="InvalidDataException"/> naming the file and the problem: a node must not
-/// guess its epochs. A missing file means the node never ran and gives <see cref="NodeState.Empty"/>.</para>
+/// guess its epochs. A missing file means the node never ran and gives <see cref="PersistedState.Empty"/>.</para>
 /// <para>Thread-safe: loads and saves through one instance are serialized. Two instances (or processes) must not
 /// share a path.</para>
 /// </remarks>
@@ -68,7 +68,7 @@ public sealed class FileStateStore : IStateStore
     /// <inheritdoc />
     /// <exception cref="InvalidDataException">The file exists but is corrupt or of an unsupported version.</exception>
     /// <exception cref="IOException">The file could not be read.</exception>
-    public NodeState Load()
+    public PersistedState Load()
     {
         lock (_gate)
         {
@@ -86,11 +86,11 @@ public sealed class FileStateStore : IStateStore
             }
             catch (FileNotFoundException)
             {
-                return NodeState.Empty;
+                return PersistedState.Empty;
             }
             catch (DirectoryNotFoundException)
             {
-                return NodeState.Empty;
+                return PersistedState.Empty;
             }
             catch (EndOfStreamException)
             {
@@ -106,7 +106,7 @@ public sealed class FileStateStore : IStateStore
     /// <exception cref="IOException">The state could not be written durably. If the failure came before the rename the previous
     /// file is unchanged; if the final directory fsync failed the new file may or may not survive a crash. Either way the caller
     /// must not act on the new state.</exception>
-    public void Save(NodeState state)
+    public void Save(PersistedState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentNullException.ThrowIfNull(state.Epochs);
@@ -162,7 +162,7 @@ public sealed class FileStateStore : IStateStore
 
     /// <summary>Encodes a state in the file format (checksum included).</summary>
     /// <param name="state">The state.</param>
-    internal static byte[] Serialize(NodeState state)
+    internal static byte[] Serialize(PersistedState state)
     {
         var text = new StringBuilder(64 + 32 * state.Epochs.Count);
         text.Append(CultureInfo.InvariantCulture, $"{Magic} {FormatVersion}\n");
@@ -186,7 +186,7 @@ public sealed class FileStateStore : IStateStore
         return result;
     }
 
-    private NodeState Parse(byte[] bytes)
+    private PersistedState Parse(byte[] bytes)
     {
         if (bytes.Length < 2)
         {
@@ -274,7 +274,7 @@ public sealed class FileStateStore : IStateStore
             }
         }
 
-        return new NodeState(incarnation, epochs);
+        return new PersistedState(incarnation, epochs);
     }
 
     private static bool TryParseULong(string text, out ulong value) =>

@@ -8,15 +8,15 @@ namespace HaKit.State;
 public sealed class InMemoryStateStore : IStateStore
 {
     private readonly Lock _gate = new();
-    private NodeState _state;
+    private PersistedState _state;
     private Exception? _nextSaveFailure;
     private int _saveCount;
 
-    /// <summary>Creates a store holding <paramref name="initial"/> (or <see cref="NodeState.Empty"/>).</summary>
+    /// <summary>Creates a store holding <paramref name="initial"/> (or <see cref="PersistedState.Empty"/>).</summary>
     /// <param name="initial">The state a node finds on its first load.</param>
-    public InMemoryStateStore(NodeState? initial = null)
+    public InMemoryStateStore(PersistedState? initial = null)
     {
-        _state = initial is null ? NodeState.Empty : Snapshot(initial);
+        _state = initial is null ? PersistedState.Empty : Snapshot(initial);
     }
 
     /// <summary>Number of successful saves.</summary>
@@ -32,7 +32,7 @@ public sealed class InMemoryStateStore : IStateStore
     }
 
     /// <summary>The state last saved (or the initial state).</summary>
-    public NodeState Current
+    public PersistedState Current
     {
         get
         {
@@ -44,7 +44,7 @@ public sealed class InMemoryStateStore : IStateStore
     }
 
     /// <inheritdoc />
-    public NodeState Load()
+    public PersistedState Load()
     {
         lock (_gate)
         {
@@ -54,7 +54,7 @@ public sealed class InMemoryStateStore : IStateStore
 
     /// <inheritdoc />
     /// <exception cref="IOException">The store was told to fail this save (or the exception given to <see cref="FailNextSave"/>).</exception>
-    public void Save(NodeState state)
+    public void Save(PersistedState state)
     {
         ArgumentNullException.ThrowIfNull(state);
         var snapshot = Snapshot(state);
@@ -81,9 +81,9 @@ public sealed class InMemoryStateStore : IStateStore
         }
     }
 
-    private static NodeState Snapshot(NodeState state)
+    private static PersistedState Snapshot(PersistedState state)
     {
         ArgumentNullException.ThrowIfNull(state.Epochs);
-        return new NodeState(state.Incarnation, new Dictionary<string, ulong>(state.Epochs, StringComparer.Ordinal));
+        return new PersistedState(state.Incarnation, new Dictionary<string, ulong>(state.Epochs, StringComparer.Ordinal));
     }
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Resources;
 using HaKit.Runtime;
 using HaKit.Tests.Configuration;

@@ -2,7 +2,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Resources;
 using HaKit.Runtime;
 using HaKit.State;
@@ -161,7 +162,7 @@ public class ClusterNodeTests
         Assert.That(takeover.To, Is.EqualTo(GroupRole.Active));
         Assert.That(takeover.Takeover, Is.EqualTo(TakeoverReason.Failover));
         Assert.That(takeover.Why.Peers.Single().Links.Select(l => l.Link), Is.EquivalentTo(new[] { "lan0", "lan1" }));
-        Assert.That(events.OfType<PeerHealthChanged>().Last().To, Is.EqualTo(HaKit.Detection.PeerHealth.Dead));
+        Assert.That(events.OfType<PeerHealthChanged>().Last().To, Is.EqualTo(HaKit.PeerHealth.Dead));
         Assert.That(b.WireStats.Accepted, Is.GreaterThan(0));
         Assert.That(b.WireStats.TotalDropped, Is.Zero, "a healthy pair drops nothing");
     }

@@ -25,7 +25,7 @@ public class FileStateStoreTests
         }
     }
 
-    private static NodeState Sample() => new(
+    private static PersistedState Sample() => new(
         42,
         new Dictionary<string, ulong>(StringComparer.Ordinal)
         {
@@ -35,7 +35,7 @@ public class FileStateStoreTests
             ["ünïcode\nline"] = 0,
         });
 
-    private static void AssertSameState(NodeState actual, NodeState expected)
+    private static void AssertSameState(PersistedState actual, PersistedState expected)
     {
         Assert.That(actual.Incarnation, Is.EqualTo(expected.Incarnation));
         Assert.That(actual.Epochs, Is.EquivalentTo(expected.Epochs));
@@ -56,7 +56,7 @@ public class FileStateStoreTests
     public void EmptyEpochs_RoundTrip()
     {
         var store = new FileStateStore(Path.Combine(_root, "a.state"));
-        store.Save(new NodeState(1, new Dictionary<string, ulong>()));
+        store.Save(new PersistedState(1, new Dictionary<string, ulong>()));
         var loaded = store.Load();
         Assert.That(loaded.Incarnation, Is.EqualTo(1));
         Assert.That(loaded.Epochs, Is.Empty);
@@ -67,7 +67,7 @@ public class FileStateStoreTests
     {
         var store = new FileStateStore(Path.Combine(_root, "a.state"));
         store.Save(Sample());
-        var next = new NodeState(43, new Dictionary<string, ulong> { ["web"] = 8 });
+        var next = new PersistedState(43, new Dictionary<string, ulong> { ["web"] = 8 });
         store.Save(next);
         AssertSameState(store.Load(), next);
     }
@@ -105,7 +105,7 @@ public class FileStateStoreTests
         File.WriteAllText(path + ".tmp", "half-written garbage");
 
         AssertSameState(store.Load(), Sample());
-        store.Save(new NodeState(50, new Dictionary<string, ulong>()));
+        store.Save(new PersistedState(50, new Dictionary<string, ulong>()));
         Assert.That(File.Exists(path + ".tmp"), Is.False);
         Assert.That(store.Load().Incarnation, Is.EqualTo(50));
     }
@@ -197,7 +197,7 @@ public class FileStateStoreTests
         var store = new FileStateStore(path);
         store.Save(Sample());
 
-        Assert.That(() => store.Save(new NodeState(1, new Dictionary<string, ulong> { [""] = 1 })), Throws.ArgumentException);
+        Assert.That(() => store.Save(new PersistedState(1, new Dictionary<string, ulong> { [""] = 1 })), Throws.ArgumentException);
         AssertSameState(store.Load(), Sample());
     }
 

@@ -9,7 +9,7 @@ public class InMemoryStateStoreTests
     public void StartsEmpty_OrWithTheInitialState()
     {
         Assert.That(new InMemoryStateStore().Load().Incarnation, Is.Zero);
-        var initial = new NodeState(3, new Dictionary<string, ulong> { ["g"] = 2 });
+        var initial = new PersistedState(3, new Dictionary<string, ulong> { ["g"] = 2 });
         var store = new InMemoryStateStore(initial);
         Assert.That(store.Load().Epochs["g"], Is.EqualTo(2));
         Assert.That(store.SaveCount, Is.Zero);
@@ -20,9 +20,9 @@ public class InMemoryStateStoreTests
     {
         var store = new InMemoryStateStore();
         var epochs = new Dictionary<string, ulong> { ["g"] = 1 };
-        store.Save(new NodeState(1, epochs));
+        store.Save(new PersistedState(1, epochs));
         epochs["g"] = 99; // mutating the caller's dictionary must not change what was saved
-        store.Save(new NodeState(2, new Dictionary<string, ulong> { ["g"] = 2 }));
+        store.Save(new PersistedState(2, new Dictionary<string, ulong> { ["g"] = 2 }));
 
         Assert.That(store.SaveCount, Is.EqualTo(2));
         Assert.That(store.Load().Incarnation, Is.EqualTo(2));
@@ -33,14 +33,14 @@ public class InMemoryStateStoreTests
     public void FailNextSave_FailsExactlyOnce_AndKeepsThePreviousState()
     {
         var store = new InMemoryStateStore();
-        store.Save(new NodeState(1, new Dictionary<string, ulong> { ["g"] = 1 }));
+        store.Save(new PersistedState(1, new Dictionary<string, ulong> { ["g"] = 1 }));
         store.FailNextSave();
 
-        Assert.That(() => store.Save(new NodeState(2, new Dictionary<string, ulong> { ["g"] = 2 })), Throws.TypeOf<IOException>());
+        Assert.That(() => store.Save(new PersistedState(2, new Dictionary<string, ulong> { ["g"] = 2 })), Throws.TypeOf<IOException>());
         Assert.That(store.Load().Incarnation, Is.EqualTo(1));
         Assert.That(store.SaveCount, Is.EqualTo(1));
 
-        store.Save(new NodeState(3, new Dictionary<string, ulong>()));
+        store.Save(new PersistedState(3, new Dictionary<string, ulong>()));
         Assert.That(store.Load().Incarnation, Is.EqualTo(3));
         Assert.That(store.SaveCount, Is.EqualTo(2));
     }
@@ -51,6 +51,6 @@ public class InMemoryStateStoreTests
         var store = new InMemoryStateStore();
         var boom = new UnauthorizedAccessException("disk says no");
         store.FailNextSave(boom);
-        Assert.That(() => store.Save(NodeState.Empty), Throws.Exception.SameAs(boom));
+        Assert.That(() => store.Save(PersistedState.Empty), Throws.Exception.SameAs(boom));
     }
 }

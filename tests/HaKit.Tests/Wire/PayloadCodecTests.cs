@@ -14,8 +14,8 @@ public sealed class PayloadCodecTests
             Leaving = false,
             Groups =
             {
-                new GroupStatus { Name = "web", Role = GroupRole.Active, Epoch = 12, HighestEpoch = 12, Eligible = true },
-                new GroupStatus { Name = "db", Role = GroupRole.Standby, HighestEpoch = 4, Eligible = true, HandoffTo = "beta", FatalMark = 2, FatalCleared = 2 },
+                new GroupStatus { Name = "web", Role = WireRole.Active, Epoch = 12, HighestEpoch = 12, Eligible = true },
+                new GroupStatus { Name = "db", Role = WireRole.Standby, HighestEpoch = 4, Eligible = true, HandoffTo = "beta", FatalMark = 2, FatalCleared = 2 },
             },
         },
     };

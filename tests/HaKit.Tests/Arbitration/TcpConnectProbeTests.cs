@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 
-namespace HaKit.Tests.Arbiter;
+namespace HaKit.Tests.Arbitration;
 
 [TestFixture]
 public class TcpConnectProbeTests

@@ -1,9 +1,10 @@
 using HaKit.Detection;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Fencing;
 using HaKit.Resources;
 
-namespace HaKit.Tests.Election;
+namespace HaKit.Tests.Ownership;
 
 /// <summary>
 /// A deterministic, single-threaded harness for <see cref="OwnershipCore"/>: N cores on a virtual clock, a message

@@ -1,4 +1,4 @@
-namespace HaKit.Election;
+namespace HaKit;
 
 /// <summary>An operator command (what <c>crm resource move</c>, <c>crm node standby</c> or <c>hb_standby</c> do).</summary>
 public abstract record AdminCommand;

@@ -1,7 +1,8 @@
+using HaKit.Arbitration;
 using HaKit.Detection;
 using HaKit.Fencing;
 
-namespace HaKit.Election;
+namespace HaKit;
 
 /// <summary>A node's role for one resource group (the same values travel in heartbeats).</summary>
 public enum GroupRole
@@ -24,34 +25,6 @@ public enum GroupRole
     /// <summary>A stop failed or timed out: the resources may still run. Never started elsewhere unless this node is fenced or an operator cleans it up.</summary>
     Blocked = 5,
 }
-
-/// <summary>What one node announces about one group in its heartbeats.</summary>
-/// <param name="Group">Group name.</param>
-/// <param name="Role">The sender's role for the group.</param>
-/// <param name="Epoch">The sender's ownership epoch (0 when Standby or Acquiring).</param>
-/// <param name="HighestEpoch">Highest epoch the sender has seen or used for the group.</param>
-/// <param name="Eligible">Whether the sender may run the group (not banned, not in standby, not leaving).</param>
-/// <param name="HandoffTo">After a graceful release: the node that should start the group next.</param>
-/// <param name="FatalMark">Epoch at which a fatal failure stopped the group everywhere (0 = never).</param>
-/// <param name="FatalCleared">Highest fatal mark an operator has cleared.</param>
-public sealed record GroupAnnouncement(
-    string Group,
-    GroupRole Role,
-    ulong Epoch,
-    ulong HighestEpoch,
-    bool Eligible,
-    string? HandoffTo,
-    ulong FatalMark,
-    ulong FatalCleared);
-
-/// <summary>The content of a heartbeat, independent of its wire encoding.</summary>
-/// <param name="Priority">The sender's priority.</param>
-/// <param name="Leaving">The sender is shutting down gracefully.</param>
-/// <param name="Groups">The sender's view of every group.</param>
-/// <param name="Sequence">The sender's announcement number: grows with every announcement within one incarnation (every link
-/// carries the same number for the same announcement); 0 when unknown. A receiver acts only on an announcement newer than the
-/// last it acted on, so a heartbeat that arrives late (held back on a slow link) never brings back a state the sender has left.</param>
-public sealed record HeartbeatMessage(int Priority, bool Leaving, IReadOnlyList<GroupAnnouncement> Groups, ulong Sequence = 0);
 
 /// <summary>Why the core stops a group.</summary>
 public enum StopReason

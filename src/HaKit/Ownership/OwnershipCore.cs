@@ -1,8 +1,9 @@
+using HaKit.Arbitration;
 using HaKit.Detection;
 using HaKit.Fencing;
 using HaKit.Resources;
 
-namespace HaKit.Election;
+namespace HaKit.Ownership;
 
 /// <summary>
 /// The per-node ownership state machine: membership and failure detection, per-group roles and epochs,

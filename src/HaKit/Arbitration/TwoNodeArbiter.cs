@@ -2,7 +2,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace HaKit.Election;
+namespace HaKit.Arbitration;
 
 /// <summary>
 /// Heartbeat's classic two-node arbiter (with ipfail-style ping nodes). Cooperative acquisitions

@@ -1,7 +1,7 @@
 using System.Globalization;
 using HaKit.Wire.Proto;
 
-namespace HaKit.Election;
+namespace HaKit.Arbitration;
 
 /// <summary>Where a Witness-mode message goes.</summary>
 internal enum VoteTarget
@@ -16,7 +16,7 @@ internal enum VoteTarget
 /// <summary>
 /// A node's side of Witness mode, without I/O: its own voter (<see cref="LeaseGrantor"/>), the rounds it runs to get a
 /// majority (<see cref="VoteRound"/>: itself plus its peer or the witness), and the answers it gives its peer. The runtime
-/// (<see cref="Runtime.ClusterNode"/>) and the simulator drive it: they deliver messages (<see cref="OnMessage"/>), send what
+/// (<see cref="ClusterNode"/>) and the simulator drive it: they deliver messages (<see cref="OnMessage"/>), send what
 /// it asks to send, and call <see cref="Expire"/> when a round's wait is over. Not thread-safe: callers serialize.
 /// </summary>
 internal sealed class WitnessVoter
@@ -43,7 +43,7 @@ internal sealed class WitnessVoter
     /// <param name="send">Sends a message to the peer or the witness.</param>
     /// <param name="scheduleTimeout">Asks the driver to call <see cref="Expire"/> for a round after a delay.</param>
     /// <param name="incarnation">This process's incarnation: round ids start from it, so a late reply to an earlier process's request never counts for a new round.</param>
-    /// <param name="scheduleFreed">Asks the driver to report a group free (<see cref="OwnershipCore.OnArbiterFreed"/>) after a delay: when an
+    /// <param name="scheduleFreed">Asks the driver to report a group free (<see cref="Ownership.OwnershipCore.OnArbiterFreed"/>) after a delay: when an
     /// acquisition was refused because voters hold another node's lease, the delay is what they said was left of it. <value>Default: none.</value></param>
     public WitnessVoter(string cluster, string self, string peer, string witness, TimeSpan ttl, TimeSpan requestTimeout, TimeSpan startedAt, Action<VoteTarget, ClusterMessage> send, Action<ulong, TimeSpan> scheduleTimeout, ulong incarnation, Action<string, TimeSpan>? scheduleFreed = null)
     {

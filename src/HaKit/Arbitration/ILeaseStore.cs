@@ -1,4 +1,4 @@
-namespace HaKit.Election;
+namespace HaKit.Arbitration;
 
 /// <summary>A key's current holder in a lease store.</summary>
 /// <param name="Value">The value stored under the key (the holding node's name).</param>

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 
-namespace HaKit.Election;
+namespace HaKit.Arbitration;
 
 /// <summary>
 /// A reachability probe that opens a TCP connection to <c>host:port</c> and closes it at once: the target answers

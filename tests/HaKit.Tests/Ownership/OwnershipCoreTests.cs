@@ -1,9 +1,10 @@
 using HaKit.Detection;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Fencing;
 using HaKit.Resources;
 
-namespace HaKit.Tests.Election;
+namespace HaKit.Tests.Ownership;
 
 [TestFixture]
 public class OwnershipCoreTests

@@ -1,8 +1,9 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 
-namespace HaKit.Tests.Arbiter;
+namespace HaKit.Tests.Arbitration;
 
 [TestFixture]
 public class TwoNodeArbiterTests

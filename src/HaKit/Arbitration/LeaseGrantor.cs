@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace HaKit.Election;
+namespace HaKit.Arbitration;
 
 /// <summary>One voter's answer to a lease request.</summary>
 /// <param name="Granted">Whether the voter granted (or renewed) the lease.</param>

@@ -1,4 +1,4 @@
-namespace HaKit.Election;
+namespace HaKit.Ownership;
 
 /// <summary>A peer as the core sees it.</summary>
 /// <param name="Name">Node name.</param>

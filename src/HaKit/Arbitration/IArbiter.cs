@@ -1,4 +1,4 @@
-namespace HaKit.Election;
+namespace HaKit.Arbitration;
 
 /// <summary>Why a node asks the arbiter for a group.</summary>
 public enum AcquireReason
@@ -86,7 +86,7 @@ public interface IReachabilityProbe
 /// <summary>
 /// An arbiter that can tell when a group becomes free (etcd: the group's key was deleted), so that a node waiting to take it
 /// over asks again at once instead of after <c>Arbiter:RetryInterval</c>. The runtime runs <see cref="WatchAsync"/> for its
-/// lifetime and feeds each report to <see cref="OwnershipCore.OnArbiterFreed"/>.
+/// lifetime and feeds each report to <see cref="Ownership.OwnershipCore.OnArbiterFreed"/>.
 /// </summary>
 public interface IArbiterWatch
 {

@@ -3,7 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
-namespace HaKit.Election;
+namespace HaKit.Arbitration;
 
 /// <summary>
 /// Group ownership as a lease-bound key in a distributed store (<see cref="ILeaseStore"/>: etcd, or its in-memory twin

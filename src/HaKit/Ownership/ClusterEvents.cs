@@ -2,7 +2,7 @@ using HaKit.Detection;
 using HaKit.Fencing;
 using HaKit.Resources;
 
-namespace HaKit.Election;
+namespace HaKit;
 
 /// <summary>Something an operator, a log or a metric should know about. Raised by the core (and by the runtime for resource actions).</summary>
 /// <param name="At">Monotonic time since the node started.</param>

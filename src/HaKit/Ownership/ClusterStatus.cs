@@ -1,6 +1,6 @@
 using HaKit.Detection;
 
-namespace HaKit.Election;
+namespace HaKit;
 
 /// <summary>A point-in-time view of one group on the local node.</summary>
 /// <param name="Group">Group name.</param>

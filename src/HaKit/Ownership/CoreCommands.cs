@@ -1,4 +1,5 @@
-namespace HaKit.Election;
+using HaKit.Arbitration;
+namespace HaKit.Ownership;
 
 /// <summary>
 /// An output of the ownership core. The runtime executes commands in order and feeds results back

@@ -1,7 +1,8 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Wire.Proto;
 
-namespace HaKit.Tests.Election;
+namespace HaKit.Tests.Arbitration;
 
 /// <summary>A node's side of Witness mode without I/O: majority rounds, retries, releases, answers to the peer.</summary>
 [TestFixture]

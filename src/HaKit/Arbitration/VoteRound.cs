@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace HaKit.Election;
+namespace HaKit.Arbitration;
 
 /// <summary>
 /// One round of Witness-mode voting for a group: the asking node's own vote plus the votes of the other voters (its peer

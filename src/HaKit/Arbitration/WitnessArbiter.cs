@@ -1,11 +1,12 @@
 using System.Net;
 using System.Net.Sockets;
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 using HaKit.Wire;
 using HaKit.Wire.Proto;
 using Microsoft.Extensions.Logging;
 
-namespace HaKit.Runtime;
+namespace HaKit.Arbitration;
 
 /// <summary>
 /// Witness mode's arbiter in a running node: drives a <see cref="WitnessVoter"/> with real time and sockets. Votes go to the

@@ -1,6 +1,7 @@
-using HaKit.Election;
+using HaKit.Arbitration;
+using HaKit.Ownership;
 
-namespace HaKit.Tests.Election;
+namespace HaKit.Tests.Arbitration;
 
 /// <summary>One Witness-mode voter: at most one unexpired lease per group, never below its highest epoch, quiet after it starts.</summary>
 [TestFixture]
