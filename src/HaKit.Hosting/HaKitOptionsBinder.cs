@@ -7,7 +7,7 @@ using Microsoft.Extensions.Configuration;
 namespace HaKit.Hosting;
 
 /// <summary>
-/// Binds <see cref="HaKitOptions"/> from a configuration section: the preset first, then every explicit value over it.
+/// Binds <see cref="HaKitOptions"/> from a configuration section; <c>Preset</c> supplies every timing value the section does not set.
 /// Values are checked before binding, so a value that does not convert or a misspelt key becomes a validation error
 /// naming the key (instead of an exception from the binder, or a silently ignored setting).
 /// </summary>
@@ -19,7 +19,7 @@ internal static class HaKitOptionsBinder
     public static IReadOnlyList<string> ErrorsOf(HaKitOptions options) =>
         BindingErrors.TryGetValue(options, out var errors) ? errors : [];
 
-    /// <summary>Applies the section's preset, then binds the section over it.</summary>
+    /// <summary>Binds the section's values that convert; the others are kept for <see cref="ErrorsOf"/>.</summary>
     public static void Bind(HaKitOptions options, IConfiguration configuration, string sectionName)
     {
         var section = configuration.GetSection(sectionName);
@@ -31,14 +31,8 @@ internal static class HaKitOptionsBinder
         var good = section.AsEnumerable(makePathsRelative: true)
             .Where(kv => kv.Value is not null && !bad.Contains(kv.Key))
             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
-        var clean = new ConfigurationBuilder().AddInMemoryCollection(good).Build();
-
-        if (clean[nameof(HaKitOptions.Preset)] is { Length: > 0 } preset)
-        {
-            HaKitPresets.Apply(options, Enum.Parse<HaKitPreset>(preset, ignoreCase: true));
-        }
-
-        clean.Bind(options);
+        // The preset binds like any value: HaKitOptions.Timing reads every value the section does not set from it.
+        new ConfigurationBuilder().AddInMemoryCollection(good).Build().Bind(options);
         if (errors.Count > 0)
         {
             BindingErrors.AddOrUpdate(options, errors);
@@ -162,7 +156,7 @@ internal static class HaKitOptionsBinder
         private string RelativeKey(IConfigurationSection section)
         {
             var path = section.Path;
-                    return path.StartsWith(root + ConfigurationPath.KeyDelimiter, StringComparison.OrdinalIgnoreCase) ? path[(root.Length + 1)..] : path;
+            return path.StartsWith(root + ConfigurationPath.KeyDelimiter, StringComparison.OrdinalIgnoreCase) ? path[(root.Length + 1)..] : path;
         }
     }
 

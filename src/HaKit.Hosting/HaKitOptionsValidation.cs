@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 namespace HaKit.Hosting;
 
 /// <summary>
-/// Start-up validation of <see cref="HaKitOptions"/>: values that did not bind, <see cref="HaKitOptionsValidator.Validate"/>,
+/// Start-up validation of <see cref="HaKitOptions"/>: values that did not bind, <see cref="HaKitOptionsValidator.Validate(HaKitOptions, string)"/> (keys named under the bound section),
 /// and the match between configured groups and registered resources. Every failure names the key, the value and the fix.
 /// </summary>
 internal sealed class HaKitOptionsValidation(HaKitRegistry registry, ResourceCatalog catalog) : IValidateOptions<HaKitOptions>
@@ -17,17 +17,8 @@ internal sealed class HaKitOptionsValidation(HaKitRegistry registry, ResourceCat
 
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>(HaKitOptionsBinder.ErrorsOf(options));
-        failures.AddRange(HaKitOptionsValidator.Validate(options).Select(Rebase));
+        failures.AddRange(HaKitOptionsValidator.Validate(options, registry.SectionName));
         failures.AddRange(catalog.Resolve(options).Errors);
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
-    }
-
-    /// <summary>The core validator names keys under <c>HaKit:</c>; use the section the options were bound from.</summary>
-    private string Rebase(string error)
-    {
-        const string prefix = HaKitOptionsValidator.Section + ":";
-        return registry.SectionName != HaKitOptionsValidator.Section && error.StartsWith(prefix, StringComparison.Ordinal)
-            ? registry.SectionName + ":" + error[prefix.Length..]
-            : error;
     }
 }

@@ -96,6 +96,32 @@ public class ConfigurationTests
     }
 
     [Test]
+    public void A_preset_key_alone_gives_the_presets_timings()
+    {
+        var config = TestHosts.Config("a", Ports, "/tmp/state");
+        foreach (var key in config.Keys.Where(k => k.StartsWith("HaKit:Timing:", StringComparison.Ordinal)).ToList())
+        {
+            config.Remove(key);
+        }
+
+        config["HaKit:Preset"] = "Wan";
+        var o = Bound(config);
+        Assert.That((o.Timing.Interval, o.Timing.WarnTime, o.Timing.DeadTime, o.Timing.InitialDeadTime), Is.EqualTo((HaKitPresets.Wan.Interval, HaKitPresets.Wan.WarnTime, HaKitPresets.Wan.DeadTime, HaKitPresets.Wan.InitialDeadTime)));
+    }
+
+    [Test]
+    public void A_preset_chosen_in_Configure_keeps_the_timing_keys_of_the_configuration()
+    {
+        var config = TestHosts.Config("a", Ports, "/tmp/state");
+        var o = Bound(config, b => b
+            .AddResource("web", _ => new Recorder().Resource("a"))
+            .Configure(x => x.Preset = HaKitPreset.Fast));
+        Assert.That(o.Preset, Is.EqualTo(HaKitPreset.Fast));
+        Assert.That(o.Timing.Interval, Is.EqualTo(TimeSpan.FromMilliseconds(50)), "the configuration's explicit value");
+        Assert.That(o.Timing.LocalPauseThreshold, Is.EqualTo(HaKitPresets.Fast.LocalPauseThreshold), "not in the configuration: from Fast");
+    }
+
+    [Test]
     public void Environment_variables_and_command_line_bind_through_the_configuration()
     {
         var variable = $"HAKITTEST{Environment.ProcessId}_HaKit__Groups__0__AutoFailback";
