@@ -1,11 +1,9 @@
 using HaKit.Election;
-using HaKit.Etcd;
 using HaKit.Fencing;
 using HaKit.Resources;
 using HaKit.Runtime;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -29,8 +27,10 @@ public static class HaKitServiceCollectionExtensions
     /// <see cref="ClusterNode.ExecuteAsync"/>), a hosted service that starts the node and hands every owned group to the peer at
     /// host shutdown, and start-up validation (<see cref="OptionsValidationException"/> naming the key, the value and the fix).</para>
     /// <para>With <c>&lt;section&gt;:Arbiter:Mode = Etcd</c> and no <see cref="IHaKitBuilder.UseArbiter{TArbiter}"/>, the node's arbiter is a
-    /// <see cref="LeaseStoreArbiter"/> over an <see cref="EtcdLeaseStore"/> built from <c>&lt;section&gt;:Arbiter:Etcd</c> (an
-    /// <see cref="ILeaseStore"/> registered in the container wins); the container disposes the store with the host.</para>
+    /// <see cref="LeaseStoreArbiter"/> over the <see cref="ILeaseStore"/> registered in the container: add the HaKit.Etcd package and
+    /// call <c>UseEtcd()</c> on the returned builder (it registers an etcd store built from <c>&lt;section&gt;:Arbiter:Etcd</c>), or
+    /// register an <see cref="ILeaseStore"/> of your own. Without one the host fails at start-up naming the key. This package
+    /// itself references no etcd or gRPC assembly.</para>
     /// </remarks>
     /// <param name="services">The service collection.</param>
     /// <param name="sectionName">The configuration section. <value>Default <c>HaKit</c>.</value></param>
@@ -71,8 +71,6 @@ public static class HaKitServiceCollectionExtensions
         services.AddSingleton<NodeLifetime>();
         services.AddOptions<HaKitOptions>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<HaKitOptions>, HaKitOptionsValidation>();
-        // Etcd mode: the lease store, created only when the node asks for it; the container disposes it with the host.
-        services.TryAddSingleton<ILeaseStore>(sp => new EtcdLeaseStore(sp.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Etcd));
         services.AddSingleton(CreateNode);
         services.AddSingleton<HaKitHostedService>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HaKitHostedService>());
@@ -95,9 +93,9 @@ public static class HaKitServiceCollectionExtensions
         ILeaseStore? leaseStore = null;
         if (arbiter is null && options.Arbiter.Mode == ArbiterMode.Etcd)
         {
-            leaseStore = sp.GetRequiredService<ILeaseStore>();
-            var a = options.Arbiter;
-            HostingLog.EtcdArbiter(loggerFactory.CreateLogger("HaKit.Hosting"), leaseStore.Name, a.LeaseTtl.TotalSeconds, a.LeaseDriftMargin.TotalMilliseconds, a.Etcd.RequestTimeout.TotalMilliseconds, $"{a.Etcd.KeyPrefix.TrimEnd('/')}/{options.ClusterName}/groups/");
+            // Etcd mode: the store UseEtcd() (HaKit.Etcd) or the application registered; resolved only now, so a host in
+            // another mode never creates it. Start-up validation reports a missing one first; this is the backstop.
+            leaseStore = sp.GetService<ILeaseStore>() ?? throw new HaKitConfigurationException([HaKitOptionsValidation.NoLeaseStore(registry.SectionName)]);
         }
 
         var services = new ClusterNodeServices
