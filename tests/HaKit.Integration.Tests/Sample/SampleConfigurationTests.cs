@@ -1,5 +1,6 @@
 using HaKit.Election;
 using HaKit.Etcd;
+using HaKit.Hosting;
 using HaKit.Resources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
