@@ -54,7 +54,8 @@ public static class SampleHost
         builder.Services.AddSingleton(reporter);
         builder.Services.AddOptions<SampleOptions>().Bind(builder.Configuration.GetSection("Sample")).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<SampleOptions>>(new SampleOptionsValidation(groups));
-        var hakit = builder.Services.AddHaKit();
+        // UseEtcd (package HaKit.Etcd) lets --arbiter etcd work; in the other modes the etcd store is never created.
+        var hakit = builder.Services.AddHaKit().UseEtcd();
         foreach (var group in groups)
         {
             hakit.AddResource(group, sp => new HttpServiceResource(

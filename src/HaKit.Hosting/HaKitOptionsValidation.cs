@@ -1,13 +1,22 @@
+using HaKit.Arbitration;
+using HaKit.Ownership;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace HaKit.Hosting;
 
 /// <summary>
 /// Start-up validation of <see cref="HaKitOptions"/>: values that did not bind, <see cref="HaKitOptionsValidator.Validate(HaKitOptions, string)"/> (keys named under the bound section),
-/// and the match between configured groups and registered resources. Every failure names the key, the value and the fix.
+/// the match between configured groups and registered resources, and (Etcd mode) that a lease store is registered.
+/// Every failure names the key, the value and the fix.
 /// </summary>
-internal sealed class HaKitOptionsValidation(HaKitRegistry registry, ResourceCatalog catalog) : IValidateOptions<HaKitOptions>
+internal sealed class HaKitOptionsValidation(HaKitRegistry registry, ResourceCatalog catalog, IServiceProvider services) : IValidateOptions<HaKitOptions>
 {
+    /// <summary>The error for Etcd mode without an <see cref="ILeaseStore"/> in the container (and no arbiter of the application's own).</summary>
+    /// <param name="sectionName">The configuration section the options were bound from.</param>
+    public static string NoLeaseStore(string sectionName) =>
+        $"{sectionName}:Arbiter:Mode = {ArbiterMode.Etcd}: no lease store is registered; add the HaKit.Etcd package and call .UseEtcd() on AddHaKit() (or register an ILeaseStore)";
+
     public ValidateOptionsResult Validate(string? name, HaKitOptions options)
     {
         if (name != Options.DefaultName)
@@ -19,6 +28,12 @@ internal sealed class HaKitOptionsValidation(HaKitRegistry registry, ResourceCat
         var failures = new List<string>(HaKitOptionsBinder.ErrorsOf(options));
         failures.AddRange(HaKitOptionsValidator.Validate(options, registry.SectionName));
         failures.AddRange(catalog.Resolve(options).Errors);
+        if (options.Arbiter.Mode == ArbiterMode.Etcd && registry.ArbiterType is null &&
+            services.GetService<IServiceProviderIsService>() is { } isService && !isService.IsService(typeof(ILeaseStore)))
+        {
+            failures.Add(NoLeaseStore(registry.SectionName));
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

@@ -1,12 +1,10 @@
 using HaKit.Arbitration;
 using HaKit.Ownership;
-using HaKit.Etcd;
 using HaKit.Fencing;
 using HaKit.Resources;
 using HaKit.Runtime;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -23,15 +21,17 @@ public static class HaKitServiceCollectionExtensions
     /// <c>--HaKit:NodeName=a</c>: whatever the host's configuration holds).
     /// </summary>
     /// <remarks>
-    /// <para>When <c>&lt;section&gt;:Preset</c> is set (<c>Lan</c>, <c>Fast</c>, <c>Wan</c>), <see cref="HaKitPresets.Apply"/> runs first
-    /// and the section is bound over it, so explicit values win. A value that cannot be converted (for example a duration
+    /// <para>When <c>&lt;section&gt;:Preset</c> is set (<c>Lan</c>, <c>Fast</c>, <c>Wan</c>), it supplies every Timing value the section
+    /// does not set, so explicit values win. A value that cannot be converted (for example a duration
     /// that is not <c>hh:mm:ss.fff</c>) or an unknown key is a validation error naming the key.</para>
     /// <para>Registers <see cref="ClusterNode"/> as a singleton (subscribe to <see cref="ClusterNode.EventRaised"/>, run
     /// <see cref="ClusterNode.ExecuteAsync"/>), a hosted service that starts the node and hands every owned group to the peer at
     /// host shutdown, and start-up validation (<see cref="OptionsValidationException"/> naming the key, the value and the fix).</para>
     /// <para>With <c>&lt;section&gt;:Arbiter:Mode = Etcd</c> and no <see cref="IHaKitBuilder.UseArbiter{TArbiter}"/>, the node's arbiter is a
-    /// <see cref="LeaseStoreArbiter"/> over an <see cref="EtcdLeaseStore"/> built from <c>&lt;section&gt;:Arbiter:Etcd</c> (an
-    /// <see cref="ILeaseStore"/> registered in the container wins); the container disposes the store with the host.</para>
+    /// <see cref="LeaseStoreArbiter"/> over the <see cref="ILeaseStore"/> registered in the container: add the HaKit.Etcd package and
+    /// call <c>UseEtcd()</c> on the returned builder (it registers an etcd store built from <c>&lt;section&gt;:Arbiter:Etcd</c>), or
+    /// register an <see cref="ILeaseStore"/> of your own. Without one the host fails at start-up naming the key. This package
+    /// itself references no etcd or gRPC assembly.</para>
     /// </remarks>
     /// <param name="services">The service collection.</param>
     /// <param name="sectionName">The configuration section. <value>Default <c>HaKit</c>.</value></param>
@@ -48,7 +48,7 @@ public static class HaKitServiceCollectionExtensions
 
     /// <summary>Adds a HaKit node configured in code only (no configuration binding). The options are still validated at start-up.</summary>
     /// <param name="services">The service collection.</param>
-    /// <param name="configure">Sets the options (call <see cref="HaKitPresets.Apply"/> first to start from a preset).</param>
+    /// <param name="configure">Sets the options (set <see cref="HaKitOptions.Preset"/> to start from a preset).</param>
     /// <returns>A builder to register resources, fence agents and the arbiter.</returns>
     public static IHaKitBuilder AddHaKit(this IServiceCollection services, Action<HaKitOptions> configure)
     {
@@ -72,8 +72,6 @@ public static class HaKitServiceCollectionExtensions
         services.AddSingleton<NodeLifetime>();
         services.AddOptions<HaKitOptions>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<HaKitOptions>, HaKitOptionsValidation>();
-        // Etcd mode: the lease store, created only when the node asks for it; the container disposes it with the host.
-        services.TryAddSingleton<ILeaseStore>(sp => new EtcdLeaseStore(sp.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Etcd));
         services.AddSingleton(CreateNode);
         services.AddSingleton<HaKitHostedService>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HaKitHostedService>());
@@ -96,9 +94,9 @@ public static class HaKitServiceCollectionExtensions
         ILeaseStore? leaseStore = null;
         if (arbiter is null && options.Arbiter.Mode == ArbiterMode.Etcd)
         {
-            leaseStore = sp.GetRequiredService<ILeaseStore>();
-            var a = options.Arbiter;
-            HostingLog.EtcdArbiter(loggerFactory.CreateLogger("HaKit.Hosting"), leaseStore.Name, a.LeaseTtl.TotalSeconds, a.LeaseDriftMargin.TotalMilliseconds, a.Etcd.RequestTimeout.TotalMilliseconds, $"{a.Etcd.KeyPrefix.TrimEnd('/')}/{options.ClusterName}/groups/");
+            // Etcd mode: the store UseEtcd() (HaKit.Etcd) or the application registered; resolved only now, so a host in
+            // another mode never creates it. Start-up validation reports a missing one first; this is the backstop.
+            leaseStore = sp.GetService<ILeaseStore>() ?? throw new HaKitConfigurationException([HaKitOptionsValidation.NoLeaseStore(registry.SectionName)]);
         }
 
         var services = new ClusterNodeServices

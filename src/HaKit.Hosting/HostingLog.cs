@@ -16,7 +16,4 @@ internal static partial class HostingLog
 
     [LoggerMessage(108, LogLevel.Error, "node {Node} failed to start: {Error}")]
     public static partial void StartFailed(ILogger logger, string node, string error);
-
-    [LoggerMessage(109, LogLevel.Information, "etcd arbiter: {Store}, lease ttl {TtlSeconds} s, drift margin {MarginMs} ms, request timeout {TimeoutMs} ms, keys {KeyPrefix}<group>")]
-    public static partial void EtcdArbiter(ILogger logger, string store, double ttlSeconds, double marginMs, double timeoutMs, string keyPrefix);
 }

@@ -12,7 +12,7 @@ using Microsoft.Extensions.Logging;
 
 namespace HaKit.Etcd.Tests;
 
-/// <summary><c>AddHaKit</c> in Etcd mode: the lease store comes from <c>HaKit:Arbiter:Etcd</c>, is logged, used and disposed with the host.</summary>
+/// <summary><c>AddHaKit().UseEtcd()</c> in Etcd mode against a real etcd: the lease store comes from <c>HaKit:Arbiter:Etcd</c>, is logged, used and disposed with the host.</summary>
 [TestFixture]
 [NonParallelizable]
 public class HostingEtcdTests
@@ -70,7 +70,7 @@ public class HostingEtcdTests
     };
 
     [Test]
-    public async Task Etcd_mode_builds_the_store_from_configuration_logs_it_owns_the_group_through_etcd_and_disposes_the_store()
+    public async Task UseEtcd_builds_the_store_from_configuration_logs_it_owns_the_group_through_etcd_and_disposes_the_store()
     {
         var cluster = "host" + Guid.NewGuid().ToString("N")[..8];
         var logs = new LogSink();
@@ -78,7 +78,7 @@ public class HostingEtcdTests
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(Config(cluster));
         builder.Logging.AddProvider(logs);
-        builder.Services.AddHaKit().AddResource("web", _ => new DelegateResource(
+        builder.Services.AddHaKit().UseEtcd().AddResource("web", _ => new DelegateResource(
             "svc",
             (_, _) => { running = true; return ValueTask.FromResult(ResourceResult.Success); },
             (_, _) => { running = false; return ValueTask.FromResult(ResourceResult.Success); },
@@ -110,6 +110,52 @@ public class HostingEtcdTests
         }
 
         await Assert.ThrowsAsync<ObjectDisposedException>(async () => await store.GetAsync("/k", CancellationToken.None), "disposed with the host");
+    }
+
+    [Test]
+    public async Task UseEtcd_settings_in_code_win_over_configuration()
+    {
+        var cluster = "host" + Guid.NewGuid().ToString("N")[..8];
+        var config = Config(cluster);
+        config["HaKit:Arbiter:Etcd:Endpoints:0"] = "http://127.0.0.1:1"; // replaced in code by the running etcd
+        var running = false;
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(config);
+        builder.Services.AddHaKit()
+            .UseEtcd(o =>
+            {
+                o.Endpoints = [_etcd.ClientUrl];
+                o.KeyPrefix = "/code";
+                o.RequestTimeout = TimeSpan.FromMilliseconds(400);
+            })
+            .AddResource("web", _ => new DelegateResource(
+                "svc",
+                (_, _) => { running = true; return ValueTask.FromResult(ResourceResult.Success); },
+                (_, _) => { running = false; return ValueTask.FromResult(ResourceResult.Success); },
+                (_, _) => ValueTask.FromResult(running ? MonitorResult.Running : MonitorResult.NotRunning())));
+        using var host = builder.Build();
+        await host.StartAsync();
+        try
+        {
+            var store = (EtcdLeaseStore)host.Services.GetRequiredService<ILeaseStore>();
+            Assert.That(store.Endpoints, Is.EqualTo(new[] { _etcd.ClientUrl }));
+            Assert.That(store.RequestTimeout, Is.EqualTo(TimeSpan.FromMilliseconds(400)));
+            var node = host.Services.GetRequiredService<ClusterNode>();
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            while (node.GetStatus().Groups.Single().Role != GroupRole.Active)
+            {
+                Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "a alone takes the group through etcd");
+                await Task.Delay(20);
+            }
+
+            var holder = await store.GetAsync($"/code/{cluster}/groups/web", CancellationToken.None);
+            Assert.That(holder?.Value, Is.EqualTo("a"), "the key is under the prefix set in code");
+        }
+        finally
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await host.StopAsync(cts.Token);
+        }
     }
 
     private sealed class LogSink : ILoggerProvider, ILogger

@@ -138,7 +138,7 @@ public sealed class ClusterNode : IAsyncDisposable, IPacketReceiver
         _arbiter = services.Arbiter ?? (IArbiter?)_witness ?? (options.Arbiter.Mode switch
         {
             ArbiterMode.Etcd => new LeaseStoreArbiter(
-                services.LeaseStore ?? throw new InvalidOperationException("HaKit:Arbiter:Mode = Etcd needs a lease store: reference the HaKit.Etcd package (AddHaKit wires it from HaKit:Arbiter:Etcd) or set ClusterNodeServices.LeaseStore."),
+                services.LeaseStore ?? throw new InvalidOperationException("HaKit:Arbiter:Mode = Etcd needs a lease store: set ClusterNodeServices.LeaseStore (e.g. new EtcdLeaseStore(options.Arbiter.Etcd) from the HaKit.Etcd package), or in a host call .UseEtcd() on AddHaKit()."),
                 options.ClusterName,
                 options.Arbiter.LeaseTtl,
                 options.Arbiter.Etcd.KeyPrefix,

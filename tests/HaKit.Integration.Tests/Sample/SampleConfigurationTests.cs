@@ -1,5 +1,7 @@
 using HaKit.Arbitration;
 using HaKit.Ownership;
+using HaKit.Etcd;
+using HaKit.Hosting;
 using HaKit.Resources;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -7,7 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using TwoNode;
 
-namespace HaKit.Hosting.Tests;
+namespace HaKit.Integration.Tests;
 
 /// <summary>
 /// The TwoNode sample's configuration layers as the program builds them (<see cref="SampleHost.CreateBuilder"/>): the
@@ -75,6 +77,16 @@ public sealed class SampleConfigurationTests
         Assert.That(o.Arbiter.Etcd.Endpoints, Is.EqualTo(new[] { "http://127.0.0.1:12379" }));
         Assert.That(o.Arbiter.LeaseTtl, Is.EqualTo(TimeSpan.FromSeconds(3)));
         Assert.That(o.Groups.Single().AutoFailback, Is.True, "the --config file is layered too");
+    }
+
+    [Test]
+    public void The_sample_calls_UseEtcd_so_its_lease_store_is_the_etcd_store_of_the_configured_endpoints()
+    {
+        using var host = Build("--node", "a", "--arbiter", "etcd", "--HaKit:Arbiter:Etcd:Endpoints:0=http://127.0.0.1:12379");
+        var store = host.Services.GetRequiredService<ILeaseStore>();
+        Assert.That(store, Is.TypeOf<EtcdLeaseStore>());
+        Assert.That(((EtcdLeaseStore)store).Endpoints, Is.EqualTo(new[] { "http://127.0.0.1:12379" }));
+        Assert.That(((EtcdLeaseStore)store).RequestTimeout, Is.EqualTo(TimeSpan.FromMilliseconds(500)), "appsettings.etcd.json");
     }
 
     [Test]

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using TwoNode;
 
-namespace HaKit.Hosting.Tests;
+namespace HaKit.Integration.Tests;
 
 /// <summary>The TwoNode sample's parts: command line, stdout lines, the HTTP resource (real sockets on free loopback ports).</summary>
 [TestFixture]
