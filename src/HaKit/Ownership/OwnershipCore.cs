@@ -120,6 +120,9 @@ public sealed partial class OwnershipCore
     /// <param name="peer">The peer.</param>
     public PeerHealth GetPeerHealth(string peer) => _peerByName.TryGetValue(peer, out var p) ? p.Health : throw new ArgumentException($"unknown peer '{peer}'", nameof(peer));
 
+    /// <summary>How many fence, arbiter and renewal requests are outstanding (for tests: the request index stays in step).</summary>
+    internal int OutstandingRequests => _requests.Count;
+
     /// <summary>One input step: advance time, apply the input, reconcile every group, announce changes.</summary>
     private void Step(TimeSpan now, Action apply)
     {
