@@ -1,0 +1,62 @@
+namespace HaKit.Ownership;
+
+/// <summary>
+/// The core's state for one resource group: its role and epochs here, composed with one named part per concern.
+/// </summary>
+/// <remarks>
+/// Invariants:
+/// <list type="bullet">
+/// <item><see cref="Epoch"/> is the epoch this node owns the group with while <see cref="OwnsEpoch"/>; it was persisted
+/// before resources saw it.</item>
+/// <item><see cref="Highest"/> never goes down; every epoch learned from a peer above <see cref="Persisted"/> is persisted
+/// too, so a restarted node never reuses one.</item>
+/// <item><see cref="Maintenance"/> is hands-off for resources: no start, stop, monitor or takeover, but a lease held is still renewed.</item>
+/// </list>
+/// </remarks>
+internal sealed class GroupState(GroupConfig config)
+{
+    /// <summary>The group's configuration.</summary>
+    public GroupConfig Config { get; } = config;
+
+    /// <summary>The group's name.</summary>
+    public string Name => Config.Name;
+
+    /// <summary>The local role.</summary>
+    public GroupRole Role { get; set; } = GroupRole.Standby;
+
+    /// <summary>Whether this node holds the group with <see cref="Epoch"/> (resources may run here).</summary>
+    public bool OwnsEpoch => Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked;
+
+    /// <summary>The epoch of the current (or last) ownership here.</summary>
+    public ulong Epoch { get; set; }
+
+    /// <summary>The highest epoch seen or used.</summary>
+    public ulong Highest { get; set; }
+
+    /// <summary>The highest epoch known to be durable.</summary>
+    public ulong Persisted { get; set; }
+
+    /// <summary>Whether an operator put the group in maintenance here.</summary>
+    public bool Maintenance { get; set; }
+
+    /// <summary>The takeover attempt (and the pacing of the next one).</summary>
+    public AcquireAttempt Acquire { get; } = new();
+
+    /// <summary>The arbiter lease while owning.</summary>
+    public LeaseState Lease { get; } = new();
+
+    /// <summary>The resource monitor schedule while Active.</summary>
+    public MonitorSchedule Monitor { get; } = new();
+
+    /// <summary>The graceful release and its handoff.</summary>
+    public Handoff Handoff { get; } = new();
+
+    /// <summary>This node's failure ban.</summary>
+    public FailureBan Ban { get; } = new();
+
+    /// <summary>The cluster-wide fatal failure marks.</summary>
+    public FatalMarks Fatal { get; } = new();
+
+    /// <summary>Split brains already reported (peer, peer epoch, local epoch), so each is raised once.</summary>
+    public HashSet<(string Peer, ulong PeerEpoch, ulong LocalEpoch)> ReportedSplitBrains { get; } = [];
+}

@@ -1,0 +1,61 @@
+namespace HaKit.Ownership;
+
+/// <summary>What the core tells others: heartbeats, role changes with their decision context, and the status view.</summary>
+public sealed partial class OwnershipCore
+{
+    /// <summary>A snapshot of the local view of the cluster.</summary>
+    public ClusterStatus GetStatus() => new(
+        _config.LocalNode,
+        _standby,
+        _shuttingDown,
+        _groups.Select(g => new GroupStatusView(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, CurrentOwner(g), IsLocallyEligible(g), g.Ban.Describe(_now), g.Fatal.IsFatal, g.Maintenance)).ToArray(),
+        _peers.Select(p => new PeerStatusView(p.Name, p.Health, Observe(p).Links, p.Incarnation, p.Fenced, p.Leaving)).ToArray())
+    {
+        ArbiterUnavailable = ArbiterUnreachable ? _arbiterUnreachableWhy : null,
+    };
+
+    /// <summary>Ends a step: sends a heartbeat when something changed or the interval passed.</summary>
+    private void Flush()
+    {
+        if (!_announce)
+        {
+            return;
+        }
+
+        _announce = false;
+        _nextHeartbeatAt = _now + _config.Interval;
+        _ready.Add(new SendHeartbeat(BuildHeartbeat()));
+    }
+
+    /// <summary>The announcement of every group (the same numbered announcement goes out on every link).</summary>
+    private HeartbeatMessage BuildHeartbeat() => new(
+        _config.LocalPriority,
+        _shuttingDown,
+        _groups.Select(g => new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked && !ArbiterUnreachable, g.Handoff.Target, g.Fatal.Mark, g.Fatal.Cleared)).ToArray(),
+        ++_announcements);
+
+    /// <summary>Changes the local role, raises <see cref="RoleChanged"/> with its reason, and announces it at the end of the step.</summary>
+    private void SetRole(GroupState g, GroupRole role, DecisionContext why, TimeSpan? takeover = null)
+    {
+        var from = g.Role;
+        g.Role = role;
+        _announce = true;
+        TakeoverReason? reason = role is GroupRole.Acquiring or GroupRole.Starting or GroupRole.Active && from is GroupRole.Standby or GroupRole.Acquiring or GroupRole.Starting ? g.Acquire.Reason : null;
+        Emit(new RoleChanged(_now, g.Name, LocalNode, from, role, role == GroupRole.Acquiring ? g.Acquire.Proposed : g.Epoch, why, takeover, reason));
+    }
+
+    /// <summary>The evidence for a decision: every peer's health per link, the last arbiter answer and fence result, the epochs known.</summary>
+    private DecisionContext Why(GroupState g, string reason)
+    {
+        var epochs = new Dictionary<string, ulong>(StringComparer.Ordinal);
+        foreach (var p in _peers)
+        {
+            if (p.Groups.TryGetValue(g.Name, out var ann))
+            {
+                epochs[p.Name] = ann.Epoch;
+            }
+        }
+
+        return new DecisionContext(reason, _peers.Select(Observe).ToArray(), g.Acquire.LastDecision, g.Acquire.LastFence, g.Highest, epochs);
+    }
+}

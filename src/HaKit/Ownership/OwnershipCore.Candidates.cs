@@ -1,0 +1,84 @@
+namespace HaKit.Ownership;
+
+/// <summary>Eligibility and choice: whether this node may run a group, who runs it now, and who should run it next.</summary>
+public sealed partial class OwnershipCore
+{
+    /// <summary>Not in standby, not shutting down, not banned, no fatal mark in force, not in maintenance.</summary>
+    private bool IsLocallyEligible(GroupState g) =>
+        !_standby && !_shuttingDown && !g.Ban.Active(_now) && !g.Fatal.IsFatal && !g.Maintenance;
+
+    /// <summary>The node holding the group: this node, else the first live peer announcing it held (null: nobody).</summary>
+    private string? CurrentOwner(GroupState g)
+    {
+        if (g.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked)
+        {
+            return LocalNode;
+        }
+
+        foreach (var p in _peers)
+        {
+            if (IsUp(p) && p.Groups.TryGetValue(g.Name, out var ann) && ann.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked)
+            {
+                return p.Name;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether node (priorityA, nameA) outranks (priorityB, nameB): higher priority, then the ordinally smaller name.</summary>
+    private static bool Outranks(int priorityA, string nameA, int priorityB, string nameB) =>
+        priorityA != priorityB ? priorityA > priorityB : string.CompareOrdinal(nameA, nameB) < 0;
+
+    /// <summary>The node that should run an unowned group: the announced handoff target, else the preferred node, else the highest-ranked eligible node.</summary>
+    private string? ChooseCandidate(GroupState g, string? handoff) => Pick(g, Candidates(g, includeLocal: true), handoff);
+
+    /// <summary>The node a released group should go to: the preferred node if it can take it, else the highest-ranked eligible peer.</summary>
+    private string? BestOtherCandidate(GroupState g) => Pick(g, Candidates(g, includeLocal: false), null);
+
+    private List<(string Name, int Priority)> Candidates(GroupState g, bool includeLocal)
+    {
+        var candidates = new List<(string Name, int Priority)>();
+        foreach (var p in _peers)
+        {
+            if (IsUp(p) && !p.Leaving && p.Groups.TryGetValue(g.Name, out var ann) && ann.Eligible && ann.Role != GroupRole.Blocked)
+            {
+                candidates.Add((p.Name, p.Priority));
+            }
+        }
+
+        // Cut off from the arbiter, this node is a candidate only when no peer is (it must still ask, to notice the arbiter's return).
+        if (includeLocal && IsLocallyEligible(g) && (!ArbiterUnreachable || candidates.Count == 0))
+        {
+            candidates.Insert(0, (LocalNode, _config.LocalPriority));
+        }
+
+        return candidates;
+    }
+
+    private static string? Pick(GroupState g, List<(string Name, int Priority)> candidates, string? handoff)
+    {
+        if (handoff is not null && candidates.Exists(c => c.Name == handoff))
+        {
+            return handoff;
+        }
+
+        if (g.Config.PreferredNode is { } preferred && candidates.Exists(c => c.Name == preferred))
+        {
+            return preferred;
+        }
+
+        string? best = null;
+        var bestPriority = 0;
+        foreach (var c in candidates)
+        {
+            if (best is null || Outranks(c.Priority, c.Name, bestPriority, best))
+            {
+                best = c.Name;
+                bestPriority = c.Priority;
+            }
+        }
+
+        return best;
+    }
+}

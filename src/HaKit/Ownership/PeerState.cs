@@ -1,0 +1,62 @@
+using HaKit.Detection;
+
+namespace HaKit.Ownership;
+
+/// <summary>One link to a peer and its failure detector.</summary>
+/// <param name="name">The link name.</param>
+/// <param name="detector">The link's detector.</param>
+internal sealed class LinkState(string name, IFailureDetector detector)
+{
+    /// <summary>The link name.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The link's failure detector.</summary>
+    public IFailureDetector Detector { get; } = detector;
+
+    /// <summary>The health last reported for the link.</summary>
+    public PeerHealth Health { get; set; } = PeerHealth.Alive;
+}
+
+/// <summary>What this node knows of a peer: its health over every link and its latest announcement for each group.</summary>
+/// <remarks>
+/// Invariants:
+/// <list type="bullet">
+/// <item><see cref="Health"/> is the best of the links' health; the peer is dead only when every link is.</item>
+/// <item><see cref="Groups"/> and <see cref="LastSequence"/> belong to <see cref="Incarnation"/>; a newer incarnation resets them
+/// (and <see cref="Fenced"/>). A fenced peer's announcements are dropped until it restarts.</item>
+/// <item>An announcement replaces <see cref="Groups"/> entries only when its sequence is newer than <see cref="LastSequence"/>
+/// and its epochs are not below the ones already heard.</item>
+/// </list>
+/// </remarks>
+internal sealed class PeerState(string name, int priority, LinkState[] links)
+{
+    /// <summary>The peer's name.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The peer's configured priority.</summary>
+    public int Priority { get; } = priority;
+
+    /// <summary>The links to the peer.</summary>
+    public LinkState[] Links { get; } = links;
+
+    /// <summary>The peer's overall health (best link).</summary>
+    public PeerHealth Health { get; set; } = PeerHealth.Alive;
+
+    /// <summary>Whether anything was heard from the peer since start.</summary>
+    public bool Heard { get; set; }
+
+    /// <summary>Whether the peer announced it is shutting down.</summary>
+    public bool Leaving { get; set; }
+
+    /// <summary>Whether the peer was fenced (or confirmed down) in its current incarnation.</summary>
+    public bool Fenced { get; set; }
+
+    /// <summary>The peer's incarnation (0: not heard yet).</summary>
+    public ulong Incarnation { get; set; }
+
+    /// <summary>The newest announcement number acted on in this incarnation (0: none or unnumbered).</summary>
+    public ulong LastSequence { get; set; }
+
+    /// <summary>The peer's latest announcement per group (the peer's view of each group).</summary>
+    public Dictionary<string, GroupAnnouncement> Groups { get; } = new(StringComparer.Ordinal);
+}
