@@ -527,4 +527,21 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
         Assert.That(messages, Has.Member("group web: start nginx ok in 0 ms"));
         Assert.That(messages, Has.Member("group web: monitor nginx failed (NotRunning: exited with code 1), restarting (1/3 in 00:10:00)"));
     }
+
+    [Test]
+    public async Task GroupDecisions_AreLogged_ByTheRunner()
+    {
+        var logger = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+        var a = new RecordingResource("nginx", Log).Stop(ResourceResult.Transient("device busy"));
+        var b = new RecordingResource("db", Log);
+        b.DefaultStart = _ => new(ResourceResult.Transient("port busy"));
+        var runner = new ResourceGroupRunner(Options(maxRestarts: 1), [a, b], "node1", Time, logger);
+
+        await Bounded(runner.StartAsync(1, CancellationToken.None, CancellationToken.None));
+
+        var messages = logger.Collector.GetSnapshot().Select(r => r.Message).ToList();
+        Assert.That(messages, Has.Member("group web: start db failed (Transient: port busy), restarting (1/1 in 00:10:00)"));
+        Assert.That(messages, Has.Member("group web: db failed (Transient: port busy), restart budget exhausted (1 in 00:10:00); the group must move"));
+        Assert.That(messages, Has.Member("group web: stop nginx failed (device busy); the group is blocked until this node is fenced or the failure is cleared"));
+    }
 }
