@@ -23,7 +23,7 @@ public sealed class ResourceGroupMachineTests
         new(Options(maxRestarts), names, new RestartTracker(maxRestarts, TimeSpan.FromMinutes(10), new FakeTimeProvider()));
 
     [Test]
-    public void RestartBudget_CountsInTheTimeGiven_NotOnAClock()
+    public void Restart_budget_counts_in_the_time_given_not_on_a_clock()
     {
         var machine = Create(1, "a");
         var t0 = TimeSpan.FromHours(1);
@@ -46,7 +46,7 @@ public sealed class ResourceGroupMachineTests
     }
 
     [Test]
-    public void Restart_IsReturnedAsADecision_WithItsCauseAndBudget()
+    public void Restart_is_returned_as_a_decision_with_its_cause_and_budget()
     {
         var machine = Create(3, "a", "b");
         var now = TimeSpan.FromSeconds(5);
@@ -63,7 +63,7 @@ public sealed class ResourceGroupMachineTests
     }
 
     [Test]
-    public void FailedStop_IsReturnedAsABlockedDecision()
+    public void Failed_stop_is_returned_as_a_blocked_decision()
     {
         var machine = Create(3, "a", "b");
         var now = TimeSpan.FromSeconds(1);
@@ -79,7 +79,7 @@ public sealed class ResourceGroupMachineTests
     }
 
     [Test]
-    public void PermanentMonitorFailure_IsReturnedAsAFailedDecision_WithTheOutcome()
+    public void Permanent_monitor_failure_is_returned_as_a_failed_decision_with_the_outcome()
     {
         var machine = Create(3, "a");
         var now = TimeSpan.FromSeconds(1);
