@@ -127,9 +127,9 @@ internal sealed class ResourceDriver(Simulation sim)
             op.Serial = ++g.Serial;
             var step = op.Kind switch
             {
-                ResourceAction.Start => g.Machine.BeginStart(),
-                ResourceAction.Stop => g.Machine.BeginStop(),
-                _ => g.Machine.BeginMonitor(),
+                ResourceAction.Start => g.Machine.BeginStart(n.Clock.LocalNow),
+                ResourceAction.Stop => g.Machine.BeginStop(n.Clock.LocalNow),
+                _ => g.Machine.BeginMonitor(n.Clock.LocalNow),
             };
             Continue(n, g, op, step);
         }
@@ -150,7 +150,7 @@ internal sealed class ResourceDriver(Simulation sim)
                 {
                     if (g.Current == op && op.Serial == g.Serial)
                     {
-                        Continue(n, g, op, g.Machine.OnDelayElapsed());
+                        Continue(n, g, op, g.Machine.OnDelayElapsed(n.Clock.LocalNow));
                     }
                 });
                 break;
@@ -265,7 +265,7 @@ internal sealed class ResourceDriver(Simulation sim)
                 sim.Record(n.Name, "resource", $"{g.Options.Name}/{resource.Name} {ResourceName(action)} epoch {context.Epoch}: {(result.TimedOut ? "timed out" : result.Succeeded ? result.Status?.ToString() ?? "ok" : $"{result.Kind} ({result.Message})")} after {Ms(duration)}");
             }
 
-            Continue(n, g, op, g.Machine.OnActionCompleted(result, context.OwnershipToken.IsCancellationRequested));
+            Continue(n, g, op, g.Machine.OnActionCompleted(n.Clock.LocalNow, result, context.OwnershipToken.IsCancellationRequested));
         });
     }
 

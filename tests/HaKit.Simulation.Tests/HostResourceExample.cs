@@ -99,7 +99,7 @@ public sealed class HostResourceExample
     }
 
     [Test]
-    public void TheConsumerFollowsTheOwnerUnderFaults()
+    public void The_consumer_follows_the_owner_under_faults()
     {
         for (var seed = 0; seed < 50; seed++)
         {
@@ -109,7 +109,7 @@ public sealed class HostResourceExample
     }
 
     [Test]
-    public void AConsumerThatIgnoresTheEpochIsCaught()
+    public void A_consumer_that_ignores_the_epoch_is_caught()
     {
         var caught = Enumerable.Range(0, 50).Select(seed => RunOrders(seed, useEpoch: false)).Where(r => !r.Passed).ToArray();
         Assert.That(caught, Is.Not.Empty);

@@ -22,7 +22,7 @@ public sealed class LeaseModeTests
     private static IEnumerable<int> Batches() => Enumerable.Range(0, SeedCount / BatchSize).Select(b => b * BatchSize);
 
     [TestCaseSource(nameof(Batches))]
-    public void EveryLeaseSeedKeepsEveryInvariant(int from)
+    public void Every_lease_seed_keeps_every_invariant(int from)
     {
         var failures = new ConcurrentBag<string>();
         Parallel.For(from, from + BatchSize, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
@@ -39,7 +39,7 @@ public sealed class LeaseModeTests
     }
 
     [Test]
-    public void TheLeaseScenariosRunEtcdModeWithTwoAndThreeNodesAndStoreFaults()
+    public void The_lease_scenarios_run_Etcd_mode_with_two_and_three_nodes_and_store_faults()
     {
         var two = SimulationScenarios.ForLeaseSeed(10);
         var three = SimulationScenarios.ForLeaseSeed(11);
@@ -58,16 +58,16 @@ public sealed class LeaseModeTests
     /// issued them (ClusterNode issues them in command order; the simulator had let a later call overtake an earlier one).
     /// </summary>
     [Test]
-    public void Seed964_AReleaseIsNotOvertakenByTheClaimAfterIt() =>
+    public void Seed964_a_release_is_not_overtaken_by_the_claim_after_it() =>
         RegressionSeeds.AssertScenarioPasses(964, ArbiterSetup.Etcd, "crashes", "(LeaseLost)");
 
     /// <summary>Seed 344 (Etcd/everything): the same overtaking, on group db.</summary>
     [Test]
-    public void Seed344_AReleaseIsNotOvertakenByTheClaimAfterIt() =>
+    public void Seed344_a_release_is_not_overtaken_by_the_claim_after_it() =>
         RegressionSeeds.AssertScenarioPasses(344, ArbiterSetup.Etcd, "everything", "release arbiter for db");
 
     [Test]
-    public void ThePairCutApartDoesNotMoveTheGroupWhileTheOwnerHoldsItsLease()
+    public void The_pair_cut_apart_does_not_move_the_group_while_the_owner_holds_its_lease()
     {
         using var sim = Start(out _);
         sim.CutBoth("a", "b");
@@ -80,7 +80,7 @@ public sealed class LeaseModeTests
     }
 
     [Test]
-    public void AnOwnerCutFromTheStoreStopsBeforeItsLeaseExpiresThenThePeerTakesOverWithAHigherEpoch()
+    public void An_owner_cut_from_the_store_stops_before_its_lease_expires_then_the_peer_takes_over_with_a_higher_epoch()
     {
         using var sim = Start(out var epoch);
         var cutAt = sim.Now;
@@ -103,7 +103,7 @@ public sealed class LeaseModeTests
     }
 
     [Test]
-    public void WhileTheStoreIsDownTheOwnerStopsAfterItsLeaseAndNobodyStartsUntilItIsBack()
+    public void While_the_store_is_down_the_owner_stops_after_its_lease_and_nobody_starts_until_it_is_back()
     {
         using var sim = Start(out _);
         var downAt = sim.Now;
@@ -119,7 +119,7 @@ public sealed class LeaseModeTests
     }
 
     [Test]
-    public void ThreeNodesSpreadTwoGroupsByPreferenceAndACrashMovesOnlyTheDeadNodesGroup()
+    public void Three_nodes_spread_two_groups_by_preference_and_a_crash_moves_only_the_dead_nodes_group()
     {
         var options = Options(threeNodes: true);
         options.Cluster.Groups.Add(new GroupOptions
@@ -152,7 +152,7 @@ public sealed class LeaseModeTests
     }
 
     [Test]
-    public void AGracefulSwitchoverReleasesTheKeySoTheTargetNeedNotWaitForTheLease()
+    public void A_graceful_switchover_releases_the_key_so_the_target_need_not_wait_for_the_lease()
     {
         using var sim = Start(out _);
         Assert.That(sim.Admin("a", new SwitchoverCommand("web", "b")).Accepted, Is.True);

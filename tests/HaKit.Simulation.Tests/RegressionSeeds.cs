@@ -19,12 +19,12 @@ public sealed class RegressionSeeds
     /// fencing token. Fixed in OwnershipCore.CheckAcquireStillValid: a stale proposal is abandoned and the takeover retried.
     /// </summary>
     [Test]
-    public void Seed518_TakeoverRetriesWhenARestartedOwnerAnnouncesTheProposedEpoch() =>
+    public void Seed518_takeover_retries_when_a_restarted_owner_announces_the_proposed_epoch() =>
         AssertScenarioPasses(518, ArbiterSetup.TwoNodeFencing, "everything", "is no longer above the highest epoch seen");
 
     /// <summary>Seed 159 (TwoNodePingFencing/everything): the same bug, found when faults ended and a crashed node restarted.</summary>
     [Test]
-    public void Seed159_TakeoverRetriesWhenARestartedOwnerAnnouncesTheProposedEpoch() =>
+    public void Seed159_takeover_retries_when_a_restarted_owner_announces_the_proposed_epoch() =>
         AssertScenarioPasses(159, ArbiterSetup.TwoNodePingFencing, "everything", "is no longer above the highest epoch seen");
 
     /// <summary>
@@ -32,7 +32,7 @@ public sealed class RegressionSeeds
     /// it there and the peer started it, although maintenance means hands off. Fixed in OwnershipCore.Switchover: refused in maintenance.
     /// </summary>
     [Test]
-    public void Seed3_SwitchoverIsRefusedWhileTheGroupIsInMaintenance() =>
+    public void Seed3_switchover_is_refused_while_the_group_is_in_maintenance() =>
         AssertScenarioPasses(3, ArbiterSetup.TwoNodePingFencing, "operator", "is in maintenance on");
 
     /// <summary>
@@ -42,7 +42,7 @@ public sealed class RegressionSeeds
     /// OwnershipCore.Receive: an announcement whose highest epoch is below the one already heard from that incarnation is stale.
     /// </summary>
     [Test]
-    public void Seed72_AReorderedHeartbeatFromBeforeAHandoffIsIgnored()
+    public void Seed72_a_reordered_heartbeat_from_before_a_handoff_is_ignored()
     {
         var probe = new StaleStandbyProbe();
         AssertScenarioPasses(72, ArbiterSetup.TwoNodePlain, "operator", _ => probe.Seen, "a Standby announcement arrives after a newer Starting/Active one", probe);
@@ -54,7 +54,7 @@ public sealed class RegressionSeeds
     /// group in maintenance. Fixed in OwnershipCore.Reconcile: maintenance abandons a takeover in progress.
     /// </summary>
     [Test]
-    public void Seed1151_MaintenanceAbandonsATakeoverInProgress() =>
+    public void Seed1151_maintenance_abandons_a_takeover_in_progress() =>
         AssertScenarioPasses(1151, ArbiterSetup.TwoNodePingFencing, "operator", "the group went into maintenance here");
 
     /// <summary>
@@ -64,7 +64,7 @@ public sealed class RegressionSeeds
     /// that released a group to a live peer does not take it back until the handoff settles (taken, target dead, or timed out).
     /// </summary>
     [Test]
-    public void Seed16173_AReleasedGroupIsNotTakenBackOnAStaleIneligibleHeartbeat()
+    public void Seed16173_a_released_group_is_not_taken_back_on_a_stale_ineligible_heartbeat()
     {
         var probe = new HandoffTargetSeemsIneligibleProbe();
         var result = AssertScenarioPasses(16173, ArbiterSetup.TwoNodePing, "operator", _ => probe.Seen, "the releaser hears its handoff target announce itself ineligible before it took the group", probe);
@@ -78,7 +78,7 @@ public sealed class RegressionSeeds
     /// release's handoff target is settled once it announces a newer epoch than the released one, or hands the group back.
     /// </summary>
     [Test]
-    public void Seed22161_TwoNodesHandingAGroupToEachOtherDoNotDeadlock()
+    public void Seed22161_two_nodes_handing_a_group_to_each_other_do_not_deadlock()
     {
         var probe = new MutualHandoffProbe();
         AssertScenarioPasses(22161, ArbiterSetup.TwoNodePing, "operator", _ => probe.Seen, "a node releases a group to the node whose latest heartbeat hands it to the releaser", probe);
@@ -92,7 +92,7 @@ public sealed class RegressionSeeds
     /// that news does not tell the loser it lost. Fixed in TwoNodeDualActiveInvariant: the deadline starts at the winner's current ownership.
     /// </summary>
     [Test]
-    public void Seed7177_ADualActiveDeadlineStartsAtTheWinnersCurrentOwnership()
+    public void Seed7177_a_dual_active_deadline_starts_at_the_winners_current_ownership()
     {
         var probe = new StaleWinnerNewsProbe();
         AssertScenarioPasses(7177, ArbiterSetup.TwoNodePing, "everything", _ => probe.Seen, "the loser of a dual-active hears the winner announce an older ownership", probe);
@@ -100,7 +100,7 @@ public sealed class RegressionSeeds
 
     /// <summary>Seed 12429 (TwoNodePing/crashes): the same simulator bug, with a crash and restart during the dual-active.</summary>
     [Test]
-    public void Seed12429_ADualActiveDeadlineStartsAtTheWinnersCurrentOwnership()
+    public void Seed12429_a_dual_active_deadline_starts_at_the_winners_current_ownership()
     {
         var probe = new StaleWinnerNewsProbe();
         AssertScenarioPasses(12429, ArbiterSetup.TwoNodePing, "crashes", _ => probe.Seen, "the loser of a dual-active hears the winner announce an older ownership", probe);
@@ -112,12 +112,12 @@ public sealed class RegressionSeeds
     /// when every action begun during faults has finished (SimulationBounds.InFlight).
     /// </summary>
     [Test]
-    public void Seed2312_TheOperatorCleansUpAgainAfterActionsBegunDuringFaults() =>
+    public void Seed2312_the_operator_cleans_up_again_after_actions_begun_during_faults() =>
         AssertScenarioPasses(2312, ArbiterSetup.TwoNodePlain, "resources", SecondCleanupRetriedABlockedStop, "the second cleanup after the faults retries a blocked stop");
 
     /// <summary>Seed 4197 (TwoNodePing/everything): the same simulator bug (a stop failing just after the faults ended).</summary>
     [Test]
-    public void Seed4197_TheOperatorCleansUpAgainAfterActionsBegunDuringFaults() =>
+    public void Seed4197_the_operator_cleans_up_again_after_actions_begun_during_faults() =>
         AssertScenarioPasses(4197, ArbiterSetup.TwoNodePing, "everything", SecondCleanupRetriedABlockedStop, "the second cleanup after the faults retries a blocked stop");
 
     /// <summary>
@@ -131,7 +131,7 @@ public sealed class RegressionSeeds
     [TestCase(16055, ArbiterSetup.TwoNodePingFencing)]
     [TestCase(18094, ArbiterSetup.TwoNodeFencing)]
     [TestCase(18815, ArbiterSetup.TwoNodePingFencing)]
-    public void SwitchoverCompletesBindsOnlyHealthyTargets(int seed, ArbiterSetup setup) =>
+    public void The_switchover_invariant_binds_only_healthy_targets(int seed, ArbiterSetup setup) =>
         AssertScenarioPasses(seed, setup, "operator", trace => trace.Any(t => t.Category == "admin" && t.Text.StartsWith("SwitchoverCommand", StringComparison.Ordinal) && t.Text.Contains("stopping here, then starting on", StringComparison.Ordinal)), "an accepted switchover");
 
     private static bool SecondCleanupRetriedABlockedStop(IReadOnlyList<TraceEntry> trace)

@@ -17,7 +17,7 @@ public sealed class SeedRangeTests
     private static IEnumerable<int> Batches() => Enumerable.Range(0, SeedCount / BatchSize).Select(b => b * BatchSize);
 
     [TestCaseSource(nameof(Batches))]
-    public void EverySeedKeepsEveryInvariant(int from)
+    public void Every_seed_keeps_every_invariant(int from)
     {
         var failures = new ConcurrentBag<string>();
         Parallel.For(from, from + BatchSize, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>

@@ -12,7 +12,7 @@ public sealed class SimulatorTests
     private static SimulationOptions Quiet(int seed = 1) => new() { Seed = seed, FaultDuration = TimeSpan.Zero, QuietDuration = TimeSpan.FromSeconds(3) };
 
     [Test]
-    public void TheSameSeedReplaysTheSameTrace()
+    public void The_same_seed_replays_the_same_trace()
     {
         string[] Run(int seed)
         {
@@ -29,7 +29,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void HeartbeatsGoThroughTheRealReplayWindow()
+    public void Heartbeats_go_through_the_real_replay_window()
     {
         var options = SimulationScenarios.ForSeed(0); // TwoNodePlain/network: duplicates and replays
         using var sim = new HaKit.Testing.Simulation(options);
@@ -42,7 +42,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void AFullPartitionInTwoNodeModeGivesADualActiveThatEndsWithTheHigherEpochWhenItHeals()
+    public void A_full_partition_in_TwoNode_mode_gives_a_dual_active_that_ends_with_the_higher_epoch_when_it_heals()
     {
         var options = Quiet();
         options.Invariants = [.. Invariants.Default(options), new SingleActiveOwnerInvariant()];
@@ -64,7 +64,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void ABlockedGroupIsNotStartedElsewhereWithoutFencing()
+    public void A_blocked_group_is_not_started_elsewhere_without_fencing()
     {
         var options = Quiet();
         options.ResourceFactory = (node, group) => [new StuckStop("vip", node == "a"), new StuckStop("app", false)];
@@ -79,7 +79,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void ACrashedOwnerRestartsWithANewIncarnationAndItsDurableEpoch()
+    public void A_crashed_owner_restarts_with_a_new_incarnation_and_its_durable_epoch()
     {
         using var sim = new HaKit.Testing.Simulation(Quiet());
         Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
@@ -97,7 +97,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void NodeClocksDriftWithinTheProfile()
+    public void Node_clocks_drift_within_the_profile()
     {
         var options = SimulationScenarios.ForSeed(8); // crashes mix: 5 % drift
         using var sim = new HaKit.Testing.Simulation(options);
@@ -109,7 +109,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void AHangingStartTimesOutAndTheGroupMovesOrRestarts()
+    public void A_hanging_start_times_out_and_the_group_moves_or_restarts()
     {
         var options = Quiet();
         options.FaultDuration = TimeSpan.FromSeconds(5);
@@ -123,7 +123,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void AViolatedInvariantStopsTheRunAndNamesItself()
+    public void A_violated_invariant_stops_the_run_and_names_itself()
     {
         var options = Quiet();
         options.Invariants = [new NeverActive()];
@@ -137,7 +137,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void AnInvalidClusterIsRefusedWithTheKeyAndTheFix()
+    public void An_invalid_cluster_is_refused_with_the_key_and_the_fix()
     {
         var options = Quiet();
         options.Cluster.Timing.DeadTime = TimeSpan.FromMilliseconds(50);
@@ -146,7 +146,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void AGracefulShutdownHandsTheGroupOverBeforeTheProcessExitsAndANewIncarnationStarts()
+    public void A_graceful_shutdown_hands_the_group_over_before_the_process_exits_and_a_new_incarnation_starts()
     {
         var options = Quiet();
         options.RecordTrace = true;
@@ -174,7 +174,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void AShutdownThatCannotFinishEndsAtTheHostTimeoutAndIsReported()
+    public void A_shutdown_that_cannot_finish_ends_at_the_host_timeout_and_is_reported()
     {
         var options = Quiet();
         options.ShutdownTimeout = TimeSpan.FromMilliseconds(300); // shorter than waiting for the handoff confirmation (2 x dead time)
@@ -193,7 +193,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void AShutdownLeavesAGroupInMaintenanceAsItIsAndFinishesAtOnce()
+    public void A_shutdown_leaves_a_group_in_maintenance_as_it_is_and_finishes_at_once()
     {
         var options = Quiet();
         options.RecordTrace = true;
@@ -213,7 +213,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void WhenFaultsEndEveryNodeLeavesStandbyAndEveryGroupLeavesMaintenance()
+    public void When_faults_end_every_node_leaves_standby_and_every_group_leaves_maintenance()
     {
         var options = Quiet();
         options.FaultDuration = TimeSpan.FromSeconds(3);
@@ -238,7 +238,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void OperatorRatesOfZeroDrawNoRandomNumberSoEveryOtherMixReplaysUnchanged()
+    public void Operator_rates_of_zero_draw_no_random_number_so_every_other_mix_replays_unchanged()
     {
         string[] Run(Action<FaultProfile> tweak)
         {
@@ -261,7 +261,7 @@ public sealed class SimulatorTests
     }
 
     [Test]
-    public void TheOperatorMixExercisesEveryOperatorPath()
+    public void The_operator_mix_exercises_every_operator_path()
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var seed in Enumerable.Range(0, 8))

@@ -24,7 +24,7 @@ public sealed class WitnessModeTests
     private static IEnumerable<int> Batches() => Enumerable.Range(0, SeedCount / BatchSize).Select(b => b * BatchSize);
 
     [TestCaseSource(nameof(Batches))]
-    public void EveryWitnessSeedKeepsEveryInvariant(int from)
+    public void Every_witness_seed_keeps_every_invariant(int from)
     {
         var failures = new ConcurrentBag<string>();
         Parallel.For(from, from + BatchSize, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
@@ -41,7 +41,7 @@ public sealed class WitnessModeTests
     }
 
     [Test]
-    public void TheWitnessScenariosRunTwoNodesAWitnessAndItsFaults()
+    public void The_witness_scenarios_run_two_nodes_a_witness_and_its_faults()
     {
         var options = SimulationScenarios.ForWitnessSeed(7);
         Assert.That(options.Cluster.Arbiter.Mode, Is.EqualTo(ArbiterMode.Witness));
@@ -64,11 +64,11 @@ public sealed class WitnessModeTests
     /// in WitnessVoter.Ask: the handoff target's own voter ends the lease of the node that handed the group over.
     /// </summary>
     [Test]
-    public void Seed269_AHandoverTargetDoesNotWaitForTheOldOwnersLeaseAtItsOwnVoter() =>
+    public void Seed269_a_handover_target_does_not_wait_for_the_old_owners_lease_at_its_own_voter() =>
         RegressionSeeds.AssertScenarioPasses(269, ArbiterSetup.Witness, "operator", "Handoff web: granted");
 
     [Test]
-    public void AWitnessOutageDoesNotDisturbAHealthyPair()
+    public void A_witness_outage_does_not_disturb_a_healthy_pair()
     {
         using var sim = Start(out var epoch);
         sim.StoreOutage(sim.Now + TimeSpan.FromSeconds(10));
@@ -83,7 +83,7 @@ public sealed class WitnessModeTests
     }
 
     [Test]
-    public void ThePairCutApartKeepsTheGroupWhereItIsBecauseTheWitnessVotesForTheOwner()
+    public void The_pair_cut_apart_keeps_the_group_where_it_is_because_the_witness_votes_for_the_owner()
     {
         using var sim = Start(out var epoch);
         sim.CutBoth("a", "b");
@@ -98,7 +98,7 @@ public sealed class WitnessModeTests
     }
 
     [Test]
-    public void AnOwnerCutFromPeerAndWitnessStopsBeforeItsLeaseCanExpireThenThePeerTakesOverWithAHigherEpoch()
+    public void An_owner_cut_from_peer_and_witness_stops_before_its_lease_can_expire_then_the_peer_takes_over_with_a_higher_epoch()
     {
         using var sim = Start(out var epoch);
         var cutAt = sim.Now;
@@ -122,7 +122,7 @@ public sealed class WitnessModeTests
     }
 
     [Test]
-    public void AWitnessThatRestartedGrantsNothingForOneLeaseSoANodeThatAlsoRestartedWaits()
+    public void A_witness_that_restarted_grants_nothing_for_one_lease_so_a_node_that_also_restarted_waits()
     {
         using var sim = Start(out var epoch);
         // The witness and b restart together: neither remembers a's lease. Then a is cut from both.
@@ -144,7 +144,7 @@ public sealed class WitnessModeTests
     }
 
     [Test]
-    public void WithTheWitnessRepliesToTheOwnerLostAndThePairCutApartTheOwnerStopsAndThePeerTakesOver()
+    public void With_the_witness_replies_to_the_owner_lost_and_the_pair_cut_apart_the_owner_stops_and_the_peer_takes_over()
     {
         using var sim = Start(out var epoch);
         sim.CutWitnessOneWay("a", sim.Now + TimeSpan.FromSeconds(30), requests: false);
@@ -158,7 +158,7 @@ public sealed class WitnessModeTests
     }
 
     [Test]
-    public void AGracefulSwitchoverDoesNotWaitForTheOldLease()
+    public void A_graceful_switchover_does_not_wait_for_the_old_lease()
     {
         using var sim = Start(out var epoch);
         Assert.That(sim.Admin("a", new SwitchoverCommand("web", "b")).Accepted, Is.True);

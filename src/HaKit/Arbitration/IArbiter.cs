@@ -37,7 +37,8 @@ public sealed record ArbiterDecision(bool Granted, string Explanation, TimeSpan?
     /// </summary>
     public bool Unavailable { get; init; }
 
-    /// <summary>An unknown answer: the arbiter could not be reached.</summary>
+    /// <summary>An unknown answer: the arbiter could not be reached (a taker does not take over; an owner serves on until its
+    /// lease runs out). The runtime reads an arbiter that throws the same way.</summary>
     /// <param name="explanation">Why.</param>
     public static ArbiterDecision Unreachable(string explanation) => new(false, explanation) { Unavailable = true };
 
@@ -45,7 +46,8 @@ public sealed record ArbiterDecision(bool Granted, string Explanation, TimeSpan?
     /// <param name="explanation">Why.</param>
     public static ArbiterDecision Grant(string explanation) => new(true, explanation);
 
-    /// <summary>A refusal.</summary>
+    /// <summary>A refusal: the node must not own the group (a taker does not take over; an owner whose renewal is refused stops
+    /// it). Not for an arbiter that could not be asked: that is <see cref="Unreachable"/>, an unknown answer.</summary>
     /// <param name="explanation">Why.</param>
     public static ArbiterDecision Deny(string explanation) => new(false, explanation);
 }
@@ -60,9 +62,23 @@ public interface IArbiter
     /// <summary>A short name for logs (<c>two-node</c>, <c>witness</c>, <c>etcd</c>).</summary>
     string Name { get; }
 
-    /// <summary>Asks for (or renews) ownership of a group. Must not throw: failures are a denial with an explanation.</summary>
+    /// <summary>Asks for (or renews) ownership of a group.</summary>
+    /// <remarks>
+    /// <para>There are three answers, and a failure to ask is not a refusal:</para>
+    /// <list type="bullet">
+    /// <item>a grant (<see cref="ArbiterDecision.Grant"/>, or a decision with a lease): the node may (go on) owning the group;</item>
+    /// <item>a refusal (<see cref="ArbiterDecision.Deny"/>): the arbiter knows the node must not own it; a taker does not take over
+    /// (it asks again later) and an owner whose renewal is refused stops the group;</item>
+    /// <item>an unknown answer (<see cref="ArbiterDecision.Unreachable"/>): the arbiter could not be asked or did not answer; a taker
+    /// does not take over (it asks again), and an owner serves on until its lease runs out.</item>
+    /// </list>
+    /// <para>Report a store or witness that cannot be reached as <see cref="ArbiterDecision.Unreachable"/>, never as a denial (a
+    /// denial would make a healthy owner stop at once). An implementation should not throw; if it does, the runtime treats the
+    /// exception as an unknown answer, exactly like <see cref="ArbiterDecision.Unreachable"/>.</para>
+    /// </remarks>
     /// <param name="request">What is asked.</param>
     /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The grant, the refusal or the unknown answer.</returns>
     ValueTask<ArbiterDecision> RequestAsync(ArbiterRequest request, CancellationToken cancellationToken);
 
     /// <summary>Gives up ownership of a group after its resources stopped (lets lease arbiters hand it on at once).</summary>

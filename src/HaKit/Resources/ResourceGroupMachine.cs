@@ -1,6 +1,3 @@
-using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Logging.Abstractions;
-
 namespace HaKit.Resources;
 
 /// <summary>What a <see cref="ResourceGroupMachine"/> asks its driver to do next.</summary>
@@ -25,6 +22,10 @@ public enum ResourceGroupStepKind
 /// <param name="Outcome">For <see cref="ResourceGroupStepKind.Completed"/>: the group action's outcome.</param>
 public readonly record struct ResourceGroupStep(ResourceGroupStepKind Kind, int ResourceIndex, ResourceAction Action, TimeSpan Timeout, TimeSpan Delay, GroupActionOutcome? Outcome)
 {
+    /// <summary>What the machine decided since the previous step (a restart, an exhausted budget, a failure, a blocked stop), in
+    /// order; empty when nothing. The driver reports them (<see cref="ResourceGroupRunner"/> logs each).</summary>
+    public IReadOnlyList<ResourceGroupDecision> Decisions { get => field ?? []; init; }
+
     /// <summary>A request to run one resource action.</summary>
     /// <param name="index">Resource index.</param>
     /// <param name="action">The action.</param>
@@ -94,20 +95,23 @@ public readonly record struct ResourceActionResult(ResourceFailureKind Kind, Res
 /// restarts, the restart budget, failure classification, Blocked on a stop failure and rollback after a failed start.
 /// </summary>
 /// <remarks>
-/// <para>The machine performs no I/O and never waits: <see cref="BeginStart"/>, <see cref="BeginStop"/> and <see cref="BeginMonitor"/>
-/// return the first <see cref="ResourceGroupStep"/>; the driver executes it and feeds the result back with
-/// <see cref="OnActionCompleted"/> or <see cref="OnDelayElapsed"/>, which return the next step, until a
-/// <see cref="ResourceGroupStepKind.Completed"/> step carries the outcome. <see cref="ResourceGroupRunner"/> drives it with real
-/// resources, Polly time-outs and the thread pool; the HaKit.Testing simulator drives the same machine in virtual time.</para>
-/// <para>One group action runs at a time; <see cref="Abandon"/> drops the one in flight (the driver was cancelled). The only clock the
-/// machine reads is the <see cref="RestartTracker"/>'s. Not thread-safe.</para>
+/// <para>The machine performs no I/O, never waits, reads no clock and logs nothing: <see cref="BeginStart"/>, <see cref="BeginStop"/>
+/// and <see cref="BeginMonitor"/> return the first <see cref="ResourceGroupStep"/>; the driver executes it and feeds the result back
+/// with <see cref="OnActionCompleted"/> or <see cref="OnDelayElapsed"/>, which return the next step, until a
+/// <see cref="ResourceGroupStepKind.Completed"/> step carries the outcome. Every call takes the current time (<c>now</c>, monotonic,
+/// on the scale of <see cref="RestartTracker.Now"/>), which the restart budget is counted in; every decision comes back as data in
+/// <see cref="ResourceGroupStep.Decisions"/>. <see cref="ResourceGroupRunner"/> drives it with real resources, Polly time-outs, the
+/// thread pool and a <see cref="TimeProvider"/>, and logs the decisions; the HaKit.Testing simulator drives the same machine in
+/// virtual time.</para>
+/// <para>One group action runs at a time; <see cref="Abandon"/> drops the one in flight (the driver was cancelled). Not thread-safe.</para>
 /// </remarks>
 public sealed class ResourceGroupMachine
 {
     private readonly GroupOptions _options;
     private readonly string[] _names;
-    private readonly ILogger _logger;
     private IEnumerator<ResourceGroupStep>? _current;
+    private List<ResourceGroupDecision>? _decisions;
+    private TimeSpan _now;
     private ResourceActionResult _last;
     private bool _ownershipLost;
     private GroupActionOutcome? _rangeBlocked;
@@ -115,9 +119,9 @@ public sealed class ResourceGroupMachine
     /// <summary>Creates the machine for one group.</summary>
     /// <param name="options">The group's options (name, time-outs, restart delay and budget). Read once, here.</param>
     /// <param name="resourceNames">The resources' names in start order.</param>
-    /// <param name="restarts">The group's restart budget on this node (kept across start/stop cycles).</param>
-    /// <param name="logger">Where group decisions are logged (restarts, budget, failures, blocked); none when <see langword="null"/>.</param>
-    public ResourceGroupMachine(GroupOptions options, IReadOnlyList<string> resourceNames, RestartTracker restarts, ILogger? logger = null)
+    /// <param name="restarts">The group's restart budget on this node (kept across start/stop cycles); the machine passes it the
+    /// time it is given and never lets it read its clock.</param>
+    public ResourceGroupMachine(GroupOptions options, IReadOnlyList<string> resourceNames, RestartTracker restarts)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(resourceNames);
@@ -125,7 +129,6 @@ public sealed class ResourceGroupMachine
         _options = options;
         _names = [.. resourceNames];
         Restarts = restarts;
-        _logger = logger ?? NullLogger.Instance;
         GroupName = options.Name;
         StartTimeout = options.StartTimeout;
         StopTimeout = options.StopTimeout;
@@ -157,42 +160,48 @@ public sealed class ResourceGroupMachine
     /// Begins an ordered start (see <see cref="ResourceGroupRunner.StartAsync"/> for the semantics: restart within budget,
     /// rollback on failure, Blocked when a stop fails).
     /// </summary>
+    /// <param name="now">The current monotonic time.</param>
     /// <returns>The first step.</returns>
     /// <exception cref="InvalidOperationException">Another group action is in flight.</exception>
-    public ResourceGroupStep BeginStart() => Begin(StartSteps());
+    public ResourceGroupStep BeginStart(TimeSpan now) => Begin(now, StartSteps());
 
     /// <summary>Begins a reverse-order, best-effort stop of every resource.</summary>
+    /// <param name="now">The current monotonic time.</param>
     /// <returns>The first step.</returns>
     /// <exception cref="InvalidOperationException">Another group action is in flight.</exception>
-    public ResourceGroupStep BeginStop() => Begin(StopSteps());
+    public ResourceGroupStep BeginStop(TimeSpan now) => Begin(now, StopSteps());
 
     /// <summary>Begins a monitor of every resource in order, restarting failed ones within the budget.</summary>
+    /// <param name="now">The current monotonic time.</param>
     /// <returns>The first step.</returns>
     /// <exception cref="InvalidOperationException">Another group action is in flight.</exception>
-    public ResourceGroupStep BeginMonitor() => Begin(MonitorSteps());
+    public ResourceGroupStep BeginMonitor(TimeSpan now) => Begin(now, MonitorSteps());
 
     /// <summary>Feeds back the result of the requested resource action.</summary>
+    /// <param name="now">The current monotonic time (the action has finished).</param>
     /// <param name="result">The classified result.</param>
     /// <param name="ownershipLost">Whether the group's ownership token was cancelled by now (a start then rolls back instead of retrying).</param>
     /// <returns>The next step.</returns>
     /// <exception cref="InvalidOperationException">No action is in flight.</exception>
-    public ResourceGroupStep OnActionCompleted(ResourceActionResult result, bool ownershipLost = false)
+    public ResourceGroupStep OnActionCompleted(TimeSpan now, ResourceActionResult result, bool ownershipLost = false)
     {
         _last = result;
         _ownershipLost = ownershipLost;
-        return Next();
+        return Next(now);
     }
 
     /// <summary>Feeds back that the requested delay elapsed.</summary>
+    /// <param name="now">The current monotonic time.</param>
     /// <returns>The next step.</returns>
     /// <exception cref="InvalidOperationException">No action is in flight.</exception>
-    public ResourceGroupStep OnDelayElapsed() => Next();
+    public ResourceGroupStep OnDelayElapsed(TimeSpan now) => Next(now);
 
     /// <summary>Drops the group action in flight (its driver was cancelled); the next Begin… may be called.</summary>
     public void Abandon()
     {
         _current?.Dispose();
         _current = null;
+        _decisions = null;
     }
 
     /// <summary>The time-out of an action.</summary>
@@ -211,7 +220,7 @@ public sealed class ResourceGroupMachine
         _ => "monitor",
     };
 
-    private ResourceGroupStep Begin(IEnumerator<ResourceGroupStep> steps)
+    private ResourceGroupStep Begin(TimeSpan now, IEnumerator<ResourceGroupStep> steps)
     {
         if (_current is not null)
         {
@@ -219,11 +228,12 @@ public sealed class ResourceGroupMachine
         }
 
         _current = steps;
-        return Next();
+        return Next(now);
     }
 
-    private ResourceGroupStep Next()
+    private ResourceGroupStep Next(TimeSpan now)
     {
+        _now = now;
         var current = _current ?? throw new InvalidOperationException($"group {GroupName}: no group action is in flight; call BeginStart, BeginStop or BeginMonitor first");
         if (!current.MoveNext())
         {
@@ -231,6 +241,12 @@ public sealed class ResourceGroupMachine
         }
 
         var step = current.Current;
+        if (_decisions is not null)
+        {
+            step = step with { Decisions = _decisions };
+            _decisions = null;
+        }
+
         if (step.Kind == ResourceGroupStepKind.Completed)
         {
             current.Dispose();
@@ -259,19 +275,19 @@ public sealed class ResourceGroupMachine
                 GroupActionOutcome? failed = null;
                 if (result.Kind != ResourceFailureKind.Transient)
                 {
-                    ResourcesLog.GroupFailed(_logger, GroupName, name, result.Kind, result.Message);
-                    failed = new GroupActionOutcome(GroupOutcome.Failed, result.Kind, name, result.Message, Restarts.RestartsInWindow);
+                    Decide(ResourceGroupDecisionKind.Failed, name, ResourceAction.Start, result, result.Message);
+                    failed = new GroupActionOutcome(GroupOutcome.Failed, result.Kind, name, result.Message, Restarts.RestartsAt(_now));
                 }
                 else if (_ownershipLost)
                 {
                     string message = $"ownership lost while starting ({result.Message})";
-                    ResourcesLog.GroupFailed(_logger, GroupName, name, result.Kind, message);
-                    failed = new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, message, Restarts.RestartsInWindow);
+                    Decide(ResourceGroupDecisionKind.Failed, name, ResourceAction.Start, result, message);
+                    failed = new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, message, Restarts.RestartsAt(_now));
                 }
-                else if (!Restarts.TryRecordRestart())
+                else if (!Restarts.TryRecordRestart(_now))
                 {
-                    ResourcesLog.BudgetExhausted(_logger, GroupName, name, result.Kind, result.Message, _options.MaxRestarts, _options.FailureWindow);
-                    failed = new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, BudgetMessage(result.Message), Restarts.RestartsInWindow);
+                    Decide(ResourceGroupDecisionKind.BudgetExhausted, name, ResourceAction.Start, result, result.Message);
+                    failed = new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, name, BudgetMessage(result.Message), Restarts.RestartsAt(_now));
                 }
 
                 if (failed is not null)
@@ -287,12 +303,12 @@ public sealed class ResourceGroupMachine
                     yield break;
                 }
 
-                ResourcesLog.Restarting(_logger, GroupName, "start", name, Describe(result), result.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
+                Decide(ResourceGroupDecisionKind.Restarting, name, ResourceAction.Start, result, result.Message);
                 yield return Run(k, ResourceAction.Stop);
                 var stop = _last;
                 if (!stop.Succeeded)
                 {
-                    ResourcesLog.GroupBlocked(_logger, GroupName, name, stop.Message);
+                    Decide(ResourceGroupDecisionKind.Blocked, name, ResourceAction.Stop, stop, stop.Message);
                     var blocked = Blocked(name, stop);
                     var rest = StopRange(k - 1, 0); // best effort; already blocked
                     while (rest.MoveNext())
@@ -335,7 +351,7 @@ public sealed class ResourceGroupMachine
             var stop = _last;
             if (!stop.Succeeded)
             {
-                ResourcesLog.GroupBlocked(_logger, GroupName, _names[j], stop.Message);
+                Decide(ResourceGroupDecisionKind.Blocked, _names[j], ResourceAction.Stop, stop, stop.Message);
                 blocked ??= Blocked(_names[j], stop);
             }
         }
@@ -354,7 +370,7 @@ public sealed class ResourceGroupMachine
             {
                 if (result.Status == ResourceStatus.Degraded && degraded is null)
                 {
-                    degraded = new GroupActionOutcome(GroupOutcome.Degraded, ResourceFailureKind.None, _names[i], result.Message, Restarts.RestartsInWindow);
+                    degraded = new GroupActionOutcome(GroupOutcome.Degraded, ResourceFailureKind.None, _names[i], result.Message, Restarts.RestartsAt(_now));
                 }
 
                 continue;
@@ -362,8 +378,8 @@ public sealed class ResourceGroupMachine
 
             if (result.Kind != ResourceFailureKind.Transient)
             {
-                ResourcesLog.GroupFailed(_logger, GroupName, _names[i], result.Kind, result.Message);
-                yield return ResourceGroupStep.Complete(new GroupActionOutcome(GroupOutcome.Failed, result.Kind, _names[i], result.Message, Restarts.RestartsInWindow));
+                Decide(ResourceGroupDecisionKind.Failed, _names[i], ResourceAction.Monitor, result, result.Message);
+                yield return ResourceGroupStep.Complete(new GroupActionOutcome(GroupOutcome.Failed, result.Kind, _names[i], result.Message, Restarts.RestartsAt(_now)));
                 yield break;
             }
 
@@ -383,26 +399,26 @@ public sealed class ResourceGroupMachine
     {
         string failedName = _names[first];
         string? failedMessage = failure.Message;
-        string action = "monitor";
+        var action = ResourceAction.Monitor;
         int failedAt = first;
         int lastToStop = _names.Length - 1;
         while (true)
         {
-            if (!Restarts.TryRecordRestart())
+            if (!Restarts.TryRecordRestart(_now))
             {
-                ResourcesLog.BudgetExhausted(_logger, GroupName, _names[failedAt], failure.Kind, failure.Message, _options.MaxRestarts, _options.FailureWindow);
-                yield return ResourceGroupStep.Complete(new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, _names[failedAt], BudgetMessage(failure.Message), Restarts.RestartsInWindow));
+                Decide(ResourceGroupDecisionKind.BudgetExhausted, _names[failedAt], action, failure, failure.Message);
+                yield return ResourceGroupStep.Complete(new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, _names[failedAt], BudgetMessage(failure.Message), Restarts.RestartsAt(_now)));
                 yield break;
             }
 
-            ResourcesLog.Restarting(_logger, GroupName, action, _names[failedAt], Describe(failure), failure.Message, Restarts.RestartsInWindow, _options.MaxRestarts, _options.FailureWindow);
+            Decide(ResourceGroupDecisionKind.Restarting, _names[failedAt], action, failure, failure.Message);
             for (int j = lastToStop; j >= first; j--)
             {
                 yield return Run(j, ResourceAction.Stop);
                 var stop = _last;
                 if (!stop.Succeeded)
                 {
-                    ResourcesLog.GroupBlocked(_logger, GroupName, _names[j], stop.Message);
+                    Decide(ResourceGroupDecisionKind.Blocked, _names[j], ResourceAction.Stop, stop, stop.Message);
                     yield return ResourceGroupStep.Complete(Blocked(_names[j], stop));
                     yield break;
                 }
@@ -425,8 +441,8 @@ public sealed class ResourceGroupMachine
 
                 if (start.Kind != ResourceFailureKind.Transient)
                 {
-                    ResourcesLog.GroupFailed(_logger, GroupName, _names[j], start.Kind, start.Message);
-                    yield return ResourceGroupStep.Complete(new GroupActionOutcome(GroupOutcome.Failed, start.Kind, _names[j], start.Message, Restarts.RestartsInWindow));
+                    Decide(ResourceGroupDecisionKind.Failed, _names[j], ResourceAction.Start, start, start.Message);
+                    yield return ResourceGroupStep.Complete(new GroupActionOutcome(GroupOutcome.Failed, start.Kind, _names[j], start.Message, Restarts.RestartsAt(_now)));
                     yield break;
                 }
 
@@ -434,22 +450,25 @@ public sealed class ResourceGroupMachine
                 failure = start;
                 failedAt = j;
                 lastToStop = j;
-                action = "start";
+                action = ResourceAction.Start;
                 break;
             }
 
             if (restarted)
             {
-                yield return ResourceGroupStep.Complete(new GroupActionOutcome(GroupOutcome.Recovered, ResourceFailureKind.None, failedName, failedMessage, Restarts.RestartsInWindow));
+                yield return ResourceGroupStep.Complete(new GroupActionOutcome(GroupOutcome.Recovered, ResourceFailureKind.None, failedName, failedMessage, Restarts.RestartsAt(_now)));
                 yield break;
             }
         }
     }
 
-    private GroupActionOutcome Success(GroupOutcome outcome) => new(outcome, ResourceFailureKind.None, null, null, Restarts.RestartsInWindow);
+    private void Decide(ResourceGroupDecisionKind kind, string resource, ResourceAction action, ResourceActionResult result, string? reason) =>
+        (_decisions ??= []).Add(new ResourceGroupDecision(kind, resource, action, result.Kind, Describe(result), reason, Restarts.RestartsAt(_now), _options.MaxRestarts, _options.FailureWindow));
+
+    private GroupActionOutcome Success(GroupOutcome outcome) => new(outcome, ResourceFailureKind.None, null, null, Restarts.RestartsAt(_now));
 
     private GroupActionOutcome Blocked(string resource, ResourceActionResult stop) =>
-        new(GroupOutcome.Blocked, stop.Kind, resource, stop.Message, Restarts.RestartsInWindow);
+        new(GroupOutcome.Blocked, stop.Kind, resource, stop.Message, Restarts.RestartsAt(_now));
 
     private string BudgetMessage(string? reason) =>
         $"restart budget exhausted ({_options.MaxRestarts} in {_options.FailureWindow}): {reason}";

@@ -26,6 +26,9 @@ namespace HaKit.Resources;
 /// <para><b>Restarts.</b> Restarts are counted by one <see cref="RestartTracker"/> per runner (at most <see cref="GroupOptions.MaxRestarts"/>
 /// within the sliding <see cref="GroupOptions.FailureWindow"/>), shared by start retries and monitor restarts and kept across
 /// start/stop cycles; each restart attempt waits <see cref="GroupOptions.RestartDelay"/> on the runner's clock.</para>
+/// <para><b>Decisions and time.</b> The decisions themselves (restart, budget exhausted, failed, blocked) are made by a
+/// <see cref="ResourceGroupMachine"/>, which reads no clock and logs nothing: the runner hands it the current time of its
+/// <see cref="TimeProvider"/> and logs every <see cref="ResourceGroupDecision"/> it returns.</para>
 /// <para><b>Concurrency.</b> Group actions never run concurrently on one runner: they are serialized with a <see cref="SemaphoreSlim"/>
 /// (a call waits, cancellably, for the running one to finish). <see cref="ActionCompleted"/> is raised on the thread running the
 /// action; an exception thrown by a handler is logged and ignored.</para>
@@ -79,7 +82,7 @@ public sealed class ResourceGroupRunner
         GroupName = options.Name;
         Resources = Array.AsReadOnly(copy);
         Restarts = new RestartTracker(options.MaxRestarts, options.FailureWindow, timeProvider);
-        _machine = new ResourceGroupMachine(options, Array.ConvertAll(copy, r => r.Name), Restarts, _logger);
+        _machine = new ResourceGroupMachine(options, Array.ConvertAll(copy, r => r.Name), Restarts);
         _startPipeline = BuildPipeline(options.StartTimeout, timeProvider);
         _stopPipeline = BuildPipeline(options.StopTimeout, timeProvider);
         _monitorPipeline = BuildPipeline(options.MonitorTimeout, timeProvider);
@@ -123,7 +126,7 @@ public sealed class ResourceGroupRunner
         try
         {
             _context = new ResourceContext(GroupName, _nodeName, epoch, ownershipToken);
-            return await DriveAsync(_machine.BeginStart(), ownershipToken, cancellationToken).ConfigureAwait(false);
+            return await DriveAsync(_machine.BeginStart(Now), ownershipToken, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -144,7 +147,7 @@ public sealed class ResourceGroupRunner
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await DriveAsync(_machine.BeginStop(), CancellationToken.None, cancellationToken).ConfigureAwait(false);
+            return await DriveAsync(_machine.BeginStop(Now), CancellationToken.None, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -176,7 +179,7 @@ public sealed class ResourceGroupRunner
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await DriveAsync(_machine.BeginMonitor(), CancellationToken.None, cancellationToken).ConfigureAwait(false);
+            return await DriveAsync(_machine.BeginMonitor(Now), CancellationToken.None, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -184,24 +187,32 @@ public sealed class ResourceGroupRunner
         }
     }
 
-    /// <summary>Executes the machine's steps until it completes; abandons it when the caller's token (shutdown) interrupts.</summary>
+    /// <summary>The machine's time: this runner's clock, on the scale the restart budget counts in.</summary>
+    private TimeSpan Now => RestartTracker.Now(_timeProvider);
+
+    /// <summary>Executes the machine's steps until it completes, logging its decisions; abandons it when the caller's token (shutdown) interrupts.</summary>
     private async Task<GroupActionOutcome> DriveAsync(ResourceGroupStep step, CancellationToken ownershipToken, CancellationToken cancellationToken)
     {
         try
         {
             while (true)
             {
+                foreach (var decision in step.Decisions)
+                {
+                    LogDecision(decision);
+                }
+
                 switch (step.Kind)
                 {
                     case ResourceGroupStepKind.Completed:
                         return step.Outcome!;
                     case ResourceGroupStepKind.Delay:
                         await Task.Delay(step.Delay, _timeProvider, cancellationToken).ConfigureAwait(false);
-                        step = _machine.OnDelayElapsed();
+                        step = _machine.OnDelayElapsed(Now);
                         break;
                     default:
                         var result = await RunAsync(step.ResourceIndex, step.Action, cancellationToken).ConfigureAwait(false);
-                        step = _machine.OnActionCompleted(result, ownershipToken.IsCancellationRequested);
+                        step = _machine.OnActionCompleted(Now, result, ownershipToken.IsCancellationRequested);
                         break;
                 }
             }
@@ -210,6 +221,25 @@ public sealed class ResourceGroupRunner
         {
             // Completed steps end the machine's action; anything else (shutdown) drops it.
             _machine.Abandon();
+        }
+    }
+
+    private void LogDecision(ResourceGroupDecision d)
+    {
+        switch (d.Kind)
+        {
+            case ResourceGroupDecisionKind.Restarting:
+                ResourcesLog.Restarting(_logger, GroupName, ResourceGroupMachine.ActionName(d.Action), d.Resource, d.Cause, d.Reason, d.Restarts, d.MaxRestarts, d.FailureWindow);
+                break;
+            case ResourceGroupDecisionKind.BudgetExhausted:
+                ResourcesLog.BudgetExhausted(_logger, GroupName, d.Resource, d.FailureKind, d.Reason, d.MaxRestarts, d.FailureWindow);
+                break;
+            case ResourceGroupDecisionKind.Failed:
+                ResourcesLog.GroupFailed(_logger, GroupName, d.Resource, d.FailureKind, d.Reason);
+                break;
+            default:
+                ResourcesLog.GroupBlocked(_logger, GroupName, d.Resource, d.Reason);
+                break;
         }
     }
 

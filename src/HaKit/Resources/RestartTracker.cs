@@ -4,13 +4,15 @@ namespace HaKit.Resources;
 /// Counts restarts in a sliding window (Pacemaker's <c>migration-threshold</c> within <c>failure-timeout</c>):
 /// at most <c>maxRestarts</c> restarts may be recorded within any <c>window</c>; older restarts expire.
 /// </summary>
-/// <remarks>Time is read only from the given <see cref="TimeProvider"/> (monotonic timestamps). Instances are thread-safe.</remarks>
+/// <remarks>Time is either passed in (<see cref="TryRecordRestart(TimeSpan)"/>, <see cref="RestartsAt"/>: monotonic time as a
+/// <see cref="TimeSpan"/> on the scale of <see cref="Now"/>) or read from the given <see cref="TimeProvider"/>
+/// (<see cref="TryRecordRestart()"/>, <see cref="RestartsInWindow"/>). Instances are thread-safe.</remarks>
 public sealed class RestartTracker
 {
     private readonly int _maxRestarts;
     private readonly TimeSpan _window;
     private readonly TimeProvider _timeProvider;
-    private readonly Queue<long> _restarts = new();
+    private readonly Queue<TimeSpan> _restarts = new();
     private readonly Lock _lock = new();
 
     /// <summary>Creates a tracker.</summary>
@@ -38,26 +40,32 @@ public sealed class RestartTracker
     /// <summary>How long a recorded restart counts.</summary>
     public TimeSpan Window => _window;
 
-    /// <summary>Restarts recorded within the last <see cref="Window"/>.</summary>
-    public int RestartsInWindow
-    {
-        get
-        {
-            lock (_lock)
-            {
-                Expire(_timeProvider.GetTimestamp());
-                return _restarts.Count;
-            }
-        }
-    }
+        /// <summary>Restarts recorded within the last <see cref="Window"/>, on the tracker's clock.</summary>
+    public int RestartsInWindow => RestartsAt(Now(_timeProvider));
 
-    /// <summary>Records a restart if the budget allows it.</summary>
+    /// <summary>Records a restart, on the tracker's clock, if the budget allows it.</summary>
     /// <returns><see langword="true"/> when the restart was recorded (and may proceed); <see langword="false"/> when <see cref="MaxRestarts"/> restarts were already recorded within <see cref="Window"/>.</returns>
-    public bool TryRecordRestart()
+    public bool TryRecordRestart() => TryRecordRestart(Now(_timeProvider));
+
+    /// <summary>Restarts recorded within the <see cref="Window"/> that ends at <paramref name="now"/>. Reads no clock.</summary>
+    /// <param name="now">Monotonic time on the tracker's clock as a <see cref="TimeSpan"/> (see <see cref="Now"/>).</param>
+    /// <returns>How many restarts count at <paramref name="now"/>.</returns>
+    public int RestartsAt(TimeSpan now)
     {
         lock (_lock)
         {
-            long now = _timeProvider.GetTimestamp();
+            Expire(now);
+            return _restarts.Count;
+        }
+    }
+
+    /// <summary>Records a restart at <paramref name="now"/> if the budget allows it. Reads no clock.</summary>
+    /// <param name="now">Monotonic time on the tracker's clock as a <see cref="TimeSpan"/> (see <see cref="Now"/>).</param>
+    /// <returns><see langword="true"/> when the restart was recorded (and may proceed); <see langword="false"/> when <see cref="MaxRestarts"/> restarts were already recorded within <see cref="Window"/>.</returns>
+    public bool TryRecordRestart(TimeSpan now)
+    {
+        lock (_lock)
+        {
             Expire(now);
             if (_restarts.Count >= _maxRestarts)
             {
@@ -69,6 +77,15 @@ public sealed class RestartTracker
         }
     }
 
+    /// <summary>The time scale of the <c>now</c> arguments: <paramref name="timeProvider"/>'s monotonic timestamp as a <see cref="TimeSpan"/>.</summary>
+    /// <param name="timeProvider">The clock.</param>
+    /// <returns>The clock's current monotonic time.</returns>
+    public static TimeSpan Now(TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        return timeProvider.GetElapsedTime(0, timeProvider.GetTimestamp());
+    }
+
     /// <summary>Forgets every recorded restart (an operator cleared the failures).</summary>
     public void Reset()
     {
@@ -78,14 +95,14 @@ public sealed class RestartTracker
         }
     }
 
-    private void Expire(long now)
+    private void Expire(TimeSpan now)
     {
         if (_window == Timeout.InfiniteTimeSpan)
         {
             return;
         }
 
-        while (_restarts.TryPeek(out long oldest) && _timeProvider.GetElapsedTime(oldest, now) >= _window)
+        while (_restarts.TryPeek(out var oldest) && now - oldest >= _window)
         {
             _restarts.Dequeue();
         }

@@ -8,7 +8,7 @@ public class FailureDetectorFactoryTests
     private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
 
     [Test]
-    public void Fixed_CreatesFixedDetectorWithConfiguredTimes()
+    public void Fixed_creates_a_fixed_detector_with_the_configured_times()
     {
         var timing = new TimingOptions { WarnTime = Ms(300), DeadTime = Ms(600), InitialDeadTime = Ms(1500) };
         var factory = new FailureDetectorFactory(timing, new DetectorOptions { Kind = DetectorKind.Fixed });
@@ -25,7 +25,7 @@ public class FailureDetectorFactoryTests
     }
 
     [Test]
-    public void PhiAccrual_CreatesPhiDetectorBootstrappedWithTheInterval()
+    public void PhiAccrual_creates_a_phi_detector_bootstrapped_with_the_interval()
     {
         var options = new HaKitOptions();
         options.Timing.Interval = Ms(250);
@@ -47,7 +47,7 @@ public class FailureDetectorFactoryTests
     }
 
     [Test]
-    public void SettingsAreCopied_LaterChangesDoNotLeakIn()
+    public void Settings_are_copied_later_changes_do_not_leak_in()
     {
         var timing = new TimingOptions { WarnTime = Ms(300), DeadTime = Ms(600) };
         var detector = new DetectorOptions { Kind = DetectorKind.Fixed };
@@ -61,7 +61,7 @@ public class FailureDetectorFactoryTests
     }
 
     [Test]
-    public void InvalidSettings_FailAtConstruction()
+    public void Invalid_settings_fail_at_construction()
     {
         Assert.That(
             () => new FailureDetectorFactory(new TimingOptions { WarnTime = Ms(900), DeadTime = Ms(800) }, new DetectorOptions()),

@@ -16,7 +16,7 @@ public class FixedTimeoutDetectorTests
     private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
 
     [Test]
-    public void NeverHeard_IsAliveDuringInitDead_NeverSuspect_ThenDeadExactlyAtInitDead()
+    public void A_peer_never_heard_is_alive_during_the_initial_dead_time_never_suspect_then_dead_exactly_at_its_end()
     {
         var d = Create();
         for (var t = TimeSpan.Zero; t < InitDead; t += Ms(50))
@@ -31,7 +31,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void HeartbeatBeforeInitDead_AppliesNormalRules()
+    public void A_heartbeat_before_the_initial_dead_time_applies_the_normal_rules()
     {
         var d = Create();
         var hb = Created + Ms(100);
@@ -47,7 +47,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void ExactBoundaries_AfterRegularHeartbeats()
+    public void Exact_boundaries_after_regular_heartbeats()
     {
         var d = Create();
         var t = Created;
@@ -65,7 +65,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void NewHeartbeat_RecoversFromSuspectAndDead()
+    public void New_heartbeat_recovers_from_suspect_and_dead()
     {
         var d = Create();
         d.RecordHeartbeat(Created);
@@ -80,7 +80,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void LocalPause_DelaysSuspectAndDeadByThePause()
+    public void Local_pause_delays_suspect_and_dead_by_the_pause()
     {
         var d = Create();
         var hb = Created + Ms(100);
@@ -96,7 +96,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void LocalPause_BeforeFirstHeartbeat_DelaysInitDead()
+    public void A_local_pause_before_the_first_heartbeat_delays_the_initial_dead_time()
     {
         var d = Create();
         d.CompensateLocalPause(Ms(700));
@@ -105,7 +105,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void NonPositivePause_IsIgnored()
+    public void Non_positive_pause_is_ignored()
     {
         var d = Create();
         d.RecordHeartbeat(Created);
@@ -115,7 +115,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void OutOfOrderHeartbeat_DoesNotMoveTheLastArrivalBack()
+    public void Out_of_order_heartbeat_does_not_move_the_last_arrival_back()
     {
         var d = Create();
         d.RecordHeartbeat(Created + Ms(5000));
@@ -129,7 +129,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void HeartbeatInsideCompensatedWindow_DoesNotShortenTheCompensation()
+    public void Heartbeat_inside_compensated_window_does_not_shorten_the_compensation()
     {
         var d = Create();
         d.RecordHeartbeat(Created);
@@ -141,7 +141,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void Describe_ReportsSilenceOrInitDead()
+    public void Describe_reports_silence_or_the_initial_dead_time()
     {
         var d = Create();
         Assert.That(d.Describe(Created + Ms(1200)), Is.EqualTo("never heard (1.20 s of initdead 2.00 s)"));
@@ -151,7 +151,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void Constructor_RejectsInconsistentTimes()
+    public void Constructor_rejects_inconsistent_times()
     {
         Assert.That(() => new FixedTimeoutDetector(Ms(900), Ms(800), InitDead, Created), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(() => new FixedTimeoutDetector(TimeSpan.Zero, Ms(800), InitDead, Created), Throws.InstanceOf<ArgumentOutOfRangeException>());
@@ -160,7 +160,7 @@ public class FixedTimeoutDetectorTests
     }
 
     [Test]
-    public void RecordAndEvaluate_DoNotAllocateAfterWarmUp()
+    public void Record_and_evaluate_do_not_allocate_after_warm_up()
     {
         var d = Create();
         var t = Created;

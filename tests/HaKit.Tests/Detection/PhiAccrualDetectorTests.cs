@@ -57,7 +57,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void FirstHeartbeat_BootstrapsHistoryWithTheEstimate()
+    public void First_heartbeat_bootstraps_history_with_the_estimate()
     {
         var d = Create(firstEstimateMs: 200);
         Assert.That(d.SampleCount, Is.Zero);
@@ -70,7 +70,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void NeverHeard_FollowsTheInitialDeadTimeRule()
+    public void A_peer_never_heard_follows_the_initial_dead_time_rule()
     {
         var d = Create();
         for (var t = TimeSpan.Zero; t < InitDead; t += Ms(25))
@@ -83,7 +83,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void HeartbeatBeforeInitDead_AppliesPhiRules()
+    public void A_heartbeat_before_the_initial_dead_time_applies_the_phi_rules()
     {
         var d = Create();
         d.RecordHeartbeat(Created + Ms(50));
@@ -93,7 +93,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void RegularArrivals_KeepPhiLow_ThenPhiGrowsMonotonicallyWithSilence()
+    public void Regular_arrivals_keep_phi_low_then_phi_grows_monotonically_with_silence()
     {
         var d = Create();
         var last = Feed(d, Enumerable.Repeat(100.0, 300));
@@ -122,7 +122,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void JitteredHistory_ToleratesLargerGapsThanARegularOne()
+    public void Jittered_history_tolerates_larger_gaps_than_a_regular_one()
     {
         var random = new Random(12345);
         var jittered = Create(minStdMs: 1);
@@ -141,7 +141,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void MinStdDeviation_BoundsPhiOfAPerfectlyRegularHistory()
+    public void Min_std_deviation_bounds_phi_of_a_perfectly_regular_history()
     {
         var tight = Create(minStdMs: 1);
         var bounded = Create(minStdMs: 50);
@@ -157,7 +157,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void Phi_MatchesAkkaFormulaWithBootstrapHistory()
+    public void Phi_matches_the_Akka_formula_with_bootstrap_history()
     {
         var d = Create(minStdMs: 1, firstEstimateMs: 200);
         d.RecordHeartbeat(Created);
@@ -168,7 +168,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void AcceptablePause_DelaysDeadByThePause()
+    public void Acceptable_pause_delays_dead_by_the_pause()
     {
         var plain = Create();
         var tolerant = Create(acceptablePauseMs: 500);
@@ -181,7 +181,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void Thresholds_MapPhiToSuspectAndDead()
+    public void Thresholds_map_phi_to_suspect_and_dead()
     {
         var d = Create(threshold: 8, suspect: 3);
         var last = Feed(d, Enumerable.Repeat(100.0, 50));
@@ -200,7 +200,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void NewHeartbeat_RecoversFromDead_WithoutLearningTheOutage()
+    public void New_heartbeat_recovers_from_dead_without_learning_the_outage()
     {
         var d = Create();
         var last = Feed(d, Enumerable.Repeat(100.0, 100));
@@ -216,7 +216,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void LocalPause_DelaysDeadByThePause()
+    public void Local_pause_delays_dead_by_the_pause()
     {
         var plain = Create();
         var paused = Create();
@@ -231,7 +231,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void OutOfOrderHeartbeat_IsIgnored()
+    public void Out_of_order_heartbeat_is_ignored()
     {
         var d = Create();
         var last = Feed(d, Enumerable.Repeat(100.0, 100));
@@ -246,7 +246,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void RingBuffer_KeepsOnlyTheLastSamples_AcrossManyWraps()
+    public void Ring_buffer_keeps_only_the_last_samples_across_many_wraps()
     {
         var d = Create(maxSamples: 10);
         var random = new Random(7);
@@ -262,7 +262,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void Describe_ReportsPhiAndSilence()
+    public void Describe_reports_phi_and_silence()
     {
         var d = Create(minStdMs: 1, firstEstimateMs: 200);
         Assert.That(d.Describe(Created + Ms(500)), Is.EqualTo("never heard (0.50 s of initdead 2.00 s)"));
@@ -272,7 +272,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void Constructor_RejectsBadParameters()
+    public void Constructor_rejects_bad_parameters()
     {
         Assert.That(() => Create(threshold: 0), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(() => Create(threshold: double.NaN), Throws.InstanceOf<ArgumentOutOfRangeException>());
@@ -284,7 +284,7 @@ public class PhiAccrualDetectorTests
     }
 
     [Test]
-    public void RecordAndEvaluate_DoNotAllocateAfterWarmUp()
+    public void Record_and_evaluate_do_not_allocate_after_warm_up()
     {
         var d = Create(maxSamples: 50);
         var random = new Random(1);

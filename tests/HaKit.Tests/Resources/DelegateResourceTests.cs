@@ -8,7 +8,7 @@ public sealed class DelegateResourceTests
     private static readonly ResourceContext Context = new("web", "node1", 7, CancellationToken.None);
 
     [Test]
-    public async Task DefaultMonitor_FollowsSuccessfulStartAndStop()
+    public async Task Default_monitor_follows_successful_start_and_stop()
     {
         int starts = 0;
         var resource = new DelegateResource(
@@ -26,7 +26,7 @@ public sealed class DelegateResourceTests
     }
 
     [Test]
-    public async Task CustomMonitor_IsUsed_AndSeesTheContext()
+    public async Task Custom_monitor_is_used_and_sees_the_context()
     {
         ResourceContext? seen = null;
         var resource = new DelegateResource(
@@ -42,7 +42,7 @@ public sealed class DelegateResourceTests
     }
 
     [Test]
-    public async Task TaskConvenienceCtor_MapsSuccessAndExceptions()
+    public async Task The_task_constructor_maps_success_and_exceptions()
     {
         var attempt = 0;
         var resource = new DelegateResource(
@@ -72,7 +72,7 @@ public sealed class DelegateResourceTests
     }
 
     [Test]
-    public void TaskConvenienceCtor_PropagatesCancellationOfItsOwnToken()
+    public void The_task_constructor_propagates_cancellation_of_its_own_token()
     {
         var resource = new DelegateResource(
             "svc",
@@ -84,7 +84,7 @@ public sealed class DelegateResourceTests
     }
 
     [Test]
-    public async Task WorksInsideARunner()
+    public async Task Works_inside_a_runner()
     {
         var log = new List<string>();
         var a = new DelegateResource("a", (_, _) => { log.Add("start a"); return Task.CompletedTask; }, (_, _) => { log.Add("stop a"); return Task.CompletedTask; });

@@ -77,7 +77,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task Start_Then_Monitor_IsRunning_And_StartIsIdempotent()
+    public async Task Start_then_monitor_is_running_and_start_is_idempotent()
     {
         var resource = Shell("while :; do sleep 0.1; done");
 
@@ -93,7 +93,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task ChildExit_IsNotRunning_WithExitCode()
+    public async Task A_child_exit_is_NotRunning_with_the_exit_code()
     {
         var resource = Shell("sleep 0.2; exit 3");
         Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
@@ -116,7 +116,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task Stop_SendsSigterm_AndAGracefulChildExitsQuickly()
+    public async Task Stop_sends_SIGTERM_and_a_graceful_child_exits_quickly()
     {
         var resource = Shell("trap 'echo got-term; exit 0' TERM; echo trap-ready; while :; do sleep 0.1; done");
         Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
@@ -136,7 +136,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task Stop_KillsAChildThatIgnoresSigterm_AfterStopTimeout()
+    public async Task Stop_kills_a_child_that_ignores_SIGTERM_after_the_stop_timeout()
     {
         var resource = Shell("trap '' TERM; echo trap-ready; while :; do sleep 0.1; done", stopTimeout: TimeSpan.FromMilliseconds(500));
         Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
@@ -155,14 +155,14 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task Stop_WhenNotRunning_Succeeds()
+    public async Task Stop_when_not_running_succeeds()
     {
         var resource = Shell("exit 0");
         Assert.That((await resource.StopAsync(Context, _bound.Token)).Succeeded, Is.True);
     }
 
     [Test]
-    public async Task OutputLines_ReachTheLogger_WithLevelsAndResourceName()
+    public async Task Output_lines_reach_the_logger_with_levels_and_resource_name()
     {
         var resource = Shell("echo hello-out; echo hello-err >&2; while :; do sleep 0.1; done");
         Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
@@ -178,7 +178,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task EnvironmentVariables_AreVisibleToTheChild()
+    public async Task Environment_variables_are_visible_to_the_child()
     {
         var resource = new ProcessResource(
             new ProcessResourceOptions
@@ -199,7 +199,7 @@ public sealed class ProcessResourceTests
 
     [TestCase("/nonexistent/dir/hakit-no-such-binary")]
     [TestCase("hakit-no-such-binary-on-path")]
-    public async Task MissingExecutable_IsPermanentOnNode(string fileName)
+    public async Task A_missing_executable_is_PermanentOnNode(string fileName)
     {
         var resource = new ProcessResource(new ProcessResourceOptions { Name = "missing", FileName = fileName }, _logger);
         _resources.Add(resource);
@@ -212,7 +212,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task StartupGrace_FailsAChildThatDiesEarly()
+    public async Task The_startup_grace_fails_a_child_that_dies_early()
     {
         var resource = Shell("exit 2", startupGrace: TimeSpan.FromMilliseconds(500));
 
@@ -223,7 +223,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task StartupGrace_PassesForALiveChild()
+    public async Task The_startup_grace_passes_for_a_live_child()
     {
         var resource = Shell("while :; do sleep 0.1; done", startupGrace: TimeSpan.FromMilliseconds(300));
 
@@ -234,7 +234,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task Dispose_KillsARunningChild()
+    public async Task Dispose_kills_a_running_child()
     {
         var resource = Shell("trap '' TERM; while :; do sleep 0.1; done");
         Assert.That((await resource.StartAsync(Context, _bound.Token)).Succeeded, Is.True);
@@ -247,7 +247,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task InARunner_MonitorRestartsAnExitedChild()
+    public async Task In_a_runner_monitor_restarts_an_exited_child()
     {
         var resource = Shell("sleep 0.3; exit 1");
         var runner = new ResourceGroupRunner(new GroupOptions { Name = "web", StopTimeout = TimeSpan.FromSeconds(5) }, [resource], "node1", TimeProvider.System);
@@ -263,7 +263,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task GroupStopTimeoutShorterThanGrace_KillsTheTree_AndConfirmsTheStop()
+    public async Task Group_stop_timeout_shorter_than_grace_kills_the_tree_and_confirms_the_stop()
     {
         var resource = Shell("trap '' TERM; echo trap-ready; while :; do sleep 0.1; done", stopTimeout: TimeSpan.FromSeconds(30));
         var runner = new ResourceGroupRunner(new GroupOptions { Name = "web", StopTimeout = TimeSpan.FromMilliseconds(400) }, [resource], "node1", TimeProvider.System);
@@ -278,7 +278,7 @@ public sealed class ProcessResourceTests
     }
 
     [Test]
-    public async Task Stop_IsNotDelayedByAGrandchildHoldingTheOutputPipes()
+    public async Task Stop_is_not_delayed_by_a_grandchild_holding_the_output_pipes()
     {
         var resource = Shell("sleep 5 & echo \"bg=$!\"; trap 'exit 0' TERM; while :; do sleep 0.1; done");
         int? grandchild = null;

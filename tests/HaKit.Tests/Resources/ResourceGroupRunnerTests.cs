@@ -6,7 +6,7 @@ namespace HaKit.Tests.Resources;
 public sealed class ResourceGroupRunnerTests : RunnerTestBase
 {
     [Test]
-    public async Task Start_RunsInOrder_And_Stop_RunsInReverse()
+    public async Task Start_runs_in_order_and_stop_runs_in_reverse()
     {
         var (runner, _) = Create("a", "b", "c");
 
@@ -21,7 +21,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task EpochAndOwnershipToken_ReachEveryAction()
+    public async Task Epoch_and_ownership_token_reach_every_action()
     {
         var (runner, resources) = Create("a", "b");
         using var ownership = new CancellationTokenSource();
@@ -45,7 +45,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
 
     [TestCase(ResourceFailureKind.PermanentOnNode)]
     [TestCase(ResourceFailureKind.Fatal)]
-    public async Task StartFailureOfLast_StopsInReverse_AndFailsWithKind(ResourceFailureKind kind)
+    public async Task Start_failure_of_last_stops_in_reverse_and_fails_with_kind(ResourceFailureKind kind)
     {
         var (runner, resources) = Create("a", "b", "c");
         resources[2].Start(ResourceResult.Failure(kind, "broken"));
@@ -61,7 +61,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task TransientStartFailure_IsRetried_AndCounted()
+    public async Task Transient_start_failure_is_retried_and_counted()
     {
         var (runner, resources) = Create("a", "b", "c");
         resources[1].Start(ResourceResult.Transient("port busy"));
@@ -75,7 +75,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task TransientStartFailures_ExhaustBudget_FailTransient_AndRollBack()
+    public async Task Transient_start_failures_exhaust_budget_fail_transient_and_roll_back()
     {
         var (runner, resources) = Create(Options(maxRestarts: 2), "a", "b", "c");
         resources[2].DefaultStart = _ => new(ResourceResult.Transient("nope"));
@@ -94,7 +94,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task StartFailure_WithFailingRollbackStop_IsBlocked()
+    public async Task Start_failure_with_failing_rollback_stop_is_blocked()
     {
         var (runner, resources) = Create("a", "b", "c");
         resources[2].Start(ResourceResult.Fatal("misconfigured"));
@@ -108,7 +108,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task StartFailure_AfterOwnershipLost_IsNotRetried()
+    public async Task Start_failure_after_ownership_lost_is_not_retried()
     {
         var (runner, resources) = Create("a", "b");
         using var ownership = new CancellationTokenSource();
@@ -128,7 +128,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task StopFailure_IsBlocked_AndOtherResourcesAreStillStopped()
+    public async Task Stop_failure_is_blocked_and_other_resources_are_still_stopped()
     {
         var (runner, resources) = Create("a", "b", "c");
         resources[1].Stop(ResourceResult.Transient("device busy"));
@@ -143,7 +143,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task StopTimeout_IsBlocked_WithTimedOutRecord()
+    public async Task A_stop_timeout_is_blocked_with_a_timed_out_record()
     {
         var (runner, resources) = Create("a", "b", "c");
         resources[1].Stop(RecordingResource.Hang<ResourceResult>);
@@ -161,7 +161,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task StartTimeout_IsTransient()
+    public async Task Start_timeout_is_transient()
     {
         var (runner, resources) = Create(Options(maxRestarts: 0), "a", "b");
         resources[1].Start(RecordingResource.Hang<ResourceResult>);
@@ -179,7 +179,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task StartTimeout_IsRetriedWithinBudget()
+    public async Task Start_timeout_is_retried_within_budget()
     {
         var (runner, resources) = Create("a");
         resources[0].Start(RecordingResource.Hang<ResourceResult>);
@@ -192,7 +192,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task RestartDelay_IsWaitedOnTheTimeProvider()
+    public async Task The_restart_delay_is_waited_on_the_TimeProvider()
     {
         var (runner, resources) = Create(Options(restartDelay: TimeSpan.FromSeconds(5)), "a");
         resources[0].Start(ResourceResult.Transient("flaky"));
@@ -213,7 +213,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_AllRunning_Succeeds_WithoutOtherActions()
+    public async Task Monitor_all_running_succeeds_without_other_actions()
     {
         var (runner, _) = Create("a", "b");
         await Bounded(runner.StartAsync(1, CancellationToken.None, CancellationToken.None));
@@ -226,7 +226,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_Degraded_ReportsDegraded_AndTakesNoAction()
+    public async Task Monitor_degraded_reports_Degraded_and_takes_no_action()
     {
         var (runner, resources) = Create("a", "b", "c");
         resources[1].Monitor(MonitorResult.Degraded("replica lagging"));
@@ -241,7 +241,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_NotRunning_RestartsFailedAndLaterResources_InOrder()
+    public async Task Monitor_not_running_restarts_failed_and_later_resources_in_order()
     {
         var (runner, resources) = Create("a", "b", "c", "d");
         await Bounded(runner.StartAsync(1, CancellationToken.None, CancellationToken.None));
@@ -260,7 +260,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_TransientFailed_AndMonitorException_AlsoRestart()
+    public async Task Monitor_transient_failed_and_monitor_exception_also_restart()
     {
         var (runner, resources) = Create("a", "b");
         resources[1].Monitor(MonitorResult.Failed(ResourceFailureKind.Transient, "health check 500"));
@@ -283,7 +283,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_RepeatedFailures_ExhaustMaxRestarts_FailTransient()
+    public async Task Monitor_repeated_failures_exhaust_max_restarts_fail_transient()
     {
         var (runner, resources) = Create(Options(maxRestarts: 2), "a", "b");
         resources[1].DefaultMonitor = _ => new(MonitorResult.NotRunning("gone"));
@@ -304,7 +304,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_BudgetExhaustedDuringRestart_FailsTransient()
+    public async Task Monitor_budget_exhausted_during_restart_fails_transient()
     {
         var (runner, resources) = Create(Options(maxRestarts: 2), "a", "b");
         resources[0].Monitor(MonitorResult.NotRunning("gone"));
@@ -320,7 +320,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_RestartsOlderThanTheWindow_NoLongerCount()
+    public async Task Monitor_restarts_older_than_the_window_no_longer_count()
     {
         var (runner, resources) = Create(Options(maxRestarts: 1, window: TimeSpan.FromMinutes(10)), "a");
         resources[0].DefaultMonitor = _ => new(MonitorResult.NotRunning("gone"));
@@ -341,7 +341,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
 
     [TestCase(ResourceFailureKind.PermanentOnNode)]
     [TestCase(ResourceFailureKind.Fatal)]
-    public async Task Monitor_PermanentOrFatal_FailsImmediately_WithoutRestart(ResourceFailureKind kind)
+    public async Task Monitor_permanent_or_fatal_fails_immediately_without_restart(ResourceFailureKind kind)
     {
         var (runner, resources) = Create("a", "b", "c");
         resources[1].Monitor(MonitorResult.Failed(kind, "disk gone"));
@@ -356,7 +356,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_StopFailureDuringRestart_IsBlocked()
+    public async Task Monitor_stop_failure_during_restart_is_blocked()
     {
         var (runner, resources) = Create("a", "b", "c");
         resources[0].Monitor(MonitorResult.NotRunning());
@@ -370,7 +370,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Monitor_Timeout_IsTransient_AndRestarts()
+    public async Task Monitor_timeout_is_transient_and_restarts()
     {
         var (runner, resources) = Create("a");
         resources[0].Monitor(RecordingResource.Hang<MonitorResult>);
@@ -388,7 +388,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     [TestCase(ResourceFailureKind.PermanentOnNode)]
     [TestCase(ResourceFailureKind.Fatal)]
     [TestCase(ResourceFailureKind.Transient)]
-    public async Task ResourceException_CarriesItsKind(ResourceFailureKind kind)
+    public async Task A_ResourceException_carries_its_kind(ResourceFailureKind kind)
     {
         var (runner, resources) = Create(Options(maxRestarts: 0), "a");
         resources[0].Start(_ => throw new ResourceException(kind, "agent says no"));
@@ -402,7 +402,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task PlainException_IsTransient_AndRetried()
+    public async Task Plain_exception_is_transient_and_retried()
     {
         var (runner, resources) = Create("a");
         resources[0].Start(_ => throw new InvalidOperationException("boom"));
@@ -417,7 +417,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task OwnershipCancellationInsideResource_IsTransient_NotPropagated()
+    public async Task Ownership_cancellation_inside_resource_is_transient_not_propagated()
     {
         var (runner, resources) = Create(Options(maxRestarts: 0), "a");
         using var ownership = new CancellationTokenSource();
@@ -431,7 +431,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task CallerCancellation_Propagates()
+    public async Task Caller_cancellation_propagates()
     {
         var (runner, resources) = Create("a", "b");
         resources[1].Start(RecordingResource.Hang<ResourceResult>);
@@ -451,7 +451,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task ActionCompleted_IsRaisedForEveryAction()
+    public async Task ActionCompleted_is_raised_for_every_action()
     {
         var (runner, resources) = Create("a", "b");
         resources[1].Monitor(MonitorResult.Degraded("slow"));
@@ -474,7 +474,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task ThrowingEventHandler_DoesNotBreakTheRunner()
+    public async Task Throwing_event_handler_does_not_break_the_runner()
     {
         var (runner, _) = Create("a", "b");
         runner.ActionCompleted += _ => throw new InvalidOperationException("bad handler");
@@ -486,7 +486,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task Actions_AreSerialized()
+    public async Task Actions_are_serialized()
     {
         var (runner, resources) = Create("a", "b");
         var release = new TaskCompletionSource<ResourceResult>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -505,7 +505,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public void DuplicateResourceNames_AreRejected()
+    public void Duplicate_resource_names_are_rejected()
     {
         var log = new List<string>();
         Assert.That(
@@ -514,7 +514,7 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
     }
 
     [Test]
-    public async Task ActionResults_AreLogged()
+    public async Task Action_results_are_logged()
     {
         var logger = new Microsoft.Extensions.Logging.Testing.FakeLogger();
         var a = new RecordingResource("nginx", Log).Monitor(MonitorResult.NotRunning("exited with code 1"));
@@ -526,5 +526,22 @@ public sealed class ResourceGroupRunnerTests : RunnerTestBase
         var messages = logger.Collector.GetSnapshot().Select(r => r.Message).ToList();
         Assert.That(messages, Has.Member("group web: start nginx ok in 0 ms"));
         Assert.That(messages, Has.Member("group web: monitor nginx failed (NotRunning: exited with code 1), restarting (1/3 in 00:10:00)"));
+    }
+
+    [Test]
+    public async Task Group_decisions_are_logged_by_the_runner()
+    {
+        var logger = new Microsoft.Extensions.Logging.Testing.FakeLogger();
+        var a = new RecordingResource("nginx", Log).Stop(ResourceResult.Transient("device busy"));
+        var b = new RecordingResource("db", Log);
+        b.DefaultStart = _ => new(ResourceResult.Transient("port busy"));
+        var runner = new ResourceGroupRunner(Options(maxRestarts: 1), [a, b], "node1", Time, logger);
+
+        await Bounded(runner.StartAsync(1, CancellationToken.None, CancellationToken.None));
+
+        var messages = logger.Collector.GetSnapshot().Select(r => r.Message).ToList();
+        Assert.That(messages, Has.Member("group web: start db failed (Transient: port busy), restarting (1/1 in 00:10:00)"));
+        Assert.That(messages, Has.Member("group web: db failed (Transient: port busy), restart budget exhausted (1 in 00:10:00); the group must move"));
+        Assert.That(messages, Has.Member("group web: stop nginx failed (device busy); the group is blocked until this node is fenced or the failure is cleared"));
     }
 }

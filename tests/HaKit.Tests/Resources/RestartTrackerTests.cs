@@ -7,7 +7,7 @@ namespace HaKit.Tests.Resources;
 public sealed class RestartTrackerTests
 {
     [Test]
-    public void AllowsAtMostMaxRestarts_WithinTheWindow()
+    public void Allows_at_most_max_restarts_within_the_window()
     {
         var time = new FakeTimeProvider();
         var tracker = new RestartTracker(3, TimeSpan.FromMinutes(10), time);
@@ -21,7 +21,7 @@ public sealed class RestartTrackerTests
     }
 
     [Test]
-    public void WindowSlides_OldestRestartExpiresFirst()
+    public void Window_slides_oldest_restart_expires_first()
     {
         var time = new FakeTimeProvider();
         var tracker = new RestartTracker(2, TimeSpan.FromMinutes(10), time);
@@ -39,7 +39,7 @@ public sealed class RestartTrackerTests
     }
 
     [Test]
-    public void Reset_ForgetsEverything()
+    public void Reset_forgets_everything()
     {
         var tracker = new RestartTracker(1, TimeSpan.FromMinutes(10), new FakeTimeProvider());
         Assert.That(tracker.TryRecordRestart(), Is.True);
@@ -52,7 +52,7 @@ public sealed class RestartTrackerTests
     }
 
     [Test]
-    public void ZeroMaxRestarts_AllowsNone()
+    public void Zero_max_restarts_allows_none()
     {
         var tracker = new RestartTracker(0, TimeSpan.FromMinutes(10), new FakeTimeProvider());
         Assert.That(tracker.TryRecordRestart(), Is.False);
@@ -60,7 +60,7 @@ public sealed class RestartTrackerTests
     }
 
     [Test]
-    public void InvalidArguments_AreRejected()
+    public void Invalid_arguments_are_rejected()
     {
         Assert.That(() => new RestartTracker(-1, TimeSpan.FromMinutes(1), TimeProvider.System), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(() => new RestartTracker(1, TimeSpan.Zero, TimeProvider.System), Throws.InstanceOf<ArgumentOutOfRangeException>());

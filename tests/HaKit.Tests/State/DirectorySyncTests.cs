@@ -6,7 +6,7 @@ namespace HaKit.Tests.State;
 public class DirectorySyncTests
 {
     [Test]
-    public void Fsync_OfAnExistingDirectory_Succeeds()
+    public void Fsync_of_an_existing_directory_succeeds()
     {
         var dir = Directory.CreateTempSubdirectory("hakit-dirsync-");
         try
@@ -20,7 +20,7 @@ public class DirectorySyncTests
     }
 
     [Test]
-    public void Fsync_OfAMissingDirectory_ThrowsIOExceptionNamingIt()
+    public void Fsync_of_a_missing_directory_throws_an_IOException_naming_it()
     {
         if (OperatingSystem.IsWindows())
         {
@@ -32,7 +32,7 @@ public class DirectorySyncTests
     }
 
     [Test]
-    public void Fsync_OfARegularFile_IsRejectedOnLinux()
+    public void Fsync_of_a_regular_file_is_rejected_on_Linux()
     {
         if (!OperatingSystem.IsLinux())
         {

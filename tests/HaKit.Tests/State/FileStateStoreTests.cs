@@ -42,7 +42,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void SaveThenLoad_RoundTrips()
+    public void Save_then_load_round_trips()
     {
         var path = Path.Combine(_root, "a.state");
         var store = new FileStateStore(path);
@@ -53,7 +53,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void EmptyEpochs_RoundTrip()
+    public void Empty_epochs_round_trip()
     {
         var store = new FileStateStore(Path.Combine(_root, "a.state"));
         store.Save(new PersistedState(1, new Dictionary<string, ulong>()));
@@ -63,7 +63,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void SecondSave_ReplacesTheFirst()
+    public void Second_save_replaces_the_first()
     {
         var store = new FileStateStore(Path.Combine(_root, "a.state"));
         store.Save(Sample());
@@ -73,7 +73,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void MissingFile_LoadsEmpty()
+    public void Missing_file_loads_empty()
     {
         var store = new FileStateStore(Path.Combine(_root, "missing", "deeper", "a.state"));
         var state = store.Load();
@@ -82,7 +82,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void Save_CreatesTheDirectory_AndLeavesNoTempFile()
+    public void Save_creates_the_directory_and_leaves_no_temp_file()
     {
         var dir = Path.Combine(_root, "new", "nested");
         var path = Path.Combine(dir, "a.state");
@@ -97,7 +97,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void StaleTempFileFromACrash_IsIgnoredByLoad_AndReplacedBySave()
+    public void Stale_temp_file_from_a_crash_is_ignored_by_load_and_replaced_by_save()
     {
         var path = Path.Combine(_root, "a.state");
         var store = new FileStateStore(path);
@@ -111,7 +111,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void FlippedByte_AnywhereInTheFile_IsDetected()
+    public void Flipped_byte_anywhere_in_the_file_is_detected()
     {
         var path = Path.Combine(_root, "a.state");
         var store = new FileStateStore(path);
@@ -131,7 +131,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void Truncation_AtEveryLength_IsDetected()
+    public void Truncation_at_every_length_is_detected()
     {
         var path = Path.Combine(_root, "a.state");
         var store = new FileStateStore(path);
@@ -146,7 +146,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void Truncation_ReportsWhatIsWrong()
+    public void Truncation_reports_what_is_wrong()
     {
         var path = Path.Combine(_root, "a.state");
         var store = new FileStateStore(path);
@@ -163,7 +163,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void WellFormedButWrongContent_IsRejectedWithTheReason()
+    public void Well_formed_but_wrong_content_is_rejected_with_the_reason()
     {
         var path = Path.Combine(_root, "a.state");
         var store = new FileStateStore(path);
@@ -191,7 +191,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void Save_RejectsEmptyGroupName_AndKeepsThePreviousFile()
+    public void Save_rejects_empty_group_name_and_keeps_the_previous_file()
     {
         var path = Path.Combine(_root, "a.state");
         var store = new FileStateStore(path);
@@ -202,7 +202,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void FailedRename_Throws_AndCleansUpTheTempFile()
+    public void Failed_rename_throws_and_cleans_up_the_temp_file()
     {
         var path = Path.Combine(_root, "a.state");
         Directory.CreateDirectory(path); // a directory where the file should go: the rename must fail
@@ -213,7 +213,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void UncreatableDirectory_Throws()
+    public void Uncreatable_directory_throws()
     {
         var blocker = Path.Combine(_root, "blocker");
         File.WriteAllText(blocker, "a file, not a directory");
@@ -222,7 +222,7 @@ public class FileStateStoreTests
     }
 
     [Test]
-    public void Constructor_RejectsDirectoryPaths()
+    public void Constructor_rejects_directory_paths()
     {
         Assert.That(() => new FileStateStore(""), Throws.ArgumentException);
         Assert.That(() => new FileStateStore(_root + Path.DirectorySeparatorChar), Throws.ArgumentException);

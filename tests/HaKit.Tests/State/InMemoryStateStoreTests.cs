@@ -6,7 +6,7 @@ namespace HaKit.Tests.State;
 public class InMemoryStateStoreTests
 {
     [Test]
-    public void StartsEmpty_OrWithTheInitialState()
+    public void Starts_empty_or_with_the_initial_state()
     {
         Assert.That(new InMemoryStateStore().Load().Incarnation, Is.Zero);
         var initial = new PersistedState(3, new Dictionary<string, ulong> { ["g"] = 2 });
@@ -16,7 +16,7 @@ public class InMemoryStateStoreTests
     }
 
     [Test]
-    public void Save_CountsAndSnapshots()
+    public void Save_counts_and_snapshots()
     {
         var store = new InMemoryStateStore();
         var epochs = new Dictionary<string, ulong> { ["g"] = 1 };
@@ -30,7 +30,7 @@ public class InMemoryStateStoreTests
     }
 
     [Test]
-    public void FailNextSave_FailsExactlyOnce_AndKeepsThePreviousState()
+    public void Fail_next_save_fails_exactly_once_and_keeps_the_previous_state()
     {
         var store = new InMemoryStateStore();
         store.Save(new PersistedState(1, new Dictionary<string, ulong> { ["g"] = 1 }));
@@ -46,7 +46,7 @@ public class InMemoryStateStoreTests
     }
 
     [Test]
-    public void FailNextSave_ThrowsTheGivenException()
+    public void Fail_next_save_throws_the_given_exception()
     {
         var store = new InMemoryStateStore();
         var boom = new UnauthorizedAccessException("disk says no");

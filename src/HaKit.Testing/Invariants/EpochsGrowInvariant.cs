@@ -1,0 +1,99 @@
+using HaKit.Resources;
+
+namespace HaKit.Testing;
+
+/// <summary>
+/// Epochs only grow: on each node, the persisted epoch of a group never decreases and the highest epoch the core knows never
+/// decreases within a process; every takeover (start) uses an epoch above every epoch the node owned before and above every
+/// epoch it heard from peers in its current process; and no resource instance is started with a smaller epoch after a larger one.
+/// </summary>
+public sealed class EpochsGrowInvariant : IInvariant
+{
+    private readonly Dictionary<(string Node, string Group), ulong> _persisted = [];
+    private readonly Dictionary<(string Node, string Group), (ulong Incarnation, ulong Highest)> _highest = [];
+    private readonly Dictionary<(string Node, string Group), ulong> _owned = [];
+    private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _heard = [];
+    private readonly Dictionary<(string Node, string Group, string Resource), ulong> _resource = [];
+
+    /// <inheritdoc />
+    public string Name => "epochs-grow";
+
+    /// <inheritdoc />
+    public string? Check(Simulation simulation)
+    {
+        ArgumentNullException.ThrowIfNull(simulation);
+        foreach (var e in simulation.StepEvents)
+        {
+            switch (e)
+            {
+                case NodeStarted s:
+                    foreach (var key in _heard.Keys.Where(k => k.Node == s.Node).ToArray())
+                    {
+                        _heard.Remove(key);
+                    }
+
+                    break;
+                case HeartbeatDelivered h:
+                    foreach (var a in h.Message.Groups)
+                    {
+                        var seen = Math.Max(a.Epoch, a.HighestEpoch);
+                        if (!_heard.TryGetValue((h.Node, a.Group), out var prev) || seen > prev.Epoch)
+                        {
+                            _heard[(h.Node, a.Group)] = (seen, h.From, h.At);
+                        }
+                    }
+
+                    break;
+                case GroupStartIssued st:
+                    if (_owned.TryGetValue((st.Node, st.Group), out var owned) && st.Epoch <= owned)
+                    {
+                        return $"node {st.Node} started group {st.Group} with epoch {st.Epoch}, but it had already owned epoch {owned}: a takeover must raise the epoch";
+                    }
+
+                    if (_heard.TryGetValue((st.Node, st.Group), out var heard) && st.Epoch <= heard.Epoch)
+                    {
+                        return $"node {st.Node} started group {st.Group} with epoch {st.Epoch}, but it had heard epoch {heard.Epoch} from {heard.From} at {Invariants.S(heard.At)}: a takeover must use an epoch above every epoch it knows";
+                    }
+
+                    _owned[(st.Node, st.Group)] = st.Epoch;
+                    break;
+                case ResourceActionObserved { Record: { Action: ResourceAction.Start, FailureKind: ResourceFailureKind.None } r } ra:
+                    if (_resource.TryGetValue((ra.Node, r.Group, r.Resource), out var last) && ra.Epoch < last)
+                    {
+                        return $"resource {r.Resource} of group {r.Group} on node {ra.Node} was started with epoch {ra.Epoch} after epoch {last}";
+                    }
+
+                    _resource[(ra.Node, r.Group, r.Resource)] = ra.Epoch;
+                    break;
+            }
+        }
+
+        foreach (var n in simulation.Nodes)
+        {
+            foreach (var g in simulation.GroupNames)
+            {
+                var persisted = n.PersistedEpochs.GetValueOrDefault(g);
+                if (_persisted.TryGetValue((n.Name, g), out var p) && persisted < p)
+                {
+                    return $"node {n.Name}: persisted epoch of group {g} went down from {p} to {persisted}";
+                }
+
+                _persisted[(n.Name, g)] = persisted;
+                if (!n.IsUp)
+                {
+                    continue;
+                }
+
+                var highest = n.HighestEpoch(g);
+                if (_highest.TryGetValue((n.Name, g), out var h) && h.Incarnation == n.Incarnation && highest < h.Highest)
+                {
+                    return $"node {n.Name}: highest epoch of group {g} went down from {h.Highest} to {highest} within incarnation {n.Incarnation}";
+                }
+
+                _highest[(n.Name, g)] = (n.Incarnation, highest);
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,31 @@
+using HaKit.Ownership;
+
+namespace HaKit.Testing;
+
+/// <summary>
+/// A graceful shutdown completes on its own: the core reports <see cref="ShutdownReady"/> (every group released, each handoff
+/// confirmed or timed out) before the host's shutdown time-out (<see cref="SimulationOptions.ShutdownTimeout"/>, by default what
+/// the hosting layer requires) makes the process exit anyway.
+/// </summary>
+public sealed class GracefulShutdownCompletesInvariant : IInvariant
+{
+    /// <inheritdoc />
+    public string Name => "graceful-shutdown-completes";
+
+    /// <inheritdoc />
+    public string? Check(Simulation simulation)
+    {
+        ArgumentNullException.ThrowIfNull(simulation);
+        foreach (var e in simulation.StepEvents)
+        {
+            if (e is ShutdownTimedOut t)
+            {
+                var n = simulation[t.Node];
+                var groups = string.Join(", ", simulation.GroupNames.Select(g => $"{g} {n.Core.GetRole(g)}{(n.InMaintenance(g) ? " (maintenance)" : "")}"));
+                return $"node {t.Node}: the graceful shutdown did not complete within the host's time-out {Invariants.S(t.Timeout)}: {groups}";
+            }
+        }
+
+        return null;
+    }
+}

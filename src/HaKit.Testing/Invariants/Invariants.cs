@@ -1,0 +1,56 @@
+using System.Globalization;
+using HaKit.Arbitration;
+
+namespace HaKit.Testing;
+
+/// <summary>The built-in invariants.</summary>
+/// <remarks>
+/// Each invariant lives in its own file in this folder, one concept each: ownership (<see cref="SingleActiveOwnerInvariant"/>,
+/// <see cref="TwoNodeDualActiveInvariant"/>, <see cref="SplitBrainRuleInvariant"/>), fencing tokens (<see cref="EpochsGrowInvariant"/>,
+/// <see cref="BlockedNeverStartedElsewhereInvariant"/>), liveness (<see cref="ConvergenceInvariant"/>), the operator paths
+/// (<see cref="MaintenanceHandsOffInvariant"/>, <see cref="StandbyTakesNothingInvariant"/>, <see cref="SwitchoverCompletesInvariant"/>,
+/// <see cref="GracefulShutdownCompletesInvariant"/>); <see cref="SimulationBounds"/> derives the time bounds they use.
+/// </remarks>
+public static class Invariants
+{
+    /// <summary>The invariants for the scenario's arbiter mode: for TwoNode, <see cref="EpochsGrowInvariant"/>,
+    /// <see cref="ConvergenceInvariant"/>, <see cref="TwoNodeDualActiveInvariant"/>, <see cref="BlockedNeverStartedElsewhereInvariant"/>,
+    /// <see cref="SplitBrainRuleInvariant"/>, and for the operator paths <see cref="MaintenanceHandsOffInvariant"/>,
+    /// <see cref="StandbyTakesNothingInvariant"/>, <see cref="SwitchoverCompletesInvariant"/> and <see cref="GracefulShutdownCompletesInvariant"/>.
+    /// (<see cref="SingleActiveOwnerInvariant"/> is for lease modes.)</summary>
+    /// <param name="options">The scenario.</param>
+    public static IList<IInvariant> Default(SimulationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var list = new List<IInvariant>
+        {
+            new EpochsGrowInvariant(),
+            new ConvergenceInvariant(),
+            new BlockedNeverStartedElsewhereInvariant(),
+            new SplitBrainRuleInvariant(),
+            new MaintenanceHandsOffInvariant(),
+            new StandbyTakesNothingInvariant(),
+            new SwitchoverCompletesInvariant(),
+            new GracefulShutdownCompletesInvariant(),
+        };
+        if (options.Cluster.Arbiter.Mode == ArbiterMode.TwoNode)
+        {
+            list.Add(new TwoNodeDualActiveInvariant());
+        }
+        else
+        {
+            list.Add(new SingleActiveOwnerInvariant());
+        }
+
+        return list;
+    }
+
+    internal static bool Outranks(Simulation sim, string a, string b)
+    {
+        int Priority(string n) => sim[n].Options.Nodes.First(x => x.Name == n).Priority;
+        var (pa, pb) = (Priority(a), Priority(b));
+        return pa != pb ? pa > pb : string.CompareOrdinal(a, b) < 0;
+    }
+
+    internal static string S(TimeSpan t) => t.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture) + "s";
+}
