@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using HaKit.Runtime;
 
 namespace HaKit.Witness;
 
@@ -19,7 +18,7 @@ internal sealed class WitnessMetrics : IDisposable
     public WitnessMetrics(IMeterFactory? meterFactory)
     {
         _ownsMeter = meterFactory is null;
-        _meter = meterFactory?.Create(HaKitMetrics.MeterName) ?? new Meter(HaKitMetrics.MeterName);
+        _meter = meterFactory?.Create(HaKitTelemetry.MeterName) ?? new Meter(HaKitTelemetry.MeterName);
         _votes = _meter.CreateCounter<long>("hakit.witness.votes", "{vote}", "Lease requests answered by the witness, per cluster and outcome (granted, renewed, refused)");
         _releases = _meter.CreateCounter<long>("hakit.witness.releases", "{release}", "Leases given back to the witness before they expired, per cluster");
         _dropped = _meter.CreateCounter<long>("hakit.witness.packets.dropped", "{packet}", "Datagrams the witness dropped, per cluster (empty: no served cluster) and reason");

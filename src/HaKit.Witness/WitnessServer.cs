@@ -4,10 +4,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using HaKit.Arbitration;
-using HaKit.Ownership;
 using HaKit.State;
 using HaKit.Wire;
-using HaKit.Wire.Proto;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -45,7 +43,6 @@ public sealed class WitnessServer : IAsyncDisposable
     private readonly WitnessMetrics _metrics;
     private readonly Cluster[] _clusters;
     private readonly Dictionary<string, Cluster> _byName = new(StringComparer.Ordinal);
-    private readonly ClusterMessage _replyMessage = new();
     private readonly Lock _gate = new();
 
     private LeaseGrantor? _grantor;
@@ -269,7 +266,7 @@ public sealed class WitnessServer : IAsyncDisposable
         var buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferSize, pinned: true);
         var reply = new byte[MaxPacketSize];
         var payload = new byte[MaxPacketSize];
-        var message = new ClusterMessage();
+        var protocol = new WitnessProtocol();
         var from = new SocketAddress(socket.AddressFamily);
         var addressSize = from.Size;
         while (!token.IsCancellationRequested)
@@ -306,7 +303,7 @@ public sealed class WitnessServer : IAsyncDisposable
             int replyLength;
             try
             {
-                replyLength = Handle(buffer.AsSpan(0, received), from, reply, payload, message);
+                replyLength = Handle(buffer.AsSpan(0, received), from, reply, payload, protocol);
             }
             catch (ObjectDisposedException) when (token.IsCancellationRequested)
             {
@@ -339,7 +336,7 @@ public sealed class WitnessServer : IAsyncDisposable
     }
 
     /// <summary>Handles one datagram; returns the length of the reply written to <paramref name="reply"/>, or 0 for none.</summary>
-    private int Handle(ReadOnlySpan<byte> packet, SocketAddress from, Span<byte> reply, Span<byte> payloadBuffer, ClusterMessage message)
+    private int Handle(ReadOnlySpan<byte> packet, SocketAddress from, Span<byte> reply, Span<byte> payloadBuffer, WitnessProtocol protocol)
     {
         if (!EnvelopeCodec.TryPeekCluster(packet, out var clusterUtf8))
         {
@@ -363,16 +360,15 @@ public sealed class WitnessServer : IAsyncDisposable
             return 0;
         }
 
-        if (PayloadCodec.TryRead(envelope.Payload, message))
+        if (protocol.TryRead(envelope.Payload, out var vote))
         {
-            switch (message.BodyCase)
+            if (vote.Kind == VoteMessageKind.Request)
             {
-                case ClusterMessage.BodyOneofCase.VoteRequest when message.VoteRequest.Group.Length > 0:
-                    return Answer(cluster, envelope.Sender, message.VoteRequest, reply, payloadBuffer);
-                case ClusterMessage.BodyOneofCase.VoteRelease when message.VoteRelease.Group.Length > 0:
-                    Release(cluster, envelope.Sender, message.VoteRelease);
-                    return 0;
+                return Answer(cluster, envelope.Sender, vote, reply, payloadBuffer, protocol);
             }
+
+            Release(cluster, envelope.Sender, vote);
+            return 0;
         }
 
         cluster.Stats.RecordDropped(DropReason.Malformed);
@@ -380,13 +376,13 @@ public sealed class WitnessServer : IAsyncDisposable
         return 0;
     }
 
-    private int Answer(Cluster cluster, string requester, VoteRequest request, Span<byte> reply, Span<byte> payloadBuffer)
+    private int Answer(Cluster cluster, string requester, VoteMessage request, Span<byte> reply, Span<byte> payloadBuffer, WitnessProtocol protocol)
     {
         var grantor = _grantor!;
         var now = Now();
         var before = grantor.HolderOf(now, cluster.Name, request.Group);
         _persistFailure = null;
-        var vote = grantor.Vote(now, cluster.Name, request.Group, requester, request.Epoch, TimeSpan.FromMilliseconds(request.TtlMs), request.Renew, request.RequestId);
+        var vote = grantor.Vote(now, cluster.Name, request.Group, requester, request.Epoch, request.Ttl, request.Renew, request.RequestId);
         if (vote.Granted && _persistFailure is { } failure)
         {
             // Never answer a grant whose epoch is not on disk: after a restart the witness could grant that epoch again.
@@ -403,38 +399,27 @@ public sealed class WitnessServer : IAsyncDisposable
         }
         else if (before is { } b && b.Holder == requester && b.Epoch == request.Epoch)
         {
-            WitnessLog.Renewed(_logger, cluster.Name, request.Group, requester, request.Epoch, request.TtlMs);
+            WitnessLog.Renewed(_logger, cluster.Name, request.Group, requester, request.Epoch, (uint)request.Ttl.TotalMilliseconds);
             _metrics.Vote(cluster.Name, "renewed");
         }
         else
         {
-            WitnessLog.Granted(_logger, cluster.Name, request.Group, requester, request.Epoch, request.TtlMs);
+            WitnessLog.Granted(_logger, cluster.Name, request.Group, requester, request.Epoch, (uint)request.Ttl.TotalMilliseconds);
             _metrics.Vote(cluster.Name, "granted");
         }
 
-        var answer = WitnessVoter.ToReply(request.RequestId, request.Group, requester, vote);
-        if (vote.Granted)
-        {
-            answer.Reason = "";
-        }
-
-        _replyMessage.VoteReply = answer;
         var codec = cluster.Codec!;
-        if (_replyMessage.CalculateSize() > codec.MaxPayloadLength)
+        var length = protocol.WriteReply(request, requester, vote, payloadBuffer, codec.MaxPayloadLength);
+        if (length == 0)
         {
-            answer.Reason = ""; // the words are a courtesy; the fields are the answer
-            if (_replyMessage.CalculateSize() > codec.MaxPayloadLength)
-            {
-                WitnessLog.ReplyTooLarge(_logger, cluster.Name, requester, request.Group);
-                return 0;
-            }
+            WitnessLog.ReplyTooLarge(_logger, cluster.Name, requester, request.Group);
+            return 0;
         }
 
-        var length = PayloadCodec.Write(_replyMessage, payloadBuffer);
         return codec.Encode(payloadBuffer[..length], reply);
     }
 
-    private void Release(Cluster cluster, string requester, VoteRelease release)
+    private void Release(Cluster cluster, string requester, VoteMessage release)
     {
         if (_grantor!.Release(cluster.Name, release.Group, requester, release.Epoch, release.RequestId))
         {

@@ -15,7 +15,7 @@ namespace HaKit.Runtime;
 public sealed class HaKitMetrics : IDisposable
 {
     /// <summary>The meter name to listen to (<c>HaKit</c>).</summary>
-    public const string MeterName = "HaKit";
+    public const string MeterName = HaKitTelemetry.MeterName;
 
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
