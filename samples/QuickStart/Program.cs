@@ -26,6 +26,7 @@ try
 
     Console.WriteLine("\n== crashing a (no handover: like kill -9)");
     var crash = Stopwatch.StartNew();
+    await nodes["a"].AbortAsync();
     await nodes["a"].DisposeAsync();
     nodes.Remove("a");
     await WaitFor(() => Role("b") == GroupRole.Active, "b takes over");

@@ -20,7 +20,6 @@ internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider s
         var errors = new List<string>();
         var byGroup = new Dictionary<string, IReadOnlyList<IResource>>(StringComparer.Ordinal);
         var section = registry.SectionName;
-        var configured = new HashSet<string>(options.Groups.Select(g => g.Name), StringComparer.Ordinal);
 
         for (var i = 0; i < options.Groups.Count; i++)
         {
@@ -35,14 +34,11 @@ internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider s
             var resources = mine.Where(c => c.Instance is not null).Select(c => c.Instance!).ToList();
             if (mine.Count == 0)
             {
-                errors.Add($"{key} = (none): group {g.Name} has no resources; register one with AddResource<T>(\"{g.Name}\")");
+                errors.Add(ResourceValidation.NoResources(key, g.Name, $"AddResource<T>(\"{g.Name}\")"));
                 continue;
             }
 
-            foreach (var duplicate in resources.GroupBy(r => r.Name, StringComparer.Ordinal).Where(d => d.Count() > 1))
-            {
-                errors.Add($"{key} = '{string.Join(", ", resources.Select(r => r.Name))}': {duplicate.Count()} resources registered for group {g.Name} are named {duplicate.Key}; resource names must be unique within a group");
-            }
+            errors.AddRange(ResourceValidation.DuplicateNames(key, g.Name, resources));
 
             if (g.Resources.Count == 0)
             {
@@ -74,10 +70,7 @@ internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider s
             byGroup[g.Name] = ordered;
         }
 
-        foreach (var group in created.Select(c => c.Registration.Group).Where(n => !configured.Contains(n)).Distinct(StringComparer.Ordinal))
-        {
-            errors.Add($"{section}:Groups = '{string.Join(", ", configured)}': resources are registered for group {group} (AddResource(\"{group}\")), which is not configured; add a group named {group} to {section}:Groups or remove the registration");
-        }
+        errors.AddRange(ResourceValidation.Unconfigured(section, options, created.Select(c => c.Registration.Group), group => $"AddResource(\"{group}\")"));
 
         return new ResolvedResources(byGroup, errors);
     }

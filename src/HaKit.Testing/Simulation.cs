@@ -55,7 +55,6 @@ public sealed partial class Simulation : IDisposable
     private readonly string[] _groupNames;
     private readonly byte[] _payload;
     private readonly byte[] _send;
-    private readonly ClusterMessage _reuse = new();
     private readonly FaultProfile _faults;
     private readonly ResourceDriver _resources;
     private readonly OperatorActions _operators;
@@ -320,7 +319,13 @@ public sealed partial class Simulation : IDisposable
                     throw new InvalidOperationException($"livelock: node {n.Name}'s core issued more than {MaxCommandsPerStep} commands in one step without time advancing (last: {c})");
                 }
 
-                Execute(n, c);
+                var done = c.AcceptAsync(Executor(n), CancellationToken.None);
+                if (!done.IsCompletedSuccessfully)
+                {
+                    throw new InvalidOperationException($"the simulator's executor must complete every command synchronously (node {n.Name}, {c})");
+                }
+
+                done.GetAwaiter().GetResult();
             }
         }
     }
@@ -329,47 +334,84 @@ public sealed partial class Simulation : IDisposable
 
     // ------------------------------------------------------------------ command executor (ClusterNode semantics)
 
-    private void Execute(SimulatedNode n, CoreCommand command)
+    private readonly Dictionary<SimulatedNode, NodeCommands> _executors = [];
+
+    private NodeCommands Executor(SimulatedNode n)
     {
-        switch (command)
+        if (!_executors.TryGetValue(n, out var executor))
         {
-            case SendHeartbeat send:
-                SendHeartbeat(n, send.Message);
-                break;
-            case PersistEpoch persist:
-                Persist(n, persist);
-                break;
-            case AskArbiter ask:
-                AskArbiter(n, ask);
-                break;
-            case ReleaseArbiter release:
-                ReleaseArbiter(n, release);
-                break;
-            case FenceNode fence:
-                Fence(n, fence);
-                break;
-            case StartGroup start:
-                StartGroup(n, start);
-                break;
-            case StopGroup stop:
-                StopGroup(n, stop);
-                break;
-            case MonitorGroup monitor:
-                MonitorGroup(n, monitor);
-                break;
-            case EmitEvent e:
-                if (e.Event is ShutdownReady && n.IsShuttingDown)
-                {
-                    n.ExitPending = true; // ClusterNode.StopAsync resumes; the rest of this batch (the final heartbeat) still goes out
-                }
+            executor = new NodeCommands(this, n);
+            _executors[n] = executor;
+        }
 
-                Observe(new CoreEventObserved(Now, n.Name, e.Event));
-                if (Options.RecordTrace || e.Event is RoleChanged)
-                {
-                    Record(n.Name, "event", Describe(e.Event));
-                }
+        return executor;
+    }
 
-                break;
+    /// <summary>One node's executor of its core's commands; every method completes synchronously (results are scheduled).</summary>
+    private sealed class NodeCommands(Simulation sim, SimulatedNode n) : ICoreCommandHandler
+    {
+        public ValueTask SendHeartbeatAsync(SendHeartbeat command, CancellationToken cancellationToken)
+        {
+            sim.SendHeartbeat(n, command.Message);
+            return default;
+        }
+
+        public ValueTask PersistEpochAsync(PersistEpoch command, CancellationToken cancellationToken)
+        {
+            sim.Persist(n, command);
+            return default;
+        }
+
+        public ValueTask AskArbiterAsync(AskArbiter command, CancellationToken cancellationToken)
+        {
+            sim.AskArbiter(n, command);
+            return default;
+        }
+
+        public ValueTask ReleaseArbiterAsync(ReleaseArbiter command, CancellationToken cancellationToken)
+        {
+            sim.ReleaseArbiter(n, command);
+            return default;
+        }
+
+        public ValueTask FenceNodeAsync(FenceNode command, CancellationToken cancellationToken)
+        {
+            sim.Fence(n, command);
+            return default;
+        }
+
+        public ValueTask StartGroupAsync(StartGroup command, CancellationToken cancellationToken)
+        {
+            sim.StartGroup(n, command);
+            return default;
+        }
+
+        public ValueTask StopGroupAsync(StopGroup command, CancellationToken cancellationToken)
+        {
+            sim.StopGroup(n, command);
+            return default;
+        }
+
+        public ValueTask MonitorGroupAsync(MonitorGroup command, CancellationToken cancellationToken)
+        {
+            sim.MonitorGroup(n, command);
+            return default;
+        }
+
+        public ValueTask EmitEventAsync(EmitEvent command, CancellationToken cancellationToken)
+        {
+            if (command.Event is ShutdownReady && n.IsShuttingDown)
+            {
+                n.ExitPending = true; // ClusterNode.StopAsync resumes; the rest of this batch (the final heartbeat) still goes out
+            }
+
+            sim.Observe(new CoreEventObserved(sim.Now, n.Name, command.Event));
+            if (sim.Options.RecordTrace || command.Event is RoleChanged)
+            {
+                sim.Record(n.Name, "event", Describe(command.Event));
+            }
+
+            return default;
         }
     }
 
@@ -479,51 +521,73 @@ public sealed partial class Simulation : IDisposable
         return delay;
     }
 
+    /// <summary>The receive path of the node's current incarnation: the runtime's <see cref="InboundRouter"/> over its codec, votes to its voter.</summary>
+    private readonly Dictionary<SimulatedNode, (EnvelopeCodec Codec, InboundRouter Router)> _routers = [];
+    private string _inboundLink = "";
+    private string _inboundNote = "";
+
+    private InboundRouter Router(SimulatedNode to)
+    {
+        if (_routers.TryGetValue(to, out var r) && r.Codec == to.Codec)
+        {
+            return r.Router;
+        }
+
+        var router = new InboundRouter(to.Codec, null, null, (sender, message) =>
+        {
+            if (to.Voter is not { } voter)
+            {
+                return false;
+            }
+
+            if (Options.RecordTrace)
+            {
+                Record(to.Name, "msg", $"<-{sender} {_inboundLink}{_inboundNote}: {message}");
+            }
+
+            voter.OnMessage(to.Clock.LocalNow, sender, message);
+            return true;
+        });
+        _routers[to] = (to.Codec, router);
+        return router;
+    }
+
     private void Deliver(SimulatedNode from, SimulatedNode to, int link, byte[] bytes, TimeSpan delay, string note) =>
         Later(to, delay, () =>
         {
-            if (!to.Codec.TryOpen(bytes, out var envelope, out var reason))
+            _inboundLink = _links[link];
+            _inboundNote = note;
+            var routed = Router(to).Route(bytes, _links[link]);
+            switch (routed.Drop)
             {
-                if (Options.RecordTrace)
-                {
-                    Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: wire layer dropped it ({reason})");
-                }
+                case InboundDrop.Wire:
+                    if (Options.RecordTrace)
+                    {
+                        Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: wire layer dropped it ({routed.WireReason})");
+                    }
 
-                return;
+                    return;
+                case InboundDrop.MalformedPayload or InboundDrop.VoteRejected: // rejected only when the node has no voter (not Witness mode)
+                    Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed payload");
+                    return;
+                case InboundDrop.MalformedHeartbeat:
+                    Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed heartbeat");
+                    return;
             }
 
-            if (to.Voter is { } voter && PayloadCodec.TryRead(envelope.Payload, _reuse)
-                && _reuse.BodyCase is ClusterMessage.BodyOneofCase.VoteRequest or ClusterMessage.BodyOneofCase.VoteReply or ClusterMessage.BodyOneofCase.VoteRelease)
+            if (routed.Heartbeat is not { } heartbeat)
             {
-                if (Options.RecordTrace)
-                {
-                    Record(to.Name, "msg", $"<-{envelope.Sender} {_links[link]}{note}: {_reuse}");
-                }
-
-                voter.OnMessage(to.Clock.LocalNow, envelope.Sender, _reuse);
-                return;
+                return; // a vote message, handed to the voter
             }
 
-            if (!PayloadCodec.TryRead(envelope.Payload, _reuse) || _reuse.BodyCase != ClusterMessage.BodyOneofCase.Heartbeat)
-            {
-                Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed payload");
-                return;
-            }
-
-            if (HeartbeatMapper.FromProto(_reuse.Heartbeat) is not { } heartbeat)
-            {
-                Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed heartbeat");
-                return;
-            }
-
-            var sender = envelope.Sender;
-            var incarnation = envelope.Incarnation;
+            var sender = routed.Sender!;
+            var incarnation = routed.Incarnation;
             var senderNode = this[sender];
             _lastHeard[(to.Index, senderNode.Index)] = (Now, heartbeat);
             Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat));
             if (Options.RecordTrace)
             {
-                Record(to.Name, "msg", $"<-{sender} {_links[link]} inc {incarnation} seq {envelope.Sequence}{note}: {Describe(heartbeat)}");
+                Record(to.Name, "msg", $"<-{sender} {_links[link]} inc {incarnation} seq {routed.Sequence}{note}: {Describe(heartbeat)}");
             }
 
             to.Core.Receive(to.Clock.LocalNow, sender, _links[link], incarnation, heartbeat);

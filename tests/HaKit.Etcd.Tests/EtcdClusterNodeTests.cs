@@ -43,6 +43,7 @@ public class EtcdClusterNodeTests
     {
         foreach (var n in _nodes)
         {
+            await n.AbortAsync(); // tear down as before: no handover (DisposeAsync alone would hand groups over)
             await n.DisposeAsync();
         }
 
@@ -179,7 +180,7 @@ public class EtcdClusterNodeTests
         await Task.Delay(1000); // a few renewals
 
         var crash = _rec.Now;
-        await a.DisposeAsync(); // a crash: no release, the key stays until its lease expires
+        await a.AbortAsync(); // a crash: no release, the key stays until its lease expires
         await WaitFor(() => Active(b, "web"), Ttl + TimeSpan.FromSeconds(2), "b active within ttl + 2 s");
 
         var takeover = _rec.StartedAt[("b", "web")] - crash;
@@ -206,7 +207,7 @@ public class EtcdClusterNodeTests
             }
         };
         var crash = _rec.Now;
-        await a.DisposeAsync();
+        await a.AbortAsync();
         await WaitFor(() => Volatile.Read(ref refused) > 0, TimeSpan.FromSeconds(3), "b refused while a's key holds");
         // a's key goes with its lease (at most 2 s + etcd's 500 ms expiry scan); the watch then brings b's next attempt forward.
         await WaitFor(() => Active(b, "web"), Ttl + TimeSpan.FromSeconds(2), "b active well before its 6 s retry interval");
@@ -275,7 +276,7 @@ public class EtcdClusterNodeTests
         Assert.That(nodes.Count(n => Active(n, "g2")), Is.EqualTo(1));
         var g2Epoch = _rec.Epochs[("b", "g2")];
 
-        await a.DisposeAsync();
+        await a.AbortAsync();
         await WaitFor(() => Active(b, "g1") || Active(c, "g1"), Ttl + TimeSpan.FromSeconds(3), "g1 moves to b or c");
         await Task.Delay(500);
 

@@ -63,6 +63,7 @@ public class WitnessClusterNodeTests
     {
         foreach (var n in _nodes)
         {
+            await n.AbortAsync(); // tear down as before: no handover (DisposeAsync alone would hand groups over)
             await n.DisposeAsync();
         }
 
@@ -199,7 +200,7 @@ public class WitnessClusterNodeTests
         await Task.Delay(1000); // a few renewals
 
         var crash = Now;
-        await a.DisposeAsync(); // a crash: no release; its lease runs out at b's voter and at the witness
+        await a.AbortAsync(); // a crash: no release; its lease runs out at b's voter and at the witness
         await WaitFor(() => Active(b, "web"), Ttl + TimeSpan.FromSeconds(3), "b active");
 
         var takeover = _startedAt[("b", "web")] - crash;
@@ -217,7 +218,7 @@ public class WitnessClusterNodeTests
         await Task.Delay(700);
 
         var crash = Now;
-        await a.DisposeAsync();
+        await a.AbortAsync();
         await WaitFor(() => Active(b, "web"), Ttl + TimeSpan.FromSeconds(2), "b active well before its 6 s retry interval");
         var takeover = _startedAt[("b", "web")] - crash;
         TestContext.Out.WriteLine($"Witness mode, retry interval 6 s: takeover {takeover.TotalMilliseconds:0} ms after the owner crashed");

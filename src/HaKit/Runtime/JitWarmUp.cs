@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
 using HaKit.Resources;
+using Microsoft.Extensions.Logging;
 
 namespace HaKit.Runtime;
 
@@ -80,5 +81,53 @@ internal static class JitWarmUp
         runner.MonitorAsync(cancellationToken).GetAwaiter().GetResult();
         ownership.Cancel();
         runner.StopAsync(cancellationToken).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Warms up on a background thread below normal priority (best effort: a failure costs only speed, never the node).</summary>
+    /// <param name="assemblies">The assemblies to prepare (HaKit's, Polly's, the resources').</param>
+    /// <param name="options">The node's options (its groups are rehearsed).</param>
+    /// <param name="time">The node's clock.</param>
+    /// <param name="logger">The node's logger.</param>
+    /// <param name="token">Stops the warm-up when the node stops.</param>
+    public static void StartThread(Assembly[] assemblies, HaKitOptions options, TimeProvider time, ILogger logger, CancellationToken token)
+    {
+        var realtime = options.RealtimePriority > 0;
+        var thread = new Thread(() =>
+        {
+            if (realtime)
+            {
+                // Compiling must not compete with heartbeats at real-time priority (measured: at the same priority it caused false
+                // failovers at start-up with the Fast preset). Nothing here queues work to the thread pool (PrepareMethod is
+                // synchronous and the rehearsal's stand-in actions complete synchronously), so no non-real-time pool thread is created.
+                RealtimeScheduling.TryLeaveForCurrentThread();
+            }
+
+            var start = time.GetTimestamp();
+            try
+            {
+                var (prepared, failed) = Prepare(assemblies, token);
+                foreach (var group in options.Groups)
+                {
+                    Rehearse(group, options.NodeName, time, token);
+                }
+
+                RuntimeLog.WarmedUp(logger, prepared, failed, time.GetElapsedTime(start).TotalMilliseconds);
+            }
+            catch (OperationCanceledException)
+            {
+                // the node stopped first
+            }
+            catch (Exception ex)
+            {
+                // Best effort: a warm-up that fails costs only speed, never the node.
+                RuntimeLog.WarmUpFailed(logger, ex.GetType().Name, ex.Message);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "HaKit warm-up",
+            Priority = ThreadPriority.BelowNormal,
+        };
+        thread.Start();
     }
 }

@@ -106,4 +106,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(25, LogLevel.Information, "node {Node} stopped")]
     public static partial void Stopped(ILogger logger, string node);
+
+    [LoggerMessage(35, LogLevel.Warning, "node {Node} disposed without StopAsync: stopping gracefully (owned groups are handed over, for at most {Seconds:0.#} s); call StopAsync first to choose the bound, or AbortAsync to stop without handing over")]
+    public static partial void DisposedWhileRunning(ILogger logger, string node, double seconds);
+
+    [LoggerMessage(36, LogLevel.Warning, "node {Node} aborted: stopping without handing groups over (peers take over after the dead time)")]
+    public static partial void Aborted(ILogger logger, string node);
 }

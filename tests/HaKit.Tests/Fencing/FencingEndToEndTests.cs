@@ -30,6 +30,7 @@ public class FencingEndToEndTests
     {
         foreach (var n in _nodes)
         {
+            await n.AbortAsync(); // tear down as before: no handover (DisposeAsync alone would hand groups over)
             await n.DisposeAsync();
         }
 
@@ -119,7 +120,7 @@ public class FencingEndToEndTests
         await b.StartAsync(CancellationToken.None);
         await WaitFor(() => Role(a) == GroupRole.Active && Role(b) == GroupRole.Standby, "a active, b standby");
 
-        await a.DisposeAsync(); // a crash as far as b can tell; its last announcement was Active, so b must fence it
+        await a.AbortAsync(); // a crash as far as b can tell; its last announcement was Active, so b must fence it
         return (a, b, log, events);
     }
 

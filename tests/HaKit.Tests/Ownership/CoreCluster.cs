@@ -87,6 +87,9 @@ internal sealed class CoreCluster
     /// <summary>Every instant at which two nodes ran a group's resources (start issued, stop not yet completed).</summary>
     public List<(TimeSpan At, string Group, string[] Nodes)> Overlaps { get; } = [];
 
+    /// <summary>Every ReleaseArbiter the cores issued: (when, node, group).</summary>
+    public List<(TimeSpan At, string Node, string Group)> Releases { get; } = [];
+
     public void Start()
     {
         foreach (var n in NodeNames)
@@ -293,83 +296,121 @@ internal sealed class CoreCluster
 
     private void Execute(SimNode n, CoreCommand command)
     {
-        switch (command)
+        var done = command.AcceptAsync(new Executor(this, n), CancellationToken.None);
+        if (!done.IsCompletedSuccessfully)
         {
-            case SendHeartbeat send:
-                foreach (var peer in Nodes.Values.Where(p => p.Name != n.Name))
-                {
-                    foreach (var link in Links)
-                    {
-                        if (_cuts.Contains((n.Name, peer.Name, link)))
-                        {
-                            continue;
-                        }
+            throw new InvalidOperationException($"the harness completes every command synchronously ({command})");
+        }
 
-                        var inc = n.Incarnation;
-                        Later(peer, NetworkDelay, () => peer.Core.Receive(Now, n.Name, link, inc, send.Message));
+        done.GetAwaiter().GetResult();
+    }
+
+    /// <summary>The scripted runtime of one node: every command completes at once; results come back after the configured delays.</summary>
+    private sealed class Executor(CoreCluster c, SimNode n) : ICoreCommandHandler
+    {
+        public ValueTask SendHeartbeatAsync(SendHeartbeat send, CancellationToken cancellationToken)
+        {
+            foreach (var peer in c.Nodes.Values.Where(p => p.Name != n.Name))
+            {
+                foreach (var link in c.Links)
+                {
+                    if (c._cuts.Contains((n.Name, peer.Name, link)))
+                    {
+                        continue;
                     }
+
+                    var inc = n.Incarnation;
+                    c.Later(peer, c.NetworkDelay, () => peer.Core.Receive(c.Now, n.Name, link, inc, send.Message));
+                }
+            }
+
+            return default;
+        }
+
+        public ValueTask PersistEpochAsync(PersistEpoch persist, CancellationToken cancellationToken)
+        {
+            if (c.FailNextPersist.Remove(n.Name))
+            {
+                n.Core.OnEpochPersisted(c.Now, persist.Group, persist.Epoch, "disk full");
+            }
+            else
+            {
+                n.Persisted[persist.Group] = Math.Max(n.Persisted.GetValueOrDefault(persist.Group), persist.Epoch);
+                n.Core.OnEpochPersisted(c.Now, persist.Group, persist.Epoch, null);
+            }
+
+            return default;
+        }
+
+        public ValueTask AskArbiterAsync(AskArbiter ask, CancellationToken cancellationToken)
+        {
+            c.Later(n, c.ArbiterDelay, () => n.Core.OnArbiterAnswer(c.Now, ask.RequestId, c.Arbiter(n.Name, ask.Request)));
+            return default;
+        }
+
+        public ValueTask ReleaseArbiterAsync(ReleaseArbiter release, CancellationToken cancellationToken)
+        {
+            c.Releases.Add((c.Now, n.Name, release.Group));
+            return default;
+        }
+
+        public ValueTask FenceNodeAsync(FenceNode fence, CancellationToken cancellationToken)
+        {
+            c.Later(n, c.FenceDelay, () =>
+            {
+                var result = c.Fence(n.Name, fence.Node);
+                if (result.Succeeded && c.Nodes[fence.Node].Up)
+                {
+                    c.Crash(fence.Node);
                 }
 
-                break;
-            case PersistEpoch persist:
-                if (FailNextPersist.Remove(n.Name))
+                n.Core.OnFenceCompleted(c.Now, fence.RequestId, result);
+            });
+            return default;
+        }
+
+        public ValueTask StartGroupAsync(StartGroup start, CancellationToken cancellationToken)
+        {
+            n.Running[start.Group] = start.Epoch;
+            n.StartedEpochs.Add((start.Group, start.Epoch));
+            c.Later(n, c.StartDuration, () =>
+            {
+                var outcome = c.StartOutcome(n.Name, start.Group, start.Epoch);
+                if (outcome.Outcome == GroupOutcome.Failed)
                 {
-                    n.Core.OnEpochPersisted(Now, persist.Group, persist.Epoch, "disk full");
+                    n.Running.Remove(start.Group);
                 }
-                else
+
+                n.Core.OnGroupStarted(c.Now, start.Group, start.Epoch, outcome);
+            });
+            return default;
+        }
+
+        public ValueTask StopGroupAsync(StopGroup stop, CancellationToken cancellationToken)
+        {
+            c.Later(n, c.StopDuration, () =>
+            {
+                var outcome = c.StopOutcome(n.Name, stop.Group, stop.Epoch);
+                if (outcome.Outcome != GroupOutcome.Blocked)
                 {
-                    n.Persisted[persist.Group] = Math.Max(n.Persisted.GetValueOrDefault(persist.Group), persist.Epoch);
-                    n.Core.OnEpochPersisted(Now, persist.Group, persist.Epoch, null);
+                    n.Running.Remove(stop.Group);
                 }
 
-                break;
-            case AskArbiter ask:
-                Later(n, ArbiterDelay, () => n.Core.OnArbiterAnswer(Now, ask.RequestId, Arbiter(n.Name, ask.Request)));
-                break;
-            case FenceNode fence:
-                Later(n, FenceDelay, () =>
-                {
-                    var result = Fence(n.Name, fence.Node);
-                    if (result.Succeeded && Nodes[fence.Node].Up)
-                    {
-                        Crash(fence.Node);
-                    }
+                n.Core.OnGroupStopped(c.Now, stop.Group, stop.Epoch, outcome);
+            });
+            return default;
+        }
 
-                    n.Core.OnFenceCompleted(Now, fence.RequestId, result);
-                });
-                break;
-            case StartGroup start:
-                n.Running[start.Group] = start.Epoch;
-                n.StartedEpochs.Add((start.Group, start.Epoch));
-                Later(n, StartDuration, () =>
-                {
-                    var outcome = StartOutcome(n.Name, start.Group, start.Epoch);
-                    if (outcome.Outcome == GroupOutcome.Failed)
-                    {
-                        n.Running.Remove(start.Group);
-                    }
+        public ValueTask MonitorGroupAsync(MonitorGroup monitor, CancellationToken cancellationToken)
+        {
+            c.Later(n, c.MonitorDuration, () => n.Core.OnGroupMonitored(c.Now, monitor.Group, monitor.Epoch, c.MonitorOutcome(n.Name, monitor.Group, monitor.Epoch)));
+            return default;
+        }
 
-                    n.Core.OnGroupStarted(Now, start.Group, start.Epoch, outcome);
-                });
-                break;
-            case StopGroup stop:
-                Later(n, StopDuration, () =>
-                {
-                    var outcome = StopOutcome(n.Name, stop.Group, stop.Epoch);
-                    if (outcome.Outcome != GroupOutcome.Blocked)
-                    {
-                        n.Running.Remove(stop.Group);
-                    }
-
-                    n.Core.OnGroupStopped(Now, stop.Group, stop.Epoch, outcome);
-                });
-                break;
-            case MonitorGroup monitor:
-                Later(n, MonitorDuration, () => n.Core.OnGroupMonitored(Now, monitor.Group, monitor.Epoch, MonitorOutcome(n.Name, monitor.Group, monitor.Epoch)));
-                break;
-            case EmitEvent e:
-                Events.Add((n.Name, e.Event));
-                break;
+        public ValueTask EmitEventAsync(EmitEvent e, CancellationToken cancellationToken)
+        {
+            c.Events.Add((n.Name, e.Event));
+            return default;
         }
     }
 

@@ -594,6 +594,9 @@ public class OwnershipCoreTests
         var bStarting = c.EventsOf<RoleChanged>("b").First(r => r.To == GroupRole.Starting).At;
         Assert.That(ready, Is.GreaterThan(bStarting), "a keeps its links up until b announced the group");
         Assert.That(c.EventsOf<GroupHandedOver>("a").Single(), Has.Property("Group").EqualTo("web").And.Property("To").EqualTo("b"));
+        var release = c.Releases.Single();
+        Assert.That((release.Node, release.Group), Is.EqualTo(("a", "web")), "a gives its arbiter claim back once web is stopped");
+        Assert.That(release.At, Is.LessThanOrEqualTo(bStarting), "released before b starts web");
     }
 
     [Test]

@@ -32,6 +32,7 @@ public class ClusterNodeTests
     {
         foreach (var n in _nodes)
         {
+            await n.AbortAsync(); // tear down as before: no handover (DisposeAsync alone would hand groups over)
             await n.DisposeAsync();
         }
 
@@ -154,7 +155,7 @@ public class ClusterNodeTests
         Assert.That(a.GetOwnershipToken("web").IsCancellationRequested, Is.False);
         Assert.That(b.GetOwnershipToken("web").IsCancellationRequested, Is.True, "a standby holds no ownership");
 
-        await a.DisposeAsync(); // a crash as far as b can tell: no handover
+        await a.AbortAsync(); // a crash as far as b can tell: no handover
         await WaitFor(() => Role(b) == GroupRole.Active, "b takes over");
 
         Assert.That(rec.Log, Does.Contain("b start epoch=2"));
@@ -188,6 +189,31 @@ public class ClusterNodeTests
     }
 
     [Test]
+    public async Task Await_using_without_StopAsync_hands_the_group_over_instead_of_crashing()
+    {
+        var ports = FreeUdpPorts(4);
+        var rec = new Recorder();
+        var b = Node("b", ports, rec);
+        var events = new ConcurrentQueue<ClusterEvent>();
+        b.EventRaised += (_, e) => events.Enqueue(e);
+        await using (var a = Node("a", ports, rec))
+        {
+            await a.StartAsync(CancellationToken.None);
+            await b.StartAsync(CancellationToken.None);
+            await WaitFor(() => Role(a) == GroupRole.Active && Role(b) == GroupRole.Standby, "a active, b standby");
+        }
+
+        // DisposeAsync returned: a stopped its resources (a crash would leave them running) after handing the group to b.
+        Assert.That(rec.Log, Does.Contain("a stop epoch=1 ownershipCancelled=True"));
+        await WaitFor(() => Role(b) == GroupRole.Active, "b active");
+        var takeover = events.OfType<RoleChanged>().Last(r => r.To == GroupRole.Active);
+        Assert.That(takeover.Takeover, Is.EqualTo(TakeoverReason.Handoff), "a graceful handover, not a failover after the dead time");
+        Assert.That(events.OfType<PeerHealthChanged>().Where(p => p.To == HaKit.PeerHealth.Dead).Select(p => p.Observation.Leaving), Is.All.True, "b never timed a out");
+        var log = rec.Log.ToList();
+        Assert.That(log.IndexOf("b start epoch=2"), Is.GreaterThan(log.IndexOf("a stop epoch=1 ownershipCancelled=True")), "never both");
+    }
+
+    [Test]
     public async Task Epochs_survive_a_restart_in_the_state_file()
     {
         var ports = FreeUdpPorts(4);
@@ -196,6 +222,7 @@ public class ClusterNodeTests
         await a.StartAsync(CancellationToken.None);
         await WaitFor(() => Role(a) == GroupRole.Active, "a alone takes the group after initdead");
         var firstIncarnation = a.Incarnation;
+        await a.AbortAsync();
         await a.DisposeAsync();
         _nodes.Remove(a);
 
@@ -252,7 +279,7 @@ public class ClusterNodeTests
 
         var (rec, a, b) = await StartPair();
         await WaitFor(() => Role(a) == GroupRole.Active, "a active");
-        await a.DisposeAsync();
+        await a.AbortAsync();
         await WaitFor(() => Role(b) == GroupRole.Active, "b active");
         await WaitFor(() => measurements.Any(m => m.Name == "hakit.failovers"), "failover counted");
 
@@ -288,7 +315,7 @@ public class ClusterNodeTests
         await a.StartAsync(CancellationToken.None);
         await b.StartAsync(CancellationToken.None);
         await WaitFor(() => Role(a) == GroupRole.Active, "a active");
-        await a.DisposeAsync();
+        await a.AbortAsync();
         await WaitFor(() => Role(b) == GroupRole.Active, "b active");
         await WaitFor(() => provider.Collector.GetSnapshot().Any(r => r.Message.Contains("takeover complete")), "takeover logged");
 

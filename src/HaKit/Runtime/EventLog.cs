@@ -1,0 +1,91 @@
+using HaKit.Resources;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Runtime;
+
+/// <summary>One log line per event: what the node decided and why (the detector state, the arbiter's answer, the epochs, the fence result).</summary>
+internal static class EventLog
+{
+    /// <summary>Logs <paramref name="e"/> at its level (events with no log line of their own are skipped).</summary>
+    /// <param name="logger">The node's logger.</param>
+    /// <param name="nodeName">The local node.</param>
+    /// <param name="e">The event.</param>
+    public static void Log(ILogger logger, string nodeName, ClusterEvent e)
+    {
+        switch (e)
+        {
+            case PeerHealthChanged { To: PeerHealth.Dead or PeerHealth.Suspect, Observation.Leaving: true } p:
+                if (p.To == PeerHealth.Dead)
+                {
+                    RuntimeLog.PeerLeft(logger, p.Peer, p.Observation.ToString());
+                }
+
+                break;
+            case PeerHealthChanged { To: PeerHealth.Dead } p when p.Silence is { } silence:
+                RuntimeLog.PeerDead(logger, p.Peer, silence.TotalSeconds, p.Observation.Links.Count == 1 ? "1 link" : $"{p.Observation.Links.Count} links", p.Observation.ToString());
+                break;
+            case PeerHealthChanged { To: PeerHealth.Dead } p:
+                RuntimeLog.PeerNeverHeard(logger, p.Peer, p.Observation.ToString());
+                break;
+            case PeerHealthChanged { To: PeerHealth.Suspect } p:
+                RuntimeLog.PeerSuspect(logger, p.Peer, p.Silence?.TotalSeconds ?? 0, p.Observation.ToString());
+                break;
+            case PeerHealthChanged p:
+                RuntimeLog.PeerAlive(logger, p.Peer, p.Observation.ToString());
+                break;
+            case LinkHealthChanged { To: PeerHealth.Dead } l:
+                RuntimeLog.LinkDown(logger, l.Link, l.Peer, l.Detail);
+                break;
+            case LinkHealthChanged l:
+                RuntimeLog.LinkChanged(logger, l.Link, l.Peer, l.To == PeerHealth.Alive ? "up" : "late", l.Detail);
+                break;
+            case RoleChanged { To: GroupRole.Acquiring } r:
+                RuntimeLog.Acquiring(logger, r.Group, r.Epoch, r.Why.ToString());
+                break;
+            case RoleChanged { To: GroupRole.Active, TakeoverDuration: { } d } r:
+                RuntimeLog.TakeoverComplete(logger, r.Group, d.TotalMilliseconds, r.Epoch, r.Takeover?.ToString().ToLowerInvariant() ?? "takeover");
+                break;
+            case RoleChanged { To: GroupRole.Blocked } r:
+                RuntimeLog.Blocked(logger, r.Group, r.Why.Reason);
+                break;
+            case RoleChanged r:
+                RuntimeLog.RoleChanged(logger, r.Group, r.From.ToString(), r.To.ToString(), r.Epoch, r.Why.Reason);
+                break;
+            case SplitBrainDetected s:
+                RuntimeLog.SplitBrain(logger, s.Group, s.LocalNode, s.LocalEpoch, s.PeerNode, s.PeerEpoch, s.Winner);
+                break;
+            case TakeoverDelayed t:
+                RuntimeLog.TakeoverDelayed(logger, t.Group, t.Reason);
+                break;
+            case FenceCompleted f:
+                RuntimeLog.Fence(logger, f.Node, f.Result.Succeeded ? "fenced" : "FAILED", f.Result.Explanation);
+                break;
+            case GroupFailed g:
+                RuntimeLog.GroupFailed(logger, g.Group, g.Kind.ToString(), g.Resource, g.Message);
+                break;
+            case GroupHealthReported h:
+                RuntimeLog.GroupHealth(logger, h.Group, h.Outcome.ToString().ToLowerInvariant(), h.Resource, h.Message, h.Restarts);
+                break;
+            case LocalPauseDetected p:
+                RuntimeLog.LocalPause(logger, p.Duration.TotalMilliseconds);
+                break;
+            case PeerRestarted p:
+                RuntimeLog.PeerRestarted(logger, p.Peer, p.PreviousIncarnation, p.Incarnation);
+                break;
+            case PersistFailed p:
+                RuntimeLog.PersistFailed(logger, p.Group, p.Epoch, p.Error);
+                break;
+            case ResourceActionCompleted a:
+                RuntimeLog.ResourceAction(logger, a.Record.Group, a.Record.Action.ToString().ToLowerInvariant(), a.Record.Resource,
+                    a.Record.TimedOut ? "timed out" : a.Record.FailureKind == ResourceFailureKind.None ? (a.Record.Status?.ToString() ?? "ok") : $"{a.Record.FailureKind}: {a.Record.Message}",
+                    a.Record.Duration.TotalMilliseconds);
+                break;
+            case GroupHandedOver h:
+                RuntimeLog.HandedOver(logger, h.Group, h.To);
+                break;
+            case ShutdownReady:
+                RuntimeLog.ShutdownReady(logger, nodeName);
+                break;
+        }
+    }
+}

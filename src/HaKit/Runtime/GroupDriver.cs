@@ -1,0 +1,119 @@
+using HaKit.Ownership;
+using HaKit.Resources;
+
+namespace HaKit.Runtime;
+
+/// <summary>Runs one group's actions and owns its ownership token.</summary>
+internal sealed class GroupDriver(ResourceGroupRunner runner) : IDisposable
+{
+    private static readonly CancellationToken Cancelled = new(canceled: true);
+    private CancellationTokenSource? _ownership;
+    private CancellationTokenSource? _action;
+
+    public int ResourceCount => runner.Resources.Count;
+
+    public CancellationToken OwnershipToken => _ownership is { IsCancellationRequested: false } o ? o.Token : Cancelled;
+
+    public void Start(NodeLoop loop, ulong epoch, CancellationToken shutdown)
+    {
+        RevokeOwnership();
+        _ownership?.Dispose();
+        _action?.Dispose();
+        _ownership = new CancellationTokenSource();
+        _action = CancellationTokenSource.CreateLinkedTokenSource(shutdown);
+        var ownership = _ownership.Token;
+        var action = _action.Token;
+        loop.Track(Run());
+
+        async Task Run()
+        {
+            GroupActionOutcome outcome;
+            try
+            {
+                outcome = await runner.StartAsync(epoch, ownership, action).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                outcome = new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, null, $"start aborted: {ex.Message}", 0);
+            }
+
+            if (outcome.Outcome is GroupOutcome.Blocked or GroupOutcome.Failed)
+            {
+                RevokeOwnership();
+            }
+
+            loop.Post(() => loop.Core.OnGroupStarted(loop.Now, runner.GroupName, epoch, outcome));
+        }
+    }
+
+    public void Stop(NodeLoop loop, ulong epoch)
+    {
+        // The instant the node stops owning the group: leader-only work sees the token cancelled.
+        RevokeOwnership();
+        _action?.Cancel();
+        loop.Track(Run());
+
+        async Task Run()
+        {
+            GroupActionOutcome outcome;
+            try
+            {
+                // A stop is never cancelled: it is bounded by the group's stop timeout.
+                outcome = await runner.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                outcome = new GroupActionOutcome(GroupOutcome.Blocked, ResourceFailureKind.Transient, null, $"stop aborted: {ex.Message}", 0);
+            }
+
+            loop.Post(() => loop.Core.OnGroupStopped(loop.Now, runner.GroupName, epoch, outcome));
+        }
+    }
+
+    public void Monitor(NodeLoop loop, ulong epoch, CancellationToken shutdown)
+    {
+        var action = _action?.Token ?? shutdown;
+        loop.Track(Run());
+
+        async Task Run()
+        {
+            GroupActionOutcome outcome;
+            try
+            {
+                outcome = await runner.MonitorAsync(action).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (action.IsCancellationRequested)
+            {
+                return; // the group is stopping or the node is shutting down: nothing to report
+            }
+            catch (Exception ex)
+            {
+                outcome = new GroupActionOutcome(GroupOutcome.Failed, ResourceFailureKind.Transient, null, $"monitor aborted: {ex.Message}", 0);
+            }
+
+            if (outcome.Outcome is GroupOutcome.Blocked)
+            {
+                RevokeOwnership();
+            }
+
+            loop.Post(() => loop.Core.OnGroupMonitored(loop.Now, runner.GroupName, epoch, outcome));
+        }
+    }
+
+    public void Dispose()
+    {
+        _ownership?.Dispose();
+        _action?.Dispose();
+    }
+
+    private void RevokeOwnership()
+    {
+        try
+        {
+            _ownership?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+}

@@ -1,0 +1,168 @@
+using HaKit.Ownership;
+using HaKit.Wire;
+using HaKit.Wire.Proto;
+
+namespace HaKit.Runtime;
+
+/// <summary>What an <see cref="InboundRouter"/> made of a received packet.</summary>
+public enum InboundKind
+{
+    /// <summary>The packet was dropped (<see cref="InboundPacket.Drop"/> says why); it is counted.</summary>
+    Dropped = 0,
+
+    /// <summary>An authentic heartbeat: <see cref="InboundPacket.Heartbeat"/> goes to the ownership core (<see cref="OwnershipCore.Receive"/>).</summary>
+    Heartbeat = 1,
+
+    /// <summary>A Witness-mode vote message, already handed to this node's voter.</summary>
+    Vote = 2,
+}
+
+/// <summary>Why an <see cref="InboundRouter"/> dropped a packet.</summary>
+public enum InboundDrop
+{
+    /// <summary>Not dropped.</summary>
+    None = 0,
+
+    /// <summary>The wire layer refused the envelope (<see cref="InboundPacket.WireReason"/>: forged, replayed, another cluster, …).</summary>
+    Wire = 1,
+
+    /// <summary>The envelope was authentic but its payload is not a message this node handles (counted as <see cref="DropReason.Malformed"/>).</summary>
+    MalformedPayload = 2,
+
+    /// <summary>A heartbeat with values this version does not understand (counted as <see cref="DropReason.Malformed"/>).</summary>
+    MalformedHeartbeat = 3,
+
+    /// <summary>A vote message the voter does not accept from that sender (counted as <see cref="DropReason.Malformed"/>).</summary>
+    VoteRejected = 4,
+}
+
+/// <summary>The outcome of routing one packet (see <see cref="InboundRouter.Route"/>).</summary>
+public readonly struct InboundPacket
+{
+    internal InboundPacket(InboundKind kind, InboundDrop drop, DropReason wireReason, string? sender, ulong incarnation, ulong sequence, HeartbeatMessage? heartbeat)
+    {
+        Kind = kind;
+        Drop = drop;
+        WireReason = wireReason;
+        Sender = sender;
+        Incarnation = incarnation;
+        Sequence = sequence;
+        Heartbeat = heartbeat;
+    }
+
+    /// <summary>What the packet was.</summary>
+    public InboundKind Kind { get; }
+
+    /// <summary>Why it was dropped (<see cref="InboundDrop.None"/> unless <see cref="Kind"/> is <see cref="InboundKind.Dropped"/>).</summary>
+    public InboundDrop Drop { get; }
+
+    /// <summary>For <see cref="InboundDrop.Wire"/>: the wire layer's reason.</summary>
+    public DropReason WireReason { get; }
+
+    /// <summary>The authenticated sender (<see langword="null"/> when the wire layer dropped the packet).</summary>
+    public string? Sender { get; }
+
+    /// <summary>The sender's incarnation.</summary>
+    public ulong Incarnation { get; }
+
+    /// <summary>The envelope's sequence number on its link.</summary>
+    public ulong Sequence { get; }
+
+    /// <summary>For <see cref="InboundKind.Heartbeat"/>: the heartbeat.</summary>
+    public HeartbeatMessage? Heartbeat { get; }
+}
+
+/// <summary>
+/// The receive path shared by the node and the simulator: opens the envelope with the node's codec, decodes the payload, hands
+/// Witness-mode vote messages to the node's voter and maps heartbeats for the ownership core; the caller posts the heartbeat to its
+/// loop (the node) or schedules it (the simulator). Drops are counted per reason in the codec's <see cref="WireStats"/> and in the
+/// <see cref="HaKitMetrics"/>, if given.
+/// </summary>
+/// <remarks>
+/// Thread-safe (a node's links call it from their own threads). The payload is decoded into a per-thread reused message, so a steady
+/// stream of heartbeats allocates only the mapped <see cref="HeartbeatMessage"/>.
+/// </remarks>
+public sealed class InboundRouter
+{
+    [ThreadStatic]
+    private static ClusterMessage? t_message;
+
+    private readonly EnvelopeCodec _codec;
+    private readonly HaKitMetrics? _metrics;
+    private readonly string? _witnessName;
+    private readonly Func<string, ClusterMessage, bool>? _votes;
+
+    /// <summary>Creates a router for heartbeats only (vote messages are dropped as malformed).</summary>
+    /// <param name="codec">The receiving node's codec of this incarnation.</param>
+    /// <param name="metrics">Where received heartbeats and drops are counted, if anywhere.</param>
+    public InboundRouter(EnvelopeCodec codec, HaKitMetrics? metrics = null)
+        : this(codec, metrics, null, null)
+    {
+    }
+
+    /// <summary>Creates a router that also hands Witness-mode vote messages to <paramref name="votes"/>.</summary>
+    /// <param name="codec">The receiving node's codec of this incarnation.</param>
+    /// <param name="metrics">Where received heartbeats and drops are counted, if anywhere.</param>
+    /// <param name="witnessName">The witness's name: a heartbeat claiming to come from it is not one.</param>
+    /// <param name="votes">The node's voter: (authenticated sender, message) → whether it accepts the message.</param>
+    internal InboundRouter(EnvelopeCodec codec, HaKitMetrics? metrics, string? witnessName, Func<string, ClusterMessage, bool>? votes)
+    {
+        ArgumentNullException.ThrowIfNull(codec);
+        _codec = codec;
+        _metrics = metrics;
+        _witnessName = witnessName;
+        _votes = votes;
+    }
+
+    /// <summary>Routes one received packet.</summary>
+    /// <param name="packet">The datagram (only read during the call).</param>
+    /// <param name="link">The link it came on (for the metrics).</param>
+    /// <returns>What it was; a heartbeat is for the caller to deliver to its core.</returns>
+    public InboundPacket Route(ReadOnlySpan<byte> packet, string link)
+    {
+        if (!_codec.TryOpen(packet, out var envelope, out var reason))
+        {
+            _metrics?.Dropped(reason);
+            return new InboundPacket(InboundKind.Dropped, InboundDrop.Wire, reason, null, 0, 0, null);
+        }
+
+        // Taken, not shared, while in use: a vote handler may send, and an in-memory link delivers on the sender's thread.
+        var message = t_message ?? new ClusterMessage();
+        t_message = null;
+        try
+        {
+            var drop = InboundDrop.MalformedPayload;
+            if (PayloadCodec.TryRead(envelope.Payload, message))
+            {
+                if (message.BodyCase == ClusterMessage.BodyOneofCase.Heartbeat && envelope.Sender != _witnessName)
+                {
+                    if (HeartbeatMapper.FromProto(message.Heartbeat) is { } heartbeat)
+                    {
+                        _metrics?.HeartbeatReceived(link);
+                        return new InboundPacket(InboundKind.Heartbeat, InboundDrop.None, default, envelope.Sender, envelope.Incarnation, envelope.Sequence, heartbeat);
+                    }
+
+                    drop = InboundDrop.MalformedHeartbeat;
+                }
+                else if (message.BodyCase is ClusterMessage.BodyOneofCase.VoteRequest or ClusterMessage.BodyOneofCase.VoteReply or ClusterMessage.BodyOneofCase.VoteRelease
+                    && _votes is not null)
+                {
+                    if (_votes(envelope.Sender, message))
+                    {
+                        return new InboundPacket(InboundKind.Vote, InboundDrop.None, default, envelope.Sender, envelope.Incarnation, envelope.Sequence, null);
+                    }
+
+                    drop = InboundDrop.VoteRejected;
+                }
+            }
+
+            _codec.Stats.RecordDropped(DropReason.Malformed);
+            _metrics?.Dropped(DropReason.Malformed);
+            return new InboundPacket(InboundKind.Dropped, drop, DropReason.Malformed, envelope.Sender, envelope.Incarnation, envelope.Sequence, null);
+        }
+        finally
+        {
+            t_message = message;
+        }
+    }
+}

@@ -1,0 +1,118 @@
+using HaKit.Arbitration;
+using HaKit.Fencing;
+using HaKit.Ownership;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Runtime;
+
+/// <summary>
+/// The node's executor of the core's commands (on the loop): sends on the links, persists epochs, asks and releases the arbiter,
+/// fences, drives the resource groups and publishes events. Work that takes time runs as a tracked task whose result is posted back.
+/// </summary>
+internal sealed class NodeCommandExecutor(
+    HaKitOptions options,
+    NodeLoop loop,
+    NodeLinks links,
+    DurableNodeState state,
+    IArbiter arbiter,
+    FenceCoordinator fencing,
+    IReadOnlyDictionary<string, GroupDriver> drivers,
+    HaKitMetrics metrics,
+    ILogger logger,
+    Action<ClusterEvent> publish) : ICoreCommandHandler
+{
+    /// <inheritdoc />
+    public ValueTask SendHeartbeatAsync(SendHeartbeat command, CancellationToken cancellationToken) =>
+        links.SendHeartbeatAsync(command.Message, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask PersistEpochAsync(PersistEpoch command, CancellationToken cancellationToken)
+    {
+        loop.Core.OnEpochPersisted(loop.Now, command.Group, command.Epoch, state.SaveEpoch(command.Group, command.Epoch));
+        return default;
+    }
+
+    /// <inheritdoc />
+    public ValueTask AskArbiterAsync(AskArbiter command, CancellationToken cancellationToken)
+    {
+        loop.Track(AskAsync(command, cancellationToken));
+        return default;
+    }
+
+    /// <inheritdoc />
+    public ValueTask ReleaseArbiterAsync(ReleaseArbiter command, CancellationToken cancellationToken)
+    {
+        loop.TrackRelease(ReleaseAsync(command.Group, cancellationToken));
+        return default;
+    }
+
+    /// <inheritdoc />
+    public ValueTask FenceNodeAsync(FenceNode command, CancellationToken cancellationToken)
+    {
+        loop.Track(FenceAsync(command, cancellationToken));
+        return default;
+    }
+
+    /// <inheritdoc />
+    public ValueTask StartGroupAsync(StartGroup command, CancellationToken cancellationToken)
+    {
+        drivers[command.Group].Start(loop, command.Epoch, cancellationToken);
+        return default;
+    }
+
+    /// <inheritdoc />
+    public ValueTask StopGroupAsync(StopGroup command, CancellationToken cancellationToken)
+    {
+        drivers[command.Group].Stop(loop, command.Epoch);
+        return default;
+    }
+
+    /// <inheritdoc />
+    public ValueTask MonitorGroupAsync(MonitorGroup command, CancellationToken cancellationToken)
+    {
+        drivers[command.Group].Monitor(loop, command.Epoch, cancellationToken);
+        return default;
+    }
+
+    /// <inheritdoc />
+    public ValueTask EmitEventAsync(EmitEvent command, CancellationToken cancellationToken)
+    {
+        publish(command.Event);
+        return default;
+    }
+
+    private async Task AskAsync(AskArbiter ask, CancellationToken cancellationToken)
+    {
+        ArbiterDecision decision;
+        try
+        {
+            decision = await arbiter.RequestAsync(ask.Request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            // An arbiter that throws broke its contract; its answer is unknown, not a refusal: an owner serves on until its lease runs out.
+            decision = ArbiterDecision.Unreachable($"arbiter {arbiter.Name} failed: {ex.Message}");
+        }
+
+        metrics.ArbiterAnswered(ask.Request, decision);
+        loop.Post(() => loop.Core.OnArbiterAnswer(loop.Now, ask.RequestId, decision));
+    }
+
+    private async Task ReleaseAsync(string group, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await arbiter.ReleaseAsync(group, options.NodeName, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            RuntimeLog.TakeoverDelayed(logger, group, $"arbiter release failed: {ex.Message}");
+        }
+    }
+
+    private async Task FenceAsync(FenceNode fence, CancellationToken cancellationToken)
+    {
+        var result = await fencing.FenceAsync(fence.Node, cancellationToken).ConfigureAwait(false);
+        loop.Post(() => loop.Core.OnFenceCompleted(loop.Now, fence.RequestId, result));
+    }
+}

@@ -1,0 +1,106 @@
+using HaKit.Ownership;
+using HaKit.Transport;
+using HaKit.Wire;
+using HaKit.Wire.Proto;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Runtime;
+
+/// <summary>
+/// The node's heartbeat links and its wire layer: the key ring and the envelope codec of this incarnation, and sending (one envelope
+/// per link: every link carries its own sequence number).
+/// </summary>
+internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTransport> transports, HaKitMetrics metrics, ILogger logger)
+{
+    private readonly byte[][] _sendBuffers = transports.Select(_ => new byte[options.MaxPacketSize]).ToArray();
+    private readonly byte[] _payloadBuffer = new byte[options.MaxPacketSize];
+    private AuthKeyRing? _keys;
+    private volatile bool _closed;
+
+    /// <summary>The links.</summary>
+    public IReadOnlyList<IHeartbeatTransport> Transports => transports;
+
+    /// <summary>Packet counters of the current incarnation.</summary>
+    public WireStats Stats { get; private set; } = new();
+
+    /// <summary>The codec of the current incarnation (after <see cref="OpenCodec"/>).</summary>
+    public EnvelopeCodec? Codec { get; private set; }
+
+    /// <summary>Creates the key ring, fresh counters and the codec for this incarnation.</summary>
+    /// <param name="incarnation">This process's incarnation.</param>
+    /// <param name="senders">Who may send to this node (the nodes, and the witness in Witness mode).</param>
+    public EnvelopeCodec OpenCodec(ulong incarnation, IReadOnlyList<string> senders)
+    {
+        _keys = new AuthKeyRing(options.Auth);
+        Stats = new WireStats();
+        Codec = new EnvelopeCodec(options.ClusterName, options.NodeName, senders, incarnation, _keys, options.MaxPacketSize, Stats);
+        return Codec;
+    }
+
+    /// <summary>Starts every link; packets go to <paramref name="receiver"/>.</summary>
+    public async Task StartAsync(IPacketReceiver receiver, CancellationToken cancellationToken)
+    {
+        foreach (var t in transports)
+        {
+            await t.StartAsync(receiver, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends a heartbeat on every link (on the loop).</summary>
+    public async ValueTask SendHeartbeatAsync(HeartbeatMessage message, CancellationToken cancellationToken)
+    {
+        var proto = HeartbeatMapper.ToProto(message);
+        int payloadLength;
+        try
+        {
+            payloadLength = PayloadCodec.Write(proto, _payloadBuffer);
+        }
+        catch (ArgumentException ex)
+        {
+            RuntimeLog.LoopError(logger, new InvalidOperationException($"heartbeat does not fit HaKit:MaxPacketSize ({options.MaxPacketSize} bytes); raise it or use fewer groups", ex));
+            return;
+        }
+
+        for (var i = 0; i < transports.Count; i++)
+        {
+            // One envelope per link: every link carries its own sequence number.
+            var length = Codec!.Encode(_payloadBuffer.AsSpan(0, payloadLength), _sendBuffers[i]);
+            await transports[i].SendAsync(_sendBuffers[i].AsMemory(0, length), cancellationToken).ConfigureAwait(false);
+            metrics.HeartbeatSent(transports[i].LinkName);
+        }
+    }
+
+    /// <summary>Witness mode: a vote message to the peer, one envelope per link (called from any thread; nothing once closed).</summary>
+    public async ValueTask SendOnLinksAsync(ClusterMessage message)
+    {
+        var codec = Codec;
+        if (codec is null || _closed)
+        {
+            return;
+        }
+
+        var payload = new byte[message.CalculateSize()];
+        PayloadCodec.Write(message, payload);
+        foreach (var link in transports)
+        {
+            var packet = new byte[options.MaxPacketSize];
+            var length = codec.Encode(payload, packet);
+            await link.SendAsync(packet.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends nothing more (the loop has stopped).</summary>
+    public void Close() => _closed = true;
+
+    /// <summary>Stops and disposes every link.</summary>
+    public async ValueTask DisposeTransportsAsync()
+    {
+        foreach (var t in transports)
+        {
+            await t.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Disposes the key ring.</summary>
+    public void DisposeKeys() => _keys?.Dispose();
+}
