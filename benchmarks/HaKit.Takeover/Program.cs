@@ -18,6 +18,12 @@ const string Usage = """
 // Reports and logs use invariant formatting (the report's concatenated messages rely on it).
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
+if (args is ["--help"] or ["-h"])
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+
 if (args is ["--serve", var address])
 {
     return await ServeAsync(address);

@@ -9,6 +9,17 @@ using HaKit.Resources;
 using HaKit.Runtime;
 using Microsoft.Extensions.Logging;
 
+if (args is ["--help"] or ["-h"])
+{
+    Console.WriteLine("""
+        usage: QuickStart        (no options)
+        Runs two HaKit nodes of one cluster in this process over UDP on 127.0.0.1 (7401/7402, 7411/7412) and scripts an
+        election, a failover after a crash, a rejoin, a switchover and a graceful shutdown. Exit code 0 when every step
+        happened within its bound, 1 otherwise.
+        """);
+    return 0;
+}
+
 var stateDir = Directory.CreateTempSubdirectory("hakit-quickstart-").FullName;
 using var loggerFactory = LoggerFactory.Create(b => b
     .SetMinimumLevel(LogLevel.Information)

@@ -10,11 +10,19 @@ using Microsoft.Extensions.Options;
 using TwoNode;
 
 const int ConfigError = 2;
+const string Usage = "usage: TwoNode.Console --node <a|b|c> [--arbiter twonode|witness|etcd] [--config <file.json>] [--HaKit:Key=value ...] [--Sample:HttpAddress=ip:port]";
+
+if (args is ["--help"] or ["-h"])
+{
+    Console.WriteLine(Usage);
+    Console.WriteLine("The owner of group 'web' serves HTTP on its shared address (127.0.0.1:8080); see samples/TwoNode.Console/README.md.");
+    return 0;
+}
 
 if (!CommandLine.TryTranslate(args, out var hostArgs, out var configFiles, out var argError))
 {
     Console.Error.WriteLine(argError);
-    Console.Error.WriteLine("usage: TwoNode.Console --node <a|b|c> [--arbiter twonode|witness|etcd] [--config <file.json>] [--HaKit:Key=value ...] [--Sample:HttpAddress=ip:port]");
+    Console.Error.WriteLine(Usage);
     return ConfigError;
 }
 

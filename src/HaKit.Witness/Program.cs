@@ -12,7 +12,8 @@ if (args.Contains("--help") || args.Contains("-h"))
     Console.WriteLine("""
         HaKit.Witness: the witness server of HaKit's Witness mode (the third voter of a two-node cluster).
 
-        usage: HaKit.Witness [--config <file.json>] [--HaKit:Witness:<Key>=<value> ...]
+        usage: hakit-witness [--config <file.json>] [--HaKit:Witness:<Key>=<value> ...]
+               (the dotnet tool HaKit.Witness; from a build: dotnet HaKit.Witness.dll ...)
 
           --config <file.json>   read the configuration from this JSON file (see witness.example.json);
                                  appsettings.json, environment variables (HaKit__Witness__Listen) and

@@ -336,14 +336,22 @@ public static class SampleProgram
 {
     private const string Dll = "TwoNode.Console.dll";
 
-    /// <summary><c>HaKit.Witness.dll</c> (the witness server), found like the sample (metadata <c>HaKit.Witness.OutputDirectory</c>).</summary>
-    public static string WitnessDllPath { get; } = Locate("HaKit.Witness.dll", "HaKit.Witness.OutputDirectory", "dotnet build src/HaKit.Witness");
+    // Looked up on first use, not in the type initialiser: the takeover benchmark shares this harness and has no witness,
+    // and a throwing static initialiser would make every member of this class unusable.
+    private static readonly Lazy<string> WitnessDll =
+        new(() => Locate("HaKit.Witness.dll", "HaKit.Witness.OutputDirectory", "dotnet build src/HaKit.Witness"));
+
+    private static readonly Lazy<string> SampleDll =
+        new(() => Locate(Dll, "TwoNode.Console.OutputDirectory", "dotnet build samples/TwoNode.Console"));
+
+    /// <summary><c>HaKit.Witness.dll</c> (the witness server), found like the sample (metadata <c>HaKit.Witness.OutputDirectory</c>); located on first use.</summary>
+    public static string WitnessDllPath => WitnessDll.Value;
 
     /// <summary>
     /// <c>TwoNode.Console.dll</c>: next to the calling assembly when the project references the sample (the build copies it there),
     /// otherwise in the sample's own output directory recorded at build time (assembly metadata <c>TwoNode.Console.OutputDirectory</c>).
     /// </summary>
-    public static string DllPath { get; } = Locate(Dll, "TwoNode.Console.OutputDirectory", "dotnet build samples/TwoNode.Console");
+    public static string DllPath => SampleDll.Value;
 
     /// <summary>The <c>dotnet</c> host: <c>DOTNET_HOST_PATH</c> (set by the SDK for child processes), this process when it is <c>dotnet</c>, else <c>dotnet</c> on PATH.</summary>
     public static string DotnetHost { get; } =
