@@ -36,7 +36,7 @@ public sealed class SimulatedNode
     public SimulatedTimeProvider Clock { get; internal set; } = null!;
 
     /// <summary>The current process's ownership core (the real <see cref="OwnershipCore"/>).</summary>
-    public OwnershipCore Core { get; internal set; } = null!;
+    internal OwnershipCore Core { get; set; } = null!;
 
     /// <summary>The node's options (as <see cref="ClusterNode"/> would get them).</summary>
     public HaKitOptions Options { get; }

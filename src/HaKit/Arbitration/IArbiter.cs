@@ -89,7 +89,7 @@ public interface IArbiter
 }
 
 /// <summary>A reachability target for TwoNode mode (Heartbeat's <c>ping</c> nodes / ipfail).</summary>
-public interface IReachabilityProbe
+internal interface IReachabilityProbe
 {
     /// <summary>Target description for logs (<c>tcp 10.0.0.1:443</c>).</summary>
     string Target { get; }

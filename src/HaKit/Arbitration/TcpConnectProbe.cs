@@ -13,7 +13,7 @@ namespace HaKit.Arbitration;
 /// or name that cannot be reached, the timeout, or cancellation by the caller all count as "does not answer";
 /// <see cref="ProbeAsync"/> never throws. Thread-safe: concurrent probes use separate sockets.
 /// </remarks>
-public sealed class TcpConnectProbe : IReachabilityProbe
+internal sealed class TcpConnectProbe : IReachabilityProbe
 {
     private readonly TimeProvider _timeProvider;
 

@@ -17,7 +17,7 @@ namespace HaKit.Arbitration;
 /// <see cref="RequestAsync"/> never throws: a probe that throws counts as unreachable, and cancellation by the caller
 /// yields a denial.
 /// </remarks>
-public sealed partial class TwoNodeArbiter : IArbiter
+internal sealed partial class TwoNodeArbiter : IArbiter
 {
     private readonly IReachabilityProbe[] _targets;
     private readonly ILogger _logger;

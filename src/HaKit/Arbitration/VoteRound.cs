@@ -8,7 +8,7 @@ namespace HaKit.Arbitration;
 /// once a majority can no longer be reached, or when the caller gives up waiting (<see cref="Conclude"/>). Pure: no time,
 /// no I/O; the runtime and the simulator deliver the votes.
 /// </summary>
-public sealed class VoteRound
+internal sealed class VoteRound
 {
     private readonly Dictionary<string, LeaseVote?> _votes;
     private readonly string _self;

@@ -9,7 +9,7 @@ namespace HaKit.Detection;
 /// The settings are copied and checked when the factory is built, so later changes to the option objects do not
 /// affect it and <see cref="Create"/> never fails on a bad setting.
 /// </remarks>
-public sealed class FailureDetectorFactory : IFailureDetectorFactory
+internal sealed class FailureDetectorFactory : IFailureDetectorFactory
 {
     private readonly DetectorKind _kind;
     private readonly TimeSpan _interval;

@@ -12,7 +12,7 @@ namespace HaKit.Detection;
 /// Pure and single-threaded (see <see cref="IFailureDetector"/>): time is passed in, never read, and no method
 /// allocates except <see cref="Describe"/>. Heartbeats stamped earlier than the latest one recorded are ignored.
 /// </remarks>
-public sealed class FixedTimeoutDetector : IFailureDetector
+internal sealed class FixedTimeoutDetector : IFailureDetector
 {
     private readonly TimeSpan _warnTime;
     private readonly TimeSpan _deadTime;

@@ -4,7 +4,7 @@ namespace HaKit.Detection;
 /// Decides from heartbeat arrival times whether a peer is alive on one link. Pure and single-threaded:
 /// time is always passed in as the elapsed monotonic time since the node started; implementations never read a clock.
 /// </summary>
-public interface IFailureDetector
+internal interface IFailureDetector
 {
     /// <summary>Records a heartbeat arrival at <paramref name="now"/>.</summary>
     /// <param name="now">Monotonic time since the node started.</param>
@@ -32,7 +32,7 @@ public interface IFailureDetector
 }
 
 /// <summary>Creates one detector per (peer, link).</summary>
-public interface IFailureDetectorFactory
+internal interface IFailureDetectorFactory
 {
     /// <summary>Creates a detector for a peer on a link, at <paramref name="now"/> (the start of the initial dead time).</summary>
     /// <param name="now">Monotonic time since the node started.</param>

@@ -19,7 +19,7 @@ namespace HaKit.Detection;
 /// <para>Pure and single-threaded (see <see cref="IFailureDetector"/>). Heartbeats stamped earlier than the latest one
 /// recorded are ignored.</para>
 /// </remarks>
-public sealed class PhiAccrualDetector : IFailureDetector
+internal sealed class PhiAccrualDetector : IFailureDetector
 {
     private static readonly double Ln10 = Math.Log(10);
 

@@ -10,7 +10,7 @@ namespace HaKit.Ownership;
 /// does not compile until that interface has a method for it, and then every executor (the node's, the simulator's, test harnesses)
 /// does not compile until it handles it.
 /// </remarks>
-public abstract record CoreCommand
+internal abstract record CoreCommand
 {
     /// <summary>Only the commands declared here exist.</summary>
     private protected CoreCommand()
@@ -26,7 +26,7 @@ public abstract record CoreCommand
 
 /// <summary>Send this heartbeat on every link.</summary>
 /// <param name="Message">The heartbeat.</param>
-public sealed record SendHeartbeat(HeartbeatMessage Message) : CoreCommand
+internal sealed record SendHeartbeat(HeartbeatMessage Message) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -36,7 +36,7 @@ public sealed record SendHeartbeat(HeartbeatMessage Message) : CoreCommand
 /// <summary>Durably record that <paramref name="Epoch"/> is the highest epoch seen or used for the group, then call <see cref="OwnershipCore.OnEpochPersisted"/>.</summary>
 /// <param name="Group">The group.</param>
 /// <param name="Epoch">The epoch.</param>
-public sealed record PersistEpoch(string Group, ulong Epoch) : CoreCommand
+internal sealed record PersistEpoch(string Group, ulong Epoch) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -46,7 +46,7 @@ public sealed record PersistEpoch(string Group, ulong Epoch) : CoreCommand
 /// <summary>Ask the arbiter, then call <see cref="OwnershipCore.OnArbiterAnswer"/> with the same request id.</summary>
 /// <param name="RequestId">Correlates the answer.</param>
 /// <param name="Request">The request.</param>
-public sealed record AskArbiter(long RequestId, ArbiterRequest Request) : CoreCommand
+internal sealed record AskArbiter(long RequestId, ArbiterRequest Request) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -55,7 +55,7 @@ public sealed record AskArbiter(long RequestId, ArbiterRequest Request) : CoreCo
 
 /// <summary>Tell the arbiter the group was released (no answer expected).</summary>
 /// <param name="Group">The group.</param>
-public sealed record ReleaseArbiter(string Group) : CoreCommand
+internal sealed record ReleaseArbiter(string Group) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -65,7 +65,7 @@ public sealed record ReleaseArbiter(string Group) : CoreCommand
 /// <summary>Fence a node with the configured agents (in order), then call <see cref="OwnershipCore.OnFenceCompleted"/>.</summary>
 /// <param name="RequestId">Correlates the answer.</param>
 /// <param name="Node">The node to fence.</param>
-public sealed record FenceNode(long RequestId, string Node) : CoreCommand
+internal sealed record FenceNode(long RequestId, string Node) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -75,7 +75,7 @@ public sealed record FenceNode(long RequestId, string Node) : CoreCommand
 /// <summary>Create the group's ownership token and start its resources with <paramref name="Epoch"/>, then call <see cref="OwnershipCore.OnGroupStarted"/>.</summary>
 /// <param name="Group">The group.</param>
 /// <param name="Epoch">The new epoch (already persisted).</param>
-public sealed record StartGroup(string Group, ulong Epoch) : CoreCommand
+internal sealed record StartGroup(string Group, ulong Epoch) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -86,7 +86,7 @@ public sealed record StartGroup(string Group, ulong Epoch) : CoreCommand
 /// <param name="Group">The group.</param>
 /// <param name="Epoch">The epoch being given up.</param>
 /// <param name="Reason">Why.</param>
-public sealed record StopGroup(string Group, ulong Epoch, StopReason Reason) : CoreCommand
+internal sealed record StopGroup(string Group, ulong Epoch, StopReason Reason) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -96,7 +96,7 @@ public sealed record StopGroup(string Group, ulong Epoch, StopReason Reason) : C
 /// <summary>Run the group's monitor actions, then call <see cref="OwnershipCore.OnGroupMonitored"/>.</summary>
 /// <param name="Group">The group.</param>
 /// <param name="Epoch">The current epoch.</param>
-public sealed record MonitorGroup(string Group, ulong Epoch) : CoreCommand
+internal sealed record MonitorGroup(string Group, ulong Epoch) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -105,7 +105,7 @@ public sealed record MonitorGroup(string Group, ulong Epoch) : CoreCommand
 
 /// <summary>Publish an event (log, metrics, subscribers).</summary>
 /// <param name="Event">The event.</param>
-public sealed record EmitEvent(ClusterEvent Event) : CoreCommand
+internal sealed record EmitEvent(ClusterEvent Event) : CoreCommand
 {
     /// <inheritdoc />
     public override ValueTask AcceptAsync(ICoreCommandHandler handler, CancellationToken cancellationToken) =>
@@ -117,7 +117,7 @@ public sealed record EmitEvent(ClusterEvent Event) : CoreCommand
 /// by the node's runtime, the deterministic simulator and test harnesses, so the compiler finds an executor that misses a command.
 /// </summary>
 /// <remarks>An executor that completes synchronously returns <see langword="default"/> (a completed <see cref="ValueTask"/>).</remarks>
-public interface ICoreCommandHandler
+internal interface ICoreCommandHandler
 {
     /// <summary>Sends the heartbeat on every link.</summary>
     /// <param name="command">The command.</param>

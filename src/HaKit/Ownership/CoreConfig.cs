@@ -3,7 +3,7 @@ namespace HaKit.Ownership;
 /// <summary>A peer as the core sees it.</summary>
 /// <param name="Name">Node name.</param>
 /// <param name="Priority">Priority (higher wins ties).</param>
-public sealed record PeerConfig(string Name, int Priority);
+internal sealed record PeerConfig(string Name, int Priority);
 
 /// <summary>A group as the core sees it.</summary>
 /// <param name="Name">Group name.</param>
@@ -12,10 +12,10 @@ public sealed record PeerConfig(string Name, int Priority);
 /// <param name="FailbackDelay">How long the preferred node must be healthy first.</param>
 /// <param name="MonitorInterval">Time between monitor actions while Active.</param>
 /// <param name="FailureWindow">How long a node stays ineligible after its restarts ran out.</param>
-public sealed record GroupConfig(string Name, string? PreferredNode, bool AutoFailback, TimeSpan FailbackDelay, TimeSpan MonitorInterval, TimeSpan FailureWindow);
+internal sealed record GroupConfig(string Name, string? PreferredNode, bool AutoFailback, TimeSpan FailbackDelay, TimeSpan MonitorInterval, TimeSpan FailureWindow);
 
 /// <summary>Everything the ownership core needs, already validated.</summary>
-public sealed class CoreConfig
+internal sealed class CoreConfig
 {
     /// <summary>The local node.</summary>
     public required string LocalNode { get; init; }

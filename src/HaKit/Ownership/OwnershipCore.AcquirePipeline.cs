@@ -4,7 +4,7 @@ using HaKit.Fencing;
 namespace HaKit.Ownership;
 
 /// <summary>The takeover pipeline: fence the dead owners → ask the arbiter → persist the epoch → start (or abandon and retry later).</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Feedback for <see cref="FenceNode"/>.</summary>
     /// <param name="now">Monotonic time.</param>

@@ -3,7 +3,7 @@ using HaKit.Fencing;
 namespace HaKit.Ownership;
 
 /// <summary>Operator commands: switchover, standby, maintenance, clear failures, confirm a node down, shutdown.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Executes an operator command.</summary>
     /// <param name="now">Monotonic time.</param>

@@ -1,7 +1,7 @@
 namespace HaKit.Ownership;
 
 /// <summary>What the core tells others: heartbeats, role changes with their decision context, and the status view.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>A snapshot of the local view of the cluster.</summary>
     public ClusterStatus GetStatus() => new(

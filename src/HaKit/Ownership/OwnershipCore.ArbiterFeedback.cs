@@ -3,7 +3,7 @@ using HaKit.Arbitration;
 namespace HaKit.Ownership;
 
 /// <summary>Arbiter feedback: answers to acquisitions and renewals, freed groups, and whether the arbiter can be reached.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Whether the arbiter answered <c>Unavailable</c> lately: this node then offers itself for no group it does not own.</summary>
     private bool ArbiterUnreachable => _now < _arbiterUnreachableUntil;

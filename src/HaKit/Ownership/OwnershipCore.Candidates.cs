@@ -1,7 +1,7 @@
 namespace HaKit.Ownership;
 
 /// <summary>Eligibility and choice: whether this node may run a group, who runs it now, and who should run it next.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Not in standby, not shutting down, not banned, no fatal mark in force, not in maintenance.</summary>
     private bool IsLocallyEligible(GroupState g) =>

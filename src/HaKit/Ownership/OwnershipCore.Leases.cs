@@ -3,7 +3,7 @@ using HaKit.Arbitration;
 namespace HaKit.Ownership;
 
 /// <summary>Arbiter leases: renewal every third of the lease, expiry (self-fencing), and what a renewal answer means.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Asks the arbiter to renew the lease when a renewal is due and none is in flight.</summary>
     private void RenewLeaseIfDue(GroupState g)

@@ -1,7 +1,7 @@
 namespace HaKit.Ownership;
 
 /// <summary>Peer tracking: failure detection on every link, local stalls, and heartbeats received.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Advances time: evaluates detectors, detects local stalls, drives timers, sends heartbeats when due.</summary>
     /// <param name="now">Monotonic time since the node started.</param>

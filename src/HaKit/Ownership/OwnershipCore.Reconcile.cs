@@ -1,7 +1,7 @@
 namespace HaKit.Ownership;
 
 /// <summary>Reconciliation: after every input, what each group's role calls for, and when a shutting-down node is done.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     private void ReconcileAll()
     {

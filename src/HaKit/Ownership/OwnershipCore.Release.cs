@@ -4,7 +4,7 @@ namespace HaKit.Ownership;
 /// Graceful release: stopping a group (switchover, failback, standby, shutdown, failures, lost lease or split brain), handing
 /// it to the chosen node once stopped, and confirming that node took it.
 /// </summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Stops the group here; once stopped it is announced Standby with <paramref name="handoffTo"/> as the next owner.</summary>
     private void BeginStop(GroupState g, StopReason reason, string? handoffTo, string why)

@@ -3,7 +3,7 @@ using HaKit.Resources;
 namespace HaKit.Ownership;
 
 /// <summary>Resource feedback: what the resource group runner reported for a start, stop or monitor, and the failure policy.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Feedback for <see cref="StartGroup"/>.</summary>
     /// <param name="now">Monotonic time.</param>

@@ -4,7 +4,7 @@ namespace HaKit.Ownership;
 /// The split-brain rule: when a live peer announces Starting/Active for a group this node also runs, the higher epoch wins,
 /// then the higher priority, then the ordinally smaller name (a total order, so both sides agree). The loser stops.
 /// </summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>Applies the split-brain rule. Returns true when this node lost and began stopping.</summary>
     private bool CheckSplitBrain(GroupState g)

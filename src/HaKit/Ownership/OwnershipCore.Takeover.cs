@@ -1,7 +1,7 @@
 namespace HaKit.Ownership;
 
 /// <summary>Takeover rules: when this node starts an unowned group, and when a takeover in progress must yield.</summary>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     /// <summary>
     /// A Standby group: take it when start-up has settled, no live peer handles it, this node is the chosen candidate, and no

@@ -24,7 +24,7 @@ namespace HaKit.Ownership;
 /// <c>.ResourceFeedback</c> resource group outcomes; <c>.Admin</c> operator commands; <c>.Announcements</c> heartbeats,
 /// role changes, decision contexts and the status view. The per-group state is <see cref="GroupState"/>.</para>
 /// </remarks>
-public sealed partial class OwnershipCore
+internal sealed partial class OwnershipCore
 {
     private readonly CoreConfig _config;
 

@@ -1,7 +1,7 @@
 namespace HaKit.Resources;
 
 /// <summary>What a <see cref="ResourceGroupMachine"/> decided about a failed resource action.</summary>
-public enum ResourceGroupDecisionKind
+internal enum ResourceGroupDecisionKind
 {
     /// <summary>The failure is transient and the restart budget allowed one more restart: the group restarts the resource.</summary>
     Restarting = 0,
@@ -29,7 +29,7 @@ public enum ResourceGroupDecisionKind
 /// <param name="Restarts">Restarts counted in the failure window after the decision.</param>
 /// <param name="MaxRestarts">The restart budget (<see cref="GroupOptions.MaxRestarts"/>).</param>
 /// <param name="FailureWindow">The budget's window (<see cref="GroupOptions.FailureWindow"/>).</param>
-public sealed record ResourceGroupDecision(
+internal sealed record ResourceGroupDecision(
     ResourceGroupDecisionKind Kind,
     string Resource,
     ResourceAction Action,

@@ -1,7 +1,7 @@
 namespace HaKit.Resources;
 
 /// <summary>What a <see cref="ResourceGroupMachine"/> asks its driver to do next.</summary>
-public enum ResourceGroupStepKind
+internal enum ResourceGroupStepKind
 {
     /// <summary>Run <see cref="ResourceGroupStep.Action"/> on resource <see cref="ResourceGroupStep.ResourceIndex"/>, bounded by <see cref="ResourceGroupStep.Timeout"/>, then call <see cref="ResourceGroupMachine.OnActionCompleted"/>.</summary>
     RunAction = 0,
@@ -20,7 +20,7 @@ public enum ResourceGroupStepKind
 /// <param name="Timeout">For <see cref="ResourceGroupStepKind.RunAction"/>: the action's time-out (zero, negative or infinite: none).</param>
 /// <param name="Delay">For <see cref="ResourceGroupStepKind.Delay"/>: how long to wait.</param>
 /// <param name="Outcome">For <see cref="ResourceGroupStepKind.Completed"/>: the group action's outcome.</param>
-public readonly record struct ResourceGroupStep(ResourceGroupStepKind Kind, int ResourceIndex, ResourceAction Action, TimeSpan Timeout, TimeSpan Delay, GroupActionOutcome? Outcome)
+internal readonly record struct ResourceGroupStep(ResourceGroupStepKind Kind, int ResourceIndex, ResourceAction Action, TimeSpan Timeout, TimeSpan Delay, GroupActionOutcome? Outcome)
 {
     /// <summary>What the machine decided since the previous step (a restart, an exhausted budget, a failure, a blocked stop), in
     /// order; empty when nothing. The driver reports them (<see cref="ResourceGroupRunner"/> logs each).</summary>
@@ -46,7 +46,7 @@ public readonly record struct ResourceGroupStep(ResourceGroupStepKind Kind, int 
 /// <param name="Status">For monitors: what the monitor found (<see cref="ResourceStatus.Failed"/> for a failed monitor without a status).</param>
 /// <param name="Message">Explanation.</param>
 /// <param name="TimedOut">Whether the action ran past its time-out.</param>
-public readonly record struct ResourceActionResult(ResourceFailureKind Kind, ResourceStatus? Status, string? Message, bool TimedOut)
+internal readonly record struct ResourceActionResult(ResourceFailureKind Kind, ResourceStatus? Status, string? Message, bool TimedOut)
 {
     /// <summary>Whether the action succeeded (a degraded monitor succeeds).</summary>
     public bool Succeeded => Kind == ResourceFailureKind.None;
@@ -105,7 +105,7 @@ public readonly record struct ResourceActionResult(ResourceFailureKind Kind, Res
 /// virtual time.</para>
 /// <para>One group action runs at a time; <see cref="Abandon"/> drops the one in flight (the driver was cancelled). Not thread-safe.</para>
 /// </remarks>
-public sealed class ResourceGroupMachine
+internal sealed class ResourceGroupMachine
 {
     private readonly GroupOptions _options;
     private readonly string[] _names;

@@ -33,7 +33,7 @@ namespace HaKit.Resources;
 /// (a call waits, cancellably, for the running one to finish). <see cref="ActionCompleted"/> is raised on the thread running the
 /// action; an exception thrown by a handler is logged and ignored.</para>
 /// </remarks>
-public sealed class ResourceGroupRunner
+internal sealed class ResourceGroupRunner
 {
     private readonly GroupOptions _options;
     private readonly IResource[] _resources;

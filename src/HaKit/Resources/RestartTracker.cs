@@ -7,7 +7,7 @@ namespace HaKit.Resources;
 /// <remarks>Time is either passed in (<see cref="TryRecordRestart(TimeSpan)"/>, <see cref="RestartsAt"/>: monotonic time as a
 /// <see cref="TimeSpan"/> on the scale of <see cref="Now"/>) or read from the given <see cref="TimeProvider"/>
 /// (<see cref="TryRecordRestart()"/>, <see cref="RestartsInWindow"/>). Instances are thread-safe.</remarks>
-public sealed class RestartTracker
+internal sealed class RestartTracker
 {
     private readonly int _maxRestarts;
     private readonly TimeSpan _window;

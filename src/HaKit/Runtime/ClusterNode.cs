@@ -109,7 +109,7 @@ public sealed class ClusterNode : IAsyncDisposable
         + (2 * _options.Timing.DeadTime) + TimeSpan.FromSeconds(5);
 
     /// <summary>The <c>HaKit</c> meter's instruments.</summary>
-    public HaKitMetrics Metrics => _metrics;
+    internal HaKitMetrics Metrics => _metrics;
 
     /// <summary>Completes when every group has been released after <see cref="StopAsync"/> began a graceful shutdown.</summary>
     public Task GroupsReleased => _shutdownReady.Task;

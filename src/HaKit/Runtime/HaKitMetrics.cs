@@ -12,7 +12,7 @@ namespace HaKit.Runtime;
 /// <c>hakit.split_brains</c>, <c>hakit.fences</c> (tag <c>result</c>), and the histogram <c>hakit.takeover.duration</c> in milliseconds
 /// (tags <c>group</c>, <c>reason</c>).
 /// </summary>
-public sealed class HaKitMetrics : IDisposable
+internal sealed class HaKitMetrics : IDisposable
 {
     /// <summary>The meter name to listen to (<c>HaKit</c>).</summary>
     public const string MeterName = HaKitTelemetry.MeterName;

@@ -5,7 +5,7 @@ using HaKit.Wire.Proto;
 namespace HaKit.Runtime;
 
 /// <summary>What an <see cref="InboundRouter"/> made of a received packet.</summary>
-public enum InboundKind
+internal enum InboundKind
 {
     /// <summary>The packet was dropped (<see cref="InboundPacket.Drop"/> says why); it is counted.</summary>
     Dropped = 0,
@@ -18,7 +18,7 @@ public enum InboundKind
 }
 
 /// <summary>Why an <see cref="InboundRouter"/> dropped a packet.</summary>
-public enum InboundDrop
+internal enum InboundDrop
 {
     /// <summary>Not dropped.</summary>
     None = 0,
@@ -37,7 +37,7 @@ public enum InboundDrop
 }
 
 /// <summary>The outcome of routing one packet (see <see cref="InboundRouter.Route"/>).</summary>
-public readonly struct InboundPacket
+internal readonly struct InboundPacket
 {
     internal InboundPacket(InboundKind kind, InboundDrop drop, DropReason wireReason, string? sender, ulong incarnation, ulong sequence, HeartbeatMessage? heartbeat)
     {
@@ -82,7 +82,7 @@ public readonly struct InboundPacket
 /// Thread-safe (a node's links call it from their own threads). The payload is decoded into a per-thread reused message, so a steady
 /// stream of heartbeats allocates only the mapped <see cref="HeartbeatMessage"/>.
 /// </remarks>
-public sealed class InboundRouter
+internal sealed class InboundRouter
 {
     [ThreadStatic]
     private static ClusterMessage? t_message;

@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 namespace HaKit.Transport;
 
 /// <summary>Builds the local node's heartbeat links from <see cref="HaKitOptions"/>.</summary>
-public static class HeartbeatTransportFactory
+internal static class HeartbeatTransportFactory
 {
     private const string Section = "HaKit";
 

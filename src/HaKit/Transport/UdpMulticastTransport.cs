@@ -15,7 +15,7 @@ namespace HaKit.Transport;
 /// The socket is created on the thread that calls <see cref="UdpTransportBase.StartAsync"/> (so a caller may start the link inside a
 /// network namespace); the receive loop and fault rules are those of <see cref="UdpUnicastTransport"/>.
 /// </remarks>
-public sealed class UdpMulticastTransport : UdpTransportBase
+internal sealed class UdpMulticastTransport : UdpTransportBase
 {
     private const int IpProtoIp = 0;
     private const int IpMulticastAll = 49;

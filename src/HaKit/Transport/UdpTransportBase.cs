@@ -9,7 +9,7 @@ namespace HaKit.Transport;
 /// allocation-free sends to precomputed destinations, fault reporting, idempotent dispose). A derived link only
 /// says how its socket is created and bound.
 /// </summary>
-public abstract class UdpTransportBase : IHeartbeatTransport
+internal abstract class UdpTransportBase : IHeartbeatTransport
 {
     private readonly UdpEngine _engine;
 

@@ -17,7 +17,7 @@ namespace HaKit.Transport;
 /// Sends use destination addresses serialized once at construction and allocate nothing when they complete synchronously.
 /// <c>SO_REUSEADDR</c> is off: two links cannot silently share one unicast port.
 /// </remarks>
-public sealed class UdpUnicastTransport : UdpTransportBase
+internal sealed class UdpUnicastTransport : UdpTransportBase
 {
     private readonly bool _dualMode;
 
