@@ -1,6 +1,3 @@
-using HaKit.Arbitration;
-using HaKit.Ownership;
-using HaKit.Resources;
 using HaKit.Testing;
 
 namespace HaKit.Simulation.Tests;
