@@ -136,14 +136,25 @@ public static partial class Report
     {
         var text = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n";
         var blocks = new Dictionary<string, string>(StringComparer.Ordinal);
+        var notes = new Dictionary<string, string>(StringComparer.Ordinal); // hand-written prose after a block is kept with it
         var begin = text.IndexOf(Begin, StringComparison.Ordinal);
         var end = text.IndexOf(End, StringComparison.Ordinal);
         string before, after;
         if (begin >= 0 && end > begin)
         {
-            foreach (Match m in Block().Matches(text[begin..end]))
+            var section = text[begin..end];
+            var matches = Block().Matches(section);
+            for (var i = 0; i < matches.Count; i++)
             {
-                blocks[m.Groups["key"].Value] = m.Value;
+                var m = matches[i];
+                var key = m.Groups["key"].Value;
+                blocks[key] = m.Value;
+                var noteEnd = i + 1 < matches.Count ? matches[i + 1].Index : section.Length;
+                var note = section[(m.Index + m.Length)..noteEnd].Trim('\n');
+                if (note.Length > 0)
+                {
+                    notes[key] = note;
+                }
             }
 
             before = text[..begin];
@@ -156,14 +167,18 @@ public static partial class Report
         }
 
         blocks[block.Key] = $"<!-- takeover:{block.Key}:begin -->\n{block.Markdown.TrimEnd('\n')}\n<!-- takeover:{block.Key}:end -->";
-        var section = new StringBuilder(Begin).Append('\n').Append(Intro);
+        var output = new StringBuilder(Begin).Append('\n').Append(Intro);
         foreach (var key in BlockOrder.Concat(blocks.Keys.Except(BlockOrder)).Where(blocks.ContainsKey))
         {
-            section.Append('\n').Append(blocks[key]).Append('\n');
+            output.Append('\n').Append(blocks[key]).Append('\n');
+            if (notes.TryGetValue(key, out var note))
+            {
+                output.Append('\n').Append(note).Append('\n');
+            }
         }
 
-        section.Append(End);
-        File.WriteAllText(path, before + section + after);
+        output.Append(End);
+        File.WriteAllText(path, before + output + after);
     }
 
     private const string Intro = """
