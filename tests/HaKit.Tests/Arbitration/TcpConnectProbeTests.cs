@@ -26,7 +26,7 @@ public class TcpConnectProbeTests
     }
 
     [Test]
-    public async Task ListeningPort_IsReachable()
+    public async Task A_listening_port_is_reachable_and_the_target_names_it()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -46,7 +46,7 @@ public class TcpConnectProbeTests
     }
 
     [Test]
-    public async Task HostName_IsResolved()
+    public async Task A_host_name_is_resolved_and_reached()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -64,7 +64,7 @@ public class TcpConnectProbeTests
     }
 
     [Test]
-    public async Task ClosedPort_IsUnreachable()
+    public async Task A_closed_port_is_unreachable()
     {
         var port = FreePort();
         var probe = new TcpConnectProbe("127.0.0.1", port, ProbeTimeout, TimeProvider.System);
@@ -73,7 +73,7 @@ public class TcpConnectProbeTests
     }
 
     [Test]
-    public async Task UnresolvableName_IsUnreachable()
+    public async Task A_name_that_does_not_resolve_is_unreachable()
     {
         var probe = new TcpConnectProbe("no-such-host.invalid", 80, ProbeTimeout, TimeProvider.System);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
@@ -81,7 +81,7 @@ public class TcpConnectProbeTests
     }
 
     [Test]
-    public async Task AlreadyCancelledToken_ReturnsFalse()
+    public async Task An_already_cancelled_token_reports_unreachable_even_for_a_listening_port()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
@@ -98,7 +98,7 @@ public class TcpConnectProbeTests
     }
 
     [Test]
-    public async Task CancellationDuringConnect_ReturnsFalsePromptly()
+    public async Task Cancelling_a_hanging_connect_reports_unreachable_promptly()
     {
         // 192.0.2.1 (TEST-NET-1) is never routed: the connect either hangs until cancelled or fails at once.
         var probe = new TcpConnectProbe("192.0.2.1", 9, TimeSpan.FromMinutes(5), TimeProvider.System);
@@ -115,7 +115,7 @@ public class TcpConnectProbeTests
     [TestCase(" gw.example.org:8080 ", "gw.example.org", 8080, "tcp gw.example.org:8080")]
     [TestCase("[::1]:443", "::1", 443, "tcp [::1]:443")]
     [TestCase("[fd00::10]:65535", "fd00::10", 65535, "tcp [fd00::10]:65535")]
-    public void Parse_AcceptsHostPort(string text, string host, int port, string target)
+    public void Parse_reads_host_and_port_including_bracketed_IPv6(string text, string host, int port, string target)
     {
         var probe = TcpConnectProbe.Parse(text, ProbeTimeout, TimeProvider.System);
         Assert.That(probe.Host, Is.EqualTo(host));
@@ -136,7 +136,7 @@ public class TcpConnectProbeTests
     [TestCase("[10.0.0.1]:80", "not an IPv6 address")]
     [TestCase("my host:80", "spaces")]
     [TestCase("", "port is missing")]
-    public void Parse_RejectsBadInput_WithAClearMessage(string text, string why)
+    public void Parse_rejects_bad_input_quoting_it_and_saying_why(string text, string why)
     {
         Assert.That(
             () => TcpConnectProbe.Parse(text, ProbeTimeout, TimeProvider.System),
@@ -144,7 +144,7 @@ public class TcpConnectProbeTests
     }
 
     [Test]
-    public void Constructor_RejectsBadArguments()
+    public void The_constructor_rejects_a_bad_host_port_timeout_or_clock()
     {
         Assert.That(() => new TcpConnectProbe("h", 0, ProbeTimeout, TimeProvider.System), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(() => new TcpConnectProbe("h", 80, TimeSpan.Zero, TimeProvider.System), Throws.InstanceOf<ArgumentOutOfRangeException>());
@@ -157,7 +157,7 @@ public class TcpConnectProbeTests
 public class TcpConnectProbeTimeoutTests
 {
     [Test]
-    public async Task ConnectThatHangs_TimesOutOnTheInjectedClock()
+    public async Task A_hanging_connect_times_out_on_the_injected_clock()
     {
         // A listener that never accepts, with a full accept queue: Linux drops further SYNs, so a connect hangs.
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

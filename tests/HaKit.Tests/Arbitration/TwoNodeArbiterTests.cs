@@ -30,7 +30,7 @@ public class TwoNodeArbiterTests
         new("web", "a", 5, reason, reason == AcquireReason.PeerDead ? ["b"] : []);
 
     [Test]
-    public void Name_IsTwoNode()
+    public void The_name_is_two_node()
     {
         Assert.That(new TwoNodeArbiter([]).Name, Is.EqualTo("two-node"));
     }
@@ -38,7 +38,7 @@ public class TwoNodeArbiterTests
     [TestCase(AcquireReason.Initial)]
     [TestCase(AcquireReason.Handoff)]
     [TestCase(AcquireReason.Renew)]
-    public async Task CooperativeReasons_AreGrantedWithoutProbing(AcquireReason reason)
+    public async Task Cooperative_reasons_are_granted_without_probing(AcquireReason reason)
     {
         var probe = new FakeProbe("tcp 10.0.0.1:80", reachable: false);
         var arbiter = new TwoNodeArbiter([probe]);
@@ -53,7 +53,7 @@ public class TwoNodeArbiterTests
     }
 
     [Test]
-    public async Task PeerDead_WithoutTargets_IsGranted()
+    public async Task A_PeerDead_request_without_ping_targets_is_granted()
     {
         var decision = await new TwoNodeArbiter([]).RequestAsync(Request(AcquireReason.PeerDead), CancellationToken.None);
         Assert.That(decision.Granted, Is.True);
@@ -61,7 +61,7 @@ public class TwoNodeArbiterTests
     }
 
     [Test]
-    public async Task PeerDead_OneTargetReachable_IsGranted_AndListsEveryTarget()
+    public async Task One_reachable_target_grants_a_PeerDead_request_and_the_explanation_lists_every_target()
     {
         var p1 = new FakeProbe("tcp 10.0.0.1:80", reachable: true);
         var p2 = new FakeProbe("tcp 10.0.0.2:80", reachable: false);
@@ -79,7 +79,7 @@ public class TwoNodeArbiterTests
     }
 
     [Test]
-    public async Task PeerDead_NoTargetReachable_IsDenied_AndLogged()
+    public async Task With_no_target_reachable_a_PeerDead_request_is_denied_and_a_warning_logged()
     {
         var logger = new FakeLogger();
         var arbiter = new TwoNodeArbiter(
@@ -94,7 +94,7 @@ public class TwoNodeArbiterTests
     }
 
     [Test]
-    public async Task ThrowingProbe_CountsAsUnreachable_AndDoesNotThrow()
+    public async Task A_probe_that_throws_counts_as_unreachable_and_the_arbiter_does_not_throw()
     {
         var logger = new FakeLogger();
         var arbiter = new TwoNodeArbiter(
@@ -113,7 +113,7 @@ public class TwoNodeArbiterTests
     }
 
     [Test]
-    public async Task Probes_RunConcurrently()
+    public async Task The_probes_run_concurrently()
     {
         // Each probe answers only once both have started: sequential probing would never finish.
         var started = 0;
@@ -138,7 +138,7 @@ public class TwoNodeArbiterTests
     }
 
     [Test]
-    public async Task CallerCancellation_IsADenial_NotAnException()
+    public async Task The_callers_cancellation_is_a_denial_not_an_exception()
     {
         using var cts = new CancellationTokenSource();
         async ValueTask<bool> Hang(CancellationToken ct)
@@ -157,7 +157,7 @@ public class TwoNodeArbiterTests
     }
 
     [Test]
-    public async Task NullRequest_OrUnknownReason_IsDenied()
+    public async Task A_null_request_or_an_unknown_reason_is_denied()
     {
         var arbiter = new TwoNodeArbiter([]);
         Assert.That((await arbiter.RequestAsync(null!, CancellationToken.None)).Granted, Is.False);
@@ -165,14 +165,14 @@ public class TwoNodeArbiterTests
     }
 
     [Test]
-    public void ReleaseAsync_CompletesImmediately()
+    public void ReleaseAsync_completes_at_once()
     {
         var release = new TwoNodeArbiter([new FakeProbe("x", true)]).ReleaseAsync("web", "a", CancellationToken.None);
         Assert.That(release.IsCompletedSuccessfully, Is.True);
     }
 
     [Test]
-    public void Constructor_RejectsNullTargets()
+    public void The_constructor_rejects_a_null_target_list_or_target()
     {
         Assert.That(() => new TwoNodeArbiter(null!), Throws.ArgumentNullException);
         Assert.That(() => new TwoNodeArbiter([null!]), Throws.ArgumentNullException);

@@ -6,7 +6,7 @@ namespace HaKit.Tests.Wire;
 public sealed class AuthKeyRingTests
 {
     [Test]
-    public void ComputesHmacSha256_ForEveryAcceptedKey()
+    public void The_mac_is_HMAC_SHA256_with_each_accepted_key_and_the_same_input_gives_the_same_tag_again()
     {
         using var ring = new AuthKeyRing(WireKit.Auth(2, 1, 2));
         byte[] data = "some bytes to sign"u8.ToArray();
@@ -27,7 +27,7 @@ public sealed class AuthKeyRingTests
     }
 
     [Test]
-    public void UnknownKey_ReturnsFalse_AndLeavesDestinationAlone()
+    public void An_unknown_key_computes_nothing_and_leaves_the_destination_alone()
     {
         using var ring = new AuthKeyRing(WireKit.Auth(1, 1));
         var mac = new byte[32];
@@ -38,7 +38,7 @@ public sealed class AuthKeyRingTests
     }
 
     [Test]
-    public void ShortMacDestination_Throws()
+    public void A_destination_shorter_than_a_mac_is_rejected()
     {
         using var ring = new AuthKeyRing(WireKit.Auth(1, 1));
 
@@ -46,7 +46,7 @@ public sealed class AuthKeyRingTests
     }
 
     [Test]
-    public void AfterDispose_Throws_AndDisposeIsIdempotent()
+    public void Dispose_is_idempotent_and_a_disposed_ring_throws()
     {
         var ring = new AuthKeyRing(WireKit.Auth(1, 1));
         ring.Dispose();
@@ -56,7 +56,7 @@ public sealed class AuthKeyRingTests
     }
 
     [Test]
-    public async Task ConcurrentSignAndVerify_GiveCorrectTags()
+    public async Task Concurrent_signers_on_one_ring_all_get_correct_tags()
     {
         using var ring = new AuthKeyRing(WireKit.Auth(1, 1, 2));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
@@ -113,7 +113,7 @@ public sealed class AuthKeyRingTests
     }
 
     [TestCaseSource(nameof(InvalidOptions))]
-    public void InvalidOptions_ThrowNamingTheKeyAndTheFix_WithoutTheSecret(AuthOptions options, string[] mustContain, string? secret)
+    public void Invalid_options_throw_naming_the_key_and_the_fix_without_the_secret(AuthOptions options, string[] mustContain, string? secret)
     {
         ArgumentException? error = Assert.Throws<ArgumentException>(() => new AuthKeyRing(options).Dispose());
 
@@ -138,6 +138,6 @@ public sealed class AuthKeyRingTests
     }
 
     [Test]
-    public void NullOptions_Throws() =>
+    public void Null_options_are_rejected() =>
         Assert.That(() => new AuthKeyRing(null!), Throws.ArgumentNullException);
 }

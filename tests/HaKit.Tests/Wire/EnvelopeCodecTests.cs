@@ -17,7 +17,7 @@ public sealed class EnvelopeCodecTests
     public void TearDown() => _kit.Dispose();
 
     [Test]
-    public void TryPeekCluster_ReadsTheClaimedClusterAndRejectsGarbage()
+    public void TryPeekCluster_reads_the_claimed_cluster_and_rejects_garbage()
     {
         byte[] packet = WireKit.Encode(_kit.Codec("alpha"), [1, 2, 3]);
         Assert.That(EnvelopeCodec.TryPeekCluster(packet, out var cluster), Is.True);
@@ -28,7 +28,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void RoundTrip_OpensWhatWasEncoded()
+    public void A_packet_opens_to_what_was_encoded_with_its_sender_incarnation_sequence_and_key()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha", incarnation: 7);
         var stats = new WireStats();
@@ -55,7 +55,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void RoundTrip_EmptyPayloadAndZeroIncarnation()
+    public void An_empty_payload_with_incarnation_zero_round_trips()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha", incarnation: 0);
         EnvelopeCodec beta = _kit.Codec("beta");
@@ -68,7 +68,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Encode_ParsesWithGeneratedEnvelope_AndMatchesItsEncoding()
+    public void An_encoded_packet_is_the_generated_Envelope_byte_for_byte_with_the_mac_over_what_precedes_it()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha", incarnation: 300);
         byte[] payload = new byte[200];
@@ -97,7 +97,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void GeneratedEnvelope_SignedPerProtoRule_Opens()
+    public void A_generated_Envelope_signed_by_the_proto_rule_opens()
     {
         var stats = new WireStats();
         EnvelopeCodec beta = _kit.Codec("beta", stats: stats);
@@ -114,7 +114,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Encode_ThrowsWhenDestinationTooSmall()
+    public void Encoding_into_a_too_small_destination_is_rejected()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha");
         var small = new byte[40];
@@ -123,7 +123,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Encode_ThrowsAboveMaxPacketSize_AndMaxPayloadLengthFits()
+    public void MaxPayloadLength_fits_and_a_packet_above_the_maximum_size_is_refused()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha", maxPacketSize: 256);
         var destination = new byte[4096];
@@ -134,7 +134,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Constructor_RejectsBadArguments()
+    public void The_constructor_rejects_empty_names_duplicate_nodes_and_a_tiny_packet_size()
     {
         AuthKeyRing ring = _kit.Ring();
         var stats = new WireStats();
@@ -149,7 +149,7 @@ public sealed class EnvelopeCodecTests
     // ---- one test per drop reason: exactly that reason, exactly that counter ----
 
     [Test]
-    public void Drop_Oversized()
+    public void A_packet_above_the_maximum_size_is_dropped_as_Oversized()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha", maxPacketSize: 2000);
         var stats = new WireStats();
@@ -161,7 +161,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void PacketOfExactlyMaxPacketSize_IsAccepted()
+    public void A_packet_of_exactly_the_maximum_size_is_accepted()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha", maxPacketSize: 300);
         EnvelopeCodec beta = _kit.Codec("beta", maxPacketSize: 300);
@@ -192,7 +192,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Drop_Truncated_PacketCutShort()
+    public void A_packet_cut_short_is_dropped_as_Truncated()
     {
         var stats = new WireStats();
         EnvelopeCodec beta = _kit.Codec("beta", stats: stats);
@@ -211,7 +211,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [TestCaseSource(nameof(TruncatedPackets))]
-    public void Drop_Truncated_Crafted(byte[] packet)
+    public void A_crafted_packet_ending_inside_a_field_is_dropped_as_Truncated(byte[] packet)
     {
         var stats = new WireStats();
         AssertDrop(_kit.Codec("beta", stats: stats), packet, DropReason.Truncated, stats);
@@ -251,14 +251,14 @@ public sealed class EnvelopeCodecTests
     }
 
     [TestCaseSource(nameof(MalformedPackets))]
-    public void Drop_Malformed(byte[] packet)
+    public void A_packet_that_breaks_the_envelope_layout_is_dropped_as_Malformed(byte[] packet)
     {
         var stats = new WireStats();
         AssertDrop(_kit.Codec("beta", stats: stats, known: ["alpha", "beta"], cluster: "c"), packet, DropReason.Malformed, stats);
     }
 
     [Test]
-    public void Drop_WrongCluster()
+    public void A_packet_of_another_cluster_is_dropped_as_WrongCluster()
     {
         var stats = new WireStats();
         byte[] packet = WireKit.Encode(_kit.Codec("alpha", cluster: "other"), [1]);
@@ -267,7 +267,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Drop_UnknownSender()
+    public void A_packet_from_a_node_outside_the_cluster_is_dropped_as_UnknownSender()
     {
         var stats = new WireStats();
         byte[] packet = WireKit.Encode(_kit.Codec("zeta", known: ["zeta", "beta"]), [1]);
@@ -276,7 +276,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Drop_FromSelf()
+    public void A_nodes_own_packet_is_dropped_as_FromSelf()
     {
         var stats = new WireStats();
         EnvelopeCodec alpha = _kit.Codec("alpha", stats: stats);
@@ -285,7 +285,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Drop_FromSelf_WhenLocalNodeIsNotInKnownNodes()
+    public void A_nodes_own_packet_is_dropped_as_FromSelf_even_when_it_is_not_a_known_node()
     {
         var stats = new WireStats();
         EnvelopeCodec alpha = _kit.Codec("alpha", stats: stats, known: ["beta"]);
@@ -294,7 +294,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Drop_UnknownKey()
+    public void A_packet_under_a_key_id_the_receiver_lacks_is_dropped_as_UnknownKey()
     {
         var stats = new WireStats();
         byte[] packet = WireKit.Encode(_kit.Codec("alpha", _kit.Ring(2)), [1]);
@@ -303,7 +303,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Drop_BadMac_FlippedMacBit()
+    public void A_flipped_mac_bit_is_dropped_as_BadMac()
     {
         var stats = new WireStats();
         byte[] packet = WireKit.Encode(_kit.Codec("alpha"), [1, 2, 3]);
@@ -313,7 +313,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Drop_BadMac_SameKeyIdDifferentSecret()
+    public void A_packet_signed_with_another_secret_under_the_same_key_id_is_dropped_as_BadMac()
     {
         var stats = new WireStats();
         var otherSecret = new AuthOptions { SendKeyId = 1, Keys = [new AuthKeyOptions { Id = 1, Secret = WireKit.Secret(99) }] };
@@ -324,7 +324,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void Drop_Replayed()
+    public void A_packet_opened_twice_is_dropped_the_second_time_as_Replayed()
     {
         var stats = new WireStats();
         EnvelopeCodec beta = _kit.Codec("beta", stats: stats);
@@ -342,7 +342,7 @@ public sealed class EnvelopeCodecTests
     }
 
     [Test]
-    public void KeyRotation_BothAcceptedKeysOpen_RemovedKeyIsUnknown()
+    public void During_key_rotation_both_keys_open_and_afterwards_the_removed_key_is_UnknownKey()
     {
         var stats = new WireStats();
         EnvelopeCodec receiver = _kit.Codec("beta", _kit.Ring(1, 1, 2), stats);

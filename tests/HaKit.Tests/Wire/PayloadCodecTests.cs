@@ -21,7 +21,7 @@ public sealed class PayloadCodecTests
     };
 
     [Test]
-    public void VoteMessages_RoundTrip_AndTheLastOneOfTheOneofWins()
+    public void Vote_messages_round_trip_and_the_last_body_of_the_oneof_wins()
     {
         var request = new ClusterMessage { VoteRequest = new VoteRequest { RequestId = 5, Group = "web", Epoch = 3, TtlMs = 2000, Renew = true } };
         var reply = new ClusterMessage { VoteReply = new VoteReply { RequestId = 5, Group = "web", Granted = false, HighestEpoch = 9, Holder = "b", RemainingMs = 700, Reason = "held", To = "a" } };
@@ -43,7 +43,7 @@ public sealed class PayloadCodecTests
     }
 
     [Test]
-    public void Write_ThenTryRead_RoundTrips()
+    public void A_written_heartbeat_reads_back_equal_and_in_the_canonical_encoding()
     {
         ClusterMessage message = SampleHeartbeat();
         var buffer = new byte[256];
@@ -58,7 +58,7 @@ public sealed class PayloadCodecTests
     }
 
     [Test]
-    public void Write_ThrowsWhenDestinationTooSmall()
+    public void Writing_into_a_too_small_destination_is_rejected()
     {
         ClusterMessage message = SampleHeartbeat();
 
@@ -66,7 +66,7 @@ public sealed class PayloadCodecTests
     }
 
     [Test]
-    public void TryRead_ReplacesPreviousContent_InsteadOfAppending()
+    public void TryRead_replaces_the_previous_content_instead_of_appending()
     {
         var reuse = new ClusterMessage();
         byte[] first = SampleHeartbeat().ToByteArray();
@@ -80,7 +80,7 @@ public sealed class PayloadCodecTests
     }
 
     [Test]
-    public void TryRead_EmptyPayload_IsAnEmptyMessage()
+    public void An_empty_payload_reads_as_an_empty_message()
     {
         var reuse = SampleHeartbeat();
 
@@ -101,7 +101,7 @@ public sealed class PayloadCodecTests
     }
 
     [TestCaseSource(nameof(InvalidPayloads))]
-    public void TryRead_InvalidPayload_ReturnsFalse_AndLeavesMessageCleared(byte[] payload)
+    public void An_invalid_payload_is_refused_and_leaves_the_message_cleared(byte[] payload)
     {
         var reuse = SampleHeartbeat();
 
@@ -110,7 +110,7 @@ public sealed class PayloadCodecTests
     }
 
     [Test]
-    public void TryRead_SkipsUnknownTopLevelFields_WithoutAccumulatingThem()
+    public void Unknown_top_level_fields_are_skipped_and_never_accumulate()
     {
         byte[] known = SampleHeartbeat().ToByteArray();
         byte[] withUnknown = [.. known, 0x48, 0x05, 0x52, 0x02, 0xAA, 0xBB, 0x5D, 1, 2, 3, 4, 0x61, 1, 2, 3, 4, 5, 6, 7, 8];
@@ -126,7 +126,7 @@ public sealed class PayloadCodecTests
     }
 
     [Test]
-    public void TryRead_RandomBytes_NeverThrows()
+    public void Random_bytes_never_make_TryRead_throw()
     {
         var random = new Random(1234);
         var reuse = new ClusterMessage();

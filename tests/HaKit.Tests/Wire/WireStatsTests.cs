@@ -5,7 +5,7 @@ namespace HaKit.Tests.Wire;
 public sealed class WireStatsTests
 {
     [Test]
-    public void CountsPerReason_AndSnapshotIsACopy()
+    public void Counts_per_reason_and_a_snapshot_is_a_copy()
     {
         var stats = new WireStats();
         stats.RecordAccepted();
@@ -29,7 +29,7 @@ public sealed class WireStatsTests
     }
 
     [Test]
-    public void UndefinedReason_Throws()
+    public void An_undefined_reason_is_rejected()
     {
         var stats = new WireStats();
 
@@ -39,7 +39,7 @@ public sealed class WireStatsTests
     }
 
     [Test]
-    public async Task ConcurrentUpdates_AreNotLost()
+    public async Task Concurrent_updates_are_not_lost()
     {
         var stats = new WireStats();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));

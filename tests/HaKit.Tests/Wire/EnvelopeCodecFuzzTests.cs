@@ -2,7 +2,7 @@ using HaKit.Wire;
 
 namespace HaKit.Tests.Wire;
 
-public sealed class FuzzTests
+public sealed class EnvelopeCodecFuzzTests
 {
     private WireKit _kit = null!;
 
@@ -13,7 +13,7 @@ public sealed class FuzzTests
     public void TearDown() => _kit.Dispose();
 
     [Test]
-    public void RandomBytes_NeverThrow_NeverAccept()
+    public void Random_bytes_never_throw_and_are_never_accepted()
     {
         var random = new Random(1234);
         var stats = new WireStats();
@@ -37,7 +37,7 @@ public sealed class FuzzTests
     }
 
     [Test]
-    public void SingleBitFlips_OfValidPackets_NeverThrow_NeverAccept()
+    public void Every_single_bit_flip_of_a_valid_packet_is_dropped_and_leaves_the_replay_window_alone()
     {
         var random = new Random(1234);
         var stats = new WireStats();
@@ -69,7 +69,7 @@ public sealed class FuzzTests
     }
 
     [Test]
-    public void EveryPrefixOfAValidPacket_IsDropped()
+    public void Every_prefix_of_a_valid_packet_is_dropped_as_Truncated_or_Malformed()
     {
         var stats = new WireStats();
         EnvelopeCodec receiver = _kit.Codec("beta", stats: stats);

@@ -2,10 +2,10 @@ using HaKit.Wire;
 
 namespace HaKit.Tests.Wire;
 
-public sealed class ConcurrencyTests
+public sealed class EnvelopeCodecConcurrencyTests
 {
     [Test]
-    public async Task SeveralReceiveThreads_AndASendThread_ShareOneCodec()
+    public async Task Several_receive_threads_and_a_send_thread_share_one_codec_and_lose_nothing()
     {
         using var kit = new WireKit();
         string[] nodes = ["local", "n1", "n2", "n3"];

@@ -4,7 +4,7 @@ using HaKit.Wire.Proto;
 
 namespace HaKit.Tests.Wire;
 
-public sealed class AllocationTests
+public sealed class WireAllocationTests
 {
     private WireKit _kit = null!;
 
@@ -15,7 +15,7 @@ public sealed class AllocationTests
     public void TearDown() => _kit.Dispose();
 
     [Test]
-    public void EncodeAndTryOpen_SteadyState_AllocateNothing()
+    public void Encoding_and_opening_in_the_steady_state_allocate_nothing()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha");
         EnvelopeCodec beta = _kit.Codec("beta");
@@ -46,7 +46,7 @@ public sealed class AllocationTests
     }
 
     [Test]
-    public void TryOpen_OfDroppedPackets_AllocatesNothing()
+    public void Dropping_replayed_forged_and_garbage_packets_allocates_nothing()
     {
         EnvelopeCodec beta = _kit.Codec("beta");
         byte[] good = WireKit.Encode(_kit.Codec("alpha"), [1, 2, 3]);
@@ -74,7 +74,7 @@ public sealed class AllocationTests
     }
 
     [Test]
-    public void PayloadCodecWrite_HeartbeatWithTwoGroups_AllocatesNothing()
+    public void PayloadCodec_writes_a_heartbeat_with_two_groups_without_allocating()
     {
         ClusterMessage message = PayloadCodecTests.SampleHeartbeat();
         var buffer = new byte[512];
@@ -97,7 +97,7 @@ public sealed class AllocationTests
     }
 
     [Test]
-    public void InboundRouter_DropsWithoutAllocating_AndAHeartbeatCostsOnlyItsMappedMessage()
+    public void InboundRouter_drops_without_allocating_and_a_heartbeat_costs_only_its_mapped_message()
     {
         EnvelopeCodec alpha = _kit.Codec("alpha");
         EnvelopeCodec beta = _kit.Codec("beta");

@@ -2,7 +2,7 @@ using HaKit.Wire;
 
 namespace HaKit.Tests.Wire;
 
-public sealed class ReplayTests
+public sealed class ReplayWindowTests
 {
     private WireKit _kit = null!;
     private WireStats _stats = null!;
@@ -25,7 +25,7 @@ public sealed class ReplayTests
     private DropReason? Open(byte[] packet) => _receiver.TryOpen(packet, out _, out DropReason reason) ? null : reason;
 
     [Test]
-    public void Duplicate_IsReplayed()
+    public void A_duplicate_is_dropped_as_Replayed()
     {
         byte[][] p = Packets(_kit.Codec("alpha"), 3);
 
@@ -40,7 +40,7 @@ public sealed class ReplayTests
     }
 
     [Test]
-    public void ReorderWithinWindow_IsAccepted()
+    public void Packets_reordered_within_the_64_entry_window_are_accepted_once()
     {
         byte[][] p = Packets(_kit.Codec("alpha"), 64);
 
@@ -53,7 +53,7 @@ public sealed class ReplayTests
     }
 
     [Test]
-    public void OlderThanWindow_IsReplayed()
+    public void A_packet_older_than_the_window_is_dropped_as_Replayed()
     {
         byte[][] p = Packets(_kit.Codec("alpha"), 70);
 
@@ -66,7 +66,7 @@ public sealed class ReplayTests
     }
 
     [Test]
-    public void WindowSlidesAndForgetsOnlyWhatFellOut()
+    public void The_window_slides_and_forgets_only_what_fell_out()
     {
         byte[][] p = Packets(_kit.Codec("alpha"), 200);
 
@@ -79,7 +79,7 @@ public sealed class ReplayTests
     }
 
     [Test]
-    public void OlderIncarnation_IsReplayed()
+    public void A_packet_of_an_older_incarnation_is_dropped_as_Replayed()
     {
         byte[] newer = WireKit.Encode(_kit.Codec("alpha", incarnation: 5), [1]);
         byte[] older = WireKit.Encode(_kit.Codec("alpha", incarnation: 4), [1]);
@@ -89,7 +89,7 @@ public sealed class ReplayTests
     }
 
     [Test]
-    public void NewerIncarnation_ResetsWindow()
+    public void A_newer_incarnation_resets_the_window_and_ends_the_old_one()
     {
         EnvelopeCodec first = _kit.Codec("alpha", incarnation: 5);
         byte[][] old = Packets(first, 11);
@@ -108,7 +108,7 @@ public sealed class ReplayTests
     }
 
     [Test]
-    public void WindowsArePerSender()
+    public void Each_sender_has_its_own_window()
     {
         byte[] fromAlpha = WireKit.Encode(_kit.Codec("alpha"), [1]);
         byte[] fromGamma = WireKit.Encode(_kit.Codec("gamma"), [1]);
@@ -118,7 +118,7 @@ public sealed class ReplayTests
     }
 
     [Test]
-    public void ForgedPacketWithHighSequence_DoesNotMoveWindow()
+    public void A_forged_packet_with_a_high_sequence_or_incarnation_does_not_move_the_window()
     {
         byte[] forgedSecret = WireKit.SecretBytes(99);
         byte[] forgedSeq = WireKit.SignGenerated(WireKit.Generated("alpha", sequence: 1000, incarnation: 1), forgedSecret);
