@@ -97,19 +97,19 @@ public sealed class AuthKeyRingTests
         const string notBase64 = "this-is-not*base64!!";
 
         yield return new TestCaseData(Options(1), new[] { "HaKit:Auth:Keys", "empty", "openssl rand -base64 32", "HaKit:Auth:SendKeyId" }, null)
-            .SetName("NoKeys");
+            .SetName("{m}(NoKeys)");
         yield return new TestCaseData(Options(1, (1, good), (2, notBase64)), new[] { "HaKit:Auth:Keys[1]:Secret", "not valid base64", "20 characters", "openssl rand -base64 32" }, notBase64)
-            .SetName("BadBase64");
+            .SetName("{m}(BadBase64)");
         yield return new TestCaseData(Options(1, (1, shortKey)), new[] { "HaKit:Auth:Keys[0]:Secret", "16 bytes", "at least 32", "openssl rand -base64 32" }, shortKey)
-            .SetName("ShortKey");
+            .SetName("{m}(ShortKey)");
         yield return new TestCaseData(Options(1, (1, good), (1, WireKit.Secret(2))), new[] { "HaKit:Auth:Keys[1]:Id", "is 1", "HaKit:Auth:Keys[0]:Id", "distinct" }, good)
-            .SetName("DuplicateId");
+            .SetName("{m}(DuplicateId)");
         yield return new TestCaseData(Options(9, (1, good), (2, WireKit.Secret(2))), new[] { "HaKit:Auth:SendKeyId", "is 9", "(1, 2)", "add a key with id 9" }, good)
-            .SetName("SendKeyIdNotAmongKeys");
+            .SetName("{m}(SendKeyIdNotAmongKeys)");
         yield return new TestCaseData(Options(1, (0, good)), new[] { "HaKit:Auth:Keys[0]:Id", "is 0", "1 or more" }, good)
-            .SetName("ZeroId");
+            .SetName("{m}(ZeroId)");
         yield return new TestCaseData(Options(1, (1, "  ")), new[] { "HaKit:Auth:Keys[0]:Secret", "is empty" }, null)
-            .SetName("EmptySecret");
+            .SetName("{m}(EmptySecret)");
     }
 
     [TestCaseSource(nameof(InvalidOptions))]

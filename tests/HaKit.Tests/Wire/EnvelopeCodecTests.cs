@@ -203,11 +203,11 @@ public sealed class EnvelopeCodecTests
 
     public static IEnumerable<TestCaseData> TruncatedPackets()
     {
-        yield return new TestCaseData(new byte[] { 0x0A }).SetName("Truncated_LengthMissing");
-        yield return new TestCaseData(new byte[] { 0x0A, 0x05, 0x61 }).SetName("Truncated_LengthPastEnd");
-        yield return new TestCaseData(new byte[] { 0x0A, 0x01, 0x61, 0x12, 0x01, 0x62, 0x20, 0x80 }).SetName("Truncated_VarintPastEnd");
-        yield return new TestCaseData(new byte[] { 0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F }).SetName("Truncated_HugeLength");
-        yield return new TestCaseData(new byte[] { 0x80 }).SetName("Truncated_TagPastEnd");
+        yield return new TestCaseData(new byte[] { 0x0A }).SetName("{m}(Truncated_LengthMissing)");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x05, 0x61 }).SetName("{m}(Truncated_LengthPastEnd)");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x01, 0x61, 0x12, 0x01, 0x62, 0x20, 0x80 }).SetName("{m}(Truncated_VarintPastEnd)");
+        yield return new TestCaseData(new byte[] { 0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F }).SetName("{m}(Truncated_HugeLength)");
+        yield return new TestCaseData(new byte[] { 0x80 }).SetName("{m}(Truncated_TagPastEnd)");
     }
 
     [TestCaseSource(nameof(TruncatedPackets))]
@@ -230,24 +230,24 @@ public sealed class EnvelopeCodecTests
             return bytes.ToArray();
         }
 
-        yield return new TestCaseData(Array.Empty<byte>()).SetName("Malformed_Empty");
-        yield return new TestCaseData(Valid(b => b.InsertRange(0, [0x40, 1]))).SetName("Malformed_UnknownField8");
-        yield return new TestCaseData(Valid(b => b.InsertRange(0, [0x00]))).SetName("Malformed_FieldZero");
-        yield return new TestCaseData(Valid(b => b[0] = 0x08)).SetName("Malformed_WrongWireTypeCluster");
-        yield return new TestCaseData(Valid(b => b[10] = 0x22)).SetName("Malformed_WrongWireTypeSequence");
-        yield return new TestCaseData(Valid(b => b.InsertRange(3, [0x0A, 1, (byte)'c']))).SetName("Malformed_DuplicateCluster");
-        yield return new TestCaseData(Valid(b => { b.RemoveRange(0, 3); b.InsertRange(7, [0x0A, 1, (byte)'c']); })).SetName("Malformed_OutOfOrder");
-        yield return new TestCaseData(Valid(b => b.RemoveRange(0, 3))).SetName("Malformed_MissingCluster");
-        yield return new TestCaseData(Valid(b => b.RemoveRange(10, 2))).SetName("Malformed_MissingSequence");
-        yield return new TestCaseData(Valid(b => b.RemoveRange(12, 2))).SetName("Malformed_MissingKeyId");
-        yield return new TestCaseData(Valid(b => b.RemoveRange(b.Count - 34, 34))).SetName("Malformed_MissingMac");
-        yield return new TestCaseData(Valid(b => { b[b.Count - 33] = 31; b.RemoveAt(b.Count - 1); })).SetName("Malformed_Mac31Bytes");
-        yield return new TestCaseData(Valid(b => { b[b.Count - 33] = 33; b.Add(0); })).SetName("Malformed_Mac33Bytes");
-        yield return new TestCaseData(Valid(b => b.AddRange([0x3A, 0]))).SetName("Malformed_FieldAfterMac");
-        yield return new TestCaseData(Valid(b => b.Add(0))).SetName("Malformed_TrailingByteAfterMac");
-        yield return new TestCaseData(Valid(b => b[11] = 0)).SetName("Malformed_SequenceZero");
-        yield return new TestCaseData(Valid(b => { b.RemoveAt(13); b.InsertRange(13, [0x80, 0x80, 0x80, 0x80, 0x10]); })).SetName("Malformed_KeyIdAbove32Bits");
-        yield return new TestCaseData(Valid(b => { b.RemoveAt(11); b.InsertRange(11, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]); })).SetName("Malformed_VarintOverflow");
+        yield return new TestCaseData(Array.Empty<byte>()).SetName("{m}(Malformed_Empty)");
+        yield return new TestCaseData(Valid(b => b.InsertRange(0, [0x40, 1]))).SetName("{m}(Malformed_UnknownField8)");
+        yield return new TestCaseData(Valid(b => b.InsertRange(0, [0x00]))).SetName("{m}(Malformed_FieldZero)");
+        yield return new TestCaseData(Valid(b => b[0] = 0x08)).SetName("{m}(Malformed_WrongWireTypeCluster)");
+        yield return new TestCaseData(Valid(b => b[10] = 0x22)).SetName("{m}(Malformed_WrongWireTypeSequence)");
+        yield return new TestCaseData(Valid(b => b.InsertRange(3, [0x0A, 1, (byte)'c']))).SetName("{m}(Malformed_DuplicateCluster)");
+        yield return new TestCaseData(Valid(b => { b.RemoveRange(0, 3); b.InsertRange(7, [0x0A, 1, (byte)'c']); })).SetName("{m}(Malformed_OutOfOrder)");
+        yield return new TestCaseData(Valid(b => b.RemoveRange(0, 3))).SetName("{m}(Malformed_MissingCluster)");
+        yield return new TestCaseData(Valid(b => b.RemoveRange(10, 2))).SetName("{m}(Malformed_MissingSequence)");
+        yield return new TestCaseData(Valid(b => b.RemoveRange(12, 2))).SetName("{m}(Malformed_MissingKeyId)");
+        yield return new TestCaseData(Valid(b => b.RemoveRange(b.Count - 34, 34))).SetName("{m}(Malformed_MissingMac)");
+        yield return new TestCaseData(Valid(b => { b[b.Count - 33] = 31; b.RemoveAt(b.Count - 1); })).SetName("{m}(Malformed_Mac31Bytes)");
+        yield return new TestCaseData(Valid(b => { b[b.Count - 33] = 33; b.Add(0); })).SetName("{m}(Malformed_Mac33Bytes)");
+        yield return new TestCaseData(Valid(b => b.AddRange([0x3A, 0]))).SetName("{m}(Malformed_FieldAfterMac)");
+        yield return new TestCaseData(Valid(b => b.Add(0))).SetName("{m}(Malformed_TrailingByteAfterMac)");
+        yield return new TestCaseData(Valid(b => b[11] = 0)).SetName("{m}(Malformed_SequenceZero)");
+        yield return new TestCaseData(Valid(b => { b.RemoveAt(13); b.InsertRange(13, [0x80, 0x80, 0x80, 0x80, 0x10]); })).SetName("{m}(Malformed_KeyIdAbove32Bits)");
+        yield return new TestCaseData(Valid(b => { b.RemoveAt(11); b.InsertRange(11, [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]); })).SetName("{m}(Malformed_VarintOverflow)");
     }
 
     [TestCaseSource(nameof(MalformedPackets))]

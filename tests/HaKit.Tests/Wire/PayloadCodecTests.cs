@@ -90,14 +90,14 @@ public sealed class PayloadCodecTests
 
     public static IEnumerable<TestCaseData> InvalidPayloads()
     {
-        yield return new TestCaseData(new byte[] { 0x0A, 0x05, 0x08 }).SetName("TryRead_LengthPastEnd");
-        yield return new TestCaseData(new byte[] { 0x0A, 0x02, 0x08, 0x80 }).SetName("TryRead_InnerVarintCut");
-        yield return new TestCaseData(new byte[] { 0x0A, 0x02, 0x12, 0x05 }).SetName("TryRead_InnerLengthPastEnd");
-        yield return new TestCaseData(new byte[] { 0x00 }).SetName("TryRead_FieldZero");
-        yield return new TestCaseData(new byte[] { 0x0F }).SetName("TryRead_InvalidWireType");
-        yield return new TestCaseData(new byte[] { 0x09, 0x01 }).SetName("TryRead_Fixed64Cut");
-        yield return new TestCaseData(new byte[] { 0x0A, 0x03, 0x12, 0x01, 0xFF }).SetName("TryRead_InnerGroupStatusGarbage");
-        yield return new TestCaseData(new byte[] { 0x0A, 0x04, 0x12, 0x02, 0x0A, 0x80 }).SetName("TryRead_InnerStringCut");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x05, 0x08 }).SetName("{m}(TryRead_LengthPastEnd)");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x02, 0x08, 0x80 }).SetName("{m}(TryRead_InnerVarintCut)");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x02, 0x12, 0x05 }).SetName("{m}(TryRead_InnerLengthPastEnd)");
+        yield return new TestCaseData(new byte[] { 0x00 }).SetName("{m}(TryRead_FieldZero)");
+        yield return new TestCaseData(new byte[] { 0x0F }).SetName("{m}(TryRead_InvalidWireType)");
+        yield return new TestCaseData(new byte[] { 0x09, 0x01 }).SetName("{m}(TryRead_Fixed64Cut)");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x03, 0x12, 0x01, 0xFF }).SetName("{m}(TryRead_InnerGroupStatusGarbage)");
+        yield return new TestCaseData(new byte[] { 0x0A, 0x04, 0x12, 0x02, 0x0A, 0x80 }).SetName("{m}(TryRead_InnerStringCut)");
     }
 
     [TestCaseSource(nameof(InvalidPayloads))]
