@@ -41,33 +41,12 @@ public class HostingEtcdTests
         }
     }
 
-    private Dictionary<string, string?> Config(string cluster) => new()
+    private Dictionary<string, string?> Config(string cluster)
     {
-        ["HaKit:ClusterName"] = cluster,
-        ["HaKit:NodeName"] = "a",
-        ["HaKit:Nodes:0:Name"] = "a",
-        ["HaKit:Nodes:0:Addresses:lan0"] = $"127.0.0.1:{EtcdProcess.FreeTcpPort()}",
-        ["HaKit:Nodes:1:Name"] = "b", // never started: a takes the group after the initial dead time
-        ["HaKit:Nodes:1:Addresses:lan0"] = $"127.0.0.1:{EtcdProcess.FreeTcpPort()}",
-        ["HaKit:Links:0:Name"] = "lan0",
-        ["HaKit:Auth:Keys:0:Id"] = "1",
-        ["HaKit:Auth:Keys:0:Secret"] = Convert.ToBase64String(new byte[32]),
-        ["HaKit:Auth:SendKeyId"] = "1",
-        ["HaKit:Timing:Interval"] = "00:00:00.050",
-        ["HaKit:Timing:WarnTime"] = "00:00:00.150",
-        ["HaKit:Timing:DeadTime"] = "00:00:00.300",
-        ["HaKit:Timing:InitialDeadTime"] = "00:00:00.600",
-        ["HaKit:Groups:0:Name"] = "web",
-        ["HaKit:Groups:0:PreferredNode"] = "a",
-        ["HaKit:StateDirectory"] = _stateDir,
-        ["HaKit:Arbiter:Mode"] = "Etcd",
-        ["HaKit:Arbiter:LeaseTtl"] = "00:00:02",
-        ["HaKit:Arbiter:LeaseDriftMargin"] = "00:00:00.300",
-        ["HaKit:Arbiter:RetryInterval"] = "00:00:00.200",
-        ["HaKit:Arbiter:Etcd:Endpoints:0"] = _etcd.ClientUrl,
-        ["HaKit:Arbiter:Etcd:KeyPrefix"] = "/apps",
-        ["HaKit:Arbiter:Etcd:RequestTimeout"] = "00:00:00.500",
-    };
+        var config = SingleNodeConfig.For(cluster, _stateDir, "Etcd", _etcd.ClientUrl);
+        config["HaKit:Arbiter:RetryInterval"] = "00:00:00.200";
+        return config;
+    }
 
     [Test]
     public async Task UseEtcd_builds_the_store_from_configuration_logs_it_owns_the_group_through_etcd_and_disposes_the_store()

@@ -47,32 +47,7 @@ public class UseEtcdTests
         Directory.Delete(_stateDir, recursive: true);
     }
 
-    private Dictionary<string, string?> Config(string mode) => new()
-    {
-        ["HaKit:ClusterName"] = "use-etcd",
-        ["HaKit:NodeName"] = "a",
-        ["HaKit:Nodes:0:Name"] = "a",
-        ["HaKit:Nodes:0:Addresses:lan0"] = $"127.0.0.1:{EtcdProcess.FreeTcpPort()}",
-        ["HaKit:Nodes:1:Name"] = "b", // never started: a takes the group after the initial dead time
-        ["HaKit:Nodes:1:Addresses:lan0"] = $"127.0.0.1:{EtcdProcess.FreeTcpPort()}",
-        ["HaKit:Links:0:Name"] = "lan0",
-        ["HaKit:Auth:Keys:0:Id"] = "1",
-        ["HaKit:Auth:Keys:0:Secret"] = Convert.ToBase64String(new byte[32]),
-        ["HaKit:Auth:SendKeyId"] = "1",
-        ["HaKit:Timing:Interval"] = "00:00:00.050",
-        ["HaKit:Timing:WarnTime"] = "00:00:00.150",
-        ["HaKit:Timing:DeadTime"] = "00:00:00.300",
-        ["HaKit:Timing:InitialDeadTime"] = "00:00:00.600",
-        ["HaKit:Groups:0:Name"] = "web",
-        ["HaKit:Groups:0:PreferredNode"] = "a",
-        ["HaKit:StateDirectory"] = _stateDir,
-        ["HaKit:Arbiter:Mode"] = mode,
-        ["HaKit:Arbiter:LeaseTtl"] = "00:00:02",
-        ["HaKit:Arbiter:LeaseDriftMargin"] = "00:00:00.300",
-        ["HaKit:Arbiter:Etcd:Endpoints:0"] = "http://127.0.0.1:2379",
-        ["HaKit:Arbiter:Etcd:KeyPrefix"] = "/apps",
-        ["HaKit:Arbiter:Etcd:RequestTimeout"] = "00:00:00.500",
-    };
+    private Dictionary<string, string?> Config(string mode) => SingleNodeConfig.For("use-etcd", _stateDir, mode, "http://127.0.0.1:2379");
 
     private IHost Host(Dictionary<string, string?> config, Action<IHaKitBuilder> use, LogSink? logs = null)
     {

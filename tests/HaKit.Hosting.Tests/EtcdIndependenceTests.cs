@@ -15,34 +15,9 @@ namespace HaKit.Hosting.Tests;
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public class EtcdIndependenceTests
+public class EtcdIndependenceTests : HostFixture
 {
-    private readonly List<IHost> _hosts = [];
-    private string _stateDir = "";
-
-    [SetUp]
-    public void SetUp() => _stateDir = Directory.CreateTempSubdirectory("hakit-hosting-etcd-").FullName;
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        foreach (var host in _hosts)
-        {
-            using var cts = new CancellationTokenSource(TestHosts.Bound);
-            try
-            {
-                await host.StopAsync(cts.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or OptionsValidationException or InvalidOperationException)
-            {
-            }
-
-            host.Dispose();
-        }
-
-        _hosts.Clear();
-        Directory.Delete(_stateDir, recursive: true);
-    }
+    protected override string StatePrefix => "hakit-hosting-etcd-";
 
     private static bool IsEtcdOrGrpc(string? name) =>
         name is not null && (name == "HaKit.Etcd" || name == "dotnet-etcd" || name.StartsWith("Grpc.", StringComparison.Ordinal));
@@ -50,14 +25,14 @@ public class EtcdIndependenceTests
     private IHost Host(Dictionary<string, string?> config, Action<IHaKitBuilder> register, Action<IServiceCollection>? services = null)
     {
         var host = TestHosts.Build(config, register, services);
-        _hosts.Add(host);
+        Hosts.Add(host);
         return host;
     }
 
     /// <summary>A valid Etcd-mode configuration for node a alone (b is never started): a takes web after the initial dead time.</summary>
     private Dictionary<string, string?> EtcdConfig()
     {
-        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir);
+        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir);
         config["HaKit:Arbiter:Mode"] = "Etcd";
         config["HaKit:Arbiter:LeaseTtl"] = "00:00:02";
         config["HaKit:Arbiter:LeaseDriftMargin"] = "00:00:00.300";
@@ -92,7 +67,7 @@ public class EtcdIndependenceTests
     public async Task A_TwoNode_host_starts_serves_and_never_loads_etcd_or_gRPC()
     {
         var recorder = new Recorder();
-        var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir), b => b.AddResource("web", _ => recorder.Resource("a")));
+        var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir), b => b.AddResource("web", _ => recorder.Resource("a")));
 
         await host.StartAsync();
         var node = host.Services.GetRequiredService<ClusterNode>();
@@ -117,7 +92,7 @@ public class EtcdIndependenceTests
             "HaKit:Arbiter:Mode = Etcd: no lease store is registered; add the HaKit.Etcd package and call .UseEtcd() on AddHaKit() (or register an ILeaseStore)",
         }));
         Assert.That(recorder.Log, Is.Empty, "nothing ran");
-        Assert.That(Directory.EnumerateFiles(_stateDir), Is.Empty, "the node never started (no state file written)");
+        Assert.That(Directory.EnumerateFiles(StateDir), Is.Empty, "the node never started (no state file written)");
     }
 
     [Test]

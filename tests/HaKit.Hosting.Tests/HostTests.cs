@@ -10,43 +10,18 @@ namespace HaKit.Hosting.Tests;
 
 /// <summary>
 /// Real <see cref="IHost"/>s in this process, heartbeating over UDP on free loopback ports. Every wait is bounded and
-/// every host is stopped and disposed in <see cref="TearDown"/>.
+/// every host is stopped and disposed after it (<see cref="HostFixture"/>).
 /// </summary>
 [TestFixture]
 [NonParallelizable]
-public class HostTests
+public class HostTests : HostFixture
 {
-    private readonly List<IHost> _hosts = [];
-    private string _stateDir = "";
-
-    [SetUp]
-    public void SetUp() => _stateDir = Directory.CreateTempSubdirectory("hakit-hosting-test-").FullName;
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        foreach (var host in _hosts)
-        {
-            using var cts = new CancellationTokenSource(TestHosts.Bound);
-            try
-            {
-                await host.StopAsync(cts.Token);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or OptionsValidationException or InvalidOperationException)
-            {
-            }
-
-            host.Dispose();
-        }
-
-        _hosts.Clear();
-        Directory.Delete(_stateDir, recursive: true);
-    }
+    protected override string StatePrefix => "hakit-hosting-test-";
 
     private IHost Host(Dictionary<string, string?> config, Action<IHaKitBuilder> register, Action<IServiceCollection>? services = null, LogSink? logs = null)
     {
         var host = TestHosts.Build(config, register, services, logs);
-        _hosts.Add(host);
+        Hosts.Add(host);
         return host;
     }
 
@@ -57,7 +32,7 @@ public class HostTests
     [Test]
     public async Task A_bad_value_stops_the_host_at_start_with_key_value_and_fix()
     {
-        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir);
+        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir);
         config["HaKit:Timing:DeadTime"] = "00:00:00.080";
         var recorder = new Recorder();
         var host = Host(config, b => b.AddResource("web", _ => recorder.Resource("a")));
@@ -67,13 +42,13 @@ public class HostTests
         Assert.That(ex!.Message, Does.Contain("HaKit:Timing:DeadTime = 00:00:00.0800000: must be at least twice Timing:Interval (00:00:00.0500000)"));
         Assert.That(ex.Message, Does.Contain("raise DeadTime or lower Interval"));
         Assert.That(recorder.Log, Is.Empty, "nothing ran");
-        Assert.That(Directory.EnumerateFiles(_stateDir), Is.Empty, "the node never started (no state file written)");
+        Assert.That(Directory.EnumerateFiles(StateDir), Is.Empty, "the node never started (no state file written)");
     }
 
     [Test]
     public async Task A_missing_resource_stops_the_host_at_start()
     {
-        var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir), _ => { });
+        var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir), _ => { });
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
         Assert.That(ex!.Message, Does.Contain("HaKit:Groups:0:Resources = (none): group web has no resources; register one with AddResource<T>(\"web\")"));
     }
@@ -82,7 +57,7 @@ public class HostTests
     public async Task A_short_shutdown_timeout_is_raised_to_fit_a_graceful_handover_and_logged()
     {
         var logs = new LogSink();
-        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir);
+        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir);
         var recorder = new Recorder();
         var host = Host(
             config,
@@ -103,7 +78,7 @@ public class HostTests
     {
         var recorder = new Recorder();
         var host = Host(
-            TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir),
+            TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir),
             b => b.AddResource("web", _ => recorder.Resource("a")),
             s => s.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromMinutes(2)));
         await host.StartAsync();
@@ -114,7 +89,7 @@ public class HostTests
     [TestCase(false, new[] { "a start first epoch=1", "a start second epoch=1" })]
     public async Task Resources_start_in_the_listed_order_else_in_registration_order(bool listed, string[] expected)
     {
-        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir);
+        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir);
         if (listed)
         {
             config["HaKit:Groups:0:Resources:0"] = "second";
@@ -139,8 +114,8 @@ public class HostTests
         var ports = TestHosts.FreeUdpPorts(2);
         var recorder = new Recorder();
         var logsA = new LogSink();
-        var a = Host(TestHosts.Config("a", ports, _stateDir), b => b.AddResource("web", _ => recorder.Resource("a")), logs: logsA);
-        var b = Host(TestHosts.Config("b", ports, _stateDir), x => x.AddResource("web", _ => recorder.Resource("b")));
+        var a = Host(TestHosts.Config("a", ports, StateDir), b => b.AddResource("web", _ => recorder.Resource("a")), logs: logsA);
+        var b = Host(TestHosts.Config("b", ports, StateDir), x => x.AddResource("web", _ => recorder.Resource("b")));
         await a.StartAsync();
         await b.StartAsync();
 
@@ -179,7 +154,7 @@ public class HostTests
             "http",
             (_, _) => ValueTask.FromResult(HaKit.ResourceResult.Fatal("config file missing")),
             (_, _) => ValueTask.FromResult(HaKit.ResourceResult.Success));
-        var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), _stateDir), b => b.AddResource("web", _ => fatal));
+        var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir), b => b.AddResource("web", _ => fatal));
         Assert.That((await Health(host)).Status, Is.EqualTo(HealthStatus.Unhealthy), "not started yet");
 
         await host.StartAsync();

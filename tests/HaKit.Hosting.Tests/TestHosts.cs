@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace HaKit.Hosting.Tests;
 
@@ -166,5 +167,45 @@ internal sealed class LogSink : ILoggerProvider
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
             sink.Lines.Enqueue(formatter(state, exception));
+    }
+}
+
+/// <summary>
+/// Base of the fixtures that run real hosts: a fresh state directory per test, and every host in <see cref="Hosts"/> stopped
+/// (bounded by <see cref="TestHosts.Bound"/>) and disposed after it, whatever the test did.
+/// </summary>
+public abstract class HostFixture
+{
+    /// <summary>Hosts to stop and dispose after the test.</summary>
+    protected List<IHost> Hosts { get; } = [];
+
+    /// <summary>This test's state directory (deleted after it).</summary>
+    protected string StateDir { get; private set; } = "";
+
+    /// <summary>Prefix of the temporary state directory's name.</summary>
+    protected abstract string StatePrefix { get; }
+
+    [SetUp]
+    public void CreateStateDirectory() => StateDir = Directory.CreateTempSubdirectory(StatePrefix).FullName;
+
+    [TearDown]
+    public async Task StopHosts()
+    {
+        foreach (var host in Hosts)
+        {
+            using var cts = new CancellationTokenSource(TestHosts.Bound);
+            try
+            {
+                await host.StopAsync(cts.Token);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or OptionsValidationException or InvalidOperationException)
+            {
+            }
+
+            host.Dispose();
+        }
+
+        Hosts.Clear();
+        Directory.Delete(StateDir, recursive: true);
     }
 }
