@@ -268,7 +268,15 @@ internal sealed class UdpEngine
                 SocketError code = (ex as SocketException)?.SocketErrorCode ?? SocketError.SocketError;
                 if (_repeated?.Occurred(_receiveFailureKey, code.ToString()) ?? true)
                 {
-                    TransportLog.ReceiveFailed(_logger, _linkName, code, ex);
+                    // The first of a run; the aggregator counts the others and writes one summary per interval.
+                    if (LogAggregator.IsExpected(ex))
+                    {
+                        TransportLog.ReceiveFailedExpected(_logger, _linkName, code, ex.Message);
+                    }
+                    else
+                    {
+                        TransportLog.ReceiveFailed(_logger, _linkName, code, ex);
+                    }
                 }
                 ReportFault(ex);
                 if (++consecutiveFailures >= FailuresBeforeBackoff && !await BackOffAsync(consecutiveFailures).ConfigureAwait(false))
