@@ -335,8 +335,8 @@ public sealed class WitnessServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Handles one datagram; returns the length of the reply written to <paramref name="reply"/>, or 0 for none.</summary>
-    private int Handle(ReadOnlySpan<byte> packet, SocketAddress from, Span<byte> reply, Span<byte> payloadBuffer, WitnessProtocol protocol)
+    /// <summary>Handles one datagram; returns the length of the reply written to <paramref name="reply"/>, or 0 for none. Internal for the fuzz tests (one caller at a time).</summary>
+    internal int Handle(ReadOnlySpan<byte> packet, SocketAddress from, Span<byte> reply, Span<byte> payloadBuffer, WitnessProtocol protocol)
     {
         if (!EnvelopeCodec.TryPeekCluster(packet, out var clusterUtf8))
         {

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using HaKit.Arbitration;
+using HaKit.Diagnostics;
 using HaKit.Ownership;
 using HaKit.Wire;
 using HaKit.Wire.Proto;
@@ -21,6 +22,8 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
     private readonly IPEndPoint _witness;
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly LogAggregator _repeated;
+    private readonly string _witnessSendFailure;
     private WitnessVoter? _voter;
     private EnvelopeCodec? _codec;
     private Socket? _socket;
@@ -36,7 +39,9 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
         _options = options;
         _time = time;
         _logger = logger;
+        _repeated = new LogAggregator(logger, time);
         _witness = IPEndPoint.Parse(options.Arbiter.Witness.Endpoint);
+        _witnessSendFailure = $"witness mode: sending to the witness at {_witness} failed";
     }
 
     /// <inheritdoc />
@@ -120,16 +125,23 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
             return ArbiterDecision.Unreachable("request cancelled");
         }
 
+        // "No majority yet" repeats at every retry while the witness or the peer is unreachable: once in full, then counted.
+        var noMajority = $"witness mode: {request.Reason} of group {request.Group} has no majority yet";
         if (decision.Granted)
         {
+            _repeated.Recovered(noMajority);
             LogGranted(_logger, request.Group, request.Reason, decision.Explanation);
         }
         else if (decision.Unavailable)
         {
-            LogNoMajority(_logger, request.Group, request.Reason, decision.Explanation);
+            if (_repeated.Occurred(noMajority, decision.Explanation))
+            {
+                LogNoMajority(_logger, request.Group, request.Reason, decision.Explanation);
+            }
         }
         else
         {
+            _repeated.Recovered(noMajority);
             LogRefused(_logger, request.Group, request.Reason, decision.Explanation);
         }
 
@@ -169,6 +181,7 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
         }
 
         await _stop.CancelAsync().ConfigureAwait(false);
+        _repeated.Dispose();
         _socket?.Dispose();
         if (_receive is not null)
         {
@@ -278,7 +291,10 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException or ArgumentException or OperationCanceledException)
         {
-            LogSendFailed(_logger, "peer", ex.Message);
+            if (_repeated.Occurred("witness mode: sending to peer failed", ex.Message))
+            {
+                LogSendFailed(_logger, "peer", ex.Message);
+            }
         }
     }
 
@@ -287,10 +303,14 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
         try
         {
             await socket.SendToAsync(packet, SocketFlags.None, _witness, _stop.Token).ConfigureAwait(false);
+            _repeated.Recovered(_witnessSendFailure);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            LogSendFailed(_logger, _witness.ToString(), ex.Message);
+            if (_repeated.Occurred(_witnessSendFailure, ex.Message))
+            {
+                LogSendFailed(_logger, _witness.ToString(), ex.Message);
+            }
         }
     }
 

@@ -37,6 +37,7 @@ public sealed class ClusterNode : IAsyncDisposable
     private readonly IReadOnlyList<IFenceAgent> _configuredAgents;
     private readonly DurableNodeState _state;
     private readonly NodeLinks _links;
+    private NodeReceiver? _receiver;
     private readonly NodeLoop _loop;
     private readonly NodeCommandExecutor _executor;
     private readonly Dictionary<string, GroupDriver> _drivers = new(StringComparer.Ordinal);
@@ -153,7 +154,8 @@ public sealed class ClusterNode : IAsyncDisposable
 
         var witness = _witness;
         var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage);
-        await _links.StartAsync(new NodeReceiver(router, _loop, _logger), cancellationToken).ConfigureAwait(false);
+        _receiver = new NodeReceiver(router, _loop, _logger, _time);
+        await _links.StartAsync(_receiver, cancellationToken).ConfigureAwait(false);
 
         RuntimeLog.TimingBudget(_logger, _options.Preset.ToString(), _options.Timing.Interval.TotalMilliseconds, _options.Timing.DeadTime.TotalMilliseconds, Budget.ToString());
         RuntimeLog.Started(_logger, _options.NodeName, _options.ClusterName, incarnation, string.Join(", ", _links.Transports.Select(t => t.LinkName)), string.Join(", ", _options.Groups.Select(g => g.Name)), _arbiter.Name);
@@ -292,6 +294,7 @@ public sealed class ClusterNode : IAsyncDisposable
         await _loop.StopAsync().ConfigureAwait(false);
         await _shutdown.CancelAsync().ConfigureAwait(false);
         await _links.DisposeTransportsAsync().ConfigureAwait(false);
+        _receiver?.Dispose();
         try
         {
             await Task.WhenAll(_loop.InFlight()).WaitAsync(TimeSpan.FromSeconds(5), _time).ConfigureAwait(false);

@@ -1,11 +1,17 @@
+using HaKit.Diagnostics;
 using HaKit.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace HaKit.Runtime;
 
-/// <summary>Where a node's links hand received packets (on their own threads): routed by the <see cref="InboundRouter"/>, heartbeats posted to the loop.</summary>
-internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger logger) : IPacketReceiver
+/// <summary>
+/// Where a node's links hand received packets (on their own threads): routed by the <see cref="InboundRouter"/>, heartbeats posted to the loop.
+/// Transport faults are logged once per run and then summarized (a partition fails every send of every heartbeat).
+/// </summary>
+internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger logger, TimeProvider time) : IPacketReceiver, IDisposable
 {
+    private readonly LogAggregator _faults = new(logger, time);
+
     /// <inheritdoc />
     public void OnPacketReceived(IHeartbeatTransport link, ReadOnlySpan<byte> packet)
     {
@@ -21,6 +27,14 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
     }
 
     /// <inheritdoc />
-    public void OnTransportFault(IHeartbeatTransport link, Exception error) =>
-        RuntimeLog.TransportFault(logger, link.LinkName, error.Message);
+    public void OnTransportFault(IHeartbeatTransport link, Exception error)
+    {
+        if (_faults.Occurred($"link {link.LinkName}: transport fault", error.Message))
+        {
+            RuntimeLog.TransportFault(logger, link.LinkName, error.Message);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _faults.Dispose();
 }

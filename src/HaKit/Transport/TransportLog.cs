@@ -24,6 +24,12 @@ internal static partial class TransportLog
     [LoggerMessage(EventId = 1012, Level = LogLevel.Warning, Message = "Link {Link}: send to {Destination} failed ({SocketError})")]
     public static partial void SendFailed(ILogger logger, string link, string destination, SocketError socketError, Exception error);
 
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Warning, Message = "Link {Link}: send to {Destination} failed ({SocketError}: {Message})")]
+    public static partial void SendFailedExpected(ILogger logger, string link, string destination, SocketError socketError, string message);
+
+    [LoggerMessage(EventId = 1017, Level = LogLevel.Warning, Message = "Link {Link}: receive failed ({SocketError}: {Message})")]
+    public static partial void ReceiveFailedExpected(ILogger logger, string link, SocketError socketError, string message);
+
     [LoggerMessage(EventId = 1013, Level = LogLevel.Error, Message = "Link {Link}: packet receiver threw")]
     public static partial void ReceiverThrew(ILogger logger, string link, Exception error);
 

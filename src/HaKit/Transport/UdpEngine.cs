@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
+using HaKit.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace HaKit.Transport;
@@ -29,6 +30,8 @@ internal sealed class UdpEngine
     private readonly ILogger _logger;
     private readonly SocketAddress[] _destinations;
     private readonly EndPoint[] _destinationEndPoints;
+    private readonly string[] _sendFailureKeys;
+    private readonly string _receiveFailureKey;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
 
@@ -37,6 +40,7 @@ internal sealed class UdpEngine
     private IPEndPoint? _localEndPoint;
     private Task? _loop;
     private Task? _disposal;
+    private LogAggregator? _repeated;
     private volatile bool _disposed;
 
     public UdpEngine(IHeartbeatTransport owner, string linkName, int maxPacketSize, IReadOnlyList<EndPoint> destinations, ILogger? logger)
@@ -47,9 +51,12 @@ internal sealed class UdpEngine
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _destinationEndPoints = [.. destinations];
         _destinations = new SocketAddress[_destinationEndPoints.Length];
+        _sendFailureKeys = new string[_destinationEndPoints.Length];
+        _receiveFailureKey = $"Link {linkName}: receive failed";
         for (int i = 0; i < _destinations.Length; i++)
         {
             _destinations[i] = _destinationEndPoints[i].Serialize();
+            _sendFailureKeys[i] = $"Link {linkName}: send to {_destinationEndPoints[i]} failed";
         }
     }
 
@@ -75,6 +82,7 @@ internal sealed class UdpEngine
             Socket socket = createSocket();
             _localEndPoint = (IPEndPoint?)socket.LocalEndPoint;
             _receiver = receiver;
+            _repeated = new LogAggregator(_logger, TimeProvider);
             _socket = socket;
             _loop = Task.Run(() => ReceiveLoopAsync(socket, receiver), CancellationToken.None);
         }
@@ -109,6 +117,7 @@ internal sealed class UdpEngine
                 }
 
                 pending.GetAwaiter().GetResult();
+                _repeated?.Recovered(_sendFailureKeys[i]);
             }
             catch (Exception ex) when (IsHandledSendError(ex, i, cancellationToken, out bool stop))
             {
@@ -131,6 +140,7 @@ internal sealed class UdpEngine
             try
             {
                 await (i == index ? pending : socket.SendToAsync(packet, SocketFlags.None, destinations[i], cancellationToken)).ConfigureAwait(false);
+                _repeated?.Recovered(_sendFailureKeys[i]);
             }
             catch (Exception ex) when (IsHandledSendError(ex, i, cancellationToken, out bool stop))
             {
@@ -163,12 +173,33 @@ internal sealed class UdpEngine
         if (error is SocketException socketError)
         {
             string destination = _destinationEndPoints[index].ToString() ?? "?";
-            TransportLog.SendFailed(_logger, _linkName, destination, socketError.SocketErrorCode, socketError);
+            LogSendFailed(index, destination, socketError);
             ReportFault(new IOException($"link {_linkName}: send to {destination} failed: {socketError.Message}", socketError));
             return true;
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// Logs a failed send once per run (then summaries with counts, see <see cref="LogAggregator"/>): an expected network error
+    /// (unreachable, refused, too large, ...) without a stack trace, anything else with it.
+    /// </summary>
+    private void LogSendFailed(int index, string destination, SocketException error)
+    {
+        if (_repeated is { } aggregator && !aggregator.Occurred(_sendFailureKeys[index], error.SocketErrorCode.ToString()))
+        {
+            return;
+        }
+
+        if (LogAggregator.IsExpected(error))
+        {
+            TransportLog.SendFailedExpected(_logger, _linkName, destination, error.SocketErrorCode, error.Message);
+        }
+        else
+        {
+            TransportLog.SendFailed(_logger, _linkName, destination, error.SocketErrorCode, error);
+        }
     }
 
     /// <summary>Stops the loop, closes the socket and waits for the loop to end (unless called from the loop itself).</summary>
@@ -193,6 +224,7 @@ internal sealed class UdpEngine
     private async Task DisposeCoreAsync(Socket? socket, Task? loop)
     {
         _stopping.Cancel();
+        _repeated?.Dispose();
         socket?.Dispose(); // aborts the pending receive
         if (loop is not null && t_delivering != this)
         {
@@ -233,7 +265,19 @@ internal sealed class UdpEngine
             }
             catch (Exception ex)
             {
-                TransportLog.ReceiveFailed(_logger, _linkName, (ex as SocketException)?.SocketErrorCode ?? SocketError.SocketError, ex);
+                SocketError code = (ex as SocketException)?.SocketErrorCode ?? SocketError.SocketError;
+                if (_repeated?.Occurred(_receiveFailureKey, code.ToString()) ?? true)
+                {
+                    // The first of a run; the aggregator counts the others and writes one summary per interval.
+                    if (LogAggregator.IsExpected(ex))
+                    {
+                        TransportLog.ReceiveFailedExpected(_logger, _linkName, code, ex.Message);
+                    }
+                    else
+                    {
+                        TransportLog.ReceiveFailed(_logger, _linkName, code, ex);
+                    }
+                }
                 ReportFault(ex);
                 if (++consecutiveFailures >= FailuresBeforeBackoff && !await BackOffAsync(consecutiveFailures).ConfigureAwait(false))
                 {
@@ -243,7 +287,11 @@ internal sealed class UdpEngine
                 continue;
             }
 
-            consecutiveFailures = 0;
+            if (consecutiveFailures > 0)
+            {
+                consecutiveFailures = 0;
+                _repeated?.Recovered(_receiveFailureKey);
+            }
             if (_disposed)
             {
                 break;
