@@ -231,6 +231,11 @@ public sealed class ArbiterFailoverTests
             .. heartbeat.Select((port, i) => $"--HaKit:Nodes:{i}:Addresses:lan0=127.0.0.1:{port.ToString(CultureInfo.InvariantCulture)}"),
             $"--HaKit:StateDirectory={state}",
             $"--Sample:HttpAddress={web}", $"--Sample:HttpAddresses:api={api}",
+
+            // A node's first etcd request pays for the gRPC connection and its JIT; on a loaded 2-core machine it can miss
+            // the 500 ms request timeout, and then the next candidate rightly takes the group. With failback the groups
+            // still end on their preferred nodes, which is what this test checks, whatever the first request's latency.
+            "--HaKit:Groups:0:AutoFailback=true", "--HaKit:Groups:1:AutoFailback=true",
         ];
 
         var nodes = new Dictionary<string, SampleNode>();
