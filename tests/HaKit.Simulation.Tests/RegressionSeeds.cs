@@ -84,6 +84,25 @@ public sealed class RegressionSeeds
         AssertScenarioPasses(22161, ArbiterSetup.TwoNodePing, "operator", _ => probe.Seen, "a node releases a group to the node whose latest heartbeat hands it to the releaser", probe);
     }
 
+    /// <summary>
+    /// Seed 16531 (TwoNodePingFencing/everything), found by epochs-unique-per-start: a heard b start group web with epoch 2 (a
+    /// handoff), but persisting that learned epoch failed (disk full) and was never tried again; a crashed, restarted knowing only
+    /// epoch 1, fenced b and started web with epoch 2: b's fencing token, reused. Twenty more seeds of 0–19 999 did the same (for
+    /// example 7720, TwoNodePlain/everything: b restarted behind a partition and started epoch 1 beside a's epoch 1). Fixed in
+    /// OwnershipCore: a failed persist while a learned epoch is above the durable one is retried every ArbiterRetryInterval.
+    /// </summary>
+    [Test]
+    public void Seed16531_a_learned_epoch_whose_persist_failed_is_persisted_again()
+    {
+        var result = AssertScenarioPasses(16531, ArbiterSetup.TwoNodePingFencing, "everything", LearnedEpochPersistRetried, "a learned epoch's failed persist is retried");
+        Assert.That(result.Trace.Any(t => t.Node == "a" && t.Text.StartsWith("process starts, incarnation 2", StringComparison.Ordinal) && t.Text.Contains("web=2", StringComparison.Ordinal)), Is.True, "a restarts knowing b's epoch 2");
+    }
+
+    /// <summary>Seed 7720 (TwoNodePlain/everything): the same core bug, in TwoNode mode without fencing.</summary>
+    [Test]
+    public void Seed7720_a_learned_epoch_whose_persist_failed_is_persisted_again() =>
+        AssertScenarioPasses(7720, ArbiterSetup.TwoNodePlain, "everything", LearnedEpochPersistRetried, "a learned epoch's failed persist is retried");
+
     // ------------------------------------------------------------------ simulator bugs
 
     /// <summary>
@@ -133,6 +152,28 @@ public sealed class RegressionSeeds
     [TestCase(18815, ArbiterSetup.TwoNodePingFencing)]
     public void The_switchover_invariant_binds_only_healthy_targets(int seed, ArbiterSetup setup) =>
         AssertScenarioPasses(seed, setup, "operator", trace => trace.Any(t => t.Category == "admin" && t.Text.StartsWith("SwitchoverCommand", StringComparison.Ordinal) && t.Text.Contains("stopping here, then starting on", StringComparison.Ordinal)), "an accepted switchover");
+
+    /// <summary>A node's persist of an epoch failed and a later persist of the same epoch succeeded without starting the group with
+    /// it (so it was a learned epoch, not a takeover's own).</summary>
+    private static bool LearnedEpochPersistRetried(IReadOnlyList<TraceEntry> trace)
+    {
+        const string Failed = ": simulated: No space left on device";
+        foreach (var f in trace.Where(t => t.Category == "cmd" && t.Text.StartsWith("persist ", StringComparison.Ordinal) && t.Text.EndsWith(Failed, StringComparison.Ordinal)))
+        {
+            var what = f.Text[..^Failed.Length]; // "persist web epoch 2"
+            var parts = what.Split(' ');
+            var started = $"role {parts[1]}: Acquiring -> Starting epoch {parts[3]}";
+            foreach (var ok in trace.Where(t => t.At > f.At && t.Node == f.Node && t.Text == what + ": ok"))
+            {
+                if (!trace.Any(t => t.At == ok.At && t.Node == f.Node && t.Text.StartsWith(started, StringComparison.Ordinal)))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
 
     private static bool SecondCleanupRetriedABlockedStop(IReadOnlyList<TraceEntry> trace)
     {
