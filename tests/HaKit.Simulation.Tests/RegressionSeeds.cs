@@ -126,6 +126,19 @@ public sealed class RegressionSeeds
     }
 
     /// <summary>
+    /// Seed 1601 (TwoNodePing/everything), also 852 and 1332 before the learned-epoch persist fix changed their runs: when faults
+    /// ended the operator's cleanup retried the stop of a group blocked on b (a stop had failed, but none of its resources ran)
+    /// while a ran it; the first resources-never-overlap counted b's Stopping as a run beside a's. Fixed in the invariant: Stopping
+    /// counts only as the tail of a run (or while a resource still runs), so that cleanup begins no run.
+    /// </summary>
+    [Test]
+    public void Seed1601_a_cleanup_of_a_blocked_group_with_nothing_running_is_no_overlap()
+    {
+        var probe = new CleanupBesideOwnerProbe();
+        AssertScenarioPasses(1601, ArbiterSetup.TwoNodePing, "everything", _ => probe.Seen, "an operator cleanup stops a blocked group with nothing running while another node runs it", probe);
+    }
+
+    /// <summary>
     /// Seed 2312 (TwoNodePlain/resources): a stop drawn while faults were on timed out after they ended, so a group became Blocked
     /// after the operator's cleanup, and the convergence check failed. Fixed in the simulator: the operator cleans up once more
     /// when every action begun during faults has finished (SimulationBounds.InFlight).
@@ -200,6 +213,30 @@ public sealed class RegressionSeeds
         Assert.That(situation(result.Trace), Is.True,
             $"seed {seed} ({setup}/{mix}) no longer reaches the situation that found the bug ({what}); pick the new seed that does");
         return result;
+    }
+
+    /// <summary>Observes (never fails) an operator cleanup that leaves a node Stopping a group none of whose resources runs there
+    /// while another node has the group Active.</summary>
+    private sealed class CleanupBesideOwnerProbe : IInvariant
+    {
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-cleanup-beside-owner";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is AdminObserved { Command: ClearFailuresCommand, Result.Accepted: true })
+                {
+                    var n = simulation[e.Node];
+                    Seen |= simulation.GroupNames.Any(g => n.Role(g) == GroupRole.Stopping && !n.IsRunning(g)
+                        && simulation.Nodes.Any(o => o != n && o.Role(g) == GroupRole.Active));
+                }
+            }
+
+            return null;
+        }
     }
 
     /// <summary>Observes (never fails) a heartbeat that announces a group Standby with a lower epoch than the sender's earlier Starting/Active announcement.</summary>

@@ -9,16 +9,20 @@ namespace HaKit.Testing;
 /// fault at the start that reuses it, before it shows up as a stall or a missed convergence.
 /// </summary>
 /// <remarks>
-/// The one excuse, TwoNode mode only: the later starter had never heard of the epoch. While every link is cut both nodes take the
+/// The one excuse, TwoNode mode only: the later starter never knew the epoch. While every link is cut both nodes take the
 /// group by design, and two nodes that never heard each other (cut from boot) both start at epoch 1; the split-brain rule then
-/// breaks the tie by priority. "Heard" means any heartbeat that reached any process of that node before the start announced the
-/// group with that epoch or a higher one (as its epoch or its highest epoch seen). In Etcd and Witness modes the arbiter
-/// serialises ownership, so there is no excuse. A node repeating its own epoch is <see cref="EpochsGrowInvariant"/>'s business.
+/// breaks the tie by priority. "Knew" means a heartbeat announcing the group with that epoch or a higher one (as its epoch or its
+/// highest epoch seen) reached the node's current process, or reached an earlier process that then lived on for the time the core
+/// needs to make a learned epoch durable even after a failed write (a retry after the arbiter retry interval, plus two ticks, at
+/// the node's clock rate, not stalled): a process that dies sooner may take a learned epoch with it, and nothing can prevent that.
+/// In Etcd and Witness modes the arbiter serialises ownership, so there is no excuse. A node repeating its own epoch is
+/// <see cref="EpochsGrowInvariant"/>'s business.
 /// </remarks>
 public sealed class EpochsUniquePerStartInvariant : IInvariant
 {
     private readonly Dictionary<(string Group, ulong Epoch), (string Node, TimeSpan At)> _starts = [];
     private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _heard = [];
+    private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _current = [];
 
     /// <inheritdoc />
     public string Name => "epochs-unique-per-start";
@@ -31,13 +35,20 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
         {
             switch (e)
             {
+                case NodeStarted s:
+                    foreach (var key in _current.Keys.Where(k => k.Node == s.Node).ToArray())
+                    {
+                        _current.Remove(key); // learned by a process that died before it had to be durable
+                    }
+
+                    break;
                 case HeartbeatDelivered h:
                     foreach (var a in h.Message.Groups)
                     {
                         var seen = Math.Max(a.Epoch, a.HighestEpoch);
-                        if (!_heard.TryGetValue((h.Node, a.Group), out var prev) || seen > prev.Epoch)
+                        if (!_current.TryGetValue((h.Node, a.Group), out var prev) || seen > prev.Epoch)
                         {
-                            _heard[(h.Node, a.Group)] = (seen, h.From, h.At);
+                            _current[(h.Node, a.Group)] = (seen, h.From, h.At);
                         }
                     }
 
@@ -46,7 +57,8 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
                     if (_starts.TryGetValue((st.Group, st.Epoch), out var first) && first.Node != st.Node)
                     {
                         var twoNode = simulation.Options.Cluster.Arbiter.Mode == ArbiterMode.TwoNode;
-                        var knew = _heard.TryGetValue((st.Node, st.Group), out var heard) && heard.Epoch >= st.Epoch;
+                        var knew = (_current.TryGetValue((st.Node, st.Group), out var heard) && heard.Epoch >= st.Epoch)
+                            || (_heard.TryGetValue((st.Node, st.Group), out heard) && heard.Epoch >= st.Epoch);
                         if (!twoNode || knew)
                         {
                             var why = knew
@@ -58,6 +70,19 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
 
                     _starts.TryAdd((st.Group, st.Epoch), (st.Node, st.At));
                     break;
+            }
+        }
+
+        // What a live process learned becomes durable knowledge once it had the time to persist it (with one retry).
+        foreach (var (key, learned) in _current)
+        {
+            var n = simulation[key.Node];
+            var timing = n.Options.Timing;
+            var grace = TimeSpan.FromTicks((long)((n.Options.Arbiter.RetryInterval + (2 * timing.EffectiveTickInterval)).Ticks / n.Rate));
+            if (n.IsUp && n.StalledUntil <= simulation.Now && simulation.Now >= learned.At + grace
+                && (!_heard.TryGetValue(key, out var known) || learned.Epoch > known.Epoch))
+            {
+                _heard[key] = learned;
             }
         }
 
