@@ -84,6 +84,25 @@ public sealed class RegressionSeeds
         AssertScenarioPasses(22161, ArbiterSetup.TwoNodePing, "operator", _ => probe.Seen, "a node releases a group to the node whose latest heartbeat hands it to the releaser", probe);
     }
 
+    /// <summary>
+    /// Seed 16531 (TwoNodePingFencing/everything), found by epochs-unique-per-start: a heard b start group web with epoch 2 (a
+    /// handoff), but persisting that learned epoch failed (disk full) and was never tried again; a crashed, restarted knowing only
+    /// epoch 1, fenced b and started web with epoch 2: b's fencing token, reused. Twenty more seeds of 0–19 999 did the same (for
+    /// example 7720, TwoNodePlain/everything: b restarted behind a partition and started epoch 1 beside a's epoch 1). Fixed in
+    /// OwnershipCore: a failed persist while a learned epoch is above the durable one is retried every ArbiterRetryInterval.
+    /// </summary>
+    [Test]
+    public void Seed16531_a_learned_epoch_whose_persist_failed_is_persisted_again()
+    {
+        var result = AssertScenarioPasses(16531, ArbiterSetup.TwoNodePingFencing, "everything", LearnedEpochPersistRetried, "a learned epoch's failed persist is retried");
+        Assert.That(result.Trace.Any(t => t.Node == "a" && t.Text.StartsWith("process starts, incarnation 2", StringComparison.Ordinal) && t.Text.Contains("web=2", StringComparison.Ordinal)), Is.True, "a restarts knowing b's epoch 2");
+    }
+
+    /// <summary>Seed 7720 (TwoNodePlain/everything): the same core bug, in TwoNode mode without fencing.</summary>
+    [Test]
+    public void Seed7720_a_learned_epoch_whose_persist_failed_is_persisted_again() =>
+        AssertScenarioPasses(7720, ArbiterSetup.TwoNodePlain, "everything", LearnedEpochPersistRetried, "a learned epoch's failed persist is retried");
+
     // ------------------------------------------------------------------ simulator bugs
 
     /// <summary>
@@ -104,6 +123,19 @@ public sealed class RegressionSeeds
     {
         var probe = new StaleWinnerNewsProbe();
         AssertScenarioPasses(12429, ArbiterSetup.TwoNodePing, "crashes", _ => probe.Seen, "the loser of a dual-active hears the winner announce an older ownership", probe);
+    }
+
+    /// <summary>
+    /// Seed 1601 (TwoNodePing/everything), also 852 and 1332 before the learned-epoch persist fix changed their runs: when faults
+    /// ended the operator's cleanup retried the stop of a group blocked on b (a stop had failed, but none of its resources ran)
+    /// while a ran it; the first resources-never-overlap counted b's Stopping as a run beside a's. Fixed in the invariant: Stopping
+    /// counts only as the tail of a run (or while a resource still runs), so that cleanup begins no run.
+    /// </summary>
+    [Test]
+    public void Seed1601_a_cleanup_of_a_blocked_group_with_nothing_running_is_no_overlap()
+    {
+        var probe = new CleanupBesideOwnerProbe();
+        AssertScenarioPasses(1601, ArbiterSetup.TwoNodePing, "everything", _ => probe.Seen, "an operator cleanup stops a blocked group with nothing running while another node runs it", probe);
     }
 
     /// <summary>
@@ -134,6 +166,28 @@ public sealed class RegressionSeeds
     public void The_switchover_invariant_binds_only_healthy_targets(int seed, ArbiterSetup setup) =>
         AssertScenarioPasses(seed, setup, "operator", trace => trace.Any(t => t.Category == "admin" && t.Text.StartsWith("SwitchoverCommand", StringComparison.Ordinal) && t.Text.Contains("stopping here, then starting on", StringComparison.Ordinal)), "an accepted switchover");
 
+    /// <summary>A node's persist of an epoch failed and a later persist of the same epoch succeeded without starting the group with
+    /// it (so it was a learned epoch, not a takeover's own).</summary>
+    private static bool LearnedEpochPersistRetried(IReadOnlyList<TraceEntry> trace)
+    {
+        const string Failed = ": simulated: No space left on device";
+        foreach (var f in trace.Where(t => t.Category == "cmd" && t.Text.StartsWith("persist ", StringComparison.Ordinal) && t.Text.EndsWith(Failed, StringComparison.Ordinal)))
+        {
+            var what = f.Text[..^Failed.Length]; // "persist web epoch 2"
+            var parts = what.Split(' ');
+            var started = $"role {parts[1]}: Acquiring -> Starting epoch {parts[3]}";
+            foreach (var ok in trace.Where(t => t.At > f.At && t.Node == f.Node && t.Text == what + ": ok"))
+            {
+                if (!trace.Any(t => t.At == ok.At && t.Node == f.Node && t.Text.StartsWith(started, StringComparison.Ordinal)))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
     private static bool SecondCleanupRetriedABlockedStop(IReadOnlyList<TraceEntry> trace)
     {
         var end = trace.First(t => t.Text.StartsWith("faults end", StringComparison.Ordinal)).At;
@@ -159,6 +213,30 @@ public sealed class RegressionSeeds
         Assert.That(situation(result.Trace), Is.True,
             $"seed {seed} ({setup}/{mix}) no longer reaches the situation that found the bug ({what}); pick the new seed that does");
         return result;
+    }
+
+    /// <summary>Observes (never fails) an operator cleanup that leaves a node Stopping a group none of whose resources runs there
+    /// while another node has the group Active.</summary>
+    private sealed class CleanupBesideOwnerProbe : IInvariant
+    {
+        public bool Seen { get; private set; }
+
+        public string Name => "probe-cleanup-beside-owner";
+
+        public string? Check(HaKit.Testing.Simulation simulation)
+        {
+            foreach (var e in simulation.StepEvents)
+            {
+                if (e is AdminObserved { Command: ClearFailuresCommand, Result.Accepted: true })
+                {
+                    var n = simulation[e.Node];
+                    Seen |= simulation.GroupNames.Any(g => n.Role(g) == GroupRole.Stopping && !n.IsRunning(g)
+                        && simulation.Nodes.Any(o => o != n && o.Role(g) == GroupRole.Active));
+                }
+            }
+
+            return null;
+        }
     }
 
     /// <summary>Observes (never fails) a heartbeat that announces a group Standby with a lower epoch than the sender's earlier Starting/Active announcement.</summary>

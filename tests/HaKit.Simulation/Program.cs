@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using HaKit.Testing;
 
-// Seed sweep: dotnet run --project tests/HaKit.Simulation -- --from <seed> --count <n> [--parallel <p>]
+// Seed sweep: dotnet run --project tests/HaKit.Simulation -- --from <seed> --count <n> [--parallel <p>] [--fail-fast]
+//             (every core by default; progress on stderr every few seconds; --fail-fast stops at the first violating seed)
 // Replay:     dotnet run --project tests/HaKit.Simulation -- --seed <s> [--trace] [--setup <ArbiterSetup>] [--mix <mix>]
 // Lease modes: add --arbiter etcd (seeds cycle through Etcd/EtcdThreeNodes and the mixes) or --arbiter witness (Witness set-up, mixes by seed).
 var from = 0;
@@ -13,6 +14,7 @@ var parallel = Environment.ProcessorCount;
 ArbiterSetup? setup = null;
 string? mix = null;
 var family = "twonode";
+var failFast = false;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -63,8 +65,13 @@ try
             case "--parallel":
                 parallel = Math.Max(1, Int("--parallel"));
                 break;
+            case "--fail-fast":
+                failFast = true;
+                break;
             case "--help" or "-h":
                 Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
+                Console.WriteLine("       [--fail-fast]                                 stop at the first violating seed (default: run them all)");
+                Console.WriteLine("       (p defaults to every core; progress goes to stderr every few seconds)");
                 Console.WriteLine("       [--arbiter twonode|etcd|witness]             the seeds' arbiter family (default twonode)");
                 Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
                 Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
@@ -108,26 +115,60 @@ if (single is { } seed)
 var failures = new System.Collections.Concurrent.ConcurrentDictionary<int, SimulationResult>();
 var watch = Stopwatch.StartNew();
 long steps = 0;
-Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, k =>
+var done = 0;
+using var progressStop = new CancellationTokenSource();
+var progress = Task.Run(async () =>
+{
+    // At most one line every 5 s, on stderr (stdout stays the failing seeds and the summary).
+    using var timer = new PeriodicTimer(TimeSpan.FromSeconds(5));
+    try
+    {
+        while (await timer.WaitForNextTickAsync(progressStop.Token).ConfigureAwait(false))
+        {
+            var d = Volatile.Read(ref done);
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"progress: {d}/{count} seeds, {d / watch.Elapsed.TotalSeconds:0.0} seeds/s, {failures.Count} violations"));
+        }
+    }
+    catch (OperationCanceledException)
+    {
+        // the sweep is over
+    }
+});
+var stoppedEarly = false;
+Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, (k, loop) =>
 {
     var s = from + k;
     using var sim = new Simulation(Scenario(s));
     var result = sim.Run();
     Interlocked.Add(ref steps, result.Steps);
+    Interlocked.Increment(ref done);
     if (!result.Passed)
     {
         failures[s] = result;
+        if (failFast)
+        {
+            stoppedEarly = true;
+            loop.Stop();
+        }
     }
 });
 watch.Stop();
+await progressStop.CancelAsync().ConfigureAwait(false);
+await progress.ConfigureAwait(false);
+var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {
-    var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
-    Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --seed {s}{pinned} --trace");
+    Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run -c Release --project tests/HaKit.Simulation --{pinned} --seed {s} --trace");
 }
 
-Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{count} seeds in {watch.Elapsed.TotalSeconds:0.0} s ({count / watch.Elapsed.TotalSeconds:0.0} seeds/s, {steps / watch.Elapsed.TotalSeconds:0} steps/s, {parallel} threads)"));
-Console.WriteLine($"seeds={count} violations={failures.Count}");
+var ran = Volatile.Read(ref done);
+if (stoppedEarly)
+{
+    Console.WriteLine($"stopped at the first violation (--fail-fast): {ran} of {count} seeds ran; replay: dotnet run -c Release --project tests/HaKit.Simulation --{pinned} --seed {failures.Keys.Min()} --trace");
+}
+
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{ran} seeds in {watch.Elapsed.TotalSeconds:0.0} s ({ran / watch.Elapsed.TotalSeconds:0.0} seeds/s, {steps / watch.Elapsed.TotalSeconds:0} steps/s, {parallel} threads)"));
+Console.WriteLine($"seeds={ran} violations={failures.Count}");
 return failures.IsEmpty ? 0 : 1;
 
 SimulationOptions Scenario(int s)

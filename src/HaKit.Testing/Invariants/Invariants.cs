@@ -6,25 +6,29 @@ namespace HaKit.Testing;
 /// <summary>The built-in invariants.</summary>
 /// <remarks>
 /// Each invariant lives in its own file in this folder, one concept each: ownership (<see cref="SingleActiveOwnerInvariant"/>,
-/// <see cref="TwoNodeDualActiveInvariant"/>, <see cref="SplitBrainRuleInvariant"/>), fencing tokens (<see cref="EpochsGrowInvariant"/>,
+/// <see cref="TwoNodeDualActiveInvariant"/>, <see cref="SplitBrainRuleInvariant"/>, <see cref="ResourcesNeverOverlapInvariant"/>), fencing tokens
+/// (<see cref="EpochsUniquePerStartInvariant"/>, <see cref="EpochsGrowInvariant"/>,
 /// <see cref="BlockedNeverStartedElsewhereInvariant"/>), liveness (<see cref="ConvergenceInvariant"/>), the operator paths
 /// (<see cref="MaintenanceHandsOffInvariant"/>, <see cref="StandbyTakesNothingInvariant"/>, <see cref="SwitchoverCompletesInvariant"/>,
 /// <see cref="GracefulShutdownCompletesInvariant"/>); <see cref="SimulationBounds"/> derives the time bounds they use.
 /// </remarks>
 public static class Invariants
 {
-    /// <summary>The invariants for the scenario's arbiter mode: for TwoNode, <see cref="EpochsGrowInvariant"/>,
-    /// <see cref="ConvergenceInvariant"/>, <see cref="TwoNodeDualActiveInvariant"/>, <see cref="BlockedNeverStartedElsewhereInvariant"/>,
+    /// <summary>The invariants for the scenario's arbiter mode: in every mode <see cref="EpochsUniquePerStartInvariant"/>,
+    /// <see cref="EpochsGrowInvariant"/>, <see cref="ResourcesNeverOverlapInvariant"/>, <see cref="ConvergenceInvariant"/>, <see cref="BlockedNeverStartedElsewhereInvariant"/>,
     /// <see cref="SplitBrainRuleInvariant"/>, and for the operator paths <see cref="MaintenanceHandsOffInvariant"/>,
-    /// <see cref="StandbyTakesNothingInvariant"/>, <see cref="SwitchoverCompletesInvariant"/> and <see cref="GracefulShutdownCompletesInvariant"/>.
-    /// (<see cref="SingleActiveOwnerInvariant"/> is for lease modes.)</summary>
+    /// <see cref="StandbyTakesNothingInvariant"/>, <see cref="SwitchoverCompletesInvariant"/> and <see cref="GracefulShutdownCompletesInvariant"/>;
+    /// then <see cref="TwoNodeDualActiveInvariant"/> for TwoNode and <see cref="SingleActiveOwnerInvariant"/> for the lease modes.
+    /// The order decides which violation a run reports first when several fire in one step: the most direct statement of a fault first.</summary>
     /// <param name="options">The scenario.</param>
     public static IList<IInvariant> Default(SimulationOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var list = new List<IInvariant>
         {
+            new EpochsUniquePerStartInvariant(),
             new EpochsGrowInvariant(),
+            new ResourcesNeverOverlapInvariant(),
             new ConvergenceInvariant(),
             new BlockedNeverStartedElsewhereInvariant(),
             new SplitBrainRuleInvariant(),

@@ -36,6 +36,10 @@ internal sealed class GroupState(GroupConfig config)
     /// <summary>The highest epoch known to be durable.</summary>
     public ulong Persisted { get; set; }
 
+    /// <summary>When to persist <see cref="Highest"/> again after a persist failed while it was above <see cref="Persisted"/>
+    /// (null: no retry due). Without it a learned epoch whose persist failed is lost at the next restart and can be reused.</summary>
+    public TimeSpan? PersistRetryAt { get; set; }
+
     /// <summary>Whether an operator put the group in maintenance here.</summary>
     public bool Maintenance { get; set; }
 

@@ -55,10 +55,21 @@ internal sealed partial class OwnershipCore
                 {
                     AbortAcquire(g, $"cannot persist epoch {epoch}: {error}", _config.ArbiterRetryInterval);
                 }
+
+                if (g.Highest > g.Persisted)
+                {
+                    // A learned epoch is not durable: try again (Reconcile), or a restarted process would not know it and could reuse it.
+                    g.PersistRetryAt ??= _now + _config.ArbiterRetryInterval;
+                }
             }
             else
             {
                 g.Persisted = Math.Max(g.Persisted, epoch);
+                if (g.Persisted >= g.Highest)
+                {
+                    g.PersistRetryAt = null;
+                }
+
                 if (pipeline)
                 {
                     g.Acquire.Stage = AcquireStage.None;

@@ -23,6 +23,15 @@ internal sealed partial class OwnershipCore
 
     private void Reconcile(GroupState g)
     {
+        if (g.PersistRetryAt is { } persistAt && _now >= persistAt)
+        {
+            g.PersistRetryAt = null;
+            if (g.Highest > g.Persisted)
+            {
+                _ready.Add(new PersistEpoch(g.Name, g.Highest));
+            }
+        }
+
         if (g.Maintenance)
         {
             if (g.Role == GroupRole.Acquiring)

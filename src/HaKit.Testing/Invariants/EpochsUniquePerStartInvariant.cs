@@ -1,0 +1,91 @@
+using HaKit.Arbitration;
+
+namespace HaKit.Testing;
+
+/// <summary>
+/// Fencing tokens are unique: no two nodes ever start a group with the same epoch, over the whole run (every
+/// <see cref="GroupStartIssued"/>, across restarts of either node). A repeated epoch means two owners hand the same fencing
+/// token to the outside world, for example a handoff target reusing the epoch the old owner released; this invariant names that
+/// fault at the start that reuses it, before it shows up as a stall or a missed convergence.
+/// </summary>
+/// <remarks>
+/// The one excuse, TwoNode mode only: the later starter never knew the epoch. While every link is cut both nodes take the
+/// group by design, and two nodes that never heard each other (cut from boot) both start at epoch 1; the split-brain rule then
+/// breaks the tie by priority. "Knew" means a heartbeat announcing the group with that epoch or a higher one (as its epoch or its
+/// highest epoch seen) reached the node's current process, or reached an earlier process that then lived on for the time the core
+/// needs to make a learned epoch durable even after a failed write (a retry after the arbiter retry interval, plus two ticks, at
+/// the node's clock rate, not stalled): a process that dies sooner may take a learned epoch with it, and nothing can prevent that.
+/// In Etcd and Witness modes the arbiter serialises ownership, so there is no excuse. A node repeating its own epoch is
+/// <see cref="EpochsGrowInvariant"/>'s business.
+/// </remarks>
+public sealed class EpochsUniquePerStartInvariant : IInvariant
+{
+    private readonly Dictionary<(string Group, ulong Epoch), (string Node, TimeSpan At)> _starts = [];
+    private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _heard = [];
+    private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _current = [];
+
+    /// <inheritdoc />
+    public string Name => "epochs-unique-per-start";
+
+    /// <inheritdoc />
+    public string? Check(Simulation simulation)
+    {
+        ArgumentNullException.ThrowIfNull(simulation);
+        foreach (var e in simulation.StepEvents)
+        {
+            switch (e)
+            {
+                case NodeStarted s:
+                    foreach (var key in _current.Keys.Where(k => k.Node == s.Node).ToArray())
+                    {
+                        _current.Remove(key); // learned by a process that died before it had to be durable
+                    }
+
+                    break;
+                case HeartbeatDelivered h:
+                    foreach (var a in h.Message.Groups)
+                    {
+                        var seen = Math.Max(a.Epoch, a.HighestEpoch);
+                        if (!_current.TryGetValue((h.Node, a.Group), out var prev) || seen > prev.Epoch)
+                        {
+                            _current[(h.Node, a.Group)] = (seen, h.From, h.At);
+                        }
+                    }
+
+                    break;
+                case GroupStartIssued st:
+                    if (_starts.TryGetValue((st.Group, st.Epoch), out var first) && first.Node != st.Node)
+                    {
+                        var twoNode = simulation.Options.Cluster.Arbiter.Mode == ArbiterMode.TwoNode;
+                        var knew = (_current.TryGetValue((st.Node, st.Group), out var heard) && heard.Epoch >= st.Epoch)
+                            || (_heard.TryGetValue((st.Node, st.Group), out heard) && heard.Epoch >= st.Epoch);
+                        if (!twoNode || knew)
+                        {
+                            var why = knew
+                                ? $"it had heard epoch {heard.Epoch} from {heard.From} at {Invariants.S(heard.At)}"
+                                : "the arbiter serialises ownership in this mode";
+                            return $"node {st.Node} started group {st.Group} with epoch {st.Epoch}, which node {first.Node} already started at {Invariants.S(first.At)} ({why}): two owners with one fencing token";
+                        }
+                    }
+
+                    _starts.TryAdd((st.Group, st.Epoch), (st.Node, st.At));
+                    break;
+            }
+        }
+
+        // What a live process learned becomes durable knowledge once it had the time to persist it (with one retry).
+        foreach (var (key, learned) in _current)
+        {
+            var n = simulation[key.Node];
+            var timing = n.Options.Timing;
+            var grace = TimeSpan.FromTicks((long)((n.Options.Arbiter.RetryInterval + (2 * timing.EffectiveTickInterval)).Ticks / n.Rate));
+            if (n.IsUp && n.StalledUntil <= simulation.Now && simulation.Now >= learned.At + grace
+                && (!_heard.TryGetValue(key, out var known) || learned.Epoch > known.Epoch))
+            {
+                _heard[key] = learned;
+            }
+        }
+
+        return null;
+    }
+}

@@ -1,0 +1,140 @@
+using HaKit.Ownership;
+
+namespace HaKit.Testing;
+
+/// <summary>
+/// Every arbiter mode: never two nodes running a group's resources at once, unless the node that began running them last could
+/// not know the other still ran them. A node runs a group from the moment its core has it Starting until its stop is reported
+/// finished (Stopping counts) and, beyond that, while any of its resources runs (<see cref="SimulatedNode.IsRunning"/>: started,
+/// half started, or a stop that failed). Stopping counts: a node that starts while its peer is still stopping the same resources
+/// runs them twice. (An operator's cleanup that retries the stop of a blocked group whose resources all stopped begins no run.)
+/// </summary>
+/// <remarks>
+/// <para>The one excuse: the node that began running last, since it began that takeover (its last move to Acquiring), heard
+/// nothing from the other that said the other ran the group (Starting, Active, Stopping or Blocked); "heard" is its newest
+/// heartbeat from the other's current process, by announcement number, so a reordered older heartbeat does not count. That covers
+/// every link cut (TwoNode mode dual-active), a one-way cut towards the starter, and a stalled (silent) peer. A peer that was
+/// fenced is powered off, and an operator's accepted <see cref="ConfirmNodeDownCommand"/> on the starter after that news replaces
+/// the fence, so both excuse too. How long an excused overlap lasts is bounded by the split-brain rule
+/// (<see cref="TwoNodeDualActiveInvariant"/>, <see cref="SplitBrainRuleInvariant"/>) and the stop time-out.</para>
+/// <para>Lease modes (Etcd, Witness): an old owner whose lease ran out while it is still stopping is an overlap like any other. The
+/// lease bounds when an owner <em>begins</em> to stop (a drift margin before the arbiter's own expiry, checked by
+/// <see cref="SingleActiveOwnerInvariant"/>), not when its stop ends; a new owner that can hear the old one still stopping must
+/// wait for the stop to finish, lease or not. Only a new owner that cannot hear the old one relies on the lease alone: the
+/// remaining overlap (the old owner's stop tail, within its stop time-out) is excused as above.</para>
+/// </remarks>
+public sealed class ResourcesNeverOverlapInvariant : IInvariant
+{
+    private readonly Dictionary<(string Node, string Group), TimeSpan> _acquiringSince = [];
+    private readonly Dictionary<(string Node, string Group), TimeSpan> _runningSince = [];
+    private readonly Dictionary<(string To, string From), News> _news = [];
+    private readonly Dictionary<(string At, string Down), TimeSpan> _confirmedDown = [];
+    private readonly HashSet<(string A, string B, string Group)> _overlapping = [];
+
+    /// <inheritdoc />
+    public string Name => "resources-never-overlap";
+
+    /// <inheritdoc />
+    public string? Check(Simulation simulation)
+    {
+        ArgumentNullException.ThrowIfNull(simulation);
+        foreach (var e in simulation.StepEvents)
+        {
+            switch (e)
+            {
+                case CoreEventObserved { Event: RoleChanged { To: GroupRole.Acquiring } r }:
+                    _acquiringSince[(e.Node, r.Group)] = e.At;
+                    break;
+                case HeartbeatDelivered h:
+                    // Newest by announcement number within the sender's process (a reordered older heartbeat is not news).
+                    if (!_news.TryGetValue((h.Node, h.From), out var old) || h.Message.Sequence == 0 || h.Message.Sequence >= old.Sequence)
+                    {
+                        _news[(h.Node, h.From)] = new News(h.At, h.Message, Math.Max(h.Message.Sequence, old?.Sequence ?? 0));
+                    }
+
+                    break;
+                case NodeStarted s:
+                    foreach (var key in _news.Keys.Where(k => k.To == s.Node || k.From == s.Node).ToArray())
+                    {
+                        _news.Remove(key);
+                    }
+
+                    break;
+                case AdminObserved { Command: ConfirmNodeDownCommand c, Result.Accepted: true } a:
+                    _confirmedDown[(a.Node, c.Node)] = a.At;
+                    break;
+            }
+        }
+
+        var nodes = simulation.Nodes;
+        foreach (var g in simulation.GroupNames)
+        {
+            foreach (var n in nodes)
+            {
+                if (Runs(n, g, _runningSince.ContainsKey((n.Name, g))))
+                {
+                    _runningSince.TryAdd((n.Name, g), simulation.Now);
+                }
+                else
+                {
+                    _runningSince.Remove((n.Name, g));
+                }
+            }
+
+            for (var i = 0; i < nodes.Count; i++)
+            {
+                for (var j = i + 1; j < nodes.Count; j++)
+                {
+                    var message = CheckPair(nodes[i], nodes[j], g);
+                    if (message is not null)
+                    {
+                        return message;
+                    }
+                }
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Whether the node runs the group: its core has it Starting or Active, or any of its resources runs, or it is still
+    /// Stopping a run (a stop that began while it ran; an operator's cleanup of a blocked group whose resources all stopped is no run).</summary>
+    private static bool Runs(SimulatedNode n, string g, bool wasRunning) =>
+        n.IsUp && (n.Role(g) is GroupRole.Starting or GroupRole.Active || n.IsRunning(g) || (wasRunning && n.Role(g) == GroupRole.Stopping));
+
+    private static bool SaysRunning(GroupAnnouncement? a) => a?.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked;
+
+    private string? CheckPair(SimulatedNode a, SimulatedNode b, string g)
+    {
+        var key = (a.Name, b.Name, g);
+        if (!_runningSince.TryGetValue((a.Name, g), out var sinceA) || !_runningSince.TryGetValue((b.Name, g), out var sinceB))
+        {
+            _overlapping.Remove(key);
+            return null;
+        }
+
+        if (!_overlapping.Add(key))
+        {
+            return null; // judged when it began
+        }
+
+        // Began now: the node that began running last started while the other ran the group.
+        var (late, early) = sinceA >= sinceB ? (a, b) : (b, a);
+        var began = late == a ? sinceA : sinceB;
+        var takeover = _acquiringSince.TryGetValue((late.Name, g), out var t) && t <= began ? t : began;
+        if (!_news.TryGetValue((late.Name, early.Name), out var news) || news.At < takeover)
+        {
+            return null; // it heard nothing from the other since its takeover began
+        }
+
+        var ann = news.Message.Groups.FirstOrDefault(x => x.Group == g);
+        if (!SaysRunning(ann) || (_confirmedDown.TryGetValue((late.Name, early.Name), out var confirmed) && confirmed >= news.At))
+        {
+            return null;
+        }
+
+        return $"group {g}: node {late.Name} runs it since {Invariants.S(began)} (takeover began {Invariants.S(takeover)}) while {early.Name} still runs it ({early.Role(g)}, resources {(early.IsRunning(g) ? "running" : "not running")}), although {late.Name}'s latest news of {early.Name}, at {Invariants.S(news.At)}, said {early.Name} was {ann!.Role} with epoch {ann.Epoch}";
+    }
+
+    private sealed record News(TimeSpan At, HeartbeatMessage Message, ulong Sequence);
+}
