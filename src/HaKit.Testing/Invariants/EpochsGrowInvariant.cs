@@ -12,7 +12,7 @@ public sealed class EpochsGrowInvariant : IInvariant
     private readonly Dictionary<(string Node, string Group), ulong> _persisted = [];
     private readonly Dictionary<(string Node, string Group), (ulong Incarnation, ulong Highest)> _highest = [];
     private readonly Dictionary<(string Node, string Group), ulong> _owned = [];
-    private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _heard = [];
+    private readonly HeardEpochs _heard = new();
     private readonly Dictionary<(string Node, string Group, string Resource), ulong> _resource = [];
 
     /// <inheritdoc />
@@ -27,22 +27,10 @@ public sealed class EpochsGrowInvariant : IInvariant
             switch (e)
             {
                 case NodeStarted s:
-                    foreach (var key in _heard.Keys.Where(k => k.Node == s.Node).ToArray())
-                    {
-                        _heard.Remove(key);
-                    }
-
+                    _heard.Forget(s.Node);
                     break;
                 case HeartbeatDelivered h:
-                    foreach (var a in h.Message.Groups)
-                    {
-                        var seen = Math.Max(a.Epoch, a.HighestEpoch);
-                        if (!_heard.TryGetValue((h.Node, a.Group), out var prev) || seen > prev.Epoch)
-                        {
-                            _heard[(h.Node, a.Group)] = (seen, h.From, h.At);
-                        }
-                    }
-
+                    _heard.Record(h);
                     break;
                 case GroupStartIssued st:
                     if (_owned.TryGetValue((st.Node, st.Group), out var owned) && st.Epoch <= owned)
@@ -50,7 +38,7 @@ public sealed class EpochsGrowInvariant : IInvariant
                         return $"node {st.Node} started group {st.Group} with epoch {st.Epoch}, but it had already owned epoch {owned}: a takeover must raise the epoch";
                     }
 
-                    if (_heard.TryGetValue((st.Node, st.Group), out var heard) && st.Epoch <= heard.Epoch)
+                    if (_heard.TryGet(st.Node, st.Group, out var heard) && st.Epoch <= heard.Epoch)
                     {
                         return $"node {st.Node} started group {st.Group} with epoch {st.Epoch}, but it had heard epoch {heard.Epoch} from {heard.From} at {Invariants.S(heard.At)}: a takeover must use an epoch above every epoch it knows";
                     }

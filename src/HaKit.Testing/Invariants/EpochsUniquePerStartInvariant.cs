@@ -22,7 +22,7 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
 {
     private readonly Dictionary<(string Group, ulong Epoch), (string Node, TimeSpan At)> _starts = [];
     private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _heard = [];
-    private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _current = [];
+    private readonly HeardEpochs _current = new();
 
     /// <inheritdoc />
     public string Name => "epochs-unique-per-start";
@@ -36,28 +36,16 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
             switch (e)
             {
                 case NodeStarted s:
-                    foreach (var key in _current.Keys.Where(k => k.Node == s.Node).ToArray())
-                    {
-                        _current.Remove(key); // learned by a process that died before it had to be durable
-                    }
-
+                    _current.Forget(s.Node); // learned by a process that died before it had to be durable
                     break;
                 case HeartbeatDelivered h:
-                    foreach (var a in h.Message.Groups)
-                    {
-                        var seen = Math.Max(a.Epoch, a.HighestEpoch);
-                        if (!_current.TryGetValue((h.Node, a.Group), out var prev) || seen > prev.Epoch)
-                        {
-                            _current[(h.Node, a.Group)] = (seen, h.From, h.At);
-                        }
-                    }
-
+                    _current.Record(h);
                     break;
                 case GroupStartIssued st:
                     if (_starts.TryGetValue((st.Group, st.Epoch), out var first) && first.Node != st.Node)
                     {
                         var twoNode = simulation.Options.Cluster.Arbiter.Mode == ArbiterMode.TwoNode;
-                        var knew = (_current.TryGetValue((st.Node, st.Group), out var heard) && heard.Epoch >= st.Epoch)
+                        var knew = (_current.TryGet(st.Node, st.Group, out var heard) && heard.Epoch >= st.Epoch)
                             || (_heard.TryGetValue((st.Node, st.Group), out heard) && heard.Epoch >= st.Epoch);
                         if (!twoNode || knew)
                         {
@@ -74,7 +62,7 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
         }
 
         // What a live process learned becomes durable knowledge once it had the time to persist it (with one retry).
-        foreach (var (key, learned) in _current)
+        foreach (var (key, learned) in _current.Entries)
         {
             var n = simulation[key.Node];
             var timing = n.Options.Timing;
