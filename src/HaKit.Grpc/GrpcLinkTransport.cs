@@ -40,8 +40,8 @@ internal sealed record GrpcPeer(string Name, IPEndPoint EndPoint);
 /// reset and refuses nothing: the reconnect times out, and there is no hint. After that, reconnects back off from 20 ms,
 /// doubling up to <see cref="LinkOptions.ReconnectDelayMax"/>.</para>
 /// <para><b>Queueing.</b> <see cref="SendAsync"/> never waits for the network: the packet is queued per peer (at most
-/// <see cref="QueueCapacity"/>, the oldest dropped). When a stream (re)connects only the newest <see cref="KeptOnReconnect"/>
-/// queued packets are still sent: older heartbeats say nothing about the present.</para>
+/// <see cref="QueueCapacity"/>, the oldest dropped). When a stream reconnects after it was up, only the newest
+/// <see cref="KeptOnReconnect"/> queued packets are still sent: older heartbeats say nothing about the present.</para>
 /// <para>Receive callbacks run on the server's request threads; no exception escapes them (a throwing receiver is reported as a
 /// fault). <see cref="DisposeAsync"/> waits for running callbacks, sends every stream a goodbye and stops the server.</para>
 /// </remarks>
@@ -76,6 +76,7 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
     private WebApplication? _server;
     private Task? _disposeTask;
     private int _state;
+    private volatile bool _crashed;
     private int _activeCallbacks;
 
     /// <summary>Creates the (unstarted) link.</summary>
@@ -189,6 +190,41 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
         }
 
         return new ValueTask(_disposeTask);
+    }
+
+    /// <summary>
+    /// For tests: stops the way a killed process does, with no goodbye on any stream: nothing more is delivered, every stream and the
+    /// listener are torn down at once (peers see their streams end without goodbye, and their reconnects refused).
+    /// </summary>
+    internal async Task CrashAsync()
+    {
+        lock (_lifecycle)
+        {
+            Volatile.Write(ref _state, Disposed);
+            _disposeTask ??= Task.CompletedTask;
+        }
+
+        _crashed = true;
+        await _stop.CancelAsync().ConfigureAwait(false);
+        foreach (var dialer in _dialers)
+        {
+            dialer.Dispose();
+        }
+
+        if (_server is { } server)
+        {
+            using var now = new CancellationTokenSource();
+            await now.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await server.StopAsync(now.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            await server.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
     /// <summary>Serves one stream a peer dialed: its packets go to the receiver until it says goodbye, the stream ends, or this link stops.</summary>
@@ -529,6 +565,7 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
         private async Task RunAsync(CancellationToken stop)
         {
             var delay = FirstBackoff;
+            var wasUp = false;
             string? brokenHow = null; // set when the last stream ended without goodbye: the next connect is the probe
             while (!stop.IsCancellationRequested)
             {
@@ -565,9 +602,15 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
 
                 GrpcLinkLog.Connected(_link._logger, _link.LinkName, _peer.Name, _peer.EndPoint);
                 delay = FirstBackoff;
-                while (_queue.Reader.Count > KeptOnReconnect && _queue.Reader.TryRead(out _))
+                if (wasUp)
                 {
+                    // Heartbeats queued while the stream was down say nothing about the present: keep only the newest.
+                    while (_queue.Reader.Count > KeptOnReconnect && _queue.Reader.TryRead(out _))
+                    {
+                    }
                 }
+
+                wasUp = true;
 
                 var (clean, how) = await PumpAsync(call, stop).ConfigureAwait(false);
                 call.Dispose();
@@ -663,7 +706,7 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
             {
             }
 
-            if (_link._stop.IsCancellationRequested || _queue.Reader.Completion.IsCompleted)
+            if ((_link._stop.IsCancellationRequested || _queue.Reader.Completion.IsCompleted) && !_link._crashed)
             {
                 // This node stops: say goodbye, so that the peer does not take the end of the stream for a crash.
                 try
