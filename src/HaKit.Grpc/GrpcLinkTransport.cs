@@ -198,21 +198,16 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
     /// </summary>
     internal async Task CrashAsync()
     {
+        _crashed = true;
         lock (_lifecycle)
         {
             Volatile.Write(ref _state, Disposed);
             _disposeTask ??= Task.CompletedTask;
         }
 
-        _crashed = true;
-        await _stop.CancelAsync().ConfigureAwait(false);
-        foreach (var dialer in _dialers)
-        {
-            dialer.Dispose();
-        }
-
         if (_server is { } server)
         {
+            // Listener and connections first, torn down at once (nothing more is written on them), as the kernel does for a killed process.
             using var now = new CancellationTokenSource();
             await now.CancelAsync().ConfigureAwait(false);
             try
@@ -222,8 +217,17 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
             catch (OperationCanceledException)
             {
             }
+        }
 
-            await server.DisposeAsync().ConfigureAwait(false);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        foreach (var dialer in _dialers)
+        {
+            dialer.Dispose();
+        }
+
+        if (_server is { } stopped)
+        {
+            await stopped.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -233,6 +237,19 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
         // Headers at once: the dialer's proof that the stream is up.
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         _incoming.TryAdd(responseStream, 0);
+        if (Volatile.Read(ref _state) == Disposed)
+        {
+            // A stream dialed while this link stops (after the goodbyes went out): it gets its goodbye too, or its dialer would
+            // take the end of the stream for a crash.
+            if (!_crashed)
+            {
+                await SayGoodbyeAsync(responseStream).ConfigureAwait(false);
+            }
+
+            _incoming.TryRemove(responseStream, out _);
+            return;
+        }
+
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, context.CancellationToken);
         try
         {
@@ -388,18 +405,7 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
         if (wasStarted)
         {
             // A clean stop: every stream hears a goodbye before it ends, so no peer takes the end for a crash.
-            var goodbye = new LinkFrame { Goodbye = new Goodbye { Reason = "node stopping" } };
-            await Task.WhenAll(_incoming.Keys.Select(async w =>
-            {
-                try
-                {
-                    await w.WriteAsync(goodbye).WaitAsync(GoodbyeWait).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or OperationCanceledException or RpcException)
-                {
-                    // The stream is already gone.
-                }
-            })).ConfigureAwait(false);
+            await Task.WhenAll(_incoming.Keys.Select(SayGoodbyeAsync)).ConfigureAwait(false);
         }
 
         await _stop.CancelAsync().ConfigureAwait(false);
@@ -427,6 +433,18 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
 
         _stop.Dispose();
         _security.Dispose();
+    }
+
+    private static async Task SayGoodbyeAsync(IServerStreamWriter<LinkFrame> stream)
+    {
+        try
+        {
+            await stream.WriteAsync(new LinkFrame { Goodbye = new Goodbye { Reason = "node stopping" } }).WaitAsync(GoodbyeWait).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or OperationCanceledException or RpcException)
+        {
+            // The stream is already gone.
+        }
     }
 
     /// <summary>Whether <paramref name="error"/> (or anything inside it) is a refused TCP connect.</summary>
