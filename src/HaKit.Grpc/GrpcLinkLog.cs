@@ -23,4 +23,7 @@ internal static partial class GrpcLinkLog
 
     [LoggerMessage(125, LogLevel.Warning, "link {Link}: refused a peer's TLS client certificate ({Subject}): not pinned and not issued by the trusted CA")]
     public static partial void ClientCertificateRefused(ILogger logger, string link, string subject);
+
+    [LoggerMessage(126, LogLevel.Information, "link {Link}: stream to node {Peer} ended ({How}) but the reconnect was not refused ({Error}): no crash hint")]
+    public static partial void NoHint(ILogger logger, string link, string peer, string how, string error);
 }

@@ -57,6 +57,9 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
     private const int Started = 1;
     private const int Disposed = 2;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Immediate reconnects after a stream broke while their failure is neither a refusal nor a timeout.</summary>
+    private const int ProbeAttempts = 3;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan GoodbyeWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan StopWait = TimeSpan.FromSeconds(3);
@@ -584,6 +587,7 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
         {
             var delay = FirstBackoff;
             var wasUp = false;
+            var probes = 0;
             string? brokenHow = null; // set when the last stream ended without goodbye: the next connect is the probe
             while (!stop.IsCancellationRequested)
             {
@@ -606,8 +610,20 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
                         Interlocked.Increment(ref _hints);
                         _link.Hint(_peer.Name, $"{brokenHow} on link {_link.LinkName}, reconnect refused");
                     }
+                    else if (brokenHow is not null && ex is not TimeoutException && ++probes < ProbeAttempts)
+                    {
+                        // Inconclusive (the call went out on the dying HTTP/2 connection, say): probe again at once. A timeout
+                        // is not inconclusive: nothing answers, which is what a host without power looks like; no hint then.
+                        continue;
+                    }
+
+                    else if (brokenHow is not null)
+                    {
+                        GrpcLinkLog.NoHint(_link._logger, _link.LinkName, _peer.Name, brokenHow, FindSocketError(ex)?.ToString() ?? ex.GetType().Name);
+                    }
 
                     brokenHow = null;
+                    probes = 0;
                     GrpcLinkLog.ConnectFailed(_link._logger, _link.LinkName, _peer.Name, FindSocketError(ex)?.ToString() ?? ex.GetType().Name, delay.TotalMilliseconds);
                     if (!await WaitAsync(delay, stop).ConfigureAwait(false))
                     {
@@ -649,6 +665,7 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
                 else
                 {
                     brokenHow = how; // reconnect at once: a refusal now is the evidence
+                    probes = 0;
                 }
             }
         }

@@ -12,6 +12,7 @@ namespace HaKit.Integration.Harness;
 public sealed partial class SampleNode : IAsyncDisposable
 {
     private const int SigTerm = 15;
+    private const int SigStop = 19;
     private const int MaxStderrChars = 256 * 1024;
     private readonly Process _process;
     private readonly List<SampleLine> _lines = [];
@@ -153,6 +154,23 @@ public sealed partial class SampleNode : IAsyncDisposable
             {
                 throw new InvalidOperationException($"kill({Pid}, SIGTERM) failed with errno {errno}");
             }
+        }
+    }
+
+    /// <summary>
+    /// Sends SIGSTOP: the process freezes with every socket open (no reset, no refusal: what a host that lost power looks like
+    /// to its peer). Disposing still kills it.
+    /// </summary>
+    public void Pause()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("SIGSTOP needs Linux here");
+        }
+
+        if (!_process.HasExited && SysKill(Pid, SigStop) != 0 && !_process.HasExited)
+        {
+            throw new InvalidOperationException($"kill({Pid}, SIGSTOP) failed with errno {Marshal.GetLastPInvokeError()}");
         }
     }
 
