@@ -357,6 +357,8 @@ public sealed class ProcessResourceTests
         var childPid = int.Parse((await parent.StandardOutput.ReadLineAsync(_bound.Token))!, System.Globalization.CultureInfo.InvariantCulture);
         try
         {
+            // setpriv sets the signal before it execs the command: once the child runs sleep, the signal is armed.
+            await WaitUntil(() => Cmdline(childPid).StartsWith("/bin/sleep", StringComparison.Ordinal), "setpriv to exec sleep");
             Assert.That(IsAlive(childPid), Is.True);
             parent.Kill();
             await parent.WaitForExitAsync(_bound.Token);
@@ -369,6 +371,18 @@ public sealed class ProcessResourceTests
                 using var orphan = Process.GetProcessById(childPid);
                 orphan.Kill();
             }
+        }
+    }
+
+    private static string Cmdline(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return "";
         }
     }
 
