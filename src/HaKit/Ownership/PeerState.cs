@@ -70,9 +70,6 @@ internal sealed class PeerState(string name, int priority, LinkState[] links)
 /// <param name="Evidence">What the transport saw (for example <c>connection reset on link grpc0, reconnect refused</c>).</param>
 internal sealed record CrashHint(TimeSpan At, string Link, string Evidence)
 {
-    /// <summary>Groups already told that the hint only corroborates (logged once per group).</summary>
-    public HashSet<string> Corroborated { get; } = new(StringComparer.Ordinal);
-
     /// <summary>Whether <see cref="PeerCrashHinted"/> with the verdict was raised.</summary>
     public bool Qualified { get; set; }
 }
