@@ -11,7 +11,15 @@ namespace HaKit.Takeover;
 /// <param name="TakeoverMs">The new owner's own <c>takeover_ms</c> (decision → resources started).</param>
 /// <param name="DetectMs">Signal → the new owner prints <c>peer node=a health=Dead</c> (UTC timestamps, ms resolution).</param>
 /// <param name="Epoch">The epoch of the first answer from the new owner.</param>
-public sealed record KillRun(int Run, int DelayMs, double WallMs, double? TakeoverMs, double? DetectMs, ulong Epoch);
+/// <param name="HintMs">Signal → the new owner prints <c>hint node=a</c> (a crash hint qualified; Grpc link only), or null.</param>
+public sealed record KillRun(int Run, int DelayMs, double WallMs, double? TakeoverMs, double? DetectMs, ulong Epoch, double? HintMs = null);
+
+/// <summary>One SIGSTOP run (the owner freezes with its sockets open: no reset, no refusal).</summary>
+/// <param name="Run">1-based run number.</param>
+/// <param name="DelayMs">The random delay before the signal.</param>
+/// <param name="WallMs">Signal → b's <c>role ... to=Acquiring</c> (its takeover decision; stdout, 1 ms resolution).</param>
+/// <param name="Hinted">Whether b printed a crash hint (it must not: nothing was reset).</param>
+public sealed record StopRun(int Run, int DelayMs, double WallMs, bool Hinted);
 
 /// <summary>One SIGTERM run.</summary>
 /// <param name="Run">1-based run number.</param>
@@ -57,10 +65,43 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
 
     private PresetTiming Timing { get; } = PresetTiming.Of(preset);
 
+    /// <summary>Extra node arguments made fresh for every pair (the Grpc link's TCP ports). <value>Default: none.</value></summary>
+    public Func<IEnumerable<string>>? PerPairArgs { get; init; }
+
+    private SamplePair NewPair() => new(Timing.Name, [.. nodeArgs, .. PerPairArgs?.Invoke() ?? []]);
+
+    /// <summary>Starts a (owner) and b, waits a random delay, SIGSTOPs a and times b's takeover decision (the dead time must pass).</summary>
+    public async Task<StopRun?> StopAsync(int run, CancellationToken cancellationToken)
+    {
+        await using var pair = NewPair();
+        try
+        {
+            var (a, b) = await StartAsync(pair, cancellationToken);
+            var delay = random.Next(MaxDelayMs);
+            await Task.Delay(delay, cancellationToken);
+
+            var stoppedAt = DateTimeOffset.UtcNow;
+            a.Pause();
+
+            // A frozen a still holds the service's listener on loopback, so b cannot answer on it: what is timed is b's decision.
+            var acquiring = await b.TryWaitForLineAsync(l => l.IsRoleTo("Acquiring"), AnswerTimeout, cancellationToken)
+                ?? throw new TimeoutException($"b did not start a takeover within {AnswerTimeout.TotalSeconds} s of the SIGSTOP");
+            var ms = (acquiring.Timestamp - stoppedAt).TotalMilliseconds;
+            var hinted = b.Lines.Any(l => l.Kind == "hint");
+            log.WriteLine($"stop {run}: delay {delay} ms, b decided to take over after {ms:0} ms, crash hint: {(hinted ? "YES" : "no")}");
+            return new StopRun(run, delay, ms, hinted);
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            Fail("stop", run, ex, pair);
+            return null;
+        }
+    }
+
     /// <summary>Starts a (owner) and b, waits for a to answer, waits a random delay, SIGKILLs a and times b's first answer.</summary>
     public async Task<KillRun?> KillAsync(int run, CancellationToken cancellationToken)
     {
-        await using var pair = new SamplePair(Timing.Name, nodeArgs);
+        await using var pair = NewPair();
         try
         {
             var (a, b) = await StartAsync(pair, cancellationToken);
@@ -75,8 +116,19 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
 
             var active = await b.TryWaitForLineAsync(l => l.IsRoleTo("Active"), TimeSpan.FromSeconds(5), cancellationToken);
             var dead = b.Lines.FirstOrDefault(l => l.IsPeer && l["node"] == "a" && l["health"] == "Dead");
-            var result = new KillRun(run, delay, ms, active?.TakeoverMs, dead is null ? null : (dead.Timestamp - killedAt).TotalMilliseconds, answer.Epoch);
-            log.WriteLine($"kill {run}: delay {delay} ms, answered by b after {ms:0.0} ms (epoch {answer.Epoch}), takeover_ms={result.TakeoverMs?.ToString() ?? "-"}, dead after {result.DetectMs?.ToString("0") ?? "-"} ms");
+            var hint = b.Lines.FirstOrDefault(l => l.Kind == "hint" && l["node"] == "a");
+            var result = new KillRun(run, delay, ms, active?.TakeoverMs, dead is null ? null : (dead.Timestamp - killedAt).TotalMilliseconds, answer.Epoch,
+                hint is null ? null : (hint.Timestamp - killedAt).TotalMilliseconds);
+            log.WriteLine($"kill {run}: delay {delay} ms, answered by b after {ms:0.0} ms (epoch {answer.Epoch}), takeover_ms={result.TakeoverMs?.ToString() ?? "-"}, " +
+                          $"dead after {result.DetectMs?.ToString("0") ?? "-"} ms, hint after {result.HintMs?.ToString("0") ?? "-"} ms");
+            if (hint is null)
+            {
+                // Why no hint: b's log of its grpc0 stream around the kill.
+                foreach (var line in b.Stderr.Split('\n').Where(l => l.Contains("link grpc0", StringComparison.Ordinal)).TakeLast(4))
+                {
+                    log.WriteLine($"    b: {line}");
+                }
+            }
             return result;
         }
         catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
@@ -89,7 +141,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
     /// <summary>Starts a (owner) and b, waits, SIGTERMs a and times the handover while polling the service.</summary>
     public async Task<GracefulRun?> GracefulAsync(int run, CancellationToken cancellationToken)
     {
-        await using var pair = new SamplePair(Timing.Name, nodeArgs);
+        await using var pair = NewPair();
         try
         {
             var (a, b) = await StartAsync(pair, cancellationToken);
@@ -160,7 +212,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
     /// <summary>Both nodes for <paramref name="minutes"/>; counts role changes after the initial election.</summary>
     public async Task<SoakResult> SoakAsync(double minutes, CancellationToken cancellationToken)
     {
-        await using var pair = new SamplePair(Timing.Name, nodeArgs);
+        await using var pair = NewPair();
         var (a, b) = await StartAsync(pair, cancellationToken);
         var roleLinesA = a.Lines.Count(l => l.IsRole);
         var roleLinesB = b.Lines.Count(l => l.IsRole);

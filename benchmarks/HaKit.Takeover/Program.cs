@@ -1,8 +1,10 @@
 // HaKit.Takeover: measures how long the TwoNode sample's service is unavailable after SIGKILL / SIGTERM of its owner.
 // dotnet run -c Release --project benchmarks/HaKit.Takeover -- --preset Fast --runs 30 --mode both --out docs/benchmarks.md
+// With the Grpc link next to the UDP one (crash hint): --link grpc --mode kill --stop-runs 5
 using HaKit;
 using System.Globalization;
 using HaKit.Resources;
+using HaKit.Integration.Harness;
 using HaKit.Takeover;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -10,7 +12,8 @@ using TwoNode;
 
 const string Usage = """
     usage: HaKit.Takeover [--preset Lan|Fast|Wan] [--realtime <SCHED_RR priority, 0 = off>] [--runs N] [--graceful-runs N] [--baseline-runs N] [--mode kill|graceful|both]
-                          [--seed N] [--warmup on|off] [--out docs/benchmarks.md]
+                          [--link udp|grpc] [--stop-runs N] [--seed N] [--warmup on|off] [--out docs/benchmarks.md]
+           (--link grpc: the pair also runs a Grpc link, h2c on loopback, appsettings.grpc.json; --stop-runs: SIGSTOP runs, no reset)
            HaKit.Takeover --soak <minutes> [--load "<what loads the machine>"] [--out docs/benchmarks.md]
            HaKit.Takeover --serve <ip:port>     (the no-HA baseline: bind the sample's listener and answer until killed)
     """;
@@ -41,7 +44,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup" };
+var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup", "link", "stop-runs" };
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -130,8 +133,28 @@ try
     var seed = Int("seed", Environment.TickCount & int.MaxValue);
     Console.WriteLine($"preset {preset}, mode {mode}, runs {runs} (graceful {gracefulRuns}, baseline {baselineRuns}), seed {seed}");
 
+    var link = Get("link", "udp");
+    if (link is not ("udp" or "grpc"))
+    {
+        Console.Error.WriteLine($"--link {link}: expected udp or grpc");
+        return 2;
+    }
+
+    var stopRuns = Int("stop-runs", 0);
     var random = new Random(seed);
-    var measure = new Measurements(preset, random, Console.Out, nodeArgs);
+    var measure = new Measurements(preset, random, Console.Out, nodeArgs)
+    {
+        // The Grpc link next to lan0 (appsettings.grpc.json, h2c on loopback) on two fresh TCP ports for every pair.
+        PerPairArgs = link == "grpc"
+            ? () =>
+            [
+                "--config", "appsettings.grpc.json",
+                $"--HaKit:Nodes:0:Addresses:grpc0=127.0.0.1:{FreePorts.Tcp().ToString(CultureInfo.InvariantCulture)}",
+                $"--HaKit:Nodes:1:Addresses:grpc0=127.0.0.1:{FreePorts.Tcp().ToString(CultureInfo.InvariantCulture)}",
+            ]
+            : null,
+    };
+    var stops = new List<StopRun>();
     var kills = new List<KillRun>();
     var graceful = new List<GracefulRun>();
     var baseline = new List<double>();
@@ -159,7 +182,17 @@ try
         }
     }
 
-    var block = Report.PresetBlock(preset, command, seed, machine, kills, graceful, baseline, measure.Errors, DateTimeOffset.UtcNow);
+    for (var i = 1; i <= stopRuns && !cancel.IsCancellationRequested; i++)
+    {
+        if (await measure.StopAsync(i, cancel.Token) is { } st)
+        {
+            stops.Add(st);
+        }
+    }
+
+    var block = link == "grpc"
+        ? Report.CrashHintBlock(preset, command, seed, machine, kills, stops, baseline, measure.Errors, DateTimeOffset.UtcNow)
+        : Report.PresetBlock(preset, command, seed, machine, kills, graceful, baseline, measure.Errors, DateTimeOffset.UtcNow);
     Console.WriteLine();
     Console.WriteLine(block.Markdown);
     foreach (var error in measure.Errors)

@@ -11,7 +11,7 @@ public static partial class Report
 {
     private const string Begin = "<!-- takeover:begin -->";
     private const string End = "<!-- takeover:end -->";
-    private static readonly string[] BlockOrder = ["preset=Lan", "preset=Fast", "preset=Wan", "soak"];
+    private static readonly string[] BlockOrder = ["preset=Lan", "preset=Fast", "preset=Wan", "grpc=Lan", "grpc=Fast", "soak"];
 
     [GeneratedRegex(@"<!-- takeover:(?<key>[\w=]+):begin -->.*?<!-- takeover:\k<key>:end -->", RegexOptions.Singleline)]
     private static partial Regex Block();
@@ -117,6 +117,62 @@ public static partial class Report
 
         md.Append("</details>\n");
         return ($"preset={timing.Name}", md.ToString());
+    }
+
+    /// <summary>The block for the Grpc link scenario: SIGKILL (crash hint) and SIGSTOP (no reset) runs, and the baseline.</summary>
+    public static (string Key, string Markdown) CrashHintBlock(string preset, string command, int seed, string machine, IReadOnlyList<KillRun> kills, IReadOnlyList<StopRun> stops,
+        IReadOnlyList<double> baseline, IReadOnlyList<string> errors, DateTimeOffset when)
+    {
+        var timing = PresetTiming.Of(preset);
+        var md = new StringBuilder();
+        md.Append(CultureInfo.InvariantCulture, $"### `{timing.Name}` preset with a Grpc link next to the UDP link: the crash hint (interval {timing.Interval.TotalMilliseconds:0} ms, dead time {timing.DeadTime.TotalMilliseconds:0} ms)\n\n");
+        md.Append(CultureInfo.InvariantCulture, $"Measured {when:yyyy-MM-dd HH:mm} UTC, random seed {seed}, from the repository root:\n\n```\n{command}\n```\n\n");
+        md.Append("Machine: ").Append(machine).Append(".\n\n");
+        md.Append("| measurement (ms) | runs | min | median | p99 | max | target | met |\n");
+        md.Append("|---|---:|---:|---:|---:|---:|---|---|\n");
+        Row(md, "SIGKILL → the service answers from the other node", kills.Select(k => k.WallMs), 30, 60);
+        Row(md, "… the new owner's own `takeover_ms` (its decision → group reported Active)", kills.Where(k => k.TakeoverMs is not null).Select(k => k.TakeoverMs!.Value));
+        Row(md, "… SIGKILL → `hint node=a` on b's stdout (the crash hint qualified)", kills.Where(k => k.HintMs is not null).Select(k => k.HintMs!.Value));
+        Row(md, "… SIGKILL → `peer node=a health=Dead` on b's stdout (dead time)", kills.Where(k => k.DetectMs is not null).Select(k => k.DetectMs!.Value));
+        Row(md, "SIGSTOP (no reset: a host that lost power) → b decides to take over (`role … to=Acquiring`; the frozen a keeps the loopback listener, so b cannot answer on it)", stops.Select(s => s.WallMs));
+        Row(md, "baseline, no HA: start a fresh process that binds the same listener → it answers", baseline);
+        md.Append('\n');
+        if (kills.Count > 0)
+        {
+            md.Append(CultureInfo.InvariantCulture, $"SIGKILL runs where the crash hint qualified on b: {kills.Count(k => k.HintMs is not null)} of {kills.Count}. ");
+            md.Append("The hint counts only once a has also been silent on the UDP link for 1.5 heartbeat intervals (a live peer with a reset stream is contradicted by its next UDP heartbeat first), so with this preset's ");
+            md.Append(CultureInfo.InvariantCulture, $"{timing.Interval.TotalMilliseconds:0} ms interval it qualifies up to {1.5 * timing.Interval.TotalMilliseconds:0} ms after a's last UDP heartbeat.\n\n");
+        }
+
+        if (stops.Count > 0)
+        {
+            var floor = (timing.DeadTime - timing.Interval).TotalMilliseconds;
+            md.Append(CultureInfo.InvariantCulture, $"SIGSTOP runs with a crash hint on b: {stops.Count(s => s.Hinted)} of {stops.Count} (a frozen process resets nothing: it must be 0). ");
+            md.Append(CultureInfo.InvariantCulture, $"Shortest SIGSTOP → decision: {stops.Min(s => s.WallMs):0} ms; a takeover that waited for the dead time cannot come sooner than dead time − one interval = {floor:0} ms after the signal: {(stops.All(s => s.WallMs >= floor) ? "it never did" : "SOME RUN WAS SOONER")}.\n\n");
+        }
+
+        md.Append(errors.Count == 0
+            ? "Every run completed.\n"
+            : $"{errors.Count} run(s) failed and are not in the table: {string.Join("; ", errors.Select(e => e.Split('\n')[0]))}.\n");
+        md.Append("\n<details><summary>Per-run values</summary>\n\n");
+        if (kills.Count > 0)
+        {
+            md.Append("SIGKILL runs (delay before the signal ms / answer ms / takeover_ms / hint after ms / dead after ms / epoch):\n\n");
+            md.Append(string.Join(", ", kills.Select(k => $"{k.DelayMs}/{k.WallMs:0.0}/{k.TakeoverMs?.ToString(CultureInfo.InvariantCulture) ?? "-"}/{k.HintMs?.ToString("0", CultureInfo.InvariantCulture) ?? "-"}/{k.DetectMs?.ToString("0", CultureInfo.InvariantCulture) ?? "-"}/{k.Epoch}"))).Append("\n\n");
+        }
+
+        if (stops.Count > 0)
+        {
+            md.Append("SIGSTOP runs (delay / decision ms / hinted): ").Append(string.Join(", ", stops.Select(s => $"{s.DelayMs}/{s.WallMs:0.0}/{(s.Hinted ? "yes" : "no")}"))).Append("\n\n");
+        }
+
+        if (baseline.Count > 0)
+        {
+            md.Append("Baseline runs (ms): ").Append(string.Join(", ", baseline.Select(b => b.ToString("0.0", CultureInfo.InvariantCulture)))).Append("\n\n");
+        }
+
+        md.Append("</details>\n");
+        return ($"grpc={timing.Name}", md.ToString());
     }
 
     /// <summary>The block for a soak.</summary>

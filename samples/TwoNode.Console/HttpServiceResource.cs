@@ -31,6 +31,9 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
     /// <inheritdoc />
     public string Name => "http";
 
+    /// <summary>The listener lives in this process: when the process dies, the kernel closes it, so nothing of it outlives a crash.</summary>
+    public bool DiesWithProcess => true;
+
     /// <summary>The group this resource belongs to.</summary>
     public string Group => group;
 

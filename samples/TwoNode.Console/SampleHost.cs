@@ -55,7 +55,8 @@ public static class SampleHost
         builder.Services.AddOptions<SampleOptions>().Bind(builder.Configuration.GetSection("Sample")).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<SampleOptions>>(new SampleOptionsValidation(groups));
         // UseEtcd (package HaKit.Etcd) lets --arbiter etcd work; in the other modes the etcd store is never created.
-        var hakit = builder.Services.AddHaKit().UseEtcd();
+        // UseGrpcLinks (package HaKit.Grpc) lets a link be of kind Grpc (--config appsettings.grpc.json adds one next to lan0).
+        var hakit = builder.Services.AddHaKit().UseEtcd().UseGrpcLinks();
         foreach (var group in groups)
         {
             hakit.AddResource(group, sp => new HttpServiceResource(

@@ -48,7 +48,7 @@ public sealed class StdoutReporter
     /// <summary>The HTTP listener of <paramref name="group"/> is closed: <c>http stopped group=.. address=..</c>.</summary>
     public void HttpStopped(string group, string address) => Line($"http stopped group={group} address={address}");
 
-    /// <summary>Handler for <c>ClusterNode.EventRaised</c>: role changes and peer health changes.</summary>
+    /// <summary>Handler for <c>ClusterNode.EventRaised</c>: role changes, peer health changes and crash hints.</summary>
     public void OnEvent(object? sender, ClusterEvent e)
     {
         switch (e)
@@ -60,6 +60,9 @@ public sealed class StdoutReporter
                 break;
             case PeerHealthChanged p:
                 Line($"peer node={p.Peer} health={p.To}");
+                break;
+            case PeerCrashHinted h:
+                Line($"hint node={h.Peer} link={h.Link} shortened={(h.Shortened.Count == 0 ? "-" : string.Join(',', h.Shortened))}");
                 break;
         }
     }

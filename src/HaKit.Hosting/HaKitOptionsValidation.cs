@@ -17,6 +17,13 @@ internal sealed class HaKitOptionsValidation(HaKitRegistry registry, ResourceCat
     public static string NoLeaseStore(string sectionName) =>
         $"{sectionName}:Arbiter:Mode = {ArbiterMode.Etcd}: no lease store is registered; add the HaKit.Etcd package and call .UseEtcd() on AddHaKit() (or register an ILeaseStore)";
 
+    /// <summary>The error for a Grpc link without the HaKit.Grpc package's factory (no <c>UseGrpcLinks()</c>).</summary>
+    /// <param name="sectionName">The configuration section the options were bound from.</param>
+    /// <param name="index">The link's index.</param>
+    /// <param name="link">The link.</param>
+    public static string NoLinkFactory(string sectionName, int index, LinkOptions link) =>
+        $"{sectionName}:Links[{index}]:Kind = {link.Kind}: link {link.Name} needs the HaKit.Grpc package; reference it and call .UseGrpcLinks() on AddHaKit()";
+
     public ValidateOptionsResult Validate(string? name, HaKitOptions options)
     {
         if (name != Options.DefaultName)
@@ -32,6 +39,15 @@ internal sealed class HaKitOptionsValidation(HaKitRegistry registry, ResourceCat
             services.GetService<IServiceProviderIsService>() is { } isService && !isService.IsService(typeof(ILeaseStore)))
         {
             failures.Add(NoLeaseStore(registry.SectionName));
+        }
+
+        for (var i = 0; i < options.Links.Count; i++)
+        {
+            var link = options.Links[i];
+            if (link.Kind == LinkKind.Grpc && !services.GetServices<HaKit.Transport.IHeartbeatLinkFactory>().Any(f => f.Kind == link.Kind))
+            {
+                failures.Add(NoLinkFactory(registry.SectionName, i, link));
+            }
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

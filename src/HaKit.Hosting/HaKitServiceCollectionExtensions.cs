@@ -107,6 +107,7 @@ public static class HaKitServiceCollectionExtensions
             Arbiter = arbiter,
             LeaseStore = leaseStore,
             FenceAgents = registry.FenceAgentTypes.Select(t => (IFenceAgent)ActivatorUtilities.GetServiceOrCreateInstance(sp, t)).ToArray(),
+            LinkFactories = sp.GetServices<HaKit.Transport.IHeartbeatLinkFactory>().ToArray(),
         };
         return new ClusterNode(options, resources.ByGroup, services);
     }

@@ -180,7 +180,7 @@ public class ConfigurationTests
     [TestCase("HaKit:Preset", "Slow", "HaKit:Preset = 'Slow': expects one of: Lan, Fast, Wan")]
     [TestCase("HaKit:Nodes:0:Priority", "high", "HaKit:Nodes:0:Priority = 'high': expects a whole number")]
     [TestCase("HaKit:Groups:0:AutoFailback", "yes", "HaKit:Groups:0:AutoFailback = 'yes': expects true or false")]
-    [TestCase("HaKit:Links:0:Kind", "Tcp", "HaKit:Links:0:Kind = 'Tcp': expects one of: Udp, Multicast")]
+    [TestCase("HaKit:Links:0:Kind", "Tcp", "HaKit:Links:0:Kind = 'Tcp': expects one of: Udp, Multicast, Grpc")]
     [TestCase("HaKit:Auth:SendKeyId", "-1", "HaKit:Auth:SendKeyId = '-1': expects a whole number, 0 or more")]
     public void Bad_scalar_values_are_reported_with_key_value_and_what_is_allowed(string key, string value, string expected)
     {

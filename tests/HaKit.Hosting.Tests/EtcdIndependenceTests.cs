@@ -96,6 +96,27 @@ public class EtcdIndependenceTests : HostFixture
     }
 
     [Test]
+    public async Task A_grpc_link_without_UseGrpcLinks_stops_the_host_at_start_naming_the_key_and_the_fix()
+    {
+        var recorder = new Recorder();
+        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir);
+        config["HaKit:Links:1:Name"] = "grpc0";
+        config["HaKit:Links:1:Kind"] = "Grpc";
+        config["HaKit:Links:1:AllowPlaintext"] = "true";
+        config["HaKit:Nodes:0:Addresses:grpc0"] = "127.0.0.1:7411";
+        config["HaKit:Nodes:1:Addresses:grpc0"] = "127.0.0.1:7412";
+        var host = Host(config, b => b.AddResource("web", _ => recorder.Resource("a")));
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.That(ex!.Failures, Is.EqualTo(new[]
+        {
+            "HaKit:Links[1]:Kind = Grpc: link grpc0 needs the HaKit.Grpc package; reference it and call .UseGrpcLinks() on AddHaKit()",
+        }));
+        Assert.That(recorder.Log, Is.Empty, "nothing ran");
+    }
+
+    [Test]
     public async Task Etcd_mode_uses_an_ILeaseStore_registered_in_the_container()
     {
         var recorder = new Recorder();

@@ -26,13 +26,17 @@ internal static class ClusterRules
             var key = root[nameof(HaKitOptions.Nodes)][j][nameof(NodeOptions.Addresses)][link.Name];
             if (!n.Addresses.TryGetValue(link.Name, out var address) || string.IsNullOrWhiteSpace(address))
             {
-                key.Error(null, link.Kind == LinkKind.Udp
+                key.Error(null, link.Kind is LinkKind.Udp or LinkKind.Grpc
                     ? $"node {n.Name} needs an ip:port on link {link.Name}, e.g. 127.0.0.1:7401"
                     : $"node {n.Name} needs its interface address on multicast link {link.Name}, e.g. 192.168.1.10");
             }
-            else if (link.Kind == LinkKind.Udp && !(System.Net.IPEndPoint.TryParse(address, out var ep) && ep.Port != 0))
+            else if (link.Kind is LinkKind.Udp or LinkKind.Grpc && !(System.Net.IPEndPoint.TryParse(address, out var ep) && ep.Port != 0))
             {
                 key.Error(address, "must be ip:port with a non-zero port, e.g. 127.0.0.1:7401 or [::1]:7401");
+            }
+            else if (link.Kind == LinkKind.Grpc && link.AllowPlaintext && !System.Net.IPAddress.IsLoopback(System.Net.IPEndPoint.Parse(address).Address))
+            {
+                key.Error(address, $"link {link.Name} allows plaintext HTTP/2 (AllowPlaintext), which is only for loopback addresses (127.0.0.1, ::1): use TLS (CertificateFile, KeyFile, TrustedCaFile) on a network address");
             }
             else if (link.Kind == LinkKind.Multicast && !System.Net.IPAddress.TryParse(address, out _))
             {

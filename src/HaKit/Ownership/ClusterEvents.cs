@@ -29,6 +29,18 @@ public sealed record RoleChanged(TimeSpan At, string Group, string Node, GroupRo
 /// <param name="Silence">Time since the last heartbeat on any link, or <see langword="null"/> if the peer was never heard.</param>
 public sealed record PeerHealthChanged(TimeSpan At, string Peer, PeerHealth From, PeerHealth To, PeerObservation Observation, TimeSpan? Silence) : ClusterEvent(At);
 
+/// <summary>
+/// A transport's crash hint about a peer qualified: its connection ended without a goodbye, an immediate reconnect was refused, and
+/// the peer has been silent on every other link for at least one heartbeat interval.
+/// </summary>
+/// <param name="At">When.</param>
+/// <param name="Peer">The peer whose process is gone.</param>
+/// <param name="Link">The link that saw it.</param>
+/// <param name="Evidence">What the link saw (for example <c>connection reset on link grpc0, reconnect refused</c>).</param>
+/// <param name="Shortened">The groups whose takeover the hint shortens; for the others it only corroborates the failure detector.</param>
+/// <param name="Why">Why it shortens or only corroborates (arbiter mode, resources that may outlive the process).</param>
+public sealed record PeerCrashHinted(TimeSpan At, string Peer, string Link, string Evidence, IReadOnlyList<string> Shortened, string Why) : ClusterEvent(At);
+
 /// <summary>A peer's health on one link changed (link up/down).</summary>
 /// <param name="At">When.</param>
 /// <param name="Peer">The peer.</param>

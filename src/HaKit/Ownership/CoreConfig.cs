@@ -12,7 +12,22 @@ internal sealed record PeerConfig(string Name, int Priority);
 /// <param name="FailbackDelay">How long the preferred node must be healthy first.</param>
 /// <param name="MonitorInterval">Time between monitor actions while Active.</param>
 /// <param name="FailureWindow">How long a node stays ineligible after its restarts ran out.</param>
-internal sealed record GroupConfig(string Name, string? PreferredNode, bool AutoFailback, TimeSpan FailbackDelay, TimeSpan MonitorInterval, TimeSpan FailureWindow);
+/// <param name="DiesWithProcess">Every resource of the group dies with the process that runs it (<see cref="IResource.DiesWithProcess"/>), so a
+/// crash hint may start the takeover at once in TwoNode mode. Taken from the local node's resources: every node of a group runs the same resources.</param>
+internal sealed record GroupConfig(string Name, string? PreferredNode, bool AutoFailback, TimeSpan FailbackDelay, TimeSpan MonitorInterval, TimeSpan FailureWindow, bool DiesWithProcess = false);
+
+/// <summary>What a crash hint (<see cref="OwnershipCore.PeerProcessGone"/>) may do, by arbiter mode.</summary>
+internal enum CrashHintPolicy
+{
+    /// <summary>The hint is only logged; the takeover waits for the dead time.</summary>
+    Corroborate = 0,
+
+    /// <summary>TwoNode mode: a qualified hint counts as the peer's death for groups whose resources all die with the process.</summary>
+    Takeover = 1,
+
+    /// <summary>Lease modes (Etcd, Witness): a qualified hint starts the acquisition at once; the arbiter still decides (a held lease has to expire).</summary>
+    AskArbiter = 2,
+}
 
 /// <summary>Everything the ownership core needs, already validated.</summary>
 internal sealed class CoreConfig
@@ -56,10 +71,14 @@ internal sealed class CoreConfig
     /// <summary>For lease-based arbiters: how long before the lease expires (on the grantor's clock) the holder stops its resources.</summary>
     public TimeSpan LeaseDriftMargin { get; init; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>What a crash hint may do (by arbiter mode). <value>Default <see cref="CrashHintPolicy.Corroborate"/>.</value></summary>
+    public CrashHintPolicy CrashHint { get; init; }
+
     /// <summary>Builds the core configuration from validated options.</summary>
     /// <param name="options">The node options.</param>
     /// <param name="fencingConfigured">Whether fence agents are registered.</param>
-    public static CoreConfig FromOptions(HaKitOptions options, bool fencingConfigured)
+    /// <param name="diesWithProcess">Groups whose resources all die with the process (<see cref="IResource.DiesWithProcess"/>); <see langword="null"/>: none.</param>
+    public static CoreConfig FromOptions(HaKitOptions options, bool fencingConfigured, IReadOnlySet<string>? diesWithProcess = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var local = options.Nodes.First(n => n.Name == options.NodeName);
@@ -69,7 +88,7 @@ internal sealed class CoreConfig
             LocalPriority = local.Priority,
             Peers = options.Nodes.Where(n => n.Name != local.Name).Select(n => new PeerConfig(n.Name, n.Priority)).ToArray(),
             Links = options.Links.Select(l => l.Name).ToArray(),
-            Groups = options.Groups.Select(g => new GroupConfig(g.Name, g.PreferredNode, g.AutoFailback, g.FailbackDelay, g.MonitorInterval, g.FailureWindow)).ToArray(),
+            Groups = options.Groups.Select(g => new GroupConfig(g.Name, g.PreferredNode, g.AutoFailback, g.FailbackDelay, g.MonitorInterval, g.FailureWindow, diesWithProcess?.Contains(g.Name) == true)).ToArray(),
             Interval = options.Timing.Interval,
             TickInterval = options.Timing.EffectiveTickInterval,
             LocalPauseThreshold = options.Timing.EffectiveLocalPauseThreshold,
@@ -78,6 +97,7 @@ internal sealed class CoreConfig
             FenceRetryInterval = options.Fencing.RetryInterval,
             HandoffConfirmTimeout = 2 * options.Timing.DeadTime,
             LeaseDriftMargin = options.Arbiter.LeaseDriftMargin,
+            CrashHint = options.Arbiter.Mode == ArbiterMode.TwoNode ? CrashHintPolicy.Takeover : CrashHintPolicy.AskArbiter,
         };
     }
 }

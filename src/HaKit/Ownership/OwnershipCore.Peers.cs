@@ -30,6 +30,7 @@ internal sealed partial class OwnershipCore
         foreach (var p in _peers)
         {
             EvaluatePeer(p);
+            EvaluateHint(p);
         }
 
         ReconcileAll();
@@ -70,6 +71,7 @@ internal sealed partial class OwnershipCore
             }
 
             p.Incarnation = incarnation;
+            p.Hint = null;
             p.Groups.Clear();
             p.Fenced = false;
             p.LastSequence = 0;
@@ -82,6 +84,7 @@ internal sealed partial class OwnershipCore
         }
 
         p.Heard = true;
+        ContradictHint(p, _now);
         linkState.Detector.RecordHeartbeat(now);
         // The same announcement on another link, or an older one that arrived late: it proves the link is up, but its content is
         // not the sender's current state.
@@ -188,9 +191,16 @@ internal sealed partial class OwnershipCore
     private string DescribeDeath(string peer)
     {
         var p = _peerByName[peer];
+        var hinted = p.Hint is not null && HintQualifies(p);
+        if (hinted && IsUp(p))
+        {
+            return DescribeHint(p);
+        }
+
         var silent = p.Links.Max(l => l.Detector.LastHeartbeat) ?? TimeSpan.Zero;
-        return p.Heard
+        var text = p.Heard
             ? $"node {peer} is dead (no heartbeat for {(_now - silent).TotalSeconds:0.00} s on {p.Links.Length} link{(p.Links.Length == 1 ? "" : "s")})"
             : $"node {peer} was never heard within the initial dead time";
+        return hinted ? $"{text}; corroborated: {DescribeHint(p)}" : text;
     }
 }

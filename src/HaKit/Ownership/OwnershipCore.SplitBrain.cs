@@ -11,7 +11,7 @@ internal sealed partial class OwnershipCore
     {
         foreach (var p in _peers)
         {
-            if (!IsUp(p) || !p.Groups.TryGetValue(g.Name, out var ann) || ann.Role is not (GroupRole.Starting or GroupRole.Active))
+            if (!IsUp(p, g) || !p.Groups.TryGetValue(g.Name, out var ann) || ann.Role is not (GroupRole.Starting or GroupRole.Active))
             {
                 continue;
             }

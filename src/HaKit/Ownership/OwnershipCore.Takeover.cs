@@ -20,7 +20,7 @@ internal sealed partial class OwnershipCore
         foreach (var p in _peers)
         {
             p.Groups.TryGetValue(g.Name, out var ann);
-            if (IsUp(p))
+            if (IsUp(p, g))
             {
                 if (ann is null)
                 {
@@ -97,7 +97,7 @@ internal sealed partial class OwnershipCore
 
         foreach (var p in _peers)
         {
-            if (!IsUp(p) || !p.Groups.TryGetValue(g.Name, out var ann))
+            if (!IsUp(p, g) || !p.Groups.TryGetValue(g.Name, out var ann))
             {
                 continue;
             }

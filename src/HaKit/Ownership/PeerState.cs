@@ -57,6 +57,19 @@ internal sealed class PeerState(string name, int priority, LinkState[] links)
     /// <summary>The newest announcement number acted on in this incarnation (0: none or unnumbered).</summary>
     public ulong LastSequence { get; set; }
 
+    /// <summary>The crash hint of the current incarnation not yet contradicted by a heartbeat (see <see cref="OwnershipCore.PeerProcessGone"/>).</summary>
+    public CrashHint? Hint { get; set; }
+
     /// <summary>The peer's latest announcement per group (the peer's view of each group).</summary>
     public Dictionary<string, GroupAnnouncement> Groups { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>A transport's evidence that a peer's process is gone: its connection ended without a goodbye and an immediate reconnect was refused.</summary>
+/// <param name="At">When the hint came in.</param>
+/// <param name="Link">The link that saw it.</param>
+/// <param name="Evidence">What the transport saw (for example <c>connection reset on link grpc0, reconnect refused</c>).</param>
+internal sealed record CrashHint(TimeSpan At, string Link, string Evidence)
+{
+    /// <summary>Whether <see cref="PeerCrashHinted"/> with the verdict was raised.</summary>
+    public bool Qualified { get; set; }
 }

@@ -6,6 +6,79 @@ namespace HaKit.Resources;
 /// <summary>What every child process HaKit runs (a process resource, a fence script) needs at its end.</summary>
 internal static class ChildProcess
 {
+    private static readonly Lazy<string?> SetPriv = new(() => FindInPath("setpriv"));
+    private static readonly Lazy<SpawnThread> Spawner = new(() => new SpawnThread());
+
+    /// <summary>
+    /// util-linux's <c>setpriv</c> (always on Debian), or <see langword="null"/>: on Linux a child started through
+    /// <c>setpriv --pdeathsig KILL -- cmd args</c> gets SIGKILL from the kernel the moment its parent dies.
+    /// </summary>
+    public static string? ParentDeathWrapper => OperatingSystem.IsLinux() ? SetPriv.Value : null;
+
+    /// <summary>The full path of <paramref name="file"/> found in <c>PATH</c> (a path with a directory is returned as it is), or <see langword="null"/>.</summary>
+    /// <param name="file">A file name or path.</param>
+    public static string? FindInPath(string file)
+    {
+        if (file.Contains(Path.DirectorySeparatorChar, StringComparison.Ordinal))
+        {
+            return File.Exists(file) ? file : null;
+        }
+
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+        {
+            var candidate = Path.Combine(dir, file);
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Starts <paramref name="process"/> from one dedicated thread that lives as long as this process. The kernel's parent-death
+    /// signal (PR_SET_PDEATHSIG) fires when the <em>thread</em> that forked the child exits, not only the process: a child forked
+    /// from a thread-pool thread would be killed when the pool retires that idle thread.
+    /// </summary>
+    /// <param name="process">The configured process.</param>
+    public static void StartFromSpawnThread(Process process) => Spawner.Value.Run(process);
+
+    /// <summary>The one long-lived thread every child is forked from.</summary>
+    private sealed class SpawnThread
+    {
+        private readonly System.Collections.Concurrent.BlockingCollection<(Process Process, TaskCompletionSource Done)> _work = [];
+
+        public SpawnThread()
+        {
+            var thread = new Thread(Loop) { IsBackground = true, Name = "HaKit child spawner" };
+            thread.Start();
+        }
+
+        public void Run(Process process)
+        {
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _work.Add((process, done));
+            done.Task.GetAwaiter().GetResult();
+        }
+
+        private void Loop()
+        {
+            foreach (var (process, done) in _work.GetConsumingEnumerable())
+            {
+                try
+                {
+                    process.Start();
+                    done.SetResult();
+                }
+                catch (Exception ex)
+                {
+                    done.SetException(ex);
+                }
+            }
+        }
+    }
+
     /// <summary>How long the output readers may take to deliver a child's last lines after it exited.</summary>
     public static readonly TimeSpan OutputDrainWait = TimeSpan.FromMilliseconds(500);
 

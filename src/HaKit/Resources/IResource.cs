@@ -29,6 +29,15 @@ public interface IResource
     /// <param name="context">Group, epoch, ownership token.</param>
     /// <param name="cancellationToken">Cancelled when the monitor times out.</param>
     ValueTask<MonitorResult> MonitorAsync(ResourceContext context, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Whether the resource cannot outlive the process that runs it: it lives in the process (a server socket, an in-process
+    /// service), or the process makes sure it dies too (<see cref="Resources.ProcessResource"/>'s child gets a parent-death signal).
+    /// When every resource of a group says so, a crash hint lets the survivor of a TwoNode pair take the group over without
+    /// waiting for the dead time (docs/architecture.md, "The crash hint"). <value>Default <see langword="false"/>: the
+    /// resource may outlive a crash (a virtual IP, a detached daemon, a mount), and the takeover waits for the dead time.</value>
+    /// </summary>
+    bool DiesWithProcess => false;
 }
 
 /// <summary>What a resource action gets to know about its group and ownership.</summary>

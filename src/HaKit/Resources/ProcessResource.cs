@@ -11,7 +11,7 @@ namespace HaKit.Resources;
 /// A resource that runs one child process while its group is active (a daemon in the foreground, like a systemd <c>simple</c> service).
 /// </summary>
 /// <remarks>
-/// <para><b>Start</b> launches the child with redirected standard output and error; each output line is logged with the resource
+/// <para><b>Start</b> launches the child (on Linux through <c>setpriv --pdeathsig KILL</c>, so that it dies with this process: <see cref="DiesWithProcess"/>) with redirected standard output and error; each output line is logged with the resource
 /// name (Information for stdout, Warning for stderr). The child gets <c>HAKIT_GROUP</c>, <c>HAKIT_EPOCH</c>, <c>HAKIT_NODE</c> and
 /// <c>HAKIT_RESOURCE</c> in its environment. A missing executable or working directory is
 /// <see cref="ResourceFailureKind.PermanentOnNode"/> (<c>OCF_ERR_INSTALLED</c>), a permission error too (<c>OCF_ERR_PERM</c>).
@@ -57,6 +57,14 @@ public sealed class ProcessResource : IResource, IAsyncDisposable
 
     /// <inheritdoc />
     public string Name { get; }
+
+    /// <summary>
+    /// On Linux with util-linux's <c>setpriv</c> (always on Debian): <see langword="true"/>: the child is started as
+    /// <c>setpriv --pdeathsig KILL -- FileName args</c>, from one long-lived thread, so the kernel kills it the moment this process
+    /// dies (a crash, SIGKILL). Elsewhere <see langword="false"/>. Only the child itself is covered: a program that forks a daemon
+    /// of its own and lets it run on is not (keep such programs in the foreground, as a supervisor would).
+    /// </summary>
+    public bool DiesWithProcess => ChildProcess.ParentDeathWrapper is not null;
 
     /// <summary>The process id of the running child, or <see langword="null"/> when none runs.</summary>
     public int? ProcessId => _child is { } child && !child.Exited.IsCompleted ? child.Pid : null;
@@ -216,7 +224,16 @@ public sealed class ProcessResource : IResource, IAsyncDisposable
 
     private Child? Launch(ResourceContext context, out ResourceResult failure)
     {
-        var psi = new ProcessStartInfo(_options.FileName)
+        // On Linux the child is started through setpriv with a parent-death signal: it dies with this process (DiesWithProcess).
+        var wrapper = ChildProcess.ParentDeathWrapper;
+        string? executable = _options.FileName;
+        if (wrapper is not null && (executable = ChildProcess.FindInPath(_options.FileName)) is null)
+        {
+            failure = ResourceResult.PermanentOnNode($"executable '{_options.FileName}' not found in PATH (OCF_ERR_INSTALLED)");
+            return null;
+        }
+
+        var psi = new ProcessStartInfo(wrapper ?? _options.FileName)
         {
             UseShellExecute = false,
             RedirectStandardOutput = true,
@@ -224,6 +241,14 @@ public sealed class ProcessResource : IResource, IAsyncDisposable
             RedirectStandardInput = false,
             CreateNoWindow = true,
         };
+        if (wrapper is not null)
+        {
+            psi.ArgumentList.Add("--pdeathsig");
+            psi.ArgumentList.Add("KILL");
+            psi.ArgumentList.Add("--");
+            psi.ArgumentList.Add(executable!);
+        }
+
         foreach (string argument in _options.Arguments)
         {
             psi.ArgumentList.Add(argument);
@@ -271,7 +296,7 @@ public sealed class ProcessResource : IResource, IAsyncDisposable
 
         try
         {
-            process.Start();
+            ChildProcess.StartFromSpawnThread(process);
         }
         catch (Win32Exception ex)
         {

@@ -44,6 +44,7 @@ public sealed class ClusterNode : IAsyncDisposable
     private readonly CancellationTokenSource _shutdown = new();
     private readonly TaskCompletionSource _shutdownReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly System.Reflection.Assembly[] _warmUpAssemblies;
+    private readonly HashSet<string> _diesWithProcess;
     private int _loopStopped;
     private int _lifecycle; // 0 new, 1 started, 2 stopping, 3 disposed
 
@@ -73,7 +74,7 @@ public sealed class ClusterNode : IAsyncDisposable
         _fencing = new FenceCoordinator([.. _configuredAgents, .. services.FenceAgents], options.Fencing.Timeout, _time);
         _arbiter = NodeArbiter.Create(options, services, out _witness);
         _state = new DurableNodeState(services.StateStore ?? new FileStateStore(Path.Combine(options.StateDirectory, options.NodeName + ".state")), _logger);
-        _links = new NodeLinks(options, services.Transports ?? HeartbeatTransportFactory.Create(options, services.LoggerFactory), _metrics, _logger);
+        _links = new NodeLinks(options, services.Transports ?? HeartbeatTransportFactory.Create(options, services.LoggerFactory, services.LinkFactories), _metrics, _logger);
         _loop = new NodeLoop(_time, _logger);
         foreach (var g in options.Groups)
         {
@@ -83,6 +84,7 @@ public sealed class ClusterNode : IAsyncDisposable
         }
 
         _executor = new NodeCommandExecutor(options, _loop, _links, _state, _arbiter, _fencing, _drivers, _metrics, _logger, Publish);
+        _diesWithProcess = resources.Where(r => r.Value.Count > 0 && r.Value.All(x => x.DiesWithProcess)).Select(r => r.Key).ToHashSet(StringComparer.Ordinal);
         _warmUpAssemblies = [typeof(ClusterNode).Assembly, typeof(Polly.ResiliencePipeline).Assembly, .. resources.Values.SelectMany(l => l).Select(r => r.GetType().Assembly).Distinct()];
     }
 
@@ -150,7 +152,7 @@ public sealed class ClusterNode : IAsyncDisposable
         var codec = _links.OpenCodec(incarnation, senders);
         _loop.StartClock();
         _witness?.Attach(codec, _loop.StartTimestamp, incarnation, _state.CopyEpochs(), _links.SendOnLinksAsync, (group, epoch) => _loop.Post(() => _state.PersistGranted(group, epoch)));
-        _loop.Open(new OwnershipCore(CoreConfig.FromOptions(_options, _fencing.Configured), FailureDetectorFactory.FromOptions(_options), _state.Epochs, TimeSpan.Zero));
+        _loop.Open(new OwnershipCore(CoreConfig.FromOptions(_options, _fencing.Configured, _diesWithProcess), FailureDetectorFactory.FromOptions(_options), _state.Epochs, TimeSpan.Zero));
 
         var witness = _witness;
         var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage);

@@ -33,4 +33,10 @@ public sealed class ClusterNodeServices
 
     /// <summary>Heartbeat links. <value>Default: built from <see cref="HaKitOptions.Links"/> by <see cref="HeartbeatTransportFactory"/>.</value></summary>
     public IReadOnlyList<IHeartbeatTransport>? Transports { get; init; }
+
+    /// <summary>
+    /// Builders for link kinds the core does not build itself (<see cref="LinkKind.Grpc"/>: the HaKit.Grpc package's factory), used
+    /// when <see cref="Transports"/> is not set. <value>Default: none (a Grpc link then fails at start-up, naming the fix).</value>
+    /// </summary>
+    public IReadOnlyList<IHeartbeatLinkFactory> LinkFactories { get; init; } = [];
 }

@@ -69,6 +69,9 @@ internal static class EventLog
             case LocalPauseDetected p:
                 RuntimeLog.LocalPause(logger, p.Duration.TotalMilliseconds);
                 break;
+            case PeerCrashHinted h:
+                RuntimeLog.CrashHinted(logger, h.Peer, h.Evidence, string.Join(", ", h.Shortened), h.Why);
+                break;
             case PeerRestarted p:
                 RuntimeLog.PeerRestarted(logger, p.Peer, p.PreviousIncarnation, p.Incarnation);
                 break;

@@ -115,6 +115,22 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
         }
     }
 
+    /// <summary>Queues one extra tick at <paramref name="at"/> (node time), for an input whose effect is due between ticks.</summary>
+    public void WakeAt(TimeSpan at)
+    {
+        var delay = at - Now;
+        ITimer? wake = null;
+        wake = time.CreateTimer(
+            _ =>
+            {
+                QueueTick();
+                wake?.Dispose();
+            },
+            null,
+            delay > TimeSpan.Zero ? delay : TimeSpan.Zero,
+            Timeout.InfiniteTimeSpan);
+    }
+
     private void QueueTick()
     {
         if (Interlocked.Exchange(ref _tickQueued, 1) == 0 && !Post(() =>

@@ -36,5 +36,22 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
     }
 
     /// <inheritdoc />
+    public void OnPeerProcessGone(IHeartbeatTransport link, string peer, string evidence)
+    {
+        var now = loop.Now;
+        var linkName = link.LinkName;
+        RuntimeLog.CrashHintReceived(logger, linkName, peer, evidence);
+        loop.Post(() =>
+        {
+            loop.Core.PeerProcessGone(now, peer, linkName, evidence);
+            if (loop.Core.CrashHintDueAt(peer) is { } due && due > loop.Now)
+            {
+                // The hint qualifies once the other links were silent for an interval: look again then, not at the next tick.
+                loop.WakeAt(due);
+            }
+        });
+    }
+
+    /// <inheritdoc />
     public void Dispose() => _faults.Dispose();
 }

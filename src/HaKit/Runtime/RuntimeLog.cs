@@ -112,4 +112,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(36, LogLevel.Warning, "node {Node} aborted: stopping without handing groups over (peers take over after the dead time)")]
     public static partial void Aborted(ILogger logger, string node);
+
+    [LoggerMessage(50, LogLevel.Warning, "crash hint: node {Peer}'s process is gone ({Evidence}); shortens the takeover of [{Groups}]: {Why}")]
+    public static partial void CrashHinted(ILogger logger, string peer, string evidence, string groups, string why);
+
+    [LoggerMessage(51, LogLevel.Information, "link {Link}: {Evidence} (node {Peer}); the core weighs it against the other links")]
+    public static partial void CrashHintReceived(ILogger logger, string link, string peer, string evidence);
 }

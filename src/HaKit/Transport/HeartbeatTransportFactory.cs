@@ -21,7 +21,8 @@ internal static class HeartbeatTransportFactory
     /// <see cref="LinkKind.Multicast"/>: joins <see cref="LinkOptions.Group"/>:<see cref="LinkOptions.Port"/> on the local node's interface address.
     /// </remarks>
     /// <exception cref="ArgumentException">A value is missing or malformed; the message names the configuration key (for example <c>HaKit:Nodes[1]:Addresses:lan0</c>), the value and the expected form.</exception>
-    public static IReadOnlyList<IHeartbeatTransport> Create(HaKitOptions options, ILoggerFactory? loggerFactory = null)
+    /// <param name="factories">Transports for other link kinds (<see cref="LinkKind.Grpc"/>), registered by packages.</param>
+    public static IReadOnlyList<IHeartbeatTransport> Create(HaKitOptions options, ILoggerFactory? loggerFactory = null, IReadOnlyList<IHeartbeatLinkFactory>? factories = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         if (options.MaxPacketSize is < 256 or > 65507)
@@ -60,12 +61,22 @@ internal static class HeartbeatTransportFactory
             {
                 LinkKind.Udp => CreateUnicast(options, local, link, loggerFactory),
                 LinkKind.Multicast => CreateMulticast(options, local, link, linkKey, loggerFactory),
-                _ => throw Bad($"{linkKey}:Kind", link.Kind.ToString(), "Udp or Multicast"),
+                _ when factories?.FirstOrDefault(f => f.Kind == link.Kind) is { } factory =>
+                    factory.Create(options, link, loggerFactory ?? Microsoft.Extensions.Logging.Abstractions.NullLoggerFactory.Instance),
+                LinkKind.Grpc => throw new HaKitConfigurationException([NoLinkFactory(Section, l, link)]),
+                _ => throw Bad($"{linkKey}:Kind", link.Kind.ToString(), "Udp, Multicast or Grpc"),
             });
         }
 
         return transports;
     }
+
+    /// <summary>The error for a link whose kind needs a package that was not wired in (a Grpc link without <c>UseGrpcLinks()</c>).</summary>
+    /// <param name="section">The configuration section.</param>
+    /// <param name="index">The link's index in <c>Links</c>.</param>
+    /// <param name="link">The link.</param>
+    public static string NoLinkFactory(string section, int index, LinkOptions link) =>
+        $"{section}:Links[{index}]:Kind = {link.Kind}: link {link.Name} needs the HaKit.Grpc package; reference it and call .UseGrpcLinks() on AddHaKit() (or pass its factory in ClusterNodeServices.LinkFactories)";
 
     private static UdpUnicastTransport CreateUnicast(HaKitOptions options, int local, LinkOptions link, ILoggerFactory? loggerFactory)
     {

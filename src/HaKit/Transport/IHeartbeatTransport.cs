@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace HaKit.Transport;
 
 /// <summary>
@@ -43,4 +45,34 @@ public interface IPacketReceiver
     /// <param name="link">The link that failed.</param>
     /// <param name="error">What went wrong.</param>
     void OnTransportFault(IHeartbeatTransport link, Exception error);
+
+    /// <summary>
+    /// Called when a connection-oriented link has evidence that <paramref name="peer"/>'s process is gone: its connection ended
+    /// without the peer's goodbye and an immediate reconnect was refused (the host answers, nothing listens). A crash hint, not a
+    /// verdict: the node weighs it against its other links (docs/architecture.md, "The crash hint"). The default ignores it.
+    /// </summary>
+    /// <param name="link">The link that saw it.</param>
+    /// <param name="peer">The peer's node name.</param>
+    /// <param name="evidence">What the link saw, for logs and the role change's explanation (for example <c>connection reset on link grpc0, reconnect refused</c>).</param>
+    void OnPeerProcessGone(IHeartbeatTransport link, string peer, string evidence)
+    {
+    }
+}
+
+/// <summary>
+/// Creates the heartbeat transport of one link kind that the core library does not build itself (for example
+/// <see cref="LinkKind.Grpc"/>, supplied by the HaKit.Grpc package's <c>UseGrpcLinks()</c>).
+/// </summary>
+public interface IHeartbeatLinkFactory
+{
+    /// <summary>The link kind this factory builds.</summary>
+    LinkKind Kind { get; }
+
+    /// <summary>Creates the local node's (unstarted) transport for <paramref name="link"/>.</summary>
+    /// <param name="options">The validated cluster configuration (the local node is <see cref="HaKitOptions.NodeName"/>; addresses are <c>HaKit:Nodes[i]:Addresses:&lt;link&gt;</c>).</param>
+    /// <param name="link">The link, one of <see cref="HaKitOptions.Links"/>.</param>
+    /// <param name="loggerFactory">The node's logger factory.</param>
+    /// <returns>The transport; not started.</returns>
+    /// <exception cref="HaKitConfigurationException">A value is unusable (a certificate file that does not exist, say); the message names the key, the value and the fix.</exception>
+    IHeartbeatTransport Create(HaKitOptions options, LinkOptions link, ILoggerFactory loggerFactory);
 }

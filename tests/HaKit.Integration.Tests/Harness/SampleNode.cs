@@ -12,6 +12,7 @@ namespace HaKit.Integration.Harness;
 public sealed partial class SampleNode : IAsyncDisposable
 {
     private const int SigTerm = 15;
+    private const int SigStop = 19;
     private const int MaxStderrChars = 256 * 1024;
     private readonly Process _process;
     private readonly List<SampleLine> _lines = [];
@@ -153,6 +154,23 @@ public sealed partial class SampleNode : IAsyncDisposable
             {
                 throw new InvalidOperationException($"kill({Pid}, SIGTERM) failed with errno {errno}");
             }
+        }
+    }
+
+    /// <summary>
+    /// Sends SIGSTOP: the process freezes with every socket open (no reset, no refusal: what a host that lost power looks like
+    /// to its peer). Disposing still kills it.
+    /// </summary>
+    public void Pause()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("SIGSTOP needs Linux here");
+        }
+
+        if (!_process.HasExited && SysKill(Pid, SigStop) != 0 && !_process.HasExited)
+        {
+            throw new InvalidOperationException($"kill({Pid}, SIGSTOP) failed with errno {Marshal.GetLastPInvokeError()}");
         }
     }
 
@@ -339,7 +357,7 @@ public static class SampleProgram
     // Looked up on first use, not in the type initialiser: the takeover benchmark shares this harness and has no witness,
     // and a throwing static initialiser would make every member of this class unusable.
     private static readonly Lazy<string> WitnessDll =
-        new(() => Locate("HaKit.Witness.dll", "HaKit.Witness.OutputDirectory", "dotnet build src/HaKit.Witness"));
+        new(() => Locate("HaKit.Witness.dll", "HaKit.Witness.OutputDirectory", "dotnet build src/HaKit.Witness", ownOutputFirst: true));
 
     private static readonly Lazy<string> SampleDll =
         new(() => Locate(Dll, "TwoNode.Console.OutputDirectory", "dotnet build samples/TwoNode.Console"));
@@ -359,7 +377,12 @@ public static class SampleProgram
         : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
         : "dotnet";
 
-    private static string Locate(string file, string metadataKey, string build)
+    /// <param name="ownOutputFirst">
+    /// Look in the program's own output directory before the caller's: the witness (a plain console app) must not run from a
+    /// directory built for the sample, whose ASP.NET framework reference (HaKit.Grpc) leaves out the package copies of
+    /// assemblies that framework provides (Microsoft.Extensions.Hosting).
+    /// </param>
+    private static string Locate(string file, string metadataKey, string build, bool ownOutputFirst = false)
     {
         var candidates = new List<string> { AppContext.BaseDirectory };
         foreach (var assembly in new[] { Assembly.GetEntryAssembly(), typeof(SampleProgram).Assembly })
@@ -367,7 +390,7 @@ public static class SampleProgram
             var dir = assembly?.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == metadataKey)?.Value;
             if (dir is { Length: > 0 })
             {
-                candidates.Add(dir);
+                candidates.Insert(ownOutputFirst ? 0 : candidates.Count, dir);
             }
         }
 

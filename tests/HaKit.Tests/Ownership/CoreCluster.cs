@@ -44,6 +44,9 @@ internal sealed class CoreCluster
 
     public bool FencingConfigured { get; set; }
 
+    /// <summary>What a crash hint may do in the cores (<see cref="CoreConfig.CrashHint"/>).</summary>
+    public CrashHintPolicy CrashHint { get; set; } = CrashHintPolicy.Corroborate;
+
     public TimeSpan NetworkDelay { get; set; } = TimeSpan.FromMilliseconds(1);
 
     public TimeSpan ArbiterDelay { get; set; } = TimeSpan.FromMilliseconds(2);
@@ -148,6 +151,21 @@ internal sealed class CoreCluster
         Boot(node, new Dictionary<string, ulong>(n.Persisted, StringComparer.Ordinal), n.Incarnation + 1);
     }
 
+    /// <summary>
+    /// A transport of <paramref name="node"/> reports that <paramref name="peer"/>'s process is gone (its stream on
+    /// <paramref name="link"/> ended without goodbye, the reconnect was refused), and the runtime wakes the core when the hint is due.
+    /// </summary>
+    public void HintCrash(string node, string peer, string link)
+    {
+        var n = Nodes[node];
+        n.Core.PeerProcessGone(Now, peer, link, $"connection reset on link {link}, reconnect refused");
+        Drain(n);
+        if (n.Core.CrashHintDueAt(peer) is { } due && due > Now)
+        {
+            Later(n, due - Now, () => n.Core.Tick(Now));
+        }
+    }
+
     /// <summary>Tells a node's core that the arbiter saw a group become free (etcd: its key was deleted).</summary>
     public void ArbiterFreed(string node, string group = "web")
     {
@@ -224,6 +242,7 @@ internal sealed class CoreCluster
             ArbiterRetryInterval = ArbiterRetryInterval,
             FenceRetryInterval = TimeSpan.FromMilliseconds(500),
             LeaseDriftMargin = TimeSpan.FromMilliseconds(100),
+            CrashHint = CrashHint,
         };
         var node = Nodes.TryGetValue(name, out var existing) ? existing : new SimNode(name);
         node.Core = new OwnershipCore(config, new FailureDetectorFactory(Timing, Detector), persisted, Now);

@@ -303,4 +303,98 @@ public sealed class ProcessResourceTests
             }
         }
     }
+
+    [Test]
+    public void On_linux_the_child_dies_with_the_process()
+    {
+        if (!OperatingSystem.IsLinux() || ChildProcess.ParentDeathWrapper is null)
+        {
+            Assert.Ignore("needs Linux with util-linux setpriv");
+        }
+
+        Assert.That(Shell("sleep 1").DiesWithProcess, Is.True);
+    }
+
+    [Test]
+    public async Task The_child_survives_the_exit_of_the_thread_that_asked_for_the_start()
+    {
+        if (!OperatingSystem.IsLinux() || ChildProcess.ParentDeathWrapper is null)
+        {
+            Assert.Ignore("needs Linux with util-linux setpriv");
+        }
+
+        // The parent-death signal fires when the forking *thread* exits: the resource forks from its own long-lived thread, so a
+        // start requested from a thread that ends at once (a retired thread-pool thread) must not take the child with it.
+        var resource = Shell("sleep 300");
+        ResourceResult result = default;
+        var starter = new Thread(() => result = resource.StartAsync(Context, CancellationToken.None).AsTask().GetAwaiter().GetResult());
+        starter.Start();
+        Assert.That(starter.Join(TimeSpan.FromSeconds(10)), Is.True);
+        Assert.That(result.Succeeded, Is.True, result.ToString());
+        var pid = resource.ProcessId!.Value;
+
+        await Task.Delay(300, _bound.Token);
+        Assert.That(IsAlive(pid), Is.True, "the child outlived the thread that requested its start");
+        Assert.That(File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' '), Does.StartWith("/bin/sh -c sleep 300"), "setpriv exec'd the command in place (same pid)");
+    }
+
+    [Test]
+    public async Task A_child_started_through_the_wrapper_is_killed_when_its_parent_process_is_killed()
+    {
+        var setpriv = ChildProcess.ParentDeathWrapper;
+        if (!OperatingSystem.IsLinux() || setpriv is null)
+        {
+            Assert.Ignore("needs Linux with util-linux setpriv");
+        }
+
+        // The kernel mechanism ProcessResource relies on, with a real parent: a shell starts `setpriv --pdeathsig KILL -- sleep`
+        // exactly as the resource does, prints the child's pid, and is then SIGKILLed; the child must die with it.
+        using var parent = new Process
+        {
+            StartInfo = new ProcessStartInfo("/bin/sh") { ArgumentList = { "-c", $"{setpriv} --pdeathsig KILL -- /bin/sleep 300 & echo $!; wait" }, RedirectStandardOutput = true },
+        };
+        parent.Start();
+        var childPid = int.Parse((await parent.StandardOutput.ReadLineAsync(_bound.Token))!, System.Globalization.CultureInfo.InvariantCulture);
+        try
+        {
+            // setpriv sets the signal before it execs the command: once the child runs sleep, the signal is armed.
+            await WaitUntil(() => Cmdline(childPid).StartsWith("/bin/sleep", StringComparison.Ordinal), "setpriv to exec sleep");
+            Assert.That(IsAlive(childPid), Is.True);
+            parent.Kill();
+            await parent.WaitForExitAsync(_bound.Token);
+            await WaitUntil(() => !IsAlive(childPid) || IsZombie(childPid), "the child to die with its parent");
+        }
+        finally
+        {
+            if (IsAlive(childPid) && !IsZombie(childPid))
+            {
+                using var orphan = Process.GetProcessById(childPid);
+                orphan.Kill();
+            }
+        }
+    }
+
+    private static string Cmdline(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
+    private static bool IsZombie(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/stat").Split(") ", 2)[1].StartsWith('Z');
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 }

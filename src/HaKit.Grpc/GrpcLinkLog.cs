@@ -1,0 +1,29 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Grpc;
+
+/// <summary>Source-generated log messages of the gRPC link.</summary>
+internal static partial class GrpcLinkLog
+{
+    [LoggerMessage(120, LogLevel.Information, "link {Link}: serving gRPC heartbeats on {EndPoint} ({Security})")]
+    public static partial void Serving(ILogger logger, string link, EndPoint endPoint, string security);
+
+    [LoggerMessage(121, LogLevel.Information, "link {Link}: stream to node {Peer} ({EndPoint}) is up")]
+    public static partial void Connected(ILogger logger, string link, string peer, EndPoint endPoint);
+
+    [LoggerMessage(122, LogLevel.Information, "link {Link}: stream to node {Peer} ended: {How}")]
+    public static partial void Ended(ILogger logger, string link, string peer, string how);
+
+    [LoggerMessage(123, LogLevel.Warning, "link {Link}: node {Peer}: {Evidence}: its process is probably gone (crash hint)")]
+    public static partial void CrashHint(ILogger logger, string link, string peer, string evidence);
+
+    [LoggerMessage(124, LogLevel.Debug, "link {Link}: connecting to node {Peer} failed ({Error}); next attempt in {DelayMs:0} ms")]
+    public static partial void ConnectFailed(ILogger logger, string link, string peer, string error, double delayMs);
+
+    [LoggerMessage(125, LogLevel.Warning, "link {Link}: refused a peer's TLS client certificate ({Subject}): not pinned and not issued by the trusted CA")]
+    public static partial void ClientCertificateRefused(ILogger logger, string link, string subject);
+
+    [LoggerMessage(126, LogLevel.Information, "link {Link}: stream to node {Peer} ended ({How}) but the reconnect was not refused ({Error}): no crash hint")]
+    public static partial void NoHint(ILogger logger, string link, string peer, string how, string error);
+}

@@ -1,0 +1,779 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.Channels;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using HaKit.Grpc.Link.V1;
+using HaKit.Transport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace HaKit.Grpc;
+
+/// <summary>A peer on a Grpc link: its node name and the address its link server listens on.</summary>
+/// <param name="Name">The peer's node name (for the crash hint).</param>
+/// <param name="EndPoint">Its <c>HaKit:Nodes[i]:Addresses:&lt;link&gt;</c>.</param>
+internal sealed record GrpcPeer(string Name, IPEndPoint EndPoint);
+
+/// <summary>
+/// The gRPC heartbeat link (<see cref="LinkKind.Grpc"/>): a Kestrel HTTP/2 server on the local node's address, and one long-lived
+/// bidirectional stream dialed to each peer (Grpc.Net.Client) on which this node's packets go out.
+/// </summary>
+/// <remarks>
+/// <para><b>Who dials.</b> Every node dials every peer and sends only on the stream it dialed; it receives on the streams its
+/// peers dialed. So a pair has two streams, deliberately: each side owns a dialer, and it is the dialer that notices its peer's
+/// death and probes it with a reconnect, on both sides alike, with no rule about which side dials and no shared stream whose
+/// loss only one side could interpret.</para>
+/// <para><b>Crash hint.</b> A stream that ends without the server's <c>Goodbye</c> frame (a clean stop sends one on every stream
+/// before the server goes away) is followed by an immediate reconnect. When that reconnect is refused (<c>ECONNREFUSED</c>: the
+/// host answers and nothing listens on the port), the peer's process is very probably gone, and the receiver is told
+/// (<see cref="IPacketReceiver.OnPeerProcessGone"/>) once per broken stream. A host that lost power or a stopped process sends no
+/// reset and refuses nothing: the reconnect times out, and there is no hint. After that, reconnects back off from 20 ms,
+/// doubling up to <see cref="LinkOptions.ReconnectDelayMax"/>.</para>
+/// <para><b>Queueing.</b> <see cref="SendAsync"/> never waits for the network: the packet is queued per peer (at most
+/// <see cref="QueueCapacity"/>, the oldest dropped). When a stream reconnects after it was up, only the newest
+/// <see cref="KeptOnReconnect"/> queued packets are still sent: older heartbeats say nothing about the present.</para>
+/// <para>Receive callbacks run on the server's request threads; no exception escapes them (a throwing receiver is reported as a
+/// fault). <see cref="DisposeAsync"/> waits for running callbacks, sends every stream a goodbye and stops the server.</para>
+/// </remarks>
+internal sealed class GrpcLinkTransport : IHeartbeatTransport
+{
+    /// <summary>Packets queued per peer at most.</summary>
+    public const int QueueCapacity = 1024;
+
+    /// <summary>Packets still sent from the queue when a stream (re)connects.</summary>
+    public const int KeptOnReconnect = 8;
+
+    private const int New = 0;
+    private const int Started = 1;
+    private const int Disposed = 2;
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Immediate reconnects after a stream broke while their failure is neither a refusal nor a timeout.</summary>
+    private const int ProbeAttempts = 3;
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan GoodbyeWait = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan StopWait = TimeSpan.FromSeconds(3);
+
+    private readonly IPEndPoint _bind;
+    private readonly int _maxPacketSize;
+    private readonly GrpcLinkSecurity _security;
+    private readonly TimeSpan _reconnectDelayMax;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly PeerDialer[] _dialers;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentDictionary<IServerStreamWriter<LinkFrame>, byte> _incoming = new();
+    private readonly Lock _lifecycle = new();
+    private IPacketReceiver? _receiver;
+    private WebApplication? _server;
+    private Task? _disposeTask;
+    private int _state;
+    private volatile bool _crashed;
+    private int _activeCallbacks;
+
+    /// <summary>Creates the (unstarted) link.</summary>
+    /// <param name="linkName">The link name.</param>
+    /// <param name="bind">The local node's address on the link (the server listens here).</param>
+    /// <param name="peers">The other nodes' addresses on the link.</param>
+    /// <param name="maxPacketSize">The largest packet <see cref="SendAsync"/> accepts.</param>
+    /// <param name="security">TLS settings (owned: disposed with the link).</param>
+    /// <param name="reconnectDelayMax">The longest wait between reconnect attempts.</param>
+    /// <param name="loggerFactory">Logs.</param>
+    /// <param name="time">The clock for reconnect back-off.</param>
+    public GrpcLinkTransport(string linkName, IPEndPoint bind, IReadOnlyList<GrpcPeer> peers, int maxPacketSize, GrpcLinkSecurity security, TimeSpan reconnectDelayMax, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(linkName);
+        ArgumentNullException.ThrowIfNull(bind);
+        ArgumentNullException.ThrowIfNull(peers);
+        ArgumentNullException.ThrowIfNull(security);
+        LinkName = linkName;
+        _bind = bind;
+        _maxPacketSize = maxPacketSize;
+        _security = security;
+        _reconnectDelayMax = reconnectDelayMax;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<GrpcLinkTransport>();
+        _time = time ?? TimeProvider.System;
+        _dialers = peers.Select(p => new PeerDialer(this, p)).ToArray();
+    }
+
+    /// <inheritdoc />
+    public string LinkName { get; }
+
+    /// <summary>Crash hints reported so far (for tests and diagnostics).</summary>
+    public int CrashHints => _dialers.Sum(d => d.Hints);
+
+    /// <inheritdoc />
+    public async ValueTask StartAsync(IPacketReceiver receiver, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(receiver);
+        lock (_lifecycle)
+        {
+            ObjectDisposedException.ThrowIf(_state == Disposed, this);
+            if (_state != New || _receiver is not null)
+            {
+                throw new InvalidOperationException($"link {LinkName} was already started");
+            }
+
+            _receiver = receiver;
+        }
+
+        var server = BuildServer();
+        try
+        {
+            await server.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or InvalidOperationException)
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException($"link {LinkName}: cannot listen on {_bind}: {ex.Message}", ex);
+        }
+
+        lock (_lifecycle)
+        {
+            _server = server;
+            if (_state == Disposed)
+            {
+                // Disposed while starting: the dispose path did not see the server; stop it here.
+                _ = server.StopAsync(CancellationToken.None).ContinueWith(_ => server.DisposeAsync().AsTask(), TaskScheduler.Default);
+                throw new ObjectDisposedException(nameof(GrpcLinkTransport));
+            }
+
+            _state = Started;
+        }
+
+        GrpcLinkLog.Serving(_logger, LinkName, _bind, _security.UseTls ? (_security.RequireClientCertificate ? "mutual TLS" : "TLS") : "plaintext HTTP/2, loopback");
+        foreach (var dialer in _dialers)
+        {
+            dialer.Start(_stop.Token);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask SendAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
+    {
+        var state = Volatile.Read(ref _state);
+        ObjectDisposedException.ThrowIf(state == Disposed, this);
+        if (state != Started)
+        {
+            throw new InvalidOperationException($"link {LinkName} is not started");
+        }
+
+        if (packet.Length > _maxPacketSize)
+        {
+            throw new ArgumentException($"packet of {packet.Length} bytes exceeds the link's maximum of {_maxPacketSize} bytes", nameof(packet));
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var frame = new LinkFrame { Packet = ByteString.CopyFrom(packet.Span) };
+        foreach (var dialer in _dialers)
+        {
+            dialer.Enqueue(frame);
+        }
+
+        return default;
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        lock (_lifecycle)
+        {
+            _disposeTask ??= DisposeCoreAsync();
+        }
+
+        return new ValueTask(_disposeTask);
+    }
+
+    /// <summary>
+    /// For tests: stops the way a killed process does, with no goodbye on any stream: nothing more is delivered, every stream and the
+    /// listener are torn down at once (peers see their streams end without goodbye, and their reconnects refused).
+    /// </summary>
+    internal async Task CrashAsync()
+    {
+        _crashed = true;
+        lock (_lifecycle)
+        {
+            Volatile.Write(ref _state, Disposed);
+            _disposeTask ??= Task.CompletedTask;
+        }
+
+        if (_server is { } server)
+        {
+            // Listener and connections first, torn down at once (nothing more is written on them), as the kernel does for a killed process.
+            using var now = new CancellationTokenSource();
+            await now.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await server.StopAsync(now.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        foreach (var dialer in _dialers)
+        {
+            dialer.Dispose();
+        }
+
+        if (_server is { } stopped)
+        {
+            await stopped.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Serves one stream a peer dialed: its packets go to the receiver until it says goodbye, the stream ends, or this link stops.</summary>
+    internal async Task ServeAsync(IAsyncStreamReader<LinkFrame> requestStream, IServerStreamWriter<LinkFrame> responseStream, ServerCallContext context)
+    {
+        // Headers at once: the dialer's proof that the stream is up.
+        await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
+        _incoming.TryAdd(responseStream, 0);
+        if (Volatile.Read(ref _state) == Disposed)
+        {
+            // A stream dialed while this link stops (after the goodbyes went out): it gets its goodbye too, or its dialer would
+            // take the end of the stream for a crash.
+            if (!_crashed)
+            {
+                await SayGoodbyeAsync(responseStream).ConfigureAwait(false);
+            }
+
+            _incoming.TryRemove(responseStream, out _);
+            return;
+        }
+
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, context.CancellationToken);
+        try
+        {
+            while (await requestStream.MoveNext(stop.Token).ConfigureAwait(false))
+            {
+                var frame = requestStream.Current;
+                if (frame.KindCase == LinkFrame.KindOneofCase.Goodbye)
+                {
+                    break;
+                }
+
+                if (frame.KindCase == LinkFrame.KindOneofCase.Packet)
+                {
+                    Deliver(frame.Packet.Span);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or RpcException or InvalidOperationException)
+        {
+            // The peer's stream broke or this link stops: the peer's own dialer notices and reconnects; nothing to do here.
+        }
+        finally
+        {
+            _incoming.TryRemove(responseStream, out _);
+        }
+    }
+
+    private WebApplication BuildServer()
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(GrpcLinkTransport).Assembly.GetName().Name });
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.UseShutdownTimeout(StopWait);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(10);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(10);
+            kestrel.Listen(_bind, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (_security.Certificate is { } certificate)
+                {
+                    listen.UseHttps(new HttpsConnectionAdapterOptions
+                    {
+                        ServerCertificate = certificate,
+                        ClientCertificateMode = _security.RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
+                        ClientCertificateValidation = (client, _, _) =>
+                        {
+                            if (_security.IsTrusted(client))
+                            {
+                                return true;
+                            }
+
+                            GrpcLinkLog.ClientCertificateRefused(_logger, LinkName, client.Subject);
+                            return false;
+                        },
+                    });
+                }
+            });
+        });
+        builder.Services.AddRouting();
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = _maxPacketSize + 64;
+            o.EnableDetailedErrors = false;
+        });
+        builder.Services.AddSingleton(this);
+        var app = builder.Build();
+        app.UseRouting();
+        app.MapGrpcService<LinkService>();
+        return app;
+    }
+
+    private void Deliver(ReadOnlySpan<byte> packet)
+    {
+        Interlocked.Increment(ref _activeCallbacks);
+        try
+        {
+            if (Volatile.Read(ref _state) != Started)
+            {
+                return;
+            }
+
+            try
+            {
+                _receiver!.OnPacketReceived(this, packet);
+            }
+            catch (Exception ex)
+            {
+                Fault(ex);
+            }
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _activeCallbacks) == 0 && Volatile.Read(ref _state) == Disposed)
+            {
+                _drained.TrySetResult();
+            }
+        }
+    }
+
+    private void Fault(Exception error)
+    {
+        if (Volatile.Read(ref _state) != Started)
+        {
+            return;
+        }
+
+        try
+        {
+            _receiver!.OnTransportFault(this, error);
+        }
+        catch (Exception)
+        {
+            // A receiver that throws from its fault handler too has nothing left to be told.
+        }
+    }
+
+    private void Hint(string peer, string evidence)
+    {
+        GrpcLinkLog.CrashHint(_logger, LinkName, peer, evidence);
+        if (Volatile.Read(ref _state) != Started)
+        {
+            return;
+        }
+
+        try
+        {
+            _receiver!.OnPeerProcessGone(this, peer, evidence);
+        }
+        catch (Exception ex)
+        {
+            Fault(ex);
+        }
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        bool wasStarted;
+        lock (_lifecycle)
+        {
+            wasStarted = _state == Started;
+            Volatile.Write(ref _state, Disposed);
+        }
+
+        if (Volatile.Read(ref _activeCallbacks) == 0)
+        {
+            _drained.TrySetResult();
+        }
+
+        // Running receive callbacks finish first (one of them may be this very call's caller).
+        await _drained.Task.ConfigureAwait(false);
+        if (wasStarted)
+        {
+            // A clean stop: every stream hears a goodbye before it ends, so no peer takes the end for a crash.
+            await Task.WhenAll(_incoming.Keys.Select(SayGoodbyeAsync)).ConfigureAwait(false);
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await Task.WhenAll(_dialers.Select(d => d.StopAsync())).ConfigureAwait(false);
+        WebApplication? server;
+        lock (_lifecycle)
+        {
+            server = _server;
+        }
+
+        if (server is not null)
+        {
+            try
+            {
+                using var bounded = new CancellationTokenSource(StopWait);
+                await server.StopAsync(bounded.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Handlers still running after the bound are aborted by the dispose below.
+            }
+
+            await server.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _stop.Dispose();
+        _security.Dispose();
+    }
+
+    private static async Task SayGoodbyeAsync(IServerStreamWriter<LinkFrame> stream)
+    {
+        try
+        {
+            await stream.WriteAsync(new LinkFrame { Goodbye = new Goodbye { Reason = "node stopping" } }).WaitAsync(GoodbyeWait).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or OperationCanceledException or RpcException)
+        {
+            // The stream is already gone.
+        }
+    }
+
+    /// <summary>Whether <paramref name="error"/> (or anything inside it) is a refused TCP connect.</summary>
+    internal static bool IsRefused(Exception? error) => FindSocketError(error) == SocketError.ConnectionRefused;
+
+    /// <summary>How a stream ended, in words (<c>connection reset</c>, <c>connection closed without goodbye</c>).</summary>
+    internal static string DescribeEnd(Exception? error) => FindSocketError(error) switch
+    {
+        SocketError.ConnectionReset => "connection reset",
+        SocketError.ConnectionAborted => "connection aborted",
+        _ => "connection closed without goodbye",
+    };
+
+    private static SocketError? FindSocketError(Exception? error)
+    {
+        for (var depth = 0; error is not null && depth < 16; depth++)
+        {
+            if (error is SocketException socket)
+            {
+                return socket.SocketErrorCode;
+            }
+
+            if (error is RpcException rpc && rpc.Status.DebugException is { } debug && FindSocketError(debug) is { } inner)
+            {
+                return inner;
+            }
+
+            if (error is AggregateException aggregate && aggregate.InnerExceptions.Count > 0)
+            {
+                foreach (var e in aggregate.InnerExceptions)
+                {
+                    if (FindSocketError(e) is { } found)
+                    {
+                        return found;
+                    }
+                }
+            }
+
+            error = error.InnerException;
+        }
+
+        return null;
+    }
+
+    /// <summary>The stream to one peer: connect, pump queued packets, notice the end, probe, back off.</summary>
+    private sealed class PeerDialer : IDisposable
+    {
+        private readonly GrpcLinkTransport _link;
+        private readonly GrpcPeer _peer;
+        private readonly Channel<LinkFrame> _queue = Channel.CreateBounded<LinkFrame>(new BoundedChannelOptions(QueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.DropOldest,
+            SingleReader = true,
+        });
+
+        private readonly GrpcChannel _channel;
+        private readonly HeartbeatLink.HeartbeatLinkClient _client;
+        private Task _run = Task.CompletedTask;
+        private int _hints;
+
+        public PeerDialer(GrpcLinkTransport link, GrpcPeer peer)
+        {
+            _link = link;
+            _peer = peer;
+            var handler = new SocketsHttpHandler
+            {
+                ConnectTimeout = ConnectTimeout,
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(10),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+                EnableMultipleHttp2Connections = false,
+                ConnectCallback = ConnectAsync,
+            };
+            if (link._security.Certificate is { } certificate)
+            {
+                handler.SslOptions = new SslClientAuthenticationOptions
+                {
+                    // Peers are addressed by IP and identified by their certificate (CA or pinned thumbprint), not by a host name.
+                    TargetHost = peer.EndPoint.Address.ToString(),
+                    ClientCertificates = [certificate],
+                    LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+                    RemoteCertificateValidationCallback = (_, remote, _, _) => link._security.IsTrusted(remote),
+                };
+            }
+
+            var scheme = link._security.UseTls ? "https" : "http";
+            _channel = GrpcChannel.ForAddress($"{scheme}://{peer.EndPoint}", new GrpcChannelOptions
+            {
+                HttpHandler = handler,
+                DisposeHttpClient = true,
+                MaxSendMessageSize = link._maxPacketSize + 64,
+                MaxRetryAttempts = 0,
+            });
+            _client = new HeartbeatLink.HeartbeatLinkClient(_channel);
+        }
+
+        public int Hints => Volatile.Read(ref _hints);
+
+        public void Start(CancellationToken stop) => _run = Task.Run(() => RunAsync(stop), CancellationToken.None);
+
+        public void Enqueue(LinkFrame frame) => _queue.Writer.TryWrite(frame);
+
+        public async Task StopAsync()
+        {
+            _queue.Writer.TryComplete();
+            try
+            {
+                await _run.WaitAsync(StopWait).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // The call is torn down by disposing the channel.
+            }
+
+            Dispose();
+        }
+
+        public void Dispose() => _channel.Dispose();
+
+        private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+        {
+            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            try
+            {
+                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+                return new NetworkStream(socket, ownsSocket: true);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+
+        private async Task RunAsync(CancellationToken stop)
+        {
+            var delay = FirstBackoff;
+            var wasUp = false;
+            var probes = 0;
+            string? brokenHow = null; // set when the last stream ended without goodbye: the next connect is the probe
+            while (!stop.IsCancellationRequested)
+            {
+                AsyncDuplexStreamingCall<LinkFrame, LinkFrame>? call = null;
+                try
+                {
+                    call = _client.Connect(cancellationToken: CancellationToken.None);
+                    await call.ResponseHeadersAsync.WaitAsync(ConnectTimeout, stop).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    call?.Dispose();
+                    if (stop.IsCancellationRequested)
+                    {
+                        break;
+                    }
+
+                    if (brokenHow is not null && IsRefused(ex))
+                    {
+                        Interlocked.Increment(ref _hints);
+                        _link.Hint(_peer.Name, $"{brokenHow} on link {_link.LinkName}, reconnect refused");
+                    }
+                    else if (brokenHow is not null && ex is not TimeoutException && ++probes < ProbeAttempts)
+                    {
+                        // Inconclusive (the call went out on the dying HTTP/2 connection, say): probe again at once. A timeout
+                        // is not inconclusive: nothing answers, which is what a host without power looks like; no hint then.
+                        continue;
+                    }
+
+                    else if (brokenHow is not null)
+                    {
+                        GrpcLinkLog.NoHint(_link._logger, _link.LinkName, _peer.Name, brokenHow, FindSocketError(ex)?.ToString() ?? ex.GetType().Name);
+                    }
+
+                    brokenHow = null;
+                    probes = 0;
+                    GrpcLinkLog.ConnectFailed(_link._logger, _link.LinkName, _peer.Name, FindSocketError(ex)?.ToString() ?? ex.GetType().Name, delay.TotalMilliseconds);
+                    if (!await WaitAsync(delay, stop).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _link._reconnectDelayMax.Ticks));
+                    continue;
+                }
+
+                GrpcLinkLog.Connected(_link._logger, _link.LinkName, _peer.Name, _peer.EndPoint);
+                delay = FirstBackoff;
+                if (wasUp)
+                {
+                    // Heartbeats queued while the stream was down say nothing about the present: keep only the newest.
+                    while (_queue.Reader.Count > KeptOnReconnect && _queue.Reader.TryRead(out _))
+                    {
+                    }
+                }
+
+                wasUp = true;
+
+                var (clean, how) = await PumpAsync(call, stop).ConfigureAwait(false);
+                call.Dispose();
+                if (stop.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                GrpcLinkLog.Ended(_link._logger, _link.LinkName, _peer.Name, how);
+                if (clean)
+                {
+                    // The peer stops cleanly (a restart, an upgrade): reconnect after the back-off, no hint.
+                    if (!await WaitAsync(delay, stop).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
+                else
+                {
+                    brokenHow = how; // reconnect at once: a refusal now is the evidence
+                    probes = 0;
+                }
+            }
+        }
+
+        /// <summary>Sends queued packets until the stream ends; returns whether the peer said goodbye, and how it ended.</summary>
+        private async Task<(bool Clean, string How)> PumpAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call, CancellationToken stop)
+        {
+            var reader = ReadAsync(call);
+            using var pump = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            var writer = WriteAsync(call, pump.Token);
+            var first = await Task.WhenAny(reader, writer).ConfigureAwait(false);
+            if (first == writer && !stop.IsCancellationRequested)
+            {
+                // The write side broke first: the read side tells how (reset or goodbye), shortly.
+                var failure = writer.Exception?.GetBaseException();
+                try
+                {
+                    return await reader.WaitAsync(GoodbyeWait, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    return (false, DescribeEnd(failure));
+                }
+            }
+
+            if (stop.IsCancellationRequested)
+            {
+                await writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                return (true, "this node stops");
+            }
+
+            await pump.CancelAsync().ConfigureAwait(false);
+            await writer.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            return await reader.ConfigureAwait(false);
+        }
+
+        private static async Task<(bool Clean, string How)> ReadAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call)
+        {
+            try
+            {
+                while (await call.ResponseStream.MoveNext(CancellationToken.None).ConfigureAwait(false))
+                {
+                    if (call.ResponseStream.Current.KindCase == LinkFrame.KindOneofCase.Goodbye)
+                    {
+                        return (true, $"goodbye ({call.ResponseStream.Current.Goodbye.Reason})");
+                    }
+                }
+
+                return (false, "stream ended without goodbye");
+            }
+            catch (Exception ex)
+            {
+                return (false, DescribeEnd(ex));
+            }
+        }
+
+        private async Task WriteAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call, CancellationToken stop)
+        {
+            try
+            {
+                while (await _queue.Reader.WaitToReadAsync(stop).ConfigureAwait(false))
+                {
+                    while (_queue.Reader.TryRead(out var frame))
+                    {
+                        await call.RequestStream.WriteAsync(frame, stop).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+            }
+            catch (ChannelClosedException)
+            {
+            }
+
+            if ((_link._stop.IsCancellationRequested || _queue.Reader.Completion.IsCompleted) && !_link._crashed)
+            {
+                // This node stops: say goodbye, so that the peer does not take the end of the stream for a crash.
+                try
+                {
+                    await call.RequestStream.WriteAsync(new LinkFrame { Goodbye = new Goodbye { Reason = "node stopping" } }).WaitAsync(GoodbyeWait).ConfigureAwait(false);
+                    await call.RequestStream.CompleteAsync().WaitAsync(GoodbyeWait).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or InvalidOperationException or TimeoutException or RpcException or OperationCanceledException)
+                {
+                    // The stream is gone already.
+                }
+            }
+        }
+
+        private async Task<bool> WaitAsync(TimeSpan delay, CancellationToken stop)
+        {
+            try
+            {
+                await Task.Delay(delay, _link._time, stop).ConfigureAwait(false);
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>The gRPC service the link's server exposes; hands every stream to its transport.</summary>
+    private sealed class LinkService(GrpcLinkTransport link) : HeartbeatLink.HeartbeatLinkBase
+    {
+        public override Task Connect(IAsyncStreamReader<LinkFrame> requestStream, IServerStreamWriter<LinkFrame> responseStream, ServerCallContext context) =>
+            link.ServeAsync(requestStream, responseStream, context);
+    }
+}

@@ -1,0 +1,168 @@
+using HaKit.Arbitration;
+using HaKit.Ownership;
+
+namespace HaKit.Tests.Ownership;
+
+/// <summary>
+/// The crash hint in the core, on virtual time: a link reports that the peer's process is gone (connection ended without
+/// goodbye, reconnect refused). Links lan0 (UDP-like) and grpc0 (the link that hints); interval 100 ms, dead time 400 ms.
+/// </summary>
+[TestFixture]
+public class CrashHintTests
+{
+    private static readonly TimeSpan Second = TimeSpan.FromSeconds(1);
+
+    private static CoreCluster Pair(CrashHintPolicy policy, bool diesWithProcess)
+    {
+        var c = new CoreCluster("a", "b") { Links = ["lan0", "grpc0"], CrashHint = policy };
+        c.Groups[0] = c.Groups[0] with { DiesWithProcess = diesWithProcess };
+        c.Start();
+        c.Run(2 * Second);
+        Assert.That(c.Role("a"), Is.EqualTo(GroupRole.Active), "a owns web before the test starts");
+        return c;
+    }
+
+    [Test]
+    public void TwoNode_hint_and_resources_that_die_with_the_process_take_over_before_the_dead_time()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+        c.Crash("a");
+        c.RunMs(2); // the reset reaches b, b's reconnect is refused
+        c.HintCrash("b", "a", "grpc0");
+        var took = c.RunUntil(() => c.Role("b") == GroupRole.Active, 3 * Second);
+
+        Assert.That(took, Is.Not.Null);
+        Assert.That(took!.Value, Is.LessThan(c.Timing.DeadTime - c.Timing.Interval), "well before the dead time");
+        Assert.That(took.Value, Is.LessThanOrEqualTo((1.5 * c.Timing.Interval) + TimeSpan.FromMilliseconds(60)), "1.5 intervals of silence on lan0 at most, then the takeover");
+        Assert.That(c.Epoch("b"), Is.EqualTo(2UL));
+        Assert.That(c.Overlaps, Is.Empty);
+        var acquiring = c.EventsOf<RoleChanged>("b").Single(r => r.To == GroupRole.Acquiring);
+        Assert.That(acquiring.Why.Reason, Does.Contain("peer a's process is gone (connection reset on link grpc0, reconnect refused)"));
+        Assert.That(acquiring.Takeover, Is.EqualTo(TakeoverReason.Failover));
+        var hint = c.EventsOf<PeerCrashHinted>("b").Single();
+        Assert.That(hint.Shortened, Is.EqualTo(new[] { "web" }));
+        Assert.That(c.EventsOf<PeerHealthChanged>("b").Where(h => h.To == PeerHealth.Dead), Is.Empty, "the failure detector had not declared a dead yet");
+    }
+
+    [Test]
+    public void TwoNode_hint_waits_for_one_silent_interval_on_the_other_link()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+
+        // Right after a heartbeat of a reached b on lan0: the hint must wait until lan0 has been silent for 1.5 intervals.
+        var since = c.Now;
+        c.RunUntil(() => c.Commands.Any(x => x.Node == "a" && x.At > since && x.Command is SendHeartbeat), Second);
+        c.Run(c.NetworkDelay);
+        var lastLan = c.Now;
+        c.Crash("a");
+        c.HintCrash("b", "a", "grpc0");
+        var took = c.RunUntil(() => c.Role("b") != GroupRole.Standby, 3 * Second);
+
+        Assert.That(took, Is.Not.Null);
+        Assert.That(c.Now, Is.GreaterThanOrEqualTo(lastLan + (1.5 * c.Timing.Interval)), "no takeover before lan0 was silent for 1.5 intervals");
+        Assert.That(c.Now, Is.LessThan(lastLan + c.Timing.DeadTime - c.Timing.Interval), "but well before the dead time");
+    }
+
+    [Test]
+    public void TwoNode_hint_with_a_resource_that_may_outlive_the_process_only_corroborates()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: false);
+        c.Crash("a");
+        c.RunMs(2);
+        c.HintCrash("b", "a", "grpc0");
+        var took = c.RunUntil(() => c.Role("b") != GroupRole.Standby, 3 * Second);
+
+        Assert.That(took, Is.Not.Null);
+        Assert.That(took!.Value, Is.GreaterThanOrEqualTo(c.Timing.DeadTime - c.Timing.Interval), "the takeover waits for the dead time");
+        var hint = c.EventsOf<PeerCrashHinted>("b").Single();
+        Assert.That(hint.Shortened, Is.Empty);
+        Assert.That(hint.Why, Does.Contain("web").And.Contain("DiesWithProcess"));
+        var acquiring = c.EventsOf<RoleChanged>("b").Single(r => r.To == GroupRole.Acquiring);
+        Assert.That(acquiring.Why.Reason, Does.Contain("process is gone"), "the explanation still names the corroborating hint");
+    }
+
+    [Test]
+    public void A_hint_while_heartbeats_keep_arriving_on_the_udp_link_takes_nothing_over()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+
+        // a is alive: only its grpc0 stream broke (a reset injected by a middlebox, say); lan0 carries its heartbeats on.
+        c.Cut("a", "b", "grpc0");
+        for (var i = 0; i < 10; i++)
+        {
+            c.HintCrash("b", "a", "grpc0");
+            c.RunMs(150);
+        }
+
+        c.Run(2 * Second);
+        Assert.That(c.Role("a"), Is.EqualTo(GroupRole.Active));
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Standby));
+        Assert.That(c.EventsOf<PeerCrashHinted>("b"), Is.Empty, "a hint contradicted by heartbeats never qualifies");
+        Assert.That(c.Overlaps, Is.Empty);
+    }
+
+    [Test]
+    public void A_hint_from_before_a_restart_is_forgotten()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+        c.Cut("a", "b"); // a silent on every link, but alive
+        c.HintCrash("b", "a", "grpc0");
+        c.HealAll();     // a heartbeat arrives after the hint: the hint is void
+        c.RunMs(30);
+        c.Cut("a", "b");
+        var took = c.RunUntil(() => c.Role("b") != GroupRole.Standby, 3 * Second);
+
+        Assert.That(took, Is.Not.Null);
+        Assert.That(took!.Value, Is.GreaterThanOrEqualTo(c.Timing.DeadTime - c.Timing.Interval), "the voided hint does not shorten the later failure");
+    }
+
+    [Test]
+    public void Lease_mode_hint_asks_the_arbiter_at_once_but_the_lease_still_has_to_expire()
+    {
+        var leaseExpires = TimeSpan.MaxValue;
+        var asked = new List<TimeSpan>();
+        CoreCluster? cluster = null;
+        var c = new CoreCluster("a", "b") { Links = ["lan0", "grpc0"], CrashHint = CrashHintPolicy.AskArbiter, ArbiterRetryInterval = TimeSpan.FromMilliseconds(100) };
+        c.Groups[0] = c.Groups[0] with { DiesWithProcess = true };
+        c.Arbiter = (node, request) =>
+        {
+            if (node == "b")
+            {
+                asked.Add(cluster!.Now);
+                return cluster.Now < leaseExpires ? ArbiterDecision.Deny("the key is held by a's lease") : ArbiterDecision.Grant("lease expired; key acquired");
+            }
+
+            return ArbiterDecision.Grant("key acquired");
+        };
+        cluster = c;
+        c.Start();
+        c.Run(2 * Second);
+        Assert.That(c.Role("a"), Is.EqualTo(GroupRole.Active));
+
+        var crashedAt = c.Now;
+        leaseExpires = crashedAt + TimeSpan.FromSeconds(2); // longer than the dead time: the lease is what decides
+        c.Crash("a");
+        c.RunMs(2);
+        c.HintCrash("b", "a", "grpc0");
+        var took = c.RunUntil(() => c.Role("b") == GroupRole.Active, 5 * Second);
+
+        Assert.That(took, Is.Not.Null);
+        Assert.That(asked, Is.Not.Empty);
+        Assert.That(asked[0] - crashedAt, Is.LessThan(c.Timing.DeadTime), "the hint started the acquisition before the dead time");
+        Assert.That(c.Now, Is.GreaterThanOrEqualTo(leaseExpires), "no takeover before the lease expired");
+        Assert.That(c.Overlaps, Is.Empty);
+    }
+
+    [Test]
+    public void Without_a_policy_the_hint_only_corroborates()
+    {
+        var c = Pair(CrashHintPolicy.Corroborate, diesWithProcess: true);
+        c.Crash("a");
+        c.RunMs(2);
+        c.HintCrash("b", "a", "grpc0");
+        var took = c.RunUntil(() => c.Role("b") != GroupRole.Standby, 3 * Second);
+
+        Assert.That(took, Is.Not.Null);
+        Assert.That(took!.Value, Is.GreaterThanOrEqualTo(c.Timing.DeadTime - c.Timing.Interval));
+    }
+}
