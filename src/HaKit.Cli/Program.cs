@@ -1,0 +1,3 @@
+using HaKit.Cli;
+
+return await CliApp.RunAsync(args, CliConsole.FromProcess(), CancellationToken.None).ConfigureAwait(false);
