@@ -279,6 +279,11 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
 
     private Grpc.Net.Client.GrpcChannel Open()
     {
+        if (target.Endpoint.SocketPath is not null && (target.Tls.CertificateFile ?? target.Tls.KeyFile ?? target.Tls.CaFile) is not null)
+        {
+            throw new CliException(ExitCodes.Usage, $"--cert/--key/--ca are for https endpoints; {target.Endpoint.Text} is a Unix socket (its file mode decides who may use it)");
+        }
+
         if (target.Endpoint.SocketPath is { } path && !File.Exists(path))
         {
             throw new CliException(ExitCodes.Unreachable, $"node unreachable at {target.Endpoint.Text}: no socket at {path} (is the node running, and is this its state directory?)");

@@ -62,7 +62,7 @@ internal static class AdminConnection
         {
             ConnectTimeout = timeout,
             KeepAlivePingDelay = TimeSpan.FromSeconds(5),
-            KeepAlivePingTimeout = timeout,
+            KeepAlivePingTimeout = timeout < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : timeout, // its minimum
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             EnableMultipleHttp2Connections = false,
         };

@@ -109,8 +109,9 @@ internal static class CliApp
 
         var dir = new Argument<string>("dir") { Description = "The directory holding ha.cf, haresources and authkeys (usually /etc/ha.d)" };
         var output = new Option<string>("--out", "-o") { Description = "Write the HaKit configuration to this file (mode 0600) instead of standard output" };
-        var heartbeat = new Command("heartbeat", "Convert a Heartbeat ha.cf, haresources and authkeys into a HaKit configuration; every directive that cannot be mapped is a warning") { dir, output };
-        heartbeat.SetAction((p, _) => Guard(console, () => Task.FromResult(HeartbeatImport.Run(console, p.GetValue(dir)!, p.GetValue(output)))));
+        var pingPort = new Option<int?>("--ping-port") { Description = "TCP port to probe on each Heartbeat ping node (HaKit checks reachability by TCP connect, not ICMP)" };
+        var heartbeat = new Command("heartbeat", "Convert a Heartbeat ha.cf, haresources and authkeys into a HaKit configuration; every directive that cannot be mapped is a warning") { dir, output, pingPort };
+        heartbeat.SetAction((p, _) => Guard(console, () => Task.FromResult(HeartbeatImport.Run(console, p.GetValue(dir)!, p.GetValue(output), p.GetValue(pingPort)))));
         root.Add(new Command("import", "Import another cluster manager's configuration") { heartbeat });
         return root;
     }

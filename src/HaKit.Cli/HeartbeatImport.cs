@@ -29,16 +29,26 @@ internal sealed class HeartbeatImport
     private readonly List<(string Dev, string Where)> _bcast = [];
     private readonly List<string> _pingTargets = [];
     private readonly JsonObject _timing = [];
+    private readonly int? _pingPort;
     private int _udpPort = DefaultUdpPort;
     private bool? _autoFailback;
+
+    /// <summary>Creates an import.</summary>
+    /// <param name="pingPort">TCP port HaKit probes on each Heartbeat ping node (HaKit checks reachability by TCP connect, not ICMP); <see langword="null"/>: the targets are written without one, which config check reports.</param>
+    public HeartbeatImport(int? pingPort = null) => _pingPort = pingPort;
 
     /// <summary>What the import found that it could not map (one line each, with file and line number).</summary>
     public IReadOnlyList<string> Warnings => _warnings;
 
     /// <summary>Runs the command: the document on standard output or in <paramref name="outFile"/> (mode 0600: it holds the key).</summary>
-    public static int Run(CliConsole console, string directory, string? outFile)
+    public static int Run(CliConsole console, string directory, string? outFile, int? pingPort)
     {
-        var import = new HeartbeatImport();
+        if (pingPort is < 1 or > 65535)
+        {
+            throw new CliException(ExitCodes.Usage, $"--ping-port {pingPort}: a TCP port, 1..65535");
+        }
+
+        var import = new HeartbeatImport(pingPort);
         var document = import.Convert(directory);
         foreach (var warning in import.Warnings)
         {
@@ -98,7 +108,11 @@ internal sealed class HeartbeatImport
         var arbiter = new JsonObject { ["Mode"] = "TwoNode" };
         if (_pingTargets.Count > 0)
         {
-            arbiter["PingTargets"] = new JsonArray(_pingTargets.Distinct(StringComparer.Ordinal).Select(t => (JsonNode)t).ToArray());
+            var targets = _pingTargets.Distinct(StringComparer.Ordinal).ToList();
+            arbiter["PingTargets"] = new JsonArray(targets.Select(t => (JsonNode)(_pingPort is { } p ? Endpoint(t, p) : t)).ToArray());
+            Warn(_pingPort is { } port
+                ? $"ha.cf: ping nodes {string.Join(", ", targets)}: HaKit probes reachability by TCP connect, not ICMP; written as host:{port} (--ping-port): make sure each answers on that port"
+                : $"ha.cf: ping nodes {string.Join(", ", targets)}: HaKit probes reachability by TCP connect (host:port), not ICMP; written without a port, so config check reports HaKit:Arbiter:PingTargets until you add one (or import again with --ping-port PORT, a port each target answers on)");
         }
 
         if (_nodes.Count > 2)
