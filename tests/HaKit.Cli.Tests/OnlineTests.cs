@@ -24,6 +24,7 @@ public sealed class OnlineTests
         Admin.Status.Groups[0].Banned = "3 failures in 10 min";
         Admin.Status.Arbiter.Unavailable = "ping 10.0.0.1 timed out";
         var result = await Run("status");
+        await TestContext.Out.WriteLineAsync(result.Out);
         Assert.That(result.Code, Is.EqualTo(0), result.ToString());
         foreach (var expected in new[] { "Node a", "twonode", "TwoNode", "unavailable: ping 10.0.0.1 timed out", "worst-case detection 850 ms",
                      "web", "active", "3 failures in 10 min", "lan0: alive", "last heard 120 ms ago" })
