@@ -50,10 +50,18 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
             return ExitCodes.Done;
         }
 
-        // Not a terminal (or JSON): the whole view again after every event.
+        // Not a terminal (or JSON): the whole view again after every event (but the first snapshot: that state was just shown).
         Show(status, json);
+        var first = true;
         await FollowAsync(client, follow: true, async (e, ct) =>
         {
+            if (first && e.Kind == "Snapshot" && !e.Gap)
+            {
+                first = false;
+                return;
+            }
+
+            first = false;
             var fresh = await CallAsync(c => client.GetStatusAsync(new StatusRequest(), c), ct).ConfigureAwait(false);
             if (!json)
             {
@@ -171,7 +179,7 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
                     await onEvent(e, cancellationToken).ConfigureAwait(false);
                 }
             }
-            catch (RpcException ex) when (!cancellationToken.IsCancellationRequested && ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.Unknown or StatusCode.DeadlineExceeded)
+            catch (RpcException ex) when (!cancellationToken.IsCancellationRequested && (ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.Unknown or StatusCode.DeadlineExceeded || NeverReachedTheNode(ex)))
             {
                 if (!connected)
                 {
@@ -209,15 +217,47 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
     }
 
     /// <summary>Maps a failed call to an exit code: unreachable (3) for no connection or no answer in time, else refused (1).</summary>
-    internal CliException Failure(RpcException ex) => ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded
+    internal CliException Failure(RpcException ex) => ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded || NeverReachedTheNode(ex)
         ? Unreachable(ex)
         : new CliException(ExitCodes.Refused, $"refused by {target.Endpoint.Text}: {ex.StatusCode}: {ex.Status.Detail}");
 
+    /// <summary>The call failed in the transport (connection, TLS handshake) before the node could answer.</summary>
+    private static bool NeverReachedTheNode(RpcException ex)
+    {
+        for (var e = ex.Status.DebugException; e is not null; e = e.InnerException)
+        {
+            if (e is HttpRequestException or System.Security.Authentication.AuthenticationException or System.Net.Sockets.SocketException)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private CliException Unreachable(RpcException ex)
     {
-        var detail = ex.StatusCode == StatusCode.DeadlineExceeded ? $"no answer within {Seconds(target.Timeout)}" : ex.Status.Detail;
-        var inner = ex.Status.DebugException?.InnerException?.Message ?? ex.Status.DebugException?.Message;
-        return new CliException(ExitCodes.Unreachable, $"node unreachable at {target.Endpoint.Text}: {detail}{(inner is null || detail.Contains(inner, StringComparison.Ordinal) ? "" : " (" + inner + ")")}");
+        if (ex.StatusCode == StatusCode.DeadlineExceeded)
+        {
+            return new CliException(ExitCodes.Unreachable, $"node unreachable at {target.Endpoint.Text}: no answer within {Seconds(target.Timeout)}");
+        }
+
+        // The innermost cause says it best ("Connection refused", "Permission denied"); gRPC's own text names localhost:80 for a Unix socket.
+        Exception? innermost = ex.Status.DebugException;
+        while (innermost?.InnerException is not null)
+        {
+            innermost = innermost.InnerException;
+        }
+
+        var reason = innermost?.Message ?? ex.Status.Detail;
+        var hint = innermost is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.ConnectionRefused } && target.Endpoint.SocketPath is not null
+            ? " (the socket file is there but no node listens on it: is the node running?)"
+            : innermost is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AccessDenied }
+                ? " (the socket is the node's user's only: run as that user or root)"
+                : innermost is System.Security.Authentication.AuthenticationException || ex.Status.DebugException?.InnerException is System.Security.Authentication.AuthenticationException
+                    ? " (TLS: check --ca against the node's certificate, and --cert/--key against what the node accepts)"
+                    : "";
+        return new CliException(ExitCodes.Unreachable, $"node unreachable at {target.Endpoint.Text}: {reason}{hint}");
     }
 
     private static string Seconds(TimeSpan t) => $"{t.TotalSeconds:0.###} s";

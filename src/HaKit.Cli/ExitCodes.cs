@@ -12,7 +12,7 @@ internal static class ExitCodes
     /// <summary>The command line is wrong (unknown command or option, a missing argument, an unusable endpoint or file).</summary>
     public const int Usage = 2;
 
-    /// <summary>The node could not be reached: no socket, connection refused, or no answer within the timeout.</summary>
+    /// <summary>The node could not be reached: no socket, connection refused, a failed TLS handshake, or no answer within the timeout.</summary>
     public const int Unreachable = 3;
 }
 

@@ -100,26 +100,39 @@ internal sealed class FakeAdminServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private FakeAdminServer(WebApplication app, string socketPath, FakeAdmin admin)
+    private FakeAdminServer(WebApplication app, string? socketPath, FakeAdmin admin)
     {
         _app = app;
         SocketPath = socketPath;
         Admin = admin;
     }
 
-    public string SocketPath { get; }
+    public string? SocketPath { get; }
 
-    public string Endpoint => "unix:" + SocketPath;
+    public string Endpoint => SocketPath is not null ? "unix:" + SocketPath : _app.Urls.Single();
 
     public FakeAdmin Admin { get; }
 
-    public static async Task<FakeAdminServer> StartAsync(FakeAdmin? admin = null, string? socketPath = null)
+    public static Task<FakeAdminServer> StartAsync(FakeAdmin? admin = null, string? socketPath = null)
+    {
+        socketPath ??= Path.Combine(Path.GetTempPath(), $"hakit-cli-{Guid.NewGuid():N}"[..20] + ".sock");
+        return StartAsync(admin, socketPath, k => k.ListenUnixSocket(socketPath, l => l.Protocols = HttpProtocols.Http2));
+    }
+
+    /// <summary>HTTPS on 127.0.0.1 (a free port) with <paramref name="https"/> setting the certificates.</summary>
+    public static Task<FakeAdminServer> StartHttpsAsync(Action<Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions> https) =>
+        StartAsync(null, null, k => k.Listen(System.Net.IPAddress.Loopback, 0, l =>
+        {
+            l.Protocols = HttpProtocols.Http2;
+            l.UseHttps(https);
+        }));
+
+    private static async Task<FakeAdminServer> StartAsync(FakeAdmin? admin, string? socketPath, Action<KestrelServerOptions> listen)
     {
         admin ??= new FakeAdmin();
-        socketPath ??= Path.Combine(Path.GetTempPath(), $"hakit-cli-{Guid.NewGuid():N}"[..20] + ".sock");
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.ListenUnixSocket(socketPath, l => l.Protocols = HttpProtocols.Http2));
+        builder.WebHost.ConfigureKestrel(listen);
         builder.Services.AddGrpc();
         builder.Services.AddSingleton(admin);
         var app = builder.Build();
@@ -134,6 +147,9 @@ internal sealed class FakeAdminServer : IAsyncDisposable
         using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         await _app.StopAsync(stop.Token);
         await _app.DisposeAsync();
-        File.Delete(SocketPath);
+        if (SocketPath is not null)
+        {
+            File.Delete(SocketPath);
+        }
     }
 }

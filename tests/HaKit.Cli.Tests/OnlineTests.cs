@@ -151,7 +151,7 @@ public sealed class OnlineTests
     [Test]
     public async Task Status_watch_renders_again_after_each_event_with_a_fresh_status()
     {
-        Admin.Watcher = (_, _) => [FakeAdmin.Snapshot(3, 1, FakeAdmin.SampleStatus())];
+        Admin.Watcher = (_, _) => [FakeAdmin.Snapshot(3, 1, FakeAdmin.SampleStatus()), FakeAdmin.Event(3, 2, "web standby")];
         var fetched = 0;
         Admin.OnStatus = () =>
         {
@@ -162,10 +162,11 @@ public sealed class OnlineTests
         };
         using var stop = new CancellationTokenSource(Cli.Bound);
         var (run, output, _) = Cli.Start(stop.Token, "status", "--watch", "--endpoint", _server.Endpoint);
-        await Cli.Until(() => output.Text.Contains("after #1", StringComparison.Ordinal) && output.Text.Contains("standby", StringComparison.Ordinal), "a second rendering");
+        await Cli.Until(() => output.Text.Contains("after #2", StringComparison.Ordinal) && output.Text.Contains("standby", StringComparison.Ordinal), "a second rendering");
         await stop.CancelAsync();
         Assert.That(await run.WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(0));
         Assert.That(output.Text, Does.Contain("active"), "the first rendering");
+        Assert.That(output.Text, Does.Not.Contain("after #1"), "the opening snapshot is the state just shown");
         Assert.That(fetched, Is.GreaterThanOrEqualTo(2), "the status is fetched again on each event");
     }
 
