@@ -136,7 +136,9 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
                 var first = true;
                 while (true)
                 {
-                    var wait = first ? target.Timeout : follow ? Timeout.InfiniteTimeSpan : EventsIdle;
+                    // The first connection must answer within the timeout (the node sends its snapshot at once). A resumed stream
+                    // sends only what was missed, possibly nothing yet, so it is not timed; HTTP/2 pings notice a dead connection.
+                    var wait = first && !connected ? target.Timeout : follow ? Timeout.InfiniteTimeSpan : EventsIdle;
                     var next = await MoveNextAsync(call.ResponseStream, wait, cancellationToken).ConfigureAwait(false);
                     if (next is null)
                     {

@@ -46,6 +46,11 @@ internal sealed class FakeAdmin : ClusterAdmin.ClusterAdminBase
     public static WatchEvent Snapshot(ulong incarnation, ulong sequence, StatusReply status, bool gap = false) =>
         new() { Kind = "Snapshot", Incarnation = incarnation, Sequence = sequence, Snapshot = status, Gap = gap, UnixTimeMs = 1_765_000_000_000 };
 
+    private const string PauseKind = "(fake: pause)";
+
+    /// <summary>Not sent: the fake waits <paramref name="milliseconds"/> before the next event.</summary>
+    public static WatchEvent Pause(int milliseconds) => new() { Kind = PauseKind, Sequence = (ulong)milliseconds };
+
     public static WatchEvent Event(ulong incarnation, ulong sequence, string text) =>
         new() { Kind = "RoleChanged", Incarnation = incarnation, Sequence = sequence, Group = "web", Role = Role.Active, Epoch = sequence, Text = text, UnixTimeMs = 1_765_000_000_000 + (long)sequence };
 
@@ -73,6 +78,12 @@ internal sealed class FakeAdmin : ClusterAdmin.ClusterAdminBase
         var call = Interlocked.Increment(ref _watchCalls);
         foreach (var e in Watcher(request, call))
         {
+            if (e.Kind == PauseKind)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(e.Sequence), context.CancellationToken);
+                continue;
+            }
+
             await responseStream.WriteAsync(e, context.CancellationToken);
         }
 

@@ -133,6 +133,23 @@ public sealed class OnlineTests
     }
 
     [Test]
+    public async Task A_resumed_stream_may_stay_quiet_longer_than_the_timeout()
+    {
+        // The node resumes from the client's sequence and has nothing to replay yet: that is not an unreachable node.
+        Admin.HoldAfter = call => call > 1;
+        Admin.Watcher = (request, call) => call == 1
+            ? [FakeAdmin.Snapshot(9, 2, FakeAdmin.SampleStatus()), FakeAdmin.Event(9, 3, "three")]
+            : [FakeAdmin.Pause(2500), FakeAdmin.Event(9, 4, "four")];
+        using var stop = new CancellationTokenSource(Cli.Bound);
+        var (run, output, error) = Cli.Start(stop.Token, "events", "--follow", "--timeout", "1", "--endpoint", _server.Endpoint);
+        await Cli.Until(() => output.Text.Contains("#4 ", StringComparison.Ordinal) || run.IsCompleted, "event 4 after a quiet resume");
+        Assert.That(run.IsCompleted, Is.False, "still following: " + error.Text);
+        await stop.CancelAsync();
+        Assert.That(await run.WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(0));
+        Assert.That(Admin.WatchRequests.ToArray()[1], Is.EqualTo(new WatchRequest { Incarnation = 9, AfterSequence = 3 }));
+    }
+
+    [Test]
     public async Task Events_follow_says_so_when_the_node_reports_a_gap()
     {
         Admin.HoldAfter = call => call > 1;
