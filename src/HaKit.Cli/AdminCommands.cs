@@ -181,7 +181,8 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
                     await onEvent(e, cancellationToken).ConfigureAwait(false);
                 }
             }
-            catch (RpcException ex) when (!cancellationToken.IsCancellationRequested && (ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.Unknown or StatusCode.DeadlineExceeded || NeverReachedTheNode(ex)))
+            // ResourceExhausted: the node dropped this watcher for reading too slowly; resuming gets what was missed.
+            catch (RpcException ex) when (!cancellationToken.IsCancellationRequested && (ex.StatusCode is StatusCode.Unavailable or StatusCode.Internal or StatusCode.Aborted or StatusCode.Unknown or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted || NeverReachedTheNode(ex)))
             {
                 if (!connected)
                 {

@@ -139,6 +139,13 @@ internal static class CliApp
         {
             return ExitCodes.Done;
         }
+        catch (RpcException ex)
+        {
+            // A failure not mapped where it happened (e.g. the node ended an event stream with an error).
+            var unreachable = ex.StatusCode is StatusCode.Unavailable or StatusCode.DeadlineExceeded;
+            await console.Error.WriteLineAsync($"{(unreachable ? "node unreachable" : "refused")}: {ex.StatusCode}: {ex.Status.Detail}").ConfigureAwait(false);
+            return unreachable ? ExitCodes.Unreachable : ExitCodes.Refused;
+        }
         catch (OperationCanceledException)
         {
             return ExitCodes.Done;

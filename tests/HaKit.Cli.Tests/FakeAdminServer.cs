@@ -48,6 +48,11 @@ internal sealed class FakeAdmin : ClusterAdmin.ClusterAdminBase
 
     private const string PauseKind = "(fake: pause)";
 
+    private const string FailKind = "(fake: fail)";
+
+    /// <summary>Not sent: the fake ends the call with <paramref name="code"/>.</summary>
+    public static WatchEvent Fail(StatusCode code, string detail) => new() { Kind = FailKind, Sequence = (ulong)code, Text = detail };
+
     /// <summary>Not sent: the fake waits <paramref name="milliseconds"/> before the next event.</summary>
     public static WatchEvent Pause(int milliseconds) => new() { Kind = PauseKind, Sequence = (ulong)milliseconds };
 
@@ -78,6 +83,11 @@ internal sealed class FakeAdmin : ClusterAdmin.ClusterAdminBase
         var call = Interlocked.Increment(ref _watchCalls);
         foreach (var e in Watcher(request, call))
         {
+            if (e.Kind == FailKind)
+            {
+                throw new RpcException(new Status((StatusCode)e.Sequence, e.Text));
+            }
+
             if (e.Kind == PauseKind)
             {
                 await Task.Delay(TimeSpan.FromMilliseconds(e.Sequence), context.CancellationToken);

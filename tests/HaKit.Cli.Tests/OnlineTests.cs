@@ -133,6 +133,40 @@ public sealed class OnlineTests
     }
 
     [Test]
+    public async Task A_watcher_dropped_for_reading_too_slowly_resumes()
+    {
+        Admin.HoldAfter = call => call > 1;
+        Admin.Watcher = (request, call) => call == 1
+            ? [FakeAdmin.Snapshot(9, 2, FakeAdmin.SampleStatus()), FakeAdmin.Event(9, 3, "three"), FakeAdmin.Fail(Grpc.Core.StatusCode.ResourceExhausted, "watcher too slow")]
+            : [FakeAdmin.Event(9, 4, "four")];
+        using var stop = new CancellationTokenSource(Cli.Bound);
+        var (run, output, error) = Cli.Start(stop.Token, "events", "--follow", "--endpoint", _server.Endpoint);
+        await Cli.Until(() => output.Text.Contains("#4 ", StringComparison.Ordinal) || run.IsCompleted, "event 4 after the resume");
+        Assert.That(run.IsCompleted, Is.False, "still following: " + error.Text);
+        await stop.CancelAsync();
+        Assert.That(await run.WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(0));
+        Assert.That(error.Text, Does.Contain("watcher too slow"));
+    }
+
+    [Test]
+    public async Task A_stream_the_node_refuses_exits_1_with_its_reason()
+    {
+        Admin.Watcher = (_, _) => [FakeAdmin.Fail(Grpc.Core.StatusCode.PermissionDenied, "not for you")];
+        var result = await Run("events");
+        Assert.That(result.Code, Is.EqualTo(ExitCodes.Refused), result.ToString());
+        Assert.That(result.Error, Does.Contain("not for you"));
+    }
+
+    [Test]
+    public async Task A_starting_node_is_unreachable_for_now()
+    {
+        Admin.Watcher = (_, _) => [FakeAdmin.Fail(Grpc.Core.StatusCode.Unavailable, "node a is starting; try again in a moment")];
+        var result = await Run("events");
+        Assert.That(result.Code, Is.EqualTo(ExitCodes.Unreachable), result.ToString());
+        Assert.That(result.Error, Does.Contain("is starting"));
+    }
+
+    [Test]
     public async Task A_resumed_stream_may_stay_quiet_longer_than_the_timeout()
     {
         // The node resumes from the client's sequence and has nothing to replay yet: that is not an unreachable node.
