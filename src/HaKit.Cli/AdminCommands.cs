@@ -127,6 +127,7 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
         ulong last = 0;
         var connected = false;
         var delay = ReconnectDelay;
+        var lost = false; // a "stream lost" line was printed and no event has come since: say it once per outage
         while (!cancellationToken.IsCancellationRequested)
         {
             string why;
@@ -160,6 +161,12 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
                     first = false;
                     delay = ReconnectDelay;
                     connected = true;
+                    if (lost)
+                    {
+                        lost = false;
+                        await console.Error.WriteLineAsync($"reconnected to {target.Endpoint.Text}").ConfigureAwait(false);
+                    }
+
                     var isSnapshot = e.Snapshot is not null || e.Kind == "Snapshot";
                     if (isSnapshot && e.Gap)
                     {
@@ -205,7 +212,12 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
                 return;
             }
 
-            await console.Error.WriteLineAsync($"stream lost ({why}); reconnecting to {target.Endpoint.Text} after #{last} (incarnation {incarnation})").ConfigureAwait(false);
+            if (!lost)
+            {
+                lost = true;
+                await console.Error.WriteLineAsync($"stream lost ({why}); reconnecting to {target.Endpoint.Text} after #{last} (incarnation {incarnation})").ConfigureAwait(false);
+            }
+
             try
             {
                 await Task.Delay(delay, TimeProvider.System, cancellationToken).ConfigureAwait(false);
