@@ -40,6 +40,7 @@ public sealed class ClusterNode : IAsyncDisposable
     private NodeReceiver? _receiver;
     private readonly NodeLoop _loop;
     private readonly NodeCommandExecutor _executor;
+    private readonly AdminForwarding _admin;
     private readonly Dictionary<string, GroupDriver> _drivers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly TaskCompletionSource _shutdownReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -82,6 +83,7 @@ public sealed class ClusterNode : IAsyncDisposable
             _drivers.Add(g.Name, new GroupDriver(runner));
         }
 
+        _admin = new AdminForwarding(options, _loop, _links, _logger, _time);
         _executor = new NodeCommandExecutor(options, _loop, _links, _state, _arbiter, _fencing, _drivers, _metrics, _logger, Publish);
         _warmUpAssemblies = [typeof(ClusterNode).Assembly, typeof(Polly.ResiliencePipeline).Assembly, .. resources.Values.SelectMany(l => l).Select(r => r.GetType().Assembly).Distinct()];
     }
@@ -153,7 +155,8 @@ public sealed class ClusterNode : IAsyncDisposable
         _loop.Open(new OwnershipCore(CoreConfig.FromOptions(_options, _fencing.Configured), FailureDetectorFactory.FromOptions(_options), _state.Epochs, TimeSpan.Zero));
 
         var witness = _witness;
-        var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage);
+        _admin.Open(incarnation);
+        var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage, _admin.OnMessage);
         _receiver = new NodeReceiver(router, _loop, _logger, _time);
         await _links.StartAsync(_receiver, cancellationToken).ConfigureAwait(false);
 
@@ -186,6 +189,39 @@ public sealed class ClusterNode : IAsyncDisposable
         }
 
         return tcs.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Moves a group gracefully (what <see cref="SwitchoverCommand"/> does), sent to any node: runs here when this node owns the group;
+    /// otherwise it is forwarded over the heartbeat links to the owner, which runs its own switchover (stop there, then start on the
+    /// target: never two owners) and answers with its core's result. Refused with the reason when the owner cannot be reached or does
+    /// not answer within twice the dead time (at least 2 s).
+    /// </summary>
+    /// <param name="group">The group.</param>
+    /// <param name="target">The node to move to, or <see langword="null"/> for the best other eligible node.</param>
+    /// <param name="cancellationToken">Cancels waiting for the answer.</param>
+    /// <returns>The deciding node's result (<see cref="AdminResult.HandledBy"/> names it).</returns>
+    public Task<AdminResult> SwitchoverAsync(string group, string? target, CancellationToken cancellationToken) =>
+        _admin.SwitchoverAsync(group, target, cancellationToken);
+
+    /// <summary>
+    /// Asked on a standby (Heartbeat's <c>hb_takeover</c>): the group's owner hands the group to this node, by a switchover it runs
+    /// itself. Refused with the reason when the owner is unreachable; after <see cref="ConfirmNodeDownCommand"/> for it this node
+    /// starts the group by itself.
+    /// </summary>
+    /// <param name="group">The group.</param>
+    /// <param name="cancellationToken">Cancels waiting for the answer.</param>
+    /// <returns>The deciding node's result (<see cref="AdminResult.HandledBy"/> names it).</returns>
+    public Task<AdminResult> TakeoverAsync(string group, CancellationToken cancellationToken) =>
+        _admin.TakeoverAsync(group, cancellationToken);
+
+    /// <summary>An event in words: the line this node logs for it (events without a log line of their own: their type and values).</summary>
+    /// <param name="e">The event.</param>
+    /// <returns>One line.</returns>
+    public string DescribeEvent(ClusterEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return EventLog.Describe(_options.NodeName, e) ?? e.ToString();
     }
 
     /// <summary>

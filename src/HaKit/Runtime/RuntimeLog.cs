@@ -112,4 +112,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(36, LogLevel.Warning, "node {Node} aborted: stopping without handing groups over (peers take over after the dead time)")]
     public static partial void Aborted(ILogger logger, string node);
+
+    [LoggerMessage(37, LogLevel.Information, "admin: {What} of group {Group} forwarded to its owner {Owner}")]
+    public static partial void AdminForwarded(ILogger logger, string what, string group, string owner);
+
+    [LoggerMessage(38, LogLevel.Information, "admin: {What} of group {Group} asked by {Requester}: {Outcome}: {Message}")]
+    public static partial void AdminRequestHandled(ILogger logger, string what, string group, string requester, string outcome, string message);
 }
