@@ -367,4 +367,101 @@ public class AdminApiTests : HostFixture
 
         Assert.That(drained, Is.EqualTo(AdminEventJournal.SubscriberQueue), "the other watcher, as slow, is cut off at the same bound");
     }
+
+    [Test]
+    public async Task The_TCP_endpoint_accepts_only_clients_with_a_good_certificate()
+    {
+        var dir = Path.Combine(StateDir, "tls");
+        Directory.CreateDirectory(dir);
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest("CN=hakit test CA", caKey, HashAlgorithmName.SHA256);
+        caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        using var ca = caRequest.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1));
+        string Write(string name, string pem)
+        {
+            var file = Path.Combine(dir, name);
+            File.WriteAllText(file, pem);
+            return file;
+        }
+
+        (string Cert, string Key, X509Certificate2 Certificate) Issue(string name, bool server, X509Certificate2? issuer)
+        {
+            var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(server ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2")], false));
+            if (server)
+            {
+                var san = new SubjectAlternativeNameBuilder();
+                san.AddIpAddress(IPAddress.Loopback);
+                request.CertificateExtensions.Add(san.Build());
+            }
+
+            var certificate = issuer is null
+                ? request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1))
+                : request.Create(issuer, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1), RandomNumberGenerator.GetBytes(8));
+            return (Write(name + ".pem", certificate.ExportCertificatePem()), Write(name + ".key", key.ExportPkcs8PrivateKeyPem()), certificate);
+        }
+
+        var caFile = Write("ca.pem", ca.ExportCertificatePem());
+        var serverCert = Issue("server", true, ca);
+        var goodClient = Issue("operator", false, ca);
+        var pinnedClient = Issue("pinned", false, null);
+        var strangerClient = Issue("stranger", false, null);
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir);
+        config["HaKit:Admin:Tcp:Endpoint"] = $"127.0.0.1:{port}";
+        config["HaKit:Admin:Tcp:CertificateFile"] = serverCert.Cert;
+        config["HaKit:Admin:Tcp:KeyFile"] = serverCert.Key;
+        config["HaKit:Admin:Tcp:ClientCaFile"] = caFile;
+        config["HaKit:Admin:Tcp:ClientThumbprints:0"] = AdminCertificates.Sha256Thumbprint(pinnedClient.Certificate);
+        var host = Host(config, new Recorder(), "a");
+        await host.StartAsync();
+        var endpoint = $"https://127.0.0.1:{port}";
+        Assert.That(host.Services.GetRequiredService<IHaKitAdminEndpoint>().TcpEndpoint, Is.EqualTo(endpoint));
+
+        // No client certificate: refused.
+        using (var handler = new SocketsHttpHandler { SslOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => true } })
+        using (var anonymous = GrpcChannel.ForAddress(endpoint, new GrpcChannelOptions { HttpHandler = handler }))
+        {
+            await Assert.ThrowsAsync<RpcException>(async () => await new ClusterAdmin.ClusterAdminClient(anonymous).GetStatusAsync(new StatusRequest(), Bounded));
+        }
+
+        // A certificate neither issued by the CA nor pinned: refused.
+        var stranger = Client(host, new AdminClientCredentials { CertificateFile = strangerClient.Cert, KeyFile = strangerClient.Key, ServerCaFile = caFile }, endpoint);
+        await Assert.ThrowsAsync<RpcException>(async () => await stranger.GetStatusAsync(new StatusRequest(), Bounded));
+
+        // Issued by the CA, or pinned by thumbprint: served.
+        var good = Client(host, new AdminClientCredentials { CertificateFile = goodClient.Cert, KeyFile = goodClient.Key, ServerCaFile = caFile }, endpoint);
+        Assert.That((await good.GetStatusAsync(new StatusRequest(), Bounded)).Node, Is.EqualTo("a"));
+        var pinned = Client(host, new AdminClientCredentials
+        {
+            CertificateFile = pinnedClient.Cert,
+            KeyFile = pinnedClient.Key,
+            ServerThumbprints = [AdminCertificates.Sha256Thumbprint(serverCert.Certificate)],
+        }, endpoint);
+        Assert.That((await pinned.GetStatusAsync(new StatusRequest(), Bounded)).Node, Is.EqualTo("a"));
+
+        // The client checks the server too: a server certificate the client does not trust is refused.
+        var distrustful = Client(host, new AdminClientCredentials { CertificateFile = goodClient.Cert, KeyFile = goodClient.Key, ServerThumbprints = [new string('A', 64)] }, endpoint);
+        await Assert.ThrowsAsync<RpcException>(async () => await distrustful.GetStatusAsync(new StatusRequest(), Bounded));
+    }
+
+    [Test]
+    public void TCP_settings_are_validated_at_start_with_key_value_and_fix()
+    {
+        var options = new HaKitOptions();
+        options.Admin.Tcp.Endpoint = "somewhere";
+        options.Admin.Tcp.ClientThumbprints = ["abc"];
+        options.Admin.SocketPath = "/" + new string('s', 120);
+        var errors = HaKitOptionsValidator.Validate(options);
+
+        Assert.That(errors, Does.Contain("HaKit:Admin:Tcp:Endpoint = 'somewhere': must be an IP address and a port, e.g. 10.0.0.5:9650 or [::]:9650"));
+        Assert.That(errors, Has.Some.StartWith("HaKit:Admin:Tcp:CertificateFile = (empty): required with Endpoint"));
+        Assert.That(errors, Has.Some.StartWith("HaKit:Admin:Tcp:ClientThumbprints:0 = 'abc': must be a SHA-256 thumbprint"));
+        Assert.That(errors, Has.Some.StartWith($"HaKit:Admin:SocketPath = '/{new string('s', 120)}': a Unix socket path holds at most 107 bytes"));
+    }
 }
