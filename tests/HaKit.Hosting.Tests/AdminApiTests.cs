@@ -10,6 +10,7 @@ using HaKit.Admin.V1;
 using HaKit.Hosting.Admin;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace HaKit.Hosting.Tests;
 
@@ -462,6 +463,21 @@ public class AdminApiTests : HostFixture
         Assert.That(errors, Does.Contain("HaKit:Admin:Tcp:Endpoint = 'somewhere': must be an IP address and a port, e.g. 10.0.0.5:9650 or [::]:9650"));
         Assert.That(errors, Has.Some.StartWith("HaKit:Admin:Tcp:CertificateFile = (empty): required with Endpoint"));
         Assert.That(errors, Has.Some.StartWith("HaKit:Admin:Tcp:ClientThumbprints:0 = 'abc': must be a SHA-256 thumbprint"));
-        Assert.That(errors, Has.Some.StartWith($"HaKit:Admin:SocketPath = '/{new string('s', 120)}': a Unix socket path holds at most 107 bytes"));
+        Assert.That(errors.Where(e => e.Contains("SocketPath", StringComparison.Ordinal)), Is.Empty, "a ClusterNode on its own serves no socket");
+        Assert.That(options.Admin.SocketPathProblem(options), Does.StartWith($"HaKit:Admin:SocketPath = '/{new string('s', 120)}': a Unix socket path holds at most 107 bytes"));
+    }
+
+    [Test]
+    public async Task A_socket_path_too_long_for_a_Unix_socket_stops_the_host_naming_the_key()
+    {
+        var config = TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir);
+        config["HaKit:Admin:SocketPath"] = Path.Combine(StateDir, new string('s', 110) + ".sock");
+        var recorder = new Recorder();
+        var host = Host(config, recorder, "a");
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.That(ex!.Message, Does.Contain($"HaKit:Admin:SocketPath = '{config["HaKit:Admin:SocketPath"]}': a Unix socket path holds at most 107 bytes"));
+        Assert.That(recorder.Log, Is.Empty);
     }
 }

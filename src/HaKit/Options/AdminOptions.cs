@@ -40,8 +40,31 @@ public sealed class AdminOptions
         return Path.GetFullPath(string.IsNullOrWhiteSpace(SocketPath) ? Path.Combine(options.StateDirectory, options.NodeName + ".admin.sock") : SocketPath);
     }
 
-    /// <summary>Checks the socket path's length, the event buffer and the TCP endpoint's TLS files.</summary>
-    internal void Validate(OptionsPath path, HaKitOptions options)
+    /// <summary>
+    /// Why the resolved socket path cannot be used (longer than <see cref="SocketPathMaxBytes"/>), as a validation message naming
+    /// <c>&lt;section&gt;:Admin:SocketPath</c>; null when it can (or the admin API is disabled).
+    /// </summary>
+    /// <param name="options">The node's options.</param>
+    /// <param name="section">The configuration section the options were bound from.</param>
+    /// <returns>The message, or null.</returns>
+    public string? SocketPathProblem(HaKitOptions options, string section = "HaKit")
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Enabled || (string.IsNullOrWhiteSpace(options.StateDirectory) && string.IsNullOrWhiteSpace(SocketPath)))
+        {
+            return null;
+        }
+
+        var socket = ResolveSocketPath(options);
+        return System.Text.Encoding.UTF8.GetByteCount(socket) <= SocketPathMaxBytes ? null
+            : $"{section}:Admin:SocketPath = '{socket}': a Unix socket path holds at most {SocketPathMaxBytes} bytes: set {section}:Admin:SocketPath to a shorter path, e.g. /run/hakit/{options.NodeName}.admin.sock";
+    }
+
+    /// <summary>
+    /// Checks the event buffer and the TCP endpoint's TLS files. The socket path's length is checked by the hosting layer, which
+    /// serves it (<see cref="SocketPathProblem"/>): a <see cref="ClusterNode"/> used on its own serves nothing.
+    /// </summary>
+    internal void Validate(OptionsPath path)
     {
         if (!Enabled)
         {
@@ -49,15 +72,6 @@ public sealed class AdminOptions
         }
 
         path.InRange(nameof(EventBuffer), EventBuffer, EventBufferMin, EventBufferMax, " events");
-        if (!string.IsNullOrWhiteSpace(options.StateDirectory) || !string.IsNullOrWhiteSpace(SocketPath))
-        {
-            var socket = ResolveSocketPath(options);
-            if (System.Text.Encoding.UTF8.GetByteCount(socket) > SocketPathMaxBytes)
-            {
-                path.Error(nameof(SocketPath), socket, $"a Unix socket path holds at most {SocketPathMaxBytes} bytes: set {path.Absolute("Admin:SocketPath")} to a shorter path, e.g. /run/hakit/{options.NodeName}.admin.sock");
-            }
-        }
-
         Tcp.Validate(path[nameof(Tcp)]);
     }
 }

@@ -139,7 +139,7 @@ public sealed class HaKitOptions
             path.Error(nameof(StateDirectory), StateDirectory, "must name a directory for the durable state file, e.g. /var/lib/hakit");
         }
 
-        Admin.Validate(path[nameof(Admin)], this);
+        Admin.Validate(path[nameof(Admin)]);
         if (RealtimePriority is < 0 or > RealtimePriorityMax)
         {
             path.Error(nameof(RealtimePriority), RealtimePriority, $"allowed range is 0 (off) or 1..{RealtimePriorityMax} (SCHED_RR priority; corosync uses 99, 10 is plenty next to ordinary processes)");
