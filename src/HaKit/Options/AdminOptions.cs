@@ -55,7 +55,16 @@ public sealed class AdminOptions
             return null;
         }
 
-        var socket = ResolveSocketPath(options);
+        string socket;
+        try
+        {
+            socket = ResolveSocketPath(options);
+        }
+        catch (Exception ex) when (ex is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return $"{section}:Admin:SocketPath = '{SocketPath}': not a usable path ({ex.Message}); set an absolute path such as /run/hakit/{options.NodeName}.admin.sock, or leave it empty for <StateDirectory>/<NodeName>.admin.sock";
+        }
+
         return System.Text.Encoding.UTF8.GetByteCount(socket) <= SocketPathMaxBytes ? null
             : $"{section}:Admin:SocketPath = '{socket}': a Unix socket path holds at most {SocketPathMaxBytes} bytes: set {section}:Admin:SocketPath to a shorter path, e.g. /run/hakit/{options.NodeName}.admin.sock";
     }
