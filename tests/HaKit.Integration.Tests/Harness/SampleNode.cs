@@ -339,12 +339,16 @@ public static class SampleProgram
     // Looked up on first use, not in the type initialiser: the takeover benchmark shares this harness and has no witness,
     // and a throwing static initialiser would make every member of this class unusable.
     private static readonly Lazy<string> WitnessDll =
-        new(() => Locate("HaKit.Witness.dll", "HaKit.Witness.OutputDirectory", "dotnet build src/HaKit.Witness"));
+        new(() => Locate("HaKit.Witness.dll", "HaKit.Witness.OutputDirectory", "dotnet build src/HaKit.Witness", ownOutputFirst: true));
 
     private static readonly Lazy<string> SampleDll =
         new(() => Locate(Dll, "TwoNode.Console.OutputDirectory", "dotnet build samples/TwoNode.Console"));
 
-    /// <summary><c>HaKit.Witness.dll</c> (the witness server), found like the sample (metadata <c>HaKit.Witness.OutputDirectory</c>); located on first use.</summary>
+    /// <summary>
+    /// <c>HaKit.Witness.dll</c> (the witness server), from its own output directory first (metadata <c>HaKit.Witness.OutputDirectory</c>):
+    /// a test project that references HaKit.Hosting runs on the ASP.NET Core shared framework, so its output lacks the Microsoft.Extensions
+    /// assemblies the witness, a plain console program, loads from its own directory. Located on first use.
+    /// </summary>
     public static string WitnessDllPath => WitnessDll.Value;
 
     /// <summary>
@@ -359,7 +363,7 @@ public static class SampleProgram
         : Environment.ProcessPath is { } self && Path.GetFileNameWithoutExtension(self) == "dotnet" ? self
         : "dotnet";
 
-    private static string Locate(string file, string metadataKey, string build)
+    private static string Locate(string file, string metadataKey, string build, bool ownOutputFirst = false)
     {
         var candidates = new List<string> { AppContext.BaseDirectory };
         foreach (var assembly in new[] { Assembly.GetEntryAssembly(), typeof(SampleProgram).Assembly })
@@ -369,6 +373,11 @@ public static class SampleProgram
             {
                 candidates.Add(dir);
             }
+        }
+
+        if (ownOutputFirst)
+        {
+            candidates.Reverse();
         }
 
         foreach (var dir in candidates)
