@@ -53,14 +53,18 @@ public class AdminApiTests : HostFixture
     private static GroupStatusView Web(IHost host) => host.Services.GetRequiredService<ClusterNode>().GetStatus().Groups.Single(g => g.Group == "web");
 
     /// <summary>Nodes a and b started, a running web (its preferred node), b standing by.</summary>
-    private async Task<(IHost A, IHost B, Recorder Recorder)> Pair(Action<Dictionary<string, string?>>? changeA = null, LogSink? logsA = null)
+    private async Task<(IHost A, IHost B, Recorder Recorder)> Pair(Action<Dictionary<string, string?>>? changeA = null, LogSink? logsA = null,
+        Action<Dictionary<string, string?>>? changeBoth = null)
     {
         var ports = TestHosts.FreeUdpPorts(2);
         var recorder = new Recorder();
         var configA = TestHosts.Config("a", ports, StateDir);
+        var configB = TestHosts.Config("b", ports, StateDir);
         changeA?.Invoke(configA);
+        changeBoth?.Invoke(configA);
+        changeBoth?.Invoke(configB);
         var a = Host(configA, recorder, "a", logsA);
-        var b = Host(TestHosts.Config("b", ports, StateDir), recorder, "b");
+        var b = Host(configB, recorder, "b");
         await Task.WhenAll(a.StartAsync(), b.StartAsync());
         await TestHosts.WaitFor(() => Web(a).Role == GroupRole.Active && Web(b).Owner == "a" && recorder.Running == 1, "a runs web and b sees it");
         return (a, b, recorder);
@@ -212,6 +216,27 @@ public class AdminApiTests : HostFixture
         await TestHosts.WaitFor(() => Web(b).Role == GroupRole.Active, "b starts web itself");
         var unknown = await admin.ConfirmDownAsync(new ConfirmDownRequest { Node = "zz" }, Bounded);
         Assert.That((unknown.Accepted, unknown.Message), Is.EqualTo((false, "unknown node 'zz'")));
+    }
+
+    [Test]
+    public async Task A_forwarded_takeover_the_owner_never_answers_is_refused_after_a_bounded_wait()
+    {
+        // A dead time long enough that b still believes a alive when it forwards the request (3 s; the wait is then 2 x 3 s).
+        var (a, b, _) = await Pair(changeBoth: c =>
+        {
+            c["HaKit:Timing:DeadTime"] = "00:00:03";
+            c["HaKit:Timing:InitialDeadTime"] = "00:00:03";
+        });
+        var admin = Client(b);
+        await a.Services.GetRequiredService<ClusterNode>().AbortAsync(); // silent from now on
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var refused = await admin.TakeoverAsync(new TakeoverRequest { Group = "web" }, Bounded);
+
+        Assert.That(refused.Accepted, Is.False);
+        Assert.That(refused.Message, Is.EqualTo("group web: the owner a did not answer the takeover within 6000 ms (it may be unreachable or busy); nothing was changed here"));
+        Assert.That(refused.HandledBy, Is.EqualTo("b"));
+        Assert.That(clock.Elapsed, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(5900)).And.LessThan(TestHosts.Bound), "max(2 x dead time, 2 s)");
     }
 
     [Test]
