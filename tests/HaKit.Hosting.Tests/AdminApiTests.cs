@@ -346,6 +346,32 @@ public class AdminApiTests : HostFixture
     }
 
     [Test]
+    public async Task A_watch_snapshot_shows_the_state_of_every_event_it_numbers()
+    {
+        var (a, _, _) = await Pair();
+        var node = a.Services.GetRequiredService<ClusterNode>();
+        var options = a.Services.GetRequiredService<IOptions<HaKitOptions>>().Value;
+        var journal = a.Services.GetRequiredService<AdminServer>().Journal!;
+        var seen = new TaskCompletionSource<(ulong Sequence, Role Role)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        node.EventRaised += (_, e) =>
+        {
+            if (e is RoleChanged { To: GroupRole.Stopping } && !seen.Task.IsCompleted)
+            {
+                // A watcher subscribing right after the journal numbered the event, in the middle of the loop's step.
+                using var subscription = journal.Subscribe(0, 0, () => AdminStatusMapper.Map(node, options));
+                var snapshot = subscription.First.Single();
+                seen.TrySetResult((snapshot.Sequence, snapshot.Snapshot.Groups.Single().Role));
+            }
+        };
+
+        Assert.That((await node.SwitchoverAsync("web", null, CancellationToken.None)).Accepted, Is.True);
+        var (sequence, role) = await seen.Task.WaitAsync(TestHosts.Bound);
+
+        Assert.That(sequence, Is.EqualTo(journal.LastSequence).Or.LessThan(journal.LastSequence), "the snapshot numbers the Stopping event");
+        Assert.That(role, Is.Not.EqualTo(Role.Active), "the snapshot shows the group no longer Active, as the event it numbers says");
+    }
+
+    [Test]
     public async Task Watch_reports_a_gap_when_the_missed_events_are_no_longer_held()
     {
         var (a, _, _) = await Pair(c => c["HaKit:Admin:EventBuffer"] = "16");

@@ -117,7 +117,7 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>Completes when every group has been released after <see cref="StopAsync"/> began a graceful shutdown.</summary>
     public Task GroupsReleased => _shutdownReady.Task;
 
-    /// <summary>The latest snapshot of the node's view (updated after every step of the loop).</summary>
+    /// <summary>The latest snapshot of the node's view (updated after every step of the loop, and before every event is raised).</summary>
     public ClusterStatus GetStatus() => _loop.Status ?? throw new InvalidOperationException("the node has not been started");
 
     /// <summary>The ownership token of a group: cancelled the instant this node stops owning it. Already cancelled when it does not own it now.</summary>
@@ -372,6 +372,8 @@ public sealed class ClusterNode : IAsyncDisposable
 
     private void Publish(ClusterEvent e)
     {
+        // The status matches the event: the admin API's watch snapshot (taken under its journal's lock) includes every event numbered.
+        _loop.RefreshStatus();
         _metrics.Record(e);
         EventLog.Log(_logger, _options.NodeName, e);
         if (e is ShutdownReady)
