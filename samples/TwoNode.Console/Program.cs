@@ -93,7 +93,8 @@ using (host)
         return 1;
     }
 
-    reporter.Ready(node.NodeName, host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Mode.ToString());
+    reporter.Ready(node.NodeName, host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Mode.ToString(),
+        host.Services.GetRequiredService<IHaKitAdminEndpoint>().Endpoint);
 
     // SIGTERM / Ctrl-C: the console lifetime stops the host; the hosted node hands its groups to the peer first.
     await host.WaitForShutdownAsync();

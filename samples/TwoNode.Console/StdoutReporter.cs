@@ -21,14 +21,16 @@ public sealed class StdoutReporter
     public StdoutReporter(TextWriter? output = null) => _out = output ?? Console.Out;
 
     /// <summary>
-    /// The node is started (links bound): writes <c>ready node=&lt;name&gt; arbiter=&lt;mode&gt;</c> (without <c>arbiter=</c> when
-    /// <paramref name="arbiter"/> is null), then any held lines.
+    /// The node is started (links bound): writes <c>ready node=&lt;name&gt; arbiter=&lt;mode&gt; admin=&lt;endpoint&gt;</c> (without
+    /// <c>arbiter=</c> when <paramref name="arbiter"/> is null, without <c>admin=</c> when <paramref name="admin"/> is null, e.g. the
+    /// admin API is disabled), then any held lines.
     /// </summary>
-    public void Ready(string node, string? arbiter = null)
+    public void Ready(string node, string? arbiter = null, string? admin = null)
     {
         lock (_lock)
         {
-            WriteNow(Stamp(arbiter is null ? $"ready node={node}" : $"ready node={node} arbiter={arbiter}"));
+            var ready = $"ready node={node}" + (arbiter is null ? "" : $" arbiter={arbiter}") + (admin is null ? "" : $" admin={admin}");
+            WriteNow(Stamp(ready));
             foreach (var line in _held ?? [])
             {
                 WriteNow(line);

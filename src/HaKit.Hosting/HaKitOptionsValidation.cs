@@ -35,6 +35,11 @@ internal sealed class HaKitOptionsValidation(HaKitRegistry registry, ResourceCat
         var failures = new List<string>(HaKitOptionsBinder.ErrorsOf(options));
         failures.AddRange(HaKitOptionsValidator.Validate(options, registry.SectionName));
         failures.AddRange(catalog.Resolve(options).Errors);
+        if (options.Admin.SocketPathProblem(options, registry.SectionName) is { } socket)
+        {
+            failures.Add(socket); // only the hosting layer serves the admin socket
+        }
+
         if (options.Arbiter.Mode == ArbiterMode.Etcd && registry.ArbiterType is null &&
             services.GetService<IServiceProviderIsService>() is { } isService && !isService.IsService(typeof(ILeaseStore)))
         {

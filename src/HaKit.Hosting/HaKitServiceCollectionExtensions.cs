@@ -31,7 +31,7 @@ public static class HaKitServiceCollectionExtensions
     /// <see cref="LeaseStoreArbiter"/> over the <see cref="ILeaseStore"/> registered in the container: add the HaKit.Etcd package and
     /// call <c>UseEtcd()</c> on the returned builder (it registers an etcd store built from <c>&lt;section&gt;:Arbiter:Etcd</c>), or
     /// register an <see cref="ILeaseStore"/> of your own. Without one the host fails at start-up naming the key. This package
-    /// itself references no etcd or gRPC assembly.</para>
+    /// itself references no etcd assembly. It serves the admin API (gRPC, <c>&lt;section&gt;:Admin</c>) on an embedded Kestrel: see <see cref="IHaKitAdminEndpoint"/>.</para>
     /// </remarks>
     /// <param name="services">The service collection.</param>
     /// <param name="sectionName">The configuration section. <value>Default <c>HaKit</c>.</value></param>
@@ -73,6 +73,10 @@ public static class HaKitServiceCollectionExtensions
         services.AddOptions<HaKitOptions>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<HaKitOptions>, HaKitOptionsValidation>();
         services.AddSingleton(CreateNode);
+        // The admin API starts before the node (its event journal misses nothing) and stops after it (the handover can be watched).
+        services.AddSingleton<Admin.AdminServer>();
+        services.AddSingleton<IHaKitAdminEndpoint>(sp => sp.GetRequiredService<Admin.AdminServer>());
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Admin.AdminServer>());
         services.AddSingleton<HaKitHostedService>();
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<HaKitHostedService>());
         return new HaKitBuilder(services, registry);

@@ -16,4 +16,7 @@ internal static partial class HostingLog
 
     [LoggerMessage(108, LogLevel.Error, "node {Node} failed to start: {Error}")]
     public static partial void StartFailed(ILogger logger, string node, string error);
+
+    [LoggerMessage(109, LogLevel.Information, "node {Node}: admin API on {Endpoint}")]
+    public static partial void AdminListening(ILogger logger, string node, string endpoint);
 }

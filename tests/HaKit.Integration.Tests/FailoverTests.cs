@@ -78,6 +78,11 @@ public sealed class FailoverTests
 
         Assert.That(await Ask(), Is.EqualTo(new ServiceAnswer("a", 1)));
         Assert.That(b.Lines.Where(l => l.IsHttpListening), Is.Empty, "the standby does not bind the service address");
+        foreach (var node in new[] { a, b })
+        {
+            Assert.That(node.Lines.First(l => l.IsReady)["admin"], Is.EqualTo("unix:" + Path.Combine(_pair.StateDirectory, node.Name + ".admin.sock")),
+                "the ready line names the node's admin socket");
+        }
 
         var (answer, elapsed) = await KillAAndWaitForB(a);
         TestContext.Out.WriteLine($"takeover after SIGKILL: {elapsed.TotalMilliseconds:0} ms, {answer}");

@@ -76,6 +76,9 @@ public sealed class HaKitOptions
     /// <summary>Directory of the durable state file (<c>&lt;NodeName&gt;.state</c>: incarnation and epochs). <value>Default <c>hakit-state</c>.</value></summary>
     public string StateDirectory { get; set; } = "hakit-state";
 
+    /// <summary>The admin API every node serves through HaKit.Hosting (a Unix socket by default; TCP with mutual TLS when configured).</summary>
+    public AdminOptions Admin { get; set; } = new();
+
     /// <summary>
     /// Linux real-time round-robin priority (<c>SCHED_RR</c>, 1..<see cref="RealtimePriorityMax"/>) for every thread of the process, applied at start;
     /// 0 leaves scheduling alone. Like corosync, this keeps heartbeats on time when other processes saturate the CPUs:
@@ -136,6 +139,7 @@ public sealed class HaKitOptions
             path.Error(nameof(StateDirectory), StateDirectory, "must name a directory for the durable state file, e.g. /var/lib/hakit");
         }
 
+        Admin.Validate(path[nameof(Admin)]);
         if (RealtimePriority is < 0 or > RealtimePriorityMax)
         {
             path.Error(nameof(RealtimePriority), RealtimePriority, $"allowed range is 0 (off) or 1..{RealtimePriorityMax} (SCHED_RR priority; corosync uses 99, 10 is plenty next to ordinary processes)");

@@ -32,4 +32,9 @@ public sealed record ShutdownCommand : AdminCommand;
 /// <summary>The core's answer to an admin command.</summary>
 /// <param name="Accepted">Whether the command was accepted.</param>
 /// <param name="Message">What will happen, or why it was refused.</param>
-public sealed record AdminResult(bool Accepted, string Message);
+public sealed record AdminResult(bool Accepted, string Message)
+{
+    /// <summary>The node that decided: the owner for a switchover or takeover forwarded to it (<see cref="ClusterNode.SwitchoverAsync"/>,
+    /// <see cref="ClusterNode.TakeoverAsync"/>), the local node otherwise; <see langword="null"/> when not recorded (<see cref="ClusterNode.ExecuteAsync"/>).</summary>
+    public string? HandledBy { get; init; }
+}

@@ -26,6 +26,38 @@ internal sealed partial class OwnershipCore
         return null;
     }
 
+    /// <summary>
+    /// For the admin API (a takeover asked on a standby is forwarded to the holder): who holds <paramref name="group"/> as far as this
+    /// node knows. This node, else a live peer announcing it held, else a peer that fell silent while announcing it held (its last
+    /// announcement is kept until it restarts or is fenced). A read-only query: changes nothing.
+    /// </summary>
+    /// <param name="group">The group.</param>
+    /// <param name="known">False when the group is not configured.</param>
+    /// <returns>The holder and its health (<see cref="PeerHealth.Alive"/> for this node), or null when nobody holds it.</returns>
+    public (string Node, PeerHealth Health)? HolderOf(string group, out bool known)
+    {
+        known = _groupByName.TryGetValue(group, out var g);
+        if (g is null)
+        {
+            return null;
+        }
+
+        if (CurrentOwner(g) is { } owner)
+        {
+            return (owner, owner == LocalNode ? PeerHealth.Alive : _peerByName[owner].Health);
+        }
+
+        foreach (var p in _peers)
+        {
+            if (!p.Fenced && p.Groups.TryGetValue(g.Name, out var ann) && ann.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked)
+            {
+                return (p.Name, p.Health);
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Whether node (priorityA, nameA) outranks (priorityB, nameB): higher priority, then the ordinally smaller name.</summary>
     private static bool Outranks(int priorityA, string nameA, int priorityB, string nameB) =>
         priorityA != priorityB ? priorityA > priorityB : string.CompareOrdinal(nameA, nameB) < 0;

@@ -40,6 +40,7 @@ public sealed class ClusterNode : IAsyncDisposable
     private NodeReceiver? _receiver;
     private readonly NodeLoop _loop;
     private readonly NodeCommandExecutor _executor;
+    private readonly AdminForwarding _admin;
     private readonly Dictionary<string, GroupDriver> _drivers = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _shutdown = new();
     private readonly TaskCompletionSource _shutdownReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -83,6 +84,7 @@ public sealed class ClusterNode : IAsyncDisposable
             _drivers.Add(g.Name, new GroupDriver(runner));
         }
 
+        _admin = new AdminForwarding(options, _loop, _links, _logger, _time);
         _executor = new NodeCommandExecutor(options, _loop, _links, _state, _arbiter, _fencing, _drivers, _metrics, _logger, Publish);
         _diesWithProcess = resources.Where(r => r.Value.Count > 0 && r.Value.All(x => x.DiesWithProcess)).Select(r => r.Key).ToHashSet(StringComparer.Ordinal);
         _warmUpAssemblies = [typeof(ClusterNode).Assembly, typeof(Polly.ResiliencePipeline).Assembly, .. resources.Values.SelectMany(l => l).Select(r => r.GetType().Assembly).Distinct()];
@@ -117,7 +119,7 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>Completes when every group has been released after <see cref="StopAsync"/> began a graceful shutdown.</summary>
     public Task GroupsReleased => _shutdownReady.Task;
 
-    /// <summary>The latest snapshot of the node's view (updated after every step of the loop).</summary>
+    /// <summary>The latest snapshot of the node's view (updated after every step of the loop, and before every event is raised).</summary>
     public ClusterStatus GetStatus() => _loop.Status ?? throw new InvalidOperationException("the node has not been started");
 
     /// <summary>The ownership token of a group: cancelled the instant this node stops owning it. Already cancelled when it does not own it now.</summary>
@@ -155,7 +157,8 @@ public sealed class ClusterNode : IAsyncDisposable
         _loop.Open(new OwnershipCore(CoreConfig.FromOptions(_options, _fencing.Configured, _diesWithProcess), FailureDetectorFactory.FromOptions(_options), _state.Epochs, TimeSpan.Zero));
 
         var witness = _witness;
-        var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage);
+        _admin.Open(incarnation);
+        var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage, _admin.OnMessage);
         _receiver = new NodeReceiver(router, _loop, _logger, _time);
         await _links.StartAsync(_receiver, cancellationToken).ConfigureAwait(false);
 
@@ -188,6 +191,39 @@ public sealed class ClusterNode : IAsyncDisposable
         }
 
         return tcs.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Moves a group gracefully (what <see cref="SwitchoverCommand"/> does), sent to any node: runs here when this node owns the group;
+    /// otherwise it is forwarded over the heartbeat links to the owner, which runs its own switchover (stop there, then start on the
+    /// target: never two owners) and answers with its core's result. Refused with the reason when the owner cannot be reached or does
+    /// not answer within twice the dead time (at least 2 s).
+    /// </summary>
+    /// <param name="group">The group.</param>
+    /// <param name="target">The node to move to, or <see langword="null"/> for the best other eligible node.</param>
+    /// <param name="cancellationToken">Cancels waiting for the answer.</param>
+    /// <returns>The deciding node's result (<see cref="AdminResult.HandledBy"/> names it).</returns>
+    public Task<AdminResult> SwitchoverAsync(string group, string? target, CancellationToken cancellationToken) =>
+        _admin.SwitchoverAsync(group, target, cancellationToken);
+
+    /// <summary>
+    /// Asked on a standby (Heartbeat's <c>hb_takeover</c>): the group's owner hands the group to this node, by a switchover it runs
+    /// itself. Refused with the reason when the owner is unreachable; after <see cref="ConfirmNodeDownCommand"/> for it this node
+    /// starts the group by itself.
+    /// </summary>
+    /// <param name="group">The group.</param>
+    /// <param name="cancellationToken">Cancels waiting for the answer.</param>
+    /// <returns>The deciding node's result (<see cref="AdminResult.HandledBy"/> names it).</returns>
+    public Task<AdminResult> TakeoverAsync(string group, CancellationToken cancellationToken) =>
+        _admin.TakeoverAsync(group, cancellationToken);
+
+    /// <summary>An event in words: the line this node logs for it (events without a log line of their own: their type and values).</summary>
+    /// <param name="e">The event.</param>
+    /// <returns>One line.</returns>
+    public string DescribeEvent(ClusterEvent e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        return EventLog.Describe(_options.NodeName, e) ?? e.ToString();
     }
 
     /// <summary>
@@ -338,6 +374,8 @@ public sealed class ClusterNode : IAsyncDisposable
 
     private void Publish(ClusterEvent e)
     {
+        // The status matches the event: the admin API's watch snapshot (taken under its journal's lock) includes every event numbered.
+        _loop.RefreshStatus();
         _metrics.Record(e);
         EventLog.Log(_logger, _options.NodeName, e);
         if (e is ShutdownReady)

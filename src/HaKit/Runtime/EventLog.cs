@@ -6,6 +6,17 @@ namespace HaKit.Runtime;
 /// <summary>One log line per event: what the node decided and why (the detector state, the arbiter's answer, the epochs, the fence result).</summary>
 internal static class EventLog
 {
+    /// <summary>The line <see cref="Log"/> writes for <paramref name="e"/> (the admin API's event text), or null when it writes none.</summary>
+    /// <param name="nodeName">The local node.</param>
+    /// <param name="e">The event.</param>
+    /// <returns>The formatted message.</returns>
+    public static string? Describe(string nodeName, ClusterEvent e)
+    {
+        var capture = new LineCapture();
+        Log(capture, nodeName, e);
+        return capture.Line;
+    }
+
     /// <summary>Logs <paramref name="e"/> at its level (events with no log line of their own are skipped).</summary>
     /// <param name="logger">The node's logger.</param>
     /// <param name="nodeName">The local node.</param>
@@ -91,4 +102,22 @@ internal static class EventLog
                 break;
         }
     }
+}
+
+/// <summary>A logger that keeps the formatted message of the one line written to it (so event text and log lines are the same words).</summary>
+internal sealed class LineCapture : ILogger
+{
+    /// <summary>The last formatted message.</summary>
+    public string? Line { get; private set; }
+
+    /// <inheritdoc />
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    /// <inheritdoc />
+    public bool IsEnabled(LogLevel logLevel) => true;
+
+    /// <inheritdoc />
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+        Line = formatter(state, exception);
 }

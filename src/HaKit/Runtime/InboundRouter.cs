@@ -15,6 +15,9 @@ internal enum InboundKind
 
     /// <summary>A Witness-mode vote message, already handed to this node's voter.</summary>
     Vote = 2,
+
+    /// <summary>An admin request or reply (forwarded switchover or takeover), already handed to the node's admin forwarding.</summary>
+    Admin = 3,
 }
 
 /// <summary>Why an <see cref="InboundRouter"/> dropped a packet.</summary>
@@ -91,6 +94,7 @@ internal sealed class InboundRouter
     private readonly HaKitMetrics? _metrics;
     private readonly string? _witnessName;
     private readonly Func<string, ClusterMessage, bool>? _votes;
+    private readonly Func<string, ulong, ClusterMessage, bool>? _admin;
 
     /// <summary>Creates a router for heartbeats only (vote messages are dropped as malformed).</summary>
     /// <param name="codec">The receiving node's codec of this incarnation.</param>
@@ -105,13 +109,16 @@ internal sealed class InboundRouter
     /// <param name="metrics">Where received heartbeats and drops are counted, if anywhere.</param>
     /// <param name="witnessName">The witness's name: a heartbeat claiming to come from it is not one.</param>
     /// <param name="votes">The node's voter: (authenticated sender, message) → whether it accepts the message.</param>
-    internal InboundRouter(EnvelopeCodec codec, HaKitMetrics? metrics, string? witnessName, Func<string, ClusterMessage, bool>? votes)
+    /// <param name="admin">The node's admin forwarding: (authenticated sender, its incarnation, message) → whether it accepts the message.</param>
+    internal InboundRouter(EnvelopeCodec codec, HaKitMetrics? metrics, string? witnessName, Func<string, ClusterMessage, bool>? votes,
+        Func<string, ulong, ClusterMessage, bool>? admin = null)
     {
         ArgumentNullException.ThrowIfNull(codec);
         _codec = codec;
         _metrics = metrics;
         _witnessName = witnessName;
         _votes = votes;
+        _admin = admin;
     }
 
     /// <summary>Routes one received packet.</summary>
@@ -153,6 +160,14 @@ internal sealed class InboundRouter
                     }
 
                     drop = InboundDrop.VoteRejected;
+                }
+                else if (message.BodyCase is ClusterMessage.BodyOneofCase.AdminRequest or ClusterMessage.BodyOneofCase.AdminReply
+                    && _admin is not null && envelope.Sender != _witnessName)
+                {
+                    if (_admin(envelope.Sender, envelope.Incarnation, message))
+                    {
+                        return new InboundPacket(InboundKind.Admin, InboundDrop.None, default, envelope.Sender, envelope.Incarnation, envelope.Sequence, null);
+                    }
                 }
             }
 

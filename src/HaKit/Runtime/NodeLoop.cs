@@ -40,6 +40,18 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
     /// <summary>The latest status snapshot (after every step), or <see langword="null"/> before start.</summary>
     public ClusterStatus? Status => _status;
 
+    /// <summary>
+    /// Refreshes <see cref="Status"/> now (on the loop, before an event is raised): whoever reads the status from an event handler, or
+    /// after it, sees the state that raised the event, not the one before the loop step.
+    /// </summary>
+    public void RefreshStatus()
+    {
+        if (_core is { } core)
+        {
+            _status = core.GetStatus();
+        }
+    }
+
     /// <summary>Starts the clock (before the core exists: the witness voter shares it).</summary>
     public void StartClock() => _startTimestamp = time.GetTimestamp();
 

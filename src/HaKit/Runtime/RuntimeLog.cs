@@ -118,4 +118,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(51, LogLevel.Information, "link {Link}: {Evidence} (node {Peer}); the core weighs it against the other links")]
     public static partial void CrashHintReceived(ILogger logger, string link, string peer, string evidence);
+
+    [LoggerMessage(37, LogLevel.Information, "admin: {What} of group {Group} forwarded to its owner {Owner}")]
+    public static partial void AdminForwarded(ILogger logger, string what, string group, string owner);
+
+    [LoggerMessage(38, LogLevel.Information, "admin: {What} of group {Group} asked by {Requester}: {Outcome}: {Message}")]
+    public static partial void AdminRequestHandled(ILogger logger, string what, string group, string requester, string outcome, string message);
 }

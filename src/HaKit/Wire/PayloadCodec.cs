@@ -12,6 +12,8 @@ internal static class PayloadCodec
     private static readonly byte TagVoteRequest = ProtoWire.Tag(ClusterMessage.VoteRequestFieldNumber, ProtoWire.WireTypeLengthDelimited);
     private static readonly byte TagVoteReply = ProtoWire.Tag(ClusterMessage.VoteReplyFieldNumber, ProtoWire.WireTypeLengthDelimited);
     private static readonly byte TagVoteRelease = ProtoWire.Tag(ClusterMessage.VoteReleaseFieldNumber, ProtoWire.WireTypeLengthDelimited);
+    private static readonly byte TagAdminRequest = ProtoWire.Tag(ClusterMessage.AdminRequestFieldNumber, ProtoWire.WireTypeLengthDelimited);
+    private static readonly byte TagAdminReply = ProtoWire.Tag(ClusterMessage.AdminReplyFieldNumber, ProtoWire.WireTypeLengthDelimited);
 
     /// <summary>Writes <paramref name="message"/> to the start of <paramref name="destination"/> without allocating.</summary>
     /// <returns>The number of bytes written.</returns>
@@ -39,7 +41,7 @@ internal static class PayloadCodec
         ArgumentNullException.ThrowIfNull(reuse);
         reuse.ClearBody();
         Heartbeat? heartbeat = null;
-        IMessage? vote = null; // witness-mode messages are rare: parsed with allocation
+        IMessage? vote = null; // witness-mode and admin messages are rare: parsed with allocation
         int pos = 0;
         while (pos < payload.Length)
         {
@@ -49,7 +51,7 @@ internal static class PayloadCodec
                 return false;
             }
 
-            if (tag == TagHeartbeat || tag == TagVoteRequest || tag == TagVoteReply || tag == TagVoteRelease)
+            if (tag == TagHeartbeat || tag == TagVoteRequest || tag == TagVoteReply || tag == TagVoteRelease || tag == TagAdminRequest || tag == TagAdminReply)
             {
                 if (!TryReadLength(payload, ref pos, out ReadOnlySpan<byte> bytes))
                 {
@@ -70,7 +72,9 @@ internal static class PayloadCodec
                     {
                         IMessage target = tag == TagVoteRequest ? vote as VoteRequest ?? new VoteRequest()
                             : tag == TagVoteReply ? vote as VoteReply ?? new VoteReply()
-                            : vote as VoteRelease ?? new VoteRelease();
+                            : tag == TagVoteRelease ? vote as VoteRelease ?? new VoteRelease()
+                            : tag == TagAdminRequest ? vote as AdminRequest ?? new AdminRequest()
+                            : vote as AdminReply ?? new AdminReply();
                         target.MergeFrom(bytes);
                         vote = target;
                         heartbeat = null;
@@ -102,6 +106,12 @@ internal static class PayloadCodec
                 break;
             case VoteRelease release:
                 reuse.VoteRelease = release;
+                break;
+            case AdminRequest adminRequest:
+                reuse.AdminRequest = adminRequest;
+                break;
+            case AdminReply adminReply:
+                reuse.AdminReply = adminReply;
                 break;
             default:
                 if (heartbeat is not null)

@@ -362,7 +362,11 @@ public static class SampleProgram
     private static readonly Lazy<string> SampleDll =
         new(() => Locate(Dll, "TwoNode.Console.OutputDirectory", "dotnet build samples/TwoNode.Console"));
 
-    /// <summary><c>HaKit.Witness.dll</c> (the witness server), found like the sample (metadata <c>HaKit.Witness.OutputDirectory</c>); located on first use.</summary>
+    /// <summary>
+    /// <c>HaKit.Witness.dll</c> (the witness server), from its own output directory first (metadata <c>HaKit.Witness.OutputDirectory</c>):
+    /// a test project that references HaKit.Hosting runs on the ASP.NET Core shared framework, so its output lacks the Microsoft.Extensions
+    /// assemblies the witness, a plain console program, loads from its own directory. Located on first use.
+    /// </summary>
     public static string WitnessDllPath => WitnessDll.Value;
 
     /// <summary>

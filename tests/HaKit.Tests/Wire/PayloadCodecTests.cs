@@ -21,6 +21,26 @@ public sealed class PayloadCodecTests
     };
 
     [Test]
+    public void Admin_messages_round_trip_and_the_last_body_of_the_oneof_wins()
+    {
+        var request = new ClusterMessage { AdminRequest = new AdminRequest { RequestId = 7, Group = "web", Target = "b", Kind = AdminRequestKind.AdminRequestTakeover, To = "a" } };
+        var reply = new ClusterMessage { AdminReply = new AdminReply { RequestId = 7, To = "b", ToIncarnation = 3, Accepted = true, Reason = "group web: stopping here, then starting on b" } };
+        var reuse = new ClusterMessage();
+        foreach (var message in new[] { request, reply })
+        {
+            var buffer = new byte[256];
+            int n = PayloadCodec.Write(message, buffer);
+            Assert.That(PayloadCodec.TryRead(buffer.AsSpan(0, n), reuse), Is.True);
+            Assert.That(reuse, Is.EqualTo(message));
+        }
+
+        byte[] both = [.. request.ToByteArray(), .. SampleHeartbeat().ToByteArray()];
+        Assert.That(PayloadCodec.TryRead(both, reuse), Is.True);
+        Assert.That(reuse.BodyCase, Is.EqualTo(ClusterMessage.BodyOneofCase.Heartbeat), "an admin request followed by a heartbeat is a heartbeat");
+        Assert.That(PayloadCodec.TryRead(reply.ToByteArray()[..^2], reuse), Is.False);
+    }
+
+    [Test]
     public void Vote_messages_round_trip_and_the_last_body_of_the_oneof_wins()
     {
         var request = new ClusterMessage { VoteRequest = new VoteRequest { RequestId = 5, Group = "web", Epoch = 3, TtlMs = 2000, Renew = true } };

@@ -1,0 +1,116 @@
+using Grpc.Core;
+using HaKit.Admin.V1;
+
+namespace HaKit.Hosting.Admin;
+
+/// <summary>
+/// The admin API (<c>hakit.admin.v1.ClusterAdmin</c>) over the node: standby, maintenance, cleanup and confirm-down run on this node's
+/// core; switchover and takeover go to the group's owner when that is another node (<see cref="ClusterNode.SwitchoverAsync"/>,
+/// <see cref="ClusterNode.TakeoverAsync"/>); a refused command answers with the core's reason.
+/// </summary>
+internal sealed class ClusterAdminService(ClusterNode node, HaKitOptions options, AdminEventJournal journal) : ClusterAdmin.ClusterAdminBase
+{
+    public override Task<StatusReply> GetStatus(StatusRequest request, ServerCallContext context) => Task.FromResult(Status());
+
+    public override Task<CommandReply> SetStandby(SetStandbyRequest request, ServerCallContext context) =>
+        Run(new SetStandbyCommand(request.Standby), context);
+
+    public override Task<CommandReply> SetMaintenance(SetMaintenanceRequest request, ServerCallContext context) =>
+        Run(new SetMaintenanceCommand(Required(request.Group, "group"), request.Maintenance), context);
+
+    public override Task<CommandReply> Cleanup(CleanupRequest request, ServerCallContext context) =>
+        Run(new ClearFailuresCommand(Required(request.Group, "group")), context);
+
+    public override Task<CommandReply> ConfirmDown(ConfirmDownRequest request, ServerCallContext context) =>
+        Run(new ConfirmNodeDownCommand(Required(request.Node, "node")), context);
+
+    public override async Task<CommandReply> Switchover(SwitchoverRequest request, ServerCallContext context)
+    {
+        EnsureRunning();
+        var result = await node.SwitchoverAsync(Required(request.Group, "group"), request.Target.Length == 0 ? null : request.Target, context.CancellationToken).ConfigureAwait(false);
+        return Reply(result);
+    }
+
+    public override async Task<CommandReply> Takeover(TakeoverRequest request, ServerCallContext context)
+    {
+        EnsureRunning();
+        var result = await node.TakeoverAsync(Required(request.Group, "group"), context.CancellationToken).ConfigureAwait(false);
+        return Reply(result);
+    }
+
+    public override async Task Watch(WatchRequest request, IServerStreamWriter<WatchEvent> responseStream, ServerCallContext context)
+    {
+        EnsureRunning();
+        AdminEventJournal.Subscription subscription;
+        try
+        {
+            subscription = journal.Subscribe(request.Incarnation, request.AfterSequence, Status);
+        }
+        catch (InvalidOperationException ex)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, ex.Message));
+        }
+
+        using (subscription)
+        {
+            var last = 0UL;
+            foreach (var e in subscription.First)
+            {
+                await responseStream.WriteAsync(e, context.CancellationToken).ConfigureAwait(false);
+                last = e.Sequence;
+            }
+
+            try
+            {
+                await foreach (var e in subscription.Live.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+                {
+                    await responseStream.WriteAsync(e, context.CancellationToken).ConfigureAwait(false);
+                    last = e.Sequence;
+                }
+            }
+            catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
+            {
+                return; // the client left
+            }
+
+            if (subscription.Overflowed)
+            {
+                throw new RpcException(new Grpc.Core.Status(StatusCode.ResourceExhausted,
+                    $"watcher too slow: more than {AdminEventJournal.SubscriberQueue} events queued; reconnect with incarnation={node.Incarnation} after_sequence={last} to get what was missed (or a gap snapshot)"));
+            }
+
+            // Otherwise the admin API is stopping (the node shuts down): the stream ends normally.
+        }
+    }
+
+    private StatusReply Status()
+    {
+        EnsureRunning();
+        return AdminStatusMapper.Map(node, options);
+    }
+
+    private async Task<CommandReply> Run(AdminCommand command, ServerCallContext context)
+    {
+        EnsureRunning();
+        var result = await node.ExecuteAsync(command, context.CancellationToken).ConfigureAwait(false);
+        return Reply(result with { HandledBy = result.HandledBy ?? node.NodeName });
+    }
+
+    private static CommandReply Reply(AdminResult result) =>
+        new() { Accepted = result.Accepted, Message = result.Message, HandledBy = result.HandledBy ?? "" };
+
+    private void EnsureRunning()
+    {
+        try
+        {
+            _ = node.GetStatus();
+        }
+        catch (InvalidOperationException)
+        {
+            throw new RpcException(new Grpc.Core.Status(StatusCode.Unavailable, $"node {node.NodeName} is starting; try again in a moment"));
+        }
+    }
+
+    private static string Required(string value, string name) =>
+        string.IsNullOrWhiteSpace(value) ? throw new RpcException(new Grpc.Core.Status(StatusCode.InvalidArgument, $"{name} is required")) : value;
+}
