@@ -74,6 +74,9 @@ internal sealed class CoreConfig
     /// <summary>What a crash hint may do (by arbiter mode). <value>Default <see cref="CrashHintPolicy.Corroborate"/>.</value></summary>
     public CrashHintPolicy CrashHint { get; init; }
 
+    /// <summary>How long a crash hint waits for an answer to its probe before it counts (<see cref="TimingOptions.EffectiveCrashHintWindow"/>). <value>Default 10 ms.</value></summary>
+    public TimeSpan CrashHintWindow { get; init; } = TimeSpan.FromMilliseconds(10);
+
     /// <summary>Builds the core configuration from validated options.</summary>
     /// <param name="options">The node options.</param>
     /// <param name="fencingConfigured">Whether fence agents are registered.</param>
@@ -98,6 +101,7 @@ internal sealed class CoreConfig
             HandoffConfirmTimeout = 2 * options.Timing.DeadTime,
             LeaseDriftMargin = options.Arbiter.LeaseDriftMargin,
             CrashHint = options.Arbiter.Mode == ArbiterMode.TwoNode ? CrashHintPolicy.Takeover : CrashHintPolicy.AskArbiter,
+            CrashHintWindow = options.Timing.EffectiveCrashHintWindow,
         };
     }
 }

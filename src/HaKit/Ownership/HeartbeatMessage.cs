@@ -26,4 +26,12 @@ public sealed record GroupAnnouncement(
 /// <param name="Sequence">The sender's announcement number: grows with every announcement within one incarnation (every link
 /// carries the same number for the same announcement); 0 when unknown. A receiver acts only on an announcement newer than the
 /// last it acted on, so a heartbeat that arrives late (held back on a slow link) never brings back a state the sender has left.</param>
-public sealed record HeartbeatMessage(int Priority, bool Leaving, IReadOnlyList<GroupAnnouncement> Groups, ulong Sequence = 0);
+public sealed record HeartbeatMessage(int Priority, bool Leaving, IReadOnlyList<GroupAnnouncement> Groups, ulong Sequence = 0)
+{
+    /// <summary>
+    /// The sender is checking a crash hint about its peers (a link saw a connection end without a goodbye): every live receiver
+    /// answers at once with a heartbeat of its own, so a hint about a live node is contradicted within a round trip instead of
+    /// a heartbeat interval.
+    /// </summary>
+    public bool Probe { get; init; }
+}

@@ -24,7 +24,8 @@ internal sealed partial class OwnershipCore
 
         _announce = false;
         _nextHeartbeatAt = _now + _config.Interval;
-        _ready.Add(new SendHeartbeat(BuildHeartbeat()));
+        _ready.Add(new SendHeartbeat(BuildHeartbeat() with { Probe = _probe }));
+        _probe = false;
     }
 
     /// <summary>The announcement of every group (the same numbered announcement goes out on every link).</summary>

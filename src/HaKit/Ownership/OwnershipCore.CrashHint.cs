@@ -6,12 +6,17 @@ namespace HaKit.Ownership;
 /// and on the group (<see cref="GroupConfig.DiesWithProcess"/>).
 /// </summary>
 /// <remarks>
-/// <para>A hint qualifies only while the peer has been silent on every other link for at least <see cref="HintSilence"/> (one
-/// and a half heartbeat intervals), and no heartbeat of the hinted incarnation arrived after it. A live peer sends on every link
-/// every interval, so a false hint (say a reset and a refusal injected by a firewall while the peer runs) is contradicted by the
-/// next heartbeat before it can count. Exactly one interval would not do: the next heartbeat of a live peer is due after one
-/// interval and arrives a little later (timer lateness, about 45 ms at p99 on a busy 2-core machine); the extra half interval
-/// is that margin. A new incarnation clears the hint.</para>
+/// <para>A hint qualifies only once nothing was heard from the peer on any link since the hint for <see cref="CoreConfig.CrashHintWindow"/>
+/// (10 ms with the Lan preset), while a <b>probe</b> asked it for an immediate answer: with the hint, the core sends a heartbeat
+/// flagged <see cref="HeartbeatMessage.Probe"/> on every link, and a live receiver answers it at once (<see cref="AnswerProbe"/>).
+/// So a false hint (say a reset and a refused reconnect injected by a firewall while the peer runs) is contradicted within a
+/// round trip, and a true one counts after the window instead of after the dead time. A peer with no link but the hinted one is
+/// not probed: its hint counts at once. A new incarnation clears the hint; a heartbeat of the hinted incarnation that arrives
+/// after it voids it.</para>
+/// <para>The window is the safety margin: a live peer whose answer takes longer than the window (a host so busy that receiving,
+/// deciding and sending a heartbeat takes more than 10 ms) would be taken for dead, as it would after the dead time. Raise
+/// <c>Timing:CrashHintWindow</c> on hosts that stall that long; the hint needs a connection that ended without a goodbye AND a
+/// reconnect refused by the peer's kernel first, which a live peer's process does not produce by itself.</para>
 /// <para>A qualified hint counts as the peer's death for a group only in TwoNode mode when every resource of the group dies with
 /// the process (nothing of the dead owner can still run), or in a lease mode (the acquisition starts at once and the arbiter
 /// refuses until the dead owner's lease expired). Otherwise it only corroborates: logged, and the takeover waits for the dead time.</para>
@@ -33,36 +38,36 @@ internal sealed partial class OwnershipCore
             }
 
             p.Hint = new CrashHint(_now, link, evidence);
+            if (p.Links.Length > 1)
+            {
+                // Ask the peer on every link for an immediate answer: alive, it contradicts the hint within a round trip.
+                _probe = true;
+                _announce = true;
+            }
+
             EvaluateHint(p);
         });
     }
 
     /// <summary>
-    /// When the peer's hint can qualify at the earliest (its other links silent for <see cref="HintSilence"/>), or <see langword="null"/> when
-    /// it has no hint. The runtime wakes the core then, instead of waiting for the next tick.
+    /// When the peer's hint can qualify at the earliest (the probe window after the hint), or <see langword="null"/> when it has no
+    /// hint. The runtime wakes the core then, instead of waiting for the next tick.
     /// </summary>
     /// <param name="peer">The peer.</param>
-    public TimeSpan? CrashHintDueAt(string peer)
+    public TimeSpan? CrashHintDueAt(string peer) =>
+        _peerByName.TryGetValue(peer, out var p) && p.Hint is { } hint ? hint.At + HintWindow(p) : null;
+
+    /// <summary>How long the peer's hint waits for a probe answer: <see cref="CoreConfig.CrashHintWindow"/>, or nothing when the hinted link is its only link.</summary>
+    private TimeSpan HintWindow(PeerState p) => p.Links.Length > 1 ? _config.CrashHintWindow : TimeSpan.Zero;
+
+    /// <summary>A peer's heartbeat asked for an immediate answer (it checks a crash hint about this node): announce at the end of the step.</summary>
+    private void AnswerProbe(HeartbeatMessage message)
     {
-        if (!_peerByName.TryGetValue(peer, out var p) || p.Hint is not { } hint)
+        if (message.Probe)
         {
-            return null;
+            _announce = true;
         }
-
-        var due = hint.At;
-        foreach (var l in p.Links)
-        {
-            if (l.Name != hint.Link && l.Detector.LastHeartbeat is { } last && last + HintSilence > due)
-            {
-                due = last + HintSilence;
-            }
-        }
-
-        return due;
     }
-
-    /// <summary>How long the peer must have been silent on every other link for its hint to qualify: 1.5 heartbeat intervals.</summary>
-    private TimeSpan HintSilence => _config.Interval + (_config.Interval / 2);
 
     /// <summary>Whether the peer's hint qualifies now (see the class remarks).</summary>
     private bool HintQualifies(PeerState p)
@@ -72,9 +77,14 @@ internal sealed partial class OwnershipCore
             return false;
         }
 
+        if (_now < hint.At + HintWindow(p))
+        {
+            return false;
+        }
+
         foreach (var l in p.Links)
         {
-            if (l.Detector.LastHeartbeat is { } last && (last > hint.At || (l.Name != hint.Link && _now - last < HintSilence)))
+            if (l.Detector.LastHeartbeat is { } last && last > hint.At)
             {
                 return false;
             }

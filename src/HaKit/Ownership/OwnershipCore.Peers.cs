@@ -85,6 +85,7 @@ internal sealed partial class OwnershipCore
 
         p.Heard = true;
         ContradictHint(p, _now);
+        AnswerProbe(message);
         linkState.Detector.RecordHeartbeat(now);
         // The same announcement on another link, or an older one that arrived late: it proves the link is up, but its content is
         // not the sender's current state.

@@ -48,6 +48,9 @@ internal sealed partial class OwnershipCore
     /// <summary>Send a heartbeat at the end of this step (a role or eligibility changed, or the interval passed).</summary>
     private bool _announce = true;
 
+    /// <summary>The next heartbeat asks every receiver for an immediate answer (a crash hint is being checked).</summary>
+    private bool _probe;
+
     private bool _standby;
     private TimeSpan _arbiterUnreachableUntil = TimeSpan.MinValue;
     private string? _arbiterUnreachableWhy;

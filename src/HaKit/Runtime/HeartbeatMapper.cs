@@ -11,7 +11,7 @@ internal static class HeartbeatMapper
 {
     public static ClusterMessage ToProto(HeartbeatMessage message)
     {
-        var hb = new Heartbeat { Priority = (uint)Math.Max(0, message.Priority), Leaving = message.Leaving, Sequence = message.Sequence };
+        var hb = new Heartbeat { Priority = (uint)Math.Max(0, message.Priority), Leaving = message.Leaving, Sequence = message.Sequence, Probe = message.Probe };
         foreach (var g in message.Groups)
         {
             hb.Groups.Add(new GroupStatus
@@ -45,6 +45,6 @@ internal static class HeartbeatMapper
             groups[i] = new GroupAnnouncement(g.Name, (CoreRole)(int)g.Role, g.Epoch, g.HighestEpoch, g.Eligible, g.HandoffTo.Length == 0 ? null : g.HandoffTo, g.FatalMark, g.FatalCleared);
         }
 
-        return new HeartbeatMessage((int)Math.Min(hb.Priority, int.MaxValue), hb.Leaving, groups, hb.Sequence);
+        return new HeartbeatMessage((int)Math.Min(hb.Priority, int.MaxValue), hb.Leaving, groups, hb.Sequence) { Probe = hb.Probe };
     }
 }

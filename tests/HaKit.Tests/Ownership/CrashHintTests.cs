@@ -5,12 +5,16 @@ namespace HaKit.Tests.Ownership;
 
 /// <summary>
 /// The crash hint in the core, on virtual time: a link reports that the peer's process is gone (connection ended without
-/// goodbye, reconnect refused). Links lan0 (UDP-like) and grpc0 (the link that hints); interval 100 ms, dead time 400 ms.
+/// goodbye, reconnect refused), a probe on the other links, and the window in which a live peer would have answered. Links lan0
+/// (UDP-like) and grpc0 (the link that hints); interval 100 ms, dead time 400 ms.
 /// </summary>
 [TestFixture]
 public class CrashHintTests
 {
     private static readonly TimeSpan Second = TimeSpan.FromSeconds(1);
+
+    /// <summary>The probe window of the unit harness (the core's default, 10 ms).</summary>
+    private static readonly TimeSpan Window = TimeSpan.FromMilliseconds(10);
 
     private static CoreCluster Pair(CrashHintPolicy policy, bool diesWithProcess)
     {
@@ -33,7 +37,7 @@ public class CrashHintTests
 
         Assert.That(took, Is.Not.Null);
         Assert.That(took!.Value, Is.LessThan(c.Timing.DeadTime - c.Timing.Interval), "well before the dead time");
-        Assert.That(took.Value, Is.LessThanOrEqualTo((1.5 * c.Timing.Interval) + TimeSpan.FromMilliseconds(60)), "1.5 intervals of silence on lan0 at most, then the takeover");
+        Assert.That(took.Value, Is.LessThanOrEqualTo(TimeSpan.FromMilliseconds(2) + Window + TimeSpan.FromMilliseconds(60)), "the probe window after the hint, then the takeover");
         Assert.That(c.Epoch("b"), Is.EqualTo(2UL));
         Assert.That(c.Overlaps, Is.Empty);
         var acquiring = c.EventsOf<RoleChanged>("b").Single(r => r.To == GroupRole.Acquiring);
@@ -45,22 +49,62 @@ public class CrashHintTests
     }
 
     [Test]
-    public void TwoNode_hint_waits_for_one_silent_interval_on_the_other_link()
+    public void TwoNode_hint_probes_the_other_links_and_counts_after_the_window_when_nothing_answers()
     {
         var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
 
-        // Right after a heartbeat of a reached b on lan0: the hint must wait until lan0 has been silent for 1.5 intervals.
+        // Right after a heartbeat of a reached b on lan0: no silence is needed, only the probe window after the hint.
         var since = c.Now;
         c.RunUntil(() => c.Commands.Any(x => x.Node == "a" && x.At > since && x.Command is SendHeartbeat), Second);
         c.Run(c.NetworkDelay);
-        var lastLan = c.Now;
         c.Crash("a");
+        var hintedAt = c.Now;
         c.HintCrash("b", "a", "grpc0");
+
+        var probe = c.Commands.Where(x => x.Node == "b" && x.At == hintedAt && x.Command is SendHeartbeat).Select(x => ((SendHeartbeat)x.Command).Message).ToList();
+        Assert.That(probe.Any(m => m.Probe), Is.True, "the hint sends a probe at once");
         var took = c.RunUntil(() => c.Role("b") != GroupRole.Standby, 3 * Second);
 
         Assert.That(took, Is.Not.Null);
-        Assert.That(c.Now, Is.GreaterThanOrEqualTo(lastLan + (1.5 * c.Timing.Interval)), "no takeover before lan0 was silent for 1.5 intervals");
-        Assert.That(c.Now, Is.LessThan(lastLan + c.Timing.DeadTime - c.Timing.Interval), "but well before the dead time");
+        Assert.That(c.Now, Is.GreaterThanOrEqualTo(hintedAt + Window), "no takeover before the probe window ended unanswered");
+        Assert.That(c.Now, Is.LessThan(hintedAt + Window + c.Timing.Interval), "and right after it, far before the dead time");
+    }
+
+    [Test]
+    public void A_live_peer_answers_the_probe_at_once_and_the_hint_is_void()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+
+        // a runs; only its grpc0 stream was reset (a middlebox). b's probe reaches a on lan0 and a answers within the round trip.
+        c.Cut("a", "b", "grpc0");
+        var hintedAt = c.Now;
+        c.HintCrash("b", "a", "grpc0");
+        c.Run(2 * c.NetworkDelay);
+        var answers = c.Commands.Where(x => x.Node == "a" && x.At > hintedAt && x.At <= hintedAt + (2 * c.NetworkDelay) && x.Command is SendHeartbeat).ToList();
+        Assert.That(answers, Is.Not.Empty, "a answered the probe in the step that received it, not at its next interval");
+
+        c.Run(2 * Second);
+        Assert.That(c.Role("a"), Is.EqualTo(GroupRole.Active));
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Standby));
+        Assert.That(c.EventsOf<PeerCrashHinted>("b"), Is.Empty, "the answered probe voided the hint");
+    }
+
+    [Test]
+    public void A_peer_reached_only_on_the_hinted_link_is_not_probed_and_its_hint_counts_at_once()
+    {
+        var c = new CoreCluster("a", "b") { Links = ["grpc0"], CrashHint = CrashHintPolicy.Takeover };
+        c.Groups[0] = c.Groups[0] with { DiesWithProcess = true };
+        c.Start();
+        c.Run(2 * Second);
+        c.Crash("a");
+        c.RunMs(2);
+        var hintedAt = c.Now;
+        c.HintCrash("b", "a", "grpc0");
+        var took = c.RunUntil(() => c.Role("b") != GroupRole.Standby, Second);
+
+        Assert.That(took, Is.Not.Null);
+        Assert.That(c.Now - hintedAt, Is.LessThan(Window), "no other link to probe: nothing to wait for");
+        Assert.That(c.Commands.Where(x => x.Node == "b" && x.Command is SendHeartbeat { Message.Probe: true }), Is.Empty);
     }
 
     [Test]
