@@ -56,7 +56,7 @@ public sealed class GrpcLinkFailoverTests
         Assert.That(hint["shortened"], Is.EqualTo("web"), "the sample's http resource dies with its process");
         var dead = b.Lines.FirstOrDefault(l => l.IsPeer && l["node"] == "a" && l["health"] == "Dead");
         Assert.That(dead is null || dead.Timestamp >= active.Timestamp, Is.True, "b was Active before its failure detector declared a dead");
-        Assert.That(b.Stderr, Does.Contain("failover: peer a's process is gone (").And.Contain("on link grpc0, reconnect refused)"), "the role change names the hint");
+        Assert.That(await StderrSoon(b, "failover: peer a's process is gone ("), Does.Contain("on link grpc0, reconnect refused)"), "the role change names the hint");
         TestContext.Out.WriteLine($"SIGKILL → b Active after {(active.Timestamp - killedAt).TotalMilliseconds:0} ms (stdout timestamps)");
     }
 
@@ -70,7 +70,7 @@ public sealed class GrpcLinkFailoverTests
         var acquiring = await b.WaitForLineAsync(l => l.IsRoleTo("Acquiring"), TimeSpan.FromSeconds(10), "role to=Acquiring");
         Assert.That(b.Lines.Where(l => l.Kind == "hint"), Is.Empty, "a frozen process resets nothing");
         Assert.That(acquiring.Timestamp - stoppedAt, Is.GreaterThanOrEqualTo(_pair.Timing.DeadTime - _pair.Timing.Interval), "the takeover waited for the dead time");
-        Assert.That(b.Stderr, Does.Contain("failover: node a is dead (no heartbeat for"));
+        Assert.That(await StderrSoon(b, "failover: node a is dead (no heartbeat for"), Does.Contain("failover: node a is dead (no heartbeat for"));
     }
 
     [Test]
@@ -83,6 +83,21 @@ public sealed class GrpcLinkFailoverTests
         Assert.That(await a.WaitForExitAsync(TimeSpan.FromSeconds(15)), Is.EqualTo(0));
         await Task.Delay(500); // b's reconnects to the gone a are refused meanwhile
         Assert.That(b.Lines.Where(l => l.Kind == "hint"), Is.Empty, "a clean stop is told apart from a crash");
-        Assert.That(b.Stderr, Does.Contain("link grpc0: stream to node a ended: goodbye"));
+        Assert.That(await StderrSoon(b, "link grpc0: stream to node a ended: goodbye"), Does.Contain("link grpc0: stream to node a ended: goodbye"));
+    }
+
+    /// <summary>
+    /// The node's stderr once it contains <paramref name="text"/> (or after 5 s): stdout and stderr are read on separate
+    /// threads, so a log line written just before a stdout line may be read just after it.
+    /// </summary>
+    private static async Task<string> StderrSoon(SampleNode node, string text)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!node.Stderr.Contains(text, StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(20);
+        }
+
+        return node.Stderr;
     }
 }

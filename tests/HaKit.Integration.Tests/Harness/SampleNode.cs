@@ -359,6 +359,9 @@ public static class SampleProgram
     private static readonly Lazy<string> WitnessDll =
         new(() => Locate("HaKit.Witness.dll", "HaKit.Witness.OutputDirectory", "dotnet build src/HaKit.Witness", ownOutputFirst: true));
 
+    private static readonly Lazy<string> CliDll =
+        new(() => Locate("HaKit.Cli.dll", "HaKit.Cli.OutputDirectory", "dotnet build src/HaKit.Cli", ownOutputFirst: true));
+
     private static readonly Lazy<string> SampleDll =
         new(() => Locate(Dll, "TwoNode.Console.OutputDirectory", "dotnet build samples/TwoNode.Console"));
 
@@ -368,6 +371,9 @@ public static class SampleProgram
     /// assemblies the witness, a plain console program, loads from its own directory. Located on first use.
     /// </summary>
     public static string WitnessDllPath => WitnessDll.Value;
+
+    /// <summary><c>HaKit.Cli.dll</c> (the <c>hakit</c> tool), from its own output directory first (metadata <c>HaKit.Cli.OutputDirectory</c>).</summary>
+    public static string CliDllPath => CliDll.Value;
 
     /// <summary>
     /// <c>TwoNode.Console.dll</c>: next to the calling assembly when the project references the sample (the build copies it there),
