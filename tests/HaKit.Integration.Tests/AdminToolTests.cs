@@ -43,6 +43,8 @@ public sealed class AdminToolTests
             tool.Dispose();
         }
 
+        _tools.Clear();
+
         if (TestContext.CurrentContext.Result.Outcome.Status != NUnit.Framework.Interfaces.TestStatus.Passed)
         {
             await TestContext.Out.WriteLineAsync(_pair.Transcripts());
