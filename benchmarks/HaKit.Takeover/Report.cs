@@ -140,8 +140,9 @@ public static partial class Report
         if (kills.Count > 0)
         {
             md.Append(CultureInfo.InvariantCulture, $"SIGKILL runs where the crash hint qualified on b: {kills.Count(k => k.HintMs is not null)} of {kills.Count}. ");
-            md.Append("The hint counts only once a has also been silent on the UDP link for 1.5 heartbeat intervals (a live peer with a reset stream is contradicted by its next UDP heartbeat first), so with this preset's ");
-            md.Append(CultureInfo.InvariantCulture, $"{timing.Interval.TotalMilliseconds:0} ms interval it qualifies up to {1.5 * timing.Interval.TotalMilliseconds:0} ms after a's last UDP heartbeat.\n\n");
+            var window = Math.Clamp(timing.Interval.TotalMilliseconds / 20, 2, 250);
+            md.Append("With the hint b sends a probe on the UDP link, which a live peer answers at once; the hint counts when nothing answered within the probe window ");
+            md.Append(CultureInfo.InvariantCulture, $"(`Timing:CrashHintWindow`, unset: Interval / 20 = {window:0} ms here), so `hint after` is the time until b saw a's stream end and its reconnect refused, plus that window.\n\n");
         }
 
         if (stops.Count > 0)

@@ -32,25 +32,31 @@ public sealed class AdminToolTests
     [TearDown]
     public async Task TearDown()
     {
-        foreach (var tool in _tools)
+        try
         {
-            if (!tool.HasExited)
+            foreach (var tool in _tools)
             {
-                tool.Kill(entireProcessTree: true);
+                if (!tool.HasExited)
+                {
+                    tool.Kill(entireProcessTree: true);
+                }
+
+                await tool.WaitForExitAsync();
+                tool.Dispose();
+            }
+        }
+        finally
+        {
+            // The pair is disposed whatever happened to the tools: no node process outlives the test.
+            _tools.Clear();
+            if (TestContext.CurrentContext.Result.Outcome.Status != NUnit.Framework.Interfaces.TestStatus.Passed)
+            {
+                await TestContext.Out.WriteLineAsync(_pair.Transcripts());
             }
 
-            await tool.WaitForExitAsync();
-            tool.Dispose();
+            await _pair.DisposeAsync();
         }
 
-        _tools.Clear();
-
-        if (TestContext.CurrentContext.Result.Outcome.Status != NUnit.Framework.Interfaces.TestStatus.Passed)
-        {
-            await TestContext.Out.WriteLineAsync(_pair.Transcripts());
-        }
-
-        await _pair.DisposeAsync();
         Assert.That(_pair.Started.All(p => p.HasExited), Is.True, "every process is reaped");
         Assert.That(Directory.Exists(_pair.StateDirectory), Is.False, "the state directory and its admin sockets are removed");
     }
