@@ -196,7 +196,7 @@ public class ConfigurationTests
         config["HaKit:Timing:DeadTme"] = "00:00:01";
         Assert.That(Failures(config), Is.EqualTo(new[]
         {
-            "HaKit:Timing:DeadTme = '00:00:01': unknown setting; known settings in HaKit:Timing: Interval, WarnTime, DeadTime, InitialDeadTime, TickInterval, LocalPauseThreshold",
+            "HaKit:Timing:DeadTme = '00:00:01': unknown setting; known settings in HaKit:Timing: Interval, WarnTime, DeadTime, InitialDeadTime, TickInterval, LocalPauseThreshold, CrashHintWindow",
         }));
     }
 
