@@ -26,4 +26,10 @@ internal static partial class GrpcLinkLog
 
     [LoggerMessage(126, LogLevel.Information, "link {Link}: stream to node {Peer} ended ({How}) but the reconnect was not refused ({Error}): no crash hint")]
     public static partial void NoHint(ILogger logger, string link, string peer, string how, string error);
+
+    [LoggerMessage(127, LogLevel.Debug, "link {Link}: connection-loss path warmed up in {Ms:0.0} ms ({How}; reconnect refused: {Refused})")]
+    public static partial void WarmedUp(ILogger logger, string link, double ms, string how, bool refused);
+
+    [LoggerMessage(128, LogLevel.Debug, "link {Link}: warming up the connection-loss path failed: {Error}")]
+    public static partial void WarmUpFailed(ILogger logger, string link, string error);
 }

@@ -157,6 +157,10 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
         {
             dialer.Start(_stop.Token);
         }
+
+        // The first crash a node sees would otherwise run the connection-loss path cold (JIT, first exceptions): measured
+        // 35 ms from SIGKILL to the stream's end the first time, 8 ms afterwards. Run it once now, off the caller's path.
+        _ = Task.Run(() => CrashPathWarmUp.RunAsync(_logger, LinkName, _time, _stop.Token), CancellationToken.None);
     }
 
     /// <inheritdoc />
@@ -450,6 +454,10 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
         }
     }
 
+    /// <summary>Reads a stream until it ends; whether the peer said goodbye and how it ended (the dialer's own reading, for <see cref="CrashPathWarmUp"/>).</summary>
+    /// <param name="call">The call.</param>
+    internal static Task<(bool Clean, string How)> ReadEndAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call) => PeerDialer.ReadAsync(call);
+
     /// <summary>Whether <paramref name="error"/> (or anything inside it) is a refused TCP connect.</summary>
     internal static bool IsRefused(Exception? error) => FindSocketError(error) == SocketError.ConnectionRefused;
 
@@ -702,7 +710,7 @@ internal sealed class GrpcLinkTransport : IHeartbeatTransport
             return await reader.ConfigureAwait(false);
         }
 
-        private static async Task<(bool Clean, string How)> ReadAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call)
+        internal static async Task<(bool Clean, string How)> ReadAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call)
         {
             try
             {
