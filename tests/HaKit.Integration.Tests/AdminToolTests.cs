@@ -78,7 +78,7 @@ public sealed class AdminToolTests
     private async Task WaitForOwner(string node)
     {
         var answer = await HttpProbe.WaitForAnswerAsync(_pair.Service, x => x.Node == node, MoveTimeout, TimeSpan.FromMilliseconds(20));
-        Assert.That(answer, Is.Not.Null, $"{node} never answered on {_pair.Service} within {MoveTimeout.TotalSeconds} s");
+        Assert.That(answer?.Node, Is.EqualTo(node), $"{node} never answered on {_pair.Service} within {MoveTimeout.TotalSeconds} s");
     }
 
     [Test]
