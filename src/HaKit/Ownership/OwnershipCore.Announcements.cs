@@ -24,16 +24,19 @@ internal sealed partial class OwnershipCore
 
         _announce = false;
         _nextHeartbeatAt = _now + _config.Interval;
-        _ready.Add(new SendHeartbeat(BuildHeartbeat() with { Probe = _probe }));
+        _ready.Add(new SendHeartbeat(BuildHeartbeat()));
         _probe = false;
     }
 
-    /// <summary>The announcement of every group (the same numbered announcement goes out on every link).</summary>
+    /// <summary>The announcement of every group (the same numbered announcement goes out on every link), flagged as a probe while a crash hint is checked.</summary>
     private HeartbeatMessage BuildHeartbeat() => new(
         _config.LocalPriority,
         _shuttingDown,
         _groups.Select(g => new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked && !ArbiterUnreachable, g.Handoff.Target, g.Fatal.Mark, g.Fatal.Cleared)).ToArray(),
-        ++_announcements);
+        ++_announcements)
+    {
+        Probe = _probe,
+    };
 
     /// <summary>Changes the local role, raises <see cref="RoleChanged"/> with its reason, and announces it at the end of the step.</summary>
     private void SetRole(GroupState g, GroupRole role, DecisionContext why, TimeSpan? takeover = null)
