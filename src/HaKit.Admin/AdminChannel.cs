@@ -12,75 +12,77 @@ namespace HaKit.Admin;
 /// </summary>
 public static class AdminChannel
 {
-    /// <summary>Creates a channel to the admin endpoint.</summary>
+    /// <summary>Creates a channel to the admin endpoint with the default <see cref="AdminChannelOptions"/>.</summary>
     /// <param name="endpoint"><c>unix:/absolute/path</c> or <c>https://host:port</c>.</param>
     /// <param name="tls">Client certificate and server checks for an https endpoint (required there; ignored for unix:).</param>
     /// <returns>The channel (dispose it when done).</returns>
     /// <exception cref="ArgumentException">The endpoint is neither form, or an https endpoint was given without credentials.</exception>
-    public static GrpcChannel Create(string endpoint, AdminClientCredentials? tls = null)
+    public static GrpcChannel Create(string endpoint, AdminClientCredentials? tls = null) => Create(endpoint, tls, new AdminChannelOptions());
+
+    /// <summary>Creates a channel to the admin endpoint.</summary>
+    /// <param name="endpoint"><c>unix:/absolute/path</c> or <c>https://host:port</c>.</param>
+    /// <param name="tls">Client certificate and server checks for an https endpoint (required there; ignored for unix:).</param>
+    /// <param name="options">Connect timeout and keep-alive pings.</param>
+    /// <returns>The channel (dispose it when done).</returns>
+    /// <exception cref="ArgumentException">The endpoint is neither form, or an https endpoint was given without credentials.</exception>
+    public static GrpcChannel Create(string endpoint, AdminClientCredentials? tls, AdminChannelOptions options)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(endpoint);
-        if (endpoint.StartsWith("unix:", StringComparison.Ordinal))
+        ArgumentNullException.ThrowIfNull(options);
+        if (!AdminEndpointText.TryParse(endpoint, out var socketPath, out var address, out var error))
         {
-            var path = endpoint["unix:".Length..];
-            if (path.StartsWith("//", StringComparison.Ordinal))
-            {
-                // unix:///abs/path (URI form) is accepted too.
-                path = path[2..];
-            }
+            throw new ArgumentException($"Admin endpoint {error}; use unix:/absolute/path/node.admin.sock or https://host:port.", nameof(endpoint));
+        }
 
-            if (path.Length == 0)
-            {
-                throw new ArgumentException($"Admin endpoint '{endpoint}' names no socket path; use unix:/absolute/path/node.admin.sock.", nameof(endpoint));
-            }
+        var connectTimeout = options.ConnectTimeout;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = connectTimeout,
+            KeepAlivePingDelay = options.KeepAlivePingDelay,
+            KeepAlivePingTimeout = options.KeepAlivePingTimeout < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : options.KeepAlivePingTimeout,
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            EnableMultipleHttp2Connections = false,
+        };
 
-            var socketPath = Path.GetFullPath(path);
-            var handler = new SocketsHttpHandler
+        if (socketPath is not null)
+        {
+            handler.ConnectCallback = async (_, cancellationToken) =>
             {
-                ConnectCallback = async (_, cancellationToken) =>
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
                 {
-                    var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                    try
-                    {
-                        await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), cancellationToken).ConfigureAwait(false);
-                        return new NetworkStream(socket, ownsSocket: true);
-                    }
-                    catch
-                    {
-                        socket.Dispose();
-                        throw;
-                    }
-                },
+                    using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    bounded.CancelAfter(connectTimeout);
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), bounded.Token).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
             };
             return GrpcChannel.ForAddress("http://localhost", new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
         }
 
-        if (endpoint.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+        if (tls is null)
         {
-            if (tls is null)
-            {
-                throw new ArgumentException(
-                    $"Admin endpoint '{endpoint}' is mutual TLS: pass the client certificate and key (AdminClientCredentials).", nameof(tls));
-            }
-
-            var clientCertificate = tls.LoadClientCertificate();
-            var roots = tls.ServerCaFile is { Length: > 0 } ca ? AdminCertificates.LoadPemBundle(ca) : null;
-            var thumbprints = tls.ServerThumbprints.Select(AdminCertificates.NormaliseThumbprint).ToArray();
-            var handler = new SocketsHttpHandler
-            {
-                SslOptions = new SslClientAuthenticationOptions
-                {
-                    ClientCertificates = new X509CertificateCollection { clientCertificate },
-                    RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-                        roots is null && thumbprints.Length == 0
-                            ? errors == SslPolicyErrors.None
-                            // A pinned or private-CA server certificate is checked by its chain or thumbprint, not by its host name.
-                            : AdminCertificates.IsAccepted(certificate, roots, thumbprints, errors),
-                },
-            };
-            return GrpcChannel.ForAddress(endpoint, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
+            throw new ArgumentException(
+                $"Admin endpoint '{endpoint}' is mutual TLS: pass the client certificate and key (AdminClientCredentials).", nameof(tls));
         }
 
-        throw new ArgumentException($"Admin endpoint '{endpoint}' is neither unix:/path nor https://host:port.", nameof(endpoint));
+        var clientCertificate = tls.LoadClientCertificate();
+        var roots = tls.ServerCaFile is { Length: > 0 } ca ? AdminCertificates.LoadPemBundle(ca) : null;
+        var thumbprints = tls.ServerThumbprints.Select(AdminCertificates.NormaliseThumbprint).ToArray();
+        handler.SslOptions = new SslClientAuthenticationOptions
+        {
+            ClientCertificates = new X509CertificateCollection { clientCertificate },
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                roots is null && thumbprints.Length == 0
+                    ? errors == SslPolicyErrors.None
+                    // A pinned or private-CA server certificate is checked by its chain or thumbprint, not by its host name.
+                    : AdminCertificates.IsAccepted(certificate, roots, thumbprints, errors),
+        };
+        return GrpcChannel.ForAddress(address!, new GrpcChannelOptions { HttpHandler = handler, DisposeHttpClient = true });
     }
 }

@@ -65,12 +65,21 @@ public sealed class MutualTlsTests
     }
 
     [Test]
-    public async Task Without_a_client_certificate_the_node_answers_nothing()
+    public async Task Without_a_client_certificate_the_tool_says_which_options_are_missing()
     {
         await using var server = await Serve();
         var result = await Cli.RunAsync("status", "--endpoint", server.Endpoint.Replace("http://", "https://", StringComparison.Ordinal), "--ca", F("ca.pem"), "--timeout", "3");
-        Assert.That(result.Code, Is.EqualTo(ExitCodes.Unreachable), "the node closes the connection without answering: " + result);
+        Assert.That(result.Code, Is.EqualTo(ExitCodes.Usage), "a mutual-TLS endpoint needs a client certificate: " + result);
+        Assert.That(result.Error, Does.Contain("--cert and --key"));
         Assert.That(result.Out, Does.Not.Contain("Node a"));
+    }
+
+    [Test]
+    public async Task An_unreadable_authority_file_is_a_usage_error_naming_ca()
+    {
+        var result = await Cli.RunAsync("status", "--endpoint", "https://127.0.0.1:1", "--cert", F("client.pem"), "--key", F("client.key"), "--ca", F("missing-ca.pem"));
+        Assert.That(result.Code, Is.EqualTo(ExitCodes.Usage), result.ToString());
+        Assert.That(result.Error, Does.Contain("--ca"));
     }
 
     [Test]
