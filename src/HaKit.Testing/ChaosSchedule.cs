@@ -110,6 +110,17 @@ internal sealed class ChaosSchedule(Simulation sim, OperatorActions operators)
             }
         }
 
+        if (sim.LeaseStore is not null && sim.Chance(f.StoreTamperRate * dt))
+        {
+            sim.TamperWithStore();
+        }
+
+        if (sim.LeaseStore is not null && sim.Chance(f.WatchFailureRate * dt))
+        {
+            var victim = sim.Nodes[sim.Random.Next(sim.Nodes.Count)];
+            sim.BreakWatch(victim, sim.Now + sim.Draw(f.StoreCutDuration));
+        }
+
         // Operator actions (Chance draws nothing when a rate is 0: profiles without them replay exactly as before).
         if (sim.Chance(f.SwitchoverRate * dt))
         {

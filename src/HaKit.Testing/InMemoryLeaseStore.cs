@@ -11,13 +11,20 @@ namespace HaKit.Testing;
 /// store revision by one and a key's create revision is the revision that created it. Like etcd it is durable across
 /// <see cref="Restart"/>, which also refreshes every lease to its full time to live (etcd's new leader does the same).
 /// While <see cref="Available"/> is false every call throws <see cref="LeaseStoreUnavailableException"/>.
+/// <see cref="WatchDeletionsAsync"/> reports every deleted key (released, expired, revoked, or deleted by an operator) to its
+/// watchers as the deletion happens; call <see cref="ExpireDue"/> on the store's clock so that expiries happen on time even while
+/// no one calls the store (etcd's lessor does this by itself). The operator's hand on the store, as <c>etcdctl</c> gives it:
+/// <see cref="DeleteKey"/>, <see cref="RevokeLease"/> and <see cref="PutWithNewLease"/> (another writer, such as a second
+/// process configured with the same node name).
 /// </summary>
-/// <remarks>Not thread-safe: the simulator is single-threaded; lock around it to share it between threads.</remarks>
+/// <remarks>Not thread-safe: the simulator is single-threaded; lock around it to share it between threads (the watcher list
+/// alone is safe to change from any thread, as a watch is cancelled from outside).</remarks>
 public sealed class InMemoryLeaseStore : ILeaseStore
 {
     private readonly TimeProvider _time;
     private readonly Dictionary<long, Lease> _leases = [];
     private readonly Dictionary<string, Entry> _keys = new(StringComparer.Ordinal);
+    private readonly List<Watcher> _watchers = [];
     private long _nextLease = 0x694d0001;
 
     /// <summary>Creates an empty store at revision 1 (etcd's first revision).</summary>
@@ -147,10 +154,128 @@ public sealed class InMemoryLeaseStore : ILeaseStore
         {
             _keys.Remove(key);
             Revision++;
+            Notify(key);
             return ValueTask.FromResult(true);
         }
 
         return ValueTask.FromResult(false);
+    }
+
+    /// <summary>Watches deletions under <paramref name="prefix"/> (etcd <c>Watch</c> with <c>NOPUT</c>): <paramref name="onDeleted"/> is
+    /// called, inside the store call that deleted it, with each deleted key until <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <param name="prefix">The key prefix.</param>
+    /// <param name="onDeleted">Called with each deleted key; must return quickly and must not call the store.</param>
+    /// <param name="cancellationToken">Ends the watch.</param>
+    /// <returns>Completes when the watch ends.</returns>
+    public Task WatchDeletionsAsync(string prefix, Action<string> onDeleted, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        ArgumentNullException.ThrowIfNull(onDeleted);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.CompletedTask;
+        }
+
+        var watcher = new Watcher(prefix, onDeleted);
+        lock (_watchers)
+        {
+            _watchers.Add(watcher);
+        }
+
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        cancellationToken.Register(() =>
+        {
+            lock (_watchers)
+            {
+                _watchers.Remove(watcher);
+            }
+
+            ended.TrySetResult();
+        });
+        return ended.Task;
+    }
+
+    /// <summary>Deletes every key whose lease has expired by now and tells the watchers (etcd's lessor revokes expired leases by itself).</summary>
+    public void ExpireDue() => Expire();
+
+    /// <summary>An operator deletes a key (<c>etcdctl del</c>); the lease it was bound to lives on.</summary>
+    /// <param name="key">The key.</param>
+    /// <returns>Whether the key existed.</returns>
+    public bool DeleteKey(string key)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        Expire();
+        if (!_keys.Remove(key))
+        {
+            return false;
+        }
+
+        Revision++;
+        Notify(key);
+        return true;
+    }
+
+    /// <summary>An operator revokes a lease (<c>etcdctl lease revoke</c>): the keys bound to it are deleted with it.</summary>
+    /// <param name="leaseId">The lease.</param>
+    /// <returns>Whether the lease existed.</returns>
+    public bool RevokeLease(long leaseId)
+    {
+        Expire();
+        if (!_leases.Remove(leaseId))
+        {
+            return false;
+        }
+
+        DeleteKeysOf([leaseId]);
+        return true;
+    }
+
+    /// <summary>
+    /// Another writer grants itself a lease of <paramref name="ttl"/> (never kept alive) and creates <paramref name="key"/> = <paramref name="value"/>
+    /// bound to it if the key is absent: a second process configured with a node's name, or an operator's <c>etcdctl put --lease</c>.
+    /// </summary>
+    /// <param name="key">The key.</param>
+    /// <param name="value">The value (a node name).</param>
+    /// <param name="ttl">The lease's time to live.</param>
+    /// <returns>The new holder, or <see langword="null"/> when the key existed (nothing was written, no lease is left behind).</returns>
+    public LeaseHolder? PutWithNewLease(string key, string value, TimeSpan ttl)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        Expire();
+        if (_keys.ContainsKey(key))
+        {
+            return null;
+        }
+
+        var id = _nextLease++;
+        _leases.Add(id, new Lease(ttl) { ExpiresAt = Now + ttl });
+        Revision++;
+        var holder = new LeaseHolder(value, id, Revision);
+        _keys.Add(key, new Entry(holder));
+        return holder;
+    }
+
+    private void Notify(string key)
+    {
+        Watcher[] watchers;
+        lock (_watchers)
+        {
+            if (_watchers.Count == 0)
+            {
+                return;
+            }
+
+            watchers = [.. _watchers];
+        }
+
+        foreach (var w in watchers)
+        {
+            if (key.StartsWith(w.Prefix, StringComparison.Ordinal))
+            {
+                w.OnDeleted(key);
+            }
+        }
     }
 
     private TimeSpan Now => TimeSpan.FromTicks(_time.GetTimestamp() * TimeSpan.TicksPerSecond / _time.TimestampFrequency);
@@ -205,6 +330,10 @@ public sealed class InMemoryLeaseStore : ILeaseStore
         }
 
         Revision++; // one transaction deletes them all
+        foreach (var k in gone)
+        {
+            Notify(k);
+        }
     }
 
     private sealed class Lease(TimeSpan ttl)
@@ -215,4 +344,6 @@ public sealed class InMemoryLeaseStore : ILeaseStore
     }
 
     private sealed record Entry(LeaseHolder Holder);
+
+    private sealed record Watcher(string Prefix, Action<string> OnDeleted);
 }

@@ -43,6 +43,10 @@ internal sealed class LeaseStoreView(Simulation sim, SimulatedNode node, InMemor
         return store.DeleteIfLeaseAsync(key, leaseId, cancellationToken);
     }
 
+    /// <summary>The node's watch stream: the simulation decides per deletion whether it reaches the node (<see cref="Simulation"/>'s watch delivery).</summary>
+    public Task WatchDeletionsAsync(string prefix, Action<string> onDeleted, CancellationToken cancellationToken) =>
+        store.WatchDeletionsAsync(prefix, onDeleted, cancellationToken);
+
     private void Check()
     {
         if (node.StoreCutUntil > sim.Now)

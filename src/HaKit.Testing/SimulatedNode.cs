@@ -115,6 +115,12 @@ public sealed class SimulatedNode
 
     internal (int Generation, TimeSpan LastArrival) ArbiterChannel { get; set; }
 
+    /// <summary>Lease modes: ends the current process's watch of the lease store (cancelled when the process dies).</summary>
+    internal CancellationTokenSource? WatchStop { get; set; }
+
+    /// <summary>Lease modes: until when the node's watch stream is broken (deletions it would report are lost).</summary>
+    internal TimeSpan WatchLostUntil { get; set; }
+
     internal FenceCoordinator Fencing { get; set; } = null!;
 
     internal Dictionary<string, ulong> Persisted => _persisted;

@@ -33,6 +33,7 @@ public sealed partial class Simulation
         {
             n.PingOutageUntil = TimeSpan.Zero;
             n.StoreCutUntil = TimeSpan.Zero;
+            n.WatchLostUntil = TimeSpan.Zero;
             n.WitnessRequestsCutUntil = TimeSpan.Zero;
             n.WitnessRepliesCutUntil = TimeSpan.Zero;
             if (n.StalledUntil > Now)

@@ -53,6 +53,111 @@ public sealed partial class Simulation
         Record(n.Name, "fault", $"cut from the lease store until {n.StoreCutUntil.TotalSeconds:0.000}s");
     }
 
+    /// <summary>Lease modes: the store's lessor, every 50 ms of global time while the store is up: expired leases take their keys,
+    /// and the watchers hear of it then (not at the next call that happens to touch the store).</summary>
+    internal void ExpireStoreLeases()
+    {
+        if (_leaseStore is not { } store)
+        {
+            return;
+        }
+
+        if (store.Available)
+        {
+            store.ExpireDue();
+        }
+
+        ScheduleGlobal(Now + LessorInterval, ExpireStoreLeases);
+    }
+
+    private static readonly TimeSpan LessorInterval = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>
+    /// Lease modes: the process's watch of the store (the runtime runs <see cref="IArbiterWatch.WatchAsync"/> for its lifetime and
+    /// feeds each freed group to <see cref="OwnershipCore.OnArbiterFreed"/>). Here the real <see cref="LeaseStoreArbiter"/> watch
+    /// runs over the simulated store; a deletion reaches the node after an arbiter delay, unless the node is cut from the store or
+    /// its watch stream is broken at that instant (lost, as production loses it while the stream is reopened), and a replaying
+    /// watch reports it again later.
+    /// </summary>
+    private void StartWatch(SimulatedNode n)
+    {
+        if (_leaseStore is null || n.Arbiter is not IArbiterWatch watch)
+        {
+            return;
+        }
+
+        var stop = new CancellationTokenSource();
+        n.WatchStop = stop;
+        _ = watch.WatchAsync(group => DeliverFreed(n, group), stop.Token);
+    }
+
+    private void DeliverFreed(SimulatedNode n, string group)
+    {
+        if (!n.IsUp || n.StoreCutUntil > Now || n.WatchLostUntil > Now)
+        {
+            Record(n.Name, "arbiter", $"the deletion of {group}'s key is lost on the way (watch stream down)");
+            return;
+        }
+
+        var delay = Draw(Options.ArbiterDuration);
+        Later(n, delay, () => Freed(n, group));
+        if (Chance(_faults.WatchReplay))
+        {
+            Later(n, delay + Draw(_faults.Jitter), () => Freed(n, group, replayed: true));
+        }
+    }
+
+    private void Freed(SimulatedNode n, string group, bool replayed = false)
+    {
+        Record(n.Name, "arbiter", replayed ? $"the watch reports {group}'s key deleted again (replay)" : $"the watch reports {group}'s key deleted: ask again now");
+        n.Core.OnArbiterFreed(n.Clock.LocalNow, group);
+    }
+
+    /// <summary>Lease modes: an outsider's hand on the store (<see cref="FaultProfile.StoreTamperRate"/>): a random group's key is
+    /// deleted, its holder's lease revoked, or the key deleted and re-created under a new lease with the same node name.</summary>
+    internal void TamperWithStore()
+    {
+        if (_leaseStore is not { Available: true } store)
+        {
+            return;
+        }
+
+        var held = store.Keys.OrderBy(k => k.Key, StringComparer.Ordinal).ToArray();
+        if (held.Length == 0)
+        {
+            return;
+        }
+
+        var (key, holder) = held[Random.Next(held.Length)];
+        switch (Random.Next(3))
+        {
+            case 0:
+                Record("-", "fault", $"an operator deletes {key} (held by {holder.Value}, lease {holder.LeaseId:x}; the lease lives on)");
+                store.DeleteKey(key);
+                break;
+            case 1:
+                Record("-", "fault", $"an operator revokes lease {holder.LeaseId:x} of {holder.Value} ({key} goes with it)");
+                store.RevokeLease(holder.LeaseId);
+                break;
+            default:
+                store.DeleteKey(key);
+                var impostor = store.PutWithNewLease(key, holder.Value, Options.Cluster.Arbiter.LeaseTtl);
+                Record("-", "fault", $"a second process named {holder.Value} re-creates {key} under its own lease {impostor?.LeaseId:x} (never renewed); {holder.Value}'s lease {holder.LeaseId:x} lives on");
+                break;
+        }
+    }
+
+    /// <summary>Lease modes: a node's watch stream fails (<see cref="FaultProfile.WatchFailureRate"/>) until <paramref name="until"/>.</summary>
+    internal void BreakWatch(SimulatedNode n, TimeSpan until)
+    {
+        if (until > n.WatchLostUntil)
+        {
+            n.WatchLostUntil = until;
+        }
+
+        Record(n.Name, "fault", $"watch stream broken until {n.WatchLostUntil.TotalSeconds:0.000}s (deletions meanwhile are lost)");
+    }
+
     private void StoreBack(InMemoryLeaseStore store)
     {
         store.Available = true;
@@ -75,6 +180,14 @@ public sealed partial class Simulation
             }
 
             var decision = pending.Result;
+            if (ask.Request.Reason == AcquireReason.Renew && decision.Granted && arbiter is LeaseStoreArbiter lease && _leaseStore is { } store)
+            {
+                var key = lease.KeyOf(ask.Request.Group);
+                var holder = store.Keys.GetValueOrDefault(key);
+                var mine = lease.LeaseOf(ask.Request.Group);
+                Observe(new LeaseRenewalGranted(Now, n.Name, ask.Request.Group, key, mine, holder));
+            }
+
             var back = Draw(Options.ArbiterDuration);
             Record(n.Name, "arbiter", $"{ask.Request.Reason} {ask.Request.Group}: {(decision.Granted ? "granted" : decision.Unavailable ? "unavailable" : "denied")} at the store ({decision.Explanation}); answer in {Ms(back)}");
             Later(n, back, () => n.Core.OnArbiterAnswer(n.Clock.LocalNow, ask.RequestId, decision));

@@ -29,6 +29,9 @@ public sealed partial class Simulation
             g.Action?.Cancel();
         }
 
+        n.WatchStop?.Cancel();
+        n.WatchStop?.Dispose();
+        n.WatchStop = null;
         ForgetHeard(n.Index);
         Observe(new NodeCrashed(Now, n.Name));
         Record(n.Name, "fault", why);

@@ -24,6 +24,11 @@ public sealed partial class Simulation
             Boot(n);
         }
 
+        if (_leaseStore is not null)
+        {
+            ScheduleGlobal(LessorInterval, ExpireStoreLeases);
+        }
+
         if (_faultsOn)
         {
             ScheduleGlobal(TimeSpan.FromMilliseconds(100), _chaos.Tick);

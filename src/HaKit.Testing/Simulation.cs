@@ -246,6 +246,7 @@ public sealed partial class Simulation : IDisposable
             : new TwoNodeArbiter(Options.PingTargets ? [new SimulatedProbe(this, n)] : []);
         n.Core = new OwnershipCore(CoreConfig.FromOptions(n.Options, agents.Length > 0), FailureDetectorFactory.FromOptions(n.Options), new Dictionary<string, ulong>(n.Persisted, StringComparer.Ordinal), TimeSpan.Zero);
         n.Voter = _witness is null ? null : CreateVoter(n);
+        StartWatch(n);
         _resources.CreateGroups(n);
 
         ForgetHeard(n.Index);
@@ -307,10 +308,19 @@ public sealed partial class Simulation : IDisposable
         var executed = 0;
         while (n.IsUp && n.Core.HasReady)
         {
-            foreach (var c in n.Core.TakeReady())
+            var batch = n.Core.TakeReady();
+            var crashAt = _faultsOn && Chance(_faults.BatchCrash) ? Random.Next(batch.Count) : -1;
+            for (var i = 0; i < batch.Count; i++)
             {
+                var c = batch[i];
                 if (!n.IsUp)
                 {
+                    return;
+                }
+
+                if (i == crashAt)
+                {
+                    CrashMidBatch(n, i, batch.Count);
                     return;
                 }
 
@@ -331,6 +341,21 @@ public sealed partial class Simulation : IDisposable
     }
 
     private const int MaxCommandsPerStep = 10_000;
+
+    /// <summary>The process is killed after <paramref name="executed"/> of the <paramref name="count"/> commands of a batch (what ran
+    /// has happened: an epoch persisted, a request on its way; the rest never runs) and restarts after a restart delay.</summary>
+    private void CrashMidBatch(SimulatedNode n, int executed, int count)
+    {
+        TakeDown(n, $"crash in the middle of a batch of commands ({executed} of {count} executed)");
+        var generation = n.Generation;
+        ScheduleGlobal(Now + Draw(_faults.RestartDelay), () =>
+        {
+            if (!n.IsUp && n.Generation == generation)
+            {
+                Boot(n);
+            }
+        });
+    }
 
     private void SendHeartbeat(SimulatedNode n, HeartbeatMessage message)
     {

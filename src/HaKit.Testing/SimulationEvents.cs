@@ -68,6 +68,19 @@ public sealed record FenceObserved(TimeSpan At, string Node, string Target, bool
 /// <param name="Node">The node.</param>
 public sealed record NodeCrashed(TimeSpan At, string Node) : SimulationEvent(At, Node);
 
+/// <summary>
+/// Lease modes: the lease store granted a node's renewal of a group (seen at the store, at the instant it answered): the key
+/// <paramref name="Key"/>, the lease the node's arbiter renewed (<paramref name="LeaseId"/>, null when it holds none) and the key's
+/// holder at that instant (null when the key is gone). A renewal is only sound when the key is still bound to that very lease.
+/// </summary>
+/// <param name="At">Global time.</param>
+/// <param name="Node">The renewing node.</param>
+/// <param name="Group">The group.</param>
+/// <param name="Key">The group's key.</param>
+/// <param name="LeaseId">The lease the node's arbiter holds for the group.</param>
+/// <param name="Holder">The key's holder at the store.</param>
+public sealed record LeaseRenewalGranted(TimeSpan At, string Node, string Group, string Key, long? LeaseId, LeaseHolder? Holder) : SimulationEvent(At, Node);
+
 /// <summary>A graceful shutdown (<see cref="Simulation.Shutdown"/>) ran into the host's time-out (<see cref="SimulationOptions.ShutdownTimeout"/>): the core never reported <see cref="ShutdownReady"/> and the process exits anyway.</summary>
 /// <param name="At">When.</param>
 /// <param name="Node">The node.</param>

@@ -162,6 +162,25 @@ public sealed class FaultProfile
     /// 0 (the default) draws no random number.</summary>
     public double ShutdownRate { get; set; }
 
+    /// <summary>Lease modes: rate per second of an outsider's hand on the lease store, as <c>etcdctl</c> gives it to an operator: one
+    /// of a group's key deleted (its lease lives on), the holder's lease revoked, or the key deleted and re-created at once under a
+    /// new lease with the same node name (a second process configured with that name). 0 (the default) draws no random number.</summary>
+    public double StoreTamperRate { get; set; }
+
+    /// <summary>Lease modes: rate per second of a node's watch stream failing (etcd compaction, a broken stream): the deletions it
+    /// would have reported in the next <see cref="StoreCutDuration"/> are lost, as they are while the stream is reopened. 0 (the
+    /// default) draws no random number.</summary>
+    public double WatchFailureRate { get; set; }
+
+    /// <summary>Lease modes: probability that a deletion the watch reports is reported a second time, later (a watch that
+    /// replays after it reconnects). 0 (the default) draws no random number.</summary>
+    public double WatchReplay { get; set; }
+
+    /// <summary>Probability per batch of commands (the core's <c>Ready</c> output of one step) that the process is killed part way
+    /// through executing it: after a random number of its commands, the rest never run; it restarts after
+    /// <see cref="RestartDelay"/>. 0 (the default) draws no random number.</summary>
+    public double BatchCrash { get; set; }
+
     /// <summary>Whether any operator action is scheduled (<see cref="SwitchoverRate"/>, <see cref="StandbyRate"/>, <see cref="MaintenanceRate"/> or <see cref="ShutdownRate"/>).</summary>
     public bool HasOperatorActions => SwitchoverRate > 0 || StandbyRate > 0 || MaintenanceRate > 0 || ShutdownRate > 0;
 }

@@ -29,13 +29,16 @@ public enum ArbiterSetup
 public static class SimulationScenarios
 {
     /// <summary>The fault mixes, in the order seeds cycle through them.</summary>
-    public static IReadOnlyList<string> Mixes { get; } = ["network", "partitions", "crashes", "resources", "everything", "operator"];
+    public static IReadOnlyList<string> Mixes { get; } = ["network", "partitions", "crashes", "resources", "everything", "operator", "tamper"];
 
     /// <summary>A fault profile by name: <c>network</c> (loss, delay with jitter, duplication, reordering, replays, link cuts),
     /// <c>partitions</c> (one-way and two-way cuts, full partitions, ping outages), <c>crashes</c> (crash and restart, stalls, clock
     /// drift, fence failures), <c>resources</c> (slow, hanging and failing starts, stops and monitors; persist failures) or
     /// <c>everything</c> (all of them, lighter; no operator actions) or <c>operator</c> (switchovers with and without a target,
-    /// standby on/off, maintenance on/off and graceful shutdowns, with light packet loss and delay and occasional link cuts and crashes).</summary>
+    /// standby on/off, maintenance on/off and graceful shutdowns, with light packet loss and delay and occasional link cuts and crashes)
+    /// or <c>tamper</c> (processes killed in the middle of executing a batch of commands, crashes and stalls; in Etcd mode also an
+    /// outsider's hand on the store: keys deleted, leases revoked, a key re-created under another lease with the same node name,
+    /// watch streams that fail or replay; light loss and store cuts).</summary>
     /// <param name="name">The mix.</param>
     /// <exception cref="ArgumentException">Unknown name.</exception>
     public static FaultProfile Mix(string name) => name switch
@@ -109,6 +112,17 @@ public static class SimulationScenarios
             StandbyRate = 0.15,
             MaintenanceRate = 0.1,
             ShutdownRate = 0.08,
+        },
+        "tamper" => new FaultProfile
+        {
+            Name = name,
+            Loss = 0.02,
+            BatchCrash = 0.01,
+            CrashRate = 0.05,
+            StallRate = 0.05,
+            StoreTamperRate = 0.3,
+            WatchFailureRate = 0.2,
+            WatchReplay = 0.1,
         },
         _ => throw new ArgumentException($"unknown fault mix '{name}'; known: {string.Join(", ", Mixes)}", nameof(name)),
     };

@@ -163,6 +163,67 @@ public sealed class LeaseModeTests
         Assert.That(sim.Violations, Is.Empty);
     }
 
+    /// <summary>
+    /// An operator deletes the owner's key (<c>etcdctl del</c>) while its lease lives on: the owner's next renewal (every third of
+    /// the lease) finds the key gone and stops; the group comes back under a new key, whose create revision is a higher epoch.
+    /// </summary>
+    [Test]
+    public void An_operator_deleting_the_owners_key_ends_its_ownership_at_the_next_renewal()
+    {
+        using var sim = Start(out var epoch);
+        Assert.That(sim.LeaseStore!.DeleteKey(Key), Is.True);
+
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") != GroupRole.Active, Ttl / 2), Is.Not.Null, "a renewal must find the key gone");
+        Assert.That(sim.RunUntil(s => s.Nodes.Count(n => n.Role("web") == GroupRole.Active) == 1, TimeSpan.FromSeconds(5)), Is.Not.Null, "an owner again");
+        var owner = sim.Nodes.Single(n => n.Role("web") == GroupRole.Active);
+        Assert.That(owner.Epoch("web"), Is.GreaterThan(epoch));
+        Assert.That(owner.Epoch("web"), Is.EqualTo((ulong)sim.LeaseStore.Keys[Key].CreateRevision), "the epoch is the new key's create revision");
+        Assert.That(sim.Violations, Is.Empty);
+    }
+
+    /// <summary>
+    /// A second process configured with the owner's name deletes and re-creates the key under its own lease (never renewed). The
+    /// name in the key is the owner's, but the lease is not: the owner's renewal must be refused and it stops; nobody can own the
+    /// group while that key lives; once its lease expires, the watch tells the nodes and one of them takes the group. (The planted
+    /// bug "a renewal checks the holder's name instead of its lease id" keeps a Active here, and <c>renewal-holds-key</c> fires.)
+    /// </summary>
+    [Test]
+    public void A_key_recreated_under_another_lease_with_the_owners_name_is_not_renewed_over()
+    {
+        using var sim = Start(out _);
+        sim.LeaseStore!.DeleteKey(Key);
+        var impostor = sim.LeaseStore.PutWithNewLease(Key, "a", Ttl);
+        Assert.That(impostor, Is.Not.Null);
+        var expires = sim.Now + Ttl;
+
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") != GroupRole.Active, Ttl / 2), Is.Not.Null, "a's renewal must see the key bound to another lease, whatever name it carries");
+        var ownedMeanwhile = sim.RunUntil(s => s.Nodes.Any(n => n.Role("web") is GroupRole.Starting or GroupRole.Active), expires - sim.Now - TimeSpan.FromMilliseconds(1));
+        Assert.That(ownedMeanwhile, Is.Null, "nobody can own the group while another lease holds its key");
+
+        Assert.That(sim.RunUntil(s => s.Nodes.Count(n => n.Role("web") == GroupRole.Active) == 1, Ttl), Is.Not.Null, "an owner again once that lease expired");
+        Assert.That(sim.LeaseStore.Keys[Key].LeaseId, Is.Not.EqualTo(impostor!.LeaseId));
+        Assert.That(sim.Violations, Is.Empty);
+    }
+
+    /// <summary>
+    /// The runtime's watch of the store (<see cref="IArbiterWatch"/>) runs in the simulator: when a crashed owner's lease expires
+    /// and takes the key with it, the standby hears of it at once and claims the group in the same instant's arbiter round trip,
+    /// instead of at its next retry (1 s).
+    /// </summary>
+    [Test]
+    public void When_a_dead_owners_key_expires_the_watch_sends_the_standby_at_once()
+    {
+        using var sim = Start(out _);
+        sim.Crash("a");
+        Assert.That(sim.RunUntil(s => !s.LeaseStore!.Keys.ContainsKey(Key), Ttl + TimeSpan.FromMilliseconds(100)), Is.Not.Null, "the lease expires at the store");
+        var claimed = sim.RunUntil(s => s["b"].Role("web") is GroupRole.Starting or GroupRole.Active, TimeSpan.FromMilliseconds(150));
+        Assert.That(claimed, Is.Not.Null, "the standby waited for a retry instead of acting on the watch");
+        Assert.That(sim.Trace.Any(t => t.Node == "b" && t.Text.Contains("the watch reports web's key deleted", StringComparison.Ordinal)), Is.True);
+        Assert.That(sim.Violations, Is.Empty);
+    }
+
+    private const string Key = "/hakit/sim/groups/web";
+
     private static SimulationOptions Options(bool threeNodes = false)
     {
         var cluster = SimulationOptions.DefaultCluster();

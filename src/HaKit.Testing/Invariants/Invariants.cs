@@ -18,7 +18,8 @@ public static class Invariants
     /// <see cref="EpochsGrowInvariant"/>, <see cref="ResourcesNeverOverlapInvariant"/>, <see cref="ConvergenceInvariant"/>, <see cref="BlockedNeverStartedElsewhereInvariant"/>,
     /// <see cref="SplitBrainRuleInvariant"/>, and for the operator paths <see cref="MaintenanceHandsOffInvariant"/>,
     /// <see cref="StandbyTakesNothingInvariant"/>, <see cref="SwitchoverCompletesInvariant"/> and <see cref="GracefulShutdownCompletesInvariant"/>;
-    /// then <see cref="TwoNodeDualActiveInvariant"/> for TwoNode and <see cref="SingleActiveOwnerInvariant"/> for the lease modes.
+    /// then <see cref="TwoNodeDualActiveInvariant"/> for TwoNode and <see cref="SingleActiveOwnerInvariant"/> for the lease modes,
+    /// and <see cref="RenewalHoldsKeyInvariant"/> in Etcd mode.
     /// The order decides which violation a run reports first when several fire in one step: the most direct statement of a fault first.</summary>
     /// <param name="options">The scenario.</param>
     public static IList<IInvariant> Default(SimulationOptions options)
@@ -44,6 +45,11 @@ public static class Invariants
         else
         {
             list.Add(new SingleActiveOwnerInvariant());
+        }
+
+        if (options.Cluster.Arbiter.Mode == ArbiterMode.Etcd)
+        {
+            list.Add(new RenewalHoldsKeyInvariant());
         }
 
         return list;

@@ -56,6 +56,10 @@ public sealed partial class LeaseStoreArbiter : IArbiter, IArbiterWatch
     /// <returns>The key.</returns>
     public string KeyOf(string group) => _keyPrefix + group;
 
+    /// <summary>The lease this arbiter holds for <paramref name="group"/> (what a renewal keeps alive), or <see langword="null"/>.</summary>
+    /// <param name="group">The group.</param>
+    internal long? LeaseOf(string group) => _leases.TryGetValue(group, out var lease) ? lease : null;
+
     /// <inheritdoc />
     public async ValueTask<ArbiterDecision> RequestAsync(ArbiterRequest request, CancellationToken cancellationToken)
     {
