@@ -115,6 +115,9 @@ public sealed class SimulatedNode
 
     internal (int Generation, TimeSpan LastArrival) ArbiterChannel { get; set; }
 
+    /// <summary>When the current process's next tick is due (global time).</summary>
+    internal TimeSpan NextTickAt { get; set; }
+
     /// <summary>Lease modes: ends the current process's watch of the lease store (cancelled when the process dies).</summary>
     internal CancellationTokenSource? WatchStop { get; set; }
 

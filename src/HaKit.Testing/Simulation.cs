@@ -91,7 +91,7 @@ public sealed partial class Simulation : IDisposable
                 throw new HaKitConfigurationException(errors);
             }
 
-            var rate = 1 + ((Random.NextDouble() * 2) - 1) * _faults.MaxClockDrift;
+            var rate = DrawRate();
             var node = new SimulatedNode(_nodeNames[i], i, nodeOptions, rate, new AuthKeyRing(cluster.Auth));
             _nodes.Add(node);
             _byName.Add(node.Name, node);
@@ -104,7 +104,7 @@ public sealed partial class Simulation : IDisposable
 
         if (cluster.Arbiter.Mode == ArbiterMode.Witness)
         {
-            _witness = new SimulatedWitness(cluster.Arbiter.Witness.Name, 1 + ((Random.NextDouble() * 2) - 1) * _faults.MaxClockDrift);
+            _witness = new SimulatedWitness(cluster.Arbiter.Witness.Name, DrawRate());
         }
 
         FaultsEndAt = options.FaultDuration;
@@ -255,7 +255,9 @@ public sealed partial class Simulation : IDisposable
         ScheduleTick(n, n.Generation, Now);
     }
 
-    private void ScheduleTick(SimulatedNode n, int generation, TimeSpan at) =>
+    private void ScheduleTick(SimulatedNode n, int generation, TimeSpan at)
+    {
+        n.NextTickAt = at;
         ScheduleGlobal(at, () =>
         {
             if (!n.IsUp || n.Generation != generation)
@@ -278,6 +280,7 @@ public sealed partial class Simulation : IDisposable
             Drain(n);
             ScheduleTick(n, generation, Now + n.Clock.ToGlobalDuration(n.Options.Timing.EffectiveTickInterval));
         });
+    }
 
     private void Drain(SimulatedNode n)
     {
@@ -409,7 +412,7 @@ public sealed partial class Simulation : IDisposable
             return;
         }
 
-        Deliver(from, to, link, bytes, PacketDelay(f), "");
+        Deliver(from, to, link, bytes, PacketDelay(f, to), "");
         if (f is null)
         {
             return;
@@ -417,7 +420,7 @@ public sealed partial class Simulation : IDisposable
 
         if (Chance(f.Duplicate))
         {
-            Deliver(from, to, link, bytes, PacketDelay(f), " (duplicate)");
+            Deliver(from, to, link, bytes, PacketDelay(f, to), " (duplicate)");
         }
 
         if (!_captured.TryGetValue(key, out var old))
@@ -428,7 +431,7 @@ public sealed partial class Simulation : IDisposable
 
         if (f.Replay > 0 && old.Count > 0 && Chance(f.Replay))
         {
-            Deliver(from, to, link, old[Random.Next(old.Count)], PacketDelay(f), " (replayed old packet)");
+            Deliver(from, to, link, old[Random.Next(old.Count)], PacketDelay(f, to), " (replayed old packet)");
         }
 
         if (f.Replay > 0)
@@ -442,12 +445,17 @@ public sealed partial class Simulation : IDisposable
         }
     }
 
-    private TimeSpan PacketDelay(FaultProfile? f)
+    private TimeSpan PacketDelay(FaultProfile? f, SimulatedNode to)
     {
         var delay = Draw(f?.NetworkDelay ?? Options.Faults.NetworkDelay);
         if (f is null)
         {
             return delay;
+        }
+
+        if (to.NextTickAt > Now && Chance(f.EdgeBias))
+        {
+            return to.NextTickAt - Now; // arrives in the same instant as the receiver's next timer
         }
 
         if (Chance(f.Delay))
@@ -570,8 +578,47 @@ public sealed partial class Simulation : IDisposable
 
     internal bool Chance(double p) => p > 0 && Random.NextDouble() < p;
 
-    internal TimeSpan Draw(DurationRange range) =>
-        range.Max <= range.Min ? range.Min : range.Min + TimeSpan.FromTicks((long)((range.Max - range.Min).Ticks * Random.NextDouble()));
+    internal TimeSpan Draw(DurationRange range)
+    {
+        if (range.Max <= range.Min)
+        {
+            return range.Min;
+        }
+
+        return Chance(_faults.EdgeBias)
+            ? Edge(range)
+            : range.Min + TimeSpan.FromTicks((long)((range.Max - range.Min).Ticks * Random.NextDouble()));
+    }
+
+    /// <summary>An edge of <paramref name="range"/>: one of its ends, or one of the scenario's margins inside it, exactly or 1 ms either side.</summary>
+    private TimeSpan Edge(DurationRange range)
+    {
+        var edges = _edgeScratch;
+        edges.Clear();
+        edges.Add(range.Min);
+        edges.Add(range.Max);
+        foreach (var e in _faults.Edges)
+        {
+            for (var d = -1; d <= 1; d++)
+            {
+                var t = e + TimeSpan.FromMilliseconds(d);
+                if (t >= range.Min && t <= range.Max)
+                {
+                    edges.Add(t);
+                }
+            }
+        }
+
+        return edges[Random.Next(edges.Count)];
+    }
+
+    private readonly List<TimeSpan> _edgeScratch = [];
+
+    /// <summary>A clock rate within the drift bound; at the bound itself (either way) when an edge is drawn.</summary>
+    private double DrawRate() =>
+        Chance(_faults.EdgeBias)
+            ? 1 + (Random.Next(2) == 0 ? -_faults.MaxClockDrift : _faults.MaxClockDrift)
+            : 1 + ((Random.NextDouble() * 2) - 1) * _faults.MaxClockDrift;
 
     internal void Observe(SimulationEvent e) => _stepEvents.Add(e);
 

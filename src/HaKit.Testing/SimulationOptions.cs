@@ -181,6 +181,19 @@ public sealed class FaultProfile
     /// <see cref="RestartDelay"/>. 0 (the default) draws no random number.</summary>
     public double BatchCrash { get; set; }
 
+    /// <summary>
+    /// Probability that a duration drawn from a range (network delays, stalls, cuts, arbiter and resource action times, ...)
+    /// lands on an edge instead of anywhere in the range: the range's ends, or one of <see cref="Edges"/> inside it, exactly or one
+    /// millisecond either side; that a message arrives in the same instant as its receiver's next timer; and that a node's clock
+    /// drifts by exactly <see cref="MaxClockDrift"/>. Continuous random time almost never hits a boundary; this does. 0 (the
+    /// default) draws no random number.
+    /// </summary>
+    public double EdgeBias { get; set; }
+
+    /// <summary>The scenario's margins that <see cref="EdgeBias"/> aims at (dead time, warn time, heartbeat interval, lease drift
+    /// margin, arbiter retry, ...); set by <see cref="SimulationScenarios"/> for edge-biased seeds.</summary>
+    public IList<TimeSpan> Edges { get; } = [];
+
     /// <summary>Whether any operator action is scheduled (<see cref="SwitchoverRate"/>, <see cref="StandbyRate"/>, <see cref="MaintenanceRate"/> or <see cref="ShutdownRate"/>).</summary>
     public bool HasOperatorActions => SwitchoverRate > 0 || StandbyRate > 0 || MaintenanceRate > 0 || ShutdownRate > 0;
 }

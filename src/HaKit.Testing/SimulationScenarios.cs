@@ -168,9 +168,46 @@ public static class SimulationScenarios
         cluster.Arbiter.Witness.RequestTimeout = TimeSpan.FromMilliseconds(250);
     }
 
+    private static void BiasTowardsEdges(SimulationOptions options)
+    {
+        var f = options.Faults;
+        var cluster = options.Cluster;
+        var t = cluster.Timing;
+        f.EdgeBias = 0.25;
+        f.Name += "/edges";
+        TimeSpan[] margins = [t.DeadTime, t.WarnTime, t.Interval, t.InitialDeadTime, t.EffectiveTickInterval, cluster.Arbiter.RetryInterval];
+        foreach (var m in margins)
+        {
+            f.Edges.Add(m);
+        }
+
+        if (cluster.Arbiter.Mode is ArbiterMode.Etcd or ArbiterMode.Witness)
+        {
+            var lease = cluster.Arbiter.LeaseTtl;
+            var margin = cluster.Arbiter.LeaseDriftMargin;
+            f.Edges.Add(margin);
+            f.Edges.Add(lease);
+            f.Edges.Add(lease / 3);
+            f.Edges.Add(lease - margin);
+            if (cluster.Arbiter.Mode == ArbiterMode.Witness)
+            {
+                f.Edges.Add(cluster.Arbiter.Witness.RequestTimeout);
+            }
+
+            // The longest stall the margin covers when both clocks sit at the drift bound: the owner's lease runs on its own clock.
+            var covered = margin - TimeSpan.FromTicks((long)(lease.Ticks * f.MaxClockDrift * 2));
+            if (covered > f.StallDuration.Max)
+            {
+                f.StallDuration = new DurationRange(f.StallDuration.Min, covered);
+            }
+
+            f.Edges.Add(covered);
+        }
+    }
+
     /// <summary>Witness mode: the scenario of a seed (the fault mix <c>seed mod</c> the number of <see cref="Mixes"/>).</summary>
     /// <param name="seed">The seed.</param>
-    public static SimulationOptions ForWitnessSeed(int seed) => Create(seed, ArbiterSetup.Witness, Mixes[(int)((uint)seed % (uint)Mixes.Count)]);
+    public static SimulationOptions ForWitnessSeed(int seed) => Create(seed, ArbiterSetup.Witness, Mixes[(int)((uint)seed % (uint)Mixes.Count)], IsEdgeBiased(seed));
 
     /// <summary>Lease modes: the set-up a seed runs with (even seeds two nodes, odd seeds three).</summary>
     /// <param name="seed">The seed.</param>
@@ -178,7 +215,7 @@ public static class SimulationScenarios
 
     /// <summary>Lease modes: the scenario of a seed (<see cref="LeaseSetupOf"/>, and the fault mix <c>(seed / 2) mod</c> the number of <see cref="Mixes"/>).</summary>
     /// <param name="seed">The seed.</param>
-    public static SimulationOptions ForLeaseSeed(int seed) => Create(seed, LeaseSetupOf(seed), Mixes[(int)((uint)seed / 2 % (uint)Mixes.Count)]);
+    public static SimulationOptions ForLeaseSeed(int seed) => Create(seed, LeaseSetupOf(seed), Mixes[(int)((uint)seed / 2 % (uint)Mixes.Count)], IsEdgeBiased(seed));
 
     /// <summary>The fault mix a seed runs with ((seed / 4) mod the number of <see cref="Mixes"/>).</summary>
     /// <param name="seed">The seed.</param>
@@ -189,7 +226,7 @@ public static class SimulationScenarios
     /// priorities, auto-failback, a second group preferring the other node).
     /// </summary>
     /// <param name="seed">The seed.</param>
-    public static SimulationOptions ForSeed(int seed) => Create(seed, SetupOf(seed), MixOf(seed));
+    public static SimulationOptions ForSeed(int seed) => Create(seed, SetupOf(seed), MixOf(seed), IsEdgeBiased(seed));
 
     /// <summary>
     /// A scenario from its parts: the seed (random source and cluster variations), the arbiter set-up and the fault mix.
@@ -200,7 +237,26 @@ public static class SimulationScenarios
     /// <param name="setup">The arbiter and fencing set-up.</param>
     /// <param name="mix">A fault mix name from <see cref="Mixes"/>.</param>
     /// <exception cref="ArgumentException">Unknown mix.</exception>
-    public static SimulationOptions Create(int seed, ArbiterSetup setup, string mix)
+    public static SimulationOptions Create(int seed, ArbiterSetup setup, string mix) => Create(seed, setup, mix, edgeBiased: false);
+
+    /// <summary>Whether the seed sweeps run <paramref name="seed"/> edge-biased (one seed in five: <c>seed mod 5 = 4</c>).</summary>
+    /// <param name="seed">The seed.</param>
+    public static bool IsEdgeBiased(int seed) => (uint)seed % 5 == 4;
+
+    /// <summary>
+    /// A scenario from its parts, optionally edge-biased: a quarter of its duration draws land on an edge (a range's ends, or the
+    /// scenario's margins — dead time, warn time, heartbeat interval, initial dead time, arbiter retry, tick; in lease modes the drift
+    /// margin, the lease, its renewal third and its safe part; the witness's vote time-out — exactly or 1 ms either side), messages
+    /// arrive in the same instant as the receiver's next timer, and clocks drift by exactly their bound. In lease modes the stalls
+    /// then reach the longest one the drift margin covers at the drift bound (margin − drift × lease). The name ends in
+    /// <c>/edges</c>.
+    /// </summary>
+    /// <param name="seed">The seed.</param>
+    /// <param name="setup">The arbiter and fencing set-up.</param>
+    /// <param name="mix">A fault mix name from <see cref="Mixes"/>.</param>
+    /// <param name="edgeBiased">Whether to bias the draws towards the edges.</param>
+    /// <exception cref="ArgumentException">Unknown mix.</exception>
+    public static SimulationOptions Create(int seed, ArbiterSetup setup, string mix, bool edgeBiased)
     {
         if (!Enum.IsDefined(setup))
         {
@@ -268,6 +324,11 @@ public static class SimulationScenarios
         }
 
         options.Faults.Name = $"{setup}/{mix}";
+        if (edgeBiased)
+        {
+            BiasTowardsEdges(options);
+        }
+
         return options;
     }
 }

@@ -15,6 +15,7 @@ ArbiterSetup? setup = null;
 string? mix = null;
 var family = "twonode";
 var failFast = false;
+var edges = false;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -65,6 +66,9 @@ try
             case "--parallel":
                 parallel = Math.Max(1, Int("--parallel"));
                 break;
+            case "--edges":
+                edges = true;
+                break;
             case "--fail-fast":
                 failFast = true;
                 break;
@@ -75,6 +79,7 @@ try
                 Console.WriteLine("       [--arbiter twonode|etcd|witness]             the seeds' arbiter family (default twonode)");
                 Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
                 Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
+                Console.WriteLine("         [--edges]                                  ...edge-biased (unpinned seeds are when seed mod 5 = 4)");
                 return 0;
             default:
                 Console.Error.WriteLine($"unknown argument '{args[i]}'; try --help");
@@ -155,7 +160,8 @@ Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }
 watch.Stop();
 await progressStop.CancelAsync().ConfigureAwait(false);
 await progress.ConfigureAwait(false);
-var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}");
+var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}")
+    + (edges && (setup is not null || mix is not null) ? " --edges" : "");
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {
     Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run -c Release --project tests/HaKit.Simulation --{pinned} --seed {s} --trace");
@@ -179,12 +185,12 @@ SimulationOptions Scenario(int s)
         "witness" => SimulationScenarios.ForWitnessSeed(s),
         _ => SimulationScenarios.ForSeed(s),
     };
-    var autoMix = auto.Faults.Name[(auto.Faults.Name.IndexOf('/', StringComparison.Ordinal) + 1)..];
+    var autoMix = auto.Faults.Name.Split('/')[1]; // "<set-up>/<mix>" or "<set-up>/<mix>/edges"
     var autoSetup = family switch
     {
         "etcd" => SimulationScenarios.LeaseSetupOf(s),
         "witness" => ArbiterSetup.Witness,
         _ => SimulationScenarios.SetupOf(s),
     };
-    return setup is null && mix is null ? auto : SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix);
+    return setup is null && mix is null ? auto : SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix, edges);
 }
