@@ -37,9 +37,10 @@ internal static class Command
     /// <param name="logOutput">Log each output line (stdout Information, stderr Warning); otherwise only captured.</param>
     /// <param name="cancellationToken">Kills the process tree and throws <see cref="OperationCanceledException"/>.</param>
     /// <param name="environment">Extra environment variables.</param>
+    /// <param name="timeoutExpected">The time-out is the normal end (arping -D waiting for an answer that does not come): not logged as a warning.</param>
     /// <returns>The result.</returns>
     public static async Task<CommandResult> RunAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, ILogger logger, string resource,
-        bool logOutput, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? environment = null)
+        bool logOutput, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? environment = null, bool timeoutExpected = false)
     {
         var psi = new ProcessStartInfo(file)
         {
@@ -115,7 +116,10 @@ internal static class Command
 
             cancellationToken.ThrowIfCancellationRequested();
             timedOut = true;
-            LinuxLog.CommandTimedOut(logger, resource, shown, timeout);
+            if (!timeoutExpected)
+            {
+                LinuxLog.CommandTimedOut(logger, resource, shown, timeout);
+            }
         }
 
         int exitCode;

@@ -255,7 +255,7 @@ public sealed partial class VirtualIp : IAnnouncingResource
     {
         // arping waits whole seconds; it is killed after the (much shorter) wait: an answer on a LAN comes within a millisecond,
         // and -f makes arping exit (and print) at the first one.
-        var dad = await RunAsync("arping", ["-D", "-f", "-c", "1", "-w", "1", "-I", Interface, _address.ToString()], _options.DuplicateCheckWait, cancellationToken).ConfigureAwait(false);
+        var dad = await RunAsync("arping", ["-D", "-f", "-c", "1", "-w", "1", "-I", Interface, _address.ToString()], _options.DuplicateCheckWait, cancellationToken, timeoutExpected: true).ConfigureAwait(false);
         if (dad.TimedOut || dad.ExitCode == 0)
         {
             return null;
@@ -402,10 +402,10 @@ public sealed partial class VirtualIp : IAnnouncingResource
     private Task<CommandResult> IpAsync(IEnumerable<string> arguments, CancellationToken cancellationToken) =>
         Command.RunAsync("ip", _options.NetworkNamespace is { } ns ? arguments.Prepend(ns).Prepend("-n") : arguments, IpTimeout, _logger, Name, logOutput: false, cancellationToken);
 
-    private Task<CommandResult> RunAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken) =>
+    private Task<CommandResult> RunAsync(string file, IEnumerable<string> arguments, TimeSpan timeout, CancellationToken cancellationToken, bool timeoutExpected = false) =>
         _options.NetworkNamespace is { } ns
-            ? Command.RunAsync("ip", arguments.Prepend(file).Prepend(ns).Prepend("exec").Prepend("netns"), timeout, _logger, Name, logOutput: false, cancellationToken)
-            : Command.RunAsync(file, arguments, timeout, _logger, Name, logOutput: false, cancellationToken);
+            ? Command.RunAsync("ip", arguments.Prepend(file).Prepend(ns).Prepend("exec").Prepend("netns"), timeout, _logger, Name, logOutput: false, cancellationToken, timeoutExpected: timeoutExpected)
+            : Command.RunAsync(file, arguments, timeout, _logger, Name, logOutput: false, cancellationToken, timeoutExpected: timeoutExpected);
 
     private ResourceResult Failure(string what, CommandResult result) => result.ExitCode switch
     {
