@@ -69,6 +69,7 @@ public static class HaKitServiceCollectionExtensions
         var registry = new HaKitRegistry(sectionName);
         services.AddSingleton(registry);
         services.AddSingleton<ResourceCatalog>();
+        services.AddSingleton<IConfiguredResourceFactory, ProcessResourceFactory>();
         services.AddSingleton<NodeLifetime>();
         services.AddOptions<HaKitOptions>().ValidateOnStart();
         services.AddSingleton<IValidateOptions<HaKitOptions>, HaKitOptionsValidation>();

@@ -1,4 +1,5 @@
 using HaKit.Resources;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace HaKit.Hosting;
 
@@ -10,6 +11,7 @@ namespace HaKit.Hosting;
 internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider services)
 {
     private readonly Lock _lock = new();
+    private readonly Dictionary<(string Group, string Name), (IResource? Instance, string? Error)> _configured = [];
     private Created[]? _created;
 
     /// <summary>The resources per configured group in start order, and every problem found (empty when the node can be built).</summary>
@@ -32,9 +34,9 @@ internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider s
             }
 
             var resources = mine.Where(c => c.Instance is not null).Select(c => c.Instance!).ToList();
-            if (mine.Count == 0)
+            if (mine.Count == 0 && g.Resources.Count == 0)
             {
-                errors.Add(ResourceValidation.NoResources(key, g.Name, $"AddResource<T>(\"{g.Name}\")"));
+                errors.Add(ResourceValidation.NoResources(key, g.Name, $"AddResource<T>(\"{g.Name}\") or by listing a resource of {section}:Resources"));
                 continue;
             }
 
@@ -51,10 +53,14 @@ internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider s
             for (var r = 0; r < g.Resources.Count; r++)
             {
                 var name = g.Resources[r];
-                var match = resources.FirstOrDefault(x => string.Equals(x.Name, name, StringComparison.Ordinal));
+                var match = resources.FirstOrDefault(x => string.Equals(x.Name, name, StringComparison.Ordinal))
+                    ?? Configured(options, g.Name, $"{key}:{r}", name, errors);
                 if (match is null)
                 {
-                    errors.Add($"{key}:{r} = '{name}': no resource named {name} is registered for group {g.Name} (registered: {Describe(registered)}); register it with AddResource<T>(\"{g.Name}\") or correct the name");
+                    if (!options.Resources.Any(x => string.Equals(x.Name, name, StringComparison.Ordinal)))
+                    {
+                        errors.Add($"{key}:{r} = '{name}': no resource named {name} is registered for group {g.Name} (registered: {Describe(registered)}) nor declared in {section}:Resources; register it with AddResource<T>(\"{g.Name}\"), declare it in {section}:Resources or correct the name");
+                    }
                 }
                 else
                 {
@@ -73,6 +79,68 @@ internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider s
         errors.AddRange(ResourceValidation.Unconfigured(section, options, created.Select(c => c.Registration.Group), group => $"AddResource(\"{group}\")"));
 
         return new ResolvedResources(byGroup, errors);
+    }
+
+    /// <summary>The instance of the <c>HaKit:Resources</c> entry <paramref name="name"/> for <paramref name="group"/> (created once), or null (with an error when the entry exists but cannot be created).</summary>
+    private IResource? Configured(HaKitOptions options, string group, string listKey, string name, List<string> errors)
+    {
+        var index = options.Resources.FindIndex(x => string.Equals(x.Name, name, StringComparison.Ordinal));
+        if (index < 0)
+        {
+            return null;
+        }
+
+        var entry = options.Resources[index];
+        var entryKey = $"{registry.SectionName}:Resources:{index}";
+        if (entry.Type is not { } type)
+        {
+            return null; // reported by options validation (Type required)
+        }
+
+        lock (_lock)
+        {
+            if (_configured.TryGetValue((group, name), out var cached))
+            {
+                if (cached.Error is not null)
+                {
+                    errors.Add(cached.Error);
+                }
+
+                return cached.Instance;
+            }
+
+            IResource? instance = null;
+            string? error = null;
+            var factory = services.GetServices<IConfiguredResourceFactory>().FirstOrDefault(f => f.Types.Contains(type));
+            if (factory is null)
+            {
+                error = $"{entryKey}:Type = {type}: resource {name} (listed in {listKey}) needs the HaKit.Linux package; reference it and call .UseLinuxResources() on AddHaKit() (or register an IConfiguredResourceFactory for {type})";
+            }
+            else
+            {
+                try
+                {
+                    instance = factory.Create(entry, options, services);
+                    if (!string.Equals(instance?.Name, name, StringComparison.Ordinal))
+                    {
+                        error = $"{entryKey}:Name = '{name}': the {type} factory made a resource named '{instance?.Name}'; it must keep the configured name";
+                        instance = null;
+                    }
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    error = $"{entryKey} = ({type} {name}): could not be created: {ex.Message}; fix the entry";
+                }
+            }
+
+            _configured[(group, name)] = (instance, error);
+            if (error is not null)
+            {
+                errors.Add(error);
+            }
+
+            return instance;
+        }
     }
 
     private static string Describe(List<string> names) => names.Count == 0 ? "none" : string.Join(", ", names);

@@ -114,6 +114,23 @@ public sealed class HeartbeatImportTests
     }
 
     [Test]
+    public async Task IPaddr_Filesystem_and_script_resources_become_typed_entries_of_HaKit_Resources()
+    {
+        Write("haresources", """
+            alpha 192.168.10.100 IPaddr2::192.168.10.101/255.255.255.0/eth0:web/192.168.10.255 Filesystem::/dev/drbd0::/srv::ext4::noatime drbddisk::r0 apache2 MailTo::root
+            """);
+        var result = await Cli.RunAsync("import", "heartbeat", _dir.FullName);
+        Assert.That(result.Code, Is.EqualTo(0), result.ToString());
+        var entries = JsonNode.Parse(result.Out)!["HaKit"]!["Resources"]!.AsArray().ToDictionary(e => e!["Name"]!.GetValue<string>(), e => e!.ToJsonString());
+        Assert.That(entries.Keys, Is.EquivalentTo(new[] { "IPaddr::192.168.10.100", "IPaddr2::192.168.10.101/255.255.255.0/eth0:web/192.168.10.255", "Filesystem::/dev/drbd0::/srv::ext4::noatime", "drbddisk::r0", "apache2" }), "MailTo is not built yet");
+        Assert.That(entries["IPaddr::192.168.10.100"], Is.EqualTo("""{"Name":"IPaddr::192.168.10.100","Type":"VirtualIp","Address":"192.168.10.100/24","Interface":"eth0"}"""), "interface guessed from the ucast link");
+        Assert.That(entries["IPaddr2::192.168.10.101/255.255.255.0/eth0:web/192.168.10.255"], Is.EqualTo("""{"Name":"IPaddr2::192.168.10.101/255.255.255.0/eth0:web/192.168.10.255","Type":"VirtualIp","Address":"192.168.10.101/24","Interface":"eth0","Label":"web","Broadcast":"192.168.10.255"}"""));
+        Assert.That(entries["Filesystem::/dev/drbd0::/srv::ext4::noatime"], Is.EqualTo("""{"Name":"Filesystem::/dev/drbd0::/srv::ext4::noatime","Type":"Filesystem","Device":"/dev/drbd0","Directory":"/srv","FsType":"ext4","MountOptions":"noatime"}"""));
+        Assert.That(entries["drbddisk::r0"], Is.EqualTo("""{"Name":"drbddisk::r0","Type":"Lsb","Script":"drbddisk::r0"}"""));
+        Assert.That(result.Error, Does.Contain("written as /24, check it").And.Contain("UseLinuxResources()").And.Contain("resource MailTo::root (a mail notification) is not shipped"));
+    }
+
+    [Test]
     public async Task The_same_set_imported_twice_gives_the_same_keys_so_each_node_can_import_its_own()
     {
         var first = JsonNode.Parse((await Cli.RunAsync("import", "heartbeat", _dir.FullName)).Out)!["HaKit"]!["Auth"]!.ToJsonString();

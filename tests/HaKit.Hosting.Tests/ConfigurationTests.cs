@@ -215,7 +215,7 @@ public class ConfigurationTests
     public void A_group_without_a_registered_resource_fails()
     {
         var failures = Failures(TestHosts.Config("a", Ports, "/tmp/state"), _ => { });
-        Assert.That(failures, Is.EqualTo(new[] { "HaKit:Groups:0:Resources = (none): group web has no resources; register one with AddResource<T>(\"web\")" }));
+        Assert.That(failures, Is.EqualTo(new[] { "HaKit:Groups:0:Resources = (none): group web has no resources; register one with AddResource<T>(\"web\") or by listing a resource of HaKit:Resources" }));
     }
 
     [Test]
@@ -227,7 +227,7 @@ public class ConfigurationTests
         var failures = Failures(config, b => b.AddResource("web", _ => new Recorder().Resource("a", "http")));
         Assert.That(failures, Is.EqualTo(new[]
         {
-            "HaKit:Groups:0:Resources:1 = 'db': no resource named db is registered for group web (registered: http); register it with AddResource<T>(\"web\") or correct the name",
+            "HaKit:Groups:0:Resources:1 = 'db': no resource named db is registered for group web (registered: http) nor declared in HaKit:Resources; register it with AddResource<T>(\"web\"), declare it in HaKit:Resources or correct the name",
         }));
     }
 

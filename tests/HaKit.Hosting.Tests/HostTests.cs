@@ -50,7 +50,7 @@ public class HostTests : HostFixture
     {
         var host = Host(TestHosts.Config("a", TestHosts.FreeUdpPorts(2), StateDir), _ => { });
         var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
-        Assert.That(ex!.Message, Does.Contain("HaKit:Groups:0:Resources = (none): group web has no resources; register one with AddResource<T>(\"web\")"));
+        Assert.That(ex!.Message, Does.Contain("HaKit:Groups:0:Resources = (none): group web has no resources; register one with AddResource<T>(\"web\") or by listing a resource of HaKit:Resources"));
     }
 
     [Test]

@@ -67,6 +67,9 @@ public sealed class HaKitOptions
     /// <summary>Resource groups (<c>haresources</c> lines).</summary>
     public List<GroupOptions> Groups { get; set; } = [];
 
+    /// <summary>Resources declared in configuration (VIPs, scripts, units, mounts, processes), listed by name in <c>Groups[i].Resources</c>; created by HaKit.Hosting.</summary>
+    public List<ResourceOptions> Resources { get; set; } = [];
+
     /// <summary>Tie-breaking when peers cannot see each other.</summary>
     public ArbiterOptions Arbiter { get; set; } = new();
 
@@ -129,6 +132,12 @@ public sealed class HaKitOptions
         for (var i = 0; i < Groups.Count; i++)
         {
             Groups[i].Validate(path[nameof(Groups)][i], groupNames, nodeNames);
+        }
+
+        var resourceNames = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < Resources.Count; i++)
+        {
+            Resources[i].Validate(path[nameof(Resources)][i], resourceNames);
         }
 
         Arbiter.Validate(path[nameof(Arbiter)], nodeNames);

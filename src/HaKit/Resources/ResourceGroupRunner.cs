@@ -187,6 +187,77 @@ internal sealed class ResourceGroupRunner
         }
     }
 
+    /// <summary>
+    /// The orphan probe (Pacemaker's initial probe), run once at node start before this node owns the group: every resource is
+    /// monitored, from the last to the first, and one found running (or degraded, or failed) is stopped: it was left by an earlier
+    /// process (a virtual IP after a crash, a service still up) on a node that does not own the group now.
+    /// </summary>
+    /// <param name="cancellationToken">Shutdown.</param>
+    /// <returns>One finding per resource found running, with the result of its stop.</returns>
+    public async Task<IReadOnlyList<OrphanFinding>> ProbeAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var findings = new List<OrphanFinding>();
+            for (var i = _resources.Length - 1; i >= 0; i--)
+            {
+                var probe = await RunAsync(i, ResourceAction.Monitor, cancellationToken).ConfigureAwait(false);
+                if (probe.Status == ResourceStatus.NotRunning)
+                {
+                    continue;
+                }
+
+                var stop = await RunAsync(i, ResourceAction.Stop, cancellationToken).ConfigureAwait(false);
+                var finding = new OrphanFinding(GroupName, _resources[i].Name, probe.Status ?? ResourceStatus.Failed, probe.Message, stop.Kind == ResourceFailureKind.None, stop.Message);
+                if (finding.Stopped)
+                {
+                    ResourcesLog.OrphanStopped(_logger, GroupName, finding.Resource, finding.Status, finding.ProbeMessage ?? "no detail");
+                }
+                else
+                {
+                    ResourcesLog.OrphanNotStopped(_logger, GroupName, finding.Resource, finding.Status, finding.StopMessage ?? "no detail");
+                }
+
+                findings.Add(finding);
+            }
+
+            return findings;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Calls <see cref="IAnnouncingResource.AnnounceAsync"/> on each announcing resource (after a split brain this node won); failures are logged.</summary>
+    /// <param name="cancellationToken">Shutdown.</param>
+    /// <returns>How many resources announced.</returns>
+    public async Task<int> AnnounceAsync(CancellationToken cancellationToken)
+    {
+        var announced = 0;
+        foreach (var resource in _resources.OfType<IAnnouncingResource>())
+        {
+            try
+            {
+                await _monitorPipeline.ExecuteAsync(
+                    static (state, ct) => state.resource.AnnounceAsync(state.context, ct), (resource, context: _context), cancellationToken).ConfigureAwait(false);
+                ResourcesLog.Reannounced(_logger, GroupName, resource.Name);
+                announced++;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception ex)
+            {
+                ResourcesLog.ReannounceFailed(_logger, GroupName, resource.Name, ex.Message);
+            }
+        }
+
+        return announced;
+    }
+
     /// <summary>The machine's time: this runner's clock, on the scale the restart budget counts in.</summary>
     private TimeSpan Now => RestartTracker.Now(_timeProvider);
 
@@ -351,3 +422,12 @@ internal sealed class ResourceGroupRunner
             .Build();
     }
 }
+
+/// <summary>What the orphan probe found for one resource.</summary>
+/// <param name="Group">The group.</param>
+/// <param name="Resource">The resource.</param>
+/// <param name="Status">What its monitor said (not <see cref="ResourceStatus.NotRunning"/>).</param>
+/// <param name="ProbeMessage">The monitor's explanation.</param>
+/// <param name="Stopped">Whether the stop succeeded.</param>
+/// <param name="StopMessage">The stop's failure, if any.</param>
+internal sealed record OrphanFinding(string Group, string Resource, ResourceStatus Status, string? ProbeMessage, bool Stopped, string? StopMessage);

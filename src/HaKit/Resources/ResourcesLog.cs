@@ -35,6 +35,18 @@ internal static partial class ResourcesLog
     [LoggerMessage(EventId = 3010, Level = LogLevel.Error, Message = "group {Group}: an ActionCompleted handler threw")]
     public static partial void HandlerFailed(ILogger logger, string group, Exception exception);
 
+    [LoggerMessage(EventId = 3011, Level = LogLevel.Warning, Message = "group {Group}: orphan probe: {Resource} was {Status} on this node, which does not own the group (left by an earlier process: a crash, a kill); stopped it ({Detail})")]
+    public static partial void OrphanStopped(ILogger logger, string group, string resource, ResourceStatus status, string detail);
+
+    [LoggerMessage(EventId = 3012, Level = LogLevel.Critical, Message = "group {Group}: orphan probe: {Resource} was {Status} on this node, which does not own the group, and could not be stopped ({Reason}); stop it by hand before this node takes the group")]
+    public static partial void OrphanNotStopped(ILogger logger, string group, string resource, ResourceStatus status, string reason);
+
+    [LoggerMessage(EventId = 3013, Level = LogLevel.Information, Message = "group {Group}: {Resource} announced again (a split brain resolved in this node's favour)")]
+    public static partial void Reannounced(ILogger logger, string group, string resource);
+
+    [LoggerMessage(EventId = 3014, Level = LogLevel.Warning, Message = "group {Group}: announcing {Resource} again failed: {Reason}")]
+    public static partial void ReannounceFailed(ILogger logger, string group, string resource, string reason);
+
     [LoggerMessage(EventId = 3020, Level = LogLevel.Information, Message = "{Resource}: {Line}")]
     public static partial void ProcessStdout(ILogger logger, string resource, string line);
 

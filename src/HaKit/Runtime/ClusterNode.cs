@@ -156,6 +156,12 @@ public sealed class ClusterNode : IAsyncDisposable
         _witness?.Attach(codec, _loop.StartTimestamp, incarnation, _state.CopyEpochs(), _links.SendOnLinksAsync, (group, epoch) => _loop.Post(() => _state.PersistGranted(group, epoch)));
         _loop.Open(new OwnershipCore(CoreConfig.FromOptions(_options, _fencing.Configured, _diesWithProcess), FailureDetectorFactory.FromOptions(_options), _state.Epochs, TimeSpan.Zero));
 
+        // The orphan probe (Pacemaker's initial probe), before any link is bound: whatever an earlier process left running is stopped.
+        foreach (var driver in _drivers.Values)
+        {
+            await driver.ProbeAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var witness = _witness;
         _admin.Open(incarnation);
         var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage, _admin.OnMessage);
@@ -381,6 +387,10 @@ public sealed class ClusterNode : IAsyncDisposable
         if (e is ShutdownReady)
         {
             _shutdownReady.TrySetResult();
+        }
+        else if (e is SplitBrainDetected sb && string.Equals(sb.Winner, _options.NodeName, StringComparison.Ordinal) && _drivers.TryGetValue(sb.Group, out var won))
+        {
+            won.Announce(_loop, _shutdown.Token); // clients that followed the losing copy come back (gratuitous ARP, unsolicited NA)
         }
 
         var handlers = EventRaised;

@@ -100,6 +100,27 @@ internal sealed class GroupDriver(ResourceGroupRunner runner) : IDisposable
         }
     }
 
+    /// <summary>The orphan probe at node start (before the loop decides anything): stops whatever of this group still runs here.</summary>
+    public Task<IReadOnlyList<OrphanFinding>> ProbeAsync(CancellationToken cancellationToken) => runner.ProbeAsync(cancellationToken);
+
+    /// <summary>Announces the group's announcing resources again (a split brain resolved in this node's favour).</summary>
+    public void Announce(NodeLoop loop, CancellationToken shutdown)
+    {
+        loop.Track(Run());
+
+        async Task Run()
+        {
+            try
+            {
+                await runner.AnnounceAsync(shutdown).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Shutting down.
+            }
+        }
+    }
+
     public void Dispose()
     {
         _ownership?.Dispose();

@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using HaKit.Resources;
+using HaKit.Tests.Configuration;
+
+namespace HaKit.Tests.Runtime;
+
+/// <summary>
+/// The orphan probe (Pacemaker's initial probe): at node start, before any link is bound, every resource is monitored and one found
+/// running on this node, which owns nothing yet, is stopped. And the re-announcement of announcing resources.
+/// </summary>
+[TestFixture]
+[NonParallelizable]
+public class OrphanProbeTests
+{
+    private string _stateDir = "";
+
+    [SetUp]
+    public void SetUp() => _stateDir = Directory.CreateTempSubdirectory("hakit-probe-test-").FullName;
+
+    [TearDown]
+    public void TearDown() => Directory.Delete(_stateDir, recursive: true);
+
+    private HaKitOptions Options()
+    {
+        var ports = ClusterNodeTests.FreeUdpPorts(2);
+        var o = HaKitOptionsValidatorTests.Valid();
+        o.NodeName = "b"; // not the preferred node: it must not take the group on its own within the test
+        o.Nodes[0].Addresses["lan0"] = $"127.0.0.1:{ports[0]}";
+        o.Nodes[1].Addresses["lan0"] = $"127.0.0.1:{ports[1]}";
+        o.Groups[0].Resources = ["vip", "http"];
+        o.Timing = new TimingOptions { InitialDeadTime = TimeSpan.FromSeconds(30) };
+        o.StateDirectory = _stateDir;
+        return o;
+    }
+
+    private static DelegateResource Resource(string name, ConcurrentDictionary<string, bool> running, ConcurrentQueue<string> log) => new(
+        name,
+        (_, _) =>
+        {
+            log.Enqueue($"start {name}");
+            running[name] = true;
+            return ValueTask.FromResult(ResourceResult.Success);
+        },
+        (ctx, _) =>
+        {
+            log.Enqueue($"stop {name} epoch={ctx.Epoch}");
+            running[name] = false;
+            return ValueTask.FromResult(ResourceResult.Success);
+        },
+        (_, _) =>
+        {
+            log.Enqueue($"monitor {name}");
+            return ValueTask.FromResult(running.GetValueOrDefault(name) ? MonitorResult.Running : MonitorResult.NotRunning());
+        });
+
+    [Test]
+    public async Task A_resource_left_running_is_stopped_before_the_node_starts_and_the_finding_is_an_event()
+    {
+        var running = new ConcurrentDictionary<string, bool> { ["vip"] = true }; // a VIP left by a crashed process
+        var log = new ConcurrentQueue<string>();
+        var events = new ConcurrentQueue<ClusterEvent>();
+        await using var node = new ClusterNode(Options(), new Dictionary<string, IReadOnlyList<IResource>>
+        {
+            ["web"] = [Resource("vip", running, log), Resource("http", running, log)],
+        });
+        node.EventRaised += (_, e) => events.Enqueue(e);
+        await node.StartAsync(CancellationToken.None);
+
+        Assert.That(log.ToArray(), Is.EqualTo(new[] { "monitor http", "monitor vip", "stop vip epoch=0" }), "probed last to first; only the running one stopped, before StartAsync returned");
+        Assert.That(running["vip"], Is.False);
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        while (!events.OfType<ResourceActionCompleted>().Any(e => e.Record is { Resource: "vip", Action: ResourceAction.Stop, FailureKind: ResourceFailureKind.None }))
+        {
+            await Task.Delay(10, bound.Token);
+        }
+
+        await node.AbortAsync();
+    }
+
+    [Test]
+    public async Task Nothing_running_means_nothing_stopped()
+    {
+        var running = new ConcurrentDictionary<string, bool>();
+        var log = new ConcurrentQueue<string>();
+        await using var node = new ClusterNode(Options(), new Dictionary<string, IReadOnlyList<IResource>>
+        {
+            ["web"] = [Resource("vip", running, log), Resource("http", running, log)],
+        });
+        await node.StartAsync(CancellationToken.None);
+        Assert.That(log.ToArray(), Is.EqualTo(new[] { "monitor http", "monitor vip" }));
+        await node.AbortAsync();
+    }
+
+    [Test]
+    public async Task The_runner_reports_a_resource_it_could_not_stop()
+    {
+        var stuck = new DelegateResource(
+            "mount",
+            (_, _) => ValueTask.FromResult(ResourceResult.Success),
+            (_, _) => ValueTask.FromResult(ResourceResult.Transient("device busy")),
+            (_, _) => ValueTask.FromResult(MonitorResult.Running));
+        var runner = new ResourceGroupRunner(new GroupOptions { Name = "web", PreferredNode = "a" }, [stuck], "b", TimeProvider.System);
+        var findings = await runner.ProbeAsync(CancellationToken.None);
+        Assert.That(findings, Has.Count.EqualTo(1));
+        Assert.That((findings[0].Resource, findings[0].Status, findings[0].Stopped, findings[0].StopMessage), Is.EqualTo(("mount", ResourceStatus.Running, false, "device busy")));
+    }
+
+    [Test]
+    public async Task Announcing_resources_announce_again_and_others_are_left_alone()
+    {
+        var announcer = new Announcer();
+        var other = new DelegateResource("http", (_, _) => ValueTask.FromResult(ResourceResult.Success), (_, _) => ValueTask.FromResult(ResourceResult.Success));
+        var runner = new ResourceGroupRunner(new GroupOptions { Name = "web", PreferredNode = "a" }, [announcer, other], "a", TimeProvider.System);
+        await runner.StartAsync(7, CancellationToken.None, CancellationToken.None);
+        Assert.That(await runner.AnnounceAsync(CancellationToken.None), Is.EqualTo(1));
+        Assert.That(announcer.Epochs, Is.EqualTo(new ulong[] { 7 }), "announced with the ownership's context");
+    }
+
+    private sealed class Announcer : IAnnouncingResource
+    {
+        public List<ulong> Epochs { get; } = [];
+
+        public string Name => "vip";
+
+        public ValueTask AnnounceAsync(ResourceContext context, CancellationToken cancellationToken)
+        {
+            Epochs.Add(context.Epoch);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken) => ValueTask.FromResult(ResourceResult.Success);
+
+        public ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken) => ValueTask.FromResult(ResourceResult.Success);
+
+        public ValueTask<MonitorResult> MonitorAsync(ResourceContext context, CancellationToken cancellationToken) => ValueTask.FromResult(MonitorResult.Running);
+    }
+}
