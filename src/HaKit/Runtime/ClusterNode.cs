@@ -79,7 +79,10 @@ public sealed class ClusterNode : IAsyncDisposable
         _loop = new NodeLoop(_time, _logger);
         foreach (var g in options.Groups)
         {
-            var runner = new ResourceGroupRunner(g, resources[g.Name], options.NodeName, _time, services.LoggerFactory.CreateLogger<ResourceGroupRunner>());
+            var runner = new ResourceGroupRunner(g, resources[g.Name], options.NodeName, _time, services.LoggerFactory.CreateLogger<ResourceGroupRunner>())
+            {
+                Guard = new OwnershipGuard(_time),
+            };
             runner.ActionCompleted += record => _loop.Post(() => Publish(new ResourceActionCompleted(_loop.Now, record)));
             _drivers.Add(g.Name, new GroupDriver(runner));
         }
@@ -156,6 +159,7 @@ public sealed class ClusterNode : IAsyncDisposable
         _witness?.Attach(codec, _loop.StartTimestamp, incarnation, _state.CopyEpochs(), _links.SendOnLinksAsync, (group, epoch) => _loop.Post(() => _state.PersistGranted(group, epoch)));
         _loop.Open(new OwnershipCore(CoreConfig.FromOptions(_options, _fencing.Configured, _diesWithProcess), FailureDetectorFactory.FromOptions(_options), _state.Epochs, TimeSpan.Zero));
 
+        _loop.Freeze = CreateFreezeGuard();
         var witness = _witness;
         _admin.Open(incarnation);
         var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage, _admin.OnMessage);
@@ -346,6 +350,20 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             RuntimeLog.Stopped(_logger, _options.NodeName);
         }
+    }
+
+    /// <summary>The freeze guard over every group's ownership guard, in the core's group order.</summary>
+    private FreezeGuard CreateFreezeGuard()
+    {
+        var core = _loop.Core;
+        var guards = new OwnershipGuard[core.GroupCount];
+        for (var i = 0; i < guards.Length; i++)
+        {
+            guards[i] = _drivers[core.GroupNameAt(i)].Guard;
+        }
+
+        var t = _options.Timing;
+        return new FreezeGuard(_time, _loop.StartTimestamp, guards, t.DeadTime, t.Interval, t.EffectiveTickInterval, t.EffectiveLocalPauseThreshold, _options.Nodes.Count > 1);
     }
 
     /// <summary>Feeds the arbiter's "group free" reports (etcd key deletions) to the core for the node's lifetime.</summary>
