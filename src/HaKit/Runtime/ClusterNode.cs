@@ -46,6 +46,7 @@ public sealed class ClusterNode : IAsyncDisposable
     private readonly TaskCompletionSource _shutdownReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly System.Reflection.Assembly[] _warmUpAssemblies;
     private readonly HashSet<string> _diesWithProcess;
+    private WatchdogKeeper? _watchdog;
     private int _loopStopped;
     private int _lifecycle; // 0 new, 1 started, 2 stopping, 3 disposed
 
@@ -151,6 +152,13 @@ public sealed class ClusterNode : IAsyncDisposable
             }
         }
 
+        if (_options.Watchdog.Mode != WatchdogMode.Off)
+        {
+            var keeper = new WatchdogKeeper(new LinuxWatchdogDevice(_options.Watchdog.Device), _options.Watchdog.Mode, _options.Watchdog.Device, WatchdogOptions.TimeoutFor(_options.Arbiter), _time, _logger);
+            keeper.Probe(); // Required: throws naming the key when the device cannot be armed
+            _watchdog = keeper;
+        }
+
         _state.Load(_time);
         var incarnation = _state.Incarnation;
         string[] senders = [.. _options.Nodes.Select(n => n.Name), .. _witness is null ? [] : new[] { _witness.WitnessName }];
@@ -160,6 +168,7 @@ public sealed class ClusterNode : IAsyncDisposable
         _loop.Open(new OwnershipCore(CoreConfig.FromOptions(_options, _fencing.Configured, _diesWithProcess), FailureDetectorFactory.FromOptions(_options), _state.Epochs, TimeSpan.Zero));
 
         _loop.Freeze = CreateFreezeGuard();
+        _loop.Freeze.Watchdog = _watchdog;
         var witness = _witness;
         _admin.Open(incarnation);
         var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage, _admin.OnMessage);
@@ -334,6 +343,7 @@ public sealed class ClusterNode : IAsyncDisposable
 
         _links.Close();
         await _loop.StopAsync().ConfigureAwait(false);
+        _watchdog?.Dispose(); // the loop has stopped: disarm (magic close) if a group was still owned
         await _shutdown.CancelAsync().ConfigureAwait(false);
         await _links.DisposeTransportsAsync().ConfigureAwait(false);
         _receiver?.Dispose();

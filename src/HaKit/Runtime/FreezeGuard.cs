@@ -58,6 +58,9 @@ internal sealed class FreezeGuard
     /// <summary>The TwoNode liveness budget: how long after a loop step ownership still counts without another step.</summary>
     public TimeSpan Budget { get; }
 
+    /// <summary>The watchdog kept armed while a group is owned on a lease (null: off).</summary>
+    public WatchdogKeeper? Watchdog { get; set; }
+
     /// <summary>Whether the TwoNode guard is suspended after a stall.</summary>
     public bool Suspended => _suspendedAt is not null;
 
@@ -91,11 +94,15 @@ internal sealed class FreezeGuard
     public void EndStep(OwnershipCore core)
     {
         var lastHeard = core.LastPeerHeardAt;
+        var onLease = false;
         for (var i = 0; i < _guards.Length; i++)
         {
             var owned = core.GetGuardView(i, out var epoch, out var leaseEnd);
             Publish(i, owned, epoch, leaseEnd, lastHeard);
+            onLease |= owned && leaseEnd is not null;
         }
+
+        Watchdog?.Update(onLease);
     }
 
     /// <summary>Publishes one group's deadline (what <see cref="EndStep"/> does per group; tests call it directly).</summary>
