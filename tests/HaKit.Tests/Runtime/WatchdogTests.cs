@@ -120,6 +120,34 @@ public class WatchdogTests
         Assert.That(WatchdogOptions.TimeoutFor(arbiter), Is.EqualTo(TimeSpan.FromSeconds(seconds)));
     }
 
+    [Test]
+    [Platform(Include = "Linux")]
+    public void A_missing_device_fails_to_arm_naming_its_path()
+    {
+        var device = new LinuxWatchdogDevice("/nonexistent/watchdog");
+        var ex = Assert.Throws<System.ComponentModel.Win32Exception>(() => device.Arm(2))!;
+        Assert.That(ex.Message, Does.Contain("cannot open the watchdog device /nonexistent/watchdog"));
+        Assert.DoesNotThrow(device.Disarm, "nothing is open");
+    }
+
+    [Test]
+    [Platform(Include = "Linux")]
+    public void A_file_that_is_not_a_watchdog_refuses_the_timeout_and_is_closed_again()
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            var device = new LinuxWatchdogDevice(path);
+            var ex = Assert.Throws<System.ComponentModel.Win32Exception>(() => device.Arm(2))!;
+            Assert.That(ex.Message, Does.Contain($"the watchdog device {path} refused a 2 s timeout (WDIOC_SETTIMEOUT)"));
+            Assert.That(File.ReadAllText(path), Is.EqualTo("V"), "the failed arm was undone with the magic close");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     /// <summary>
     /// The real device: open (arm) with a long timeout, pet, magic close. Only where /dev/watchdog exists, its driver honours the
     /// magic close and nowayout is off (otherwise the device could not be disarmed and the machine would be reset).
