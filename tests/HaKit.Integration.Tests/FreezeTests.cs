@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using HaKit.Integration.Harness;
+using HaKit.Integration.Namespaces;
 using HaKit.Tests.Transport;
 
 namespace HaKit.Integration.Tests;

@@ -3,7 +3,7 @@ using System.Net;
 using System.Security.Cryptography;
 using HaKit.Tests.Transport;
 
-namespace HaKit.Integration.Harness;
+namespace HaKit.Integration.Namespaces;
 
 /// <summary>
 /// Two hosts as network namespaces (<c>a</c> and <c>b</c>) on a bridge in the caller's namespace, addresses 10.214.S.1 (a),
