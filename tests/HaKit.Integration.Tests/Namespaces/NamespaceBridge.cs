@@ -85,10 +85,15 @@ public sealed class NamespaceBridge : IDisposable
         }
     }
 
-    /// <summary>Deletes both namespaces (their veth ends go with them) and the bridge. Idempotent.</summary>
+    /// <summary>Deletes the veth pairs, both namespaces and the bridge. Idempotent; a device already gone is not an error.</summary>
     public void Dispose()
     {
         List<Exception> errors = [];
+        foreach (var dev in new[] { VethA, VethB })
+        {
+            DeleteLink(dev, errors);
+        }
+
         foreach (var ns in new[] { NamespaceA, NamespaceB })
         {
             try
@@ -101,24 +106,29 @@ public sealed class NamespaceBridge : IDisposable
             }
         }
 
-        foreach (var dev in new[] { VethA, VethB, Bridge })
-        {
-            try
-            {
-                if (Directory.Exists($"/sys/class/net/{dev}"))
-                {
-                    NetNs.Ip("link", "del", dev);
-                }
-            }
-            catch (Exception ex)
-            {
-                errors.Add(ex);
-            }
-        }
-
+        DeleteLink(Bridge, errors);
         if (errors.Count > 0)
         {
             throw new AggregateException("cannot remove the test's network namespaces or bridge", errors);
+        }
+    }
+
+    /// <summary>Deletes a link of the caller's namespace; one that is gone (or goes while asked: a namespace deleted takes its veth pairs with it, asynchronously) is fine.</summary>
+    private static void DeleteLink(string dev, List<Exception> errors)
+    {
+        try
+        {
+            if (Directory.Exists($"/sys/class/net/{dev}"))
+            {
+                NetNs.Ip("link", "del", dev);
+            }
+        }
+        catch (InvalidOperationException ex) when (ex.Message.Contains("Cannot find device", StringComparison.Ordinal))
+        {
+        }
+        catch (Exception ex)
+        {
+            errors.Add(ex);
         }
     }
 
