@@ -12,6 +12,8 @@ namespace TwoNode;
 /// <summary>
 /// A stand-in for a virtual IP: only the owner of the group binds the shared address and answers every HTTP request with
 /// <c>node=&lt;name&gt; epoch=&lt;epoch&gt;</c>. A minimal HTTP/1.1 responder (one response per connection, <c>Connection: close</c>).
+/// Every answer is guarded by <see cref="ResourceContext.IsOwned"/> at the instant it is sent: a node that wakes from a freeze
+/// after its lease ended (or, in TwoNode mode, after a stall longer than the dead time) answers <c>503 not owner</c>, never its old epoch.
 /// The address is the group's <see cref="SampleOptions.AddressOf"/> (for <c>web</c>: <see cref="SampleOptions.HttpAddress"/>).
 /// </summary>
 /// <param name="options">The sample's settings.</param>
@@ -27,6 +29,8 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
     private CancellationTokenSource? _stopping;
     private Task? _acceptLoop;
     private byte[] _response = [];
+    private byte[] _refusal = [];
+    private ResourceContext? _context;
 
     /// <inheritdoc />
     public string Name => "http";
@@ -44,6 +48,8 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
     public ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken)
     {
         _response = BuildResponse(context.Node, context.Epoch);
+        _refusal = BuildRefusal(context.Node);
+        _context = context;
         if (_listener is not null && _acceptLoop is { IsCompleted: false })
         {
             return ValueTask.FromResult(ResourceResult.Success); // already serving; now with the new epoch
@@ -134,6 +140,14 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
         }
     }
 
+    private static byte[] BuildRefusal(string node)
+    {
+        var body = $"node={node} not owner\n";
+        return Encoding.ASCII.GetBytes(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n" +
+            $"Content-Length: {Encoding.UTF8.GetByteCount(body)}\r\nConnection: close\r\n\r\n" + body);
+    }
+
     private static byte[] BuildResponse(string node, ulong epoch)
     {
         var body = $"node={node} epoch={epoch}\n";
@@ -163,6 +177,8 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
             }
 
             var response = _response;
+            var refusal = _refusal;
+            var context = _context!;
             var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _connections[socket] = done.Task;
             _ = Task.Run(
@@ -170,7 +186,7 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
                 {
                     try
                     {
-                        await ServeAsync(socket, response, stopping).ConfigureAwait(false);
+                        await ServeAsync(socket, context, response, refusal, stopping).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -182,7 +198,7 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
         }
     }
 
-    private async Task ServeAsync(Socket socket, byte[] response, CancellationToken stopping)
+    private async Task ServeAsync(Socket socket, ResourceContext context, byte[] response, byte[] refusal, CancellationToken stopping)
     {
         try
         {
@@ -208,7 +224,9 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
 
             if (length > 0)
             {
-                await socket.SendAsync(response, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                // The owner's answer is a side effect only the owner may make: check ownership by the clock right before it,
+                // not the last loop step (a process that wakes from a freeze runs this before its loop noticed the lease ended).
+                await socket.SendAsync(context.IsOwned ? response : refusal, SocketFlags.None, timeout.Token).ConfigureAwait(false);
                 socket.Shutdown(SocketShutdown.Both);
             }
         }

@@ -182,6 +182,7 @@ public class ConfigurationTests
     [TestCase("HaKit:Groups:0:AutoFailback", "yes", "HaKit:Groups:0:AutoFailback = 'yes': expects true or false")]
     [TestCase("HaKit:Links:0:Kind", "Tcp", "HaKit:Links:0:Kind = 'Tcp': expects one of: Udp, Multicast, Grpc")]
     [TestCase("HaKit:Auth:SendKeyId", "-1", "HaKit:Auth:SendKeyId = '-1': expects a whole number, 0 or more")]
+    [TestCase("HaKit:Watchdog:Mode", "On", "HaKit:Watchdog:Mode = 'On': expects one of: Off, Automatic, Required")]
     public void Bad_scalar_values_are_reported_with_key_value_and_what_is_allowed(string key, string value, string expected)
     {
         var config = TestHosts.Config("a", Ports, "/tmp/state");

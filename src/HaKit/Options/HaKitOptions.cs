@@ -76,6 +76,9 @@ public sealed class HaKitOptions
     /// <summary>Fencing: timeouts and the built-in agents configured as fencing levels (more agents can be registered in code).</summary>
     public FencingOptions Fencing { get; set; } = new();
 
+    /// <summary>The optional Linux watchdog armed while owning in a lease mode (Patroni's <c>watchdog</c>). <value>Default off.</value></summary>
+    public WatchdogOptions Watchdog { get; set; } = new();
+
     /// <summary>Directory of the durable state file (<c>&lt;NodeName&gt;.state</c>: incarnation and epochs). <value>Default <c>hakit-state</c>.</value></summary>
     public string StateDirectory { get; set; } = "hakit-state";
 
@@ -143,6 +146,7 @@ public sealed class HaKitOptions
         Arbiter.Validate(path[nameof(Arbiter)], nodeNames);
         ClusterRules.WitnessLeaseCoversHeartbeats(path, Arbiter, Timing);
         Fencing.Validate(path[nameof(Fencing)], nodeNames);
+        Watchdog.Validate(path[nameof(Watchdog)], Arbiter);
         if (string.IsNullOrWhiteSpace(StateDirectory))
         {
             path.Error(nameof(StateDirectory), StateDirectory, "must name a directory for the durable state file, e.g. /var/lib/hakit");

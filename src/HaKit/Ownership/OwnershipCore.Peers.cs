@@ -84,6 +84,7 @@ internal sealed partial class OwnershipCore
         }
 
         p.Heard = true;
+        LastPeerHeardAt = now > LastPeerHeardAt ? now : LastPeerHeardAt;
         ContradictHint(p, _now);
         AnswerProbe(message);
         linkState.Detector.RecordHeartbeat(now);

@@ -45,7 +45,38 @@ public interface IResource
 /// <param name="Node">The local node name.</param>
 /// <param name="Epoch">The group's epoch for this ownership: a fencing token that only grows across takeovers. Hand it to anything that must reject a stale owner (storage, a database, an API).</param>
 /// <param name="OwnershipToken">Cancelled the instant this node stops owning the group. Tie leader-only work to it.</param>
-public sealed record ResourceContext(string Group, string Node, ulong Epoch, CancellationToken OwnershipToken);
+/// <remarks>
+/// The token is cancelled by the node's loop, so it is only as fresh as the loop's last step: a process that wakes from a freeze
+/// (SIGSTOP, a long GC pause, a suspended VM) may run queued work before the loop noticed that its lease ended. Check
+/// <see cref="IsOwned"/> or call <see cref="EnsureOwned"/> right before every side effect that only the owner may make (answering a
+/// client, writing to storage): they compare a monotonic clock with the ownership's safe end at that instant.
+/// </remarks>
+public sealed record ResourceContext(string Group, string Node, ulong Epoch, CancellationToken OwnershipToken)
+{
+    /// <summary>The node's clock-true view of this group's ownership (absent: only the token counts, as in the simulator).</summary>
+    internal Resources.OwnershipGuard? Guard { get; init; }
+
+    /// <summary>
+    /// Whether this node owns the group for <see cref="Epoch"/> at this instant, by the clock: the ownership token is not cancelled,
+    /// and the ownership's safe end has not passed. In lease modes (Etcd, Witness) the safe end is the lease's end minus the drift
+    /// margin; in TwoNode mode it is the node loop's last step plus what is left of the dead time, and after a local stall longer
+    /// than that it stays <see langword="false"/> until the peer was heard again and the node still owns the group. Cheap (a clock
+    /// read and two volatile reads), safe on any thread.
+    /// </summary>
+    public bool IsOwned => !OwnershipToken.IsCancellationRequested && (Guard is null || Guard.IsOwned(Epoch));
+
+    /// <summary>Throws <see cref="OwnershipLostException"/> (naming group, epoch and why) unless <see cref="IsOwned"/>.</summary>
+    /// <exception cref="OwnershipLostException">This node does not own the group for <see cref="Epoch"/> now.</exception>
+    public void EnsureOwned()
+    {
+        if (!IsOwned)
+        {
+            throw new OwnershipLostException(Group, Node, Epoch, OwnershipToken.IsCancellationRequested
+                ? "the ownership token was cancelled (this node stopped owning the group)"
+                : Guard!.Explain(Epoch));
+        }
+    }
+}
 
 /// <summary>How a failed action should be handled, after Pacemaker's OCF exit-code classes.</summary>
 public enum ResourceFailureKind

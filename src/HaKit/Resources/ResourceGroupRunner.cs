@@ -89,6 +89,9 @@ internal sealed class ResourceGroupRunner
         _context = new ResourceContext(GroupName, nodeName, 0, new CancellationToken(canceled: true));
     }
 
+    /// <summary>The clock-true ownership view handed to resources in their context (<see cref="ResourceContext.IsOwned"/>); set by the node.</summary>
+    internal OwnershipGuard? Guard { get; set; }
+
     /// <summary>The group name (<see cref="GroupOptions.Name"/>).</summary>
     public string GroupName { get; }
 
@@ -125,7 +128,7 @@ internal sealed class ResourceGroupRunner
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            _context = new ResourceContext(GroupName, _nodeName, epoch, ownershipToken);
+            _context = new ResourceContext(GroupName, _nodeName, epoch, ownershipToken) { Guard = Guard };
             return await DriveAsync(_machine.BeginStart(Now), ownershipToken, cancellationToken).ConfigureAwait(false);
         }
         finally

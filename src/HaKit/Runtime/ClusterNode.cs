@@ -46,6 +46,7 @@ public sealed class ClusterNode : IAsyncDisposable
     private readonly TaskCompletionSource _shutdownReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly System.Reflection.Assembly[] _warmUpAssemblies;
     private readonly HashSet<string> _diesWithProcess;
+    private WatchdogKeeper? _watchdog;
     private int _loopStopped;
     private int _lifecycle; // 0 new, 1 started, 2 stopping, 3 disposed
 
@@ -79,7 +80,10 @@ public sealed class ClusterNode : IAsyncDisposable
         _loop = new NodeLoop(_time, _logger);
         foreach (var g in options.Groups)
         {
-            var runner = new ResourceGroupRunner(g, resources[g.Name], options.NodeName, _time, services.LoggerFactory.CreateLogger<ResourceGroupRunner>());
+            var runner = new ResourceGroupRunner(g, resources[g.Name], options.NodeName, _time, services.LoggerFactory.CreateLogger<ResourceGroupRunner>())
+            {
+                Guard = new OwnershipGuard(_time),
+            };
             runner.ActionCompleted += record => _loop.Post(() => Publish(new ResourceActionCompleted(_loop.Now, record)));
             _drivers.Add(g.Name, new GroupDriver(runner));
         }
@@ -148,6 +152,13 @@ public sealed class ClusterNode : IAsyncDisposable
             }
         }
 
+        if (_options.Watchdog.Mode != WatchdogMode.Off)
+        {
+            var keeper = new WatchdogKeeper(new LinuxWatchdogDevice(_options.Watchdog.Device), _options.Watchdog.Mode, _options.Watchdog.Device, WatchdogOptions.TimeoutFor(_options.Arbiter), _time, _logger);
+            keeper.Probe(); // Required: throws naming the key when the device cannot be armed
+            _watchdog = keeper;
+        }
+
         _state.Load(_time);
         var incarnation = _state.Incarnation;
         string[] senders = [.. _options.Nodes.Select(n => n.Name), .. _witness is null ? [] : new[] { _witness.WitnessName }];
@@ -162,6 +173,8 @@ public sealed class ClusterNode : IAsyncDisposable
             await driver.ProbeAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        _loop.Freeze = CreateFreezeGuard();
+        _loop.Freeze.Watchdog = _watchdog;
         var witness = _witness;
         _admin.Open(incarnation);
         var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage, _admin.OnMessage);
@@ -336,6 +349,7 @@ public sealed class ClusterNode : IAsyncDisposable
 
         _links.Close();
         await _loop.StopAsync().ConfigureAwait(false);
+        _watchdog?.Dispose(); // the loop has stopped: disarm (magic close) if a group was still owned
         await _shutdown.CancelAsync().ConfigureAwait(false);
         await _links.DisposeTransportsAsync().ConfigureAwait(false);
         _receiver?.Dispose();
@@ -352,6 +366,20 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             RuntimeLog.Stopped(_logger, _options.NodeName);
         }
+    }
+
+    /// <summary>The freeze guard over every group's ownership guard, in the core's group order.</summary>
+    private FreezeGuard CreateFreezeGuard()
+    {
+        var core = _loop.Core;
+        var guards = new OwnershipGuard[core.GroupCount];
+        for (var i = 0; i < guards.Length; i++)
+        {
+            guards[i] = _drivers[core.GroupNameAt(i)].Guard;
+        }
+
+        var t = _options.Timing;
+        return new FreezeGuard(_time, _loop.StartTimestamp, guards, t.DeadTime, t.Interval, t.EffectiveTickInterval, t.EffectiveLocalPauseThreshold, _options.Nodes.Count > 1);
     }
 
     /// <summary>Feeds the arbiter's "group free" reports (etcd key deletions) to the core for the node's lifetime.</summary>

@@ -12,6 +12,8 @@ internal sealed class GroupDriver(ResourceGroupRunner runner) : IDisposable
 
     public int ResourceCount => runner.Resources.Count;
 
+    public OwnershipGuard Guard => runner.Guard!;
+
     public CancellationToken OwnershipToken => _ownership is { IsCancellationRequested: false } o ? o.Token : Cancelled;
 
     public void Start(NodeLoop loop, ulong epoch, CancellationToken shutdown)

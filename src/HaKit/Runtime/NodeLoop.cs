@@ -22,6 +22,9 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
     private int _tickQueued;
     private volatile ClusterStatus? _status;
 
+    /// <summary>Keeps the groups' ownership guards true to the clock (set before <see cref="Run"/>; null in tests without one).</summary>
+    public FreezeGuard? Freeze { get; set; }
+
     /// <summary>The core (only on the loop, after <see cref="Open"/>).</summary>
     public OwnershipCore Core => _core!;
 
@@ -161,6 +164,14 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
         {
             try
             {
+                if (Freeze?.BeginStep() == true)
+                {
+                    // Woken from a stall: let the core see the time first, so ownership whose lease ended is given up (and its token
+                    // cancelled by the commands below) before any queued work runs.
+                    _core!.Tick(Now);
+                    await RunReadyAsync(executor, cancellationToken).ConfigureAwait(false);
+                }
+
                 work();
             }
             catch (Exception ex)
@@ -168,23 +179,28 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
                 RuntimeLog.LoopError(logger, ex);
             }
 
-            while (_core!.HasReady)
+            await RunReadyAsync(executor, cancellationToken).ConfigureAwait(false);
+            Freeze?.EndStep(_core!);
+            _status = _core!.GetStatus();
+        }
+    }
+
+    private async Task RunReadyAsync(ICoreCommandHandler executor, CancellationToken cancellationToken)
+    {
+        while (_core!.HasReady)
+        {
+            foreach (var command in _core.TakeReady())
             {
-                foreach (var command in _core.TakeReady())
+                // One failing command (a send on a broken link, say) must not cost the rest of the batch.
+                try
                 {
-                    // One failing command (a send on a broken link, say) must not cost the rest of the batch.
-                    try
-                    {
-                        await command.AcceptAsync(executor, cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (Exception ex)
-                    {
-                        RuntimeLog.LoopError(logger, ex);
-                    }
+                    await command.AcceptAsync(executor, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    RuntimeLog.LoopError(logger, ex);
                 }
             }
-
-            _status = _core.GetStatus();
         }
     }
 }

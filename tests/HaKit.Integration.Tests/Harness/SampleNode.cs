@@ -13,6 +13,7 @@ public sealed partial class SampleNode : IAsyncDisposable
 {
     private const int SigTerm = 15;
     private const int SigStop = 19;
+    private const int SigCont = 18;
     private const int MaxStderrChars = 256 * 1024;
     private readonly Process _process;
     private readonly List<SampleLine> _lines = [];
@@ -96,9 +97,14 @@ public sealed partial class SampleNode : IAsyncDisposable
     public static SampleNode StartSample(string name, IEnumerable<string> args) => StartDll(name, SampleProgram.DllPath, args);
 
     /// <summary>Starts <c>dotnet &lt;dll&gt;</c> with <paramref name="args"/>, stdout and stderr redirected.</summary>
-    public static SampleNode StartDll(string name, string dll, IEnumerable<string> args)
+    /// <param name="name">A label for messages.</param>
+    /// <param name="dll">The program.</param>
+    /// <param name="args">Its arguments.</param>
+    /// <param name="networkNamespace">Run it inside this network namespace (<c>ip netns exec NS dotnet ...</c>; <c>ip</c> execs in
+    /// place, so <see cref="Pid"/> is the program's own and signals reach it), or null for the caller's.</param>
+    public static SampleNode StartDll(string name, string dll, IEnumerable<string> args, string? networkNamespace = null)
     {
-        var info = new ProcessStartInfo(SampleProgram.DotnetHost)
+        var info = new ProcessStartInfo(networkNamespace is null ? SampleProgram.DotnetHost : "ip")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -108,6 +114,14 @@ public sealed partial class SampleNode : IAsyncDisposable
             StandardOutputEncoding = Encoding.UTF8,
             StandardErrorEncoding = Encoding.UTF8,
         };
+        if (networkNamespace is not null)
+        {
+            info.ArgumentList.Add("netns");
+            info.ArgumentList.Add("exec");
+            info.ArgumentList.Add(networkNamespace);
+            info.ArgumentList.Add(SampleProgram.DotnetHost);
+        }
+
         info.ArgumentList.Add(dll);
         foreach (var a in args)
         {
@@ -171,6 +185,20 @@ public sealed partial class SampleNode : IAsyncDisposable
         if (!_process.HasExited && SysKill(Pid, SigStop) != 0 && !_process.HasExited)
         {
             throw new InvalidOperationException($"kill({Pid}, SIGSTOP) failed with errno {Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Sends SIGCONT: a process stopped by <see cref="Pause"/> runs again.</summary>
+    public void Continue()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("SIGCONT needs Linux here");
+        }
+
+        if (!_process.HasExited && SysKill(Pid, SigCont) != 0 && !_process.HasExited)
+        {
+            throw new InvalidOperationException($"kill({Pid}, SIGCONT) failed with errno {Marshal.GetLastPInvokeError()}");
         }
     }
 

@@ -25,6 +25,52 @@ public class WitnessModeValidationTests
     public void A_pair_with_a_witness_and_the_default_lease_timings_is_valid() => Assert.That(HaKitOptionsValidator.Validate(Witness()), Is.Empty);
 
     [Test]
+    public void The_watchdog_with_the_default_lease_is_valid() =>
+        Assert.That(HaKitOptionsValidator.Validate(Configure(Witness(), o => o.Watchdog.Mode = WatchdogMode.Required)), Is.Empty);
+
+    [Test]
+    public void The_watchdog_needs_a_lease_that_leaves_a_whole_second() =>
+        Assert.That(SingleError(o =>
+            {
+                o.Watchdog.Mode = WatchdogMode.Automatic;
+                o.Arbiter.LeaseTtl = TimeSpan.FromMilliseconds(1500);
+                o.Arbiter.LeaseDriftMargin = TimeSpan.FromMilliseconds(300);
+            }),
+            Does.StartWith("HaKit:Watchdog:Mode = Automatic").And.Contain("0.7 s").And.Contain("raise HaKit:Arbiter:LeaseTtl to at least 1.95 s"));
+
+    [Test]
+    public void The_watchdog_device_must_be_an_absolute_path() =>
+        Assert.That(SingleError(o =>
+            {
+                o.Watchdog.Mode = WatchdogMode.Automatic;
+                o.Watchdog.Device = "watchdog";
+            }),
+            Does.StartWith("HaKit:Watchdog:Device = 'watchdog'").And.Contain("/dev/watchdog"));
+
+    [Test]
+    public void The_watchdog_is_for_lease_modes_only()
+    {
+        var options = HaKitOptionsValidatorTests.Valid();
+        options.Watchdog.Mode = WatchdogMode.Required;
+        var errors = HaKitOptionsValidator.Validate(options);
+        Assert.That(errors, Has.Count.EqualTo(1));
+        Assert.That(errors[0], Does.StartWith("HaKit:Watchdog:Mode = Required").And.Contain("Arbiter:Mode is TwoNode").And.Contain("set HaKit:Watchdog:Mode to Off"));
+    }
+
+    [Test]
+    public void The_watchdog_is_off_by_default_in_every_mode()
+    {
+        Assert.That(new HaKitOptions().Watchdog.Mode, Is.EqualTo(WatchdogMode.Off));
+        Assert.That(HaKitOptionsValidator.Validate(HaKitOptionsValidatorTests.Valid()), Is.Empty);
+    }
+
+    private static HaKitOptions Configure(HaKitOptions options, Action<HaKitOptions> change)
+    {
+        change(options);
+        return options;
+    }
+
+    [Test]
     public void Witness_mode_is_for_exactly_two_nodes() =>
         Assert.That(SingleError(o => o.Nodes.Add(new NodeOptions { Name = "c", Addresses = { ["lan0"] = "127.0.0.1:7403" } })),
             Does.StartWith("HaKit:Arbiter:Mode = Witness").And.Contain("exactly two nodes").And.Contain("Etcd mode"));

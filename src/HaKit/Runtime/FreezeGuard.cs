@@ -1,0 +1,146 @@
+using HaKit.Ownership;
+using HaKit.Resources;
+
+namespace HaKit.Runtime;
+
+/// <summary>
+/// Keeps every group's <see cref="OwnershipGuard"/> true to the clock, from the node loop: at the start of each step it notices a
+/// stall (the loop did not run for longer than a tick plus the local pause threshold) and asks for a tick before any queued work,
+/// so the core cancels ownership whose lease ended before anything else runs; after each step it publishes each group's deadline.
+/// </summary>
+/// <remarks>
+/// <para>Lease modes (Etcd, Witness): the deadline is the lease's safe end (lease end minus the drift margin, as the core counts it).</para>
+/// <para>TwoNode: the deadline is the start of the last loop step plus a liveness budget, the dead time minus one interval and one tick
+/// (the last heartbeat the peer heard may be that much older than the step; at least two ticks). A loop step that starts later than the
+/// budget after the previous one means the peer may have declared this node dead and taken over: the guard is suspended (not owned)
+/// until a peer's heartbeat is taken in at least one interval after the wake (heartbeats queued during the stall are older) and the
+/// core still owns the group, or until a dead time and an interval passed without hearing any peer (the detector's own rule).</para>
+/// <para>Only volatile writes per step, no locks or allocations: it runs at every heartbeat.</para>
+/// </remarks>
+internal sealed class FreezeGuard
+{
+    private readonly TimeProvider _time;
+    private readonly long _start;
+    private readonly OwnershipGuard[] _guards;
+    private readonly TimeSpan _deadTime;
+    private readonly TimeSpan _interval;
+    private readonly TimeSpan _stall;
+    private readonly long _budgetTicks;
+    private readonly bool _hasPeers;
+    private long _stepStart;
+    private long _lastStepStart;
+    private TimeSpan? _suspendedAt;
+
+    /// <summary>Creates the guard.</summary>
+    /// <param name="time">The node's clock.</param>
+    /// <param name="startTimestamp">The timestamp of core time zero.</param>
+    /// <param name="guards">One guard per core group, in the core's group order.</param>
+    /// <param name="deadTime">The dead time (the peer's, equal on both nodes).</param>
+    /// <param name="interval">The heartbeat interval.</param>
+    /// <param name="tick">The tick interval.</param>
+    /// <param name="localPause">The local pause threshold.</param>
+    /// <param name="hasPeers">Whether there is a peer that could take over.</param>
+    public FreezeGuard(TimeProvider time, long startTimestamp, OwnershipGuard[] guards, TimeSpan deadTime, TimeSpan interval, TimeSpan tick, TimeSpan localPause, bool hasPeers)
+    {
+        _time = time;
+        _start = startTimestamp;
+        _guards = guards;
+        _deadTime = deadTime;
+        _interval = interval;
+        _stall = tick + localPause;
+        var budget = deadTime - interval - tick;
+        Budget = budget > 2 * tick ? budget : 2 * tick;
+        _budgetTicks = ToTimestampTicks(Budget);
+        _hasPeers = hasPeers;
+        _stepStart = _lastStepStart = time.GetTimestamp();
+    }
+
+    /// <summary>The TwoNode liveness budget: how long after a loop step ownership still counts without another step.</summary>
+    public TimeSpan Budget { get; }
+
+    /// <summary>The watchdog kept armed while a group is owned on a lease (null: off).</summary>
+    public WatchdogKeeper? Watchdog { get; set; }
+
+    /// <summary>Whether the TwoNode guard is suspended after a stall.</summary>
+    public bool Suspended => _suspendedAt is not null;
+
+    /// <summary>
+    /// Called by the loop before each work item. Returns <see langword="true"/> when the loop was stalled and must tick the core first
+    /// (so ownership whose lease ended is given up, and its token cancelled, before any queued work runs).
+    /// </summary>
+    public bool BeginStep()
+    {
+        var now = _time.GetTimestamp();
+        _stepStart = now;
+        var gap = now - _lastStepStart;
+        _lastStepStart = now;
+        if (_hasPeers && gap > _budgetTicks && _suspendedAt is null)
+        {
+            _suspendedAt = CoreTime(now);
+            for (var i = 0; i < _guards.Length; i++)
+            {
+                if (_guards[i].CurrentBasis == OwnershipGuard.Basis.Liveness)
+                {
+                    _guards[i].Revoke(OwnershipGuard.Basis.Suspended);
+                }
+            }
+        }
+
+        return gap > ToTimestampTicks(_stall);
+    }
+
+    /// <summary>Called by the loop after each step: publishes every group's deadline.</summary>
+    /// <param name="core">The core.</param>
+    public void EndStep(OwnershipCore core)
+    {
+        var lastHeard = core.LastPeerHeardAt;
+        var onLease = false;
+        for (var i = 0; i < _guards.Length; i++)
+        {
+            var owned = core.GetGuardView(i, out var epoch, out var leaseEnd);
+            Publish(i, owned, epoch, leaseEnd, lastHeard);
+            onLease |= owned && leaseEnd is not null;
+        }
+
+        Watchdog?.Update(onLease);
+    }
+
+    /// <summary>Publishes one group's deadline (what <see cref="EndStep"/> does per group; tests call it directly).</summary>
+    /// <param name="index">The group's index.</param>
+    /// <param name="owned">Whether the core owns it (Starting or Active).</param>
+    /// <param name="epoch">The epoch owned.</param>
+    /// <param name="leaseSafeEnd">The lease's safe end in core time (null: TwoNode).</param>
+    /// <param name="lastPeerHeardAt">When a peer was last heard, in core time.</param>
+    public void Publish(int index, bool owned, ulong epoch, TimeSpan? leaseSafeEnd, TimeSpan lastPeerHeardAt)
+    {
+        if (_suspendedAt is { } since && (lastPeerHeardAt >= since + _interval || CoreTime(_stepStart) >= since + _deadTime + _interval))
+        {
+            _suspendedAt = null;
+        }
+
+        var guard = _guards[index];
+        if (!owned)
+        {
+            guard.Revoke();
+            return;
+        }
+
+        if (leaseSafeEnd is { } end)
+        {
+            guard.Publish(epoch, _start + ToTimestampTicks(end), OwnershipGuard.Basis.Lease);
+            return;
+        }
+
+        if (_suspendedAt is not null)
+        {
+            guard.Publish(epoch, long.MinValue, OwnershipGuard.Basis.Suspended);
+            return;
+        }
+
+        guard.Publish(epoch, _stepStart + _budgetTicks, OwnershipGuard.Basis.Liveness);
+    }
+
+    private TimeSpan CoreTime(long timestamp) => _time.GetElapsedTime(_start, timestamp);
+
+    private long ToTimestampTicks(TimeSpan span) => (long)(span.Ticks * (double)_time.TimestampFrequency / TimeSpan.TicksPerSecond);
+}
