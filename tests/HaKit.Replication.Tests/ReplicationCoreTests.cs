@@ -77,7 +77,7 @@ public sealed class ReplicationCoreTests
         pair.A.AutoDurable = false;
         pair.A.Append("x");
         pair.A.Step();
-        var appends = pair.A.Sent.OfType<AppendMessage>().Where(m => m.Entries.Count > 0).ToList();
+        var appends = pair.A.Sent.OfType<AppendMessage>().Where(m => m.Batch.Count > 0).ToList();
         Assert.That(appends, Has.Count.EqualTo(1), "sent in the same step as the local write was requested");
         Assert.That(pair.A.Written, Is.EqualTo(1));
         Assert.That(pair.A.Core.Durable, Is.Zero);
@@ -90,7 +90,7 @@ public sealed class ReplicationCoreTests
         var standby = new CoreNode("b", seenEpoch: 5);
         standby.Connected = true;
         standby.Core.PeerUp();
-        standby.Core.Receive(new AppendMessage(3, LogPosition.Zero, [new LogEntry(new LogPosition(3, 1), "stale"u8.ToArray())]));
+        standby.Core.Receive(new AppendMessage(3, LogPosition.Zero, RecordBatch.Encode([new LogEntry(new LogPosition(3, 1), "stale"u8.ToArray())])));
         standby.Drain();
         Assert.That(standby.Core.Last, Is.EqualTo(LogPosition.Zero), "nothing was written");
         Assert.That(standby.Written, Is.Zero);
@@ -164,12 +164,12 @@ public sealed class ReplicationCoreTests
         // Step the owner alone: it may not send more than the in-flight budget before the standby answers.
         pair.A.Step();
         pair.A.Step();
-        var inFlight = pair.B.Inbox.OfType<AppendMessage>().Sum(m => m.Entries.Sum(e => e.Data.Length));
+        var inFlight = pair.B.Inbox.OfType<AppendMessage>().Sum(m => m.Batch.PayloadBytes);
         Assert.That(inFlight, Is.LessThanOrEqualTo(2000));
         pair.Settle();
         Assert.That(pair.B.Core.Last, Is.EqualTo(new LogPosition(1, 300)));
         Assert.That(pair.A.Core.PeerDurable, Is.EqualTo(300));
-        Assert.That(pair.A.Sent.OfType<AppendMessage>().Max(m => m.Entries.Sum(e => e.Data.Length)), Is.LessThanOrEqualTo(1000));
+        Assert.That(pair.A.Sent.OfType<AppendMessage>().Max(m => m.Batch.PayloadBytes), Is.LessThanOrEqualTo(1000));
     }
 
     [Test]
@@ -337,7 +337,7 @@ public sealed class ReplicationCoreTests
         pair.Connect();
         pair.Settle();
         Assert.That(pair.A.AckedUpTo, Is.EqualTo(8));
-        var resent = pair.A.Sent.OfType<AppendMessage>().SelectMany(m => m.Entries).Select(e => e.Index).ToList();
+        var resent = pair.A.Sent.OfType<AppendMessage>().SelectMany(m => m.Batch.ToList()).Select(e => e.Index).ToList();
         Assert.That(resent, Is.EqualTo(new long[] { 6, 7, 8 }));
     }
 }

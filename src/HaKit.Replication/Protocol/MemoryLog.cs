@@ -126,12 +126,4 @@ internal sealed class MemoryLog
     /// <summary>The entries <paramref name="from"/>..<paramref name="to"/> in place (valid until the log changes).</summary>
     public ReadOnlySpan<LogEntry> Range(long from, long to) =>
         System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_entries).Slice((int)(from - Base.Index - 1), (int)(to - from + 1));
-
-    /// <summary>Copies entries <paramref name="from"/>..<paramref name="to"/> into a new array.</summary>
-    public LogEntry[] Slice(long from, long to)
-    {
-        var result = new LogEntry[to - from + 1];
-        _entries.CopyTo((int)(from - Base.Index - 1), result, 0, result.Length);
-        return result;
-    }
 }

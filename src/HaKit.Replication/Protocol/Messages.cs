@@ -4,8 +4,12 @@ namespace HaKit.Replication.Protocol;
 /// <param name="Epoch">The owner's epoch the sender acts in (the highest it has seen, for a reply).</param>
 internal abstract record ReplicationMessage(long Epoch);
 
-/// <summary>Owner to standby: <paramref name="Entries"/> follow <paramref name="Prev"/> in the owner's log (none: a probe).</summary>
-internal sealed record AppendMessage(long Epoch, LogPosition Prev, IReadOnlyList<LogEntry> Entries) : ReplicationMessage(Epoch);
+/// <summary>Owner to standby: the entries of <paramref name="Batch"/> follow <paramref name="Prev"/> in the owner's log (none: a probe).</summary>
+internal sealed record AppendMessage(long Epoch, LogPosition Prev, RecordBatch Batch) : ReplicationMessage(Epoch)
+{
+    /// <summary>The index of the last entry carried (<c>Prev.Index</c> for a probe).</summary>
+    public long LastIndex => Prev.Index + Batch.Count;
+}
 
 /// <summary>Standby to owner: it holds the owner's log up to <paramref name="Received"/> and has it on disk up to <paramref name="Durable"/>.</summary>
 internal sealed record AckMessage(long Epoch, long Received, long Durable) : ReplicationMessage(Epoch);

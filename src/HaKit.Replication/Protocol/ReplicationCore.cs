@@ -262,7 +262,7 @@ internal sealed class ReplicationCore
             return;
         }
 
-        if (_peerNext <= _log.Base.Index)
+        if ((_probe ? _peerNext : _sentUpTo + 1) <= _log.Base.Index)
         {
             // Compacted past the peer: it continues from the snapshot.
             _snapshotInFlight = true;
@@ -291,7 +291,7 @@ internal sealed class ReplicationCore
         var prevPosition = new LogPosition(_log.EpochAt(prev), prev);
         if (from > _log.Last.Index)
         {
-            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, [])));
+            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty)));
             _sentUpTo = prev;
             return;
         }
@@ -310,7 +310,7 @@ internal sealed class ReplicationCore
             bytes += next;
         }
 
-        _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, _log.Slice(from, to))));
+        _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Encode(_log.Range(from, to)))));
         _sentUpTo = to;
         _inFlightBytes += bytes;
         _inFlight.Enqueue((to, bytes));
@@ -324,29 +324,27 @@ internal sealed class ReplicationCore
         }
 
         var prev = append.Prev;
-        var entries = append.Entries;
-        var skip = 0;
+        var last = append.LastIndex;
         if (prev.Index < _log.Base.Index)
         {
             // Entries at or below the base are in this node's snapshot; check the one at the base if the batch reaches it.
-            var atBase = (int)(_log.Base.Index - prev.Index) - 1;
-            if (atBase < entries.Count)
-            {
-                if (entries[atBase].Epoch != _log.Base.Epoch)
-                {
-                    NeedSnapshot(_log.Base.Index + 1);
-                    return;
-                }
-
-                skip = atBase + 1;
-                prev = _log.Base;
-            }
-            else
+            if (last < _log.Base.Index)
             {
                 // Everything up to the base is in this node's snapshot: continue after it.
                 Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Base.Index));
                 return;
             }
+
+            foreach (var entry in append.Batch)
+            {
+                if (entry.Index == _log.Base.Index && entry.Epoch != _log.Base.Epoch)
+                {
+                    NeedSnapshot(_log.Base.Index + 1);
+                    return;
+                }
+            }
+
+            prev = _log.Base;
         }
 
         if (prev.Index > _log.Last.Index)
@@ -368,9 +366,13 @@ internal sealed class ReplicationCore
             return;
         }
 
-        for (var i = skip; i < entries.Count; i++)
+        foreach (var entry in append.Batch)
         {
-            var entry = entries[i];
+            if (entry.Index <= prev.Index)
+            {
+                continue;
+            }
+
             if (entry.Index <= _log.Last.Index)
             {
                 if (_log.EpochAt(entry.Index) == entry.Epoch)
@@ -387,8 +389,8 @@ internal sealed class ReplicationCore
             _log.Add(entry);
         }
 
-        _matchIndex = Math.Max(_matchIndex, entries.Count > skip ? entries[^1].Index : prev.Index);
-        if (entries.Count == 0)
+        _matchIndex = Math.Max(_matchIndex, Math.Max(last, prev.Index));
+        if (append.Batch.Count == 0)
         {
             // A probe: the peer's history matches up to prev; force an ack so the owner learns it.
             _ackedReceived = -1;
@@ -484,6 +486,7 @@ internal sealed class ReplicationCore
         }
 
         PeerReceived = Math.Max(PeerReceived, ack.Received);
+        _peerNext = Math.Max(_peerNext, ack.Received + 1);
         PeerDurable = Math.Max(PeerDurable, Math.Min(ack.Durable, ack.Received));
         if (_sentUpTo < ack.Received)
         {

@@ -91,27 +91,4 @@ internal static class RecordCodec
         var expected = BinaryPrimitives.ReadUInt32LittleEndian(buffer[4..]);
         return Checksum(buffer, buffer.Slice(HeaderSize, payloadLength)) == expected ? ReadResult.Ok : ReadResult.BadChecksum;
     }
-
-    /// <summary>
-    /// Decodes a batch of records received from a peer into <paramref name="entries"/>; the payloads are slices of
-    /// <paramref name="batch"/> (no copy). Returns <see langword="false"/> (and leaves the list partly filled) if the batch is
-    /// malformed: it is then refused as a whole.
-    /// </summary>
-    public static bool TryDecodeBatch(ReadOnlyMemory<byte> batch, List<LogEntry> entries)
-    {
-        var offset = 0;
-        while (offset < batch.Length)
-        {
-            var span = batch.Span[offset..];
-            if (TryRead(span, out var epoch, out var index, out var length) != ReadResult.Ok)
-            {
-                return false;
-            }
-
-            entries.Add(new LogEntry(new LogPosition(epoch, index), batch.Slice(offset + HeaderSize, length)));
-            offset += HeaderSize + length;
-        }
-
-        return true;
-    }
 }

@@ -110,7 +110,7 @@ internal sealed class SegmentLog : IDisposable
                     throw new ReplicationLogCorruptException(path, offset, $"the record at {position} does not follow {previous} (indexes are consecutive, epochs never go down)");
                 }
 
-                segment.Offsets.Add(offset);
+                segment.Count++;
                 if (index > snapshot.Index)
                 {
                     if (entries.Count == 0 && index != snapshot.Index + 1)
@@ -193,12 +193,12 @@ internal sealed class SegmentLog : IDisposable
             var at = 0;
             for (var i = start; i < end; i++)
             {
-                tail.Offsets.Add(tail.Size + at);
                 at += RecordCodec.Write(_buffer.AsSpan(at), entries[i]);
             }
 
             RandomAccess.Write(_tail!, _buffer.AsSpan(0, size), tail.Size);
             tail.Size += size;
+            tail.Count += end - start;
             lock (_gate)
             {
                 Last = last;
@@ -265,11 +265,12 @@ internal sealed class SegmentLog : IDisposable
         }
 
         var tail = _segments[^1];
-        var keep = (int)(index + 1 - tail.FirstIndex);
+        var keep = index + 1 - tail.FirstIndex;
         if (keep < tail.Count)
         {
-            tail.Size = tail.Offsets[keep];
-            tail.Offsets.RemoveRange(keep, tail.Count - keep);
+            // Truncation is rare (a divergence): find the record's offset by reading the segment rather than keeping an index.
+            tail.Size = OffsetOf(tail.Path, keep);
+            tail.Count = keep;
             TruncateFile(tail.Path, tail.Size);
         }
 
@@ -388,6 +389,18 @@ internal sealed class SegmentLog : IDisposable
         DurableFile.SyncDirectory(_directory);
     }
 
+    private static long OffsetOf(string path, long records)
+    {
+        var bytes = File.ReadAllBytes(path);
+        long offset = 0;
+        for (long i = 0; i < records; i++)
+        {
+            offset += RecordCodec.HeaderSize + System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan((int)offset));
+        }
+
+        return offset;
+    }
+
     private static void TruncateFile(string path, long length)
     {
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
@@ -401,9 +414,7 @@ internal sealed class SegmentLog : IDisposable
 
         public long FirstIndex { get; } = firstIndex;
 
-        public List<long> Offsets { get; } = [];
-
-        public int Count => Offsets.Count;
+        public long Count { get; set; }
 
         public long Size { get; set; }
     }

@@ -1,6 +1,5 @@
 using Google.Protobuf;
 using HaKit.Replication.Protocol;
-using HaKit.Replication.Storage;
 using HaKit.Replication.V1;
 
 namespace HaKit.Replication.Transport;
@@ -14,19 +13,6 @@ internal static class FrameCodec
         switch (message)
         {
             case AppendMessage append:
-                var size = 0;
-                foreach (var entry in append.Entries)
-                {
-                    size += RecordCodec.SizeOf(entry);
-                }
-
-                var records = new byte[size];
-                var at = 0;
-                foreach (var entry in append.Entries)
-                {
-                    at += RecordCodec.Write(records.AsSpan(at), entry);
-                }
-
                 return new Frame
                 {
                     Append = new Append
@@ -34,7 +20,7 @@ internal static class FrameCodec
                         Epoch = append.Epoch,
                         PrevEpoch = append.Prev.Epoch,
                         PrevIndex = append.Prev.Index,
-                        Records = UnsafeByteOperations.UnsafeWrap(records),
+                        Records = UnsafeByteOperations.UnsafeWrap(append.Batch.Records),
                     },
                 };
             case AckMessage ack:
@@ -74,13 +60,12 @@ internal static class FrameCodec
         {
             case Frame.KindOneofCase.Append:
                 var append = frame.Append;
-                var entries = new List<LogEntry>();
-                if (!RecordCodec.TryDecodeBatch(append.Records.Memory, entries))
+                if (!RecordBatch.TryDecode(append.Records.Memory, append.PrevIndex, out var batch))
                 {
                     return null;
                 }
 
-                return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), entries);
+                return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), batch);
             case Frame.KindOneofCase.Ack:
                 return new AckMessage(frame.Ack.Epoch, frame.Ack.Received, frame.Ack.Durable);
             case Frame.KindOneofCase.Reject:
