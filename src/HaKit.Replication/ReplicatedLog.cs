@@ -59,6 +59,9 @@ public sealed class ReplicatedLog : IAsyncDisposable
     /// <summary>The group's name.</summary>
     public string Group => _options.Group;
 
+    /// <summary>Whether the replica stopped on an error (a disk error): appends fail until the log is reopened.</summary>
+    public bool IsFaulted => _failure is not null;
+
     /// <summary>The replica's progress, updated after every batch of work.</summary>
     public ReplicationStatus Status => _status;
 
@@ -287,6 +290,20 @@ public sealed class ReplicatedLog : IAsyncDisposable
         switch (input)
         {
             case RoleInput { Epoch: { } epoch }:
+                if (_core.Role != ReplicaRole.Owner && epoch >= _core.SeenEpoch)
+                {
+                    // Ownership waits for data: everything this node holds is made durable and applied before it owns.
+                    _core.Pump();
+                    await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                    var (generation, index) = _segments.Flush();
+                    if (generation == _segments.Generation)
+                    {
+                        _core.LocalDurable(index);
+                    }
+
+                    await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                }
+
                 if (!_core.BecomeOwner(epoch))
                 {
                     throw new InvalidOperationException($"group {_options.Group}: cannot own it in epoch {epoch}: this node has seen epoch {_core.SeenEpoch}");
