@@ -1,0 +1,174 @@
+// ReplicatedKv: the TwoNode pair (nodes a and b, heartbeats on 127.0.0.1:7501/7502) with a replicated key-value store
+// (HaKit.Replication, replication on 127.0.0.1:7511/7512). The owner of group kv binds 127.0.0.1:8090:
+//   PUT /kv/{key} (body = value) -> 200 "epoch=<e> index=<i>" once acknowledged in the mode; GET /kv/{key} -> the value or 404.
+// Stdout carries only machine-readable lines (ready, role, http ...); logs go to stderr.
+using System.Net;
+using HaKit;
+using HaKit.Hosting;
+using HaKit.Replication;
+using HaKit.Runtime;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Microsoft.Extensions.Options;
+using ReplicatedKv;
+using TwoNode;
+
+const int ConfigError = 2;
+const string Usage = "usage: ReplicatedKv --node <a|b> [--mode Durable|Received|Async] [--HaKit:Key=value ...] [--Sample:Key=value ...]";
+
+if (args is ["--help"] or ["-h"])
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+
+// --node X and --mode M are shorthands for --HaKit:NodeName=X and --Sample:Mode=M.
+var hostArgs = new List<string>();
+for (var i = 0; i < args.Length; i++)
+{
+    var (name, value) = args[i] switch
+    {
+        "--node" or "--mode" when i + 1 < args.Length => (args[i], args[++i]),
+        var a when a.StartsWith("--node=", StringComparison.Ordinal) => ("--node", a[7..]),
+        var a when a.StartsWith("--mode=", StringComparison.Ordinal) => ("--mode", a[7..]),
+        "--node" or "--mode" => (args[i], ""),
+        var a => (a, (string?)null),
+    };
+    if (value is null)
+    {
+        hostArgs.Add(name);
+    }
+    else if (value.Length == 0)
+    {
+        Console.Error.WriteLine($"{name} needs a value");
+        Console.Error.WriteLine(Usage);
+        return ConfigError;
+    }
+    else
+    {
+        hostArgs.Add(name == "--node" ? $"--HaKit:NodeName={value}" : $"--Sample:Mode={value}");
+    }
+}
+
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [.. hostArgs], ContentRootPath = AppContext.BaseDirectory });
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.UseUtcTimestamp = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+});
+builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+
+var config = builder.Configuration;
+var nodeName = config["HaKit:NodeName"] ?? "";
+var stateDirectory = config["HaKit:StateDirectory"] is { Length: > 0 } s ? s : "hakit-state";
+if (!Path.IsPathRooted(stateDirectory))
+{
+    stateDirectory = Path.Combine(AppContext.BaseDirectory, stateDirectory);
+}
+
+var errors = new List<string>();
+if (!Enum.TryParse<ReplicationMode>(config["Sample:Mode"], ignoreCase: true, out var mode) || !Enum.IsDefined(mode))
+{
+    errors.Add($"Sample:Mode = '{config["Sample:Mode"]}': unknown; use Durable, Received or Async (--mode)");
+}
+
+var peers = config.GetSection("Sample:Replication").GetChildren().ToDictionary(c => c.Key, c => c.Value ?? "", StringComparer.Ordinal);
+var peerName = peers.Keys.FirstOrDefault(k => k != nodeName);
+if (!peers.TryGetValue(nodeName, out var ownAddress) || !IPEndPoint.TryParse(ownAddress, out var listen))
+{
+    errors.Add($"Sample:Replication:{nodeName} = '{ownAddress}': missing or not ip:port; give --node a or --node b (or set the address)");
+    listen = null;
+}
+
+IPEndPoint? peerAddress = null;
+if (peerName is null || !IPEndPoint.TryParse(peers[peerName], out peerAddress))
+{
+    errors.Add($"Sample:Replication = '{string.Join(",", peers.Keys)}': needs the peer's ip:port next to this node's");
+}
+
+if (!IPEndPoint.TryParse(config["Sample:ServiceAddress"] ?? "", out var serviceAddress))
+{
+    errors.Add($"Sample:ServiceAddress = '{config["Sample:ServiceAddress"]}': not ip:port; e.g. 127.0.0.1:8090");
+}
+
+if (errors.Count > 0)
+{
+    Console.Error.WriteLine("invalid configuration:");
+    errors.ForEach(e => Console.Error.WriteLine($"  - {e}"));
+    return ConfigError;
+}
+
+var reporter = new StdoutReporter();
+using var loggerFactory = LoggerFactory.Create(l => l.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.UseUtcTimestamp = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+}).AddFilter(level => level >= LogLevel.Information).AddFilter("Grpc", LogLevel.Warning).AddFilter("Microsoft.AspNetCore", LogLevel.Warning).Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+
+ReplicatedKvStore store;
+ReplicationTransport transport;
+try
+{
+    store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
+    {
+        Group = "kv",
+        Directory = Path.Combine(stateDirectory, $"{nodeName}-replication", "kv"),
+        Mode = mode,
+        OnDiverged = d => Console.Error.WriteLine($"diverged: {d.Entries.Count} entries cut ({d.Kind}, owner epoch {d.OwnerEpoch}): {string.Join(", ", d.Entries.Select(e => e.Position))}"),
+    }, loggerFactory);
+    transport = new ReplicationTransport(new ReplicationTransportOptions { NodeId = nodeName, PeerId = peerName!, Listen = listen, Peer = peerAddress }, loggerFactory);
+    transport.Attach(store.Log);
+    await transport.StartAsync(CancellationToken.None);
+}
+catch (Exception ex) when (ex is HaKitConfigurationException or ReplicationLogCorruptException or IOException)
+{
+    Console.Error.WriteLine(ex.Message);
+    return ConfigError;
+}
+
+await using (store)
+await using (transport)
+{
+    builder.Services.AddSingleton(reporter);
+    builder.Services.AddHaKit()
+        .AddResource("kv", _ => new ReplicationResource(store.Log))
+        .AddResource("kv", sp => new KvHttpResource(store, serviceAddress!, reporter, sp.GetRequiredService<ILoggerFactory>()))
+        .Configure(o => o.StateDirectory = stateDirectory);
+    using var host = builder.Build();
+    ClusterNode node;
+    try
+    {
+        _ = host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value;
+        node = host.Services.GetRequiredService<ClusterNode>();
+        node.EventRaised += reporter.OnEvent;
+        await host.StartAsync();
+    }
+    catch (OptionsValidationException ex)
+    {
+        Console.Error.WriteLine("invalid configuration:");
+        foreach (var failure in ex.Failures)
+        {
+            Console.Error.WriteLine($"  - {failure}");
+        }
+
+        return ConfigError;
+    }
+    catch (HaKitConfigurationException ex)
+    {
+        Console.Error.WriteLine(ex.Message);
+        return ConfigError;
+    }
+
+    Console.Error.WriteLine($"replication mode {mode}: group kv, {listen} <-> {peerName} at {peerAddress}, service {serviceAddress}");
+    reporter.Ready(node.NodeName, host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Mode.ToString(),
+        host.Services.GetRequiredService<IHaKitAdminEndpoint>().Endpoint);
+    await host.WaitForShutdownAsync();
+    reporter.Exit();
+    return 0;
+}

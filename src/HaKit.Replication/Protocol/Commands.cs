@@ -1,0 +1,42 @@
+namespace HaKit.Replication.Protocol;
+
+/// <summary>What the deterministic <see cref="ReplicationCore"/> asks its driver to do (the core itself does no I/O).</summary>
+internal abstract record ReplicationCommand;
+
+/// <summary>Write the highest epoch seen durably before acting on anything else (a restarted node must still refuse lower epochs).</summary>
+internal sealed record PersistEpochCommand(long Epoch) : ReplicationCommand;
+
+/// <summary>Write the entries <paramref name="FromIndex"/>..<paramref name="ToIndex"/> of the core's log to disk, then report
+/// <see cref="ReplicationCore.LocalDurable"/> once an fdatasync covers them.</summary>
+internal sealed record PersistEntriesCommand(long FromIndex, long ToIndex) : ReplicationCommand;
+
+/// <summary>Cut the on-disk log after <paramref name="NewLast"/> (durably): flushes reported before it no longer count.</summary>
+internal sealed record TruncateLogCommand(LogPosition NewLast) : ReplicationCommand;
+
+/// <summary>Send a message to the peer (dropped if not connected: the protocol resends from the peer's position on reconnect).</summary>
+internal sealed record SendCommand(ReplicationMessage Message) : ReplicationCommand;
+
+/// <summary>Complete the owner's appends up to <paramref name="UpToIndex"/> (acknowledged in the group's mode).</summary>
+internal sealed record AcknowledgeCommand(long UpToIndex) : ReplicationCommand;
+
+/// <summary>Fail the owner's appends after <paramref name="AfterIndex"/> that are still waiting: the node is no longer owner.</summary>
+internal sealed record FailPendingCommand(long AfterIndex, string Reason) : ReplicationCommand;
+
+/// <summary>Apply the core's log entries after the state machine's applied index up to <paramref name="UpToIndex"/>, in order.</summary>
+internal sealed record ApplyCommand(long UpToIndex) : ReplicationCommand;
+
+/// <summary>The applied state went past the divergence point: restore the local snapshot and re-apply the log up to <paramref name="UpToIndex"/>.</summary>
+internal sealed record RestoreLocalSnapshotCommand(long UpToIndex) : ReplicationCommand;
+
+/// <summary>Hand entries cut from the log to the host's divergence callback.</summary>
+internal sealed record DivergedCommand(DivergedEntries Diverged) : ReplicationCommand;
+
+/// <summary>Send the newest local snapshot to the peer (the owner compacted past the peer's position, or the peer asked).</summary>
+internal sealed record SendSnapshotCommand(long Epoch) : ReplicationCommand;
+
+/// <summary>Save the snapshot (<paramref name="Position"/>, <paramref name="Data"/>) durably, restore the state machine from it, reset the on-disk log after it, then
+/// report <see cref="ReplicationCore.SnapshotInstalled"/>.</summary>
+internal sealed record InstallSnapshotCommand(LogPosition Position, ReadOnlyMemory<byte> Data) : ReplicationCommand;
+
+/// <summary>Delete the on-disk segments whose entries are all at or below <paramref name="UpToIndex"/>.</summary>
+internal sealed record CompactCommand(long UpToIndex) : ReplicationCommand;

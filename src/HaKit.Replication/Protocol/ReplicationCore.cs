@@ -1,0 +1,625 @@
+namespace HaKit.Replication.Protocol;
+
+/// <summary>
+/// The replication protocol of one group on one node, as a deterministic state machine: inputs are method calls (messages, disk
+/// completions, role changes, appends), outputs are <see cref="ReplicationCommand"/>s in <see cref="Outputs"/>. No I/O, no clock,
+/// no threads: the driver (<see cref="ReplicatedLog"/>) executes the commands and feeds the results back. The driver calls
+/// <see cref="Pump"/> after each batch of inputs; that is where writes and sends are batched.
+/// </summary>
+internal sealed class ReplicationCore
+{
+    private readonly MemoryLog _log = new();
+    private readonly List<ReplicationCommand> _outputs = [];
+    private readonly long _maxBatchBytes;
+    private readonly long _maxInFlightBytes;
+
+    // Both roles.
+    private long _persistRequested;
+    private long _durable;
+    private long _applied;
+    private LogPosition _snapshot;
+
+    // Owner.
+    private long _epoch;
+    private bool _peerConnected;
+    private long _peerNext;
+    private long _sentUpTo;
+    private long _inFlightBytes;
+    private bool _probe;
+    private bool _awaitingReply;
+    private bool _snapshotInFlight;
+    private readonly Queue<(long LastIndex, long Bytes)> _inFlight = new();
+
+    // Standby.
+    private long _matchIndex;
+    private long _ackedReceived = -1;
+    private long _ackedDurable = -1;
+    private long _ownerEpoch;
+
+    /// <summary>Creates the core over the state recovered from disk.</summary>
+    /// <param name="mode">The group's replication mode.</param>
+    /// <param name="snapshot">The newest snapshot's position (the state machine was restored from it).</param>
+    /// <param name="entries">The durable entries after the snapshot.</param>
+    /// <param name="seenEpoch">The highest epoch this node has seen (persisted).</param>
+    /// <param name="maxBatchBytes">Most entry bytes in one append message.</param>
+    /// <param name="maxInFlightBytes">Most entry bytes sent and not yet acknowledged as received (flow control).</param>
+    public ReplicationCore(ReplicationMode mode, LogPosition snapshot, IEnumerable<LogEntry> entries, long seenEpoch, long maxBatchBytes, long maxInFlightBytes)
+    {
+        Mode = mode;
+        _maxBatchBytes = maxBatchBytes;
+        _maxInFlightBytes = maxInFlightBytes;
+        _log.Reset(snapshot, entries);
+        _snapshot = snapshot;
+        SeenEpoch = seenEpoch;
+        _durable = _log.Last.Index;
+        _persistRequested = _durable;
+        _applied = snapshot.Index;
+        Role = ReplicaRole.Standby;
+
+        // Everything on disk is applied at start (what turns out to be diverged is rolled back and handed to the callback).
+        Apply(_durable);
+    }
+
+    /// <summary>The group's replication mode.</summary>
+    public ReplicationMode Mode { get; set; }
+
+    /// <summary>This node's role.</summary>
+    public ReplicaRole Role { get; private set; }
+
+    /// <summary>The highest epoch seen (entries and messages from a lower one are refused).</summary>
+    public long SeenEpoch { get; private set; }
+
+    /// <summary>The owner's epoch while <see cref="Role"/> is <see cref="ReplicaRole.Owner"/>, else the epoch of the owner followed.</summary>
+    public long Epoch => Role == ReplicaRole.Owner ? _epoch : _ownerEpoch;
+
+    /// <summary>The log held in memory.</summary>
+    public MemoryLog Log => _log;
+
+    /// <summary>The last position in the log.</summary>
+    public LogPosition Last => _log.Last;
+
+    /// <summary>The highest index durable on this node's disk.</summary>
+    public long Durable => _durable;
+
+    /// <summary>The highest index applied to the state machine.</summary>
+    public long Applied => _applied;
+
+    /// <summary>The highest index acknowledged to appenders (owner).</summary>
+    public long Acknowledged { get; private set; }
+
+    /// <summary>The highest index the peer holds (owner's view, this epoch).</summary>
+    public long PeerReceived { get; private set; }
+
+    /// <summary>The highest index durable on the peer (owner's view, this epoch).</summary>
+    public long PeerDurable { get; private set; }
+
+    /// <summary>Whether the peer's stream is up.</summary>
+    public bool PeerConnected => _peerConnected;
+
+    /// <summary>The position of the newest local snapshot.</summary>
+    public LogPosition Snapshot => _snapshot;
+
+    /// <summary>The commands produced since the driver last cleared the list.</summary>
+    public List<ReplicationCommand> Outputs => _outputs;
+
+    /// <summary>Takes the group over in <paramref name="epoch"/> (the group's fencing token from ownership).</summary>
+    /// <returns><see langword="false"/> if <paramref name="epoch"/> is lower than an epoch already seen (nothing changes).</returns>
+    public bool BecomeOwner(long epoch)
+    {
+        if (epoch < SeenEpoch || (epoch == SeenEpoch && Role == ReplicaRole.Owner))
+        {
+            return Role == ReplicaRole.Owner && epoch == _epoch;
+        }
+
+        SeeEpoch(epoch);
+        Role = ReplicaRole.Owner;
+        _epoch = epoch;
+        Acknowledged = Math.Max(Acknowledged, _applied);
+        PeerReceived = 0;
+        PeerDurable = 0;
+        ResetPeerStream();
+        return true;
+    }
+
+    /// <summary>Gives up ownership: waiting appends fail (they may or may not survive).</summary>
+    /// <param name="reason">Why, for the failed appends.</param>
+    public void BecomeStandby(string reason)
+    {
+        if (Role == ReplicaRole.Owner)
+        {
+            _outputs.Add(new FailPendingCommand(Acknowledged, reason));
+        }
+
+        Role = ReplicaRole.Standby;
+        _matchIndex = 0;
+        _ackedReceived = _ackedDurable = -1;
+    }
+
+    /// <summary>Appends an entry (owner): persisted and sent at the next <see cref="Pump"/>.</summary>
+    /// <returns>The entry's position.</returns>
+    /// <exception cref="InvalidOperationException">This node is not the owner.</exception>
+    public LogPosition Append(ReadOnlyMemory<byte> data)
+    {
+        if (Role != ReplicaRole.Owner)
+        {
+            throw new InvalidOperationException("only the owner appends");
+        }
+
+        var position = new LogPosition(_epoch, _log.Last.Index + 1);
+        _log.Add(new LogEntry(position, data));
+        return position;
+    }
+
+    /// <summary>An fdatasync covered the log up to <paramref name="index"/>.</summary>
+    public void LocalDurable(long index)
+    {
+        _durable = Math.Max(_durable, Math.Min(index, _log.Last.Index));
+        if (Role == ReplicaRole.Owner)
+        {
+            UpdateAcknowledged();
+        }
+        else
+        {
+            Apply(_durable);
+        }
+    }
+
+    /// <summary>The peer's stream came up.</summary>
+    public void PeerUp()
+    {
+        _peerConnected = true;
+        if (Role == ReplicaRole.Owner)
+        {
+            ResetPeerStream();
+        }
+        else
+        {
+            _ackedReceived = _ackedDurable = -1;
+        }
+    }
+
+    /// <summary>The peer's stream went down.</summary>
+    public void PeerDown()
+    {
+        _peerConnected = false;
+        ResetPeerStream();
+    }
+
+    /// <summary>The driver wrote a snapshot of the state machine at <paramref name="position"/>: compact what is safe to.</summary>
+    public void SnapshotTaken(LogPosition position)
+    {
+        _snapshot = position;
+
+        // The owner keeps what its peer has not confirmed durable: if this node's history diverges later, the cut entries are
+        // still in the log for the divergence callback, and a lagging peer catches up without a snapshot.
+        var upTo = Role == ReplicaRole.Owner ? Math.Min(position.Index, PeerDurable) : position.Index;
+        if (upTo > _log.Base.Index)
+        {
+            _log.DropThrough(upTo);
+            _outputs.Add(new CompactCommand(upTo));
+        }
+    }
+
+    /// <summary>The driver installed the snapshot sent by the owner (state machine restored, on-disk log reset after it).</summary>
+    public void SnapshotInstalled(LogPosition position)
+    {
+        _log.Reset(position, []);
+        _snapshot = position;
+        _durable = _persistRequested = _applied = position.Index;
+        _matchIndex = position.Index;
+        _ackedReceived = _ackedDurable = -1;
+    }
+
+    /// <summary>A message from the peer.</summary>
+    public void Receive(ReplicationMessage message)
+    {
+        switch (message)
+        {
+            case AppendMessage append:
+                OnAppend(append);
+                break;
+            case AckMessage ack:
+                OnAck(ack);
+                break;
+            case RejectMessage reject:
+                OnReject(reject);
+                break;
+            case SnapshotMessage snapshot:
+                OnSnapshot(snapshot);
+                break;
+        }
+    }
+
+    /// <summary>Emits the batched work: entries to persist, entries to send (within the flow-control budget), acks.</summary>
+    public void Pump()
+    {
+        if (_persistRequested < _log.Last.Index)
+        {
+            _outputs.Add(new PersistEntriesCommand(_persistRequested + 1, _log.Last.Index));
+            _persistRequested = _log.Last.Index;
+        }
+
+        if (Role == ReplicaRole.Owner)
+        {
+            PumpOwner();
+        }
+        else if (_peerConnected && _ownerEpoch > 0)
+        {
+            var durable = Math.Min(_durable, _matchIndex);
+            if (_matchIndex != _ackedReceived || durable != _ackedDurable)
+            {
+                _ackedReceived = _matchIndex;
+                _ackedDurable = durable;
+                _outputs.Add(new SendCommand(new AckMessage(_ownerEpoch, _matchIndex, durable)));
+            }
+        }
+    }
+
+    private void PumpOwner()
+    {
+        if (!_peerConnected || _snapshotInFlight || _awaitingReply)
+        {
+            return;
+        }
+
+        if ((_probe ? _peerNext : _sentUpTo + 1) <= _log.Base.Index)
+        {
+            // Compacted past the peer: it continues from the snapshot.
+            _snapshotInFlight = true;
+            _outputs.Add(new SendSnapshotCommand(_epoch));
+            return;
+        }
+
+        if (_probe)
+        {
+            // After (re)connecting or a mismatch: one batch (maybe empty) and wait for the answer before pipelining.
+            _probe = false;
+            _awaitingReply = true;
+            SendBatch(_peerNext);
+            return;
+        }
+
+        while (_sentUpTo < _log.Last.Index && _inFlightBytes < _maxInFlightBytes)
+        {
+            SendBatch(_sentUpTo + 1);
+        }
+    }
+
+    private void SendBatch(long from)
+    {
+        var prev = from - 1;
+        var prevPosition = new LogPosition(_log.EpochAt(prev), prev);
+        if (from > _log.Last.Index)
+        {
+            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty)));
+            _sentUpTo = prev;
+            return;
+        }
+
+        var to = from;
+        long bytes = _log.Get(from).Data.Length;
+        while (to < _log.Last.Index)
+        {
+            var next = _log.Get(to + 1).Data.Length;
+            if (bytes + next > _maxBatchBytes || _inFlightBytes + bytes + next > _maxInFlightBytes)
+            {
+                break;
+            }
+
+            to++;
+            bytes += next;
+        }
+
+        _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Encode(_log.Range(from, to)))));
+        _sentUpTo = to;
+        _inFlightBytes += bytes;
+        _inFlight.Enqueue((to, bytes));
+    }
+
+    private void OnAppend(AppendMessage append)
+    {
+        if (!AcceptEpoch(append.Epoch))
+        {
+            return;
+        }
+
+        var prev = append.Prev;
+        var last = append.LastIndex;
+        if (prev.Index < _log.Base.Index)
+        {
+            // Entries at or below the base are in this node's snapshot; check the one at the base if the batch reaches it.
+            if (last < _log.Base.Index)
+            {
+                // Everything up to the base is in this node's snapshot: continue after it.
+                Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Base.Index));
+                return;
+            }
+
+            foreach (var entry in append.Batch)
+            {
+                if (entry.Index == _log.Base.Index && entry.Epoch != _log.Base.Epoch)
+                {
+                    NeedSnapshot(_log.Base.Index + 1);
+                    return;
+                }
+            }
+
+            prev = _log.Base;
+        }
+
+        if (prev.Index > _log.Last.Index)
+        {
+            Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Last.Index));
+            return;
+        }
+
+        var localEpoch = _log.EpochAt(prev.Index);
+        if (localEpoch != prev.Epoch)
+        {
+            if (prev.Index == _log.Base.Index)
+            {
+                NeedSnapshot(prev.Index);
+                return;
+            }
+
+            Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Last.Index, localEpoch, _log.FirstIndexOfEpoch(localEpoch, prev.Index)));
+            return;
+        }
+
+        foreach (var entry in append.Batch)
+        {
+            if (entry.Index <= prev.Index)
+            {
+                continue;
+            }
+
+            if (entry.Index <= _log.Last.Index)
+            {
+                if (_log.EpochAt(entry.Index) == entry.Epoch)
+                {
+                    continue;
+                }
+
+                if (!Diverge(entry.Index, append.Epoch))
+                {
+                    return;
+                }
+            }
+
+            _log.Add(entry);
+        }
+
+        _matchIndex = Math.Max(_matchIndex, Math.Max(last, prev.Index));
+        if (append.Batch.Count == 0)
+        {
+            // A probe: the peer's history matches up to prev; force an ack so the owner learns it.
+            _ackedReceived = -1;
+        }
+    }
+
+    /// <summary>Cuts the log from <paramref name="index"/> on; false if the node must now wait for a snapshot.</summary>
+    private bool Diverge(long index, long ownerEpoch)
+    {
+        var removed = _log.TruncateAfter(index - 1);
+        _outputs.Add(new TruncateLogCommand(_log.Last));
+        if (removed.Count > 0)
+        {
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.Conflict, removed, ownerEpoch)));
+        }
+
+        _durable = Math.Min(_durable, index - 1);
+        _persistRequested = Math.Min(_persistRequested, index - 1);
+        _matchIndex = Math.Min(_matchIndex, index - 1);
+        if (_applied >= index)
+        {
+            if (_snapshot.Index < index)
+            {
+                _outputs.Add(new RestoreLocalSnapshotCommand(index - 1));
+                _applied = index - 1;
+            }
+            else
+            {
+                // The local snapshot holds the diverged state: only the owner's snapshot can replace it.
+                Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void NeedSnapshot(long divergedFrom)
+    {
+        if (divergedFrom <= _log.Last.Index && divergedFrom > _log.Base.Index)
+        {
+            var removed = _log.TruncateAfter(divergedFrom - 1);
+            _outputs.Add(new TruncateLogCommand(_log.Last));
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.Conflict, removed, _ownerEpoch)));
+            _durable = Math.Min(_durable, divergedFrom - 1);
+            _persistRequested = Math.Min(_persistRequested, divergedFrom - 1);
+        }
+
+        Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
+    }
+
+    private void OnSnapshot(SnapshotMessage snapshot)
+    {
+        if (!AcceptEpoch(snapshot.Epoch))
+        {
+            return;
+        }
+
+        // Entries not confirmed to match the owner's history are replaced by its snapshot: the host hears about them.
+        var keep = Math.Max(_matchIndex, _log.Base.Index);
+        if (_log.Last.Index > keep)
+        {
+            var removed = _log.TruncateAfter(keep);
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, snapshot.Epoch)));
+        }
+
+        _outputs.Add(new InstallSnapshotCommand(snapshot.Position, snapshot.Data));
+    }
+
+    private void OnAck(AckMessage ack)
+    {
+        if (ack.Epoch > SeenEpoch)
+        {
+            Depose(ack.Epoch);
+            return;
+        }
+
+        if (Role != ReplicaRole.Owner || ack.Epoch != _epoch)
+        {
+            return;
+        }
+
+        _awaitingReply = false;
+        if (_snapshotInFlight)
+        {
+            _snapshotInFlight = false;
+            ClearInFlight(ack.Received);
+        }
+
+        while (_inFlight.Count > 0 && _inFlight.Peek().LastIndex <= ack.Received)
+        {
+            _inFlightBytes -= _inFlight.Dequeue().Bytes;
+        }
+
+        PeerReceived = Math.Max(PeerReceived, ack.Received);
+        _peerNext = Math.Max(_peerNext, ack.Received + 1);
+        PeerDurable = Math.Max(PeerDurable, Math.Min(ack.Durable, ack.Received));
+        if (_sentUpTo < ack.Received)
+        {
+            ClearInFlight(ack.Received);
+        }
+
+        UpdateAcknowledged();
+    }
+
+    private void ClearInFlight(long sentUpTo)
+    {
+        _inFlight.Clear();
+        _inFlightBytes = 0;
+        _sentUpTo = sentUpTo;
+        _peerNext = sentUpTo + 1;
+    }
+
+    private void OnReject(RejectMessage reject)
+    {
+        if (reject.Epoch > SeenEpoch || (reject.Reason == RejectReason.StaleEpoch && reject.Epoch > _epoch))
+        {
+            Depose(reject.Epoch);
+            return;
+        }
+
+        if (Role != ReplicaRole.Owner)
+        {
+            return;
+        }
+
+        _awaitingReply = false;
+        if (reject.Reason == RejectReason.NeedSnapshot)
+        {
+            _snapshotInFlight = true;
+            _outputs.Add(new SendSnapshotCommand(_epoch));
+            return;
+        }
+
+        var next = reject.LastIndex + 1;
+        if (reject.ConflictEpoch > 0)
+        {
+            // Skip the whole conflicting epoch at once (Raft's fast back-up); always move back, so the search ends.
+            var last = _log.LastIndexOfEpoch(reject.ConflictEpoch);
+            next = last >= 0 ? Math.Min(next, last + 1) : Math.Min(next, reject.ConflictFirstIndex);
+            next = Math.Min(next, _peerNext - 1);
+        }
+
+        next = Math.Clamp(next, 1, _log.Last.Index + 1);
+        ClearInFlight(next - 1);
+        _probe = true;
+        PeerReceived = Math.Min(PeerReceived, next - 1);
+    }
+
+    private bool AcceptEpoch(long epoch)
+    {
+        if (epoch < SeenEpoch)
+        {
+            // A deposed owner: it must not write into the history of the newer epoch.
+            Send(new RejectMessage(SeenEpoch, RejectReason.StaleEpoch));
+            return false;
+        }
+
+        if (Role == ReplicaRole.Owner)
+        {
+            if (epoch == _epoch)
+            {
+                return false;
+            }
+
+            Depose(epoch);
+        }
+
+        SeeEpoch(epoch);
+        if (epoch != _ownerEpoch)
+        {
+            _ownerEpoch = epoch;
+            _matchIndex = 0;
+            _ackedReceived = _ackedDurable = -1;
+        }
+
+        return true;
+    }
+
+    private void Depose(long epoch)
+    {
+        SeeEpoch(epoch);
+        if (Role == ReplicaRole.Owner)
+        {
+            BecomeStandby($"deposed: a newer owner has epoch {epoch}");
+        }
+    }
+
+    private void SeeEpoch(long epoch)
+    {
+        if (epoch > SeenEpoch)
+        {
+            SeenEpoch = epoch;
+            _outputs.Add(new PersistEpochCommand(epoch));
+        }
+    }
+
+    private void ResetPeerStream()
+    {
+        ClearInFlight(_log.Last.Index);
+        _probe = true;
+        _awaitingReply = false;
+        _snapshotInFlight = false;
+    }
+
+    private void UpdateAcknowledged()
+    {
+        var upTo = Mode switch
+        {
+            ReplicationMode.Async => _durable,
+            ReplicationMode.Received => Math.Min(_durable, PeerReceived),
+            _ => Math.Min(_durable, PeerDurable),
+        };
+        if (upTo > Acknowledged)
+        {
+            Acknowledged = upTo;
+            _outputs.Add(new AcknowledgeCommand(upTo));
+            Apply(upTo);
+        }
+    }
+
+    private void Apply(long upTo)
+    {
+        if (upTo > _applied)
+        {
+            _applied = upTo;
+            _outputs.Add(new ApplyCommand(upTo));
+        }
+    }
+
+    private void Send(ReplicationMessage message) => _outputs.Add(new SendCommand(message));
+}

@@ -1,0 +1,555 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using HaKit.Replication.Protocol;
+using HaKit.Replication.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace HaKit.Replication;
+
+/// <summary>
+/// The replicated log of one group on one node: the owner appends entries and awaits their acknowledgement in the group's
+/// <see cref="ReplicationMode"/>; the standby receives, persists and applies them in order to the host's
+/// <see cref="IReplicatedStateMachine"/>. One loop per group runs the deterministic protocol core and executes what it asks
+/// (disk writes, sends, applies); a flusher makes writes durable with one fdatasync for every append waiting (group commit).
+/// Connect it to the peer with a <see cref="ReplicationTransport"/> (gRPC).
+/// </summary>
+public sealed class ReplicatedLog : IAsyncDisposable
+{
+    private readonly ReplicationOptions _options;
+    private readonly IReplicatedStateMachine _stateMachine;
+    private readonly ILogger _logger;
+    private readonly SegmentLog _segments;
+    private readonly SnapshotStore _snapshots;
+    private readonly ReplicationCore _core;
+    private readonly Channel<object> _inputs = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SemaphoreSlim _flushSignal = new(0, 1);
+    private readonly Queue<(long Index, TaskCompletionSource<LogPosition> Completion)> _pending = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly ReplicationMetrics _metrics;
+    private Func<object, bool>? _peerSend;
+    private long _smApplied;
+    private long _written;
+    private long _flushRequested;
+    private Task _loop = Task.CompletedTask;
+    private Task _flusher = Task.CompletedTask;
+    private Exception? _failure;
+    private volatile ReplicationStatus _status;
+
+    private ReplicatedLog(ReplicationOptions options, IReplicatedStateMachine stateMachine, ILogger logger, SegmentLog segments,
+        SnapshotStore snapshots, ReplicationCore core, IMeterFactory? meterFactory)
+    {
+        _options = options;
+        _stateMachine = stateMachine;
+        _logger = logger;
+        _segments = segments;
+        _snapshots = snapshots;
+        _core = core;
+        _written = segments.Last.Index;
+        _smApplied = core.Snapshot.Index;
+        _status = BuildStatus();
+        _metrics = new ReplicationMetrics(meterFactory, this);
+    }
+
+    /// <summary>Raised (on the replica's loop) when the role, the peer's connection or the log's history changes: a divergence,
+    /// a snapshot installed. Poll <see cref="Status"/> for progress and lag.</summary>
+    public event EventHandler<ReplicationStatus>? StatusChanged;
+
+    /// <summary>The group's name.</summary>
+    public string Group => _options.Group;
+
+    /// <summary>Whether the replica stopped on an error (a disk error): appends fail until the log is reopened.</summary>
+    public bool IsFaulted => _failure is not null;
+
+    /// <summary>The replica's progress, updated after every batch of work.</summary>
+    public ReplicationStatus Status => _status;
+
+    /// <summary>
+    /// Opens the group's log in <see cref="ReplicationOptions.Directory"/>: restores the newest snapshot into
+    /// <paramref name="stateMachine"/>, reads the segments (truncating a torn tail), applies the entries after the snapshot and
+    /// starts as <see cref="ReplicaRole.Standby"/>.
+    /// </summary>
+    /// <param name="options">The group's settings (validated).</param>
+    /// <param name="stateMachine">The host's state.</param>
+    /// <param name="loggerFactory">Logging; none if <see langword="null"/>.</param>
+    /// <param name="meterFactory">Metrics (meter <c>HaKit</c>, instruments <c>hakit.replication.*</c>); a plain meter if <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels the restore.</param>
+    /// <returns>The open log.</returns>
+    /// <exception cref="HaKitConfigurationException">The options are invalid.</exception>
+    /// <exception cref="ReplicationLogCorruptException">A file is corrupt other than at its torn tail.</exception>
+    public static async Task<ReplicatedLog> OpenAsync(ReplicationOptions options, IReplicatedStateMachine stateMachine,
+        ILoggerFactory? loggerFactory = null, IMeterFactory? meterFactory = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(stateMachine);
+        options.Validate();
+        Directory.CreateDirectory(options.Directory);
+        var snapshots = new SnapshotStore(options.Directory);
+        var snapshot = snapshots.LoadLatest();
+        await RestoreAsync(stateMachine, snapshot.Data, cancellationToken).ConfigureAwait(false);
+        var entries = new List<LogEntry>();
+        var segments = SegmentLog.Open(options.Directory, options.SegmentBytes, snapshot.Position, entries);
+        var core = new ReplicationCore(options.Mode, snapshot.Position, entries, EpochFile.Read(options.Directory), options.MaxBatchBytes, options.MaxInFlightBytes);
+        var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
+        await log.ExecuteAsync(cancellationToken).ConfigureAwait(false);
+        log._status = log.BuildStatus();
+        log._loop = Task.Run(log.RunAsync, CancellationToken.None);
+        log._flusher = Task.Run(log.FlushLoopAsync, CancellationToken.None);
+        return log;
+    }
+
+    /// <summary>
+    /// Appends an entry (owner only) and completes once it is acknowledged in the group's mode: Async after the local fdatasync,
+    /// Received when the peer also holds it, Durable when the peer also wrote it to disk.
+    /// </summary>
+    /// <param name="data">The entry's bytes (copied).</param>
+    /// <param name="cancellationToken">Stops waiting; the entry may still be replicated and applied.</param>
+    /// <returns>The entry's position.</returns>
+    /// <exception cref="InvalidOperationException">This node is not the owner, or it stopped owning the group before the entry was acknowledged.</exception>
+    public Task<LogPosition> AppendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        var completion = new TaskCompletionSource<LogPosition>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_inputs.Writer.TryWrite(new AppendInput(data.ToArray(), completion)))
+        {
+            completion.TrySetException(Stopped());
+        }
+
+        return cancellationToken.CanBeCanceled ? completion.Task.WaitAsync(cancellationToken) : completion.Task;
+    }
+
+    /// <summary>Takes the group over in <paramref name="epoch"/> (the group's fencing token from HaKit's ownership).</summary>
+    /// <param name="epoch">The epoch; it must not be lower than any epoch this node has seen.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when this node is owner.</returns>
+    /// <exception cref="InvalidOperationException"><paramref name="epoch"/> is lower than an epoch already seen.</exception>
+    public Task BecomeOwnerAsync(long epoch, CancellationToken cancellationToken) => Post(new RoleInput(epoch), cancellationToken);
+
+    /// <summary>Gives the group up: appends still waiting fail; the node follows the next owner.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when this node is standby.</returns>
+    public Task BecomeStandbyAsync(CancellationToken cancellationToken) => Post(new RoleInput(null), cancellationToken);
+
+    /// <summary>Writes a snapshot of the state machine at the applied position and compacts the segments it covers.</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>A task that completes when the snapshot is durable.</returns>
+    public Task TakeSnapshotAsync(CancellationToken cancellationToken) => Post(new SnapshotInput(), cancellationToken);
+
+    /// <summary>Stops the loop and the flusher, and closes the files. Waiting appends fail.</summary>
+    /// <returns>A task that completes when everything is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        _inputs.Writer.TryComplete();
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        try
+        {
+            await _flusher.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        FailAllPending(Stopped());
+        _segments.Dispose();
+        _metrics.Dispose();
+        _stop.Dispose();
+        _flushSignal.Dispose();
+    }
+
+    /// <summary>The transport's stream to the peer came up; <paramref name="send"/> queues a message on it.</summary>
+    internal void PeerUp(Func<object, bool> send) => _inputs.Writer.TryWrite(new PeerInput(send));
+
+    /// <summary>The transport's stream to the peer went down.</summary>
+    internal void PeerDown(Func<object, bool> send) => _inputs.Writer.TryWrite(new PeerInput(send, Down: true));
+
+    /// <summary>A message arrived from the peer.</summary>
+    internal void Deliver(ReplicationMessage message) => _inputs.Writer.TryWrite(message);
+
+    private Task Post(object input, CancellationToken cancellationToken)
+    {
+        var completion = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var request = new Request(input, completion);
+        if (!_inputs.Writer.TryWrite(request))
+        {
+            completion.TrySetException(Stopped());
+        }
+
+        return completion.Task.WaitAsync(cancellationToken);
+    }
+
+    private InvalidOperationException Stopped() =>
+        new($"the replicated log of group {_options.Group} is stopped", _failure);
+
+    private async Task RunAsync()
+    {
+        var reader = _inputs.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+            {
+                var count = 0;
+                while (count++ < 4096 && reader.TryRead(out var input))
+                {
+                    await HandleAsync(input).ConfigureAwait(false);
+                    await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                }
+
+                _core.Pump();
+                await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                if (_options.SnapshotEveryEntries > 0 && _core.Applied - _core.Snapshot.Index >= _options.SnapshotEveryEntries)
+                {
+                    await SnapshotAsync(_stop.Token).ConfigureAwait(false);
+                }
+
+                _status = BuildStatus();
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            _failure = ex;
+            ReplicationLog.LoopFailed(_logger, ex, _options.Group);
+            _inputs.Writer.TryComplete(ex);
+            FailAllPending(Stopped());
+        }
+    }
+
+    private async Task HandleAsync(object input)
+    {
+        switch (input)
+        {
+            case AppendInput append:
+                if (_core.Role != ReplicaRole.Owner)
+                {
+                    append.Completion.TrySetException(new InvalidOperationException($"this node is not the owner of group {_options.Group}"));
+                    return;
+                }
+
+                var position = _core.Append(append.Data);
+                _pending.Enqueue((position.Index, append.Completion));
+                _metrics.Appended();
+                break;
+            case FlushedInput flushed:
+                if (flushed.Generation == _segments.Generation)
+                {
+                    _core.LocalDurable(flushed.Index);
+                }
+
+                if (_written > flushed.Index || flushed.Generation != _segments.Generation)
+                {
+                    RequestFlush();
+                }
+
+                break;
+            case ReplicationMessage message:
+                _core.Receive(message);
+                break;
+            case PeerInput peer when peer.Down:
+                if (_peerSend == peer.Send)
+                {
+                    _peerSend = null;
+                    _core.PeerDown();
+                    ReplicationLog.PeerState(_logger, _options.Group, "down");
+                    RaiseStatus();
+                }
+
+                break;
+            case PeerInput peer:
+                _peerSend = peer.Send;
+                _core.PeerUp();
+                ReplicationLog.PeerState(_logger, _options.Group, "up");
+                RaiseStatus();
+                break;
+            case Request request:
+                try
+                {
+                    await HandleRequestAsync(request.Input).ConfigureAwait(false);
+                    request.Completion.TrySetResult();
+                }
+                catch (Exception ex) when (ex is InvalidOperationException or IOException)
+                {
+                    request.Completion.TrySetException(ex);
+                }
+
+                break;
+        }
+    }
+
+    private async Task HandleRequestAsync(object input)
+    {
+        switch (input)
+        {
+            case RoleInput { Epoch: { } epoch }:
+                if (_core.Role != ReplicaRole.Owner && epoch >= _core.SeenEpoch)
+                {
+                    // Ownership waits for data: everything this node holds is made durable and applied before it owns.
+                    _core.Pump();
+                    await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                    var (generation, index) = _segments.Flush();
+                    if (generation == _segments.Generation)
+                    {
+                        _core.LocalDurable(index);
+                    }
+
+                    await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                }
+
+                if (!_core.BecomeOwner(epoch))
+                {
+                    throw new InvalidOperationException($"group {_options.Group}: cannot own it in epoch {epoch}: this node has seen epoch {_core.SeenEpoch}");
+                }
+
+                ReplicationLog.RoleChanged(_logger, _options.Group, ReplicaRole.Owner, epoch);
+                RaiseStatus();
+                break;
+            case RoleInput:
+                _core.BecomeStandby("this node gave the group up");
+                ReplicationLog.RoleChanged(_logger, _options.Group, ReplicaRole.Standby, _core.Epoch);
+                RaiseStatus();
+                break;
+            case SnapshotInput:
+                await SnapshotAsync(_stop.Token).ConfigureAwait(false);
+                break;
+        }
+    }
+
+    private async Task ExecuteAsync(CancellationToken cancellationToken)
+    {
+        var outputs = _core.Outputs;
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            switch (outputs[i])
+            {
+                case PersistEntriesCommand persist:
+                    _segments.Append(_core.Log.Range(persist.FromIndex, persist.ToIndex));
+                    _written = persist.ToIndex;
+                    RequestFlush();
+                    break;
+                case SendCommand send:
+                    _peerSend?.Invoke(send.Message);
+                    break;
+                case AcknowledgeCommand ack:
+                    while (_pending.Count > 0 && _pending.Peek().Index <= ack.UpToIndex)
+                    {
+                        var (index, completion) = _pending.Dequeue();
+                        completion.TrySetResult(new LogPosition(_core.Epoch, index));
+                        _metrics.Acknowledged();
+                    }
+
+                    break;
+                case ApplyCommand apply:
+                    ApplyUpTo(apply.UpToIndex);
+                    break;
+                case PersistEpochCommand epoch:
+                    EpochFile.Write(_options.Directory, epoch.Epoch);
+                    break;
+                case FailPendingCommand fail:
+                    while (_pending.Count > 0)
+                    {
+                        var (index, completion) = _pending.Dequeue();
+                        if (index > fail.AfterIndex)
+                        {
+                            completion.TrySetException(new InvalidOperationException($"group {_options.Group}: entry {index} was not acknowledged: {fail.Reason}; it may or may not survive"));
+                        }
+                    }
+
+                    break;
+                case TruncateLogCommand truncate:
+                    if (truncate.NewLast.Index < _segments.FirstIndex - 1)
+                    {
+                        _segments.Reset(truncate.NewLast);
+                    }
+                    else
+                    {
+                        _segments.TruncateAfter(truncate.NewLast.Index, truncate.NewLast.Epoch);
+                    }
+
+                    _written = Math.Min(_written, truncate.NewLast.Index);
+                    break;
+                case DivergedCommand diverged:
+                    ReportDiverged(diverged.Diverged);
+                    break;
+                case RestoreLocalSnapshotCommand restore:
+                    var local = _snapshots.LoadLatest();
+                    await RestoreAsync(_stateMachine, local.Data, cancellationToken).ConfigureAwait(false);
+                    _smApplied = local.Position.Index;
+                    ApplyUpTo(restore.UpToIndex);
+                    break;
+                case SendSnapshotCommand sendSnapshot:
+                    var latest = _snapshots.LoadLatest();
+                    _peerSend?.Invoke(new SnapshotMessage(sendSnapshot.Epoch, latest.Position, latest.Data));
+                    break;
+                case InstallSnapshotCommand install:
+                    _snapshots.Save(new SnapshotData(install.Position, install.Data));
+                    await RestoreAsync(_stateMachine, install.Data, cancellationToken).ConfigureAwait(false);
+                    _segments.Reset(install.Position);
+                    _written = install.Position.Index;
+                    _smApplied = install.Position.Index;
+                    _core.SnapshotInstalled(install.Position);
+                    _metrics.SnapshotInstalled();
+                    ReplicationLog.SnapshotInstalled(_logger, _options.Group, install.Position);
+                    RaiseStatus();
+                    break;
+                case CompactCommand compact:
+                    _segments.Compact(compact.UpToIndex);
+                    break;
+            }
+        }
+
+        outputs.Clear();
+    }
+
+    private void ApplyUpTo(long upTo)
+    {
+        for (var index = _smApplied + 1; index <= upTo; index++)
+        {
+            _stateMachine.Apply(_core.Log.Get(index));
+        }
+
+        _smApplied = Math.Max(_smApplied, upTo);
+    }
+
+    private async Task SnapshotAsync(CancellationToken cancellationToken)
+    {
+        var applied = _smApplied;
+        if (applied == _core.Snapshot.Index)
+        {
+            return;
+        }
+
+        using var buffer = new MemoryStream();
+        await _stateMachine.WriteSnapshotAsync(buffer, cancellationToken).ConfigureAwait(false);
+        var position = new LogPosition(_core.Log.EpochAt(applied), applied);
+        _snapshots.Save(new SnapshotData(position, buffer.ToArray()));
+        _core.SnapshotTaken(position);
+        await ExecuteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void ReportDiverged(DivergedEntries diverged)
+    {
+        _metrics.Diverged(diverged.Entries.Count);
+        if (diverged.Entries.Count == 0)
+        {
+            return;
+        }
+
+        if (_options.OnDiverged is { } callback)
+        {
+            ReplicationLog.Diverged(_logger, _options.Group, diverged.Entries.Count, diverged.Kind, diverged.OwnerEpoch);
+            try
+            {
+                callback(diverged);
+            }
+            catch (Exception ex)
+            {
+                ReplicationLog.DivergenceCallbackFailed(_logger, ex, _options.Group);
+            }
+        }
+        else
+        {
+            ReplicationLog.DivergedWithoutCallback(_logger, _options.Group, diverged.Entries.Count, diverged.Entries[0].Position,
+                diverged.Entries[^1].Position, diverged.Kind, diverged.OwnerEpoch);
+        }
+
+        RaiseStatus();
+    }
+
+    private void RequestFlush()
+    {
+        if (Interlocked.Exchange(ref _flushRequested, 1) == 0)
+        {
+            _flushSignal.Release();
+        }
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                await _flushSignal.WaitAsync(_stop.Token).ConfigureAwait(false);
+                Volatile.Write(ref _flushRequested, 0);
+
+                // One fdatasync covers every append written before it: appends that arrive meanwhile wait for the next one.
+                var (generation, index) = _segments.Flush();
+                _inputs.Writer.TryWrite(new FlushedInput(generation, index));
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            _failure = ex;
+            ReplicationLog.LoopFailed(_logger, ex, _options.Group);
+            _inputs.Writer.TryComplete(ex);
+        }
+    }
+
+    private void FailAllPending(Exception error)
+    {
+        // Only the loop touches _pending while it runs; this runs after it stopped.
+        if (!_loop.IsCompleted && _failure is null)
+        {
+            return;
+        }
+
+        while (_pending.TryDequeue(out var pending))
+        {
+            pending.Completion.TrySetException(error);
+        }
+
+        while (_inputs.Reader.TryRead(out var input))
+        {
+            switch (input)
+            {
+                case AppendInput append:
+                    append.Completion.TrySetException(error);
+                    break;
+                case Request request:
+                    request.Completion.TrySetException(error);
+                    break;
+            }
+        }
+    }
+
+    private static async Task RestoreAsync(IReplicatedStateMachine stateMachine, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        var bytes = MemoryMarshal.TryGetArray(data, out var segment) ? segment : new ArraySegment<byte>(data.ToArray());
+        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
+        await stateMachine.RestoreSnapshotAsync(stream, cancellationToken).ConfigureAwait(false);
+    }
+
+    private void RaiseStatus()
+    {
+        _status = BuildStatus();
+        StatusChanged?.Invoke(this, _status);
+    }
+
+    private ReplicationStatus BuildStatus() => new(
+        _options.Group, _core.Role, _core.Mode, _core.Epoch, _core.SeenEpoch, _core.Last, _core.Durable, _core.Applied,
+        _core.Acknowledged, _core.PeerConnected, _core.PeerReceived, _core.PeerDurable, _core.Snapshot);
+
+    private sealed record AppendInput(byte[] Data, TaskCompletionSource<LogPosition> Completion);
+
+    private sealed record FlushedInput(long Generation, long Index);
+
+    private sealed record PeerInput(Func<object, bool> Send, bool Down = false);
+
+    private sealed record RoleInput(long? Epoch);
+
+    private sealed record SnapshotInput;
+
+    private sealed record Request(object Input, TaskCompletionSource Completion);
+}

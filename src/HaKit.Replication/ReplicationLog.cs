@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Replication;
+
+/// <summary>Source-generated log messages of HaKit.Replication.</summary>
+internal static partial class ReplicationLog
+{
+    [LoggerMessage(EventId = 7001, Level = LogLevel.Error,
+        Message = "Group {Group}: {Count} entries ({First}..{LastPosition}) cut from the log ({Kind}, owner epoch {OwnerEpoch}); no divergence callback is set, so they are only logged")]
+    public static partial void DivergedWithoutCallback(ILogger logger, string group, int count, LogPosition first, LogPosition lastPosition, DivergenceKind kind, long ownerEpoch);
+
+    [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "Group {Group}: {Count} entries cut from the log ({Kind}, owner epoch {OwnerEpoch}) and handed to the divergence callback")]
+    public static partial void Diverged(ILogger logger, string group, int count, DivergenceKind kind, long ownerEpoch);
+
+    [LoggerMessage(EventId = 7003, Level = LogLevel.Error, Message = "Group {Group}: the divergence callback threw")]
+    public static partial void DivergenceCallbackFailed(ILogger logger, Exception exception, string group);
+
+    [LoggerMessage(EventId = 7004, Level = LogLevel.Information, Message = "Group {Group}: role {Role} in epoch {Epoch}")]
+    public static partial void RoleChanged(ILogger logger, string group, ReplicaRole role, long epoch);
+
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "Group {Group}: installed the owner's snapshot at {Position}")]
+    public static partial void SnapshotInstalled(ILogger logger, string group, LogPosition position);
+
+    [LoggerMessage(EventId = 7006, Level = LogLevel.Critical, Message = "Group {Group}: the replica stopped on an error; appends fail until it is reopened")]
+    public static partial void LoopFailed(ILogger logger, Exception exception, string group);
+
+    [LoggerMessage(EventId = 7007, Level = LogLevel.Information, Message = "Group {Group}: peer stream {State}")]
+    public static partial void PeerState(ILogger logger, string group, string state);
+}

@@ -1,0 +1,49 @@
+using System.Diagnostics.Metrics;
+
+namespace HaKit.Replication;
+
+/// <summary>The replication instruments on HaKit's meter (<see cref="HaKitTelemetry.MeterName"/>), tagged with the group.</summary>
+internal sealed class ReplicationMetrics : IDisposable
+{
+    private readonly Meter _meter;
+    private readonly bool _ownsMeter;
+    private readonly Counter<long> _appended;
+    private readonly Counter<long> _acknowledged;
+    private readonly Counter<long> _diverged;
+    private readonly Counter<long> _snapshotsInstalled;
+    private readonly KeyValuePair<string, object?> _group;
+
+    public ReplicationMetrics(IMeterFactory? meterFactory, ReplicatedLog log)
+    {
+        _ownsMeter = meterFactory is null;
+        _meter = meterFactory?.Create(HaKitTelemetry.MeterName) ?? new Meter(HaKitTelemetry.MeterName);
+        _group = new KeyValuePair<string, object?>("hakit.group", log.Group);
+        _appended = _meter.CreateCounter<long>("hakit.replication.appended", "{entry}", "Entries appended by this node as owner");
+        _acknowledged = _meter.CreateCounter<long>("hakit.replication.acknowledged", "{entry}", "Appends acknowledged in the group's mode");
+        _diverged = _meter.CreateCounter<long>("hakit.replication.diverged", "{entry}", "Entries cut from the log by a divergence and handed to the callback");
+        _snapshotsInstalled = _meter.CreateCounter<long>("hakit.replication.snapshots.installed", "{snapshot}", "Snapshots installed from the owner");
+        var group = _group;
+        _meter.CreateObservableGauge("hakit.replication.lag", () => new Measurement<long>(log.Status.LagEntries, group), "{entry}",
+            "Owner: entries not yet durable on the peer");
+        _meter.CreateObservableGauge("hakit.replication.applied", () => new Measurement<long>(log.Status.Applied, group), "{entry}",
+            "The index applied to the state machine");
+        _meter.CreateObservableGauge("hakit.replication.peer.connected", () => new Measurement<int>(log.Status.PeerConnected ? 1 : 0, group), null,
+            "Whether the replication stream to the peer is up");
+    }
+
+    public void Appended() => _appended.Add(1, _group);
+
+    public void Acknowledged() => _acknowledged.Add(1, _group);
+
+    public void Diverged(int count) => _diverged.Add(count, _group);
+
+    public void SnapshotInstalled() => _snapshotsInstalled.Add(1, _group);
+
+    public void Dispose()
+    {
+        if (_ownsMeter)
+        {
+            _meter.Dispose();
+        }
+    }
+}

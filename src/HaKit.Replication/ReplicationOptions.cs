@@ -1,0 +1,81 @@
+namespace HaKit.Replication;
+
+/// <summary>The settings of one replicated group on one node.</summary>
+public sealed class ReplicationOptions
+{
+    /// <summary>The group's name (the same on both nodes; one replication stream per group).</summary>
+    public string Group { get; set; } = "";
+
+    /// <summary>The directory that holds this group's segment files, snapshots and epoch file (one directory per group).</summary>
+    public string Directory { get; set; } = "";
+
+    /// <summary>When the owner's appends complete. Default <see cref="ReplicationMode.Durable"/>.</summary>
+    public ReplicationMode Mode { get; set; } = ReplicationMode.Durable;
+
+    /// <summary>A segment file is closed and a new one started once it reaches this size. Default 64 MiB.</summary>
+    public long SegmentBytes { get; set; } = 64L << 20;
+
+    /// <summary>A snapshot is written automatically once this many entries were applied since the last one; 0 turns automatic
+    /// snapshots off (<see cref="ReplicatedLog.TakeSnapshotAsync"/> still works). Default 100,000.</summary>
+    public long SnapshotEveryEntries { get; set; } = 100_000;
+
+    /// <summary>Most entry bytes in one message to the peer. Default 1 MiB.</summary>
+    public int MaxBatchBytes { get; set; } = 1 << 20;
+
+    /// <summary>Most entry bytes sent to the peer and not yet acknowledged as received (flow control). Default 8 MiB.</summary>
+    public long MaxInFlightBytes { get; set; } = 8L << 20;
+
+    /// <summary>
+    /// Called with entries cut from this node's log because the group's history went another way (never dropped silently).
+    /// Runs on the replica's loop: keep it short (hand the entries to another thread for slow work). <see langword="null"/>: the
+    /// entries are only logged (as an error, with their positions) and counted.
+    /// </summary>
+    public Action<DivergedEntries>? OnDiverged { get; set; }
+
+    /// <summary>Checks the settings.</summary>
+    /// <param name="key">The configuration key prefix for messages (for example <c>Replication</c>).</param>
+    /// <exception cref="HaKitConfigurationException">A setting is invalid; the message names the key, the value and the fix.</exception>
+    public void Validate(string key = "Replication")
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Group))
+        {
+            errors.Add($"{key}:Group = '{Group}': empty; name the group (the same name on both nodes)");
+        }
+
+        if (string.IsNullOrWhiteSpace(Directory))
+        {
+            errors.Add($"{key}:Directory = '{Directory}': empty; give a directory on a local disk for this group's log");
+        }
+
+        if (!Enum.IsDefined(Mode))
+        {
+            errors.Add($"{key}:Mode = '{Mode}': unknown; use Async, Received or Durable");
+        }
+
+        if (SegmentBytes < 4096)
+        {
+            errors.Add($"{key}:SegmentBytes = {SegmentBytes}: too small; use at least 4096 (default 67108864)");
+        }
+
+        if (SnapshotEveryEntries < 0)
+        {
+            errors.Add($"{key}:SnapshotEveryEntries = {SnapshotEveryEntries}: negative; use 0 (manual snapshots) or a positive count");
+        }
+
+        if (MaxBatchBytes < 1024)
+        {
+            errors.Add($"{key}:MaxBatchBytes = {MaxBatchBytes}: too small; use at least 1024 (default 1048576)");
+        }
+
+        if (MaxInFlightBytes < MaxBatchBytes)
+        {
+            errors.Add($"{key}:MaxInFlightBytes = {MaxInFlightBytes}: below MaxBatchBytes ({MaxBatchBytes}); use at least MaxBatchBytes");
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new HaKitConfigurationException(errors);
+        }
+    }
+}

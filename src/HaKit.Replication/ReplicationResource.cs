@@ -1,0 +1,69 @@
+using HaKit.Resources;
+
+namespace HaKit.Replication;
+
+/// <summary>
+/// Ties a <see cref="ReplicatedLog"/> to HaKit's ownership of its group: starting the resource makes this node the log's owner
+/// with the group's epoch as the fencing token (after it made durable and applied everything it holds); stopping it makes the
+/// node a standby again. List it before the resources that serve the data (they start after it and stop before it).
+/// </summary>
+/// <param name="log">The group's log.</param>
+/// <param name="name">The resource's name in its group.</param>
+public sealed class ReplicationResource(ReplicatedLog log, string name = "replication") : IResource
+{
+    /// <inheritdoc />
+    public string Name { get; } = name;
+
+    /// <summary>The log lives in this process: nothing of the owner role outlives a crash.</summary>
+    public bool DiesWithProcess => true;
+
+    /// <inheritdoc />
+    public async ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        try
+        {
+            await log.BecomeOwnerAsync(checked((long)context.Epoch), cancellationToken).ConfigureAwait(false);
+            return ResourceResult.Success;
+        }
+        catch (InvalidOperationException ex)
+        {
+            // This node has seen a higher epoch than the one it was given: it must not write (another owner is newer).
+            return ResourceResult.PermanentOnNode(ex.Message, ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await log.BecomeStandbyAsync(cancellationToken).ConfigureAwait(false);
+            return ResourceResult.Success;
+        }
+        catch (InvalidOperationException ex)
+        {
+            // The log is stopped: it cannot write anyway.
+            return ResourceResult.Transient(ex.Message, ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<MonitorResult> MonitorAsync(ResourceContext context, CancellationToken cancellationToken)
+    {
+        var status = log.Status;
+        if (log.IsFaulted)
+        {
+            return ValueTask.FromResult(MonitorResult.Failed(ResourceFailureKind.PermanentOnNode, $"the replicated log of group {log.Group} stopped on an error"));
+        }
+
+        if (status.Role != ReplicaRole.Owner)
+        {
+            return ValueTask.FromResult(MonitorResult.NotRunning($"the replicated log of group {log.Group} is not the owner"));
+        }
+
+        return ValueTask.FromResult(status.PeerConnected || status.Mode == ReplicationMode.Async
+            ? MonitorResult.Running
+            : MonitorResult.Degraded($"group {log.Group} ({status.Mode}): the peer is not connected; appends wait for it"));
+    }
+}

@@ -1,0 +1,34 @@
+namespace HaKit.Replication;
+
+/// <summary>A replica's progress at one moment (see <see cref="ReplicatedLog.Status"/>).</summary>
+/// <param name="Group">The group.</param>
+/// <param name="Role">This node's role.</param>
+/// <param name="Mode">The group's mode.</param>
+/// <param name="Epoch">The owner's epoch (this node's when owner, the followed owner's when standby; 0 if none yet).</param>
+/// <param name="SeenEpoch">The highest epoch this node has seen (lower ones are refused).</param>
+/// <param name="Last">The last position in this node's log.</param>
+/// <param name="Durable">The highest index durable on this node.</param>
+/// <param name="Applied">The highest index applied to the state machine.</param>
+/// <param name="Acknowledged">Owner: the highest index acknowledged to appenders.</param>
+/// <param name="PeerConnected">Whether the replication stream to the peer is up.</param>
+/// <param name="PeerReceived">Owner: the highest index the peer holds.</param>
+/// <param name="PeerDurable">Owner: the highest index durable on the peer.</param>
+/// <param name="Snapshot">The newest local snapshot's position.</param>
+public sealed record ReplicationStatus(
+    string Group,
+    ReplicaRole Role,
+    ReplicationMode Mode,
+    long Epoch,
+    long SeenEpoch,
+    LogPosition Last,
+    long Durable,
+    long Applied,
+    long Acknowledged,
+    bool PeerConnected,
+    long PeerReceived,
+    long PeerDurable,
+    LogPosition Snapshot)
+{
+    /// <summary>Owner: entries in the log not yet durable on the peer (what a failover to the peer would lose in Async mode).</summary>
+    public long LagEntries => Role == ReplicaRole.Owner ? Math.Max(0, Last.Index - PeerDurable) : 0;
+}

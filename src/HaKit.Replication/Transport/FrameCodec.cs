@@ -1,0 +1,81 @@
+using Google.Protobuf;
+using HaKit.Replication.Protocol;
+using HaKit.Replication.V1;
+
+namespace HaKit.Replication.Transport;
+
+/// <summary>Maps protocol messages to and from the wire's frames. Entries travel as one buffer of records per batch.</summary>
+internal static class FrameCodec
+{
+    /// <summary>The frame for <paramref name="message"/>.</summary>
+    public static Frame Encode(ReplicationMessage message)
+    {
+        switch (message)
+        {
+            case AppendMessage append:
+                return new Frame
+                {
+                    Append = new Append
+                    {
+                        Epoch = append.Epoch,
+                        PrevEpoch = append.Prev.Epoch,
+                        PrevIndex = append.Prev.Index,
+                        Records = UnsafeByteOperations.UnsafeWrap(append.Batch.Records),
+                    },
+                };
+            case AckMessage ack:
+                return new Frame { Ack = new Ack { Epoch = ack.Epoch, Received = ack.Received, Durable = ack.Durable } };
+            case RejectMessage reject:
+                return new Frame
+                {
+                    Reject = new Reject
+                    {
+                        Epoch = reject.Epoch,
+                        Reason = (V1.RejectReason)(int)reject.Reason,
+                        LastIndex = reject.LastIndex,
+                        ConflictEpoch = reject.ConflictEpoch,
+                        ConflictFirstIndex = reject.ConflictFirstIndex,
+                    },
+                };
+            case SnapshotMessage snapshot:
+                return new Frame
+                {
+                    Snapshot = new Snapshot
+                    {
+                        Epoch = snapshot.Epoch,
+                        SnapshotEpoch = snapshot.Position.Epoch,
+                        SnapshotIndex = snapshot.Position.Index,
+                        Data = UnsafeByteOperations.UnsafeWrap(snapshot.Data),
+                    },
+                };
+            default:
+                throw new ArgumentException($"unknown message {message.GetType().Name}", nameof(message));
+        }
+    }
+
+    /// <summary>The message in <paramref name="frame"/>, or <see langword="null"/> if it is malformed (it is then dropped; the protocol resends).</summary>
+    public static ReplicationMessage? Decode(Frame frame)
+    {
+        switch (frame.KindCase)
+        {
+            case Frame.KindOneofCase.Append:
+                var append = frame.Append;
+                if (!RecordBatch.TryDecode(append.Records.Memory, append.PrevIndex, out var batch))
+                {
+                    return null;
+                }
+
+                return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), batch);
+            case Frame.KindOneofCase.Ack:
+                return new AckMessage(frame.Ack.Epoch, frame.Ack.Received, frame.Ack.Durable);
+            case Frame.KindOneofCase.Reject:
+                var reject = frame.Reject;
+                return new RejectMessage(reject.Epoch, (Protocol.RejectReason)(int)reject.Reason, reject.LastIndex, reject.ConflictEpoch, reject.ConflictFirstIndex);
+            case Frame.KindOneofCase.Snapshot:
+                var snapshot = frame.Snapshot;
+                return new SnapshotMessage(snapshot.Epoch, new LogPosition(snapshot.SnapshotEpoch, snapshot.SnapshotIndex), snapshot.Data.Memory);
+            default:
+                return null;
+        }
+    }
+}

@@ -1,0 +1,301 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Grpc.Core;
+using Grpc.Net.Client;
+using HaKit.Replication.Protocol;
+using HaKit.Replication.Transport;
+using HaKit.Replication.V1;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace HaKit.Replication;
+
+/// <summary>
+/// The replication transport of one node: a small Kestrel HTTP/2 server (gRPC service <c>hakit.replication.v1.Replication</c>)
+/// on <see cref="ReplicationTransportOptions.Listen"/>, and, on the node whose id sorts first, a dialer with one long-lived
+/// bidirectional stream per attached group. Both directions of a group's protocol share that stream. Plaintext HTTP/2 (h2c):
+/// use it on loopback or a trusted replication network (TLS is not built yet).
+/// </summary>
+public sealed class ReplicationTransport : IAsyncDisposable
+{
+    private const int MaxMessageBytes = 256 << 20;
+
+    private readonly ReplicationTransportOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly TimeProvider _timeProvider;
+    private readonly ConcurrentDictionary<string, ReplicatedLog> _groups = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<Session, byte> _sessions = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly List<Task> _dialers = [];
+    private WebApplication? _server;
+    private GrpcChannel? _channel;
+
+    /// <summary>Creates the transport (nothing runs until <see cref="StartAsync"/>).</summary>
+    /// <param name="options">Addresses and ids (validated).</param>
+    /// <param name="loggerFactory">Logging; none if <see langword="null"/>.</param>
+    /// <param name="timeProvider">Time for reconnect delays; the system's if <see langword="null"/>.</param>
+    /// <exception cref="HaKitConfigurationException">The options are invalid.</exception>
+    public ReplicationTransport(ReplicationTransportOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+    }
+
+    private bool Dials => string.CompareOrdinal(_options.NodeId, _options.PeerId) < 0;
+
+    /// <summary>Carries <paramref name="log"/>'s group (attach every group before <see cref="StartAsync"/>).</summary>
+    /// <param name="log">The group's log.</param>
+    public void Attach(ReplicatedLog log)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        if (!_groups.TryAdd(log.Group, log))
+        {
+            throw new InvalidOperationException($"group {log.Group} is already attached");
+        }
+    }
+
+    /// <summary>Binds the server and starts dialing the peer (if this node dials).</summary>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <returns>A task that completes when the server listens.</returns>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _server = BuildServer();
+        await _server.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (Dials)
+        {
+            _channel = GrpcChannel.ForAddress($"http://{_options.Peer}", new GrpcChannelOptions
+            {
+                HttpHandler = new SocketsHttpHandler
+                {
+                    ConnectTimeout = TimeSpan.FromSeconds(2),
+                    PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                    KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                    KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                    KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+                    EnableMultipleHttp2Connections = true,
+                },
+                DisposeHttpClient = true,
+                MaxSendMessageSize = MaxMessageBytes,
+                MaxReceiveMessageSize = MaxMessageBytes,
+                MaxRetryAttempts = 0,
+            });
+            foreach (var log in _groups.Values)
+            {
+                _dialers.Add(Task.Run(() => DialAsync(log, _stop.Token), CancellationToken.None));
+            }
+        }
+    }
+
+    /// <summary>Stops dialing, ends every stream and stops the server.</summary>
+    /// <returns>A task that completes when everything stopped.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        DropConnections();
+        try
+        {
+            await Task.WhenAll(_dialers).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        if (_server is not null)
+        {
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                await _server.StopAsync(bound.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            await _server.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _channel?.Dispose();
+        _stop.Dispose();
+    }
+
+    /// <summary>Ends every current stream at once (the dialer reconnects): for tests of connection loss.</summary>
+    internal void DropConnections()
+    {
+        foreach (var session in _sessions.Keys)
+        {
+            session.Abort();
+        }
+    }
+
+    private async Task DialAsync(ReplicatedLog log, CancellationToken stop)
+    {
+        var client = new V1.Replication.ReplicationClient(_channel!);
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                using var call = client.Stream(cancellationToken: stop);
+                await call.RequestStream.WriteAsync(new Frame { Hello = new Hello { Group = log.Group, Node = _options.NodeId } }, stop).ConfigureAwait(false);
+                if (!await call.ResponseStream.MoveNext(stop).ConfigureAwait(false) || call.ResponseStream.Current.KindCase != Frame.KindOneofCase.Hello)
+                {
+                    throw new IOException("the peer did not answer the hello");
+                }
+
+                await RunSessionAsync(log, call.ResponseStream, call.RequestStream, stop).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RpcException or IOException or OperationCanceledException or HttpRequestException or InvalidOperationException)
+            {
+            }
+
+            if (stop.IsCancellationRequested)
+            {
+                break;
+            }
+
+            try
+            {
+                await Task.Delay(_options.ReconnectDelay, _timeProvider, stop).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+    }
+
+    private async Task RunSessionAsync(ReplicatedLog log, IAsyncStreamReader<Frame> reader, IAsyncStreamWriter<Frame> writer, CancellationToken stop)
+    {
+        using var session = new Session(stop);
+        _sessions.TryAdd(session, 0);
+        var send = session.Send;
+        log.PeerUp(send);
+        var writing = session.WriteLoopAsync(writer);
+        try
+        {
+            while (await reader.MoveNext(session.Token).ConfigureAwait(false))
+            {
+                if (FrameCodec.Decode(reader.Current) is { } message)
+                {
+                    log.Deliver(message);
+                }
+            }
+        }
+        finally
+        {
+            log.PeerDown(send);
+            session.Abort();
+            _sessions.TryRemove(session, out _);
+            try
+            {
+                await writing.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is RpcException or IOException or OperationCanceledException or InvalidOperationException)
+            {
+            }
+        }
+    }
+
+    private WebApplication BuildServer()
+    {
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(ReplicationTransport).Assembly.GetName().Name });
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(2));
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 16 << 20;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 8 << 20;
+            kestrel.Listen(_options.Listen!, listen => listen.Protocols = HttpProtocols.Http2);
+        });
+        builder.Services.AddSingleton(_loggerFactory);
+        builder.Services.AddRouting();
+        builder.Services.AddGrpc(o =>
+        {
+            o.MaxReceiveMessageSize = MaxMessageBytes;
+            o.MaxSendMessageSize = MaxMessageBytes;
+            o.EnableDetailedErrors = false;
+        });
+        builder.Services.AddSingleton(this);
+        var app = builder.Build();
+        app.UseRouting();
+        app.MapGrpcService<Service>();
+        return app;
+    }
+
+    private sealed class Service(ReplicationTransport transport) : V1.Replication.ReplicationBase
+    {
+        public override async Task Stream(IAsyncStreamReader<Frame> requestStream, IServerStreamWriter<Frame> responseStream, ServerCallContext context)
+        {
+            if (!await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false) || requestStream.Current.KindCase != Frame.KindOneofCase.Hello)
+            {
+                throw new RpcException(new Status(StatusCode.InvalidArgument, "the first frame must be a hello"));
+            }
+
+            var hello = requestStream.Current.Hello;
+            if (!transport._groups.TryGetValue(hello.Group, out var log) || hello.Node != transport._options.PeerId)
+            {
+                throw new RpcException(new Status(StatusCode.NotFound, $"node {transport._options.NodeId} does not replicate group {hello.Group} with node {hello.Node}"));
+            }
+
+            await responseStream.WriteAsync(new Frame { Hello = new Hello { Group = hello.Group, Node = transport._options.NodeId } }, context.CancellationToken).ConfigureAwait(false);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, transport._stop.Token);
+            await transport.RunSessionAsync(log, requestStream, responseStream, linked.Token).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One stream's outgoing queue and lifetime.</summary>
+    private sealed class Session : IDisposable
+    {
+        private readonly Channel<object> _out = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly CancellationTokenSource _cts;
+
+        public Session(CancellationToken stop)
+        {
+            _cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
+            Send = message => _out.Writer.TryWrite(message);
+        }
+
+        public Func<object, bool> Send { get; }
+
+        public CancellationToken Token => _cts.Token;
+
+        public void Abort()
+        {
+            _out.Writer.TryComplete();
+            try
+            {
+                _cts.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        public async Task WriteLoopAsync(IAsyncStreamWriter<Frame> writer)
+        {
+            try
+            {
+                await foreach (var message in _out.Reader.ReadAllAsync(_cts.Token).ConfigureAwait(false))
+                {
+                    await writer.WriteAsync(FrameCodec.Encode((ReplicationMessage)message), _cts.Token).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                // A failed write ends the stream: the reader stops too, and the log hears the peer is down.
+                Abort();
+            }
+        }
+
+        public void Dispose() => _cts.Dispose();
+    }
+}

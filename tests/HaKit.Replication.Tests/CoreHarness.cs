@@ -1,0 +1,206 @@
+using System.Text;
+using HaKit.Replication.Protocol;
+
+namespace HaKit.Replication.Tests;
+
+/// <summary>One node's protocol core with a minimal, synchronous driver: what the core asks is recorded (and, for durability,
+/// done only when the test says so).</summary>
+internal sealed class CoreNode
+{
+    public CoreNode(string name, ReplicationMode mode = ReplicationMode.Durable, long seenEpoch = 0, long maxInFlight = 1 << 20, long maxBatch = 1 << 16)
+    {
+        Name = name;
+        Core = new ReplicationCore(mode, LogPosition.Zero, [], seenEpoch, maxBatch, maxInFlight);
+        Drain();
+    }
+
+    public string Name { get; }
+
+    public ReplicationCore Core { get; }
+
+    public CoreNode? Peer { get; set; }
+
+    public bool Connected { get; set; }
+
+    /// <summary>Disk writes complete at once after each step.</summary>
+    public bool AutoDurable { get; set; } = true;
+
+    public long Written { get; private set; }
+
+    public List<ReplicationMessage> Inbox { get; } = [];
+
+    public List<ReplicationMessage> Sent { get; } = [];
+
+    public List<DivergedEntries> Diverged { get; } = [];
+
+    public List<long> Acknowledged { get; } = [];
+
+    public List<string> Failed { get; } = [];
+
+    public List<LogEntry> AppliedEntries { get; } = [];
+
+    public int SnapshotsSent { get; private set; }
+
+    public int Restores { get; private set; }
+
+    public long PersistedEpoch { get; private set; }
+
+    public LogPosition Append(string text)
+    {
+        var position = Core.Append(Encoding.UTF8.GetBytes(text));
+        return position;
+    }
+
+    /// <summary>Delivers the inbox, pumps, executes the outputs.</summary>
+    public void Step()
+    {
+        var inbox = Inbox.ToList();
+        Inbox.Clear();
+        foreach (var message in inbox)
+        {
+            Core.Receive(message);
+            Drain();
+        }
+
+        Core.Pump();
+        Drain();
+        if (AutoDurable && Written > Core.Durable)
+        {
+            Core.LocalDurable(Written);
+            Drain();
+            Core.Pump();
+            Drain();
+        }
+    }
+
+    public void MakeDurable()
+    {
+        Core.LocalDurable(Written);
+        Drain();
+        Core.Pump();
+        Drain();
+    }
+
+    public void Drain()
+    {
+        foreach (var command in Core.Outputs.ToList())
+        {
+            switch (command)
+            {
+                case PersistEntriesCommand persist:
+                    Written = persist.ToIndex;
+                    break;
+                case TruncateLogCommand truncate:
+                    Written = Math.Min(Written, truncate.NewLast.Index);
+                    break;
+                case SendCommand send:
+                    Sent.Add(send.Message);
+                    if (Connected && Peer is not null)
+                    {
+                        Peer.Inbox.Add(send.Message);
+                    }
+
+                    break;
+                case AcknowledgeCommand ack:
+                    Acknowledged.Add(ack.UpToIndex);
+                    break;
+                case FailPendingCommand fail:
+                    Failed.Add(fail.Reason);
+                    break;
+                case DivergedCommand diverged:
+                    Diverged.Add(diverged.Diverged);
+                    break;
+                case ApplyCommand apply:
+                    var from = AppliedEntries.Count == 0 ? Core.Log.Base.Index + 1 : AppliedEntries[^1].Index + 1;
+                    for (var i = Math.Max(from, Core.Log.Base.Index + 1); i <= apply.UpToIndex; i++)
+                    {
+                        AppliedEntries.Add(Core.Log.Get(i));
+                    }
+
+                    break;
+                case RestoreLocalSnapshotCommand restore:
+                    Restores++;
+                    AppliedEntries.RemoveAll(e => e.Index > restore.UpToIndex);
+                    break;
+                case SendSnapshotCommand snapshot:
+                    SnapshotsSent++;
+                    var message = new SnapshotMessage(snapshot.Epoch, Core.Snapshot, "state"u8.ToArray());
+                    Sent.Add(message);
+                    if (Connected && Peer is not null)
+                    {
+                        Peer.Inbox.Add(message);
+                    }
+
+                    break;
+                case InstallSnapshotCommand install:
+                    AppliedEntries.Clear();
+                    Written = install.Position.Index;
+                    Core.Outputs.Clear();
+                    Core.SnapshotInstalled(install.Position);
+                    break;
+                case PersistEpochCommand epoch:
+                    PersistedEpoch = epoch.Epoch;
+                    break;
+            }
+        }
+
+        Core.Outputs.Clear();
+    }
+
+    public long AckedUpTo => Acknowledged.Count == 0 ? 0 : Acknowledged.Max();
+
+    public static string Text(LogEntry e) => Encoding.UTF8.GetString(e.Data.Span);
+}
+
+/// <summary>Two core nodes on a lossless in-order link.</summary>
+internal sealed class CorePair
+{
+    public CorePair(ReplicationMode mode = ReplicationMode.Durable, long maxInFlight = 1 << 20, long maxBatch = 1 << 16)
+    {
+        A = new CoreNode("a", mode, maxInFlight: maxInFlight, maxBatch: maxBatch);
+        B = new CoreNode("b", mode, maxInFlight: maxInFlight, maxBatch: maxBatch);
+        A.Peer = B;
+        B.Peer = A;
+    }
+
+    public CoreNode A { get; }
+
+    public CoreNode B { get; }
+
+    public void Connect()
+    {
+        A.Connected = B.Connected = true;
+        A.Core.PeerUp();
+        B.Core.PeerUp();
+    }
+
+    public void Disconnect()
+    {
+        A.Connected = B.Connected = false;
+        A.Inbox.Clear();
+        B.Inbox.Clear();
+        A.Core.PeerDown();
+        B.Core.PeerDown();
+    }
+
+    /// <summary>Steps both nodes until nothing moves (bounded).</summary>
+    public void Settle(int maxRounds = 1000)
+    {
+        for (var i = 0; i < maxRounds; i++)
+        {
+            A.Step();
+            B.Step();
+            if (A.Inbox.Count == 0 && B.Inbox.Count == 0)
+            {
+                A.Step();
+                B.Step();
+                if (A.Inbox.Count == 0 && B.Inbox.Count == 0)
+                {
+                    return;
+                }
+            }
+        }
+
+        Assert.Fail("the pair did not settle");
+    }
+}

@@ -1,0 +1,128 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace HaKit.Replication.Tests;
+
+/// <summary>Two replicas over the real gRPC transport on loopback sockets.</summary>
+public sealed class GrpcTransportTests
+{
+    private string _root = "";
+    private readonly List<IAsyncDisposable> _open = [];
+
+    [SetUp]
+    public void SetUp() => _root = Directory.CreateTempSubdirectory("hakit-repl-grpc-").FullName;
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        for (var i = _open.Count - 1; i >= 0; i--)
+        {
+            await _open[i].DisposeAsync();
+        }
+
+        _open.Clear();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private sealed record Replica(ReplicatedKvStore Store, ReplicationTransport Transport);
+
+    private async Task<Replica> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode)
+    {
+        var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(_root, node), Mode = mode, SnapshotEveryEntries = 0 });
+        _open.Add(store);
+        var transport = new ReplicationTransport(new ReplicationTransportOptions
+        {
+            NodeId = node,
+            PeerId = peer,
+            Listen = new IPEndPoint(IPAddress.Loopback, port),
+            Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
+            ReconnectDelay = TimeSpan.FromMilliseconds(50),
+        });
+        transport.Attach(store.Log);
+        await transport.StartAsync(CancellationToken.None);
+        _open.Add(transport);
+        return new Replica(store, transport);
+    }
+
+    private async Task StopAsync(Replica replica)
+    {
+        _open.Remove(replica.Transport);
+        _open.Remove(replica.Store);
+        await replica.Transport.DisposeAsync();
+        await replica.Store.DisposeAsync();
+    }
+
+    private static string? Get(ReplicatedKvStore store, string key) => store.TryGet(key, out var v) ? Encoding.UTF8.GetString(v) : null;
+
+    [TestCase(ReplicationMode.Async)]
+    [TestCase(ReplicationMode.Received)]
+    [TestCase(ReplicationMode.Durable)]
+    public async Task Writes_replicate_over_loopback_and_catch_up_after_the_connection_is_killed(ReplicationMode mode)
+    {
+        int portA = FreePort(), portB = FreePort();
+        var a = await StartAsync("a", "b", portA, portB, mode);
+        var b = await StartAsync("b", "a", portB, portA, mode);
+        await Wait.UntilAsync(() => a.Store.Log.Status.PeerConnected && b.Store.Log.Status.PeerConnected, "the stream to come up");
+        await a.Store.Log.BecomeOwnerAsync(1, CancellationToken.None);
+
+        // Pipelined writers.
+        var writes = Enumerable.Range(0, 500).Select(i => a.Store.PutAsync($"k{i}", Encoding.UTF8.GetBytes($"v{i}"), CancellationToken.None)).ToArray();
+        var positions = await Task.WhenAll(writes).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.That(positions.Select(p => p.Index).Order(), Is.EqualTo(Enumerable.Range(1, 500).Select(i => (long)i)));
+        if (mode != ReplicationMode.Async)
+        {
+            Assert.That(a.Store.Log.Status.PeerReceived, Is.GreaterThanOrEqualTo(500), "acknowledged only once the peer holds them");
+        }
+
+        if (mode == ReplicationMode.Durable)
+        {
+            Assert.That(a.Store.Log.Status.PeerDurable, Is.GreaterThanOrEqualTo(500));
+        }
+
+        await Wait.UntilAsync(() => Get(b.Store, "k499") == "v499", "the standby to apply everything");
+
+        // Kill the stream (both ends see it end); writes go on and the standby catches up when the dialer reconnects.
+        a.Transport.DropConnections();
+        var more = Enumerable.Range(500, 200).Select(i => a.Store.PutAsync($"k{i}", Encoding.UTF8.GetBytes($"v{i}"), CancellationToken.None)).ToArray();
+        await Task.WhenAll(more).WaitAsync(TimeSpan.FromSeconds(20));
+        await Wait.UntilAsync(() => Get(b.Store, "k699") == "v699", "the standby to catch up after the reconnect");
+        Assert.That(b.Store.Count, Is.EqualTo(700));
+        await Wait.UntilAsync(() => a.Store.Log.Status.LagEntries == 0, "the owner to see everything durable on the peer (lag 0)");
+    }
+
+    [Test]
+    public async Task A_standby_that_was_down_catches_up_by_streaming_from_its_position()
+    {
+        int portA = FreePort(), portB = FreePort();
+        var a = await StartAsync("a", "b", portA, portB, ReplicationMode.Async);
+        var b = await StartAsync("b", "a", portB, portA, ReplicationMode.Async);
+        await a.Store.Log.BecomeOwnerAsync(1, CancellationToken.None);
+        await Wait.UntilAsync(() => a.Store.Log.Status.PeerConnected, "the stream to come up");
+        for (var i = 0; i < 100; i++)
+        {
+            await a.Store.PutAsync($"k{i}", Encoding.UTF8.GetBytes("x"), CancellationToken.None);
+        }
+
+        await Wait.UntilAsync(() => b.Store.Count == 100, "the first 100");
+        await StopAsync(b);
+        for (var i = 100; i < 3000; i++)
+        {
+            _ = a.Store.PutAsync($"k{i}", Encoding.UTF8.GetBytes(new string('y', 100)), CancellationToken.None);
+        }
+
+        await Wait.UntilAsync(() => a.Store.Log.Status.Acknowledged >= 3000, "Async writes without the peer");
+        Assert.That(a.Store.Log.Status.LagEntries, Is.GreaterThanOrEqualTo(2900));
+        var b2 = await StartAsync("b", "a", portB, portA, ReplicationMode.Async);
+        Assert.That(b2.Store.Count, Is.EqualTo(100), "it restarts from its own disk");
+        await Wait.UntilAsync(() => b2.Store.Count == 3000, "the restarted standby to catch up", seconds: 30);
+        await Wait.UntilAsync(() => a.Store.Log.Status.LagEntries == 0, "the lag to reach zero");
+    }
+}

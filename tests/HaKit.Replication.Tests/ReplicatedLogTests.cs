@@ -1,0 +1,202 @@
+using System.Text;
+
+namespace HaKit.Replication.Tests;
+
+public sealed class ReplicatedLogTests
+{
+    private string _root = "";
+    private readonly List<IAsyncDisposable> _open = [];
+
+    [SetUp]
+    public void SetUp() => _root = Directory.CreateTempSubdirectory("hakit-repl-log-").FullName;
+
+    [TearDown]
+    public async Task TearDown()
+    {
+        foreach (var item in _open)
+        {
+            await item.DisposeAsync();
+        }
+
+        _open.Clear();
+        Directory.Delete(_root, recursive: true);
+    }
+
+    private async Task<ReplicatedKvStore> OpenAsync(string node, ReplicationMode mode = ReplicationMode.Durable, Action<DivergedEntries>? onDiverged = null, long snapshotEvery = 0)
+    {
+        var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
+        {
+            Group = "g",
+            Directory = Path.Combine(_root, node),
+            Mode = mode,
+            SnapshotEveryEntries = snapshotEvery,
+            OnDiverged = onDiverged,
+        });
+        _open.Add(store);
+        return store;
+    }
+
+    private async Task CloseAsync(ReplicatedKvStore store)
+    {
+        _open.Remove(store);
+        await store.DisposeAsync();
+    }
+
+    private static byte[] V(string s) => Encoding.UTF8.GetBytes(s);
+
+    private static string? Get(ReplicatedKvStore store, string key) => store.TryGet(key, out var v) ? Encoding.UTF8.GetString(v) : null;
+
+    private static readonly CancellationToken Bound = new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token;
+
+    [Test]
+    public async Task A_durable_put_is_acknowledged_with_its_position_and_applied_on_the_standby()
+    {
+        var a = await OpenAsync("a");
+        var b = await OpenAsync("b");
+        new MemoryLink(a.Log, b.Log).Connect();
+        await a.Log.BecomeOwnerAsync(3, Bound);
+        var position = await a.PutAsync("k", V("v1"), Bound);
+        Assert.That(position, Is.EqualTo(new LogPosition(3, 1)));
+        Assert.That(a.Log.Status.PeerDurable, Is.GreaterThanOrEqualTo(1), "Durable: the peer wrote it before the acknowledgement");
+        Assert.That(Get(a, "k"), Is.EqualTo("v1"));
+        await Wait.UntilAsync(() => Get(b, "k") == "v1", "the standby to apply the put");
+        Assert.That(b.Log.Status.Role, Is.EqualTo(ReplicaRole.Standby));
+        Assert.That(b.Log.Status.Epoch, Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task A_durable_put_waits_while_the_peer_is_away_and_completes_when_it_catches_up()
+    {
+        var a = await OpenAsync("a");
+        var b = await OpenAsync("b");
+        var link = new MemoryLink(a.Log, b.Log);
+        await a.Log.BecomeOwnerAsync(1, Bound);
+        var put = a.PutAsync("k", V("v"), Bound);
+        await Task.Delay(TimeSpan.FromMilliseconds(200), TimeProvider.System);
+        Assert.That(put.IsCompleted, Is.False, "Durable needs the peer's disk");
+        link.Connect();
+        Assert.That(await put.WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(new LogPosition(1, 1)));
+    }
+
+    [Test]
+    public async Task An_async_put_completes_without_the_peer()
+    {
+        var a = await OpenAsync("a", ReplicationMode.Async);
+        await a.Log.BecomeOwnerAsync(1, Bound);
+        var position = await a.PutAsync("k", V("v"), Bound).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.That(position.Index, Is.EqualTo(1));
+        Assert.That(a.Log.Status.LagEntries, Is.EqualTo(1), "the lag is visible");
+    }
+
+    [Test]
+    public async Task The_standby_refuses_appends()
+    {
+        var b = await OpenAsync("b");
+        await Assert.ThatAsync(() => b.PutAsync("k", V("v"), Bound), Throws.InvalidOperationException);
+    }
+
+    [Test]
+    public async Task After_a_failover_the_new_owner_has_every_acknowledged_write_and_the_old_one_catches_up_after_a_restart()
+    {
+        var a = await OpenAsync("a");
+        var b = await OpenAsync("b");
+        var link = new MemoryLink(a.Log, b.Log);
+        link.Connect();
+        await a.Log.BecomeOwnerAsync(1, Bound);
+        for (var i = 0; i < 50; i++)
+        {
+            await a.PutAsync($"k{i}", V($"a{i}"), Bound);
+        }
+
+        link.Disconnect();
+        await CloseAsync(a); // the owner dies
+        await b.Log.BecomeOwnerAsync(2, Bound);
+        for (var i = 0; i < 50; i++)
+        {
+            Assert.That(Get(b, $"k{i}"), Is.EqualTo($"a{i}"), "an acknowledged Durable write is on the new owner");
+        }
+
+        Assert.That(b.Log.Status.Role, Is.EqualTo(ReplicaRole.Owner));
+        var pending = b.PutAsync("k0", V("b0"), Bound); // Durable: waits for a peer
+        var a2 = await OpenAsync("a");
+        Assert.That(Get(a2, "k49"), Is.EqualTo("a49"), "the restarted node recovered its state from disk");
+        new MemoryLink(b.Log, a2.Log).Connect();
+        Assert.That(await pending.WaitAsync(TimeSpan.FromSeconds(10)), Is.EqualTo(new LogPosition(2, 51)));
+        await Wait.UntilAsync(() => Get(a2, "k0") == "b0", "the old owner to catch up with the new owner's write");
+        Assert.That(a2.Log.Status.SeenEpoch, Is.EqualTo(2));
+    }
+
+    [Test]
+    public async Task The_unreplicated_tail_of_a_rejoining_owner_reaches_the_divergence_callback_and_its_state_is_rolled_back()
+    {
+        var cut = new List<DivergedEntries>();
+        var a = await OpenAsync("a", ReplicationMode.Async, d => cut.Add(d));
+        var b = await OpenAsync("b", ReplicationMode.Async);
+        var link = new MemoryLink(a.Log, b.Log);
+        link.Connect();
+        await a.Log.BecomeOwnerAsync(1, Bound);
+        await a.PutAsync("shared", V("1"), Bound);
+        await Wait.UntilAsync(() => Get(b, "shared") == "1", "replication of the first write");
+        link.Disconnect();
+
+        await a.PutAsync("lost", V("only-on-a"), Bound); // Async: acknowledged without the peer
+        Assert.That(Get(a, "lost"), Is.EqualTo("only-on-a"));
+        await a.Log.BecomeStandbyAsync(Bound);
+        await b.Log.BecomeOwnerAsync(2, Bound);
+        await b.PutAsync("new", V("on-b"), Bound);
+
+        new MemoryLink(a.Log, b.Log).Connect();
+        await Wait.UntilAsync(() => Get(a, "new") == "on-b", "the old owner to follow the new history");
+        Assert.That(cut, Has.Count.EqualTo(1));
+        Assert.That(cut[0].Entries.Single().Position, Is.EqualTo(new LogPosition(1, 2)));
+        Assert.That(Encoding.UTF8.GetString(cut[0].Entries[0].Data.Span), Does.Contain("lost").And.Contain("only-on-a"));
+        Assert.That(Get(a, "lost"), Is.Null, "the cut write is rolled back from the applied state");
+        Assert.That(Get(a, "shared"), Is.EqualTo("1"));
+    }
+
+    [Test]
+    public async Task A_new_standby_with_an_empty_disk_installs_the_owners_snapshot_after_compaction()
+    {
+        var a = await OpenAsync("a");
+        var b = await OpenAsync("b");
+        var link = new MemoryLink(a.Log, b.Log);
+        link.Connect();
+        await a.Log.BecomeOwnerAsync(1, Bound);
+        for (var i = 0; i < 100; i++)
+        {
+            await a.PutAsync($"k{i}", V($"v{i}"), Bound);
+        }
+
+        await a.Log.TakeSnapshotAsync(Bound);
+        Assert.That(a.Log.Status.Snapshot.Index, Is.EqualTo(100));
+        link.Disconnect();
+
+        // The peer is replaced by a node with an empty disk: the owner compacted past it.
+        var c = await OpenAsync("c");
+        new MemoryLink(a.Log, c.Log).Connect();
+        await a.PutAsync("after", V("snapshot"), Bound);
+        Assert.That(Get(c, "k99"), Is.EqualTo("v99"));
+        await Wait.UntilAsync(() => Get(c, "after") == "snapshot", "the new standby to continue after the snapshot");
+        Assert.That(c.Log.Status.Snapshot, Is.EqualTo(new LogPosition(1, 100)));
+        Assert.That(c.Count, Is.EqualTo(101));
+    }
+
+    [Test]
+    public async Task Restarting_restores_the_snapshot_and_replays_the_log_after_it()
+    {
+        var a = await OpenAsync("a", ReplicationMode.Async, snapshotEvery: 30);
+        await a.Log.BecomeOwnerAsync(1, Bound);
+        for (var i = 0; i < 75; i++)
+        {
+            await a.PutAsync($"k{i % 10}", V($"v{i}"), Bound);
+        }
+
+        await Wait.UntilAsync(() => a.Log.Status.Snapshot.Index >= 60, "automatic snapshots");
+        await CloseAsync(a);
+        var again = await OpenAsync("a", ReplicationMode.Async);
+        Assert.That(again.Count, Is.EqualTo(10));
+        Assert.That(Get(again, "k4"), Is.EqualTo("v74"));
+        Assert.That(again.Log.Status.Last, Is.EqualTo(new LogPosition(1, 75)));
+        Assert.That(again.Log.Status.SeenEpoch, Is.EqualTo(1));
+    }
+}
