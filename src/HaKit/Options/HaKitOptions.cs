@@ -79,6 +79,9 @@ public sealed class HaKitOptions
     /// <summary>The optional Linux watchdog armed while owning in a lease mode (Patroni's <c>watchdog</c>). <value>Default off.</value></summary>
     public WatchdogOptions Watchdog { get; set; } = new();
 
+    /// <summary>Notifications of role changes, split brains, fencing and failures to a script and/or a webhook (keepalived's <c>notify</c>). <value>Default none.</value></summary>
+    public NotifyOptions Notify { get; set; } = new();
+
     /// <summary>Directory of the durable state file (<c>&lt;NodeName&gt;.state</c>: incarnation and epochs). <value>Default <c>hakit-state</c>.</value></summary>
     public string StateDirectory { get; set; } = "hakit-state";
 
@@ -147,6 +150,7 @@ public sealed class HaKitOptions
         ClusterRules.WitnessLeaseCoversHeartbeats(path, Arbiter, Timing);
         Fencing.Validate(path[nameof(Fencing)], nodeNames);
         Watchdog.Validate(path[nameof(Watchdog)], Arbiter);
+        Notify.Validate(path[nameof(Notify)]);
         if (string.IsNullOrWhiteSpace(StateDirectory))
         {
             path.Error(nameof(StateDirectory), StateDirectory, "must name a directory for the durable state file, e.g. /var/lib/hakit");

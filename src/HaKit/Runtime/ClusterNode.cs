@@ -1,6 +1,7 @@
 using HaKit.Arbitration;
 using HaKit.Detection;
 using HaKit.Fencing;
+using HaKit.Notifications;
 using HaKit.Ownership;
 using HaKit.Resources;
 using HaKit.Runtime;
@@ -31,6 +32,7 @@ public sealed class ClusterNode : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly HaKitMetrics _metrics;
+    private readonly Notifier? _notifier;
     private readonly IArbiter _arbiter;
     private readonly WitnessArbiter? _witness;
     private readonly FenceCoordinator _fencing;
@@ -70,6 +72,8 @@ public sealed class ClusterNode : IAsyncDisposable
         _time = services.TimeProvider;
         _logger = services.LoggerFactory.CreateLogger("HaKit");
         _metrics = new HaKitMetrics(services.MeterFactory);
+        // Notifications run real scripts and sockets: like the fence agents, their time-outs use the system clock.
+        _notifier = options.Notify.Enabled ? new Notifier(options.Notify, options.ClusterName, options.NodeName, _logger, TimeProvider.System, _metrics) : null;
         // Configured agents (HaKit:Fencing:Agents) are the first fencing levels, then the ones registered in code. They run real
         // processes and sockets, so their bounded waits use the system clock even when the node runs on a test clock.
         _configuredAgents = FenceAgentSupport.Create(options, services.LoggerFactory, TimeProvider.System);
@@ -183,6 +187,7 @@ public sealed class ClusterNode : IAsyncDisposable
 
         RuntimeLog.TimingBudget(_logger, _options.Preset.ToString(), _options.Timing.Interval.TotalMilliseconds, _options.Timing.DeadTime.TotalMilliseconds, Budget.ToString());
         RuntimeLog.Started(_logger, _options.NodeName, _options.ClusterName, incarnation, string.Join(", ", _links.Transports.Select(t => t.LinkName)), string.Join(", ", _options.Groups.Select(g => g.Name)), _arbiter.Name);
+        _notifier?.Start();
         _loop.Run(_executor, _shutdown.Token);
         if (_arbiter is IArbiterWatch watch)
         {
@@ -301,6 +306,11 @@ public sealed class ClusterNode : IAsyncDisposable
             await _witness.DisposeAsync().ConfigureAwait(false);
         }
 
+        if (_notifier is not null)
+        {
+            await _notifier.DisposeAsync().ConfigureAwait(false); // delivers what the stop itself reported, within a bound
+        }
+
         _metrics.Dispose();
         _links.DisposeKeys();
         _shutdown.Dispose();
@@ -412,6 +422,7 @@ public sealed class ClusterNode : IAsyncDisposable
         _loop.RefreshStatus();
         _metrics.Record(e);
         EventLog.Log(_logger, _options.NodeName, e);
+        _notifier?.Post(e);
         if (e is ShutdownReady)
         {
             _shutdownReady.TrySetResult();

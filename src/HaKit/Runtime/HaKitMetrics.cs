@@ -28,6 +28,7 @@ internal sealed class HaKitMetrics : IDisposable
     private readonly Counter<long> _fences;
     private readonly Histogram<double> _takeover;
     private readonly Counter<long> _arbiterAnswers;
+    private readonly Counter<long> _notifications;
 
     /// <summary>Creates the instruments on a meter from <paramref name="meterFactory"/>, or on a new <see cref="Meter"/> when none is given.</summary>
     /// <param name="meterFactory">The host's meter factory (dependency injection), or <see langword="null"/>.</param>
@@ -43,6 +44,7 @@ internal sealed class HaKitMetrics : IDisposable
         _splitBrains = _meter.CreateCounter<long>("hakit.split_brains", "{event}", "Split brains detected");
         _fences = _meter.CreateCounter<long>("hakit.fences", "{attempt}", "Fencing attempts, per result");
         _takeover = _meter.CreateHistogram<double>("hakit.takeover.duration", "ms", "Time from the takeover decision until every resource of the group ran");
+        _notifications = _meter.CreateCounter<long>("hakit.notifications", "{notification}", "Notifications of cluster events, per target (script, webhook, queue) and outcome (delivered, failed, dropped)");
         _arbiterAnswers = _meter.CreateCounter<long>("hakit.arbiter.answers", "{answer}", "Arbiter answers, per group, reason (Initial, Handoff, PeerDead, Renew) and outcome (granted, refused, unavailable): unavailable renewals mean the owner serves on a lease it cannot extend");
     }
 
@@ -58,6 +60,9 @@ internal sealed class HaKitMetrics : IDisposable
         new KeyValuePair<string, object?>("group", request.Group),
         new KeyValuePair<string, object?>("reason", request.Reason.ToString()),
         new KeyValuePair<string, object?>("outcome", decision.Granted ? "granted" : decision.Unavailable ? "unavailable" : "refused"));
+
+    internal void Notification(string target, string outcome) =>
+        _notifications.Add(1, new KeyValuePair<string, object?>("target", target), new KeyValuePair<string, object?>("outcome", outcome));
 
     internal void Dropped(DropReason reason) => _dropped.Add(1, new KeyValuePair<string, object?>("reason", reason.ToString()));
 
