@@ -49,6 +49,19 @@ internal static partial class RealtimeScheduling
             : $"could not apply SCHED_RR priority {priority} to {failed} of {failed + applied} threads (errno {lastError}{(lastError == 1 ? ", EPERM" : "")}): run as root, grant CAP_SYS_NICE (setcap cap_sys_nice+ep), raise RLIMIT_RTPRIO, or start the process under `chrt --rr {priority}`";
     }
 
+    /// <summary>Applies <c>SCHED_RR</c> with <paramref name="priority"/> to the calling thread only (the heartbeat sender runs one above the rest).</summary>
+    /// <returns>Whether it succeeded.</returns>
+    public static bool TryApplyToCurrentThread(int priority)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        var param = new SchedParam { Priority = priority };
+        return SchedSetScheduler(0, SchedRr, ref param) == 0;
+    }
+
     /// <summary>Returns the calling thread to the normal scheduler (<c>SCHED_OTHER</c>), for background work that must not compete
     /// with the real-time threads.</summary>
     /// <returns>Whether it succeeded.</returns>

@@ -127,4 +127,7 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(60, LogLevel.Warning, "Link {Link}: dropping datagrams ({Reason}); counted in the node's WireStats, further drops summarized every {Seconds} s")]
     public static partial void DatagramsDropping(ILogger logger, string link, string reason, double seconds);
+
+    [LoggerMessage(61, LogLevel.Error, "the heartbeat sender thread failed; heartbeats now go out only from the node's loop")]
+    public static partial void HeartbeatSenderFailed(ILogger logger, Exception error);
 }
