@@ -63,7 +63,8 @@ public sealed record IdleResult(double Seconds, double CpuSecondsA, double CpuSe
     public double PercentOfCore => (CpuSecondsA + CpuSecondsB) / 2 / Seconds * 100;
 }
 
-public sealed record SoakResult(double Minutes, int RoleChanges, int FalseFailovers, int SuspectOrDead, int LocalStalls, int Probes, int ProbeFailures, IReadOnlyList<string> RoleLines, int LongestStallMs = 0, string? TranscriptPath = null);
+public sealed record SoakResult(double Minutes, int RoleChanges, int FalseFailovers, int SuspectOrDead, int LocalStalls, int Probes, int ProbeFailures, IReadOnlyList<string> RoleLines, int LongestStallMs = 0, string? TranscriptPath = null,
+    double? WorstGapAtoBMs = null, double? WorstGapBtoAMs = null);
 
 /// <summary>Runs the sample pair and measures takeovers.</summary>
 public sealed class Measurements(string preset, Random random, TextWriter log, params string[] nodeArgs)
@@ -232,6 +233,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
         var (a, b) = await StartAsync(pair, cancellationToken);
         var roleLinesA = a.Lines.Count(l => l.IsRole);
         var roleLinesB = b.Lines.Count(l => l.IsRole);
+        using var gaps = new GapMeter(pair.HeartbeatPortA, pair.HeartbeatPortB);
         var end = Stopwatch.StartNew();
         int probes = 0, failures = 0;
         var nextReport = TimeSpan.FromMinutes(1);
@@ -245,7 +247,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
 
             if (end.Elapsed >= nextReport)
             {
-                log.WriteLine($"soak: {end.Elapsed.TotalMinutes:0} min, role changes so far {a.Lines.Count(l => l.IsRole) - roleLinesA + b.Lines.Count(l => l.IsRole) - roleLinesB}");
+                log.WriteLine($"soak: {end.Elapsed.TotalMinutes:0} min, role changes so far {a.Lines.Count(l => l.IsRole) - roleLinesA + b.Lines.Count(l => l.IsRole) - roleLinesB}, worst heartbeat gap a->b {gaps.WorstAtoBMs:0.0} ms, b->a {gaps.WorstBtoAMs:0.0} ms");
                 nextReport += TimeSpan.FromMinutes(1);
             }
 
@@ -273,7 +275,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
             .Concat(b.Lines.Where(l => l.IsRole).Skip(roleLinesB).Select(l => $"b: {l.Raw}"))
             .ToList();
         var longest = System.Text.RegularExpressions.Regex.Matches(a.Stderr + b.Stderr, @"was stalled for (\d+) ms")
-            .Select(m => int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture))
+            .Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
             .DefaultIfEmpty(0)
             .Max();
         string? transcript = null;
@@ -283,7 +285,8 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
             File.WriteAllText(transcript, pair.Transcripts());
         }
 
-        return new SoakResult(end.Elapsed.TotalMinutes, roleChanges, falseFailovers, suspect, stalls, probes, failures, roleLines, longest, transcript);
+        return new SoakResult(end.Elapsed.TotalMinutes, roleChanges, falseFailovers, suspect, stalls, probes, failures, roleLines, longest, transcript,
+            gaps.WorstAtoBMs, gaps.WorstBtoAMs);
     }
 
     /// <summary>Forged datagrams a second from each node's own address and port to the other (with a raw socket, when allowed).</summary>

@@ -111,6 +111,7 @@ try
             Console.WriteLine($"both nodes' output: {soak.TranscriptPath}");
         }
 
+        Console.WriteLine($"worst_gap_a_to_b_ms={soak.WorstGapAtoBMs:0.0} worst_gap_b_to_a_ms={soak.WorstGapBtoAMs:0.0}");
         Console.WriteLine($"suspect_or_dead={soak.SuspectOrDead} local_stalls={soak.LocalStalls} longest_stall_ms={soak.LongestStallMs} probes={soak.Probes} probe_failures={soak.ProbeFailures}");
         if (output.Length > 0)
         {
