@@ -132,7 +132,7 @@ try
 
         var flooding = new Measurements(Get("preset", "Lan"), new Random(0), Console.Out, nodeArgs);
         var flood = await flooding.FloodAsync(seconds, Int("rate", 50_000), 20, cancel.Token);
-        Console.WriteLine($"sent={flood.Sent} forged={flood.ForgedSent} send_failures={flood.SendFailures} seconds={flood.Seconds:0.0} peer_changes={flood.PeerChanges} role_changes={flood.RoleChanges}");
+        Console.WriteLine($"achieved_per_node={flood.Sent / flood.Seconds / 2:0}/s sent={flood.Sent} forged={flood.ForgedSent} send_failures={flood.SendFailures} seconds={flood.Seconds:0.0} peer_changes={flood.PeerChanges} role_changes={flood.RoleChanges}");
         Console.WriteLine($"cpu_a={flood.CpuSecondsA:0.00}s cpu_b={flood.CpuSecondsB:0.00}s idle_a={flood.IdleCpuSecondsA:0.00}s idle_b={flood.IdleCpuSecondsB:0.00}s over {flood.IdleSeconds:0.0}s; cpu per 100k junk datagrams per node={flood.CpuPer100k:0.000}s");
         Console.WriteLine($"drops logged: a={flood.DroppedLoggedA} b={flood.DroppedLoggedB}");
         flood.ChangeLines.ToList().ForEach(l => Console.WriteLine($"  {l}"));

@@ -156,11 +156,18 @@ internal sealed class HeartbeatSender : IDisposable
             RealtimeScheduling.TryApplyToCurrentThread(Math.Min(_realtimePriority + 1, 99));
         }
 
+        var nextReapply = TimeSpan.MinValue;
         try
         {
             while (!_stopping)
             {
                 var now = NodeTime(_time.GetTimestamp());
+                if (_realtimePriority > 0 && now >= nextReapply)
+                {
+                    RealtimeScheduling.Reapply(_realtimePriority, exceptSelf: true);
+                    nextReapply = now + TimeSpan.FromSeconds(1);
+                }
+
                 var (repeat, wakeAt) = _rule.Decide(now, NodeTime(Interlocked.Read(ref _lastSent)), NodeTime(_loopStep()));
                 if (repeat)
                 {
