@@ -47,7 +47,24 @@ public sealed record GracefulRun(int Run, int DelayMs, double WallMs, double Gap
 /// <param name="RoleLines">The role lines after the initial election, prefixed with the node.</param>
 /// <param name="LongestStallMs">The longest stall a node reported of itself (0 when none).</param>
 /// <param name="TranscriptPath">Where both nodes' full output was saved (for a soak with role changes or stalls), else null.</param>
-public sealed record SoakResult(double Minutes, int RoleChanges, int FalseFailovers, int SuspectOrDead, int LocalStalls, int Probes, int ProbeFailures, IReadOnlyList<string> RoleLines, int LongestStallMs = 0, string? TranscriptPath = null);
+/// <summary>A junk flood against an idle Lan pair (issue 13): what changed, what it cost.</summary>
+public sealed record FloodResult(double Seconds, int RatePerNode, long Sent, long ForgedSent, long SendFailures, int PeerChanges, int RoleChanges, double CpuSecondsA, double CpuSecondsB,
+    double IdleCpuSecondsA, double IdleCpuSecondsB, double IdleSeconds, long DroppedLoggedA, long DroppedLoggedB, IReadOnlyList<string> ChangeLines)
+{
+    /// <summary>CPU seconds per 100,000 junk datagrams received by one node, net of what the same node spent idle for as long.</summary>
+    public double CpuPer100k => (((CpuSecondsA - (IdleCpuSecondsA * Seconds / Math.Max(IdleSeconds, 1e-9))) + (CpuSecondsB - (IdleCpuSecondsB * Seconds / Math.Max(IdleSeconds, 1e-9)))) / 2)
+                                / Math.Max(Sent / 2.0 / 100_000.0, 1e-9);
+}
+
+/// <summary>The CPU time an idle pair costs (issue 13).</summary>
+public sealed record IdleResult(double Seconds, double CpuSecondsA, double CpuSecondsB)
+{
+    /// <summary>Percent of one core, the mean of the two nodes.</summary>
+    public double PercentOfCore => (CpuSecondsA + CpuSecondsB) / 2 / Seconds * 100;
+}
+
+public sealed record SoakResult(double Minutes, int RoleChanges, int FalseFailovers, int SuspectOrDead, int LocalStalls, int Probes, int ProbeFailures, IReadOnlyList<string> RoleLines, int LongestStallMs = 0, string? TranscriptPath = null,
+    double? WorstGapAtoBMs = null, double? WorstGapBtoAMs = null);
 
 /// <summary>Runs the sample pair and measures takeovers.</summary>
 public sealed class Measurements(string preset, Random random, TextWriter log, params string[] nodeArgs)
@@ -216,6 +233,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
         var (a, b) = await StartAsync(pair, cancellationToken);
         var roleLinesA = a.Lines.Count(l => l.IsRole);
         var roleLinesB = b.Lines.Count(l => l.IsRole);
+        using var gaps = new GapMeter(pair.HeartbeatPortA, pair.HeartbeatPortB);
         var end = Stopwatch.StartNew();
         int probes = 0, failures = 0;
         var nextReport = TimeSpan.FromMinutes(1);
@@ -229,7 +247,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
 
             if (end.Elapsed >= nextReport)
             {
-                log.WriteLine($"soak: {end.Elapsed.TotalMinutes:0} min, role changes so far {a.Lines.Count(l => l.IsRole) - roleLinesA + b.Lines.Count(l => l.IsRole) - roleLinesB}");
+                log.WriteLine($"soak: {end.Elapsed.TotalMinutes:0} min, role changes so far {a.Lines.Count(l => l.IsRole) - roleLinesA + b.Lines.Count(l => l.IsRole) - roleLinesB}, worst heartbeat gap a->b {gaps.WorstAtoBMs:0.0} ms, b->a {gaps.WorstBtoAMs:0.0} ms");
                 nextReport += TimeSpan.FromMinutes(1);
             }
 
@@ -267,8 +285,92 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
             File.WriteAllText(transcript, pair.Transcripts());
         }
 
-        return new SoakResult(end.Elapsed.TotalMinutes, roleChanges, falseFailovers, suspect, stalls, probes, failures, roleLines, longest, transcript);
+        return new SoakResult(end.Elapsed.TotalMinutes, roleChanges, falseFailovers, suspect, stalls, probes, failures, roleLines, longest, transcript,
+            gaps.WorstAtoBMs, gaps.WorstBtoAMs);
     }
+
+    /// <summary>Forged datagrams a second from each node's own address and port to the other (with a raw socket, when allowed).</summary>
+    public const int ForgedPerSecond = 1_000;
+
+    /// <summary>
+    /// Starts the pair (a owns), measures both nodes' idle CPU for <paramref name="idleSeconds"/>, then floods both heartbeat ports with
+    /// <paramref name="ratePerNode"/> junk datagrams a second for <paramref name="seconds"/> and counts peer-state and role changes.
+    /// </summary>
+    public async Task<FloodResult> FloodAsync(double seconds, int ratePerNode, double idleSeconds, CancellationToken cancellationToken)
+    {
+        await using var pair = NewPair();
+        var (a, b) = await StartAsync(pair, cancellationToken);
+        var idle = Stopwatch.StartNew();
+        var idleA0 = ProcessCpu.Read(a.Pid) ?? TimeSpan.Zero;
+        var idleB0 = ProcessCpu.Read(b.Pid) ?? TimeSpan.Zero;
+        await Task.Delay(TimeSpan.FromSeconds(idleSeconds), cancellationToken);
+        var idleA = (ProcessCpu.Read(a.Pid) ?? TimeSpan.Zero) - idleA0;
+        var idleB = (ProcessCpu.Read(b.Pid) ?? TimeSpan.Zero) - idleB0;
+        var idleElapsed = idle.Elapsed.TotalSeconds;
+
+        var peerA = a.Lines.Count(l => l.IsPeer);
+        var peerB = b.Lines.Count(l => l.IsPeer);
+        var roleA = a.Lines.Count(l => l.IsRole);
+        var roleB = b.Lines.Count(l => l.IsRole);
+        await using var flood = new Flooder(
+            [(new IPEndPoint(IPAddress.Loopback, pair.HeartbeatPortA), "b"), (new IPEndPoint(IPAddress.Loopback, pair.HeartbeatPortB), "a")],
+            "twonode", ratePerNode, TimeSpan.FromSeconds(seconds),
+            forged: Flooder.CanForge() ? ([new IPEndPoint(IPAddress.Loopback, pair.HeartbeatPortB), new IPEndPoint(IPAddress.Loopback, pair.HeartbeatPortA)], ForgedPerSecond) : null);
+        var cpuA0 = ProcessCpu.Read(a.Pid) ?? TimeSpan.Zero;
+        var cpuB0 = ProcessCpu.Read(b.Pid) ?? TimeSpan.Zero;
+        var clock = Stopwatch.StartNew();
+        flood.Start();
+        var nextReport = TimeSpan.FromSeconds(5);
+        while (!flood.Completion.IsCompleted)
+        {
+            await Task.WhenAny(flood.Completion, Task.Delay(500, cancellationToken));
+            if (clock.Elapsed >= nextReport)
+            {
+                log.WriteLine($"flood: {clock.Elapsed.TotalSeconds:0} s, sent {flood.Sent}, peer changes {a.Lines.Count(l => l.IsPeer) - peerA + b.Lines.Count(l => l.IsPeer) - peerB}");
+                nextReport += TimeSpan.FromSeconds(5);
+            }
+        }
+
+        var elapsed = clock.Elapsed.TotalSeconds;
+        var cpuA = (ProcessCpu.Read(a.Pid) ?? TimeSpan.Zero) - cpuA0;
+        var cpuB = (ProcessCpu.Read(b.Pid) ?? TimeSpan.Zero) - cpuB0;
+        await Task.Delay(TimeSpan.FromSeconds(11), cancellationToken); // one drop summary interval: the last counts reach the log
+        var peerLines = a.Lines.Where(l => l.IsPeer).Skip(peerA).Select(l => $"a: {l.Raw}")
+            .Concat(b.Lines.Where(l => l.IsPeer).Skip(peerB).Select(l => $"b: {l.Raw}"))
+            .Concat(a.Lines.Where(l => l.IsRole).Skip(roleA).Select(l => $"a: {l.Raw}"))
+            .Concat(b.Lines.Where(l => l.IsRole).Skip(roleB).Select(l => $"b: {l.Raw}")).ToList();
+        if (a.HasExited || b.HasExited)
+        {
+            throw new InvalidOperationException("a node exited during the flood\n" + pair.Transcripts());
+        }
+
+        return new FloodResult(elapsed, ratePerNode, flood.Sent, flood.ForgedSent, flood.Failed,
+            a.Lines.Count(l => l.IsPeer) - peerA + b.Lines.Count(l => l.IsPeer) - peerB,
+            a.Lines.Count(l => l.IsRole) - roleA + b.Lines.Count(l => l.IsRole) - roleB,
+            cpuA.TotalSeconds, cpuB.TotalSeconds, idleA.TotalSeconds, idleB.TotalSeconds, idleElapsed,
+            DroppedLogged(a.Stderr), DroppedLogged(b.Stderr), peerLines);
+    }
+
+    /// <summary>Starts the pair (a owns), lets it settle, then reads both nodes' CPU time over <paramref name="seconds"/>.</summary>
+    public async Task<IdleResult> IdleAsync(double seconds, CancellationToken cancellationToken)
+    {
+        await using var pair = NewPair();
+        var (a, b) = await StartAsync(pair, cancellationToken);
+        await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken); // warm-up and start-up work done
+        var a0 = ProcessCpu.Read(a.Pid) ?? throw new InvalidOperationException("cannot read /proc/<pid>/stat");
+        var b0 = ProcessCpu.Read(b.Pid) ?? throw new InvalidOperationException("cannot read /proc/<pid>/stat");
+        var clock = Stopwatch.StartNew();
+        await Task.Delay(TimeSpan.FromSeconds(seconds), cancellationToken);
+        var elapsed = clock.Elapsed.TotalSeconds;
+        var a1 = ProcessCpu.Read(a.Pid) ?? throw new InvalidOperationException("node a is gone");
+        var b1 = ProcessCpu.Read(b.Pid) ?? throw new InvalidOperationException("node b is gone");
+        return new IdleResult(elapsed, (a1 - a0).TotalSeconds, (b1 - b0).TotalSeconds);
+    }
+
+    /// <summary>The datagrams a node's drop summaries report (<c>Link lan0: datagrams dropped (Reason) repeated N times ...</c>; the first of each run is not in them).</summary>
+    private static long DroppedLogged(string stderr) =>
+        System.Text.RegularExpressions.Regex.Matches(stderr, @"datagrams dropped \((\w+)\) repeated (\d+) times")
+            .Sum(m => long.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
 
     private static int CountOccurrences(string text, string what)
     {

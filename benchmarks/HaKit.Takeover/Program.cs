@@ -15,6 +15,8 @@ const string Usage = """
                           [--link udp|grpc] [--stop-runs N] [--seed N] [--warmup on|off] [--out docs/benchmarks.md]
            (--link grpc: the pair also runs a Grpc link, h2c on loopback, appsettings.grpc.json; --stop-runs: SIGSTOP runs, no reset)
            HaKit.Takeover --soak <minutes> [--load "<what loads the machine>"] [--out docs/benchmarks.md]
+           HaKit.Takeover --flood <seconds> [--rate <junk datagrams/s per node, default 50000>] [--preset Lan] [--out docs/benchmarks.md]
+           HaKit.Takeover --idle <seconds> [--preset Lan] [--out docs/benchmarks.md]
            HaKit.Takeover --serve <ip:port>     (the no-HA baseline: bind the sample's listener and answer until killed)
     """;
 
@@ -44,7 +46,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup", "link", "stop-runs" };
+var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup", "link", "stop-runs", "flood", "rate", "idle" };
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -109,6 +111,7 @@ try
             Console.WriteLine($"both nodes' output: {soak.TranscriptPath}");
         }
 
+        Console.WriteLine($"worst_gap_a_to_b_ms={soak.WorstGapAtoBMs:0.0} worst_gap_b_to_a_ms={soak.WorstGapBtoAMs:0.0}");
         Console.WriteLine($"suspect_or_dead={soak.SuspectOrDead} local_stalls={soak.LocalStalls} longest_stall_ms={soak.LongestStallMs} probes={soak.Probes} probe_failures={soak.ProbeFailures}");
         if (output.Length > 0)
         {
@@ -117,6 +120,49 @@ try
         }
 
         return soak.RoleChanges == 0 ? 0 : 1;
+    }
+
+    if (options.TryGetValue("flood", out var floodText))
+    {
+        if (!double.TryParse(floodText, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
+        {
+            Console.Error.WriteLine($"--flood {floodText}: expected a positive number of seconds");
+            return 2;
+        }
+
+        var flooding = new Measurements(Get("preset", "Lan"), new Random(0), Console.Out, nodeArgs);
+        var flood = await flooding.FloodAsync(seconds, Int("rate", 50_000), 20, cancel.Token);
+        Console.WriteLine($"achieved_per_node={flood.Sent / flood.Seconds / 2:0}/s sent={flood.Sent} forged={flood.ForgedSent} send_failures={flood.SendFailures} seconds={flood.Seconds:0.0} peer_changes={flood.PeerChanges} role_changes={flood.RoleChanges}");
+        Console.WriteLine($"cpu_a={flood.CpuSecondsA:0.00}s cpu_b={flood.CpuSecondsB:0.00}s idle_a={flood.IdleCpuSecondsA:0.00}s idle_b={flood.IdleCpuSecondsB:0.00}s over {flood.IdleSeconds:0.0}s; cpu per 100k junk datagrams per node={flood.CpuPer100k:0.000}s");
+        Console.WriteLine($"drops logged: a={flood.DroppedLoggedA} b={flood.DroppedLoggedB}");
+        flood.ChangeLines.ToList().ForEach(l => Console.WriteLine($"  {l}"));
+        if (output.Length > 0)
+        {
+            Report.Write(output, Report.FloodBlock(Get("preset", "Lan"), command, machine, flood, DateTimeOffset.UtcNow));
+            Console.WriteLine($"wrote the flood block of {output}");
+        }
+
+        return flood.PeerChanges == 0 && flood.RoleChanges == 0 ? 0 : 1;
+    }
+
+    if (options.TryGetValue("idle", out var idleText))
+    {
+        if (!double.TryParse(idleText, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) || seconds <= 0)
+        {
+            Console.Error.WriteLine($"--idle {idleText}: expected a positive number of seconds");
+            return 2;
+        }
+
+        var idling = new Measurements(Get("preset", "Lan"), new Random(0), Console.Out, nodeArgs);
+        var idle = await idling.IdleAsync(seconds, cancel.Token);
+        Console.WriteLine($"idle over {idle.Seconds:0.0}s: cpu_a={idle.CpuSecondsA:0.000}s cpu_b={idle.CpuSecondsB:0.000}s = {idle.PercentOfCore:0.00} % of a core per node");
+        if (output.Length > 0)
+        {
+            Report.Write(output, Report.IdleBlock(Get("preset", "Lan"), command, machine, idle, DateTimeOffset.UtcNow));
+            Console.WriteLine($"wrote the idle block of {output}");
+        }
+
+        return 0;
     }
 
     var preset = Get("preset", "Lan");

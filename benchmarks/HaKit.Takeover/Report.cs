@@ -184,8 +184,33 @@ public static partial class Report
             .Append("Machine: ").Append(machine).Append(".\n\n")
             .Append(
                 $"Over {soak.Minutes:0.0} minutes: `role_changes={soak.RoleChanges} false_failovers={soak.FalseFailovers}`; peer lines reporting Suspect or Dead: {soak.SuspectOrDead}; " +
-                $"stalls of the node itself that the detector discounted (log warnings): {soak.LocalStalls} (longest {soak.LongestStallMs} ms); HTTP probes {soak.Probes}, without an answer from a: {soak.ProbeFailures}.\n")
+                $"stalls of the node itself that the detector discounted (log warnings): {soak.LocalStalls} (longest {soak.LongestStallMs} ms); HTTP probes {soak.Probes}, without an answer from a: {soak.ProbeFailures}. " +
+                (soak.WorstGapAtoBMs is { } ab ? $"Worst heartbeat gap on the link (a raw socket watching loopback): a → b {ab:0.0} ms, b → a {soak.WorstGapBtoAMs:0.0} ms.\n" : "Heartbeat gaps not measured (no raw socket).\n"))
             .Append(soak.RoleLines.Count == 0 ? "" : "\nRole lines after the initial election:\n\n```\n" + string.Join('\n', soak.RoleLines) + "\n```\n")
+            .ToString());
+
+    /// <summary>The flood block: peer-state and role changes during a junk flood, and its CPU cost.</summary>
+    public static (string Key, string Markdown) FloodBlock(string preset, string command, string machine, FloodResult flood, DateTimeOffset when) =>
+        ("flood", new StringBuilder()
+            .Append(CultureInfo.InvariantCulture, $"### Junk flood: {flood.RatePerNode:N0} datagrams/s to each node's heartbeat port (`{preset}` preset)\n\n")
+            .Append(CultureInfo.InvariantCulture, $"Measured {when:yyyy-MM-dd HH:mm} UTC, flood sender in the benchmark process on the same machine (half random bytes, half envelope-shaped junk with the right cluster, a known sender and a random mac), from another local port:\n\n```\n{command}\n```\n\n")
+            .Append("Machine: ").Append(machine).Append(".\n\n")
+            .Append(CultureInfo.InvariantCulture,
+                $"Over {flood.Seconds:0.0} s, {flood.Sent:N0} junk datagrams sent from other local ports (**{flood.Sent / flood.Seconds / 2:N0} per second per node achieved**) and {flood.ForgedSent:N0} forged from each node's own address and port to the other (raw socket, {Measurements.ForgedPerSecond:N0}/s per node; 0 when not root) ({flood.SendFailures} sends failed): `peer_changes={flood.PeerChanges} role_changes={flood.RoleChanges}`. ")
+            .Append(CultureInfo.InvariantCulture,
+                $"Process CPU time during the flood: a {flood.CpuSecondsA:0.00} s, b {flood.CpuSecondsB:0.00} s (idle before: a {flood.IdleCpuSecondsA:0.00} s, b {flood.IdleCpuSecondsB:0.00} s in {flood.IdleSeconds:0} s); ")
+            .Append(CultureInfo.InvariantCulture, $"**{flood.CpuPer100k * 1000:0.0} ms of CPU per 100,000 junk datagrams per node** (net of idle). Drops the nodes logged (first line and summaries): a {flood.DroppedLoggedA:N0}, b {flood.DroppedLoggedB:N0}.\n")
+            .Append(flood.ChangeLines.Count == 0 ? "" : "\nChanges during the flood:\n\n```\n" + string.Join('\n', flood.ChangeLines) + "\n```\n")
+            .ToString());
+
+    /// <summary>The idle block: what an idle pair costs in CPU time.</summary>
+    public static (string Key, string Markdown) IdleBlock(string preset, string command, string machine, IdleResult idle, DateTimeOffset when) =>
+        ("idle", new StringBuilder()
+            .Append(CultureInfo.InvariantCulture, $"### Idle cost (`{preset}` preset)\n\n")
+            .Append(CultureInfo.InvariantCulture, $"Measured {when:yyyy-MM-dd HH:mm} UTC (utime + stime of each node from `/proc/<pid>/stat`, after 5 s of settling):\n\n```\n{command}\n```\n\n")
+            .Append("Machine: ").Append(machine).Append(".\n\n")
+            .Append(CultureInfo.InvariantCulture,
+                $"Over {idle.Seconds:0.0} s: a {idle.CpuSecondsA:0.00} s, b {idle.CpuSecondsB:0.00} s of CPU: **{idle.PercentOfCore:0.00} % of a core per node**.\n")
             .ToString());
 
     /// <summary>Replaces (or adds) <paramref name="block"/> in the takeover section of <paramref name="path"/>, keeping the other blocks and everything outside the section.</summary>

@@ -200,6 +200,7 @@ public sealed class ClusterNode : IAsyncDisposable
         }
 
         _loop.StartTicks(_options.Timing.EffectiveTickInterval);
+        _links.StartSender(_time, _loop.StartTimestamp, () => _loop.LastStepTimestamp);
     }
 
     /// <summary>Runs an operator command on the loop.</summary>

@@ -121,6 +121,14 @@ internal sealed class InboundRouter
         _admin = admin;
     }
 
+    /// <summary>Counts a packet dropped before routing (by a link: <see cref="DropReason.UnknownSource"/>, <see cref="DropReason.RateLimited"/>).</summary>
+    /// <param name="reason">Why.</param>
+    public void CountDrop(DropReason reason)
+    {
+        _codec.Stats.RecordDropped(reason);
+        _metrics?.Dropped(reason);
+    }
+
     /// <summary>Routes one received packet.</summary>
     /// <param name="packet">The datagram (only read during the call).</param>
     /// <param name="link">The link it came on (for the metrics).</param>

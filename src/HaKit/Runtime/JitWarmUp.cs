@@ -122,6 +122,13 @@ internal static class JitWarmUp
                 // Best effort: a warm-up that fails costs only speed, never the node.
                 RuntimeLog.WarmUpFailed(logger, ex.GetType().Name, ex.Message);
             }
+            finally
+            {
+                if (realtime)
+                {
+                    RealtimeScheduling.Forget(); // this thread ends: its id may be reused by a thread that must run real-time
+                }
+            }
         })
         {
             IsBackground = true,

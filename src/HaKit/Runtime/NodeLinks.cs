@@ -14,6 +14,8 @@ internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTr
 {
     private readonly byte[][] _sendBuffers = transports.Select(_ => new byte[options.MaxPacketSize]).ToArray();
     private readonly byte[] _payloadBuffer = new byte[options.MaxPacketSize];
+    private readonly byte[] _repeatBuffer = new byte[options.MaxPacketSize];
+    private HeartbeatSender? _sender;
     private AuthKeyRing? _keys;
     private volatile bool _closed;
 
@@ -46,6 +48,26 @@ internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTr
         }
     }
 
+    /// <summary>The heartbeat sender thread, once started (only when there is a UDP link).</summary>
+    internal HeartbeatSender? Sender => _sender;
+
+    /// <summary>
+    /// Starts the <see cref="HeartbeatSender"/> thread for the UDP links (after <see cref="OpenCodec"/> and <see cref="StartAsync"/>):
+    /// it repeats the loop's last heartbeat when the loop is late, and falls silent when the loop is frozen.
+    /// </summary>
+    public void StartSender(TimeProvider time, long startTimestamp, Func<long> loopStep)
+    {
+        var udp = transports.Where(t => t is UdpTransportBase).ToArray();
+        if (udp.Length == 0 || Codec is null)
+        {
+            return;
+        }
+
+        _sender = new HeartbeatSender(udp, Codec, options.MaxPacketSize, HeartbeatRepeatRule.For(options.Timing), time, startTimestamp, loopStep,
+            options.RealtimePriority, metrics, logger);
+        _sender.Start();
+    }
+
     /// <summary>Sends a heartbeat on every link (on the loop).</summary>
     public async ValueTask SendHeartbeatAsync(HeartbeatMessage message, CancellationToken cancellationToken)
     {
@@ -67,6 +89,20 @@ internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTr
             var length = Codec!.Encode(_payloadBuffer.AsSpan(0, payloadLength), _sendBuffers[i]);
             await transports[i].SendAsync(_sendBuffers[i].AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             metrics.HeartbeatSent(transports[i].LinkName);
+        }
+
+        if (_sender is { } sender)
+        {
+            if (proto.Heartbeat.Probe)
+            {
+                // A repeat proves life only: it must not ask the peer for another answer.
+                proto.Heartbeat.Probe = false;
+                sender.Sent(_repeatBuffer.AsSpan(0, PayloadCodec.Write(proto, _repeatBuffer)));
+            }
+            else
+            {
+                sender.Sent(_payloadBuffer.AsSpan(0, payloadLength));
+            }
         }
     }
 
@@ -90,7 +126,11 @@ internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTr
     }
 
     /// <summary>Sends nothing more (the loop has stopped).</summary>
-    public void Close() => _closed = true;
+    public void Close()
+    {
+        _closed = true;
+        _sender?.Stop();
+    }
 
     /// <summary>Stops and disposes every link.</summary>
     public async ValueTask DisposeTransportsAsync()
@@ -102,5 +142,9 @@ internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTr
     }
 
     /// <summary>Disposes the key ring.</summary>
-    public void DisposeKeys() => _keys?.Dispose();
+    public void DisposeKeys()
+    {
+        _sender?.Dispose();
+        _keys?.Dispose();
+    }
 }

@@ -20,6 +20,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
     private ITimer? _timer;
     private Task? _loop;
     private int _tickQueued;
+    private long _lastStep;
     private volatile ClusterStatus? _status;
 
     /// <summary>Keeps the groups' ownership guards true to the clock (set before <see cref="Run"/>; null in tests without one).</summary>
@@ -40,6 +41,9 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
     /// <summary>The monotonic timestamp the node started at.</summary>
     public long StartTimestamp => _startTimestamp;
 
+    /// <summary>The monotonic timestamp at which the loop last finished a step (the heartbeat sender's proof that the loop is alive).</summary>
+    public long LastStepTimestamp => Volatile.Read(ref _lastStep);
+
     /// <summary>The latest status snapshot (after every step), or <see langword="null"/> before start.</summary>
     public ClusterStatus? Status => _status;
 
@@ -56,7 +60,11 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
     }
 
     /// <summary>Starts the clock (before the core exists: the witness voter shares it).</summary>
-    public void StartClock() => _startTimestamp = time.GetTimestamp();
+    public void StartClock()
+    {
+        _startTimestamp = time.GetTimestamp();
+        Volatile.Write(ref _lastStep, _startTimestamp);
+    }
 
     /// <summary>Sets the core the loop drives.</summary>
     public void Open(OwnershipCore core)
@@ -182,6 +190,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
             await RunReadyAsync(executor, cancellationToken).ConfigureAwait(false);
             Freeze?.EndStep(_core!);
             _status = _core!.GetStatus();
+            Volatile.Write(ref _lastStep, time.GetTimestamp());
         }
     }
 

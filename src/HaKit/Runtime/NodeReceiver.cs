@@ -1,29 +1,74 @@
+using System.Collections.Concurrent;
 using HaKit.Diagnostics;
 using HaKit.Transport;
+using HaKit.Wire;
 using Microsoft.Extensions.Logging;
 
 namespace HaKit.Runtime;
 
 /// <summary>
-/// Where a node's links hand received packets (on their own threads): routed by the <see cref="InboundRouter"/>, heartbeats posted to the loop.
-/// Transport faults are logged once per run and then summarized (a partition fails every send of every heartbeat).
+/// Where a node's links hand received packets (on their own threads, never the loop's): routed by the <see cref="InboundRouter"/>
+/// (envelope, MAC, replay, payload) there, and only authentic heartbeats posted to the loop, at most <see cref="MaxPendingHeartbeats"/>
+/// at a time. Drops (by the router, or by a link before parsing) are counted per <see cref="DropReason"/> and logged once per run
+/// and reason, then summarized per interval; transport faults likewise (a partition fails every send of every heartbeat).
 /// </summary>
-internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger logger, TimeProvider time) : IPacketReceiver, IDisposable
+internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger logger, TimeProvider time) : IPacketReceiver, IPacketDropSink, IDisposable
 {
+    /// <summary>
+    /// Received heartbeats waiting for the loop, at most: a stalled loop's queue cannot grow without bound. Only authentic, fresh
+    /// heartbeats are ever queued (junk, forgeries and replays are dropped on the link's thread), so this is reached only when the
+    /// loop is stalled for many intervals; a refused heartbeat is counted as <see cref="DropReason.RateLimited"/>.
+    /// </summary>
+    internal const int MaxPendingHeartbeats = 256;
+
+    private static readonly string[] ReasonNames = Enum.GetNames<DropReason>();
+
     private readonly LogAggregator _faults = new(logger, time);
+    private readonly LogAggregator _drops = new(logger, time);
+    private readonly ConcurrentDictionary<string, string[]> _dropKeys = new(StringComparer.Ordinal);
+    private int _pending;
+
+    /// <summary>Heartbeats posted to the loop and not yet taken in.</summary>
+    internal int PendingHeartbeats => Volatile.Read(ref _pending);
 
     /// <inheritdoc />
     public void OnPacketReceived(IHeartbeatTransport link, ReadOnlySpan<byte> packet)
     {
-        var now = loop.Now;
         var linkName = link.LinkName;
         var routed = router.Route(packet, linkName);
         if (routed.Heartbeat is { } heartbeat)
         {
+            if (Interlocked.Increment(ref _pending) > MaxPendingHeartbeats)
+            {
+                Interlocked.Decrement(ref _pending);
+                router.CountDrop(DropReason.RateLimited);
+                NoteDrop(linkName, DropReason.RateLimited);
+                return;
+            }
+
+            var now = loop.Now;
             var sender = routed.Sender!;
             var incarnation = routed.Incarnation;
-            loop.Post(() => loop.Core.Receive(now, sender, linkName, incarnation, heartbeat));
+            if (!loop.Post(() =>
+                {
+                    Interlocked.Decrement(ref _pending);
+                    loop.Core.Receive(now, sender, linkName, incarnation, heartbeat);
+                }))
+            {
+                Interlocked.Decrement(ref _pending);
+            }
         }
+        else if (routed.Kind == InboundKind.Dropped)
+        {
+            NoteDrop(linkName, routed.WireReason);
+        }
+    }
+
+    /// <inheritdoc />
+    public void OnPacketDropped(IHeartbeatTransport link, DropReason reason)
+    {
+        router.CountDrop(reason);
+        NoteDrop(link.LinkName, reason);
     }
 
     /// <inheritdoc />
@@ -53,5 +98,28 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
     }
 
     /// <inheritdoc />
-    public void Dispose() => _faults.Dispose();
+    public void Dispose()
+    {
+        _faults.Dispose();
+        _drops.Dispose();
+    }
+
+    /// <summary>
+    /// Logs the first drop of a run per link and reason, then one summary per interval with the count (allocation-free after the
+    /// first drop of a link). Our own multicast packets looping back (<see cref="DropReason.FromSelf"/>) and network duplicates
+    /// (<see cref="DropReason.Replayed"/>) are routine: counted, not logged.
+    /// </summary>
+    private void NoteDrop(string link, DropReason reason)
+    {
+        if (reason is DropReason.FromSelf or DropReason.Replayed || (uint)reason >= (uint)ReasonNames.Length)
+        {
+            return;
+        }
+
+        var keys = _dropKeys.GetOrAdd(link, static l => [.. ReasonNames.Select(r => $"Link {l}: datagrams dropped ({r})")]);
+        if (_drops.Occurred(keys[(int)reason], ReasonNames[(int)reason]))
+        {
+            RuntimeLog.DatagramsDropping(logger, link, ReasonNames[(int)reason], _drops.Interval.TotalSeconds);
+        }
+    }
 }

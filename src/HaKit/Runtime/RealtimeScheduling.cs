@@ -13,6 +13,9 @@ internal static partial class RealtimeScheduling
 
     private const int SchedRr = 2;
 
+    /// <summary>Threads that left real-time scheduling on purpose (the warm-up): a later <see cref="TryApply"/> leaves them alone.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> Left = new();
+
     /// <summary>Applies <c>SCHED_RR</c> with <paramref name="priority"/> to every thread of the process.</summary>
     /// <returns><see langword="null"/> on success, else why it could not be applied (with what to do about it).</returns>
     public static string? TryApply(int priority)
@@ -27,7 +30,7 @@ internal static partial class RealtimeScheduling
         var lastError = 0;
         foreach (var dir in Directory.EnumerateDirectories("/proc/self/task"))
         {
-            if (!int.TryParse(Path.GetFileName(dir), out var tid))
+            if (!int.TryParse(Path.GetFileName(dir), out var tid) || Left.ContainsKey(tid))
             {
                 continue;
             }
@@ -49,6 +52,19 @@ internal static partial class RealtimeScheduling
             : $"could not apply SCHED_RR priority {priority} to {failed} of {failed + applied} threads (errno {lastError}{(lastError == 1 ? ", EPERM" : "")}): run as root, grant CAP_SYS_NICE (setcap cap_sys_nice+ep), raise RLIMIT_RTPRIO, or start the process under `chrt --rr {priority}`";
     }
 
+    /// <summary>Applies <c>SCHED_RR</c> with <paramref name="priority"/> to the calling thread only (the heartbeat sender runs one above the rest).</summary>
+    /// <returns>Whether it succeeded.</returns>
+    public static bool TryApplyToCurrentThread(int priority)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        var param = new SchedParam { Priority = priority };
+        return SchedSetScheduler(0, SchedRr, ref param) == 0;
+    }
+
     /// <summary>Returns the calling thread to the normal scheduler (<c>SCHED_OTHER</c>), for background work that must not compete
     /// with the real-time threads.</summary>
     /// <returns>Whether it succeeded.</returns>
@@ -59,9 +75,49 @@ internal static partial class RealtimeScheduling
             return false;
         }
 
+        Left.TryAdd(GetTid(), 0);
         var param = new SchedParam { Priority = 0 };
         return SchedSetScheduler(0, SchedOther, ref param) == 0;
     }
+
+    /// <summary>
+    /// Puts threads created since the last call under <c>SCHED_RR</c> too (the heartbeat sender calls it every second): a thread
+    /// inherits its creator's policy, so a thread-pool worker started from the warm-up thread would run the node's loop at normal
+    /// priority, starved on a busy machine. Threads that left on purpose stay out.
+    /// </summary>
+    /// <param name="priority">The node's priority.</param>
+    /// <param name="exceptSelf">Leave the calling thread (running above the others) as it is.</param>
+    public static void Reapply(int priority, bool exceptSelf)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        var self = exceptSelf ? GetTid() : -1;
+        foreach (var dir in Directory.EnumerateDirectories("/proc/self/task"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var tid) || tid == self || Left.ContainsKey(tid))
+            {
+                continue;
+            }
+
+            if (SchedGetScheduler(tid) == SchedOther)
+            {
+                var param = new SchedParam { Priority = priority };
+                _ = SchedSetScheduler(tid, SchedRr, ref param);
+            }
+        }
+    }
+
+    /// <summary>Forgets a thread that left (it ended; its id may be reused).</summary>
+    public static void Forget() => Left.TryRemove(GetTid(), out _);
+
+    [DllImport("libc", EntryPoint = "gettid")]
+    private static extern int GetTid();
+
+    [DllImport("libc", EntryPoint = "sched_getscheduler", SetLastError = true)]
+    private static extern int SchedGetScheduler(int pid);
 
     [StructLayout(LayoutKind.Sequential)]
     private struct SchedParam

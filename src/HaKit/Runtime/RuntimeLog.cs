@@ -124,4 +124,10 @@ internal static partial class RuntimeLog
 
     [LoggerMessage(38, LogLevel.Information, "admin: {What} of group {Group} asked by {Requester}: {Outcome}: {Message}")]
     public static partial void AdminRequestHandled(ILogger logger, string what, string group, string requester, string outcome, string message);
+
+    [LoggerMessage(60, LogLevel.Warning, "Link {Link}: dropping datagrams ({Reason}); counted in the node's WireStats, further drops summarized every {Seconds} s")]
+    public static partial void DatagramsDropping(ILogger logger, string link, string reason, double seconds);
+
+    [LoggerMessage(61, LogLevel.Error, "the heartbeat sender thread failed; heartbeats now go out only from the node's loop")]
+    public static partial void HeartbeatSenderFailed(ILogger logger, Exception error);
 }

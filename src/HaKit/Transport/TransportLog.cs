@@ -38,4 +38,10 @@ internal static partial class TransportLog
 
     [LoggerMessage(EventId = 1015, Level = LogLevel.Debug, Message = "Link {Link}: multicast option {Option} not applied")]
     public static partial void OptionNotApplied(ILogger logger, string link, string option, Exception error);
+
+    [LoggerMessage(EventId = 1018, Level = LogLevel.Warning, Message = "Link {Link}: could not size the socket's receive buffer to {Bytes} bytes ({SocketError}); a burst of junk may push heartbeats out")]
+    public static partial void ReceiveBufferNotSized(ILogger logger, string link, int bytes, System.Net.Sockets.SocketError socketError);
+
+    [LoggerMessage(EventId = 1019, Level = LogLevel.Debug, Message = "Link {Link}: socket not connected to its peer {Peer} ({SocketError}); datagrams from other sources are filtered by the link instead of the kernel")]
+    public static partial void NotConnected(ILogger logger, string link, string peer, System.Net.Sockets.SocketError socketError);
 }

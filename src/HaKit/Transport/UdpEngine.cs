@@ -2,9 +2,20 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using HaKit.Diagnostics;
+using HaKit.Wire;
 using Microsoft.Extensions.Logging;
 
 namespace HaKit.Transport;
+
+/// <summary>
+/// Implemented by a packet receiver that counts the datagrams a transport drops before handing anything over
+/// (<see cref="DropReason.UnknownSource"/>, <see cref="DropReason.RateLimited"/>). Called on the link's receive thread; must not block or allocate.
+/// </summary>
+internal interface IPacketDropSink
+{
+    /// <summary>One datagram was dropped by <paramref name="link"/> for <paramref name="reason"/>.</summary>
+    void OnPacketDropped(IHeartbeatTransport link, DropReason reason);
+}
 
 /// <summary>
 /// The socket machinery shared by <see cref="UdpUnicastTransport"/> and <see cref="UdpMulticastTransport"/>:
@@ -20,6 +31,19 @@ internal sealed class UdpEngine
     private const int FailuresBeforeBackoff = 4;
 
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// The kernel receive buffer asked for (<c>SO_RCVBUFFORCE</c> when privileged, else <c>SO_RCVBUF</c>, which the kernel caps at
+    /// <c>net.core.rmem_max</c>): a burst of junk queues in front of a real heartbeat instead of pushing it out.
+    /// </summary>
+    internal const int SocketReceiveBufferSize = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// Datagrams per second parsed from one configured peer address (a token bucket with a one-second burst); more are dropped as
+    /// <see cref="DropReason.RateLimited"/> before parsing. A real peer sends a few hundred a second at most (the Fast preset: 67
+    /// heartbeats, plus votes and admin messages), so only forged traffic in its name is refused.
+    /// </summary>
+    internal const int MaxParsedPerSourcePerSecond = 20_000;
 
     [ThreadStatic]
     private static UdpEngine? t_delivering;
@@ -42,8 +66,20 @@ internal sealed class UdpEngine
     private Task? _disposal;
     private LogAggregator? _repeated;
     private volatile bool _disposed;
+    private readonly bool _filterSources;
+    private readonly long[] _tokens;
+    private readonly long[] _refilledAt;
 
-    public UdpEngine(IHeartbeatTransport owner, string linkName, int maxPacketSize, IReadOnlyList<EndPoint> destinations, ILogger? logger)
+    /// <param name="owner">The link (reported to the receiver).</param>
+    /// <param name="linkName">The link name.</param>
+    /// <param name="maxPacketSize">The largest packet sent.</param>
+    /// <param name="destinations">Where every packet goes.</param>
+    /// <param name="logger">Optional logger.</param>
+    /// <param name="filterSources">
+    /// Whether datagrams are accepted only from <paramref name="destinations"/> (unicast: the peers), each at most
+    /// <see cref="MaxParsedPerSourcePerSecond"/>; others are dropped before the receiver sees them.
+    /// </param>
+    public UdpEngine(IHeartbeatTransport owner, string linkName, int maxPacketSize, IReadOnlyList<EndPoint> destinations, ILogger? logger, bool filterSources = false)
     {
         _owner = owner;
         _linkName = linkName;
@@ -58,7 +94,22 @@ internal sealed class UdpEngine
             _destinations[i] = _destinationEndPoints[i].Serialize();
             _sendFailureKeys[i] = $"Link {linkName}: send to {_destinationEndPoints[i]} failed";
         }
+
+        _filterSources = filterSources && _destinations.Length > 0;
+        _tokens = new long[_destinations.Length];
+        _refilledAt = new long[_destinations.Length];
+        Array.Fill(_tokens, MaxParsedPerSourcePerSecond); // a full bucket; the first datagram also refills from timestamp 0
+
     }
+
+    /// <summary>
+    /// Whether the socket is connected to the link's only peer (Linux, a unicast link with one peer): the kernel then drops every
+    /// datagram from another address or port before it is queued, so a flood from elsewhere costs this process nothing.
+    /// </summary>
+    public bool ConnectedToPeer { get; private set; }
+
+    /// <summary>Whether only the configured peers' datagrams are handed over (see the constructor).</summary>
+    public bool FiltersSources => _filterSources;
 
     /// <summary>Time source of the receive loop's back-off after repeated socket failures.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
@@ -80,6 +131,8 @@ internal sealed class UdpEngine
             }
 
             Socket socket = createSocket();
+            SizeReceiveBuffer(socket);
+            ConnectToSolePeer(socket);
             _localEndPoint = (IPEndPoint?)socket.LocalEndPoint;
             _receiver = receiver;
             _repeated = new LogAggregator(_logger, TimeProvider);
@@ -170,6 +223,14 @@ internal sealed class UdpEngine
             return true;
         }
 
+        if (error is SocketException { SocketErrorCode: SocketError.ConnectionRefused } && ConnectedToPeer)
+        {
+            // A connected socket reports the ICMP port-unreachable of an earlier send (the peer is down): an unconnected socket
+            // never sees it, and it is not a fault of this link.
+            TransportLog.ReceiveIcmpIgnored(_logger, _linkName, SocketError.ConnectionRefused);
+            return true;
+        }
+
         if (error is SocketException socketError)
         {
             string destination = _destinationEndPoints[index].ToString() ?? "?";
@@ -237,8 +298,110 @@ internal sealed class UdpEngine
         }
     }
 
+    /// <summary>
+    /// Connects a source-filtering socket with exactly one peer to it (Linux only: there a connected UDP socket may still
+    /// <c>sendto</c> its peer, and receives only from it). A failed connect (a broadcast peer, say) leaves the socket unconnected,
+    /// filtered in <see cref="Admit"/>.
+    /// </summary>
+    private void ConnectToSolePeer(Socket socket)
+    {
+        if (!_filterSources || _destinations.Length != 1 || !OperatingSystem.IsLinux())
+        {
+            return;
+        }
+
+        try
+        {
+            socket.Connect(_destinationEndPoints[0]);
+            ConnectedToPeer = true;
+        }
+        catch (SocketException ex)
+        {
+            TransportLog.NotConnected(_logger, _linkName, _destinationEndPoints[0].ToString() ?? "?", ex.SocketErrorCode);
+        }
+    }
+
+    /// <summary>Asks for a <see cref="SocketReceiveBufferSize"/> kernel buffer: forced when privileged (Linux), else as large as the kernel allows.</summary>
+    private void SizeReceiveBuffer(Socket socket)
+    {
+        const int SolSocket = 1;
+        const int SoRcvBufForce = 33;
+        try
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                try
+                {
+                    socket.SetRawSocketOption(SolSocket, SoRcvBufForce, BitConverter.GetBytes(SocketReceiveBufferSize));
+                    return;
+                }
+                catch (SocketException)
+                {
+                    // Not privileged (CAP_NET_ADMIN): the plain option, capped by net.core.rmem_max.
+                }
+            }
+
+            socket.ReceiveBufferSize = SocketReceiveBufferSize;
+        }
+        catch (SocketException ex)
+        {
+            TransportLog.ReceiveBufferNotSized(_logger, _linkName, SocketReceiveBufferSize, ex.SocketErrorCode);
+        }
+    }
+
+    /// <summary>
+    /// Whether a datagram from <paramref name="from"/> may be parsed: from a configured peer and within its rate. Allocation-free;
+    /// called only by the receive loop (one thread at a time), so the buckets need no lock.
+    /// </summary>
+    internal DropReason? Admit(SocketAddress from, long now)
+    {
+        if (!_filterSources)
+        {
+            return null;
+        }
+
+        ReadOnlySpan<byte> source = from.Buffer.Span[..from.Size];
+        SocketAddress[] allowed = _destinations;
+        for (int i = 0; i < allowed.Length; i++)
+        {
+            if (allowed[i].Size == from.Size && source.SequenceEqual(allowed[i].Buffer.Span[..from.Size]))
+            {
+                return TakeToken(i, now) ? null : DropReason.RateLimited;
+            }
+        }
+
+        return DropReason.UnknownSource;
+    }
+
+    private bool TakeToken(int source, long now)
+    {
+        const long Rate = MaxParsedPerSourcePerSecond;
+        long elapsed = now - _refilledAt[source];
+        if (elapsed > 0)
+        {
+            long frequency = TimeProvider.TimestampFrequency;
+            long refill = elapsed >= frequency ? Rate : elapsed * Rate / frequency;
+            if (refill > 0)
+            {
+                _tokens[source] = Math.Min(Rate, _tokens[source] + refill);
+                // Keep the remainder of a partial token: advance the refill time only by what was credited.
+                _refilledAt[source] = refill >= Rate ? now : _refilledAt[source] + (refill * frequency / Rate);
+            }
+        }
+
+        if (_tokens[source] <= 0)
+        {
+            return false;
+        }
+
+        _tokens[source]--;
+        return true;
+    }
+
     private async Task ReceiveLoopAsync(Socket socket, IPacketReceiver receiver)
     {
+        IPacketDropSink? drops = receiver as IPacketDropSink;
+
         byte[] buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferSize, pinned: true);
         Memory<byte> memory = buffer;
         var from = new SocketAddress(socket.AddressFamily);
@@ -295,6 +458,12 @@ internal sealed class UdpEngine
             if (_disposed)
             {
                 break;
+            }
+
+            if (_filterSources && Admit(from, TimeProvider.GetTimestamp()) is { } dropped)
+            {
+                drops?.OnPacketDropped(_owner, dropped);
+                continue;
             }
 
             Deliver(receiver, buffer.AsSpan(0, received));

@@ -18,11 +18,12 @@ internal abstract class UdpTransportBase : IHeartbeatTransport
     /// <param name="maxPacketSize">Largest packet this link sends, in bytes (1..65507).</param>
     /// <param name="destinations">Where every packet goes.</param>
     /// <param name="logger">Optional logger.</param>
-    private protected UdpTransportBase(string linkName, int maxPacketSize, EndPoint[] destinations, ILogger? logger)
+    /// <param name="filterSources">Whether only datagrams from <paramref name="destinations"/> are handed over (unicast with peers).</param>
+    private protected UdpTransportBase(string linkName, int maxPacketSize, EndPoint[] destinations, ILogger? logger, bool filterSources = false)
     {
         LinkName = linkName;
         MaxPacketSize = maxPacketSize;
-        _engine = new UdpEngine(this, linkName, maxPacketSize, destinations, logger);
+        _engine = new UdpEngine(this, linkName, maxPacketSize, destinations, logger, filterSources);
     }
 
     /// <inheritdoc />

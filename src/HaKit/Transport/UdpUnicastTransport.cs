@@ -16,6 +16,11 @@ namespace HaKit.Transport;
 /// datagrams larger than the maximum packet size are still handed over, so the wire layer can count them.
 /// Sends use destination addresses serialized once at construction and allocate nothing when they complete synchronously.
 /// <c>SO_REUSEADDR</c> is off: two links cannot silently share one unicast port.
+/// A link with peers hands over only datagrams whose source address and port is one of its peers (a peer must send from the
+/// address and port it is configured with, which it does: it binds them), each peer at most
+/// <see cref="UdpEngine.MaxParsedPerSourcePerSecond"/> a second; anything else is dropped before parsing and counted as
+/// <see cref="Wire.DropReason.UnknownSource"/> or <see cref="Wire.DropReason.RateLimited"/>. The kernel receive buffer is sized for
+/// bursts (<see cref="UdpEngine.SocketReceiveBufferSize"/>).
 /// </remarks>
 internal sealed class UdpUnicastTransport : UdpTransportBase
 {
@@ -34,7 +39,7 @@ internal sealed class UdpUnicastTransport : UdpTransportBase
     }
 
     private UdpUnicastTransport(string linkName, IPEndPoint bind, IReadOnlyList<IPEndPoint> peers, int maxPacketSize, ILogger? logger, (EndPoint[] Destinations, bool DualMode) resolved)
-        : base(linkName, maxPacketSize, resolved.Destinations, logger)
+        : base(linkName, maxPacketSize, resolved.Destinations, logger, filterSources: true)
     {
         BindEndPoint = bind;
         Peers = [.. peers];

@@ -1,8 +1,9 @@
 namespace HaKit.Wire;
 
 /// <summary>
-/// Why <see cref="EnvelopeCodec.TryOpen"/> dropped a packet. The checks run in the order of the members below,
-/// so a packet is counted under the first check it fails.
+/// Why a packet was dropped: by <see cref="EnvelopeCodec.TryOpen"/> (<see cref="Oversized"/> to <see cref="Replayed"/>; the checks run
+/// in the order of those members, so a packet is counted under the first check it fails) or, before the codec sees it, by the
+/// transport (<see cref="UnknownSource"/>, <see cref="RateLimited"/>).
 /// </summary>
 public enum DropReason
 {
@@ -39,4 +40,17 @@ public enum DropReason
     /// of the sender (a replay attack, or a duplicate made by the network).
     /// </summary>
     Replayed = 8,
+
+    /// <summary>
+    /// The datagram came from an address and port that is not a configured peer of the link (a UDP unicast link with peers):
+    /// dropped by the transport before any parsing or MAC, so a flood from elsewhere on the network costs only the receive.
+    /// </summary>
+    UnknownSource = 9,
+
+    /// <summary>
+    /// The datagram came from a configured peer's address and port, but above the per-source rate the transport parses
+    /// (forged traffic in the peer's name, or a looping sender): dropped by the transport before any parsing or MAC.
+    /// Also counts a heartbeat refused because the node's loop already had too many received heartbeats waiting.
+    /// </summary>
+    RateLimited = 10,
 }

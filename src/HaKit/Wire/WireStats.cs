@@ -9,7 +9,7 @@ namespace HaKit.Wire;
 public sealed class WireStats
 {
     /// <summary>The number of <see cref="DropReason"/> values (they are numbered from 0 without gaps).</summary>
-    internal const int ReasonCount = (int)DropReason.Replayed + 1;
+    internal const int ReasonCount = (int)DropReason.RateLimited + 1;
 
     private readonly long[] _dropped = new long[ReasonCount];
     private long _accepted;

@@ -35,7 +35,7 @@ public sealed class WireStatsTests
 
         Assert.That(() => stats.RecordDropped((DropReason)99), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(() => stats.GetDropped((DropReason)(-1)), Throws.InstanceOf<ArgumentOutOfRangeException>());
-        Assert.That(() => stats.Snapshot().GetDropped((DropReason)9), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(() => stats.Snapshot().GetDropped((DropReason)11), Throws.InstanceOf<ArgumentOutOfRangeException>());
     }
 
     [Test]

@@ -1,0 +1,238 @@
+using HaKit.Transport;
+using HaKit.Wire;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Runtime;
+
+/// <summary>
+/// When the <see cref="HeartbeatSender"/> repeats the last heartbeat: pure (node times in, a decision out), so the rule is tested on
+/// virtual time.
+/// </summary>
+/// <param name="RepeatAfter">
+/// Silence of the loop's own sends after which the sender repeats the last heartbeat: one interval plus two ticks (a healthy loop
+/// sends within one interval plus one tick, so on a healthy node the sender never sends).
+/// </param>
+/// <param name="StaleAfter">
+/// How long after the loop's last step the sender still repeats: below the peer's dead time (the dead time minus one interval), so a
+/// loop frozen longer than that falls silent and the peer declares this node dead at most this much later than without the sender.
+/// </param>
+internal readonly record struct HeartbeatRepeatRule(TimeSpan RepeatAfter, TimeSpan StaleAfter)
+{
+    /// <summary>The rule for a node's timing: repeat after <c>Interval + 2 × TickInterval</c>, stay silent once the loop is <c>DeadTime - Interval</c> old (at least one interval).</summary>
+    public static HeartbeatRepeatRule For(TimingOptions timing) => new(
+        timing.Interval + timing.EffectiveTickInterval + timing.EffectiveTickInterval,
+        timing.DeadTime - timing.Interval > timing.Interval ? timing.DeadTime - timing.Interval : timing.Interval);
+
+    /// <summary>What to do at <paramref name="now"/>.</summary>
+    /// <param name="now">Now (node time).</param>
+    /// <param name="lastSent">When the last heartbeat went out (the loop's or a repeat).</param>
+    /// <param name="loopStep">When the loop last finished a step.</param>
+    /// <returns>Whether to repeat the last heartbeat now, and when to look again.</returns>
+    public (bool Repeat, TimeSpan WakeAt) Decide(TimeSpan now, TimeSpan lastSent, TimeSpan loopStep)
+    {
+        var due = lastSent + RepeatAfter;
+        if (now < due)
+        {
+            return (false, due);
+        }
+
+        // The loop is frozen for longer than is safe to hide: say nothing, so that the peer sees this node's silence.
+        return now - loopStep > StaleAfter ? (false, now + RepeatAfter) : (true, now + RepeatAfter);
+    }
+}
+
+/// <summary>
+/// A dedicated thread that keeps heartbeats flowing on the UDP links when the node's loop is late (a busy machine, a slow step):
+/// the loop sends every heartbeat as before and hands its payload here; when no heartbeat went out for
+/// <see cref="HeartbeatRepeatRule.RepeatAfter"/>, this thread repeats the last payload in a fresh envelope (next sequence number,
+/// HMAC) encoded into its own reused buffers, allocation-free. It never claims more than the loop said: a repeat carries the same
+/// announcement number, which receivers take as proof of life only (the content was already applied); a probe flag is not repeated.
+/// It stays silent once the loop has not finished a step for <see cref="HeartbeatRepeatRule.StaleAfter"/> (below the peer's dead
+/// time), so a frozen loop is still seen as this node's death. Under <c>HaKit:RealtimePriority</c> the thread runs one real-time
+/// priority above the node's other threads.
+/// </summary>
+internal sealed class HeartbeatSender : IDisposable
+{
+    private readonly IHeartbeatTransport[] _links;
+    private readonly EnvelopeCodec _codec;
+    private readonly HaKitMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly long _startTimestamp;
+    private readonly Func<long> _loopStep;
+    private readonly HeartbeatRepeatRule _rule;
+    private readonly int _realtimePriority;
+    private readonly Lock _gate = new();
+    private readonly byte[] _pending;
+    private readonly byte[] _current;
+    private readonly byte[][] _packets;
+    private readonly AutoResetEvent _wake = new(false);
+    private int _pendingLength = -1;
+    private int _currentLength = -1;
+    private int _pendingVersion;
+    private int _currentVersion;
+    private long _lastSent;
+    private Thread? _thread;
+    private volatile bool _stopping;
+
+    /// <param name="links">The links to repeat on (UDP: sends complete synchronously and may run next to the loop's).</param>
+    /// <param name="codec">The node's codec (thread-safe; every envelope gets the next sequence number).</param>
+    /// <param name="maxPacketSize">The largest packet.</param>
+    /// <param name="rule">When to repeat.</param>
+    /// <param name="time">The node's clock.</param>
+    /// <param name="startTimestamp">The node's start (node time 0).</param>
+    /// <param name="loopStep">The monotonic timestamp of the loop's last finished step.</param>
+    /// <param name="realtimePriority">The node's <c>HaKit:RealtimePriority</c> (0: off).</param>
+    /// <param name="metrics">Counts repeats as sent heartbeats.</param>
+    /// <param name="logger">For failures of the thread.</param>
+    public HeartbeatSender(IReadOnlyList<IHeartbeatTransport> links, EnvelopeCodec codec, int maxPacketSize, HeartbeatRepeatRule rule, TimeProvider time,
+        long startTimestamp, Func<long> loopStep, int realtimePriority, HaKitMetrics metrics, ILogger logger)
+    {
+        _links = [.. links];
+        _codec = codec;
+        _rule = rule;
+        _time = time;
+        _startTimestamp = startTimestamp;
+        _loopStep = loopStep;
+        _realtimePriority = realtimePriority;
+        _metrics = metrics;
+        _logger = logger;
+        _pending = new byte[maxPacketSize];
+        _current = new byte[maxPacketSize];
+        _packets = [.. _links.Select(_ => new byte[maxPacketSize])];
+        _lastSent = time.GetTimestamp();
+    }
+
+    /// <summary>Heartbeats this thread repeated so far.</summary>
+    public long Repeats { get; private set; }
+
+    /// <summary>Starts the thread.</summary>
+    public void Start()
+    {
+        _thread = new Thread(Run) { IsBackground = true, Name = "HaKit heartbeat sender", Priority = ThreadPriority.Highest };
+        _thread.Start();
+    }
+
+    /// <summary>
+    /// The loop sent a heartbeat with <paramref name="payload"/> (a serialized <c>ClusterMessage</c>, without the probe flag):
+    /// it becomes what a repeat carries, and the repeat clock starts over. Copies under a lock, allocation-free.
+    /// </summary>
+    public void Sent(ReadOnlySpan<byte> payload)
+    {
+        lock (_gate)
+        {
+            payload.CopyTo(_pending);
+            _pendingLength = payload.Length;
+            _pendingVersion++;
+        }
+
+        Interlocked.Exchange(ref _lastSent, _time.GetTimestamp());
+    }
+
+    /// <summary>Stops the thread (bounded wait); no repeat goes out afterwards.</summary>
+    public void Stop()
+    {
+        _stopping = true;
+        _wake.Set();
+        if (_thread is { } t && t != Thread.CurrentThread)
+        {
+            t.Join(TimeSpan.FromSeconds(2));
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        Stop();
+        _wake.Dispose();
+    }
+
+    private TimeSpan NodeTime(long timestamp) => _time.GetElapsedTime(_startTimestamp, timestamp);
+
+    private void Run()
+    {
+        if (_realtimePriority > 0)
+        {
+            RealtimeScheduling.TryApplyToCurrentThread(Math.Min(_realtimePriority + 1, 99));
+        }
+
+        var nextReapply = TimeSpan.MinValue;
+        try
+        {
+            while (!_stopping)
+            {
+                var now = NodeTime(_time.GetTimestamp());
+                if (_realtimePriority > 0 && now >= nextReapply)
+                {
+                    RealtimeScheduling.Reapply(_realtimePriority, exceptSelf: true);
+                    nextReapply = now + TimeSpan.FromSeconds(1);
+                }
+
+                var (repeat, wakeAt) = _rule.Decide(now, NodeTime(Interlocked.Read(ref _lastSent)), NodeTime(_loopStep()));
+                if (repeat)
+                {
+                    Repeat();
+                }
+
+                var wait = wakeAt - NodeTime(_time.GetTimestamp());
+                if (wait > TimeSpan.Zero)
+                {
+                    _wake.WaitOne(wait);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException)
+        {
+            // Stopping.
+        }
+        catch (Exception ex)
+        {
+            RuntimeLog.HeartbeatSenderFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>Sends the last payload once more on every link, each in a fresh envelope.</summary>
+    internal void Repeat()
+    {
+        lock (_gate)
+        {
+            if (_pendingVersion != _currentVersion)
+            {
+                _pending.AsSpan(0, Math.Max(_pendingLength, 0)).CopyTo(_current);
+                _currentLength = _pendingLength;
+                _currentVersion = _pendingVersion;
+            }
+        }
+
+        if (_currentLength < 0)
+        {
+            return; // the loop has not sent its first heartbeat yet
+        }
+
+        Interlocked.Exchange(ref _lastSent, _time.GetTimestamp());
+        for (var i = 0; i < _links.Length && !_stopping; i++)
+        {
+            try
+            {
+                var length = _codec.Encode(_current.AsSpan(0, _currentLength), _packets[i]);
+                var send = _links[i].SendAsync(_packets[i].AsMemory(0, length), CancellationToken.None);
+                if (send.IsCompletedSuccessfully)
+                {
+                    send.GetAwaiter().GetResult();
+                }
+                else
+                {
+                    send.AsTask().GetAwaiter().GetResult();
+                }
+
+                _metrics.HeartbeatSent(_links[i].LinkName);
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException && _stopping)
+            {
+                return;
+            }
+        }
+
+        Repeats++;
+    }
+}

@@ -1,0 +1,203 @@
+using System.Net;
+using HaKit.Runtime;
+using HaKit.Tests.Transport;
+using HaKit.Tests.Wire;
+using HaKit.Transport;
+using HaKit.Wire;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace HaKit.Tests.Runtime;
+
+/// <summary>Issue 13, section 3: the heartbeat sender thread and its stall rule.</summary>
+[TestFixture]
+public sealed class HeartbeatSenderTests
+{
+    private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
+
+    private static readonly HeartbeatRepeatRule Rule = new(RepeatAfter: Ms(30), StaleAfter: Ms(80));
+
+    [Test]
+    public void Nothing_is_repeated_while_the_loop_sends_on_time()
+    {
+        var (repeat, wakeAt) = Rule.Decide(now: Ms(1029), lastSent: Ms(1000), loopStep: Ms(1025));
+
+        Assert.That(repeat, Is.False);
+        Assert.That(wakeAt, Is.EqualTo(Ms(1030)), "looks again when the loop's heartbeat is overdue");
+    }
+
+    [Test]
+    public void A_late_loop_that_is_still_stepping_is_covered_by_a_repeat()
+    {
+        Assert.That(Rule.Decide(now: Ms(1030), lastSent: Ms(1000), loopStep: Ms(990)), Is.EqualTo((true, Ms(1060))));
+        Assert.That(Rule.Decide(now: Ms(1080), lastSent: Ms(1000), loopStep: Ms(1000)), Is.EqualTo((true, Ms(1110))), "80 ms without a step: still within the bound");
+    }
+
+    [Test]
+    public void A_loop_frozen_longer_than_the_bound_is_not_hidden_from_the_peer()
+    {
+        var (repeat, wakeAt) = Rule.Decide(now: Ms(1081), lastSent: Ms(1000), loopStep: Ms(1000));
+
+        Assert.That(repeat, Is.False, "the loop has not stepped for 81 ms > 80 ms: the node falls silent and the peer sees it");
+        Assert.That(wakeAt, Is.EqualTo(Ms(1111)));
+    }
+
+    [Test]
+    public void On_virtual_time_a_frozen_loop_gets_repeats_only_until_the_bound_and_the_peer_still_declares_it_dead_before_twice_its_dead_time()
+    {
+        foreach (var preset in new[] { HaKitPreset.Lan, HaKitPreset.Fast, HaKitPreset.Wan })
+        {
+            var timing = HaKitPresets.Create(preset).Timing;
+            var rule = HeartbeatRepeatRule.For(timing);
+            Assert.That(rule.StaleAfter, Is.LessThan(timing.DeadTime), $"{preset}: the bound is below the peer's dead time");
+            Assert.That(rule.RepeatAfter, Is.GreaterThan(timing.Interval + timing.EffectiveTickInterval), $"{preset}: a healthy loop's heartbeat comes first");
+
+            // The loop sends at 0 and freezes; step the sender's clock by its own wake-ups.
+            var lastSent = TimeSpan.Zero;
+            var now = TimeSpan.Zero;
+            var repeats = new List<TimeSpan>();
+            while (now < timing.DeadTime * 4)
+            {
+                var (repeat, wakeAt) = rule.Decide(now, lastSent, loopStep: TimeSpan.Zero);
+                if (repeat)
+                {
+                    repeats.Add(now);
+                    lastSent = now;
+                }
+
+                now = wakeAt;
+            }
+
+            var lastHeard = repeats.Count > 0 ? repeats[^1] : TimeSpan.Zero;
+            Assert.Multiple(() =>
+            {
+                Assert.That(repeats, Is.Not.Empty, $"{preset}: a short loop stall is covered");
+                Assert.That(lastHeard, Is.LessThanOrEqualTo(rule.StaleAfter), $"{preset}: nothing after the bound");
+                Assert.That(lastHeard + timing.DeadTime, Is.LessThan(timing.DeadTime * 2), $"{preset}: the peer declares the frozen node dead within twice its dead time");
+            });
+        }
+    }
+
+    [Test]
+    public async Task The_thread_repeats_the_last_payload_in_fresh_authentic_envelopes_and_stops_when_the_loop_is_frozen()
+    {
+        using var kit = new WireKit();
+        var ring = kit.Ring();
+        var sender = kit.Codec("alpha", ring);
+        var receiver = kit.Codec("beta", ring);
+        (int pa, int pb) = UdpPorts.TwoFree(IPAddress.Loopback);
+        var a = new IPEndPoint(IPAddress.Loopback, pa);
+        var b = new IPEndPoint(IPAddress.Loopback, pb);
+        await using var linkA = new UdpUnicastTransport("lan0", a, [b], 1400);
+        await using var linkB = new UdpUnicastTransport("lan0", b, [a], 1400);
+        var heard = new OpeningReceiver(receiver);
+        await linkA.StartAsync(new RecordingReceiver(), CancellationToken.None);
+        await linkB.StartAsync(heard, CancellationToken.None);
+
+        var time = TimeProvider.System;
+        var start = time.GetTimestamp();
+        long loopStep = start;
+        var loopAlive = true;
+        using var metrics = new HaKitMetrics();
+        using var thread = new HeartbeatSender([linkA], sender, 1400, Rule, time, start, () => loopAlive ? time.GetTimestamp() : Interlocked.Read(ref loopStep),
+            realtimePriority: 0, metrics, NullLogger.Instance);
+        thread.Sent([1, 2, 3]);
+        thread.Start();
+
+        await Task.Delay(400);
+        var whileAlive = heard.Count;
+        Interlocked.Exchange(ref loopStep, time.GetTimestamp());
+        loopAlive = false; // the loop freezes now
+        await Task.Delay(Rule.StaleAfter + Ms(200));
+        var atFreeze = heard.Count;
+        await Task.Delay(400);
+        thread.Stop();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(whileAlive, Is.InRange(3, 25), "about one repeat per 30 ms while the loop steps but does not send");
+            Assert.That(heard.Payloads.Distinct(), Is.EqualTo(new[] { "1,2,3" }), "every repeat carries the loop's payload");
+            Assert.That(heard.Dropped, Is.Zero, "every repeat is authentic and fresh (no replay)");
+            Assert.That(heard.Count - atFreeze, Is.Zero, "silent once the loop is frozen past the bound");
+            Assert.That(atFreeze - whileAlive, Is.LessThanOrEqualTo(4), "at most the bound's worth of repeats after the freeze");
+        });
+    }
+
+    [Test]
+    public async Task A_repeat_allocates_nothing()
+    {
+        using var kit = new WireKit();
+        var codec = kit.Codec("alpha");
+        (int pa, int pb) = UdpPorts.TwoFree(IPAddress.Loopback);
+        await using var link = new UdpUnicastTransport("lan0", new IPEndPoint(IPAddress.Loopback, pa), [new IPEndPoint(IPAddress.Loopback, pb)], 1400);
+        await using var peer = new UdpUnicastTransport("lan0", new IPEndPoint(IPAddress.Loopback, pb), [new IPEndPoint(IPAddress.Loopback, pa)], 1400);
+        await link.StartAsync(new RecordingReceiver(), CancellationToken.None);
+        await peer.StartAsync(new RecordingReceiver(), CancellationToken.None); // a live peer: no ICMP error comes back
+        using var metrics = new HaKitMetrics();
+        using var sender = new HeartbeatSender([link], codec, 1400, Rule, TimeProvider.System, TimeProvider.System.GetTimestamp(), () => 0, 0, metrics, NullLogger.Instance);
+        var payload = new byte[40];
+        sender.Sent(payload);
+        for (var i = 0; i < 100; i++)
+        {
+            sender.Repeat(); // warm
+        }
+
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++)
+        {
+            payload[0] = (byte)i; // the loop's new content, copied into the sender's buffer
+            sender.Sent(payload);
+            sender.Repeat();
+        }
+
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+
+    private sealed class OpeningReceiver(EnvelopeCodec codec) : IPacketReceiver
+    {
+        private readonly Lock _gate = new();
+        private readonly List<string> _payloads = [];
+
+        public int Count
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return _payloads.Count;
+                }
+            }
+        }
+
+        public int Dropped { get; private set; }
+
+        public IReadOnlyList<string> Payloads
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return [.. _payloads];
+                }
+            }
+        }
+
+        public void OnPacketReceived(IHeartbeatTransport link, ReadOnlySpan<byte> packet)
+        {
+            lock (_gate)
+            {
+                if (codec.TryOpen(packet, out var envelope, out _))
+                {
+                    _payloads.Add(string.Join(',', envelope.Payload.ToArray()));
+                }
+                else
+                {
+                    Dropped++;
+                }
+            }
+        }
+
+        public void OnTransportFault(IHeartbeatTransport link, Exception error)
+        {
+        }
+    }
+}
