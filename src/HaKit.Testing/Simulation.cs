@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using HaKit.Detection;
 using HaKit.Arbitration;
 using HaKit.Ownership;
@@ -634,6 +635,15 @@ public sealed partial class Simulation : IDisposable
             : 1 + ((Random.NextDouble() * 2) - 1) * _faults.MaxClockDrift;
 
     internal void Observe(SimulationEvent e) => _stepEvents.Add(e);
+
+    /// <summary>Records a trace line whose text is formatted only when the trace is recorded.</summary>
+    internal void Record(string node, string category, [InterpolatedStringHandlerArgument("")] ref TraceText text)
+    {
+        if (Options.RecordTrace)
+        {
+            _trace.Add(new TraceEntry(Now, node, category, text.ToStringAndClear()));
+        }
+    }
 
     internal void Record(string node, string category, string text)
     {
