@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using HaKit.Detection;
 using HaKit.Arbitration;
 using HaKit.Ownership;
@@ -153,12 +154,17 @@ public sealed partial class Simulation : IDisposable
             return;
         }
 
-        var action = _queue.Dequeue();
+        _queue.TryDequeue(out var action, out var key);
+        if (key.At > Now.Ticks)
+        {
+            Now = TimeSpan.FromTicks(key.At); // the clock moves to the event (an event scheduled in the past runs now)
+        }
+
         _stepEvents.Clear();
         Steps++;
         try
         {
-            action();
+            action!();
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -187,18 +193,9 @@ public sealed partial class Simulation : IDisposable
         }
     }
 
-    internal void ScheduleGlobal(TimeSpan at, Action action)
-    {
-        _queue.Enqueue(() =>
-        {
-            if (at > Now)
-            {
-                Now = at;
-            }
-
-            action();
-        }, (at.Ticks, _seq++));
-    }
+    /// <summary>Runs <paramref name="action"/> at global time <paramref name="at"/> (events at the same time run in the order
+    /// they were scheduled); the step that runs it first moves the clock to <paramref name="at"/> when that is later than now.</summary>
+    internal void ScheduleGlobal(TimeSpan at, Action action) => _queue.Enqueue(action, (at.Ticks, _seq++));
 
     /// <summary>Runs work for a node's current process after a global delay; dropped if the process died; deferred while it is stalled.</summary>
     internal void Later(SimulatedNode n, TimeSpan delay, Action action)
@@ -308,10 +305,27 @@ public sealed partial class Simulation : IDisposable
 
     private void DrainCommands(SimulatedNode n)
     {
+        var batch = _batches.Count > 0 ? _batches.Pop() : new List<CoreCommand>();
+        try
+        {
+            DrainCommands(n, batch);
+        }
+        finally
+        {
+            batch.Clear();
+            _batches.Push(batch);
+        }
+    }
+
+    /// <summary>Reusable batch lists (a stack: a command's execution may drain again).</summary>
+    private readonly Stack<List<CoreCommand>> _batches = new();
+
+    private void DrainCommands(SimulatedNode n, List<CoreCommand> batch)
+    {
         var executed = 0;
         while (n.IsUp && n.Core.HasReady)
         {
-            var batch = n.Core.TakeReady();
+            n.Core.TakeReadyInto(batch);
             var crashAt = _faultsOn && Chance(_faults.BatchCrash) ? Random.Next(batch.Count) : -1;
             for (var i = 0; i < batch.Count; i++)
             {
@@ -621,6 +635,15 @@ public sealed partial class Simulation : IDisposable
             : 1 + ((Random.NextDouble() * 2) - 1) * _faults.MaxClockDrift;
 
     internal void Observe(SimulationEvent e) => _stepEvents.Add(e);
+
+    /// <summary>Records a trace line whose text is formatted only when the trace is recorded.</summary>
+    internal void Record(string node, string category, [InterpolatedStringHandlerArgument("")] ref TraceText text)
+    {
+        if (Options.RecordTrace)
+        {
+            _trace.Add(new TraceEntry(Now, node, category, text.ToStringAndClear()));
+        }
+    }
 
     internal void Record(string node, string category, string text)
     {

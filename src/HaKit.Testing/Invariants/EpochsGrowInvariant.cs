@@ -9,8 +9,9 @@ namespace HaKit.Testing;
 /// </summary>
 public sealed class EpochsGrowInvariant : IInvariant
 {
-    private readonly Dictionary<(string Node, string Group), ulong> _persisted = [];
-    private readonly Dictionary<(string Node, string Group), (ulong Incarnation, ulong Highest)> _highest = [];
+    // Per (node index, group index), node-major; a missing value is 0, which no later value is below.
+    private ulong[] _persisted = [];
+    private (ulong Incarnation, ulong Highest)[] _highest = [];
     private readonly Dictionary<(string Node, string Group), ulong> _owned = [];
     private readonly HeardEpochs _heard = new();
     private readonly Dictionary<(string Node, string Group, string Resource), ulong> _resource = [];
@@ -56,29 +57,42 @@ public sealed class EpochsGrowInvariant : IInvariant
             }
         }
 
-        foreach (var n in simulation.Nodes)
+        var nodes = simulation.Nodes;
+        var groups = simulation.GroupNames;
+        if (_persisted.Length != nodes.Count * groups.Count)
         {
-            foreach (var g in simulation.GroupNames)
+            _persisted = new ulong[nodes.Count * groups.Count];
+            _highest = new (ulong, ulong)[nodes.Count * groups.Count];
+        }
+
+        for (var i = 0; i < nodes.Count; i++)
+        {
+            var n = nodes[i];
+            for (var gi = 0; gi < groups.Count; gi++)
             {
+                var g = groups[gi];
+                var slot = (i * groups.Count) + gi;
                 var persisted = n.PersistedEpochs.GetValueOrDefault(g);
-                if (_persisted.TryGetValue((n.Name, g), out var p) && persisted < p)
+                var p = _persisted[slot];
+                if (persisted < p)
                 {
                     return $"node {n.Name}: persisted epoch of group {g} went down from {p} to {persisted}";
                 }
 
-                _persisted[(n.Name, g)] = persisted;
+                _persisted[slot] = persisted;
                 if (!n.IsUp)
                 {
                     continue;
                 }
 
                 var highest = n.HighestEpoch(g);
-                if (_highest.TryGetValue((n.Name, g), out var h) && h.Incarnation == n.Incarnation && highest < h.Highest)
+                var h = _highest[slot];
+                if (h.Incarnation == n.Incarnation && highest < h.Highest)
                 {
                     return $"node {n.Name}: highest epoch of group {g} went down from {h.Highest} to {highest} within incarnation {n.Incarnation}";
                 }
 
-                _highest[(n.Name, g)] = (n.Incarnation, highest);
+                _highest[slot] = (n.Incarnation, highest);
             }
         }
 

@@ -23,6 +23,37 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
     private readonly Dictionary<(string Group, ulong Epoch), (string Node, TimeSpan At)> _starts = [];
     private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _heard = [];
     private readonly HeardEpochs _current = new();
+    private readonly Predicate<(string Node, string Group)> _promote;
+    private Simulation? _simulation;
+
+    /// <summary>Creates the invariant.</summary>
+    public EpochsUniquePerStartInvariant() => _promote = Promote;
+
+    /// <summary>Promotes what a node's live process learned to durable knowledge once it had the time to persist it; true when
+    /// the entry needs no more looking at (promoted, or no news over what is known).</summary>
+    private bool Promote((string Node, string Group) key)
+    {
+        if (!_current.TryGet(key.Node, key.Group, out var learned))
+        {
+            return true;
+        }
+
+        if (_heard.TryGetValue(key, out var known) && learned.Epoch <= known.Epoch)
+        {
+            return true;
+        }
+
+        var n = _simulation![key.Node];
+        var timing = n.Options.Timing;
+        var grace = TimeSpan.FromTicks((long)((n.Options.Arbiter.RetryInterval + (2 * timing.EffectiveTickInterval)).Ticks / n.Rate));
+        if (n.IsUp && n.StalledUntil <= _simulation.Now && _simulation.Now >= learned.At + grace)
+        {
+            _heard[key] = learned;
+            return true;
+        }
+
+        return false;
+    }
 
     /// <inheritdoc />
     public string Name => "epochs-unique-per-start";
@@ -61,17 +92,12 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
             }
         }
 
-        // What a live process learned becomes durable knowledge once it had the time to persist it (with one retry).
-        foreach (var (key, learned) in _current.Entries)
+        // What a live process learned becomes durable knowledge once it had the time to persist it (with one retry). Only an
+        // entry raised since it was last promoted (or found no news) can be promoted: the others are looked at no more.
+        if (_current.Changed.Count > 0)
         {
-            var n = simulation[key.Node];
-            var timing = n.Options.Timing;
-            var grace = TimeSpan.FromTicks((long)((n.Options.Arbiter.RetryInterval + (2 * timing.EffectiveTickInterval)).Ticks / n.Rate));
-            if (n.IsUp && n.StalledUntil <= simulation.Now && simulation.Now >= learned.At + grace
-                && (!_heard.TryGetValue(key, out var known) || learned.Epoch > known.Epoch))
-            {
-                _heard[key] = learned;
-            }
+            _simulation = simulation;
+            _current.Changed.RemoveWhere(_promote);
         }
 
         return null;

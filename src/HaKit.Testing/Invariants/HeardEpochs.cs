@@ -5,6 +5,9 @@ internal sealed class HeardEpochs
 {
     private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _heard = [];
 
+    /// <summary>The (node, group) entries raised since their key was last taken out of this set (by its reader).</summary>
+    public HashSet<(string Node, string Group)> Changed { get; } = [];
+
     /// <summary>Every (node, group) entry.</summary>
     public IEnumerable<KeyValuePair<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)>> Entries => _heard;
 
@@ -17,6 +20,7 @@ internal sealed class HeardEpochs
             if (!_heard.TryGetValue((h.Node, a.Group), out var prev) || seen > prev.Epoch)
             {
                 _heard[(h.Node, a.Group)] = (seen, h.From, h.At);
+                Changed.Add((h.Node, a.Group));
             }
         }
     }
@@ -27,6 +31,7 @@ internal sealed class HeardEpochs
         foreach (var key in _heard.Keys.Where(k => k.Node == node).ToArray())
         {
             _heard.Remove(key);
+            Changed.Remove(key);
         }
     }
 

@@ -26,10 +26,12 @@ namespace HaKit.Testing;
 public sealed class ResourcesNeverOverlapInvariant : IInvariant
 {
     private readonly Dictionary<(string Node, string Group), TimeSpan> _acquiringSince = [];
-    private readonly Dictionary<(string Node, string Group), TimeSpan> _runningSince = [];
+    // Per (node index, group index), node-major: since when the node runs the group (null: it does not).
+    private TimeSpan?[] _runningSince = [];
     private readonly Dictionary<(string To, string From), News> _news = [];
     private readonly Dictionary<(string At, string Down), TimeSpan> _confirmedDown = [];
-    private readonly HashSet<(string A, string B, string Group)> _overlapping = [];
+    // Per (node index a, node index b > a, group index): whether the pair overlaps (judged when it began).
+    private bool[] _overlapping = [];
 
     /// <inheritdoc />
     public string Name => "resources-never-overlap";
@@ -67,17 +69,27 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
         }
 
         var nodes = simulation.Nodes;
-        foreach (var g in simulation.GroupNames)
+        var groups = simulation.GroupNames;
+        var gc = groups.Count;
+        if (_runningSince.Length != nodes.Count * gc)
         {
-            foreach (var n in nodes)
+            _runningSince = new TimeSpan?[nodes.Count * gc];
+            _overlapping = new bool[nodes.Count * nodes.Count * gc];
+        }
+
+        for (var gi = 0; gi < gc; gi++)
+        {
+            var g = groups[gi];
+            for (var i = 0; i < nodes.Count; i++)
             {
-                if (Runs(n, g, _runningSince.ContainsKey((n.Name, g))))
+                var slot = (i * gc) + gi;
+                if (Runs(nodes[i], g, _runningSince[slot] is not null))
                 {
-                    _runningSince.TryAdd((n.Name, g), simulation.Now);
+                    _runningSince[slot] ??= simulation.Now;
                 }
                 else
                 {
-                    _runningSince.Remove((n.Name, g));
+                    _runningSince[slot] = null;
                 }
             }
 
@@ -85,7 +97,7 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
             {
                 for (var j = i + 1; j < nodes.Count; j++)
                 {
-                    var message = CheckPair(nodes[i], nodes[j], g);
+                    var message = CheckPair(nodes[i], nodes[j], g, _runningSince[(i * gc) + gi], _runningSince[(j * gc) + gi], (((i * nodes.Count) + j) * gc) + gi);
                     if (message is not null)
                     {
                         return message;
@@ -104,19 +116,20 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
 
     private static bool SaysRunning(GroupAnnouncement? a) => a?.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked;
 
-    private string? CheckPair(SimulatedNode a, SimulatedNode b, string g)
+    private string? CheckPair(SimulatedNode a, SimulatedNode b, string g, TimeSpan? runningSinceA, TimeSpan? runningSinceB, int pair)
     {
-        var key = (a.Name, b.Name, g);
-        if (!_runningSince.TryGetValue((a.Name, g), out var sinceA) || !_runningSince.TryGetValue((b.Name, g), out var sinceB))
+        if (runningSinceA is not { } sinceA || runningSinceB is not { } sinceB)
         {
-            _overlapping.Remove(key);
+            _overlapping[pair] = false;
             return null;
         }
 
-        if (!_overlapping.Add(key))
+        if (_overlapping[pair])
         {
             return null; // judged when it began
         }
+
+        _overlapping[pair] = true;
 
         // Began now: the node that began running last started while the other ran the group.
         var (late, early) = sinceA >= sinceB ? (a, b) : (b, a);

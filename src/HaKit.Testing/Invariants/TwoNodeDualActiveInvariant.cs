@@ -56,7 +56,11 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
         var key = (a.Name, b.Name, g);
         if (!Runs(a, g) || !Runs(b, g))
         {
-            _episodes.Remove(key);
+            if (_episodes.Count > 0)
+            {
+                _episodes.Remove(key);
+            }
+
             return null;
         }
 

@@ -107,6 +107,15 @@ internal sealed partial class OwnershipCore
         return batch;
     }
 
+    /// <summary>Moves the ready batch (in execution order) into <paramref name="batch"/> (cleared first) without allocating.</summary>
+    /// <param name="batch">The list to fill.</param>
+    public void TakeReadyInto(List<CoreCommand> batch)
+    {
+        batch.Clear();
+        batch.AddRange(_ready);
+        _ready.Clear();
+    }
+
     /// <summary>The local role for a group.</summary>
     /// <param name="group">The group.</param>
     public GroupRole GetRole(string group) => GetGroup(group).Role;
