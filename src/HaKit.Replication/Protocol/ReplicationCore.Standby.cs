@@ -1,0 +1,150 @@
+namespace HaKit.Replication.Protocol;
+
+// The standby's side of the protocol: appends checked by log matching on (epoch, index), the divergence point found and the
+// losing tail handed to the callback, and snapshot installs when the owner compacted past this node.
+internal sealed partial class ReplicationCore
+{
+    private void OnAppend(AppendMessage append)
+    {
+        if (!AcceptEpoch(append.Epoch))
+        {
+            return;
+        }
+
+        var prev = append.Prev;
+        var last = append.LastIndex;
+        if (prev.Index < _log.Base.Index)
+        {
+            // Entries at or below the base are in this node's snapshot; check the one at the base if the batch reaches it.
+            if (last < _log.Base.Index)
+            {
+                // Everything up to the base is in this node's snapshot: continue after it.
+                Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Base.Index));
+                return;
+            }
+
+            foreach (var entry in append.Batch)
+            {
+                if (entry.Index == _log.Base.Index && entry.Epoch != _log.Base.Epoch)
+                {
+                    NeedSnapshot(_log.Base.Index + 1);
+                    return;
+                }
+            }
+
+            prev = _log.Base;
+        }
+
+        if (prev.Index > _log.Last.Index)
+        {
+            Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Last.Index));
+            return;
+        }
+
+        var localEpoch = _log.EpochAt(prev.Index);
+        if (localEpoch != prev.Epoch)
+        {
+            if (prev.Index == _log.Base.Index)
+            {
+                NeedSnapshot(prev.Index);
+                return;
+            }
+
+            Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Last.Index, localEpoch, _log.FirstIndexOfEpoch(localEpoch, prev.Index)));
+            return;
+        }
+
+        foreach (var entry in append.Batch)
+        {
+            if (entry.Index <= prev.Index)
+            {
+                continue;
+            }
+
+            if (entry.Index <= _log.Last.Index)
+            {
+                if (_log.EpochAt(entry.Index) == entry.Epoch)
+                {
+                    continue;
+                }
+
+                if (!Diverge(entry.Index, append.Epoch))
+                {
+                    return;
+                }
+            }
+
+            _log.Add(entry);
+        }
+
+        _matchIndex = Math.Max(_matchIndex, Math.Max(last, prev.Index));
+        if (append.Batch.Count == 0)
+        {
+            // A probe: the peer's history matches up to prev; force an ack so the owner learns it.
+            _ackedReceived = -1;
+        }
+    }
+
+    /// <summary>Cuts the log from <paramref name="index"/> on; false if the node must now wait for a snapshot.</summary>
+    private bool Diverge(long index, long ownerEpoch)
+    {
+        var removed = _log.TruncateAfter(index - 1);
+        _outputs.Add(new TruncateLogCommand(_log.Last));
+        if (removed.Count > 0)
+        {
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.Conflict, removed, ownerEpoch)));
+        }
+
+        _durable = Math.Min(_durable, index - 1);
+        _persistRequested = Math.Min(_persistRequested, index - 1);
+        _matchIndex = Math.Min(_matchIndex, index - 1);
+        if (_applied >= index)
+        {
+            if (_snapshot.Index < index)
+            {
+                _outputs.Add(new RestoreLocalSnapshotCommand(index - 1));
+                _applied = index - 1;
+            }
+            else
+            {
+                // The local snapshot holds the diverged state: only the owner's snapshot can replace it.
+                Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void NeedSnapshot(long divergedFrom)
+    {
+        if (divergedFrom <= _log.Last.Index && divergedFrom > _log.Base.Index)
+        {
+            var removed = _log.TruncateAfter(divergedFrom - 1);
+            _outputs.Add(new TruncateLogCommand(_log.Last));
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.Conflict, removed, _ownerEpoch)));
+            _durable = Math.Min(_durable, divergedFrom - 1);
+            _persistRequested = Math.Min(_persistRequested, divergedFrom - 1);
+        }
+
+        Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
+    }
+
+    private void OnSnapshot(SnapshotMessage snapshot)
+    {
+        if (!AcceptEpoch(snapshot.Epoch))
+        {
+            return;
+        }
+
+        // Entries not confirmed to match the owner's history are replaced by its snapshot: the host hears about them.
+        var keep = Math.Max(_matchIndex, _log.Base.Index);
+        if (_log.Last.Index > keep)
+        {
+            var removed = _log.TruncateAfter(keep);
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, snapshot.Epoch)));
+        }
+
+        _outputs.Add(new InstallSnapshotCommand(snapshot.Position, snapshot.Data));
+    }
+}

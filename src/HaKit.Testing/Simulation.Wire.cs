@@ -1,0 +1,196 @@
+using System.Globalization;
+using HaKit.Ownership;
+using HaKit.Runtime;
+using HaKit.Wire;
+using HaKit.Wire.Proto;
+using static HaKit.Testing.TraceFormat;
+
+namespace HaKit.Testing;
+
+// The wire: heartbeats sent on every link through the real EnvelopeCodec, the network's faults on the way (loss, delay,
+// duplication, reordering, replays of captured packets, cuts), and the receive path through the runtime's InboundRouter.
+public sealed partial class Simulation
+{
+    private void SendHeartbeat(SimulatedNode n, HeartbeatMessage message)
+    {
+        if (Options.RecordTrace)
+        {
+            Record(n.Name, "msg", $"send {Describe(message)}");
+        }
+
+        SendOnLinks(n, HeartbeatMapper.ToProto(message), null);
+    }
+
+    /// <summary>Sends one message on every link, one envelope per link (each link carries its own sequence number), to every other node or only to <paramref name="only"/>.</summary>
+    private void SendOnLinks(SimulatedNode n, ClusterMessage message, SimulatedNode? only)
+    {
+        var length = PayloadCodec.Write(message, _payload);
+        for (var l = 0; l < _links.Length; l++)
+        {
+            var size = n.Codec.Encode(_payload.AsSpan(0, length), _send);
+            var bytes = _send.AsSpan(0, size).ToArray();
+            foreach (var peer in _nodes)
+            {
+                if (peer != n && (only is null || peer == only))
+                {
+                    Transmit(n, peer, l, bytes);
+                }
+            }
+        }
+    }
+
+    private void Transmit(SimulatedNode from, SimulatedNode to, int link, byte[] bytes)
+    {
+        var key = (from.Index, to.Index, link);
+        if (_cuts.TryGetValue(key, out var cut) && cut > 0)
+        {
+            if (Options.RecordTrace)
+            {
+                Record(from.Name, "drop", $"->{to.Name} {_links[link]}: link cut");
+            }
+
+            return;
+        }
+
+        var f = _faultsOn ? _faults : null;
+        if (f is not null && Chance(f.Loss))
+        {
+            if (Options.RecordTrace)
+            {
+                Record(from.Name, "drop", $"->{to.Name} {_links[link]}: lost");
+            }
+
+            return;
+        }
+
+        Deliver(from, to, link, bytes, PacketDelay(f, to), "");
+        if (f is null)
+        {
+            return;
+        }
+
+        if (Chance(f.Duplicate))
+        {
+            Deliver(from, to, link, bytes, PacketDelay(f, to), " (duplicate)");
+        }
+
+        if (!_captured.TryGetValue(key, out var old))
+        {
+            old = [];
+            _captured[key] = old;
+        }
+
+        if (f.Replay > 0 && old.Count > 0 && Chance(f.Replay))
+        {
+            Deliver(from, to, link, old[Random.Next(old.Count)], PacketDelay(f, to), " (replayed old packet)");
+        }
+
+        if (f.Replay > 0)
+        {
+            if (old.Count >= 16)
+            {
+                old.RemoveAt(Random.Next(old.Count));
+            }
+
+            old.Add(bytes);
+        }
+    }
+
+    private TimeSpan PacketDelay(FaultProfile? f, SimulatedNode to)
+    {
+        var delay = Draw(f?.NetworkDelay ?? Options.Faults.NetworkDelay);
+        if (f is null)
+        {
+            return delay;
+        }
+
+        if (to.NextTickAt > Now && Chance(f.EdgeBias))
+        {
+            return to.NextTickAt - Now; // arrives in the same instant as the receiver's next timer
+        }
+
+        if (Chance(f.Delay))
+        {
+            delay += Draw(f.Jitter);
+        }
+
+        if (Chance(f.Reorder))
+        {
+            delay += Options.Cluster.Timing.Interval * (1 + (Random.NextDouble() * 2));
+        }
+
+        return delay;
+    }
+
+    /// <summary>The receive path of the node's current incarnation: the runtime's <see cref="InboundRouter"/> over its codec, votes to its voter.</summary>
+    private readonly Dictionary<SimulatedNode, (EnvelopeCodec Codec, InboundRouter Router)> _routers = [];
+    private string _inboundLink = "";
+    private string _inboundNote = "";
+
+    private InboundRouter Router(SimulatedNode to)
+    {
+        if (_routers.TryGetValue(to, out var r) && r.Codec == to.Codec)
+        {
+            return r.Router;
+        }
+
+        var router = new InboundRouter(to.Codec, null, null, (sender, message) =>
+        {
+            if (to.Voter is not { } voter)
+            {
+                return false;
+            }
+
+            if (Options.RecordTrace)
+            {
+                Record(to.Name, "msg", $"<-{sender} {_inboundLink}{_inboundNote}: {message}");
+            }
+
+            voter.OnMessage(to.Clock.LocalNow, sender, message);
+            return true;
+        });
+        _routers[to] = (to.Codec, router);
+        return router;
+    }
+
+    private void Deliver(SimulatedNode from, SimulatedNode to, int link, byte[] bytes, TimeSpan delay, string note) =>
+        Later(to, delay, () =>
+        {
+            _inboundLink = _links[link];
+            _inboundNote = note;
+            var routed = Router(to).Route(bytes, _links[link]);
+            switch (routed.Drop)
+            {
+                case InboundDrop.Wire:
+                    if (Options.RecordTrace)
+                    {
+                        Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: wire layer dropped it ({routed.WireReason})");
+                    }
+
+                    return;
+                case InboundDrop.MalformedPayload or InboundDrop.VoteRejected: // rejected only when the node has no voter (not Witness mode)
+                    Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed payload");
+                    return;
+                case InboundDrop.MalformedHeartbeat:
+                    Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed heartbeat");
+                    return;
+            }
+
+            if (routed.Heartbeat is not { } heartbeat)
+            {
+                return; // a vote message, handed to the voter
+            }
+
+            var sender = routed.Sender!;
+            var incarnation = routed.Incarnation;
+            var senderNode = this[sender];
+            _lastHeard[(to.Index, senderNode.Index)] = (Now, heartbeat);
+            Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat));
+            if (Options.RecordTrace)
+            {
+                Record(to.Name, "msg", $"<-{sender} {_links[link]} inc {incarnation} seq {routed.Sequence}{note}: {Describe(heartbeat)}");
+            }
+
+            to.Core.Receive(to.Clock.LocalNow, sender, _links[link], incarnation, heartbeat);
+        });
+}
