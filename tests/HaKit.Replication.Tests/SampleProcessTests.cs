@@ -108,6 +108,8 @@ public sealed class SampleProcessTests
         using var stop = new CancellationTokenSource();
         using var http = new HttpClient { BaseAddress = Service, Timeout = TimeSpan.FromSeconds(10) };
         var acknowledged = new ConcurrentDictionary<string, string>();
+        var positions = new ConcurrentDictionary<string, string>();
+        var kills = new List<string>();
         var unknown = 0;
         try
         {
@@ -131,6 +133,7 @@ public sealed class SampleProcessTests
                         {
                             Assert.That(body, Does.Match("^epoch=[1-9][0-9]* index=[1-9][0-9]*\n$"));
                             acknowledged[key] = value;
+                            positions[key] = $"{body.Trim()} at {DateTime.UtcNow:HH:mm:ss.fff}";
                         }
                         else
                         {
@@ -156,6 +159,7 @@ public sealed class SampleProcessTests
                 var survivor = nodes.Values.Single(n => n != owner);
                 var listening = survivor.Count("http listening group=kv");
                 owner.Kill();
+                kills.Add($"{owner.Name} at {DateTime.UtcNow:HH:mm:ss.fff}");
                 await Wait.UntilAsync(() => survivor.Count("http listening group=kv") > listening, $"{survivor.Name} to take over after SIGKILL of {owner.Name}", 30);
                 owner.Dispose();
                 var restarted = Start(owner.Name);
@@ -173,12 +177,22 @@ public sealed class SampleProcessTests
                 var body = await response.Content.ReadAsStringAsync();
                 if (response.StatusCode != HttpStatusCode.OK || body != value)
                 {
-                    missing.Add($"{key}: {(int)response.StatusCode} '{body}' (acknowledged '{value}')");
+                    missing.Add($"{key}: {(int)response.StatusCode} '{body}' (acknowledged '{value}' {positions[key]})");
                 }
             }
 
             var diverged = nodes.Values.SelectMany(n => n.Diverged).ToList();
             TestContext.Out.WriteLine($"{mode}: {acknowledged.Count} acknowledged writes, {unknown} unanswered, {missing.Count} lost; cut and handed to the callback: {string.Join(" | ", diverged)}");
+            if (missing.Count > 0)
+            {
+                // What the next investigation needs: when each lost write was acknowledged, at which position, the kills, and both nodes' output.
+                TestContext.Out.WriteLine("kills: " + string.Join(", ", kills));
+                foreach (var n in nodes.Values)
+                {
+                    TestContext.Out.WriteLine($"==== node {n.Name}{Environment.NewLine}{n.Output}");
+                }
+            }
+
             Assert.That(missing, Is.Empty, "acknowledged writes lost");
             Assert.That(nodes.Values.SelectMany(n => n.Errors), Is.Empty, "no node logged an error");
         }
