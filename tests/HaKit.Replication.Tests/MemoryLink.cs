@@ -48,7 +48,7 @@ internal sealed class MemoryLink
     {
         var bytes = FrameCodec.Encode((Protocol.ReplicationMessage)message).ToByteArray();
         var decoded = FrameCodec.Decode(Frame.Parser.ParseFrom(bytes));
-        Assert.That(decoded, Is.Not.Null);
+        Assert.That(decoded, Is.InstanceOf(message.GetType()), "the frame codec keeps the message's kind");
         to.Deliver(decoded!);
         return true;
     }

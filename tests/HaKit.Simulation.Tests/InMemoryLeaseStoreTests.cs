@@ -60,7 +60,7 @@ public sealed class InMemoryLeaseStoreTests
 
         store.DeleteKey("/k");
         var other = store.PutWithNewLease("/k", "a", Ttl);
-        Assert.That(other, Is.Not.Null);
+        Assert.That(other?.Value, Is.EqualTo("a"), "created under the name it was given");
         Assert.That(other!.LeaseId, Is.Not.EqualTo(lease), "same name, another lease");
         Assert.That(other.CreateRevision, Is.GreaterThan(claim.Holder.CreateRevision));
 

@@ -193,7 +193,8 @@ public sealed class LeaseModeTests
         using var sim = Start(out _);
         sim.LeaseStore!.DeleteKey(Key);
         var impostor = sim.LeaseStore.PutWithNewLease(Key, "a", Ttl);
-        Assert.That(impostor, Is.Not.Null);
+        Assert.That(sim.LeaseStore.Keys[Key], Is.EqualTo(impostor), "the key now holds the second process's lease");
+        Assert.That(impostor!.Value, Is.EqualTo("a"));
         var expires = sim.Now + Ttl;
 
         Assert.That(sim.RunUntil(s => s["a"].Role("web") != GroupRole.Active, Ttl / 2), Is.Not.Null, "a's renewal must see the key bound to another lease, whatever name it carries");
