@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Threading.Channels;
 using HaKit.Diagnostics;
 using HaKit.Ownership;
+using HaKit.Resources;
 using HaKit.Runtime;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -234,12 +235,12 @@ internal sealed partial class Notifier : IAsyncDisposable
             }
             catch (OperationCanceledException)
             {
-                process.Kill(entireProcessTree: true);
+                ChildProcess.KillTree(process);
                 return stop.IsCancellationRequested ? false
                     : Fail("script", n, $"{_options.Script} ran longer than {_options.ScriptTimeout.TotalSeconds:0.###} s and was killed");
             }
 
-            var tail = Tail(await output.ConfigureAwait(false) + await errors.ConfigureAwait(false));
+            var tail = await TailAsync(output, errors).ConfigureAwait(false);
             if (process.ExitCode != 0)
             {
                 return Fail("script", n, $"{_options.Script} exited with code {process.ExitCode}{tail}");
@@ -294,6 +295,22 @@ internal sealed partial class Notifier : IAsyncDisposable
         }
 
         return false;
+    }
+
+    /// <summary>The script's last output lines, waiting for them no longer than <see cref="ChildProcess.OutputDrainWait"/>: a
+    /// process the script left in the background may keep its pipes open, and must not hold the notifications.</summary>
+    private static async Task<string> TailAsync(Task<string> output, Task<string> errors)
+    {
+        try
+        {
+            await Task.WhenAll(output, errors).WaitAsync(ChildProcess.OutputDrainWait).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            return "";
+        }
+
+        return Tail(output.Result + errors.Result);
     }
 
     private static string Tail(string output)

@@ -93,6 +93,43 @@ public sealed class NotifierTests
     }
 
     [Test]
+    public async Task A_script_that_leaves_a_process_holding_its_output_does_not_hold_the_notifications()
+    {
+        var script = Script("background.sh", """
+            #!/bin/sh
+            sleep 30 &
+            echo $! >> "$0.pids"
+            echo started
+            """);
+        try
+        {
+            await using var notifier = Notifier(new NotifyOptions { Script = script, ScriptTimeout = TimeSpan.FromSeconds(20) });
+            notifier.Start();
+            var posted = System.Diagnostics.Stopwatch.StartNew();
+            notifier.Post(Role(GroupRole.Active));
+            notifier.Post(Role(GroupRole.Standby));
+            await Until(() => notifier.Delivered == 2);
+            Assert.That(posted.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "the background sleep kept the pipes open for 30 s");
+            Assert.That(notifier.Failed, Is.Zero);
+        }
+        finally
+        {
+            foreach (var pid in File.Exists(script + ".pids") ? File.ReadAllLines(script + ".pids") : [])
+            {
+                try
+                {
+                    using var sleeper = System.Diagnostics.Process.GetProcessById(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture));
+                    sleeper.Kill();
+                }
+                catch (ArgumentException)
+                {
+                    // Already gone.
+                }
+            }
+        }
+    }
+
+    [Test]
     public async Task Posting_never_waits_for_a_slow_script_and_a_full_queue_drops_the_oldest()
     {
         var script = Script("slow.sh", """
