@@ -50,6 +50,29 @@ internal sealed partial class OwnershipCore
     }
 
     /// <summary>
+    /// A datagram link's evidence that nothing listens on <paramref name="peer"/>'s heartbeat port any more: an ICMP port
+    /// unreachable answered a datagram sent to it (a live node always has its port bound, and a peer that leaves says goodbye
+    /// first). On its own it proves nothing (the peer may be restarting); after a crash hint from another link it answers the
+    /// hint's probe on this link at once, so the hint need not wait out its window (<see cref="HintQualifies"/>).
+    /// </summary>
+    /// <param name="now">Monotonic time.</param>
+    /// <param name="peer">The peer.</param>
+    /// <param name="link">The link whose datagram was refused.</param>
+    public void PeerPortClosed(TimeSpan now, string peer, string link)
+    {
+        Step(now, () =>
+        {
+            if (!_peerByName.TryGetValue(peer, out var p) || Array.Find(p.Links, l => l.Name == link) is not { } state)
+            {
+                return;
+            }
+
+            state.PortClosedAt = _now;
+            EvaluateHint(p);
+        });
+    }
+
+    /// <summary>
     /// When the peer's hint can qualify at the earliest (the probe window after the hint), or <see langword="null"/> when it has no
     /// hint. The runtime wakes the core then, instead of waiting for the next tick.
     /// </summary>
@@ -77,7 +100,7 @@ internal sealed partial class OwnershipCore
             return false;
         }
 
-        if (_now < hint.At + HintWindow(p))
+        if (_now < hint.At + HintWindow(p) && !EveryOtherPortClosed(p, hint))
         {
             return false;
         }
@@ -85,6 +108,20 @@ internal sealed partial class OwnershipCore
         foreach (var l in p.Links)
         {
             if (l.Detector.LastHeartbeat is { } last && last > hint.At)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Whether every link but the hinted one reported the peer's port closed since the hint: the probe was answered, by the kernel.</summary>
+    private static bool EveryOtherPortClosed(PeerState p, CrashHint hint)
+    {
+        foreach (var l in p.Links)
+        {
+            if (l.Name != hint.Link && !(l.PortClosedAt is { } closed && closed >= hint.At))
             {
                 return false;
             }

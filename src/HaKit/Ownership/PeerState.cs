@@ -15,6 +15,12 @@ internal sealed class LinkState(string name, IFailureDetector detector)
 
     /// <summary>The health last reported for the link.</summary>
     public PeerHealth Health { get; set; } = PeerHealth.Alive;
+
+    /// <summary>
+    /// When this link last reported the peer's port closed (an ICMP port unreachable answering a datagram sent to it: the host
+    /// is up, nothing listens), or <see langword="null"/>. Evidence for a crash hint seen on another link.
+    /// </summary>
+    public TimeSpan? PortClosedAt { get; set; }
 }
 
 /// <summary>What this node knows of a peer: its health over every link and its latest announcement for each group.</summary>

@@ -33,6 +33,7 @@ public sealed class ClusterNode : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly HaKitMetrics _metrics;
     private readonly Notifier? _notifier;
+    private readonly EventLogWriter _eventLog;
     private readonly IArbiter _arbiter;
     private readonly WitnessArbiter? _witness;
     private readonly FenceCoordinator _fencing;
@@ -96,6 +97,7 @@ public sealed class ClusterNode : IAsyncDisposable
         _executor = new NodeCommandExecutor(options, _loop, _links, _state, _arbiter, _fencing, _drivers, _metrics, _logger, Publish);
         _diesWithProcess = resources.Where(r => r.Value.Count > 0 && r.Value.All(x => x.DiesWithProcess)).Select(r => r.Key).ToHashSet(StringComparer.Ordinal);
         _warmUpAssemblies = [typeof(ClusterNode).Assembly, typeof(Polly.ResiliencePipeline).Assembly, .. resources.Values.SelectMany(l => l).Select(r => r.GetType().Assembly).Distinct()];
+        _eventLog = new EventLogWriter(_logger, options.NodeName); // last: nothing above may leave its writer running
     }
 
     /// <summary>Raised on the node's loop for every event (role changes, peer and link status, split brain, resource actions, …). Handlers must not block.</summary>
@@ -182,7 +184,7 @@ public sealed class ClusterNode : IAsyncDisposable
         var witness = _witness;
         _admin.Open(incarnation);
         var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage, _admin.OnMessage);
-        _receiver = new NodeReceiver(router, _loop, _logger, _time);
+        _receiver = new NodeReceiver(router, _loop, _logger, _time) { PeerByAddress = NodeReceiver.PeerAddresses(_options) };
         await _links.StartAsync(_receiver, cancellationToken).ConfigureAwait(false);
 
         RuntimeLog.TimingBudget(_logger, _options.Preset.ToString(), _options.Timing.Interval.TotalMilliseconds, _options.Timing.DeadTime.TotalMilliseconds, Budget.ToString());
@@ -312,6 +314,8 @@ public sealed class ClusterNode : IAsyncDisposable
             await _notifier.DisposeAsync().ConfigureAwait(false); // delivers what the stop itself reported, within a bound
         }
 
+        await _eventLog.DisposeAsync().ConfigureAwait(false); // writes the stop's own lines, within a bound
+
         _metrics.Dispose();
         _links.DisposeKeys();
         _shutdown.Dispose();
@@ -422,7 +426,7 @@ public sealed class ClusterNode : IAsyncDisposable
         // The status matches the event: the admin API's watch snapshot (taken under its journal's lock) includes every event numbered.
         _loop.RefreshStatus();
         _metrics.Record(e);
-        EventLog.Log(_logger, _options.NodeName, e);
+        _eventLog.Post(e); // off the loop: a cold or slow log line must not delay a takeover
         _notifier?.Post(e);
         if (e is ShutdownReady)
         {

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net;
 using HaKit.Diagnostics;
 using HaKit.Transport;
 using HaKit.Wire;
@@ -27,6 +28,36 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
     private readonly LogAggregator _drops = new(logger, time);
     private readonly ConcurrentDictionary<string, string[]> _dropKeys = new(StringComparer.Ordinal);
     private int _pending;
+
+    /// <summary>
+    /// The peers' datagram addresses by (link, address), to name the peer whose port a link found closed
+    /// (<see cref="OnPeerPortUnreachable"/>); empty when not set.
+    /// </summary>
+    internal IReadOnlyDictionary<(string Link, EndPoint Address), string> PeerByAddress { get; init; } = new Dictionary<(string, EndPoint), string>();
+
+    /// <summary>Builds <see cref="PeerByAddress"/> from the configured unicast addresses of the other nodes (a host name or a multicast link has none).</summary>
+    /// <param name="options">The node's options.</param>
+    internal static Dictionary<(string Link, EndPoint Address), string> PeerAddresses(HaKitOptions options)
+    {
+        var map = new Dictionary<(string, EndPoint), string>();
+        foreach (var node in options.Nodes)
+        {
+            if (string.Equals(node.Name, options.NodeName, StringComparison.Ordinal) || node.Addresses is null)
+            {
+                continue;
+            }
+
+            foreach (var (link, address) in node.Addresses)
+            {
+                if (IPEndPoint.TryParse(address, out var endPoint) && endPoint.Port != 0)
+                {
+                    map[(link, endPoint)] = node.Name;
+                }
+            }
+        }
+
+        return map;
+    }
 
     /// <summary>Heartbeats posted to the loop and not yet taken in.</summary>
     internal int PendingHeartbeats => Volatile.Read(ref _pending);
@@ -95,6 +126,19 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
                 loop.WakeAt(due);
             }
         });
+    }
+
+    /// <inheritdoc />
+    public void OnPeerPortUnreachable(IHeartbeatTransport link, EndPoint destination)
+    {
+        var linkName = link.LinkName;
+        if (!PeerByAddress.TryGetValue((linkName, destination), out var peer))
+        {
+            return;
+        }
+
+        var now = loop.Now;
+        loop.Post(() => loop.Core.PeerPortClosed(now, peer, linkName));
     }
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Logging;
 
 namespace HaKit.Transport;
@@ -55,6 +56,18 @@ public interface IPacketReceiver
     /// <param name="peer">The peer's node name.</param>
     /// <param name="evidence">What the link saw, for logs and the role change's explanation (for example <c>connection reset on link grpc0, reconnect refused</c>).</param>
     void OnPeerProcessGone(IHeartbeatTransport link, string peer, string evidence)
+    {
+    }
+
+    /// <summary>
+    /// Called when a datagram link learns that nothing listens at <paramref name="destination"/> any more: the kernel reported an
+    /// ICMP port unreachable for a datagram sent there (only a socket connected to its one peer can tell). Not a fault of the link;
+    /// after a crash hint from another link it is that peer's answer to the hint's probe (docs/architecture.md, "The crash hint").
+    /// The default ignores it.
+    /// </summary>
+    /// <param name="link">The link that saw it.</param>
+    /// <param name="destination">The peer address whose port was unreachable.</param>
+    void OnPeerPortUnreachable(IHeartbeatTransport link, EndPoint destination)
     {
     }
 }

@@ -228,6 +228,7 @@ internal sealed class UdpEngine
             // A connected socket reports the ICMP port-unreachable of an earlier send (the peer is down): an unconnected socket
             // never sees it, and it is not a fault of this link.
             TransportLog.ReceiveIcmpIgnored(_logger, _linkName, SocketError.ConnectionRefused);
+            _receiver?.OnPeerPortUnreachable(_owner, _destinationEndPoints[0]);
             return true;
         }
 
@@ -422,8 +423,14 @@ internal sealed class UdpEngine
             }
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
             {
-                // ICMP port unreachable from an earlier send (a peer that is down): not a fault of this link.
+                // ICMP port unreachable from an earlier send (a peer that is down): not a fault of this link. A socket connected
+                // to its one peer knows whose port it was: evidence for a crash hint.
                 TransportLog.ReceiveIcmpIgnored(_logger, _linkName, ex.SocketErrorCode);
+                if (ConnectedToPeer && ex.SocketErrorCode == SocketError.ConnectionRefused)
+                {
+                    _receiver?.OnPeerPortUnreachable(_owner, _destinationEndPoints[0]);
+                }
+
                 continue;
             }
             catch (Exception ex)

@@ -166,6 +166,14 @@ internal sealed class CoreCluster
         }
     }
 
+    /// <summary>A node's datagram link reports the peer's port closed (an ICMP port unreachable answered a datagram sent to it).</summary>
+    public void PortClosed(string node, string peer, string link)
+    {
+        var n = Nodes[node];
+        n.Core.PeerPortClosed(Now, peer, link);
+        Drain(n);
+    }
+
     /// <summary>Tells a node's core that the arbiter saw a group become free (etcd: its key was deleted).</summary>
     public void ArbiterFreed(string node, string group = "web")
     {

@@ -71,6 +71,43 @@ public class CrashHintTests
     }
 
     [Test]
+    public void A_port_unreachable_on_the_other_link_answers_the_probe_and_the_hint_counts_before_the_window()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+        c.Crash("a");
+        c.RunMs(2);
+        var hintedAt = c.Now;
+        c.HintCrash("b", "a", "grpc0");
+        c.RunMs(1); // the probe on lan0 comes back as an ICMP port unreachable: nothing listens on a's heartbeat port
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Standby), "not before the evidence");
+        c.PortClosed("b", "a", "lan0");
+
+        Assert.That(c.Role("b"), Is.Not.EqualTo(GroupRole.Standby), "the closed port answered the probe: b starts the takeover at once");
+        Assert.That(c.Now - hintedAt, Is.LessThan(Window), "without waiting out the probe window");
+        var hint = c.EventsOf<PeerCrashHinted>("b").Single();
+        Assert.That(hint.Shortened, Is.EqualTo(new[] { "web" }));
+        c.RunUntil(() => c.Role("b") == GroupRole.Active, Second);
+        Assert.That(c.Overlaps, Is.Empty);
+    }
+
+    [Test]
+    public void A_port_unreachable_from_before_the_hint_does_not_shorten_the_window()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+        c.Crash("a");
+        c.RunMs(2);
+        c.PortClosed("b", "a", "lan0"); // an earlier datagram refused: says nothing about the probe the hint will send
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Standby), "a closed port alone proves nothing");
+        c.RunMs(1);
+        var hintedAt = c.Now;
+        c.HintCrash("b", "a", "grpc0");
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Standby), "the stale refusal does not answer this hint's probe");
+
+        c.RunUntil(() => c.Role("b") != GroupRole.Standby, Second);
+        Assert.That(c.Now - hintedAt, Is.GreaterThanOrEqualTo(Window), "the hint counted only after its window");
+    }
+
+    [Test]
     public void A_live_peer_answers_the_probe_at_once_and_the_hint_is_void()
     {
         var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);

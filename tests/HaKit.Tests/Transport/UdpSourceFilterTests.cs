@@ -71,7 +71,7 @@ public sealed class UdpSourceFilterTests
     }
 
     [Test]
-    public async Task A_connected_link_whose_peer_is_down_reports_no_fault()
+    public async Task A_connected_link_whose_peer_is_down_reports_no_fault_but_the_closed_port()
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -89,6 +89,7 @@ public sealed class UdpSourceFilterTests
         }
 
         Assert.That(receiver.Faults, Is.Empty);
+        Assert.That(receiver.Unreachable, Is.Not.Empty.And.All.EqualTo(new IPEndPoint(IPAddress.Loopback, pb)), "each refused datagram names the peer whose port is closed (crash-hint evidence)");
     }
 
     [Test]
@@ -144,6 +145,26 @@ public sealed class UdpSourceFilterTests
         private readonly List<byte[]> _packets = [];
         private readonly List<DropReason> _drops = [];
         private readonly List<Exception> _faults = [];
+        private readonly List<EndPoint> _unreachable = [];
+
+        public IReadOnlyList<EndPoint> Unreachable
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return [.. _unreachable];
+                }
+            }
+        }
+
+        public void OnPeerPortUnreachable(IHeartbeatTransport link, EndPoint destination)
+        {
+            lock (_gate)
+            {
+                _unreachable.Add(destination);
+            }
+        }
 
         public IReadOnlyList<byte[]> Packets
         {
