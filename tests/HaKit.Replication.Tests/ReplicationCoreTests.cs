@@ -442,4 +442,27 @@ public sealed class ReplicationCoreTests
         Assert.That(CoreNode.Text(a.Core.Log.Get(2)), Is.EqualTo("b2"), "a holds b's acknowledged entry, not its own");
         Assert.That(a.Diverged.SelectMany(d => d.Entries).Select(CoreNode.Text), Is.EqualTo(new[] { "a-own" }));
     }
+
+    [Test]
+    public void Two_owners_of_one_epoch_on_a_live_stream_resume_replication_when_one_gives_up()
+    {
+        // Both are made owner of epoch 3 while connected: each ignores the other's probe (no answer). When a gives up, b must
+        // probe again; before, b waited for an answer that never came and acknowledged nothing until the stream was re-made.
+        var pair = new CorePair(ReplicationMode.Durable);
+        pair.Connect();
+        Assert.That(pair.A.Core.BecomeOwner(3), Is.True);
+        Assert.That(pair.B.Core.BecomeOwner(3), Is.True);
+        pair.A.Append("a1");
+        pair.B.Append("b1");
+        pair.B.Append("b2");
+        pair.Settle();
+        Assert.That(pair.B.AckedUpTo, Is.Zero, "a owner does not follow another owner of its epoch");
+        pair.A.Core.BecomeStandby("split brain lost");
+        pair.A.Drain();
+        pair.Settle();
+        Assert.That(pair.B.AckedUpTo, Is.EqualTo(2));
+        Assert.That(pair.A.Core.Log.Last.Index, Is.EqualTo(2));
+        Assert.That(CoreNode.Text(pair.A.Core.Log.Get(1)), Is.EqualTo("b1"));
+        Assert.That(pair.A.Diverged.SelectMany(d => d.Entries).Select(CoreNode.Text), Is.EqualTo(new[] { "a1" }));
+    }
 }

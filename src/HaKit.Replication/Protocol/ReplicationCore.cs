@@ -151,7 +151,8 @@ internal sealed partial class ReplicationCore
     /// <param name="reason">Why, for the failed appends.</param>
     public void BecomeStandby(string reason)
     {
-        if (Role == ReplicaRole.Owner)
+        var wasOwner = Role == ReplicaRole.Owner;
+        if (wasOwner)
         {
             _outputs.Add(new FailPendingCommand(Acknowledged, reason));
         }
@@ -159,6 +160,12 @@ internal sealed partial class ReplicationCore
         Role = ReplicaRole.Standby;
         _matchIndex = 0;
         _ackedReceived = _ackedDurable = -1;
+        if (wasOwner && _peerConnected)
+        {
+            // The peer may be a second owner of this node's epoch, whose probe this node ignored while it owned the epoch (two
+            // owners do not answer each other): tell it where this log ends so that it probes again instead of waiting forever.
+            Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Last.Index));
+        }
     }
 
     /// <summary>Appends an entry (owner): persisted and sent at the next <see cref="Pump"/>.</summary>
