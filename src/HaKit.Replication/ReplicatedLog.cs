@@ -90,7 +90,8 @@ public sealed class ReplicatedLog : IAsyncDisposable
         await RestoreAsync(stateMachine, snapshot.Data, cancellationToken).ConfigureAwait(false);
         var entries = new List<LogEntry>();
         var segments = SegmentLog.Open(options.Directory, options.SegmentBytes, snapshot.Position, entries);
-        var core = new ReplicationCore(options.Mode, snapshot.Position, entries, EpochFile.Read(options.Directory), options.MaxBatchBytes, options.MaxInFlightBytes);
+        var core = new ReplicationCore(options.Mode, snapshot.Position, entries, EpochFile.Read(options.Directory), options.MaxBatchBytes, options.MaxInFlightBytes,
+            OwnedEpochFile.Read(options.Directory));
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
         await log.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         log._status = log.BuildStatus();
@@ -122,7 +123,8 @@ public sealed class ReplicatedLog : IAsyncDisposable
     /// <param name="epoch">The epoch; it must not be lower than any epoch this node has seen.</param>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>A task that completes when this node is owner.</returns>
-    /// <exception cref="InvalidOperationException"><paramref name="epoch"/> is lower than an epoch already seen.</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="epoch"/> is lower than an epoch already seen, or equal to an epoch in
+    /// which this node followed another owner (or that it saw before a restart): one epoch has one owner.</exception>
     public Task BecomeOwnerAsync(long epoch, CancellationToken cancellationToken) => Post(new RoleInput(epoch), cancellationToken);
 
     /// <summary>Gives the group up: appends still waiting fail; the node follows the next owner.</summary>
@@ -306,6 +308,11 @@ public sealed class ReplicatedLog : IAsyncDisposable
 
                 if (!_core.BecomeOwner(epoch))
                 {
+                    if (epoch == _core.SeenEpoch)
+                    {
+                        throw new EpochTakenException($"group {_options.Group}: cannot own it in epoch {epoch}: another node owns that epoch (this node followed it, or saw it before a restart); it can own the group in a later epoch");
+                    }
+
                     throw new InvalidOperationException($"group {_options.Group}: cannot own it in epoch {epoch}: this node has seen epoch {_core.SeenEpoch}");
                 }
 
@@ -352,6 +359,9 @@ public sealed class ReplicatedLog : IAsyncDisposable
                     break;
                 case PersistEpochCommand epoch:
                     EpochFile.Write(_options.Directory, epoch.Epoch);
+                    break;
+                case PersistOwnedEpochCommand owned:
+                    OwnedEpochFile.Write(_options.Directory, owned.Epoch, owned.From);
                     break;
                 case FailPendingCommand fail:
                     while (_pending.Count > 0)

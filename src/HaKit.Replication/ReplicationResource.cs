@@ -26,6 +26,11 @@ public sealed class ReplicationResource(ReplicatedLog log, string name = "replic
             await log.BecomeOwnerAsync(checked((long)context.Epoch), cancellationToken).ConfigureAwait(false);
             return ResourceResult.Success;
         }
+        catch (EpochTakenException ex)
+        {
+            // Its view of the epoch lags: another node owns this epoch. A later takeover (in a newer epoch) may succeed.
+            return ResourceResult.Transient(ex.Message, ex);
+        }
         catch (InvalidOperationException ex)
         {
             // This node has seen a higher epoch than the one it was given: it must not write (another owner is newer).

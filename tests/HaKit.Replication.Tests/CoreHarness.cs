@@ -8,9 +8,16 @@ namespace HaKit.Replication.Tests;
 internal sealed class CoreNode
 {
     public CoreNode(string name, ReplicationMode mode = ReplicationMode.Durable, long seenEpoch = 0, long maxInFlight = 1 << 20, long maxBatch = 1 << 16)
+        : this(name, mode, seenEpoch, maxInFlight, maxBatch, [], default)
+    {
+    }
+
+    /// <summary>A node restarted over <paramref name="entries"/> (durable) with the persisted <paramref name="owned"/> marker.</summary>
+    public CoreNode(string name, ReplicationMode mode, long seenEpoch, long maxInFlight, long maxBatch, IEnumerable<LogEntry> entries, (long Epoch, long From) owned)
     {
         Name = name;
-        Core = new ReplicationCore(mode, LogPosition.Zero, [], seenEpoch, maxBatch, maxInFlight);
+        Core = new ReplicationCore(mode, LogPosition.Zero, entries, seenEpoch, maxBatch, maxInFlight, owned);
+        Written = Core.Durable;
         Drain();
     }
 
@@ -44,6 +51,9 @@ internal sealed class CoreNode
     public int Restores { get; private set; }
 
     public long PersistedEpoch { get; private set; }
+
+    /// <summary>The last owned-epoch marker the core asked to persist.</summary>
+    public (long Epoch, long From) PersistedOwned { get; private set; }
 
     public LogPosition Append(string text)
     {
@@ -140,6 +150,9 @@ internal sealed class CoreNode
                     break;
                 case PersistEpochCommand epoch:
                     PersistedEpoch = epoch.Epoch;
+                    break;
+                case PersistOwnedEpochCommand owned:
+                    PersistedOwned = (owned.Epoch, owned.From);
                     break;
             }
         }

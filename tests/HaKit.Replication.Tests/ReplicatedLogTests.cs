@@ -155,6 +155,31 @@ public sealed class ReplicatedLogTests
     }
 
     [Test]
+    public async Task A_restarted_node_still_knows_its_own_entries_of_an_epoch_that_a_second_owner_took()
+    {
+        // a owns epoch 3 and writes alone (Async), then restarts; b, which never heard of epoch 3, is also made owner of epoch 3
+        // (a split brain at start-up). Following b, the restarted a must cut its own entry at b's position (it knows it from the
+        // `owned` file), or it would acknowledge b's entry as durable while holding its own, and b's acknowledged write would be
+        // lost when a takes over later.
+        var cut = new List<DivergedEntries>();
+        var a = await OpenAsync("a", ReplicationMode.Async);
+        await a.Log.BecomeOwnerAsync(3, Bound);
+        await a.PutAsync("k", V("a-own"), Bound);
+        await CloseAsync(a);
+        a = await OpenAsync("a", ReplicationMode.Durable, d => cut.Add(d));
+        Assert.That(Get(a, "k"), Is.EqualTo("a-own"));
+        var b = await OpenAsync("b");
+        await b.Log.BecomeOwnerAsync(3, Bound);
+
+        new MemoryLink(a.Log, b.Log).Connect();
+        var position = await b.PutAsync("k", V("b-acknowledged"), Bound);
+        Assert.That(position, Is.EqualTo(new LogPosition(3, 1)), "the same position as a's own entry");
+        await Wait.UntilAsync(() => Get(a, "k") == "b-acknowledged", "a to hold b's acknowledged write");
+        Assert.That(cut.SelectMany(d => d.Entries).Select(e => Encoding.UTF8.GetString(e.Data.Span)).Single(), Does.Contain("a-own"));
+        Assert.That(a.Log.Status.Durable, Is.EqualTo(1));
+    }
+
+    [Test]
     public async Task A_new_standby_with_an_empty_disk_installs_the_owners_snapshot_after_compaction()
     {
         var a = await OpenAsync("a");

@@ -340,4 +340,129 @@ public sealed class ReplicationCoreTests
         var resent = pair.A.Sent.OfType<AppendMessage>().SelectMany(m => m.Batch.ToList()).Select(e => e.Index).ToList();
         Assert.That(resent, Is.EqualTo(new long[] { 6, 7, 8 }));
     }
+    // Regression for the lost acknowledged write of the SIGKILL test (issue 11): the restarted node's HaKit proposed the epoch the
+    // other node already owned (its view of the epoch lagged the replication stream under load), its replication accepted it
+    // (only a lower epoch was refused), and two owners then wrote different entries under the same (epoch, index). The node that
+    // went back to following skipped the new owner's entries as "already held" (log matching compares positions), acknowledged
+    // them as durable, and lost them when it took over later.
+    [Test]
+    public void A_node_that_followed_the_owner_of_an_epoch_refuses_to_own_that_epoch()
+    {
+        var pair = new CorePair(ReplicationMode.Durable);
+        pair.Connect();
+        Assert.That(pair.A.Core.BecomeOwner(3), Is.True);
+        pair.A.Append("w1");
+        pair.Settle();
+        Assert.That(pair.B.Core.SeenEpoch, Is.EqualTo(3));
+        Assert.That(pair.B.Core.BecomeOwner(3), Is.False, "epoch 3 has an owner (a), which b followed");
+        Assert.That(pair.B.Core.Role, Is.EqualTo(ReplicaRole.Standby));
+        Assert.That(pair.B.Core.BecomeOwner(4), Is.True, "a later epoch is the normal takeover");
+    }
+
+    [Test]
+    public void A_node_that_gave_up_its_own_epoch_may_own_it_again_if_it_followed_no_one_in_it()
+    {
+        var pair = new CorePair(ReplicationMode.Durable);
+        Assert.That(pair.A.Core.BecomeOwner(3), Is.True);
+        pair.A.Drain();
+        Assert.That(pair.A.PersistedOwned, Is.EqualTo((3L, 0L)), "the marker is persisted for a restart");
+        pair.A.Core.BecomeStandby("resource restarted");
+        Assert.That(pair.A.Core.BecomeOwner(3), Is.True, "a resource restarted in place keeps its epoch");
+    }
+
+    [Test]
+    public void No_acknowledged_entry_is_lost_when_two_nodes_were_made_owner_in_one_epoch()
+    {
+        // a and b own epoch 2's history up to w2; both are then made owner of epoch 3 while cut off from each other (b's view of the
+        // epoch lagged), each appends, a gives up and follows b. a's own epoch-3 entry carries b's positions but is not b's.
+        var pair = new CorePair(ReplicationMode.Durable);
+        pair.Connect();
+        pair.A.Core.BecomeOwner(2);
+        pair.A.Append("w1");
+        pair.A.Append("w2");
+        pair.Settle();
+        pair.Disconnect();
+        Assert.That(pair.A.Core.BecomeOwner(3), Is.True);
+        Assert.That(pair.B.Core.BecomeOwner(3), Is.True);
+        pair.A.Append("a-unacknowledged");
+        pair.A.Step();
+        pair.B.Append("b3");
+        pair.B.Append("b4");
+        pair.B.Step();
+        pair.A.Core.BecomeStandby("split brain resolved: b keeps the group");
+        pair.A.Step();
+        pair.Connect();
+        pair.Settle();
+
+        Assert.That(pair.B.AckedUpTo, Is.EqualTo(4), "b3 and b4 are acknowledged once a holds them durably");
+        var a = pair.A.Core.Log;
+        var b = pair.B.Core.Log;
+        for (var i = 1; i <= pair.B.AckedUpTo; i++)
+        {
+            Assert.That(CoreNode.Text(a.Get(i)), Is.EqualTo(CoreNode.Text(b.Get(i))), $"index {i}: the follower holds the owner's entry");
+        }
+
+        Assert.That(pair.A.AppliedEntries.Select(CoreNode.Text), Is.EqualTo(new[] { "w1", "w2", "b3", "b4" }), "a's state is b's history");
+        Assert.That(pair.A.Diverged.SelectMany(d => d.Entries).Select(CoreNode.Text), Is.EqualTo(new[] { "a-unacknowledged" }),
+            "a's own entry of epoch 3 is cut and handed to the callback");
+        Assert.That(pair.A.PersistedOwned, Is.EqualTo((0L, 0L)), "following b in epoch 3, a no longer owns it");
+        Assert.That(pair.A.Core.BecomeOwner(3), Is.False, "and may not own it again");
+
+        // b dies; a takes over in a later epoch with every acknowledged entry.
+        Assert.That(pair.A.Core.BecomeOwner(4), Is.True);
+        Assert.That(pair.A.Core.Log.Last.Index, Is.EqualTo(4));
+    }
+
+    [Test]
+    public void A_restarted_node_cuts_its_own_entries_when_it_follows_a_second_owner_of_its_epoch()
+    {
+        // a owned epoch 3 before a restart (persisted marker: its own entries follow index 1); b was made owner of epoch 3 too.
+        var a = new CoreNode("a", ReplicationMode.Durable, 3, 1 << 20, 1 << 16,
+            [new LogEntry(new LogPosition(2, 1), "w1"u8.ToArray()), new LogEntry(new LogPosition(3, 2), "a-own"u8.ToArray())], (3, 1));
+        var b = new CoreNode("b", ReplicationMode.Durable, 2, 1 << 20, 1 << 16, [new LogEntry(new LogPosition(2, 1), "w1"u8.ToArray())], default);
+        a.Peer = b;
+        b.Peer = a;
+        var pair = new[] { a, b };
+        Assert.That(a.Core.BecomeOwner(3), Is.True, "its own epoch, followed by no one since");
+        a.Core.BecomeStandby("split brain lost");
+        Assert.That(b.Core.BecomeOwner(3), Is.True);
+        b.Append("b2");
+        a.Connected = b.Connected = true;
+        a.Core.PeerUp();
+        b.Core.PeerUp();
+        for (var i = 0; i < 50; i++)
+        {
+            foreach (var node in pair)
+            {
+                node.Step();
+            }
+        }
+
+        Assert.That(b.AckedUpTo, Is.EqualTo(2));
+        Assert.That(CoreNode.Text(a.Core.Log.Get(2)), Is.EqualTo("b2"), "a holds b's acknowledged entry, not its own");
+        Assert.That(a.Diverged.SelectMany(d => d.Entries).Select(CoreNode.Text), Is.EqualTo(new[] { "a-own" }));
+    }
+
+    [Test]
+    public void Two_owners_of_one_epoch_on_a_live_stream_resume_replication_when_one_gives_up()
+    {
+        // Both are made owner of epoch 3 while connected: each ignores the other's probe (no answer). When a gives up, b must
+        // probe again; before, b waited for an answer that never came and acknowledged nothing until the stream was re-made.
+        var pair = new CorePair(ReplicationMode.Durable);
+        pair.Connect();
+        Assert.That(pair.A.Core.BecomeOwner(3), Is.True);
+        Assert.That(pair.B.Core.BecomeOwner(3), Is.True);
+        pair.A.Append("a1");
+        pair.B.Append("b1");
+        pair.B.Append("b2");
+        pair.Settle();
+        Assert.That(pair.B.AckedUpTo, Is.Zero, "a owner does not follow another owner of its epoch");
+        pair.A.Core.BecomeStandby("split brain lost");
+        pair.A.Drain();
+        pair.Settle();
+        Assert.That(pair.B.AckedUpTo, Is.EqualTo(2));
+        Assert.That(pair.A.Core.Log.Last.Index, Is.EqualTo(2));
+        Assert.That(CoreNode.Text(pair.A.Core.Log.Get(1)), Is.EqualTo("b1"));
+        Assert.That(pair.A.Diverged.SelectMany(d => d.Entries).Select(CoreNode.Text), Is.EqualTo(new[] { "a1" }));
+    }
 }

@@ -6,6 +6,10 @@ internal abstract record ReplicationCommand;
 /// <summary>Write the highest epoch seen durably before acting on anything else (a restarted node must still refuse lower epochs).</summary>
 internal sealed record PersistEpochCommand(long Epoch) : ReplicationCommand;
 
+/// <summary>Write the epoch this node owns and the index its own entries follow durably (zeros: it followed another owner in
+/// that epoch) before acting on anything else: a restarted node must still know which entries of that epoch are its own.</summary>
+internal sealed record PersistOwnedEpochCommand(long Epoch, long From) : ReplicationCommand;
+
 /// <summary>Write the entries <paramref name="FromIndex"/>..<paramref name="ToIndex"/> of the core's log to disk, then report
 /// <see cref="ReplicationCore.LocalDurable"/> once an fdatasync covers them.</summary>
 internal sealed record PersistEntriesCommand(long FromIndex, long ToIndex) : ReplicationCommand;

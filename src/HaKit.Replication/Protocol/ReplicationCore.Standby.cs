@@ -6,7 +6,7 @@ internal sealed partial class ReplicationCore
 {
     private void OnAppend(AppendMessage append)
     {
-        if (!AcceptEpoch(append.Epoch))
+        if (!AcceptEpoch(append.Epoch) || !CutOwnEntriesOfEpoch(append.Epoch))
         {
             return;
         }
@@ -85,6 +85,35 @@ internal sealed partial class ReplicationCore
         }
     }
 
+    /// <summary>
+    /// Following another owner in <paramref name="epoch"/>, an epoch this node owned itself (two owners were made in one epoch):
+    /// the entries this node appended in it are not the other owner's, although they carry the same epoch, so they are cut and
+    /// handed to the divergence callback before log matching compares positions. False if the node must now wait for a snapshot.
+    /// </summary>
+    private bool CutOwnEntriesOfEpoch(long epoch)
+    {
+        if (_ownedEpoch != epoch)
+        {
+            return true;
+        }
+
+        _ownedEpoch = 0;
+        _outputs.Add(new PersistOwnedEpochCommand(0, 0));
+        if (_log.Last.Index <= _ownedFrom)
+        {
+            return true;
+        }
+
+        if (_ownedFrom < _log.Base.Index)
+        {
+            // Some of its own entries are already in the local snapshot: only the owner's snapshot can replace them.
+            NeedSnapshot(_log.Base.Index + 1);
+            return false;
+        }
+
+        return Diverge(_ownedFrom + 1, epoch);
+    }
+
     /// <summary>Cuts the log from <paramref name="index"/> on; false if the node must now wait for a snapshot.</summary>
     private bool Diverge(long index, long ownerEpoch)
     {
@@ -135,6 +164,14 @@ internal sealed partial class ReplicationCore
         if (!AcceptEpoch(snapshot.Epoch))
         {
             return;
+        }
+
+        if (_ownedEpoch == snapshot.Epoch)
+        {
+            // Its own entries of that epoch are replaced below with everything not confirmed to match (nothing is, yet).
+            _ownedEpoch = 0;
+            _outputs.Add(new PersistOwnedEpochCommand(0, 0));
+            _matchIndex = Math.Min(_matchIndex, _ownedFrom);
         }
 
         // Entries not confirmed to match the owner's history are replaced by its snapshot: the host hears about them.

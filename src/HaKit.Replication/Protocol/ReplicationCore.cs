@@ -21,6 +21,14 @@ internal sealed partial class ReplicationCore
 
     // Owner.
     private long _epoch;
+
+    // The epoch this node owned last (persisted, file `owned`) and the log's last index when it took that epoch (its own entries of that
+    // epoch follow it). Two nodes can be made owner in one epoch (HaKit's view of the epoch on one of them lagging what the
+    // replication stream already showed it, or both claiming at once): entries with the same (epoch, index) may then differ,
+    // which log matching cannot see. So a node never owns an epoch in which it followed another owner, and a node that follows
+    // another owner in an epoch it owned itself cuts its own entries of that epoch first.
+    private long _ownedEpoch;
+    private long _ownedFrom;
     private bool _peerConnected;
     private long _peerNext;
     private long _sentUpTo;
@@ -43,8 +51,12 @@ internal sealed partial class ReplicationCore
     /// <param name="seenEpoch">The highest epoch this node has seen (persisted).</param>
     /// <param name="maxBatchBytes">Most entry bytes in one append message.</param>
     /// <param name="maxInFlightBytes">Most entry bytes sent and not yet acknowledged as received (flow control).</param>
-    public ReplicationCore(ReplicationMode mode, LogPosition snapshot, IEnumerable<LogEntry> entries, long seenEpoch, long maxBatchBytes, long maxInFlightBytes)
+    /// <param name="owned">The epoch this node owned last and the index its own entries of it follow (persisted; zeros if none).</param>
+    public ReplicationCore(ReplicationMode mode, LogPosition snapshot, IEnumerable<LogEntry> entries, long seenEpoch, long maxBatchBytes, long maxInFlightBytes,
+        (long Epoch, long From) owned = default)
     {
+        _ownedEpoch = owned.Epoch;
+        _ownedFrom = owned.From;
         Mode = mode;
         _maxBatchBytes = maxBatchBytes;
         _maxInFlightBytes = maxInFlightBytes;
@@ -111,7 +123,21 @@ internal sealed partial class ReplicationCore
             return Role == ReplicaRole.Owner && epoch == _epoch;
         }
 
+        if (epoch == SeenEpoch && _ownedEpoch != epoch)
+        {
+            // This epoch was seen from another owner (or before a restart): owning it too would put two different histories under
+            // the same positions.
+            return false;
+        }
+
         SeeEpoch(epoch);
+        if (_ownedEpoch != epoch)
+        {
+            _ownedEpoch = epoch;
+            _ownedFrom = _log.Last.Index;
+            _outputs.Add(new PersistOwnedEpochCommand(epoch, _ownedFrom));
+        }
+
         Role = ReplicaRole.Owner;
         _epoch = epoch;
         Acknowledged = Math.Max(Acknowledged, _applied);
@@ -125,7 +151,8 @@ internal sealed partial class ReplicationCore
     /// <param name="reason">Why, for the failed appends.</param>
     public void BecomeStandby(string reason)
     {
-        if (Role == ReplicaRole.Owner)
+        var wasOwner = Role == ReplicaRole.Owner;
+        if (wasOwner)
         {
             _outputs.Add(new FailPendingCommand(Acknowledged, reason));
         }
@@ -133,6 +160,12 @@ internal sealed partial class ReplicationCore
         Role = ReplicaRole.Standby;
         _matchIndex = 0;
         _ackedReceived = _ackedDurable = -1;
+        if (wasOwner && _peerConnected)
+        {
+            // The peer may be a second owner of this node's epoch, whose probe this node ignored while it owned the epoch (two
+            // owners do not answer each other): tell it where this log ends so that it probes again instead of waiting forever.
+            Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Last.Index));
+        }
     }
 
     /// <summary>Appends an entry (owner): persisted and sent at the next <see cref="Pump"/>.</summary>
