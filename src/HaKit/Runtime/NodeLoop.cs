@@ -296,10 +296,16 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
         }
 
         _armedFor = deadline;
+
+        // The runtime's timers count whole milliseconds on a coarser clock and fire up to a millisecond before the deadline by this
+        // one; a tick that early finds nothing to do and re-armed for the rest, again and again (measured: ~15 wake-ups per
+        // heartbeat). So the timer is set one millisecond late, rounded up: a deadline is met 1-2 ms late, far inside every preset's
+        // LocalPauseThreshold (and heartbeats go out every Interval + 1-2 ms).
         var delay = deadline - Now;
+        var due = delay > TimeSpan.Zero ? TimeSpan.FromMilliseconds(Math.Ceiling(delay.TotalMilliseconds) + 1) : TimeSpan.Zero;
         try
         {
-            _ = timer.Change(delay > TimeSpan.Zero ? delay : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+            _ = timer.Change(due, Timeout.InfiniteTimeSpan);
         }
         catch (ObjectDisposedException)
         {
