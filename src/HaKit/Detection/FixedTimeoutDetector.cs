@@ -88,6 +88,24 @@ internal sealed class FixedTimeoutDetector : IFailureDetector
     }
 
     /// <inheritdoc />
+    public TimeSpan? NextChangeAt(TimeSpan now)
+    {
+        var silence = now - _reference;
+        if (!_heard)
+        {
+            return silence >= _initialDeadTime ? null : _reference + _initialDeadTime;
+        }
+
+        if (silence >= _deadTime)
+        {
+            return null;
+        }
+
+        // Alive changes at the warn time (or the dead time, whichever comes first); Suspect at the dead time.
+        return silence >= _warnTime || _deadTime <= _warnTime ? _reference + _deadTime : _reference + _warnTime;
+    }
+
+    /// <inheritdoc />
     public void CompensateLocalPause(TimeSpan duration)
     {
         if (duration > TimeSpan.Zero)

@@ -15,6 +15,15 @@ internal interface IFailureDetector
     /// <returns>Alive, Suspect or Dead.</returns>
     PeerHealth Evaluate(TimeSpan now);
 
+    /// <summary>
+    /// The earliest time, not before <paramref name="now"/>, at which <see cref="Evaluate"/> may return something other than it
+    /// returns at <paramref name="now"/> if no heartbeat arrives first; <see langword="null"/> when only a heartbeat can change it
+    /// (the peer is dead). The node's loop sleeps until the earliest such deadline instead of ticking at a fixed rate, so this must
+    /// never be later than the real change (earlier is safe: the loop just looks again).
+    /// </summary>
+    /// <param name="now">Monotonic time since the node started.</param>
+    TimeSpan? NextChangeAt(TimeSpan now);
+
     /// <summary>Arrival time of the last heartbeat, or <see langword="null"/> if none has arrived yet.</summary>
     TimeSpan? LastHeartbeat { get; }
 

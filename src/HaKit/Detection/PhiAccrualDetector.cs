@@ -174,6 +174,53 @@ internal sealed class PhiAccrualDetector : IFailureDetector
     }
 
     /// <inheritdoc />
+    /// <remarks>Phi does not decrease with the silence, so the crossing of the next threshold is found by doubling, then bisecting
+    /// to a tenth of a millisecond, rounded up (at the returned time the new health is already due).</remarks>
+    public TimeSpan? NextChangeAt(TimeSpan now)
+    {
+        if (!_heard)
+        {
+            return now - _reference >= _initialDeadTime ? null : _reference + _initialDeadTime;
+        }
+
+        var silenceMs = Math.Max((now - _reference).TotalMilliseconds, 0);
+        var phi = PhiAt(silenceMs);
+        if (phi >= _threshold)
+        {
+            return null;
+        }
+
+        var target = phi >= _suspectThreshold ? _threshold : Math.Min(_suspectThreshold, _threshold);
+        var lo = silenceMs;
+        var hi = Math.Max(silenceMs * 2, 1);
+        for (var i = 0; PhiAt(hi) < target; i++)
+        {
+            if (i == 64)
+            {
+                return null; // never crosses (a degenerate configuration)
+            }
+
+            lo = hi;
+            hi *= 2;
+        }
+
+        while (hi - lo > 0.1)
+        {
+            var mid = (lo + hi) / 2;
+            if (PhiAt(mid) >= target)
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid;
+            }
+        }
+
+        return _reference + TimeSpan.FromTicks((long)Math.Ceiling(hi * TimeSpan.TicksPerMillisecond));
+    }
+
+    /// <inheritdoc />
     public void CompensateLocalPause(TimeSpan duration)
     {
         if (duration > TimeSpan.Zero)

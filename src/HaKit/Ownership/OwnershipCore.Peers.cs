@@ -7,13 +7,19 @@ internal sealed partial class OwnershipCore
     /// <param name="now">Monotonic time since the node started.</param>
     public void Tick(TimeSpan now)
     {
+        var previous = _now;
         Advance(now);
+        var planned = _plannedTick;
+        _plannedTick = null;
         if (_lastTick is { } last)
         {
-            var gap = now - last;
-            if (gap > _config.TickInterval + _config.LocalPauseThreshold)
+            // A stall is a tick late against the planned one: the deadline the loop chose to sleep until (a long sleep by choice is
+            // not a stall), else the last tick plus one tick interval (fixed-rate ticks). After a planned sleep the stall may have
+            // begun right after the last step, so the detectors discount everything since then (they could not take in a heartbeat).
+            var late = now - (planned ?? last + _config.TickInterval);
+            if (late > _config.LocalPauseThreshold)
             {
-                var pause = gap - _config.TickInterval;
+                var pause = planned is null ? late : now - previous;
                 foreach (var p in _peers)
                 {
                     foreach (var l in p.Links)

@@ -201,7 +201,7 @@ public sealed class ClusterNode : IAsyncDisposable
             JitWarmUp.StartThread(_warmUpAssemblies, _options, _time, _logger, _shutdown.Token);
         }
 
-        _loop.StartTicks(_options.Timing.EffectiveTickInterval);
+        _loop.StartTicks();
         _links.StartSender(_time, _loop.StartTimestamp, () => _loop.LastStepTimestamp);
     }
 

@@ -5,7 +5,8 @@ namespace HaKit.Runtime;
 
 /// <summary>
 /// Keeps every group's <see cref="OwnershipGuard"/> true to the clock, from the node loop: at the start of each step it notices a
-/// stall (the loop did not run for longer than a tick plus the local pause threshold) and asks for a tick before any queued work,
+/// stall (the step starts later than the loop's planned wake-up, or than a tick after the last step, by more than the local pause
+/// threshold: the loop sleeps until the core's next deadline, and that sleep is not a stall) and asks for a tick before any queued work,
 /// so the core cancels ownership whose lease ended before anything else runs; after each step it publishes each group's deadline.
 /// </summary>
 /// <remarks>
@@ -24,11 +25,13 @@ internal sealed class FreezeGuard
     private readonly OwnershipGuard[] _guards;
     private readonly TimeSpan _deadTime;
     private readonly TimeSpan _interval;
-    private readonly TimeSpan _stall;
+    private readonly long _tickTicks;
+    private readonly long _localPauseTicks;
     private readonly long _budgetTicks;
     private readonly bool _hasPeers;
     private long _stepStart;
     private long _lastStepStart;
+    private long _plannedWake = long.MinValue;
     private TimeSpan? _suspendedAt;
 
     /// <summary>Creates the guard.</summary>
@@ -47,7 +50,8 @@ internal sealed class FreezeGuard
         _guards = guards;
         _deadTime = deadTime;
         _interval = interval;
-        _stall = tick + localPause;
+        _tickTicks = ToTimestampTicks(tick);
+        _localPauseTicks = ToTimestampTicks(localPause);
         var budget = deadTime - interval - tick;
         Budget = budget > 2 * tick ? budget : 2 * tick;
         _budgetTicks = ToTimestampTicks(Budget);
@@ -63,6 +67,13 @@ internal sealed class FreezeGuard
 
     /// <summary>Whether the TwoNode guard is suspended after a stall.</summary>
     public bool Suspended => _suspendedAt is not null;
+
+    /// <summary>
+    /// The loop's planned wake-up (monotonic timestamp): it sleeps by choice until then (the core's next deadline), so a step that
+    /// starts before it is not late, and a stall is measured from it (see <see cref="BeginStep"/>).
+    /// </summary>
+    /// <param name="timestamp">The monotonic timestamp of the planned wake-up.</param>
+    public void PlanWake(long timestamp) => _plannedWake = timestamp;
 
     /// <summary>
     /// Called by the loop before each work item. Returns <see langword="true"/> when the loop was stalled and must tick the core first
@@ -86,7 +97,9 @@ internal sealed class FreezeGuard
             }
         }
 
-        return gap > ToTimestampTicks(_stall);
+        // Late against the later of the planned wake-up and the last step plus a tick (a sleep by choice is not a stall).
+        var expected = Math.Max(_plannedWake, now - gap + _tickTicks);
+        return now - expected > _localPauseTicks;
     }
 
     /// <summary>Called by the loop after each step: publishes every group's deadline.</summary>

@@ -157,6 +157,8 @@ internal sealed class HeartbeatSender : IDisposable
         }
 
         var nextReapply = TimeSpan.MinValue;
+        var nextFullReapply = TimeSpan.MinValue;
+        var threads = -1;
         try
         {
             while (!_stopping)
@@ -164,7 +166,16 @@ internal sealed class HeartbeatSender : IDisposable
                 var now = NodeTime(_time.GetTimestamp());
                 if (_realtimePriority > 0 && now >= nextReapply)
                 {
-                    RealtimeScheduling.Reapply(_realtimePriority, exceptSelf: true);
+                    // Scanning every thread is the expensive part: do it when the process's thread count changed (a new thread-pool
+                    // worker, say), and every 10 s in any case (a thread that ended and one that started in the same second).
+                    var count = RealtimeScheduling.ThreadCount();
+                    if (count != threads || now >= nextFullReapply)
+                    {
+                        RealtimeScheduling.Reapply(_realtimePriority, exceptSelf: true);
+                        threads = count;
+                        nextFullReapply = now + TimeSpan.FromSeconds(10);
+                    }
+
                     nextReapply = now + TimeSpan.FromSeconds(1);
                 }
 

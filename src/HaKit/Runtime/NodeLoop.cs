@@ -1,4 +1,3 @@
-using System.Threading.Channels;
 using HaKit.Ownership;
 using Microsoft.Extensions.Logging;
 
@@ -9,15 +8,26 @@ namespace HaKit.Runtime;
 /// of resource actions, arbiter answers, fencing, admin commands), and after each one the core's commands are executed in order.
 /// Work done elsewhere (resource actions, arbiter calls, fencing) is tracked so that stopping can wait for it.
 /// </summary>
+/// <remarks>
+/// The loop runs on its own thread ("HaKit loop"), which blocks while the queue is empty: an input wakes that one thread directly,
+/// without a hop through the thread pool (each hop woke one or two pool workers). Event-driven: after every step the loop asks the core for its next deadline (<see cref="OwnershipCore.NextDeadline"/>: the next
+/// heartbeat to send, a detector's next threshold, a lease renewal, a monitor, ...) and sets one timer for it; the loop sleeps until
+/// that deadline or until an input arrives (a datagram, an admin command, a resource result), whichever comes first. An idle node
+/// thus wakes for its own and its peers' heartbeats and its monitors, not at a fixed tick rate; while anything is in motion the core
+/// asks for a tick every tick interval, as before.
+/// </remarks>
 internal sealed class NodeLoop(TimeProvider time, ILogger logger)
 {
-    private readonly Channel<Action> _inbox = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Queue<Action> _inbox = new();
+    private readonly object _inboxGate = new(); // Monitor.Wait/Pulse: the loop thread sleeps on it while the queue is empty
+    private bool _inboxCompleted;
     private readonly List<Task> _inFlight = [];
     private readonly List<Task> _releases = [];
     private readonly Lock _inFlightLock = new();
     private OwnershipCore? _core;
     private long _startTimestamp;
     private ITimer? _timer;
+    private TimeSpan _armedFor = TimeSpan.MaxValue;
     private Task? _loop;
     private int _tickQueued;
     private long _lastStep;
@@ -73,16 +83,65 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
         _status = core.GetStatus();
     }
 
-    /// <summary>Starts the loop task; commands go to <paramref name="executor"/>.</summary>
-    public void Run(ICoreCommandHandler executor, CancellationToken cancellationToken) =>
-        _loop = Task.Run(() => RunAsync(executor, cancellationToken), CancellationToken.None);
+    /// <summary>Starts the loop thread; commands go to <paramref name="executor"/>.</summary>
+    public void Run(ICoreCommandHandler executor, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _loop = done.Task;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                RunLoop(executor, cancellationToken);
+                done.SetResult();
+            }
+            catch (Exception ex)
+            {
+                done.SetException(ex);
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "HaKit loop",
+        };
+        thread.Start();
+    }
 
-    /// <summary>Starts the tick timer (a tick is queued at most once at a time).</summary>
-    public void StartTicks(TimeSpan interval) =>
-        _timer = time.CreateTimer(static s => ((NodeLoop)s!).QueueTick(), this, TimeSpan.Zero, interval);
+    /// <summary>How many ticks the wake-up timer queued so far (on the loop).</summary>
+    internal long Wakeups { get; private set; }
+
+    /// <summary>The node time the wake-up timer is set for (<see cref="TimeSpan.MaxValue"/>: not set, or it fired).</summary>
+    internal TimeSpan ArmedFor => _armedFor;
+
+    /// <summary>
+    /// Starts the wake-up timer: a first tick now, then one at each of the core's next deadlines (re-armed after every step; a tick is
+    /// queued at most once at a time). While anything is in motion the core's deadline is one tick interval away.
+    /// </summary>
+    public void StartTicks()
+    {
+        _armedFor = Now;
+        _timer = time.CreateTimer(static s => ((NodeLoop)s!).QueueTick(), this, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
 
     /// <summary>Queues work for the loop (any thread). <see langword="false"/> once the loop stopped.</summary>
-    public bool Post(Action work) => _inbox.Writer.TryWrite(work);
+    public bool Post(Action work)
+    {
+        lock (_inboxGate)
+        {
+            if (_inboxCompleted)
+            {
+                return false;
+            }
+
+            _inbox.Enqueue(work);
+            if (_inbox.Count == 1)
+            {
+                Monitor.Pulse(_inboxGate); // only the loop thread waits, and only on an empty queue
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>Tracks work running outside the loop (resource actions, arbiter calls, fencing).</summary>
     public void Track(Task task)
@@ -131,7 +190,12 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
             await _timer.DisposeAsync().ConfigureAwait(false);
         }
 
-        _inbox.Writer.TryComplete();
+        lock (_inboxGate)
+        {
+            _inboxCompleted = true;
+            Monitor.Pulse(_inboxGate);
+        }
+
         if (_loop is not null)
         {
             await _loop.ConfigureAwait(false);
@@ -159,6 +223,8 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
         if (Interlocked.Exchange(ref _tickQueued, 1) == 0 && !Post(() =>
             {
                 Volatile.Write(ref _tickQueued, 0);
+                _armedFor = TimeSpan.MaxValue; // whatever the timer was set for has passed: the step's end sets it again
+                Wakeups++;
                 _core!.Tick(Now);
             }))
         {
@@ -166,9 +232,28 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
         }
     }
 
-    private async Task RunAsync(ICoreCommandHandler executor, CancellationToken cancellationToken)
+    /// <summary>The next work item, waiting while there is none; <see langword="null"/> once stopped and drained.</summary>
+    private Action? Take()
     {
-        await foreach (var work in _inbox.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+        lock (_inboxGate)
+        {
+            while (_inbox.Count == 0)
+            {
+                if (_inboxCompleted)
+                {
+                    return null;
+                }
+
+                Monitor.Wait(_inboxGate);
+            }
+
+            return _inbox.Dequeue();
+        }
+    }
+
+    private void RunLoop(ICoreCommandHandler executor, CancellationToken cancellationToken)
+    {
+        while (Take() is { } work)
         {
             try
             {
@@ -177,7 +262,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
                     // Woken from a stall: let the core see the time first, so ownership whose lease ended is given up (and its token
                     // cancelled by the commands below) before any queued work runs.
                     _core!.Tick(Now);
-                    await RunReadyAsync(executor, cancellationToken).ConfigureAwait(false);
+                    RunReady(executor, cancellationToken);
                 }
 
                 work();
@@ -187,14 +272,52 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
                 RuntimeLog.LoopError(logger, ex);
             }
 
-            await RunReadyAsync(executor, cancellationToken).ConfigureAwait(false);
+            RunReady(executor, cancellationToken);
             Freeze?.EndStep(_core!);
             _status = _core!.GetStatus();
+            Rearm();
             Volatile.Write(ref _lastStep, time.GetTimestamp());
         }
     }
 
-    private async Task RunReadyAsync(ICoreCommandHandler executor, CancellationToken cancellationToken)
+    /// <summary>Sets the wake-up timer for the core's next deadline (on the loop, after every step; only when the deadline moved).</summary>
+    private void Rearm()
+    {
+        if (_timer is not { } timer)
+        {
+            return; // not started, or tests without ticks
+        }
+
+        var deadline = _core!.NextDeadline();
+        Freeze?.PlanWake(_startTimestamp + ToTimestampTicks(deadline));
+        if (deadline == _armedFor)
+        {
+            return;
+        }
+
+        _armedFor = deadline;
+
+        // The runtime's timers count whole milliseconds on a coarser clock and fire up to a millisecond before the deadline by this
+        // one; a tick that early finds nothing to do and re-armed for the rest, again and again (measured: ~15 wake-ups per
+        // heartbeat). So the timer is set one millisecond late, rounded up: a deadline is met 1-2 ms late, far inside every preset's
+        // LocalPauseThreshold (and heartbeats go out every Interval + 1-2 ms).
+        var delay = deadline - Now;
+        var due = delay > TimeSpan.Zero ? TimeSpan.FromMilliseconds(Math.Ceiling(delay.TotalMilliseconds) + 1) : TimeSpan.Zero;
+        try
+        {
+            _ = timer.Change(due, Timeout.InfiniteTimeSpan);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopping.
+        }
+    }
+
+    private long ToTimestampTicks(TimeSpan span) => (long)(span.Ticks * (double)time.TimestampFrequency / TimeSpan.TicksPerSecond);
+
+    /// <summary>Executes the core's commands in order, each to its end (the loop thread waits for one that completes later, as the
+    /// loop always did: the next step sees its effect).</summary>
+    private void RunReady(ICoreCommandHandler executor, CancellationToken cancellationToken)
     {
         while (_core!.HasReady)
         {
@@ -203,7 +326,15 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger)
                 // One failing command (a send on a broken link, say) must not cost the rest of the batch.
                 try
                 {
-                    await command.AcceptAsync(executor, cancellationToken).ConfigureAwait(false);
+                    var accepted = command.AcceptAsync(executor, cancellationToken);
+                    if (accepted.IsCompletedSuccessfully)
+                    {
+                        accepted.GetAwaiter().GetResult();
+                    }
+                    else
+                    {
+                        accepted.AsTask().GetAwaiter().GetResult();
+                    }
                 }
                 catch (Exception ex)
                 {

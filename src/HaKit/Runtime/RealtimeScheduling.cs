@@ -110,6 +110,26 @@ internal static partial class RealtimeScheduling
         }
     }
 
+    /// <summary>The process's thread count (<c>num_threads</c> from <c>/proc/self/stat</c>, one small read), -1 when unknown.</summary>
+    public static int ThreadCount()
+    {
+        try
+        {
+            // Fields after the command name (which may contain spaces and parentheses) start after the last ')'; num_threads is the 20th field.
+            var stat = File.ReadAllText("/proc/self/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields.Length > 17 && int.TryParse(fields[17], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : -1;
+        }
+        catch (IOException)
+        {
+            return -1;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return -1;
+        }
+    }
+
     /// <summary>Forgets a thread that left (it ended; its id may be reused).</summary>
     public static void Forget() => Left.TryRemove(GetTid(), out _);
 

@@ -259,6 +259,7 @@ internal sealed class CoreCluster
         node.Up = true;
         node.Generation++;
         node.Running.Clear();
+        node.Deadline = TimeSpan.MinValue;
         Nodes[name] = node;
         ScheduleTick(node, node.Generation, Now);
     }
@@ -277,8 +278,17 @@ internal sealed class CoreCluster
                 return;
             }
 
+            // The deadline audit: the event-driven loop sleeps until the core's next deadline, so a tick before it must find nothing
+            // to do (a stall report is not a deadline). Every scenario of this harness checks it; the ticks stay at the fixed rate.
+            var early = Now < n.Deadline;
+            var before = Commands.Count;
             n.Core.Tick(Now);
             Drain(n);
+            if (early && Commands.Skip(before).FirstOrDefault(c => c.Command is not EmitEvent { Event: LocalPauseDetected }) is { Command: { } acted })
+            {
+                throw new InvalidOperationException($"deadline audit: node {n.Name} reported its next deadline at {n.Deadline}, but a tick at {Now} did {acted}");
+            }
+
             ScheduleTick(n, generation, Now + Timing.EffectiveTickInterval);
         });
 
@@ -319,6 +329,8 @@ internal sealed class CoreCluster
                 Execute(n, c);
             }
         }
+
+        n.Deadline = n.Core.PeekNextDeadline();
     }
 
     private void Execute(SimNode n, CoreCommand command)
@@ -470,6 +482,9 @@ internal sealed class CoreCluster
         public Dictionary<string, ulong> Running { get; } = new(StringComparer.Ordinal);
 
         public List<(string Group, ulong Epoch)> StartedEpochs { get; } = [];
+
+        /// <summary>The core's next deadline after the last step (<see cref="OwnershipCore.PeekNextDeadline"/>), for the deadline audit.</summary>
+        public TimeSpan Deadline { get; set; }
 
         /// <summary>While set in the future, the node's ticks are delayed (a GC pause or a stopped VM).</summary>
         public TimeSpan StallUntil { get; set; }
