@@ -9,7 +9,7 @@ namespace HaKit.Runtime;
 /// of resource actions, arbiter answers, fencing, admin commands), and after each one the core's commands are executed in order.
 /// Work done elsewhere (resource actions, arbiter calls, fencing) is tracked so that stopping can wait for it.
 /// </summary>
-internal sealed class NodeLoop(TimeProvider time, ILogger logger)
+internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
 {
     private readonly Channel<Action> _inbox = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
     private readonly List<Task> _inFlight = [];
