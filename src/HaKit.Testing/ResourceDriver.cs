@@ -37,16 +37,16 @@ internal sealed class ResourceDriver(Simulation sim)
     }
 
     /// <summary>The core's <see cref="StartGroup"/>: a new ownership token, then the group's start in its queue.</summary>
-    public void Start(SimulatedNode n, StartGroup start)
+    public void Start(SimulatedNode n, string group, ulong epoch)
     {
-        var g = n.Groups[start.Group];
-        sim.Observe(new GroupStartIssued(sim.Now, n.Name, start.Group, start.Epoch));
-        sim.Record(n.Name, "cmd", $"start group {start.Group} epoch {start.Epoch}");
+        var g = n.Groups[group];
+        sim.Observe(new GroupStartIssued(sim.Now, n.Name, group, epoch));
+        sim.Record(n.Name, "cmd", $"start group {group} epoch {epoch}");
         g.Ownership?.Cancel();
         g.Ownership = new CancellationTokenSource();
         g.Action = new CancellationTokenSource();
-        g.Context = new ResourceContext(start.Group, n.Name, start.Epoch, g.Ownership.Token);
-        Enqueue(n, g, new GroupOp(ResourceAction.Start, start.Epoch, g.Action.Token));
+        g.Context = new ResourceContext(group, n.Name, epoch, g.Ownership.Token);
+        Enqueue(n, g, new GroupOp(ResourceAction.Start, epoch, g.Action.Token));
     }
 
     /// <summary>The core's <see cref="StopGroup"/>: the ownership token is cancelled at once, a start or monitor in flight or waiting is aborted, then the group's stop.</summary>
@@ -84,10 +84,10 @@ internal sealed class ResourceDriver(Simulation sim)
     }
 
     /// <summary>The core's <see cref="MonitorGroup"/>: a monitor of the group in its queue.</summary>
-    public void Monitor(SimulatedNode n, MonitorGroup monitor)
+    public void Monitor(SimulatedNode n, string group, ulong epoch)
     {
-        var g = n.Groups[monitor.Group];
-        Enqueue(n, g, new GroupOp(ResourceAction.Monitor, monitor.Epoch, g.Action?.Token ?? CancellationToken.None));
+        var g = n.Groups[group];
+        Enqueue(n, g, new GroupOp(ResourceAction.Monitor, epoch, g.Action?.Token ?? CancellationToken.None));
     }
 
     private void Aborted(SimulatedNode n, GroupRuntime g, GroupOp op)

@@ -1,3 +1,4 @@
+using HaKit.Runtime;
 using HaKit.Arbitration;
 using HaKit.Ownership;
 using HaKit.Fencing;
@@ -127,6 +128,18 @@ public sealed class SimulatedNode
     internal FenceCoordinator Fencing { get; set; } = null!;
 
     internal Dictionary<string, ulong> Persisted => _persisted;
+
+    /// <summary>The incarnation on this node's simulated disk.</summary>
+    internal ulong PersistedIncarnation { get; set; }
+
+    /// <summary>This node's simulated disk (kept across processes).</summary>
+    internal Simulation.SimulatedStateStore? Store { get; set; }
+
+    /// <summary>The current process's durable state (the runtime's <see cref="DurableNodeState"/>).</summary>
+    internal DurableNodeState State { get; set; } = null!;
+
+    /// <summary>The current process's executor of its core's commands (the runtime's <see cref="NodeCommandExecutor"/>).</summary>
+    internal NodeCommandExecutor Executor { get; set; } = null!;
 
     /// <summary>The options a node of the cluster gets (as <see cref="ClusterNode"/> would): the cluster's, with its own node name.</summary>
     internal static HaKitOptions OptionsFor(HaKitOptions o, string node) => new()

@@ -11,12 +11,14 @@ public sealed partial class Simulation
     /// <summary>The fence in progress: its agents add up the time they take (they run inline, one after another).</summary>
     private FenceAttempt? _fenceAttempt;
 
-    private void Fence(SimulatedNode n, FenceNode fence)
+    /// <summary>The executor's fence: the real coordinator decides at once (its agents' drawn durations add up); the result,
+    /// and the power-off it means, come after that time, as a step of this process.</summary>
+    private Task<FenceResult> Fence(SimulatedNode n, string node)
     {
         var agents = Options.FenceLevels.Count;
         var attempt = new FenceAttempt();
         _fenceAttempt = attempt;
-        var task = n.Fencing.FenceAsync(fence.Node, CancellationToken.None);
+        var task = n.Fencing.FenceAsync(node, CancellationToken.None);
         _fenceAttempt = null;
         if (!task.IsCompleted)
         {
@@ -25,10 +27,11 @@ public sealed partial class Simulation
 
         var result = task.Result;
         var duration = agents == 0 ? TimeSpan.Zero : attempt.Duration;
-        Record(n.Name, "cmd", $"fence {fence.Node}: {(result.Succeeded ? "will succeed" : "will fail")} after {Ms(duration)} ({result.Explanation})");
+        Record(n.Name, "cmd", $"fence {node}: {(result.Succeeded ? "will succeed" : "will fail")} after {Ms(duration)} ({result.Explanation})");
+        var done = new TaskCompletionSource<FenceResult>();
         Later(n, duration, () =>
         {
-            if (result.Succeeded && _byName.TryGetValue(fence.Node, out var target))
+            if (result.Succeeded && _byName.TryGetValue(node, out var target))
             {
                 if (target.IsUp)
                 {
@@ -46,9 +49,10 @@ public sealed partial class Simulation
                 }
             }
 
-            Observe(new FenceObserved(Now, n.Name, fence.Node, result.Succeeded));
-            n.Core.OnFenceCompleted(n.Clock.LocalNow, fence.RequestId, result);
+            Observe(new FenceObserved(Now, n.Name, node, result.Succeeded));
+            done.TrySetResult(result);
         });
+        return done.Task;
     }
 
     private sealed class FenceAttempt

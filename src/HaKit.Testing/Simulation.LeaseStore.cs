@@ -167,49 +167,49 @@ public sealed partial class Simulation
 
     /// <summary>Lease modes: the request reaches the store after one delay (whatever happens to the process meanwhile: etcd acts on
     /// what it received), the store acts at that instant, and the answer comes back after another (dropped if the process died).</summary>
-    private void AskLeaseArbiter(SimulatedNode n, AskArbiter ask)
+    private void AskLeaseArbiter(SimulatedNode n, ArbiterRequest request, TaskCompletionSource<ArbiterDecision> answer)
     {
         var arbiter = n.Arbiter;
         var arrives = ArbiterArrival(n);
         ScheduleGlobal(arrives, () =>
         {
-            var pending = arbiter.RequestAsync(ask.Request, CancellationToken.None);
+            var pending = arbiter.RequestAsync(request, CancellationToken.None);
             if (!pending.IsCompleted)
             {
                 throw new InvalidOperationException("the simulated lease store must answer synchronously");
             }
 
             var decision = pending.Result;
-            if (ask.Request.Reason == AcquireReason.Renew && decision.Granted && arbiter is LeaseStoreArbiter lease && _leaseStore is { } store)
+            if (request.Reason == AcquireReason.Renew && decision.Granted && arbiter is LeaseStoreArbiter lease && _leaseStore is { } store)
             {
-                var key = lease.KeyOf(ask.Request.Group);
+                var key = lease.KeyOf(request.Group);
                 var holder = store.Keys.GetValueOrDefault(key);
-                var mine = lease.LeaseOf(ask.Request.Group);
-                Observe(new LeaseRenewalGranted(Now, n.Name, ask.Request.Group, key, mine, holder));
+                var mine = lease.LeaseOf(request.Group);
+                Observe(new LeaseRenewalGranted(Now, n.Name, request.Group, key, mine, holder));
             }
 
             var back = Draw(Options.ArbiterDuration);
-            Record(n.Name, "arbiter", $"{ask.Request.Reason} {ask.Request.Group}: {(decision.Granted ? "granted" : decision.Unavailable ? "unavailable" : "denied")} at the store ({decision.Explanation}); answer in {Ms(back)}");
-            Later(n, back, () => n.Core.OnArbiterAnswer(n.Clock.LocalNow, ask.RequestId, decision));
+            Record(n.Name, "arbiter", $"{request.Reason} {request.Group}: {(decision.Granted ? "granted" : decision.Unavailable ? "unavailable" : "denied")} at the store ({decision.Explanation}); answer in {Ms(back)}");
+            Later(n, back, () => answer.TrySetResult(decision));
         });
     }
 
     /// <summary>Lease modes: the release reaches the store after a network delay, whatever happens to the process meanwhile.</summary>
-    private void ReleaseLeaseArbiter(SimulatedNode n, ReleaseArbiter release, InMemoryLeaseStore store)
+    private void ReleaseLeaseArbiter(SimulatedNode n, string group, InMemoryLeaseStore store)
     {
         var arbiter = n.Arbiter;
         var name = n.Name;
         var arrives = ArbiterArrival(n);
-        Record(name, "cmd", $"release arbiter for {release.Group} (reaches the store at {arrives.TotalSeconds:0.000}s)");
+        Record(name, "cmd", $"release arbiter for {group} (reaches the store at {arrives.TotalSeconds:0.000}s)");
         ScheduleGlobal(arrives, () =>
         {
-            var pending = arbiter.ReleaseAsync(release.Group, name, CancellationToken.None);
+            var pending = arbiter.ReleaseAsync(group, name, CancellationToken.None);
             if (!pending.IsCompleted)
             {
                 throw new InvalidOperationException("the simulated lease store must answer synchronously");
             }
 
-            Record(name, "arbiter", $"release of {release.Group} handled (store revision {store.Revision})");
+            Record(name, "arbiter", $"release of {group} handled (store revision {store.Revision})");
         });
     }
 

@@ -75,21 +75,20 @@ public sealed partial class Simulation
     }
 
     /// <summary>Witness mode: the node's voter asks the peer and the witness; the decision is posted to the node's loop when a majority answered or the round ran out.</summary>
-    private void AskVoters(SimulatedNode n, AskArbiter ask, WitnessVoter voter)
+    private void AskVoters(SimulatedNode n, ArbiterRequest request, TaskCompletionSource<ArbiterDecision> answer, WitnessVoter voter)
     {
-        var request = ask.Request;
         Record(n.Name, "cmd", $"ask voters {request.Reason} {request.Group} epoch {request.ProposedEpoch}");
         voter.Ask(n.Clock.LocalNow, request, decision => Post(n, () =>
         {
             Record(n.Name, "arbiter", $"{request.Reason} {request.Group}: {(decision.Granted ? "granted" : decision.Unavailable ? "no majority yet" : "refused")} ({decision.Explanation})");
-            n.Core.OnArbiterAnswer(n.Clock.LocalNow, ask.RequestId, decision);
+            answer.TrySetResult(decision);
         }));
     }
 
-    private void ReleaseVotes(SimulatedNode n, ReleaseArbiter release, WitnessVoter voter)
+    private void ReleaseVotes(SimulatedNode n, string group, WitnessVoter voter)
     {
-        Record(n.Name, "cmd", $"release {release.Group}: own vote given back, releases sent to the peer and the witness");
-        voter.Release(release.Group);
+        Record(n.Name, "cmd", $"release {group}: own vote given back, releases sent to the peer and the witness");
+        voter.Release(group);
     }
 
     /// <summary>Witness mode: a node process's voter side; its messages go to the peer on every link (real envelopes) and to the witness.</summary>
@@ -129,14 +128,8 @@ public sealed partial class Simulation
             voter.Grantor.Observe(Options.Cluster.ClusterName, group, epoch);
         }
 
-        voter.Grantor.EpochRaised += (_, group, epoch) =>
-        {
-            // The runtime persists an epoch its own voter granted the peer (PersistGranted).
-            if (epoch > n.Persisted.GetValueOrDefault(group))
-            {
-                n.Persisted[group] = epoch;
-            }
-        };
+        var state = n.State;
+        voter.Grantor.EpochRaised += (_, group, epoch) => state.PersistGranted(group, epoch); // as the runtime does
         return voter;
     }
 

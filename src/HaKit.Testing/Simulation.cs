@@ -20,16 +20,16 @@ namespace HaKit.Testing;
 /// so a run is a pure function of its <see cref="SimulationOptions"/> and replays exactly from its seed.
 /// </summary>
 /// <remarks>
-/// <para>The command executor gives core commands the semantics <see cref="ClusterNode"/> gives them: a persist writes durable
-/// state and feeds back at once (or fails); a start creates the group's ownership token; a stop cancels it first and aborts a
-/// start or monitor in flight; fence levels are tried in order; arbiter answers and action results are posted back later;
-/// one envelope per link.</para>
+/// <para>The core's commands run through the node's own executor (the one <see cref="ClusterNode"/> runs) over virtual-time
+/// ports: a persist writes the node's durable state to a simulated disk and feeds back at once (or fails); a start creates the
+/// group's ownership token; a stop cancels it first and aborts a start or monitor in flight; fence levels are tried in order;
+/// arbiter answers and action results are posted back later; one envelope per link.</para>
 /// <para>After every step (one scheduled event) every <see cref="IInvariant"/> is checked.</para>
 /// </remarks>
 public sealed partial class Simulation : IDisposable
 {
     // This file is the engine: the event queue and virtual clock, scheduling per node process, boot, tick and exit of a process,
-    // and the command executor (ClusterNode semantics). The rest, one concept per file:
+    // and the drain of the core's commands into the node's executor (Simulation.Commands.cs: its ports). The rest, one concept per file:
     //   Simulation.Run.cs, Simulation.State.cs          the public run API and Dispose; what tests and invariants read
     //   Simulation.Network.cs, LinkCuts.cs               link cuts and partitions
     //   Simulation.Processes.cs, Simulation.Admin.cs     crash/restart/stall; operator commands and graceful shutdown
@@ -65,6 +65,7 @@ public sealed partial class Simulation : IDisposable
     private readonly SimulatedWitness? _witness;
     private TimeSpan _storeDownUntil;
     private long _seq;
+    private int _stepThread;
     private bool _started;
     private bool _faultsOn;
     private bool _disposed;
@@ -77,6 +78,7 @@ public sealed partial class Simulation : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         Options = options;
         Random = new Random(options.Seed);
+        _stepThread = Environment.CurrentManagedThreadId;
         _faults = options.Faults;
         var cluster = options.Cluster;
         _nodeNames = cluster.Nodes.Select(n => n.Name).ToArray();
@@ -163,6 +165,16 @@ public sealed partial class Simulation : IDisposable
 
         _stepEvents.Clear();
         Steps++;
+
+        // The executor's continuations (an arbiter answer, a fence result) must run inline, on this thread, when the step completes
+        // them: a synchronization context (a test framework's) would send them to the thread pool instead.
+        var context = SynchronizationContext.Current;
+        if (context is not null)
+        {
+            SynchronizationContext.SetSynchronizationContext(null);
+        }
+
+        _stepThread = Environment.CurrentManagedThreadId;
         try
         {
             action!();
@@ -171,6 +183,13 @@ public sealed partial class Simulation : IDisposable
         {
             _violations.Add(new InvariantViolation("no-exception", Now, $"{ex.GetType().Name}: {ex.Message}{Environment.NewLine}{ex.StackTrace}"));
             return;
+        }
+        finally
+        {
+            if (context is not null)
+            {
+                SynchronizationContext.SetSynchronizationContext(context);
+            }
         }
 
         CheckInvariants();
@@ -227,7 +246,6 @@ public sealed partial class Simulation : IDisposable
     internal void Boot(SimulatedNode n)
     {
         n.Generation++;
-        n.Incarnation++;
         n.IsUp = true;
         n.StalledUntil = TimeSpan.Zero;
         n.IsShuttingDown = false;
@@ -235,6 +253,13 @@ public sealed partial class Simulation : IDisposable
         n.InStandby = false;
         n.MaintenanceGroups.Clear();
         n.Clock = new SimulatedTimeProvider(() => Now, Now, n.Rate);
+        // The node's durable state over its simulated disk: the incarnation is the stored one plus one, written at once.
+        n.Store ??= new SimulatedStateStore(this, n);
+        n.State = new DurableNodeState(n.Store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        n.Store.Starting = true;
+        n.State.Load(UnixEpochClock.Instance);
+        n.Store.Starting = false;
+        n.Incarnation = n.State.Incarnation;
         n.WireStats = new WireStats();
         n.Codec = new EnvelopeCodec(Options.Cluster.ClusterName, n.Name, _nodeNames, n.Incarnation, n.Keys, Options.Cluster.MaxPacketSize, n.WireStats);
         var agents = Options.FenceLevels.Select(l => (IFenceAgent)new SimulatedFenceAgent(this, n, l)).ToArray();
@@ -242,10 +267,11 @@ public sealed partial class Simulation : IDisposable
         n.Arbiter = _leaseStore is { } leaseStore
             ? new LeaseStoreArbiter(new LeaseStoreView(this, n, leaseStore), Options.Cluster.ClusterName, Options.Cluster.Arbiter.LeaseTtl, Options.Cluster.Arbiter.Etcd.KeyPrefix)
             : new TwoNodeArbiter(Options.PingTargets ? [new SimulatedProbe(this, n)] : []);
-        n.Core = new OwnershipCore(CoreConfig.FromOptions(n.Options, agents.Length > 0), FailureDetectorFactory.FromOptions(n.Options), new Dictionary<string, ulong>(n.Persisted, StringComparer.Ordinal), TimeSpan.Zero);
+        n.Core = new OwnershipCore(CoreConfig.FromOptions(n.Options, agents.Length > 0), FailureDetectorFactory.FromOptions(n.Options), n.State.Epochs, TimeSpan.Zero);
         n.Voter = _witness is null ? null : CreateVoter(n);
         StartWatch(n);
         _resources.CreateGroups(n);
+        n.Executor = CreateExecutor(n);
 
         ForgetHeard(n.Index);
         Observe(new NodeStarted(Now, n.Name, n.Incarnation));
@@ -347,18 +373,35 @@ public sealed partial class Simulation : IDisposable
                     throw new InvalidOperationException($"livelock: node {n.Name}'s core issued more than {MaxCommandsPerStep} commands in one step without time advancing (last: {c})");
                 }
 
-                var done = c.AcceptAsync(Executor(n), CancellationToken.None);
-                if (!done.IsCompletedSuccessfully)
+                if (c is PersistEpoch persist)
                 {
-                    throw new InvalidOperationException($"the simulator's executor must complete every command synchronously (node {n.Name}, {c})");
+                    // The executor writes through DurableNodeState to the simulated disk; the trace names the command and its result.
+                    n.Store!.InCommand = true;
+                    n.Store.LastError = null;
+                    Execute(n, c);
+                    n.Store.InCommand = false;
+                    Record(n.Name, "cmd", $"persist {persist.Group} epoch {persist.Epoch}: {n.Store.LastError ?? "ok"}");
+                    continue;
                 }
 
-                done.GetAwaiter().GetResult();
+                Execute(n, c);
             }
         }
     }
 
     private const int MaxCommandsPerStep = 10_000;
+
+    /// <summary>Runs one command through the node's executor; every port completes the call synchronously (results come later, as steps).</summary>
+    private static void Execute(SimulatedNode n, CoreCommand c)
+    {
+        var done = c.AcceptAsync(n.Executor, CancellationToken.None);
+        if (!done.IsCompletedSuccessfully)
+        {
+            throw new InvalidOperationException($"the simulator's executor must complete every command synchronously (node {n.Name}, {c})");
+        }
+
+        done.GetAwaiter().GetResult();
+    }
 
     /// <summary>The process is killed after <paramref name="executed"/> of the <paramref name="count"/> commands of a batch (what ran
     /// has happened: an epoch persisted, a request on its way; the rest never runs) and restarts after a restart delay.</summary>
@@ -374,34 +417,6 @@ public sealed partial class Simulation : IDisposable
             }
         });
     }
-
-    private void Persist(SimulatedNode n, PersistEpoch persist)
-    {
-        string? error = null;
-        var previous = n.Persisted.GetValueOrDefault(persist.Group);
-        if (persist.Epoch > previous)
-        {
-            if (_faultsOn && Chance(_faults.PersistFailure))
-            {
-                error = "simulated: No space left on device";
-            }
-            else
-            {
-                n.Persisted[persist.Group] = persist.Epoch;
-            }
-        }
-
-        Record(n.Name, "cmd", $"persist {persist.Group} epoch {persist.Epoch}: {error ?? "ok"}");
-        n.Core.OnEpochPersisted(n.Clock.LocalNow, persist.Group, persist.Epoch, error);
-    }
-
-    // ------------------------------------------------------------------ resource groups (ResourceDriver)
-
-    private void StartGroup(SimulatedNode n, StartGroup start) => _resources.Start(n, start);
-
-    private void StopGroup(SimulatedNode n, StopGroup stop) => _resources.Stop(n, stop);
-
-    private void MonitorGroup(SimulatedNode n, MonitorGroup monitor) => _resources.Monitor(n, monitor);
 
     // ------------------------------------------------------------------ helpers
 

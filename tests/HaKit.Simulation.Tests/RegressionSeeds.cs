@@ -103,6 +103,25 @@ public sealed class RegressionSeeds
     public void Seed7720_a_learned_epoch_whose_persist_failed_is_persisted_again() =>
         AssertScenarioPasses(7720, ArbiterSetup.TwoNodePlain, "everything", LearnedEpochPersistRetried, "a learned epoch's failed persist is retried");
 
+    // ------------------------------------------------------------------ runtime (the node's executor, run by the simulator since 2026-12-06)
+
+    /// <summary>Seed 128 (TwoNodePlain/everything) caught a planted executor bug that reported a failed persist as done (the
+    /// node used an epoch that was not on disk and reused it after a restart: <c>epochs-grow</c>); the run must still reach a
+    /// failed persist.</summary>
+    [Test]
+    public void Seed128_a_persist_that_failed_on_disk_is_reported_to_the_core_as_failed() =>
+        AssertScenarioPasses(128, ArbiterSetup.TwoNodePlain, "everything",
+            trace => trace.Any(t => t.Category == "cmd" && t.Text.StartsWith("persist ", StringComparison.Ordinal) && t.Text.EndsWith(": simulated: No space left on device", StringComparison.Ordinal)),
+            "a failed persist");
+
+    /// <summary>Seed 410 (TwoNodeFencing/everything) caught a planted executor bug that took a failed fence as done (a takeover
+    /// beside a running peer: <c>resources-never-overlap</c>); the run must still reach a failed fence.</summary>
+    [Test]
+    public void Seed410_a_failed_fence_is_reported_to_the_core_as_failed() =>
+        AssertScenarioPasses(410, ArbiterSetup.TwoNodeFencing, "everything",
+            trace => trace.Any(t => t.Category == "cmd" && t.Text.StartsWith("fence ", StringComparison.Ordinal) && t.Text.Contains(": will fail after", StringComparison.Ordinal)),
+            "a failed fence");
+
     // ------------------------------------------------------------------ simulator bugs
 
     /// <summary>

@@ -1,7 +1,7 @@
 namespace HaKit.Fencing;
 
 /// <summary>Runs fence agents as fencing levels: tried in order until one succeeds, each under a timeout.</summary>
-internal sealed class FenceCoordinator(IReadOnlyList<IFenceAgent> agents, TimeSpan timeout, TimeProvider timeProvider)
+internal sealed class FenceCoordinator(IReadOnlyList<IFenceAgent> agents, TimeSpan timeout, TimeProvider timeProvider) : HaKit.Runtime.IFenceRunner
 {
     public bool Configured => agents.Count > 0;
 

@@ -4,7 +4,7 @@ using HaKit.Resources;
 namespace HaKit.Runtime;
 
 /// <summary>Runs one group's actions and owns its ownership token.</summary>
-internal sealed class GroupDriver(ResourceGroupRunner runner) : IDisposable
+internal sealed class GroupDriver(ResourceGroupRunner runner) : IGroupDriver, IDisposable
 {
     private static readonly CancellationToken Cancelled = new(canceled: true);
     private CancellationTokenSource? _ownership;
@@ -16,7 +16,7 @@ internal sealed class GroupDriver(ResourceGroupRunner runner) : IDisposable
 
     public CancellationToken OwnershipToken => _ownership is { IsCancellationRequested: false } o ? o.Token : Cancelled;
 
-    public void Start(NodeLoop loop, ulong epoch, CancellationToken shutdown)
+    public void Start(ICommandLoop loop, ulong epoch, CancellationToken shutdown)
     {
         RevokeOwnership();
         _ownership?.Dispose();
@@ -48,8 +48,9 @@ internal sealed class GroupDriver(ResourceGroupRunner runner) : IDisposable
         }
     }
 
-    public void Stop(NodeLoop loop, ulong epoch)
+    public void Stop(ICommandLoop loop, StopGroup command)
     {
+        var epoch = command.Epoch;
         // The instant the node stops owning the group: leader-only work sees the token cancelled.
         RevokeOwnership();
         _action?.Cancel();
@@ -72,7 +73,7 @@ internal sealed class GroupDriver(ResourceGroupRunner runner) : IDisposable
         }
     }
 
-    public void Monitor(NodeLoop loop, ulong epoch, CancellationToken shutdown)
+    public void Monitor(ICommandLoop loop, ulong epoch, CancellationToken shutdown)
     {
         var action = _action?.Token ?? shutdown;
         loop.Track(Run());

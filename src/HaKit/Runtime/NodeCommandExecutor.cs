@@ -11,12 +11,12 @@ namespace HaKit.Runtime;
 /// </summary>
 internal sealed class NodeCommandExecutor(
     HaKitOptions options,
-    NodeLoop loop,
-    NodeLinks links,
+    ICommandLoop loop,
+    IHeartbeatLinks links,
     DurableNodeState state,
     IArbiter arbiter,
-    FenceCoordinator fencing,
-    IReadOnlyDictionary<string, GroupDriver> drivers,
+    IFenceRunner fencing,
+    IReadOnlyDictionary<string, IGroupDriver> drivers,
     HaKitMetrics metrics,
     ILogger logger,
     Action<ClusterEvent> publish) : ICoreCommandHandler
@@ -63,7 +63,7 @@ internal sealed class NodeCommandExecutor(
     /// <inheritdoc />
     public ValueTask StopGroupAsync(StopGroup command, CancellationToken cancellationToken)
     {
-        drivers[command.Group].Stop(loop, command.Epoch);
+        drivers[command.Group].Stop(loop, command);
         return default;
     }
 

@@ -10,7 +10,7 @@ namespace HaKit.Runtime;
 /// The node's heartbeat links and its wire layer: the key ring and the envelope codec of this incarnation, and sending (one envelope
 /// per link: every link carries its own sequence number).
 /// </summary>
-internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTransport> transports, HaKitMetrics metrics, ILogger logger)
+internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTransport> transports, HaKitMetrics metrics, ILogger logger) : IHeartbeatLinks
 {
     private readonly byte[][] _sendBuffers = transports.Select(_ => new byte[options.MaxPacketSize]).ToArray();
     private readonly byte[] _payloadBuffer = new byte[options.MaxPacketSize];

@@ -16,7 +16,7 @@ namespace HaKit.Runtime;
 /// thus wakes for its own and its peers' heartbeats and its monitors, not at a fixed tick rate; while anything is in motion the core
 /// asks for a tick every tick interval, as before.
 /// </remarks>
-internal sealed class NodeLoop(TimeProvider time, ILogger logger)
+internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
 {
     private readonly Queue<Action> _inbox = new();
     private readonly object _inboxGate = new(); // Monitor.Wait/Pulse: the loop thread sleeps on it while the queue is empty
