@@ -32,7 +32,7 @@ public static class SimulationScenarios
     public static IReadOnlyList<string> Mixes { get; } = ["network", "partitions", "crashes", "resources", "everything", "operator", "tamper"];
 
     /// <summary>A fault profile by name: <c>network</c> (loss, delay with jitter, duplication, reordering, replays, link cuts),
-    /// <c>partitions</c> (one-way and two-way cuts, full partitions, ping outages), <c>crashes</c> (crash and restart, stalls, clock
+    /// <c>partitions</c> (one-way and two-way cuts, full partitions, ping outages; with ipfail on, one node losing its ping targets), <c>crashes</c> (crash and restart, stalls, clock
     /// drift, fence failures), <c>resources</c> (slow, hanging and failing starts, stops and monitors; persist failures) or
     /// <c>everything</c> (all of them, lighter; no operator actions) or <c>operator</c> (switchovers with and without a target,
     /// standby on/off, maintenance on/off and graceful shutdowns, with light packet loss and delay and occasional link cuts and crashes)
@@ -62,6 +62,7 @@ public static class SimulationScenarios
             OneWayFraction = 0.5,
             PartitionRate = 0.25,
             PingOutageRate = 0.2,
+            TargetLossRate = 0.2,
         },
         "crashes" => new FaultProfile
         {
@@ -95,6 +96,7 @@ public static class SimulationScenarios
             StallRate = 0.05,
             MaxClockDrift = 0.03,
             PingOutageRate = 0.1,
+            TargetLossRate = 0.1,
             PersistFailure = 0.03,
             FenceFailure = 0.2,
             Resources = new ResourceFaults { Slow = 0.02, Hang = 0.01, Transient = 0.02, PermanentOnNode = 0.002, Fatal = 0.001 },
@@ -112,6 +114,7 @@ public static class SimulationScenarios
             StandbyRate = 0.15,
             MaintenanceRate = 0.1,
             ShutdownRate = 0.08,
+            TargetLossRate = 0.1,
         },
         "tamper" => new FaultProfile
         {
@@ -150,6 +153,21 @@ public static class SimulationScenarios
         {
             cluster.Nodes.Add(new NodeOptions { Name = "c", Priority = 100, Addresses = { ["lan0"] = "10.0.0.3:7400", ["lan1"] = "10.0.1.3:7400" } });
         }
+    }
+
+    /// <summary>
+    /// Turns ipfail on the way the ipfail scenarios run it: two ICMP ping targets, probe time-out 150 ms, a round every 300 ms,
+    /// a group moves after 3 rounds below a peer (target-loss faults come from <see cref="FaultProfile.TargetLossRate"/>).
+    /// </summary>
+    /// <param name="cluster">The cluster options to change.</param>
+    public static void UseIpfail(HaKitOptions cluster)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        cluster.Arbiter.PingTargets = ["icmp:192.0.2.1", "icmp:192.0.2.2"];
+        cluster.Arbiter.PingTimeout = TimeSpan.FromMilliseconds(150);
+        cluster.Arbiter.Ipfail.Enabled = true;
+        cluster.Arbiter.Ipfail.Interval = TimeSpan.FromMilliseconds(300);
+        cluster.Arbiter.Ipfail.Rounds = 3;
     }
 
     /// <summary>
@@ -288,6 +306,12 @@ public static class SimulationScenarios
                 FailureWindow = TimeSpan.FromSeconds(4),
                 RestartDelay = TimeSpan.FromMilliseconds(50),
             });
+        }
+
+        // ipfail in half the scenarios with ping targets (a draw after every earlier one: other seeds keep their variations).
+        if (setup is ArbiterSetup.TwoNodePing or ArbiterSetup.TwoNodePingFencing && variation.Next(2) == 0)
+        {
+            UseIpfail(cluster);
         }
 
         if (setup is ArbiterSetup.Etcd or ArbiterSetup.EtcdThreeNodes or ArbiterSetup.Witness)
