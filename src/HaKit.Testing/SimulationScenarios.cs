@@ -23,6 +23,10 @@ public enum ArbiterSetup
 
     /// <summary>Witness mode: two nodes and the simulated witness (crash-restarts, cuts both ways and one way).</summary>
     Witness = 6,
+
+    /// <summary>TwoNode with ping targets and ipfail on (<see cref="SimulationScenarios.UseIpfail"/>): a node that alone loses its
+    /// targets (<see cref="FaultProfile.TargetLossRate"/>) hands its groups to the peer. Its own seed range (<see cref="SimulationScenarios.ForIpfailSeed"/>).</summary>
+    TwoNodeIpfail = 7,
 }
 
 /// <summary>The named fault mixes and the seed → scenario mapping used by the runner and the CI seed range.</summary>
@@ -227,6 +231,11 @@ public static class SimulationScenarios
     /// <param name="seed">The seed.</param>
     public static SimulationOptions ForWitnessSeed(int seed) => Create(seed, ArbiterSetup.Witness, Mixes[(int)((uint)seed % (uint)Mixes.Count)], IsEdgeBiased(seed));
 
+    /// <summary>ipfail: the scenario of a seed (<see cref="ArbiterSetup.TwoNodeIpfail"/>, the fault mix <c>seed mod</c> the number of
+    /// <see cref="Mixes"/>; target losses in the partitions, everything and operator mixes).</summary>
+    /// <param name="seed">The seed.</param>
+    public static SimulationOptions ForIpfailSeed(int seed) => Create(seed, ArbiterSetup.TwoNodeIpfail, Mixes[(int)((uint)seed % (uint)Mixes.Count)], IsEdgeBiased(seed));
+
     /// <summary>Lease modes: the set-up a seed runs with (even seeds two nodes, odd seeds three).</summary>
     /// <param name="seed">The seed.</param>
     public static ArbiterSetup LeaseSetupOf(int seed) => (uint)seed % 2 == 0 ? ArbiterSetup.Etcd : ArbiterSetup.EtcdThreeNodes;
@@ -308,8 +317,7 @@ public static class SimulationScenarios
             });
         }
 
-        // ipfail in half the scenarios with ping targets (a draw after every earlier one: other seeds keep their variations).
-        if (setup is ArbiterSetup.TwoNodePing or ArbiterSetup.TwoNodePingFencing && variation.Next(2) == 0)
+        if (setup == ArbiterSetup.TwoNodeIpfail)
         {
             UseIpfail(cluster);
         }
@@ -338,7 +346,7 @@ public static class SimulationScenarios
             Seed = seed,
             Cluster = cluster,
             Faults = faults,
-            PingTargets = setup is ArbiterSetup.TwoNodePing or ArbiterSetup.TwoNodePingFencing,
+            PingTargets = setup is ArbiterSetup.TwoNodePing or ArbiterSetup.TwoNodePingFencing or ArbiterSetup.TwoNodeIpfail,
             FaultDuration = TimeSpan.FromSeconds(20),
         };
         if (setup is ArbiterSetup.TwoNodeFencing or ArbiterSetup.TwoNodePingFencing)

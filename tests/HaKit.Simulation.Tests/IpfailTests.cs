@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using HaKit.Testing;
 
 namespace HaKit.Simulation.Tests;
@@ -124,11 +125,34 @@ public sealed class IpfailTests
         Assert.That(sim.Violations, Is.Empty);
     }
 
+    /// <summary>How many ipfail seeds CI runs (TwoNodeIpfail across every fault mix; target losses in three of them).</summary>
+    public const int SeedCount = 2_000;
+
+    private const int BatchSize = 1_000;
+
+    private static IEnumerable<int> Batches() => Enumerable.Range(0, SeedCount / BatchSize).Select(b => b * BatchSize);
+
+    [TestCaseSource(nameof(Batches))]
+    public void Every_ipfail_seed_keeps_every_invariant(int from)
+    {
+        var failures = new ConcurrentBag<string>();
+        Parallel.For(from, from + BatchSize, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
+        {
+            using var sim = new HaKit.Testing.Simulation(SimulationScenarios.ForIpfailSeed(seed));
+            var result = sim.Run();
+            if (!result.Passed)
+            {
+                failures.Add($"seed {seed} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run --project tests/HaKit.Simulation -- --arbiter ipfail --seed {seed} --trace");
+            }
+        });
+
+        Assert.That(failures.OrderBy(f => f, StringComparer.Ordinal), Is.Empty);
+    }
+
     [Test]
     public void Ipfail_scenarios_are_deterministic_and_keep_every_invariant()
     {
-        var options = SimulationScenarios.Create(41, ArbiterSetup.TwoNodePing, "partitions");
-        SimulationScenarios.UseIpfail(options.Cluster);
+        var options = SimulationScenarios.Create(41, ArbiterSetup.TwoNodeIpfail, "partitions");
         options.Faults.TargetLossRate = 0.5;
         options.RecordTrace = true;
         string[] Run()
