@@ -32,6 +32,7 @@ internal sealed partial class HeartbeatImport
     private readonly int? _pingPort;
     private int _udpPort = DefaultUdpPort;
     private bool? _autoFailback;
+    private bool _ipfail;
     private readonly Dictionary<string, JsonObject> _resources = new(StringComparer.Ordinal);
 
     /// <summary>Creates an import.</summary>
@@ -115,10 +116,20 @@ internal sealed partial class HeartbeatImport
         if (_pingTargets.Count > 0)
         {
             var targets = _pingTargets.Distinct(StringComparer.Ordinal).ToList();
-            arbiter["PingTargets"] = new JsonArray(targets.Select(t => (JsonNode)(_pingPort is { } p ? Endpoint(t, p) : t)).ToArray());
-            Warn(_pingPort is { } port
-                ? $"ha.cf: ping nodes {string.Join(", ", targets)}: HaKit probes reachability by TCP connect, not ICMP; written as host:{port} (--ping-port): make sure each answers on that port"
-                : $"ha.cf: ping nodes {string.Join(", ", targets)}: HaKit probes reachability by TCP connect (host:port), not ICMP; written without a port, so config check reports HaKit:Arbiter:PingTargets until you add one (or import again with --ping-port PORT, a port each target answers on)");
+            arbiter["PingTargets"] = new JsonArray(targets.Select(t => (JsonNode)(_pingPort is { } p ? Endpoint(t, p) : "icmp:" + t)).ToArray());
+            if (_pingPort is { } port)
+            {
+                Warn($"ha.cf: ping nodes {string.Join(", ", targets)}: written as TCP connect targets host:{port} (--ping-port): make sure each answers on that port");
+            }
+        }
+
+        if (_ipfail)
+        {
+            arbiter["Ipfail"] = new JsonObject { ["Enabled"] = _pingTargets.Count > 0 };
+            if (_pingTargets.Count == 0)
+            {
+                Warn("ha.cf: respawn ipfail without ping nodes: HaKit:Arbiter:Ipfail written disabled (add HaKit:Arbiter:PingTargets to turn it on)");
+            }
         }
 
         if (_nodes.Count > 2)
@@ -199,6 +210,9 @@ internal sealed partial class HeartbeatImport
                     break;
                 case "ping":
                     _pingTargets.AddRange(args);
+                    break;
+                case "respawn" when args.Length >= 2 && Path.GetFileName(args[1]) == "ipfail":
+                    _ipfail = true; // ipfail moves resources to the node that reaches more ping nodes: HaKit:Arbiter:Ipfail
                     break;
                 case "ping_group" when args.Length >= 2:
                     _pingTargets.AddRange(args.Skip(1));

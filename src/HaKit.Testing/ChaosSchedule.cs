@@ -91,6 +91,12 @@ internal sealed class ChaosSchedule(Simulation sim, OperatorActions operators)
             sim.Record(victim.Name, "fault", $"ping targets unreachable until {victim.PingOutageUntil.TotalSeconds:0.000}s");
         }
 
+        if (sim.Options.Cluster.Arbiter.Ipfail.Enabled && sim.Chance(f.TargetLossRate * dt))
+        {
+            var victim = sim.Nodes[sim.Random.Next(sim.Nodes.Count)];
+            sim.LoseTargets(victim.Name, sim.Draw(f.TargetLossDuration));
+        }
+
         if ((sim.LeaseStore is not null || sim.Witness is not null) && sim.Chance(f.StoreOutageRate * dt))
         {
             sim.StoreOutage(sim.Now + sim.Draw(f.StoreOutageDuration));

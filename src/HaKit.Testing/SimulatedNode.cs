@@ -54,6 +54,9 @@ public sealed class SimulatedNode
     /// <summary>The node's reachability targets are unreachable until this global time.</summary>
     public TimeSpan PingOutageUntil { get; internal set; }
 
+    /// <summary>ipfail: the node alone lost its ping targets (its uplink) until this global time; its heartbeat links still work.</summary>
+    public TimeSpan TargetLossUntil { get; internal set; }
+
     /// <summary>Lease modes: until when this node cannot reach the lease store (a cut between the node and etcd), or in Witness mode the witness (both ways).</summary>
     public TimeSpan StoreCutUntil { get; internal set; }
 

@@ -7,5 +7,5 @@ internal sealed class SimulatedProbe(Simulation sim, SimulatedNode node) : IReac
 {
     public string Target => "gateway:22";
 
-    public ValueTask<bool> ProbeAsync(CancellationToken cancellationToken) => ValueTask.FromResult(node.PingOutageUntil <= sim.Now);
+    public ValueTask<bool> ProbeAsync(CancellationToken cancellationToken) => ValueTask.FromResult(sim.ReachesTargets(node));
 }

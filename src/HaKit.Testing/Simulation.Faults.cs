@@ -32,6 +32,7 @@ public sealed partial class Simulation
         foreach (var n in _nodes)
         {
             n.PingOutageUntil = TimeSpan.Zero;
+            n.TargetLossUntil = TimeSpan.Zero;
             n.StoreCutUntil = TimeSpan.Zero;
             n.WatchLostUntil = TimeSpan.Zero;
             n.WitnessRequestsCutUntil = TimeSpan.Zero;

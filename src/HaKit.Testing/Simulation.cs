@@ -277,6 +277,7 @@ public sealed partial class Simulation : IDisposable
         Observe(new NodeStarted(Now, n.Name, n.Incarnation));
         Record(n.Name, "fault", $"process starts, incarnation {n.Incarnation}, clock rate {n.Rate.ToString("0.0000", CultureInfo.InvariantCulture)}, persisted epochs {Describe(n.Persisted)}");
         ScheduleTick(n, n.Generation, Now);
+        ScheduleReachability(n);
     }
 
     private void ScheduleTick(SimulatedNode n, int generation, TimeSpan at)

@@ -115,6 +115,13 @@ public sealed class FaultProfile
     /// <summary>Length of a ping-target outage. <value>Default 0.5-3 s.</value></summary>
     public DurationRange PingOutageDuration { get; set; } = DurationRange.Ms(500, 3000);
 
+    /// <summary>ipfail (drawn only when <c>Arbiter:Ipfail</c> is on, so other scenarios replay as before): rate per second at which one
+    /// node alone loses its ping targets (its uplink fails while its heartbeat links work).</summary>
+    public double TargetLossRate { get; set; }
+
+    /// <summary>Length of a target loss. <value>Default 0.5-6 s (shorter and longer than the ipfail hysteresis).</value></summary>
+    public DurationRange TargetLossDuration { get; set; } = DurationRange.Ms(500, 6000);
+
     /// <summary>Lease modes: rate per second of lease-store outages (etcd down for everyone; on its return every lease is refreshed, as etcd does).</summary>
     public double StoreOutageRate { get; set; }
 

@@ -23,6 +23,10 @@ public enum ArbiterSetup
 
     /// <summary>Witness mode: two nodes and the simulated witness (crash-restarts, cuts both ways and one way).</summary>
     Witness = 6,
+
+    /// <summary>TwoNode with ping targets and ipfail on (<see cref="SimulationScenarios.UseIpfail"/>): a node that alone loses its
+    /// targets (<see cref="FaultProfile.TargetLossRate"/>) hands its groups to the peer. Its own seed range (<see cref="SimulationScenarios.ForIpfailSeed"/>).</summary>
+    TwoNodeIpfail = 7,
 }
 
 /// <summary>The named fault mixes and the seed → scenario mapping used by the runner and the CI seed range.</summary>
@@ -32,7 +36,7 @@ public static class SimulationScenarios
     public static IReadOnlyList<string> Mixes { get; } = ["network", "partitions", "crashes", "resources", "everything", "operator", "tamper"];
 
     /// <summary>A fault profile by name: <c>network</c> (loss, delay with jitter, duplication, reordering, replays, link cuts),
-    /// <c>partitions</c> (one-way and two-way cuts, full partitions, ping outages), <c>crashes</c> (crash and restart, stalls, clock
+    /// <c>partitions</c> (one-way and two-way cuts, full partitions, ping outages; with ipfail on, one node losing its ping targets), <c>crashes</c> (crash and restart, stalls, clock
     /// drift, fence failures), <c>resources</c> (slow, hanging and failing starts, stops and monitors; persist failures) or
     /// <c>everything</c> (all of them, lighter; no operator actions) or <c>operator</c> (switchovers with and without a target,
     /// standby on/off, maintenance on/off and graceful shutdowns, with light packet loss and delay and occasional link cuts and crashes)
@@ -62,6 +66,7 @@ public static class SimulationScenarios
             OneWayFraction = 0.5,
             PartitionRate = 0.25,
             PingOutageRate = 0.2,
+            TargetLossRate = 0.2,
         },
         "crashes" => new FaultProfile
         {
@@ -95,6 +100,7 @@ public static class SimulationScenarios
             StallRate = 0.05,
             MaxClockDrift = 0.03,
             PingOutageRate = 0.1,
+            TargetLossRate = 0.1,
             PersistFailure = 0.03,
             FenceFailure = 0.2,
             Resources = new ResourceFaults { Slow = 0.02, Hang = 0.01, Transient = 0.02, PermanentOnNode = 0.002, Fatal = 0.001 },
@@ -112,6 +118,7 @@ public static class SimulationScenarios
             StandbyRate = 0.15,
             MaintenanceRate = 0.1,
             ShutdownRate = 0.08,
+            TargetLossRate = 0.1,
         },
         "tamper" => new FaultProfile
         {
@@ -150,6 +157,21 @@ public static class SimulationScenarios
         {
             cluster.Nodes.Add(new NodeOptions { Name = "c", Priority = 100, Addresses = { ["lan0"] = "10.0.0.3:7400", ["lan1"] = "10.0.1.3:7400" } });
         }
+    }
+
+    /// <summary>
+    /// Turns ipfail on the way the ipfail scenarios run it: two ICMP ping targets, probe time-out 150 ms, a round every 300 ms,
+    /// a group moves after 3 rounds below a peer (target-loss faults come from <see cref="FaultProfile.TargetLossRate"/>).
+    /// </summary>
+    /// <param name="cluster">The cluster options to change.</param>
+    public static void UseIpfail(HaKitOptions cluster)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        cluster.Arbiter.PingTargets = ["icmp:192.0.2.1", "icmp:192.0.2.2"];
+        cluster.Arbiter.PingTimeout = TimeSpan.FromMilliseconds(150);
+        cluster.Arbiter.Ipfail.Enabled = true;
+        cluster.Arbiter.Ipfail.Interval = TimeSpan.FromMilliseconds(300);
+        cluster.Arbiter.Ipfail.Rounds = 3;
     }
 
     /// <summary>
@@ -208,6 +230,11 @@ public static class SimulationScenarios
     /// <summary>Witness mode: the scenario of a seed (the fault mix <c>seed mod</c> the number of <see cref="Mixes"/>).</summary>
     /// <param name="seed">The seed.</param>
     public static SimulationOptions ForWitnessSeed(int seed) => Create(seed, ArbiterSetup.Witness, Mixes[(int)((uint)seed % (uint)Mixes.Count)], IsEdgeBiased(seed));
+
+    /// <summary>ipfail: the scenario of a seed (<see cref="ArbiterSetup.TwoNodeIpfail"/>, the fault mix <c>seed mod</c> the number of
+    /// <see cref="Mixes"/>; target losses in the partitions, everything and operator mixes).</summary>
+    /// <param name="seed">The seed.</param>
+    public static SimulationOptions ForIpfailSeed(int seed) => Create(seed, ArbiterSetup.TwoNodeIpfail, Mixes[(int)((uint)seed % (uint)Mixes.Count)], IsEdgeBiased(seed));
 
     /// <summary>Lease modes: the set-up a seed runs with (even seeds two nodes, odd seeds three).</summary>
     /// <param name="seed">The seed.</param>
@@ -290,6 +317,11 @@ public static class SimulationScenarios
             });
         }
 
+        if (setup == ArbiterSetup.TwoNodeIpfail)
+        {
+            UseIpfail(cluster);
+        }
+
         if (setup is ArbiterSetup.Etcd or ArbiterSetup.EtcdThreeNodes or ArbiterSetup.Witness)
         {
             if (setup == ArbiterSetup.Witness)
@@ -314,7 +346,7 @@ public static class SimulationScenarios
             Seed = seed,
             Cluster = cluster,
             Faults = faults,
-            PingTargets = setup is ArbiterSetup.TwoNodePing or ArbiterSetup.TwoNodePingFencing,
+            PingTargets = setup is ArbiterSetup.TwoNodePing or ArbiterSetup.TwoNodePingFencing or ArbiterSetup.TwoNodeIpfail,
             FaultDuration = TimeSpan.FromSeconds(20),
         };
         if (setup is ArbiterSetup.TwoNodeFencing or ArbiterSetup.TwoNodePingFencing)

@@ -99,16 +99,19 @@ public sealed class HeartbeatImportTests
             Is.EqualTo(new[] { "IPaddr::192.168.10.100", "Filesystem::/dev/drbd0::/srv::ext4", "apache2" }), "a continued line is one group; a bare address is IPaddr");
         Assert.That(groups[1]!["PreferredNode"]!.GetValue<string>(), Is.EqualTo("beta"));
 
-        Assert.That(hakit["Arbiter"]!["PingTargets"]!.AsArray().Select(t => t!.GetValue<string>()), Is.EqualTo(new[] { "192.168.10.1", "192.168.10.2", "192.168.10.3" }));
+        Assert.That(hakit["Arbiter"]!["PingTargets"]!.AsArray().Select(t => t!.GetValue<string>()), Is.EqualTo(new[] { "icmp:192.168.10.1", "icmp:192.168.10.2", "icmp:192.168.10.3" }), "ping nodes are ICMP targets");
+        Assert.That(hakit["Arbiter"]!["Ipfail"]!["Enabled"]!.GetValue<bool>(), Is.True, "respawn ... ipfail turns ipfail on");
         Assert.That(hakit["Auth"]!["SendKeyId"]!.GetValue<uint>(), Is.EqualTo(1u));
         Assert.That(hakit["Auth"]!["Keys"]!.AsArray(), Has.Count.EqualTo(2));
 
         // Warnings: every directive that is not mapped, each resource without an implementation, the key algorithm, the mcast interface address.
-        foreach (var expected in new[] { "ha.cf:2: logfacility", "ha.cf:3: logfile", "ha.cf:18: respawn", "ha.cf:19: apiauth", "ha.cf:20: crm no", "ping_group routers",
-                     "resource apache2", "TCP connect", "resource Filesystem::/dev/drbd0::/srv::ext4", "resource IPaddr2::192.168.10.101/24/eth0", "HMAC-SHA256", "mcast eth1" })
+        foreach (var expected in new[] { "ha.cf:2: logfacility", "ha.cf:3: logfile", "ha.cf:19: apiauth", "ha.cf:20: crm no", "ping_group routers",
+                     "resource apache2", "resource Filesystem::/dev/drbd0::/srv::ext4", "resource IPaddr2::192.168.10.101/24/eth0", "HMAC-SHA256", "mcast eth1" })
         {
             Assert.That(result.Error, Does.Contain(expected));
         }
+
+        Assert.That(result.Error, Does.Not.Contain("ha.cf:18: respawn"), "respawn of ipfail is mapped (HaKit:Arbiter:Ipfail)");
 
         Assert.That(result.Error, Does.Not.Contain("ThisIsTheOldHeartbeatSecret"), "a secret is never printed");
     }
@@ -161,7 +164,7 @@ public sealed class HeartbeatImportTests
         var check = await Cli.RunAsync("config", "check", output, "--node", "alpha");
         Assert.That(check.Code, Is.EqualTo(ExitCodes.Refused), check.ToString());
         Assert.That(check.Out, Does.Contain("HaKit:Nodes:0:Addresses:eth1"));
-        Assert.That(check.Out, Does.Contain("HaKit:Arbiter:PingTargets:0 = '192.168.10.1'"), "ICMP ping nodes need a TCP port (--ping-port)");
+        Assert.That(check.Out, Does.Not.Contain("HaKit:Arbiter:PingTargets"), "ICMP ping nodes are valid targets (icmp:host)");
     }
 
     [Test]

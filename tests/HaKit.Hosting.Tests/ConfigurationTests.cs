@@ -40,6 +40,10 @@ public class ConfigurationTests
         config["HaKit:Groups:0:Resources:0"] = "http";
         config["HaKit:Arbiter:PingTargets:0"] = "10.0.0.1:80";
         config["HaKit:Arbiter:PingTargets:1"] = "gateway:443";
+        config["HaKit:Arbiter:PingTargets:2"] = "icmp:10.0.0.254";
+        config["HaKit:Arbiter:Ipfail:Enabled"] = "true";
+        config["HaKit:Arbiter:Ipfail:Interval"] = "00:00:03";
+        config["HaKit:Arbiter:Ipfail:Rounds"] = "4";
         config["HaKit:Nodes:1:Priority"] = "150";
         config["HaKit:Links:1:Name"] = "lan1";
         config["HaKit:Nodes:0:Addresses:lan1"] = "127.0.0.1:7411";
@@ -55,7 +59,8 @@ public class ConfigurationTests
         Assert.That(o.Nodes[1].Priority, Is.EqualTo(150));
         Assert.That(o.Nodes[1].Addresses, Is.EquivalentTo(new Dictionary<string, string> { ["lan0"] = "127.0.0.1:7402", ["lan1"] = "127.0.0.1:7412" }));
         Assert.That(o.Links.Select(l => l.Name), Is.EqualTo(new[] { "lan0", "lan1" }));
-        Assert.That(o.Arbiter.PingTargets, Is.EqualTo(new[] { "10.0.0.1:80", "gateway:443" }));
+        Assert.That(o.Arbiter.PingTargets, Is.EqualTo(new[] { "10.0.0.1:80", "gateway:443", "icmp:10.0.0.254" }));
+        Assert.That((o.Arbiter.Ipfail.Enabled, o.Arbiter.Ipfail.Interval, o.Arbiter.Ipfail.Rounds), Is.EqualTo((true, TimeSpan.FromSeconds(3), 4)));
         Assert.That(o.Groups[0].Resources, Is.EqualTo(new[] { "http" }));
         Assert.That(o.Auth.Keys.Single().Secret, Is.EqualTo(TestHosts.Secret));
     }

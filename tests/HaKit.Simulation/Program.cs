@@ -6,6 +6,7 @@ using HaKit.Testing;
 //             (every core by default; progress on stderr every few seconds; --fail-fast stops at the first violating seed)
 // Replay:     dotnet run --project tests/HaKit.Simulation -- --seed <s> [--trace] [--setup <ArbiterSetup>] [--mix <mix>]
 // Lease modes: add --arbiter etcd (seeds cycle through Etcd/EtcdThreeNodes and the mixes) or --arbiter witness (Witness set-up, mixes by seed).
+// ipfail: --arbiter ipfail (TwoNodeIpfail set-up: ping targets, ipfail on, per-node target losses; mixes by seed).
 var from = 0;
 var count = 100;
 int? single = null;
@@ -59,9 +60,9 @@ try
                 break;
             case "--arbiter":
                 var arbiterText = Value();
-                family = arbiterText.ToLowerInvariant() is "twonode" or "etcd" or "witness"
+                family = arbiterText.ToLowerInvariant() is "twonode" or "etcd" or "witness" or "ipfail"
                     ? arbiterText.ToLowerInvariant()
-                    : throw new ArgumentException($"--arbiter {arbiterText}: expected twonode, etcd or witness");
+                    : throw new ArgumentException($"--arbiter {arbiterText}: expected twonode, etcd, witness or ipfail");
                 break;
             case "--parallel":
                 parallel = Math.Max(1, Int("--parallel"));
@@ -76,7 +77,7 @@ try
                 Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
                 Console.WriteLine("       [--fail-fast]                                 stop at the first violating seed (default: run them all)");
                 Console.WriteLine("       (p defaults to every core; progress goes to stderr every few seconds)");
-                Console.WriteLine("       [--arbiter twonode|etcd|witness]             the seeds' arbiter family (default twonode)");
+                Console.WriteLine("       [--arbiter twonode|etcd|witness|ipfail]      the seeds' arbiter family (default twonode)");
                 Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
                 Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
                 Console.WriteLine("         [--edges]                                  ...edge-biased (unpinned seeds are when seed mod 5 = 4)");
@@ -183,6 +184,7 @@ SimulationOptions Scenario(int s)
     {
         "etcd" => SimulationScenarios.ForLeaseSeed(s),
         "witness" => SimulationScenarios.ForWitnessSeed(s),
+        "ipfail" => SimulationScenarios.ForIpfailSeed(s),
         _ => SimulationScenarios.ForSeed(s),
     };
     var autoMix = auto.Faults.Name.Split('/')[1]; // "<set-up>/<mix>" or "<set-up>/<mix>/edges"
@@ -190,6 +192,7 @@ SimulationOptions Scenario(int s)
     {
         "etcd" => SimulationScenarios.LeaseSetupOf(s),
         "witness" => ArbiterSetup.Witness,
+        "ipfail" => ArbiterSetup.TwoNodeIpfail,
         _ => SimulationScenarios.SetupOf(s),
     };
     return setup is null && mix is null ? auto : SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix, edges);

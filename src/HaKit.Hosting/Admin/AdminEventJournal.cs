@@ -182,6 +182,10 @@ internal sealed class AdminEventJournal
                     w.Group = h.Group;
                     w.Node = h.To;
                     break;
+                case ReachabilityMove m:
+                    w.Group = m.Group;
+                    w.Node = m.To;
+                    break;
             }
 
             _ring[(int)(w.Sequence % (ulong)_ring.Length)] = w;

@@ -8,7 +8,7 @@ namespace HaKit.Notifications;
 
 /// <summary>
 /// One cluster event as the outside is told of it: a kind (<c>role-change</c>, <c>split-brain</c>, <c>fence</c>, <c>failure</c>,
-/// <c>peer</c>), the group (or node) it is about, a state in keepalived's spirit (<c>active</c>, <c>standby</c>, <c>blocked</c>, ...),
+/// <c>peer</c>, <c>ipfail</c>), the group (or node) it is about, a state in keepalived's spirit (<c>active</c>, <c>standby</c>, <c>blocked</c>, ...),
 /// and the details, as JSON and as <c>HAKIT_*</c> environment variables.
 /// </summary>
 internal sealed class Notification
@@ -51,6 +51,9 @@ internal sealed class Notification
                 .With("target", f.Node).With("why", f.Result.Explanation),
             GroupFailed g => new Notification("failure", g.Group, Lower(g.Kind))
                 .With("group", g.Group).With("resource", g.Resource ?? "").With("why", g.Message ?? ""),
+            ReachabilityMove m => new Notification("ipfail", m.Group, "moving")
+                .With("group", m.Group).With("to", m.To).With("score", (ulong)m.Score).With("peer_score", (ulong)m.PeerScore).With("targets", (ulong)m.Targets)
+                .With("lost", string.Join(",", m.Lost)),
             PeerHealthChanged p when p.To == PeerHealth.Dead || p.From == PeerHealth.Dead
                 => new Notification("peer", p.Peer, Lower(p.To)).With("peer", p.Peer).With("from", Lower(p.From)).With("to", Lower(p.To)),
             _ => null,

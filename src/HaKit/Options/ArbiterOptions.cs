@@ -41,7 +41,11 @@ public sealed class ArbiterOptions
     /// <summary>Arbiter mode. <value>Default <see cref="ArbiterMode.TwoNode"/>.</value></summary>
     public ArbiterMode Mode { get; set; } = ArbiterMode.TwoNode;
 
-    /// <summary>TwoNode mode: reachability targets (<c>host:port</c>, probed by TCP connect; Heartbeat's <c>ping</c> nodes). A takeover after a peer death requires at least one to answer. <value>Default: none.</value></summary>
+    /// <summary>
+    /// Reachability targets (Heartbeat's <c>ping</c> nodes): <c>icmp:host</c> (ICMP echo), <c>tcp:host:port</c> or <c>host:port</c>
+    /// (TCP connect). TwoNode mode: a takeover after a peer death requires at least one to answer. With <see cref="Ipfail"/> on (any
+    /// mode): every node probes them in rounds and a group moves to a peer that reaches more of them. <value>Default: none.</value>
+    /// </summary>
     public List<string> PingTargets { get; set; } = [];
 
     /// <summary>Timeout of one reachability probe. <value>Default 1 s.</value></summary>
@@ -60,6 +64,9 @@ public sealed class ArbiterOptions
     /// <summary>Lease modes: the holder stops its group this long before its lease can have expired at the grantor (covers clock-rate drift between the two). <value>Default 500 ms. At least 0, below <see cref="LeaseTtl"/> / <see cref="RenewalsPerLease"/>.</value></summary>
     public TimeSpan LeaseDriftMargin { get; set; } = TimeSpan.FromMilliseconds(500);
 
+    /// <summary>ipfail: reachability of <see cref="PingTargets"/> moves groups to the node that reaches more of them.</summary>
+    public IpfailOptions Ipfail { get; set; } = new();
+
     /// <summary>Etcd mode settings.</summary>
     public EtcdArbiterOptions Etcd { get; set; } = new();
 
@@ -76,11 +83,13 @@ public sealed class ArbiterOptions
 
         for (var i = 0; i < PingTargets.Count; i++)
         {
-            if (!TryParseHostPort(PingTargets[i]))
+            if (!Arbitration.ReachabilityTarget.TryValidate(PingTargets[i], out var why))
             {
-                path[nameof(PingTargets)][i].Error(PingTargets[i], "must be host:port reachable by TCP, e.g. 10.0.0.1:80 or gateway.example:443");
+                path[nameof(PingTargets)][i].Error(PingTargets[i], $"must be {Arbitration.ReachabilityTarget.Syntax} ({why})");
             }
         }
+
+        Ipfail.Validate(path[nameof(Ipfail)], this);
 
         path.Positive(nameof(PingTimeout), PingTimeout);
         path.Positive(nameof(RetryInterval), RetryInterval);
@@ -108,17 +117,5 @@ public sealed class ArbiterOptions
 
             Witness.Validate(path[nameof(Witness)], LeaseTtl, nodeNames);
         }
-    }
-
-    private static bool TryParseHostPort(string value)
-    {
-        var colon = value.LastIndexOf(':');
-        if (colon <= 0 || colon == value.Length - 1)
-        {
-            return false;
-        }
-
-        var host = value[..colon].Trim('[', ']');
-        return host.Length > 0 && int.TryParse(value[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and <= LinkOptions.PortMax;
     }
 }

@@ -119,6 +119,17 @@ public sealed record ResourceActionCompleted(TimeSpan At, ResourceActionRecord R
 /// <param name="To">The node that took it.</param>
 public sealed record GroupHandedOver(TimeSpan At, string Group, string To) : ClusterEvent(At);
 
+/// <summary>ipfail: this node lost reachability of ping targets that a peer still reaches, and moves a group there (graceful handoff).</summary>
+/// <param name="At">Monotonic time.</param>
+/// <param name="Group">The group that moves.</param>
+/// <param name="From">This node (the owner).</param>
+/// <param name="To">The peer it moves to.</param>
+/// <param name="Score">Targets this node reached (its best round of the hysteresis window).</param>
+/// <param name="PeerScore">Targets the peer reaches (its worst round of its window).</param>
+/// <param name="Targets">Targets probed.</param>
+/// <param name="Lost">The targets this node reached in no round of the window.</param>
+public sealed record ReachabilityMove(TimeSpan At, string Group, string From, string To, int Score, int PeerScore, int Targets, IReadOnlyList<string> Lost) : ClusterEvent(At);
+
 /// <summary>Every group is released and the node may exit (after a graceful shutdown request).</summary>
 /// <param name="At">When.</param>
 public sealed record ShutdownReady(TimeSpan At) : ClusterEvent(At);

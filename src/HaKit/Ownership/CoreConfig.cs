@@ -77,6 +77,9 @@ internal sealed class CoreConfig
     /// <summary>How long a crash hint waits for an answer to its probe before it counts (<see cref="TimingOptions.EffectiveCrashHintWindow"/>). <value>Default 10 ms.</value></summary>
     public TimeSpan CrashHintWindow { get; init; } = TimeSpan.FromMilliseconds(10);
 
+    /// <summary>ipfail: the hysteresis window in probe rounds (<see cref="IpfailOptions.Rounds"/>); 0 = ipfail off (reachability moves nothing and is not announced).</summary>
+    public int IpfailRounds { get; init; }
+
     /// <summary>Builds the core configuration from validated options.</summary>
     /// <param name="options">The node options.</param>
     /// <param name="fencingConfigured">Whether fence agents are registered.</param>
@@ -102,6 +105,7 @@ internal sealed class CoreConfig
             LeaseDriftMargin = options.Arbiter.LeaseDriftMargin,
             CrashHint = options.Arbiter.Mode == ArbiterMode.TwoNode ? CrashHintPolicy.Takeover : CrashHintPolicy.AskArbiter,
             CrashHintWindow = options.Timing.EffectiveCrashHintWindow,
+            IpfailRounds = options.Arbiter.Ipfail.Enabled ? options.Arbiter.Ipfail.Rounds : 0,
         };
     }
 }

@@ -34,4 +34,15 @@ public sealed record HeartbeatMessage(int Priority, bool Leaving, IReadOnlyList<
     /// a heartbeat interval.
     /// </summary>
     public bool Probe { get; init; }
+
+    /// <summary>
+    /// ipfail: the sender's reachability score, sustained over its last probe rounds (<see cref="ArbiterOptions.Ipfail"/>);
+    /// <see langword="null"/> when unknown (ipfail off, fewer rounds than the window so far, or a sender that predates the field).
+    /// </summary>
+    public ReachabilityScore? Reachability { get; init; }
 }
+
+/// <summary>A node's reachability score (Heartbeat's ipfail, Pacemaker's <c>pingd</c> attribute): how many of its ping targets it reaches.</summary>
+/// <param name="Score">Targets reached (the fewest reached in any round of the hysteresis window).</param>
+/// <param name="Targets">Targets probed.</param>
+public sealed record ReachabilityScore(int Score, int Targets);

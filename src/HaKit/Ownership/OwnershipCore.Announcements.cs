@@ -36,6 +36,7 @@ internal sealed partial class OwnershipCore
         ++_announcements)
     {
         Probe = _probe,
+        Reachability = AnnouncedReachability,
     };
 
     /// <summary>Changes the local role, raises <see cref="RoleChanged"/> with its reason, and announces it at the end of the step.</summary>

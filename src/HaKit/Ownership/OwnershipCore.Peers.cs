@@ -81,6 +81,7 @@ internal sealed partial class OwnershipCore
             p.Groups.Clear();
             p.Fenced = false;
             p.LastSequence = 0;
+            p.Reachability = null;
         }
 
         if (p.Fenced)
@@ -101,6 +102,7 @@ internal sealed partial class OwnershipCore
         {
             p.LastSequence = Math.Max(p.LastSequence, message.Sequence);
             p.Leaving = message.Leaving;
+            p.Reachability = message.Reachability;
         }
 
         foreach (var ann in stale ? Array.Empty<GroupAnnouncement>() : message.Groups)

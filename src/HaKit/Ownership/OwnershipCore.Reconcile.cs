@@ -105,7 +105,7 @@ internal sealed partial class OwnershipCore
             return;
         }
 
-        if (FailbackStarted(g))
+        if (IpfailMoveStarted(g) || FailbackStarted(g))
         {
             return;
         }

@@ -55,6 +55,9 @@ public enum StopReason
 
     /// <summary>An operator asked to retry the stop of a blocked group.</summary>
     Cleanup,
+
+    /// <summary>ipfail: this node lost reachability of ping targets that a peer still reaches; the group moves there.</summary>
+    ReachabilityLost,
 }
 
 /// <summary>Why a node takes over a group.</summary>

@@ -66,6 +66,9 @@ internal sealed class PeerState(string name, int priority, LinkState[] links)
     /// <summary>The crash hint of the current incarnation not yet contradicted by a heartbeat (see <see cref="OwnershipCore.PeerProcessGone"/>).</summary>
     public CrashHint? Hint { get; set; }
 
+    /// <summary>ipfail: the reachability score the peer announced last (null: unknown).</summary>
+    public ReachabilityScore? Reachability { get; set; }
+
     /// <summary>The peer's latest announcement per group (the peer's view of each group).</summary>
     public Dictionary<string, GroupAnnouncement> Groups { get; } = new(StringComparer.Ordinal);
 }

@@ -196,6 +196,12 @@ public sealed class ClusterNode : IAsyncDisposable
             _loop.Track(WatchArbiterAsync(watch, _shutdown.Token));
         }
 
+        // ipfail: probe rounds run off the loop; each round is one input to the core.
+        if (ReachabilityMonitor.Create(_options, _time, _logger, round => _loop.Post(() => _loop.Core.OnReachability(_loop.Now, round))) is { } reach)
+        {
+            _loop.Track(reach.RunAsync(_options.Arbiter.Ipfail.Rounds, _shutdown.Token));
+        }
+
         if (_options.WarmUp)
         {
             JitWarmUp.StartThread(_warmUpAssemblies, _options, _time, _logger, _shutdown.Token);

@@ -97,6 +97,9 @@ internal static class EventLog
             case GroupHandedOver h:
                 RuntimeLog.HandedOver(logger, h.Group, h.To);
                 break;
+            case ReachabilityMove m:
+                RuntimeLog.IpfailMove(logger, m.Group, m.To, m.Score, m.Targets, m.PeerScore, m.Lost.Count == 0 ? "none throughout" : string.Join(", ", m.Lost));
+                break;
             case ShutdownReady:
                 RuntimeLog.ShutdownReady(logger, nodeName);
                 break;

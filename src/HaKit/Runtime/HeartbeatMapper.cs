@@ -12,6 +12,11 @@ internal static class HeartbeatMapper
     public static ClusterMessage ToProto(HeartbeatMessage message)
     {
         var hb = new Heartbeat { Priority = (uint)Math.Max(0, message.Priority), Leaving = message.Leaving, Sequence = message.Sequence, Probe = message.Probe };
+        if (message.Reachability is { } reach)
+        {
+            hb.Reachability = new Reachability { Score = (uint)Math.Max(0, reach.Score), Targets = (uint)Math.Max(0, reach.Targets) };
+        }
+
         foreach (var g in message.Groups)
         {
             hb.Groups.Add(new GroupStatus
@@ -45,6 +50,10 @@ internal static class HeartbeatMapper
             groups[i] = new GroupAnnouncement(g.Name, (CoreRole)(int)g.Role, g.Epoch, g.HighestEpoch, g.Eligible, g.HandoffTo.Length == 0 ? null : g.HandoffTo, g.FatalMark, g.FatalCleared);
         }
 
-        return new HeartbeatMessage((int)Math.Min(hb.Priority, int.MaxValue), hb.Leaving, groups, hb.Sequence) { Probe = hb.Probe };
+        return new HeartbeatMessage((int)Math.Min(hb.Priority, int.MaxValue), hb.Leaving, groups, hb.Sequence)
+        {
+            Probe = hb.Probe,
+            Reachability = hb.Reachability is { } r ? new ReachabilityScore((int)Math.Min(r.Score, int.MaxValue), (int)Math.Min(r.Targets, int.MaxValue)) : null,
+        };
     }
 }

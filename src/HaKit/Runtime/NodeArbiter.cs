@@ -29,7 +29,7 @@ internal static class NodeArbiter
                 options.Arbiter.Etcd.KeyPrefix,
                 services.LoggerFactory.CreateLogger<LeaseStoreArbiter>()),
             _ => new TwoNodeArbiter(
-                options.Arbiter.PingTargets.Select(t => (IReachabilityProbe)TcpConnectProbe.Parse(t, options.Arbiter.PingTimeout, time)).ToArray(),
+                options.Arbiter.PingTargets.Select(t => ReachabilityTarget.Create(t, options.Arbiter.PingTimeout, time)).ToArray(),
                 services.LoggerFactory.CreateLogger<TwoNodeArbiter>()),
         });
     }

@@ -83,6 +83,15 @@ internal static partial class RuntimeLog
     [LoggerMessage(27, LogLevel.Information, "node {Peer} left the cluster (graceful shutdown): {Detail}")]
     public static partial void PeerLeft(ILogger logger, string peer, string detail);
 
+    [LoggerMessage(1201, LogLevel.Warning, "ipfail: moving group {Group} to {Node}: this node reaches {Score} of {Targets} ping targets, {Node} reaches {PeerScore}; lost: {Lost}")]
+    public static partial void IpfailMove(ILogger logger, string group, string node, int score, int targets, int peerScore, string lost);
+
+    [LoggerMessage(1202, LogLevel.Warning, "ipfail: ping targets reached {Score} of {Targets} (was {Previous}); unreachable: {Lost}")]
+    public static partial void ReachabilityChanged(ILogger logger, int score, int targets, int previous, string lost);
+
+    [LoggerMessage(1203, LogLevel.Information, "ipfail: probing {Targets} ping target(s) every {IntervalMs} ms, moving a group after {Rounds} rounds below a peer: {List}")]
+    public static partial void IpfailStarted(ILogger logger, int targets, double intervalMs, int rounds, string list);
+
     [LoggerMessage(28, LogLevel.Information, "group {Group} handed over to {Node}")]
     public static partial void HandedOver(ILogger logger, string group, string node);
 
