@@ -111,6 +111,11 @@ internal static class JitWarmUp
                     Rehearse(group, options.NodeName, time, token);
                 }
 
+                if (options.Groups.Count > 0)
+                {
+                    EventLog.WarmUp(options.NodeName, options.Groups[0].Name);
+                }
+
                 RuntimeLog.WarmedUp(logger, prepared, failed, time.GetElapsedTime(start).TotalMilliseconds);
             }
             catch (OperationCanceledException)

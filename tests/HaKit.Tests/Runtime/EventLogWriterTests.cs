@@ -47,6 +47,13 @@ public class EventLogWriterTests
         Assert.That(logger.Lines.Last(), Is.EqualTo($"link lan{total - 1} to node b is down (silent {total - 1})"), "the newest lines are kept");
     }
 
+    [Test]
+    public void The_warm_up_formats_a_line_for_every_event_a_takeover_raises()
+    {
+        // Each synthetic event must reach its own log line (a null description would mean a branch the warm-up never compiles).
+        Assert.That(EventLog.WarmUp("a", "web"), Is.EqualTo(12));
+    }
+
     private sealed class BlockingLogger(ManualResetEventSlim release) : ILogger
     {
         private readonly List<string> _lines = [];
