@@ -33,7 +33,8 @@ public sealed class ReplicationResource(ReplicatedLog log, string name = "replic
         }
         catch (InvalidOperationException ex)
         {
-            // This node has seen a higher epoch than the one it was given: it must not write (another owner is newer).
+            // This node has seen a higher epoch than the one it was given (another owner is newer), or it is marked outdated / lags
+            // more than MaxLagOnFailover (ownership waits for data): it must not own the group here without an operator.
             return ResourceResult.PermanentOnNode(ex.Message, ex);
         }
     }
@@ -65,6 +66,12 @@ public sealed class ReplicationResource(ReplicatedLog log, string name = "replic
         if (status.Role != ReplicaRole.Owner)
         {
             return ValueTask.FromResult(MonitorResult.NotRunning($"the replicated log of group {log.Group} is not the owner"));
+        }
+
+        if (status.Degraded || status.PeerOutdated)
+        {
+            return ValueTask.FromResult(MonitorResult.Degraded(
+                $"group {log.Group} ({status.Mode}): writing without the peer (degraded: {status.Degraded}); the peer is marked outdated until it catches up"));
         }
 
         return ValueTask.FromResult(status.PeerConnected || status.Mode == ReplicationMode.Async
