@@ -9,7 +9,7 @@ namespace HaKit.Replication;
 /// </summary>
 /// <param name="log">The group's log.</param>
 /// <param name="name">The resource's name in its group.</param>
-public sealed class ReplicationResource(ReplicatedLog log, string name = "replication") : IResource
+public sealed class ReplicationResource(ReplicatedLog log, string name = "replication") : IForcibleResource
 {
     /// <inheritdoc />
     public string Name { get; } = name;
@@ -38,6 +38,11 @@ public sealed class ReplicationResource(ReplicatedLog log, string name = "replic
             return ResourceResult.PermanentOnNode(ex.Message, ex);
         }
     }
+
+    /// <summary>The operator's override (<c>hakit takeover --force</c>): the next start passes the outdated / MaxLagOnFailover
+    /// refusal (<see cref="ReplicatedLog.AllowOutdatedPromotionOnce"/>).</summary>
+    /// <param name="reason">Who forces it, from where and when (logged).</param>
+    public void AllowForcedStart(string reason) => log.AllowOutdatedPromotionOnce(reason);
 
     /// <inheritdoc />
     public async ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken)

@@ -183,7 +183,7 @@ public sealed class OutdatedTests
         Assert.That(refused.Message, Does.Contain("marked outdated").And.Contain("index 120").And.Contain("--force"));
         Assert.That(b.Log.Status.Role, Is.EqualTo(ReplicaRole.Standby));
 
-        b.Log.AllowOutdatedPromotionOnce("operator alice via hakit takeover --force");
+        ((IForcibleResource)resource).AllowForcedStart("hakit takeover g --force by operator alice");
         var forced = await resource.StartAsync(context, CancellationToken.None);
         Assert.That(forced.Kind, Is.EqualTo(ResourceFailureKind.None));
         Assert.That(b.Log.Status.Role, Is.EqualTo(ReplicaRole.Owner));
