@@ -77,6 +77,34 @@ if (!Enum.TryParse<ReplicationMode>(config["Sample:Mode"], ignoreCase: true, out
     errors.Add($"Sample:Mode = '{config["Sample:Mode"]}': unknown; use Durable, Received or Async (--mode)");
 }
 
+// Optional: --Sample:DegradeAfter=00:00:05 (a Durable/Received owner goes on alone after marking its peer outdated) and
+// --Sample:MaxLagOnFailover=N (a standby further behind refuses to take over); see docs/replication.md.
+TimeSpan? degradeAfter = null;
+if (config["Sample:DegradeAfter"] is { Length: > 0 } degradeText)
+{
+    if (TimeSpan.TryParse(degradeText, System.Globalization.CultureInfo.InvariantCulture, out var parsed))
+    {
+        degradeAfter = parsed;
+    }
+    else
+    {
+        errors.Add($"Sample:DegradeAfter = '{degradeText}': not a duration; use for example 00:00:05, or leave it out to never degrade");
+    }
+}
+
+long? maxLagOnFailover = null;
+if (config["Sample:MaxLagOnFailover"] is { Length: > 0 } lagText)
+{
+    if (long.TryParse(lagText, System.Globalization.CultureInfo.InvariantCulture, out var parsed))
+    {
+        maxLagOnFailover = parsed;
+    }
+    else
+    {
+        errors.Add($"Sample:MaxLagOnFailover = '{lagText}': not a number of entries; use for example 100, or leave it out for no limit");
+    }
+}
+
 var peers = config.GetSection("Sample:Replication").GetChildren().ToDictionary(c => c.Key, c => c.Value ?? "", StringComparer.Ordinal);
 var peerName = peers.Keys.FirstOrDefault(k => k != nodeName);
 if (!peers.TryGetValue(nodeName, out var ownAddress) || !IPEndPoint.TryParse(ownAddress, out var listen))
@@ -120,6 +148,8 @@ try
         Group = "kv",
         Directory = Path.Combine(stateDirectory, $"{nodeName}-replication", "kv"),
         Mode = mode,
+        DegradeAfter = degradeAfter,
+        MaxLagOnFailover = maxLagOnFailover,
         OnDiverged = d => Console.Error.WriteLine($"diverged: {d.Entries.Count} entries cut ({d.Kind}, owner epoch {d.OwnerEpoch}): {string.Join(", ", d.Entries.Select(e => e.Position))}"),
     }, loggerFactory);
     transport = new ReplicationTransport(new ReplicationTransportOptions { NodeId = nodeName, PeerId = peerName!, Listen = listen, Peer = peerAddress }, loggerFactory);

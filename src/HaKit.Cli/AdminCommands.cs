@@ -81,9 +81,9 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
     public Task<int> SwitchoverAsync(string group, string? to, CancellationToken cancellationToken) =>
         CommandAsync(c => c.SwitchoverAsync(new SwitchoverRequest { Group = group, Target = to ?? "" }, Options(cancellationToken)), cancellationToken);
 
-    /// <summary><c>hakit takeover GROUP</c>.</summary>
-    public Task<int> TakeoverAsync(string group, CancellationToken cancellationToken) =>
-        CommandAsync(c => c.TakeoverAsync(new TakeoverRequest { Group = group }, Options(cancellationToken)), cancellationToken);
+    /// <summary><c>hakit takeover GROUP [--force]</c>.</summary>
+    public Task<int> TakeoverAsync(string group, bool force, CancellationToken cancellationToken) =>
+        CommandAsync(c => c.TakeoverAsync(new TakeoverRequest { Group = group, Force = force }, Options(cancellationToken)), cancellationToken);
 
     /// <summary><c>hakit maintenance GROUP on|off</c>.</summary>
     public Task<int> MaintenanceAsync(string group, bool on, CancellationToken cancellationToken) =>

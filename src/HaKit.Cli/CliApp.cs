@@ -79,8 +79,12 @@ internal static class CliApp
         Online(new Command("switchover", "Move a group gracefully to another node (crm resource move)") { group, to },
             (a, p, ct) => a.SwitchoverAsync(p.GetValue(group)!, p.GetValue(to), ct));
 
-        Online(new Command("takeover", "Ask the owner to hand a group to this node (hb_takeover); refused when the owner cannot be reached unless it was confirmed down") { group },
-            (a, p, ct) => a.TakeoverAsync(p.GetValue(group)!, ct));
+        var force = new Option<bool>("--force")
+        {
+            Description = "Also start it here when this node's replicated data is behind (marked outdated, or lagging more than MaxLagOnFailover): writes the old owner acknowledged beyond this node's log are LOST; clears the group's failures here; logged as a warning (drbdadm primary --force)",
+        };
+        Online(new Command("takeover", "Ask the owner to hand a group to this node (hb_takeover); refused when the owner cannot be reached unless it was confirmed down") { group, force },
+            (a, p, ct) => a.TakeoverAsync(p.GetValue(group)!, p.GetValue(force), ct));
 
         var maintenanceState = OnOffArgument("state", "on: leave the group's resources as they are, unmonitored and unmoved; off: manage them again");
         Online(new Command("maintenance", "Maintenance on/off for a group (crm resource maintenance)") { group, maintenanceState },

@@ -19,4 +19,7 @@ internal static partial class HostingLog
 
     [LoggerMessage(109, LogLevel.Information, "node {Node}: admin API on {Endpoint}")]
     public static partial void AdminListening(ILogger logger, string node, string endpoint);
+
+    [LoggerMessage(110, LogLevel.Warning, "node {Node}: FORCED takeover of group {Group} by {Caller} at {At:O}: {Count} resource(s) may start although this node's data is behind (writes acknowledged by the old owner beyond this node's log are lost); failures cleared")]
+    public static partial void ForcedTakeover(ILogger logger, string node, string group, string caller, DateTimeOffset at, int count);
 }

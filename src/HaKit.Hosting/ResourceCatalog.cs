@@ -15,6 +15,9 @@ internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider s
     private Created[]? _created;
 
     /// <summary>The resources per configured group in start order, and every problem found (empty when the node can be built).</summary>
+    /// <summary>The resources of the last <see cref="Resolve"/> (the node's; the admin API's <c>takeover --force</c> reaches them).</summary>
+    public ResolvedResources? Resolved { get; private set; }
+
     public ResolvedResources Resolve(HaKitOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -78,7 +81,8 @@ internal sealed class ResourceCatalog(HaKitRegistry registry, IServiceProvider s
 
         errors.AddRange(ResourceValidation.Unconfigured(section, options, created.Select(c => c.Registration.Group), group => $"AddResource(\"{group}\")"));
 
-        return new ResolvedResources(byGroup, errors);
+        Resolved = new ResolvedResources(byGroup, errors);
+        return Resolved;
     }
 
     /// <summary>The instance of the <c>HaKit:Resources</c> entry <paramref name="name"/> for <paramref name="group"/> (created once), or null (with an error when the entry exists but cannot be created).</summary>

@@ -36,6 +36,10 @@ public sealed class ReplicatedLog : IAsyncDisposable
     private Task _flusher = Task.CompletedTask;
     private Exception? _failure;
     private volatile ReplicationStatus _status;
+    private readonly TimeProvider _time;
+    private readonly long _started;
+    private ITimer? _tickTimer;
+    private string? _forceReason;
 
     private ReplicatedLog(ReplicationOptions options, IReplicatedStateMachine stateMachine, ILogger logger, SegmentLog segments,
         SnapshotStore snapshots, ReplicationCore core, IMeterFactory? meterFactory)
@@ -48,6 +52,8 @@ public sealed class ReplicatedLog : IAsyncDisposable
         _core = core;
         _written = segments.Last.Index;
         _smApplied = core.Snapshot.Index;
+        _time = options.Time;
+        _started = _time.GetTimestamp();
         _status = BuildStatus();
         _metrics = new ReplicationMetrics(meterFactory, this);
     }
@@ -91,12 +97,23 @@ public sealed class ReplicatedLog : IAsyncDisposable
         var entries = new List<LogEntry>();
         var segments = SegmentLog.Open(options.Directory, options.SegmentBytes, snapshot.Position, entries);
         var core = new ReplicationCore(options.Mode, snapshot.Position, entries, EpochFile.Read(options.Directory), options.MaxBatchBytes, options.MaxInFlightBytes,
-            OwnedEpochFile.Read(options.Directory));
+            OwnedEpochFile.Read(options.Directory))
+        {
+            DegradeAfter = options.DegradeAfter,
+            MaxLagOnFailover = options.MaxLagOnFailover,
+        };
+        core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
         await log.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         log._status = log.BuildStatus();
         log._loop = Task.Run(log.RunAsync, CancellationToken.None);
         log._flusher = Task.Run(log.FlushLoopAsync, CancellationToken.None);
+        if (options.DegradeAfter is { } degradeAfter)
+        {
+            var period = TimeSpan.FromTicks(Math.Clamp(degradeAfter.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
+            log._tickTimer = options.Time.CreateTimer(static state => ((ReplicatedLog)state!)._inputs.Writer.TryWrite(TickInput.Instance), log, period, period);
+        }
+
         return log;
     }
 
@@ -132,6 +149,18 @@ public sealed class ReplicatedLog : IAsyncDisposable
     /// <returns>A task that completes when this node is standby.</returns>
     public Task BecomeStandbyAsync(CancellationToken cancellationToken) => Post(new RoleInput(null), cancellationToken);
 
+    /// <summary>
+    /// The operator's override (<c>hakit takeover --force</c>): the next time this node is made owner it does so even if it is
+    /// marked outdated or lags more than <see cref="ReplicationOptions.MaxLagOnFailover"/>, logged as a critical message naming the
+    /// reason, the time and what may be lost. Consumed by the next <see cref="BecomeOwnerAsync"/>.
+    /// </summary>
+    /// <param name="reason">Who forces it and why (logged).</param>
+    public void AllowOutdatedPromotionOnce(string reason)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        Volatile.Write(ref _forceReason, reason);
+    }
+
     /// <summary>Writes a snapshot of the state machine at the applied position and compacts the segments it covers.</summary>
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>A task that completes when the snapshot is durable.</returns>
@@ -142,6 +171,11 @@ public sealed class ReplicatedLog : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _inputs.Writer.TryComplete();
+        if (_tickTimer is not null)
+        {
+            await _tickTimer.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -256,6 +290,16 @@ public sealed class ReplicatedLog : IAsyncDisposable
             case ReplicationMessage message:
                 _core.Receive(message);
                 break;
+            case TickInput:
+                var wasDegraded = _core.Degraded;
+                _core.Tick(_time.GetElapsedTime(_started));
+                if (_core.Degraded && !wasDegraded)
+                {
+                    ReplicationLog.Degraded(_logger, _options.Group, _core.Mode, _core.DegradeAfter ?? TimeSpan.Zero);
+                    RaiseStatus();
+                }
+
+                break;
             case PeerInput peer when peer.Down:
                 if (_peerSend == peer.Send)
                 {
@@ -304,6 +348,17 @@ public sealed class ReplicatedLog : IAsyncDisposable
                     }
 
                     await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                    var force = Interlocked.Exchange(ref _forceReason, null);
+                    if (_core.PromotionRefusal() is { } refusal)
+                    {
+                        if (force is null)
+                        {
+                            ReplicationLog.PromotionRefused(_logger, _options.Group, epoch, refusal);
+                            throw new InvalidOperationException($"group {_options.Group}: cannot own it in epoch {epoch}: {refusal}");
+                        }
+
+                        ReplicationLog.ForcedPromotion(_logger, _options.Group, epoch, _time.GetUtcNow(), force, refusal, _core.Last.Index);
+                    }
                 }
 
                 if (!_core.BecomeOwner(epoch))
@@ -316,6 +371,8 @@ public sealed class ReplicatedLog : IAsyncDisposable
                     throw new InvalidOperationException($"group {_options.Group}: cannot own it in epoch {epoch}: this node has seen epoch {_core.SeenEpoch}");
                 }
 
+                // The owned-epoch and outdated files are durable before the start completes.
+                await ExecuteAsync(_stop.Token).ConfigureAwait(false);
                 ReplicationLog.RoleChanged(_logger, _options.Group, ReplicaRole.Owner, epoch);
                 RaiseStatus();
                 break;
@@ -412,6 +469,11 @@ public sealed class ReplicatedLog : IAsyncDisposable
                     break;
                 case CompactCommand compact:
                     _segments.Compact(compact.UpToIndex);
+                    break;
+                case PersistMarkCommand mark:
+                    OutdatedFile.Write(_options.Directory, mark.Name, mark.Position);
+                    ReplicationLog.Mark(_logger, _options.Group, mark.Name, mark.Position == LogPosition.Zero ? "cleared" : "set", mark.Position);
+                    RaiseStatus();
                     break;
             }
         }
@@ -549,7 +611,13 @@ public sealed class ReplicatedLog : IAsyncDisposable
 
     private ReplicationStatus BuildStatus() => new(
         _options.Group, _core.Role, _core.Mode, _core.Epoch, _core.SeenEpoch, _core.Last, _core.Durable, _core.Applied,
-        _core.Acknowledged, _core.PeerConnected, _core.PeerReceived, _core.PeerDurable, _core.Snapshot);
+        _core.Acknowledged, _core.PeerConnected, _core.PeerReceived, _core.PeerDurable, _core.Snapshot)
+    {
+        Degraded = _core.Degraded,
+        PeerOutdated = _core.PeerOutdatedAt != LogPosition.Zero,
+        Outdated = _core.OutdatedUntil != LogPosition.Zero,
+        KnownLagEntries = _core.KnownLagEntries,
+    };
 
     private sealed record AppendInput(byte[] Data, TaskCompletionSource<LogPosition> Completion);
 
@@ -560,6 +628,11 @@ public sealed class ReplicatedLog : IAsyncDisposable
     private sealed record RoleInput(long? Epoch);
 
     private sealed record SnapshotInput;
+
+    private sealed record TickInput
+    {
+        public static readonly TickInput Instance = new();
+    }
 
     private sealed record Request(object Input, TaskCompletionSource Completion);
 }

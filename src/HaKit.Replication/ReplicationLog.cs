@@ -26,4 +26,16 @@ internal static partial class ReplicationLog
 
     [LoggerMessage(EventId = 7007, Level = LogLevel.Information, Message = "Group {Group}: peer stream {State}")]
     public static partial void PeerState(ILogger logger, string group, string state);
+
+    [LoggerMessage(EventId = 7008, Level = LogLevel.Warning, Message = "Group {Group} ({Mode}): the peer confirmed nothing for {DegradeAfter}; this owner goes on writing alone (degraded)")]
+    public static partial void Degraded(ILogger logger, string group, ReplicationMode mode, TimeSpan degradeAfter);
+
+    [LoggerMessage(EventId = 7009, Level = LogLevel.Warning, Message = "Group {Group}: outdated mark {Mark} {Action} at {Position} (peer-outdated: this owner acknowledged writes its peer does not hold; outdated: this node must catch up before it may own the group)")]
+    public static partial void Mark(ILogger logger, string group, string mark, string action, LogPosition position);
+
+    [LoggerMessage(EventId = 7010, Level = LogLevel.Warning, Message = "Group {Group}: refusing to own the group in epoch {Epoch}: {Reason}")]
+    public static partial void PromotionRefused(ILogger logger, string group, long epoch, string reason);
+
+    [LoggerMessage(EventId = 7011, Level = LogLevel.Critical, Message = "Group {Group}: FORCED promotion in epoch {Epoch} at {At:O} by operator ({ForceReason}) although {Refusal}. Writes the old owner acknowledged beyond this node's log (index {Last}) are LOST from the group's history; if the old owner returns they are cut from its log and handed to the divergence callback")]
+    public static partial void ForcedPromotion(ILogger logger, string group, long epoch, DateTimeOffset at, string forceReason, string refusal, long last);
 }

@@ -29,6 +29,12 @@ internal sealed class ReplicationMetrics : IDisposable
             "The index applied to the state machine");
         _meter.CreateObservableGauge("hakit.replication.peer.connected", () => new Measurement<int>(log.Status.PeerConnected ? 1 : 0, group), null,
             "Whether the replication stream to the peer is up");
+        _meter.CreateObservableGauge("hakit.replication.degraded", () => new Measurement<int>(log.Status.Degraded ? 1 : 0, group), null,
+            "Owner: whether it acknowledges without the peer (DegradeAfter passed)");
+        _meter.CreateObservableGauge("hakit.replication.outdated", () => new Measurement<int>(log.Status.PeerOutdated ? 2 : log.Status.Outdated ? 1 : 0, group), null,
+            "2: this owner marked its peer outdated; 1: this node is marked outdated (it refuses to own the group); 0: neither");
+        _meter.CreateObservableGauge("hakit.replication.known_lag", () => new Measurement<long>(log.Status.KnownLagEntries, group), "{entry}",
+            "Standby: entries behind the owner's acknowledged index last heard (compared with MaxLagOnFailover)");
     }
 
     public void Appended() => _appended.Add(1, _group);

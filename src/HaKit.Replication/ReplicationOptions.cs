@@ -32,6 +32,25 @@ public sealed class ReplicationOptions
     /// </summary>
     public Action<DivergedEntries>? OnDiverged { get; set; }
 
+    /// <summary>
+    /// How long a <see cref="ReplicationMode.Received"/>/<see cref="ReplicationMode.Durable"/> owner waits for a peer that confirms
+    /// nothing (disconnected or stalled) before it goes on acknowledging alone ("degraded"), after marking the peer outdated
+    /// durably (file <c>peer-outdated</c>); in <see cref="ReplicationMode.Async"/> it is how long a connected peer may confirm
+    /// nothing while it lags before it is marked outdated. <see langword="null"/> (the default): never degrade (appends wait for
+    /// the peer).
+    /// </summary>
+    public TimeSpan? DegradeAfter { get; set; }
+
+    /// <summary>
+    /// Most entries this node may be behind the owner's acknowledged index it last heard and still take the group over
+    /// automatically (Patroni's <c>maximum_lag_on_failover</c>); beyond it <see cref="ReplicationResource.StartAsync"/> fails
+    /// (PermanentOnNode) until an operator forces it. <see langword="null"/> (the default): no limit.
+    /// </summary>
+    public long? MaxLagOnFailover { get; set; }
+
+    /// <summary>The clock for <see cref="DegradeAfter"/> (tests use a fake one).</summary>
+    internal TimeProvider Time { get; set; } = TimeProvider.System;
+
     /// <summary>Checks the settings.</summary>
     /// <param name="key">The configuration key prefix for messages (for example <c>Replication</c>).</param>
     /// <exception cref="HaKitConfigurationException">A setting is invalid; the message names the key, the value and the fix.</exception>
@@ -71,6 +90,16 @@ public sealed class ReplicationOptions
         if (MaxInFlightBytes < MaxBatchBytes)
         {
             errors.Add($"{key}:MaxInFlightBytes = {MaxInFlightBytes}: below MaxBatchBytes ({MaxBatchBytes}); use at least MaxBatchBytes");
+        }
+
+        if (DegradeAfter is { } degradeAfter && (degradeAfter <= TimeSpan.Zero || degradeAfter > TimeSpan.FromDays(1)))
+        {
+            errors.Add($"{key}:DegradeAfter = '{degradeAfter}': out of range; use a positive duration up to a day (for example 00:00:10), or leave it unset to never degrade");
+        }
+
+        if (MaxLagOnFailover < 0)
+        {
+            errors.Add($"{key}:MaxLagOnFailover = {MaxLagOnFailover}: negative; use 0 or a positive number of entries, or leave it unset for no limit");
         }
 
         if (errors.Count > 0)

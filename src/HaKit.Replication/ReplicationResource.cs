@@ -9,7 +9,7 @@ namespace HaKit.Replication;
 /// </summary>
 /// <param name="log">The group's log.</param>
 /// <param name="name">The resource's name in its group.</param>
-public sealed class ReplicationResource(ReplicatedLog log, string name = "replication") : IResource
+public sealed class ReplicationResource(ReplicatedLog log, string name = "replication") : IForcibleResource
 {
     /// <inheritdoc />
     public string Name { get; } = name;
@@ -33,10 +33,16 @@ public sealed class ReplicationResource(ReplicatedLog log, string name = "replic
         }
         catch (InvalidOperationException ex)
         {
-            // This node has seen a higher epoch than the one it was given: it must not write (another owner is newer).
+            // This node has seen a higher epoch than the one it was given (another owner is newer), or it is marked outdated / lags
+            // more than MaxLagOnFailover (ownership waits for data): it must not own the group here without an operator.
             return ResourceResult.PermanentOnNode(ex.Message, ex);
         }
     }
+
+    /// <summary>The operator's override (<c>hakit takeover --force</c>): the next start passes the outdated / MaxLagOnFailover
+    /// refusal (<see cref="ReplicatedLog.AllowOutdatedPromotionOnce"/>).</summary>
+    /// <param name="reason">Who forces it, from where and when (logged).</param>
+    public void AllowForcedStart(string reason) => log.AllowOutdatedPromotionOnce(reason);
 
     /// <inheritdoc />
     public async ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken)
@@ -65,6 +71,12 @@ public sealed class ReplicationResource(ReplicatedLog log, string name = "replic
         if (status.Role != ReplicaRole.Owner)
         {
             return ValueTask.FromResult(MonitorResult.NotRunning($"the replicated log of group {log.Group} is not the owner"));
+        }
+
+        if (status.Degraded || status.PeerOutdated)
+        {
+            return ValueTask.FromResult(MonitorResult.Degraded(
+                $"group {log.Group} ({status.Mode}): writing without the peer (degraded: {status.Degraded}); the peer is marked outdated until it catches up"));
         }
 
         return ValueTask.FromResult(status.PeerConnected || status.Mode == ReplicationMode.Async

@@ -31,4 +31,17 @@ public sealed record ReplicationStatus(
 {
     /// <summary>Owner: entries in the log not yet durable on the peer (what a failover to the peer would lose in Async mode).</summary>
     public long LagEntries => Role == ReplicaRole.Owner ? Math.Max(0, Last.Index - PeerDurable) : 0;
+
+    /// <summary>Owner: it acknowledges without the peer (the peer confirmed nothing for <see cref="ReplicationOptions.DegradeAfter"/>).</summary>
+    public bool Degraded { get; init; }
+
+    /// <summary>Owner: it marked its peer outdated (it acknowledged writes the peer does not hold); cleared when the peer caught up.</summary>
+    public bool PeerOutdated { get; init; }
+
+    /// <summary>Standby: the owner marked this node outdated; it refuses to take the group over automatically until it caught up.</summary>
+    public bool Outdated { get; init; }
+
+    /// <summary>Standby: entries this node is behind the owner's acknowledged index it last heard (compared with
+    /// <see cref="ReplicationOptions.MaxLagOnFailover"/>).</summary>
+    public long KnownLagEntries { get; init; }
 }

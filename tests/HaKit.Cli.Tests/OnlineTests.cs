@@ -60,6 +60,7 @@ public sealed class OnlineTests
             (["switchover", "web"], new SwitchoverRequest { Group = "web" }),
             (["switchover", "web", "--to", "b"], new SwitchoverRequest { Group = "web", Target = "b" }),
             (["takeover", "web"], new TakeoverRequest { Group = "web" }),
+            (["takeover", "web", "--force"], new TakeoverRequest { Group = "web", Force = true }),
             (["maintenance", "web", "on"], new SetMaintenanceRequest { Group = "web", Maintenance = true }),
             (["maintenance", "web", "off"], new SetMaintenanceRequest { Group = "web", Maintenance = false }),
             (["cleanup", "web"], new CleanupRequest { Group = "web" }),

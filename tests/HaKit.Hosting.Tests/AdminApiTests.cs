@@ -219,6 +219,77 @@ public class AdminApiTests : HostFixture
     }
 
     [Test]
+    public async Task A_forced_takeover_lets_a_node_whose_data_is_behind_start_the_group_once()
+    {
+        var ports = TestHosts.FreeUdpPorts(2);
+        var recorder = new Recorder();
+        var behind = new BehindResource();
+        IHost Build(string node)
+        {
+            var host = TestHosts.Build(TestHosts.Config(node, ports, StateDir), r =>
+            {
+                r.AddResource("web", _ => node == "b" ? behind : new BehindResource { IsBehind = false });
+                r.AddResource("web", _ => recorder.Resource(node));
+            });
+            Hosts.Add(host);
+            return host;
+        }
+
+        var a = Build("a");
+        var b = Build("b");
+        await Task.WhenAll(a.StartAsync(), b.StartAsync());
+        await TestHosts.WaitFor(() => Web(a).Role == GroupRole.Active && Web(b).Owner == "a" && recorder.Running == 1, "a runs web and b sees it");
+
+        await a.Services.GetRequiredService<ClusterNode>().AbortAsync();
+        await TestHosts.WaitFor(() => behind.Refusals > 0, "b tries to start web and its data refuses");
+        await Task.Delay(500);
+        Assert.That(Web(b).Role, Is.Not.EqualTo(GroupRole.Active), "a node whose data is behind does not start the group by itself");
+
+        var reply = await Client(b).TakeoverAsync(new TakeoverRequest { Group = "web", Force = true }, Bounded);
+
+        Assert.That(reply.Accepted, Is.True, reply.Message);
+        Assert.That(reply.Message, Does.Contain("forced: 1 resource(s) of web"));
+        Assert.That(behind.ForcedBy, Does.Contain("hakit takeover web --force by"));
+        await TestHosts.WaitFor(() => Web(b).Role == GroupRole.Active, "b starts web once forced");
+        Assert.That(behind.Refusals, Is.EqualTo(1), "the forced start passed the refusal");
+    }
+
+    /// <summary>A resource whose node's data is behind: it refuses to start (PermanentOnNode) unless forced once.</summary>
+    private sealed class BehindResource : IForcibleResource
+    {
+        private volatile string? _force;
+
+        public bool IsBehind { get; init; } = true;
+
+        public int Refusals;
+
+        public string? ForcedBy { get; private set; }
+
+        public string Name => "data";
+
+        public bool DiesWithProcess => true;
+
+        public void AllowForcedStart(string reason) => ForcedBy = _force = reason;
+
+        public ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken)
+        {
+            if (IsBehind && Interlocked.Exchange(ref _force, null) is null)
+            {
+                Interlocked.Increment(ref Refusals);
+                return ValueTask.FromResult(ResourceResult.PermanentOnNode("this node's data is behind"));
+            }
+
+            return ValueTask.FromResult(ResourceResult.Success);
+        }
+
+        public ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(ResourceResult.Success);
+
+        public ValueTask<MonitorResult> MonitorAsync(ResourceContext context, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(MonitorResult.Running);
+    }
+
+    [Test]
     public async Task A_forwarded_takeover_the_owner_never_answers_is_refused_after_a_bounded_wait()
     {
         // A dead time long enough that b still believes a alive when it forwards the request (3 s; the wait is then 2 x 3 s).

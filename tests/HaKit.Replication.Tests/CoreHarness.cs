@@ -52,6 +52,12 @@ internal sealed class CoreNode
 
     public long PersistedEpoch { get; private set; }
 
+    /// <summary>The outdated marks the core asked to persist, by file name (<see cref="LogPosition.Zero"/>: deleted).</summary>
+    public Dictionary<string, LogPosition> Marks { get; } = [];
+
+    /// <summary>Marks and acknowledgements in the order the core asked for them.</summary>
+    public List<string> Log { get; } = [];
+
     /// <summary>The last owned-epoch marker the core asked to persist.</summary>
     public (long Epoch, long From) PersistedOwned { get; private set; }
 
@@ -113,6 +119,7 @@ internal sealed class CoreNode
                     break;
                 case AcknowledgeCommand ack:
                     Acknowledged.Add(ack.UpToIndex);
+                    Log.Add($"ack {ack.UpToIndex}");
                     break;
                 case FailPendingCommand fail:
                     Failed.Add(fail.Reason);
@@ -153,6 +160,10 @@ internal sealed class CoreNode
                     break;
                 case PersistOwnedEpochCommand owned:
                     PersistedOwned = (owned.Epoch, owned.From);
+                    break;
+                case PersistMarkCommand mark:
+                    Marks[mark.Name] = mark.Position;
+                    Log.Add($"mark {mark.Name} {mark.Position.Epoch}/{mark.Position.Index}");
                     break;
             }
         }

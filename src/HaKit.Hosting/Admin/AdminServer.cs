@@ -93,7 +93,13 @@ internal sealed class AdminServer(IServiceProvider services, HaKitRegistry regis
             }
         });
         builder.Services.AddGrpc();
-        builder.Services.AddSingleton(new ClusterAdminService(node, options, journal));
+        var catalog = services.GetService<ResourceCatalog>();
+        builder.Services.AddSingleton(new ClusterAdminService(node, options, journal)
+        {
+            GroupResources = group => catalog?.Resolved?.ByGroup.GetValueOrDefault(group) ?? [],
+            Logger = logger,
+            Time = time,
+        });
         var app = builder.Build();
         app.MapGrpcService<ClusterAdminService>();
         try

@@ -1,5 +1,7 @@
 using Grpc.Core;
 using HaKit.Admin.V1;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HaKit.Hosting.Admin;
 
@@ -31,11 +33,47 @@ internal sealed class ClusterAdminService(ClusterNode node, HaKitOptions options
         return Reply(result);
     }
 
+    /// <summary>The resources of a group on this node (for <c>takeover --force</c>).</summary>
+    public Func<string, IReadOnlyList<IResource>> GroupResources { get; init; } = _ => [];
+
+    /// <summary>Where a forced takeover is logged.</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+
+    /// <summary>The clock for the forced takeover's log line.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     public override async Task<CommandReply> Takeover(TakeoverRequest request, ServerCallContext context)
     {
         EnsureRunning();
-        var result = await node.TakeoverAsync(Required(request.Group, "group"), context.CancellationToken).ConfigureAwait(false);
-        return Reply(result);
+        var group = Required(request.Group, "group");
+        if (!request.Force)
+        {
+            return Reply(await node.TakeoverAsync(group, context.CancellationToken).ConfigureAwait(false));
+        }
+
+        // The operator's override: resources that refuse to start here because this node's data is behind start once anyway,
+        // and the failures that refusal recorded (the ban) are cleared, so the group can start here.
+        var at = Time.GetUtcNow();
+        var caller = string.IsNullOrEmpty(context.Peer) ? "an admin client" : context.Peer;
+        var forcible = GroupResources(group).OfType<IForcibleResource>().ToList();
+        foreach (var resource in forcible)
+        {
+            resource.AllowForcedStart($"hakit takeover {group} --force by {caller} at {at:O}");
+        }
+
+        HostingLog.ForcedTakeover(Logger, node.NodeName, group, caller, at, forcible.Count);
+        var cleared = await Run(new ClearFailuresCommand(group), context).ConfigureAwait(false);
+        var takeover = await node.TakeoverAsync(group, context.CancellationToken).ConfigureAwait(false);
+        var forced = $"forced: {forcible.Count} resource(s) of {group} may start here once although this node's data is behind (writes the old owner acknowledged beyond it are lost)";
+        if (takeover.Accepted || !cleared.Accepted)
+        {
+            var reply = Reply(takeover);
+            reply.Message = $"{forced}; {reply.Message}";
+            return reply;
+        }
+
+        cleared.Message = $"{forced}; failures cleared, so the group starts here unless another node holds it ({cleared.Message}; takeover: {takeover.Message})";
+        return cleared;
     }
 
     public override async Task Watch(WatchRequest request, IServerStreamWriter<WatchEvent> responseStream, ServerCallContext context)

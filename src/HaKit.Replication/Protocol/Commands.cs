@@ -44,3 +44,7 @@ internal sealed record InstallSnapshotCommand(LogPosition Position, ReadOnlyMemo
 
 /// <summary>Delete the on-disk segments whose entries are all at or below <paramref name="UpToIndex"/>.</summary>
 internal sealed record CompactCommand(long UpToIndex) : ReplicationCommand;
+
+/// <summary>Write the outdated mark <paramref name="Name"/> at <paramref name="Position"/> durably (<see cref="LogPosition.Zero"/>:
+/// delete it durably) before acting on anything else (before acknowledging an entry the peer does not hold).</summary>
+internal sealed record PersistMarkCommand(string Name, LogPosition Position) : ReplicationCommand;

@@ -4,8 +4,10 @@ namespace HaKit.Replication.Protocol;
 /// <param name="Epoch">The owner's epoch the sender acts in (the highest it has seen, for a reply).</param>
 internal abstract record ReplicationMessage(long Epoch);
 
-/// <summary>Owner to standby: the entries of <paramref name="Batch"/> follow <paramref name="Prev"/> in the owner's log (none: a probe).</summary>
-internal sealed record AppendMessage(long Epoch, LogPosition Prev, RecordBatch Batch) : ReplicationMessage(Epoch)
+/// <summary>Owner to standby: the entries of <paramref name="Batch"/> follow <paramref name="Prev"/> in the owner's log (none: a
+/// probe). <paramref name="OwnerAcknowledged"/> is the owner's acknowledged index (the standby's lag is measured against it);
+/// <paramref name="PeerOutdated"/> says the owner acknowledged entries without the standby and marked it outdated.</summary>
+internal sealed record AppendMessage(long Epoch, LogPosition Prev, RecordBatch Batch, long OwnerAcknowledged = 0, bool PeerOutdated = false) : ReplicationMessage(Epoch)
 {
     /// <summary>The index of the last entry carried (<c>Prev.Index</c> for a probe).</summary>
     public long LastIndex => Prev.Index + Batch.Count;

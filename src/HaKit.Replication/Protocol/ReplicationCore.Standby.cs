@@ -11,6 +11,8 @@ internal sealed partial class ReplicationCore
             return;
         }
 
+        NoteOwnerPosition(append);
+
         var prev = append.Prev;
         var last = append.LastIndex;
         if (prev.Index < _log.Base.Index)
@@ -78,6 +80,7 @@ internal sealed partial class ReplicationCore
         }
 
         _matchIndex = Math.Max(_matchIndex, Math.Max(last, prev.Index));
+        ClearOwnMarkIfCaughtUp();
         if (append.Batch.Count == 0)
         {
             // A probe: the peer's history matches up to prev; force an ack so the owner learns it.

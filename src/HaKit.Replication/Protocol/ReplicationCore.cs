@@ -143,6 +143,8 @@ internal sealed partial class ReplicationCore
         Acknowledged = Math.Max(Acknowledged, _applied);
         PeerReceived = 0;
         PeerDurable = 0;
+        _waitPeerConfirmed = -1;
+        OwnMarksOnBecomingOwner();
         ResetPeerStream();
         return true;
     }
@@ -158,6 +160,8 @@ internal sealed partial class ReplicationCore
         }
 
         Role = ReplicaRole.Standby;
+        Degraded = false;
+        _waitSince = null;
         _matchIndex = 0;
         _ackedReceived = _ackedDurable = -1;
         if (wasOwner && _peerConnected)
@@ -194,6 +198,7 @@ internal sealed partial class ReplicationCore
         else
         {
             Apply(_durable);
+            ClearOwnMarkIfCaughtUp();
         }
     }
 
@@ -216,6 +221,7 @@ internal sealed partial class ReplicationCore
     {
         _peerConnected = false;
         ResetPeerStream();
+        MarkPeerIfLagging();
     }
 
     /// <summary>The driver wrote a snapshot of the state machine at <paramref name="position"/>: compact what is safe to.</summary>
@@ -241,6 +247,7 @@ internal sealed partial class ReplicationCore
         _durable = _persistRequested = _applied = position.Index;
         _matchIndex = position.Index;
         _ackedReceived = _ackedDurable = -1;
+        ClearOwnMarkIfCaughtUp();
     }
 
     /// <summary>A message from the peer.</summary>
@@ -324,7 +331,7 @@ internal sealed partial class ReplicationCore
         var prevPosition = new LogPosition(_log.EpochAt(prev), prev);
         if (from > _log.Last.Index)
         {
-            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty)));
+            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty, Acknowledged, PeerOutdatedAt != LogPosition.Zero)));
             _sentUpTo = prev;
             return;
         }
@@ -343,7 +350,8 @@ internal sealed partial class ReplicationCore
             bytes += next;
         }
 
-        _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Encode(_log.Range(from, to)))));
+        _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Encode(_log.Range(from, to)), Acknowledged,
+            PeerOutdatedAt != LogPosition.Zero)));
         _sentUpTo = to;
         _inFlightBytes += bytes;
         _inFlight.Enqueue((to, bytes));
@@ -382,6 +390,7 @@ internal sealed partial class ReplicationCore
             ClearInFlight(ack.Received);
         }
 
+        ClearPeerMarkIfCaughtUp();
         UpdateAcknowledged();
     }
 
@@ -452,6 +461,7 @@ internal sealed partial class ReplicationCore
         if (epoch != _ownerEpoch)
         {
             _ownerEpoch = epoch;
+            DropPeerMarkOnFollowing(epoch);
             _matchIndex = 0;
             _ackedReceived = _ackedDurable = -1;
         }
@@ -493,8 +503,14 @@ internal sealed partial class ReplicationCore
             ReplicationMode.Received => Math.Min(_durable, PeerReceived),
             _ => Math.Min(_durable, PeerDurable),
         };
+        if (Degraded)
+        {
+            upTo = _durable;
+        }
+
         if (upTo > Acknowledged)
         {
+            BeforeAcknowledge(upTo);
             Acknowledged = upTo;
             _outputs.Add(new AcknowledgeCommand(upTo));
             Apply(upTo);

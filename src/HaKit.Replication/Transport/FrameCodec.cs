@@ -21,6 +21,8 @@ internal static class FrameCodec
                         PrevEpoch = append.Prev.Epoch,
                         PrevIndex = append.Prev.Index,
                         Records = UnsafeByteOperations.UnsafeWrap(append.Batch.Records),
+                        OwnerAcknowledged = append.OwnerAcknowledged,
+                        PeerOutdated = append.PeerOutdated,
                     },
                 };
             case AckMessage ack:
@@ -65,7 +67,7 @@ internal static class FrameCodec
                     return null;
                 }
 
-                return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), batch);
+                return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), batch, append.OwnerAcknowledged, append.PeerOutdated);
             case Frame.KindOneofCase.Ack:
                 return new AckMessage(frame.Ack.Epoch, frame.Ack.Received, frame.Ack.Durable);
             case Frame.KindOneofCase.Reject:

@@ -1,0 +1,193 @@
+namespace HaKit.Replication.Protocol;
+
+// Degrading and outdated marking (DRBD's `fencing resource-only` / `drbdadm outdate`, Patroni's maximum_lag_on_failover).
+// Owner: a Received/Durable owner whose peer has confirmed nothing new for DegradeAfter while entries wait for it goes on
+// acknowledging alone ("degraded"); before the first entry acknowledged without the peer it marks the peer outdated durably
+// (file `peer-outdated`). An Async owner marks the peer the same way when it acknowledged entries the peer does not hold and the
+// peer is disconnected or has confirmed nothing new for DegradeAfter. The mark clears (and the owner stops degrading) once the
+// peer confirms everything acknowledged. Standby: appends carry the owner's acknowledged index and whether the owner marked this
+// node outdated; a marked node persists the index it must hold (file `outdated`) and refuses to own the group until it holds it
+// (matched and durable) or an operator forces it. A standby also refuses to own the group while the owner's acknowledged index it
+// last heard is more than MaxLagOnFailover entries ahead of its log.
+internal sealed partial class ReplicationCore
+{
+    private TimeSpan? _waitSince;
+    private long _waitPeerConfirmed = -1;
+
+    /// <summary>How long the owner waits for a peer that confirms nothing before it goes on alone; <see langword="null"/>: never.</summary>
+    public TimeSpan? DegradeAfter { get; set; }
+
+    /// <summary>Most entries this node may lag the owner's last heard acknowledged index and still own the group automatically; <see langword="null"/>: no limit.</summary>
+    public long? MaxLagOnFailover { get; set; }
+
+    /// <summary>Owner: it acknowledges without the peer (the peer confirmed nothing for <see cref="DegradeAfter"/>).</summary>
+    public bool Degraded { get; private set; }
+
+    /// <summary>Owner: the position at which it marked its peer outdated (<see cref="LogPosition.Zero"/>: not marked).</summary>
+    public LogPosition PeerOutdatedAt { get; private set; }
+
+    /// <summary>Standby: the owner's acknowledged position this node must hold before it may own the group (<see cref="LogPosition.Zero"/>: not outdated).</summary>
+    public LogPosition OutdatedUntil { get; private set; }
+
+    /// <summary>Standby: the owner's acknowledged index in the last append heard from it in this process (0: none heard).</summary>
+    public long KnownOwnerAcknowledged { get; private set; }
+
+    /// <summary>Standby: entries this node's log is behind <see cref="KnownOwnerAcknowledged"/>.</summary>
+    public long KnownLagEntries => Role == ReplicaRole.Owner ? 0 : Math.Max(0, KnownOwnerAcknowledged - _log.Last.Index);
+
+    private long PeerConfirmed => Mode == ReplicationMode.Received ? PeerReceived : PeerDurable;
+
+    /// <summary>Restores the marks read from disk at start.</summary>
+    public void RestoreMarks(LogPosition peerOutdatedAt, LogPosition outdatedUntil)
+    {
+        PeerOutdatedAt = peerOutdatedAt;
+        OutdatedUntil = outdatedUntil;
+    }
+
+    /// <summary>Why this node must not own the group automatically now (<see langword="null"/>: it may).</summary>
+    public string? PromotionRefusal()
+    {
+        if (Role == ReplicaRole.Owner)
+        {
+            return null;
+        }
+
+        if (OutdatedUntil != LogPosition.Zero)
+        {
+            return $"this node is marked outdated: the owner of epoch {OutdatedUntil.Epoch} acknowledged writes up to index {OutdatedUntil.Index} without it, and this node holds up to index {_log.Last.Index} (matched up to {_matchIndex}); promoting it would lose those writes. Let it catch up from the owner, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
+        }
+
+        if (MaxLagOnFailover is { } max && KnownLagEntries > max)
+        {
+            return $"this node lags the owner by {KnownLagEntries} entries (the owner's acknowledged index last heard is {KnownOwnerAcknowledged}, this node holds up to {_log.Last.Index}), more than MaxLagOnFailover = {max}; promoting it would lose those writes. Let it catch up, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
+        }
+
+        return null;
+    }
+
+    /// <summary>Time passed (virtual or real; only differences count): an owner whose peer confirmed nothing for <see cref="DegradeAfter"/> degrades.</summary>
+    public void Tick(TimeSpan now)
+    {
+        if (Role != ReplicaRole.Owner || DegradeAfter is not { } after || PeerConfirmed >= _durable)
+        {
+            _waitSince = null;
+            return;
+        }
+
+        if (_waitSince is null || PeerConfirmed != _waitPeerConfirmed)
+        {
+            _waitSince = now;
+            _waitPeerConfirmed = PeerConfirmed;
+            return;
+        }
+
+        if (!Degraded && now - _waitSince.Value >= after)
+        {
+            Degraded = true;
+            MarkPeerIfLagging();
+            UpdateAcknowledged();
+        }
+    }
+
+    /// <summary>The owner acknowledges up to <paramref name="upTo"/>: mark the peer first if it does not hold it.</summary>
+    private void BeforeAcknowledge(long upTo)
+    {
+        if (upTo > PeerConfirmed && MarkRequired)
+        {
+            MarkPeer(upTo);
+        }
+    }
+
+    private bool MarkRequired => Degraded || (Mode == ReplicationMode.Async && !_peerConnected);
+
+    private void MarkPeerIfLagging()
+    {
+        if (Role == ReplicaRole.Owner && Acknowledged > PeerConfirmed && MarkRequired)
+        {
+            MarkPeer(Acknowledged);
+        }
+    }
+
+    private void MarkPeer(long index)
+    {
+        if (PeerOutdatedAt == LogPosition.Zero)
+        {
+            PeerOutdatedAt = new LogPosition(_epoch, index);
+            _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.PeerOutdated, PeerOutdatedAt));
+        }
+    }
+
+    /// <summary>Owner, after the peer confirmed more: it caught up with everything acknowledged, so the mark clears.</summary>
+    private void ClearPeerMarkIfCaughtUp()
+    {
+        if (Role != ReplicaRole.Owner || !_peerConnected || PeerConfirmed < Acknowledged)
+        {
+            return;
+        }
+
+        Degraded = false;
+        _waitSince = null;
+        if (PeerOutdatedAt != LogPosition.Zero)
+        {
+            PeerOutdatedAt = LogPosition.Zero;
+            _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.PeerOutdated, LogPosition.Zero));
+        }
+    }
+
+    /// <summary>Standby, on an accepted append: note the owner's position and whether it marked this node outdated.</summary>
+    private void NoteOwnerPosition(AppendMessage append)
+    {
+        KnownOwnerAcknowledged = append.OwnerAcknowledged;
+        if (append.PeerOutdated)
+        {
+            if (OutdatedUntil.Epoch != append.Epoch || OutdatedUntil.Index < append.OwnerAcknowledged)
+            {
+                OutdatedUntil = new LogPosition(append.Epoch, append.OwnerAcknowledged);
+                _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.Outdated, OutdatedUntil));
+            }
+        }
+        else if (OutdatedUntil != LogPosition.Zero && append.Epoch >= OutdatedUntil.Epoch)
+        {
+            // The owner no longer marks this node: it confirmed this node holds everything it acknowledged.
+            ClearOwnMark();
+        }
+    }
+
+    /// <summary>Standby: the mark clears once this node holds (matched with the owner, durable) the position it names.</summary>
+    private void ClearOwnMarkIfCaughtUp()
+    {
+        if (OutdatedUntil != LogPosition.Zero && Role != ReplicaRole.Owner && _ownerEpoch == OutdatedUntil.Epoch
+            && Math.Min(_durable, _matchIndex) >= OutdatedUntil.Index)
+        {
+            ClearOwnMark();
+        }
+    }
+
+    private void ClearOwnMark()
+    {
+        OutdatedUntil = LogPosition.Zero;
+        _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.Outdated, LogPosition.Zero));
+    }
+
+    /// <summary>This node owns the group now: its own outdated mark and what it heard of the old owner no longer apply.</summary>
+    private void OwnMarksOnBecomingOwner()
+    {
+        KnownOwnerAcknowledged = 0;
+        Degraded = false;
+        _waitSince = null;
+        if (OutdatedUntil != LogPosition.Zero)
+        {
+            ClearOwnMark();
+        }
+    }
+
+    /// <summary>This node follows an owner of a newer epoch than its mark on the peer: that history replaces its own, the mark is void.</summary>
+    private void DropPeerMarkOnFollowing(long ownerEpoch)
+    {
+        if (PeerOutdatedAt != LogPosition.Zero && ownerEpoch > PeerOutdatedAt.Epoch)
+        {
+            PeerOutdatedAt = LogPosition.Zero;
+            _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.PeerOutdated, LogPosition.Zero));
+        }
+    }
+}
