@@ -15,7 +15,7 @@ namespace HaKit.Replication;
 /// (disk writes, sends, applies); a flusher makes writes durable with one fdatasync for every append waiting (group commit).
 /// Connect it to the peer with a <see cref="ReplicationTransport"/> (gRPC).
 /// </summary>
-public sealed class ReplicatedLog : IAsyncDisposable
+public sealed partial class ReplicatedLog : IAsyncDisposable
 {
     private readonly ReplicationOptions _options;
     private readonly IReplicatedStateMachine _stateMachine;
@@ -385,100 +385,6 @@ public sealed class ReplicatedLog : IAsyncDisposable
                 await SnapshotAsync(_stop.Token).ConfigureAwait(false);
                 break;
         }
-    }
-
-    private async Task ExecuteAsync(CancellationToken cancellationToken)
-    {
-        var outputs = _core.Outputs;
-        for (var i = 0; i < outputs.Count; i++)
-        {
-            switch (outputs[i])
-            {
-                case PersistEntriesCommand persist:
-                    _segments.Append(_core.Log.Range(persist.FromIndex, persist.ToIndex));
-                    _written = persist.ToIndex;
-                    RequestFlush();
-                    break;
-                case SendCommand send:
-                    _peerSend?.Invoke(send.Message);
-                    break;
-                case AcknowledgeCommand ack:
-                    while (_pending.Count > 0 && _pending.Peek().Index <= ack.UpToIndex)
-                    {
-                        var (index, completion) = _pending.Dequeue();
-                        completion.TrySetResult(new LogPosition(_core.Epoch, index));
-                        _metrics.Acknowledged();
-                    }
-
-                    break;
-                case ApplyCommand apply:
-                    ApplyUpTo(apply.UpToIndex);
-                    break;
-                case PersistEpochCommand epoch:
-                    EpochFile.Write(_options.Directory, epoch.Epoch);
-                    break;
-                case PersistOwnedEpochCommand owned:
-                    OwnedEpochFile.Write(_options.Directory, owned.Epoch, owned.From);
-                    break;
-                case FailPendingCommand fail:
-                    while (_pending.Count > 0)
-                    {
-                        var (index, completion) = _pending.Dequeue();
-                        if (index > fail.AfterIndex)
-                        {
-                            completion.TrySetException(new InvalidOperationException($"group {_options.Group}: entry {index} was not acknowledged: {fail.Reason}; it may or may not survive"));
-                        }
-                    }
-
-                    break;
-                case TruncateLogCommand truncate:
-                    if (truncate.NewLast.Index < _segments.FirstIndex - 1)
-                    {
-                        _segments.Reset(truncate.NewLast);
-                    }
-                    else
-                    {
-                        _segments.TruncateAfter(truncate.NewLast.Index, truncate.NewLast.Epoch);
-                    }
-
-                    _written = Math.Min(_written, truncate.NewLast.Index);
-                    break;
-                case DivergedCommand diverged:
-                    ReportDiverged(diverged.Diverged);
-                    break;
-                case RestoreLocalSnapshotCommand restore:
-                    var local = _snapshots.LoadLatest();
-                    await RestoreAsync(_stateMachine, local.Data, cancellationToken).ConfigureAwait(false);
-                    _smApplied = local.Position.Index;
-                    ApplyUpTo(restore.UpToIndex);
-                    break;
-                case SendSnapshotCommand sendSnapshot:
-                    var latest = _snapshots.LoadLatest();
-                    _peerSend?.Invoke(new SnapshotMessage(sendSnapshot.Epoch, latest.Position, latest.Data));
-                    break;
-                case InstallSnapshotCommand install:
-                    _snapshots.Save(new SnapshotData(install.Position, install.Data));
-                    await RestoreAsync(_stateMachine, install.Data, cancellationToken).ConfigureAwait(false);
-                    _segments.Reset(install.Position);
-                    _written = install.Position.Index;
-                    _smApplied = install.Position.Index;
-                    _core.SnapshotInstalled(install.Position);
-                    _metrics.SnapshotInstalled();
-                    ReplicationLog.SnapshotInstalled(_logger, _options.Group, install.Position);
-                    RaiseStatus();
-                    break;
-                case CompactCommand compact:
-                    _segments.Compact(compact.UpToIndex);
-                    break;
-                case PersistMarkCommand mark:
-                    OutdatedFile.Write(_options.Directory, mark.Name, mark.Position);
-                    ReplicationLog.Mark(_logger, _options.Group, mark.Name, mark.Position == LogPosition.Zero ? "cleared" : "set", mark.Position);
-                    RaiseStatus();
-                    break;
-            }
-        }
-
-        outputs.Clear();
     }
 
     private void ApplyUpTo(long upTo)

@@ -109,10 +109,10 @@ public sealed class IpfailTests
         var events = new EventRecorder();
         options.Invariants = [.. Invariants.Default(options), events];
         using var sim = new HaKit.Testing.Simulation(options);
-        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null, "a owns web within 3 s of the start");
         sim.RunFor(TimeSpan.FromSeconds(2));
         sim.LoseTargets("a", TimeSpan.FromSeconds(6));
-        Assert.That(sim.RunUntil(s => s["b"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null);
+        Assert.That(sim.RunUntil(s => s["b"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(3)), Is.Not.Null, "b took web within 3 s (RunUntil returns null when the bound passed first)");
         var movedAt = sim.Now;
 
         // While a (the preferred node) still reaches nothing, failback must not bring the group back to it.
@@ -120,7 +120,7 @@ public sealed class IpfailTests
         Assert.That(sim["b"].Role("web"), Is.EqualTo(GroupRole.Active), "no failback to a node that reaches fewer targets");
 
         // a reaches its targets again: after its window refills, failback returns the group to a.
-        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(6)), Is.Not.Null);
+        Assert.That(sim.RunUntil(s => s["a"].Role("web") == GroupRole.Active, TimeSpan.FromSeconds(6)), Is.Not.Null, "web failed back to a within 6 s");
         Assert.That(events.Stops.Where(s => s.At > movedAt).Select(s => s.Reason), Is.EqualTo(new[] { StopReason.Failback }));
         Assert.That(sim.Violations, Is.Empty);
     }
