@@ -79,30 +79,31 @@ if (!Enum.TryParse<ReplicationMode>(config["Sample:Mode"], ignoreCase: true, out
 
 // Optional: --Sample:DegradeAfter=00:00:05 (a Durable/Received owner goes on alone after marking its peer outdated) and
 // --Sample:MaxLagOnFailover=N (a standby further behind refuses to take over); see docs/replication.md.
-TimeSpan? degradeAfter = null;
-if (config["Sample:DegradeAfter"] is { Length: > 0 } degradeText)
-{
-    if (TimeSpan.TryParse(degradeText, System.Globalization.CultureInfo.InvariantCulture, out var parsed))
-    {
-        degradeAfter = parsed;
-    }
-    else
-    {
-        errors.Add($"Sample:DegradeAfter = '{degradeText}': not a duration; use for example 00:00:05, or leave it out to never degrade");
-    }
-}
+var degradeAfter = Optional<TimeSpan>(
+    "Sample:DegradeAfter",
+    t => TimeSpan.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null,
+    "not a duration; use for example 00:00:05, or leave it out to never degrade");
+var maxLagOnFailover = Optional<long>(
+    "Sample:MaxLagOnFailover",
+    t => long.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null,
+    "not a number of entries; use for example 100, or leave it out for no limit");
 
-long? maxLagOnFailover = null;
-if (config["Sample:MaxLagOnFailover"] is { Length: > 0 } lagText)
+// An optional sample setting: null when absent; a value that does not parse is an error naming the key, the value and the fix.
+T? Optional<T>(string key, Func<string, T?> parse, string fix)
+    where T : struct
 {
-    if (long.TryParse(lagText, System.Globalization.CultureInfo.InvariantCulture, out var parsed))
+    if (config[key] is not { Length: > 0 } text)
     {
-        maxLagOnFailover = parsed;
+        return null;
     }
-    else
+
+    if (parse(text) is { } value)
     {
-        errors.Add($"Sample:MaxLagOnFailover = '{lagText}': not a number of entries; use for example 100, or leave it out for no limit");
+        return value;
     }
+
+    errors.Add($"{key} = '{text}': {fix}");
+    return null;
 }
 
 var peers = config.GetSection("Sample:Replication").GetChildren().ToDictionary(c => c.Key, c => c.Value ?? "", StringComparer.Ordinal);

@@ -35,6 +35,27 @@ internal static partial class DurableFile
         }
     }
 
+    /// <summary>
+    /// Replaces <paramref name="path"/> (in <paramref name="directory"/>) with <paramref name="bytes"/> atomically and durably:
+    /// written to a temporary file and fdatasynced, renamed over the old one, and the directory synced, so a crash leaves either
+    /// the old content or the new, never a torn file.
+    /// </summary>
+    /// <param name="directory">The directory holding the file.</param>
+    /// <param name="path">The file.</param>
+    /// <param name="bytes">The new content.</param>
+    public static void Replace(string directory, string path, ReadOnlySpan<byte> bytes)
+    {
+        var tmp = path + ".tmp";
+        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
+        {
+            file.Write(bytes);
+            DataSync(file.SafeFileHandle, file, tmp);
+        }
+
+        File.Move(tmp, path, overwrite: true);
+        SyncDirectory(directory);
+    }
+
     /// <summary>Makes the directory's entries (files created, renamed or deleted in it) durable (Linux; elsewhere nothing).</summary>
     /// <exception cref="IOException">The directory could not be opened or synced.</exception>
     public static void SyncDirectory(string directory)

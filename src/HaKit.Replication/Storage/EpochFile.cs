@@ -30,17 +30,9 @@ internal static class EpochFile
     public static void Write(string directory, long epoch)
     {
         var path = Path.Combine(directory, Name);
-        var tmp = path + ".tmp";
         var bytes = new byte[12];
         BinaryPrimitives.WriteInt64LittleEndian(bytes, epoch);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), Crc32C.Compute(bytes.AsSpan(0, 8)));
-        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
-        {
-            file.Write(bytes);
-            DurableFile.DataSync(file.SafeFileHandle, file, tmp);
-        }
-
-        File.Move(tmp, path, overwrite: true);
-        DurableFile.SyncDirectory(directory);
+        DurableFile.Replace(directory, path, bytes);
     }
 }

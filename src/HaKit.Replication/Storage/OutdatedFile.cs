@@ -50,18 +50,10 @@ internal static class OutdatedFile
             return;
         }
 
-        var tmp = path + ".tmp";
         var bytes = new byte[20];
         BinaryPrimitives.WriteInt64LittleEndian(bytes, position.Epoch);
         BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(8), position.Index);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(16), Crc32C.Compute(bytes.AsSpan(0, 16)));
-        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
-        {
-            file.Write(bytes);
-            DurableFile.DataSync(file.SafeFileHandle, file, tmp);
-        }
-
-        File.Move(tmp, path, overwrite: true);
-        DurableFile.SyncDirectory(directory);
+        DurableFile.Replace(directory, path, bytes);
     }
 }

@@ -34,18 +34,10 @@ internal static class OwnedEpochFile
     public static void Write(string directory, long epoch, long from)
     {
         var path = Path.Combine(directory, Name);
-        var tmp = path + ".tmp";
         var bytes = new byte[20];
         BinaryPrimitives.WriteInt64LittleEndian(bytes, epoch);
         BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(8), from);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(16), Crc32C.Compute(bytes.AsSpan(0, 16)));
-        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, bufferSize: 0))
-        {
-            file.Write(bytes);
-            DurableFile.DataSync(file.SafeFileHandle, file, tmp);
-        }
-
-        File.Move(tmp, path, overwrite: true);
-        DurableFile.SyncDirectory(directory);
+        DurableFile.Replace(directory, path, bytes);
     }
 }
