@@ -51,6 +51,8 @@ internal sealed class Notification
                 .With("target", f.Node).With("why", f.Result.Explanation),
             GroupFailed g => new Notification("failure", g.Group, Lower(g.Kind))
                 .With("group", g.Group).With("resource", g.Resource ?? "").With("why", g.Message ?? ""),
+            GroupHealthReported h => new Notification("health", h.Group, Lower(h.Outcome))
+                .With("group", h.Group).With("resource", h.Resource ?? "").With("why", h.Message ?? ""),
             ReachabilityMove m => new Notification("ipfail", m.Group, "moving")
                 .With("group", m.Group).With("to", m.To).With("score", (ulong)m.Score).With("peer_score", (ulong)m.PeerScore).With("targets", (ulong)m.Targets)
                 .With("lost", string.Join(",", m.Lost)),

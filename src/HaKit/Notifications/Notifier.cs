@@ -24,6 +24,7 @@ internal sealed partial class Notifier : IAsyncDisposable
     /// <summary>How long <see cref="DisposeAsync"/> lets the queue drain before it stops delivering.</summary>
     internal static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
+    private readonly Dictionary<string, string> _degraded = new(StringComparer.Ordinal);
     private readonly NotifyOptions _options;
     private readonly string[] _scriptArguments;
     private readonly string _cluster;
@@ -110,9 +111,43 @@ internal sealed partial class Notifier : IAsyncDisposable
     /// <param name="e">The event.</param>
     public void Post(ClusterEvent e)
     {
+        if (!IsNews(e))
+        {
+            return;
+        }
+
         if (Notification.From(e, _cluster, _node, _time.GetUtcNow()) is { } n)
         {
             _queue.Writer.TryWrite(n);
+        }
+    }
+
+    /// <summary>
+    /// A group's monitor reports Degraded at every round while the condition lasts (a replicated group writing without its
+    /// outdated peer, say): only the first report of each condition is news. A new message, a recovery or a role change starts over.
+    /// Called on the node's loop only.
+    /// </summary>
+    private bool IsNews(ClusterEvent e)
+    {
+        switch (e)
+        {
+            case GroupHealthReported { Outcome: GroupOutcome.Degraded } h:
+                var condition = $"{h.Resource}\n{h.Message}";
+                if (_degraded.TryGetValue(h.Group, out var last) && last == condition)
+                {
+                    return false;
+                }
+
+                _degraded[h.Group] = condition;
+                return true;
+            case GroupHealthReported h:
+                _degraded.Remove(h.Group);
+                return true;
+            case RoleChanged r:
+                _degraded.Remove(r.Group);
+                return true;
+            default:
+                return true;
         }
     }
 

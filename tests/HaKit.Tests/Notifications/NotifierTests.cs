@@ -4,6 +4,7 @@ using HaKit.Detection;
 using HaKit.Fencing;
 using HaKit.Notifications;
 using HaKit.Ownership;
+using HaKit.Resources;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HaKit.Tests.Notifications;
@@ -68,6 +69,37 @@ public sealed class NotifierTests
         notifier.Post(new PeerHealthChanged(TimeSpan.Zero, "b", PeerHealth.Suspect, PeerHealth.Dead, null!, TimeSpan.FromSeconds(2)));
         await Until(() => notifier.Delivered == 4);
         Assert.That(File.ReadAllLines(log), Is.EqualTo(new[] { "split-brain web winner", "fence b failed", "failure web permanent-on-node", "peer b dead" }));
+    }
+
+    [Test]
+    public async Task A_degraded_group_is_notified_once_per_condition_not_at_every_monitor_round()
+    {
+        var log = Path.Combine(_dir, "health");
+        var script = Script("health.sh", $$"""
+            #!/bin/sh
+            echo "$1 $2 $3 $HAKIT_WHY" >> {{log}}
+            """);
+        await using var notifier = Notifier(new NotifyOptions { Script = script });
+        notifier.Start();
+        const string Alone = "group web (Durable): writing without the peer (degraded: True); the peer is marked outdated until it catches up";
+        for (var round = 0; round < 5; round++)
+        {
+            notifier.Post(new GroupHealthReported(TimeSpan.Zero, "web", GroupOutcome.Degraded, "kv", Alone, 0)); // every monitor round
+        }
+
+        notifier.Post(new GroupHealthReported(TimeSpan.Zero, "web", GroupOutcome.Degraded, "kv", "the peer is not connected; appends wait for it", 0));
+        notifier.Post(new RoleChanged(TimeSpan.Zero, "web", "a", GroupRole.Active, GroupRole.Stopping, 1, Why("test")));
+        notifier.Post(new GroupHealthReported(TimeSpan.Zero, "web", GroupOutcome.Degraded, "kv", Alone, 0)); // a new role episode: news again
+        await Until(() => notifier.Delivered == 4);
+        await Task.Delay(100);
+
+        Assert.That(File.ReadAllLines(log), Is.EqualTo(new[]
+        {
+            $"health web degraded {Alone}",
+            "health web degraded the peer is not connected; appends wait for it",
+            "role-change web stopping test; highest epoch 0",
+            $"health web degraded {Alone}",
+        }));
     }
 
     [Test]
