@@ -11,7 +11,25 @@ internal sealed partial class OwnershipCore
     {
         foreach (var p in _peers)
         {
-            if (!IsUp(p, g) || !p.Groups.TryGetValue(g.Name, out var ann) || ann.Role is not (GroupRole.Starting or GroupRole.Active))
+            if (!IsUp(p, g) || !p.Groups.TryGetValue(g.Name, out var ann))
+            {
+                continue;
+            }
+
+            if (ann.Role == GroupRole.Stopping && ann.Epoch < g.Epoch && g.Role == GroupRole.Active)
+            {
+                // The peer is stopping a copy from an older epoch while this node owns a newer one: both ran the group, and the
+                // peer saw it first and lost. The winner learns it here, so it re-announces (gratuitous ARP) as a winner that saw
+                // both copies running does; otherwise clients that followed the loser's copy would wait for their caches to expire.
+                if (g.ReportedSplitBrains.Add((p.Name, ann.Epoch, g.Epoch)))
+                {
+                    Emit(new SplitBrainDetected(_now, g.Name, LocalNode, g.Epoch, p.Name, ann.Epoch, LocalNode));
+                }
+
+                continue;
+            }
+
+            if (ann.Role is not (GroupRole.Starting or GroupRole.Active))
             {
                 continue;
             }

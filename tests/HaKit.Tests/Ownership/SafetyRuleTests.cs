@@ -42,6 +42,32 @@ public class SafetyRuleTests
     }
 
     /// <summary>
+    /// When the loser hears the winner first and stops at once, the winner never sees two Active copies: it learns the split brain
+    /// from the loser's Stopping announcement in the older epoch, and reports it (the node re-announces its addresses on it).
+    /// </summary>
+    [Test]
+    public void The_winner_learns_a_split_brain_the_loser_saw_first_from_its_stopping_copy()
+    {
+        var c = new CoreCluster("a", "b") { StopDuration = Second }; // a slow stop: a announces Stopping for a while
+        c.Start();
+        c.Run(2 * Second);
+        c.CutBoth("a", "b");
+        c.Run(2 * Second);
+        Assert.That(c.ActiveNodes(), Is.EqualTo(new[] { "a", "b" }), "TwoNode mode: dual active while every link is cut");
+
+        c.HealAll();
+        c.Cut("a", "b"); // b hears a only once a is stopping: a sees b's higher epoch first
+        c.RunUntil(() => c.Role("a") == GroupRole.Stopping, Second);
+        Assert.That(c.EventsOf<SplitBrainDetected>("b"), Is.Empty, "b has not heard a's Active copy");
+        c.HealAll();
+        c.Run(Second);
+
+        Assert.That(c.ActiveNodes(), Is.EqualTo(new[] { "b" }));
+        var seen = c.EventsOf<SplitBrainDetected>("b").Single();
+        Assert.That((seen.Winner, seen.PeerNode, seen.LocalEpoch, seen.PeerEpoch), Is.EqualTo(("b", "a", 2UL, 1UL)));
+    }
+
+    /// <summary>
     /// A renewal that cannot reach the arbiter (an unknown answer) keeps the lease deadline: the owner keeps serving until the
     /// lease it has runs out (lease − drift margin after the last granted renewal was sent) and stops then, not before and not later.
     /// </summary>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using HaKit.Resources;
 using HaKit.Tests.Configuration;
+using HaKit.Transport;
 
 namespace HaKit.Tests.Runtime;
 
@@ -114,6 +115,90 @@ public class OrphanProbeTests
         await runner.StartAsync(7, CancellationToken.None, CancellationToken.None);
         Assert.That(await runner.AnnounceAsync(CancellationToken.None), Is.EqualTo(1));
         Assert.That(announcer.Epochs, Is.EqualTo(new ulong[] { 7 }), "announced with the ownership's context");
+    }
+
+    [Test]
+    public async Task The_node_that_wins_a_split_brain_announces_its_resources_again_and_the_loser_does_not()
+    {
+        var network = new InMemoryNetwork();
+        var announcers = new Dictionary<string, RunningAnnouncer> { ["a"] = new(), ["b"] = new() };
+        ClusterNode Make(string name)
+        {
+            var o = HaKitOptionsValidatorTests.Valid();
+            o.NodeName = name;
+            o.Groups[0].Resources = ["vip"];
+            o.Timing = new TimingOptions { Interval = TimeSpan.FromMilliseconds(50), WarnTime = TimeSpan.FromMilliseconds(150), DeadTime = TimeSpan.FromMilliseconds(300), InitialDeadTime = TimeSpan.FromMilliseconds(600) };
+            o.StateDirectory = Path.Combine(_stateDir, name);
+            o.WarmUp = false;
+            return new ClusterNode(o, new Dictionary<string, IReadOnlyList<IResource>> { ["web"] = [announcers[name]] }, new ClusterNodeServices { Transports = [network.CreateTransport(name, "lan0")] });
+        }
+
+        await using var a = Make("a");
+        await using var b = Make("b");
+        await a.StartAsync(CancellationToken.None);
+        await b.StartAsync(CancellationToken.None);
+        await Until(() => Role(a) == GroupRole.Active && Role(b) == GroupRole.Standby, "a owns web");
+
+        network.CutBoth("a", "b"); // both sides run web: b after the dead time, in a higher epoch
+        await Until(() => Role(b) == GroupRole.Active, "b took web over while cut off");
+        Assert.That(announcers["a"].Announced + announcers["b"].Announced, Is.Zero, "nothing to announce before the split brain is seen");
+        network.HealBoth("a", "b");
+
+        await Until(() => Role(a) == GroupRole.Standby && announcers["b"].Announced > 0, () => $"the split brain resolved for b, which announced again (a {Role(a)} epoch {a.GetStatus().Groups.Single().Epoch}, b {Role(b)} epoch {b.GetStatus().Groups.Single().Epoch}, announced a {announcers["a"].Announced} b {announcers["b"].Announced})");
+        Assert.That(announcers["b"].Epochs, Is.All.EqualTo(b.GetStatus().Groups.Single().Epoch), "announced with the winner's ownership");
+        Assert.That(announcers["a"].Announced, Is.Zero, "the loser stops; it announces nothing");
+    }
+
+    private static GroupRole Role(ClusterNode n) => n.GetStatus().Groups.Single().Role;
+
+    private static Task Until(Func<bool> condition, string what) => Until(condition, () => what);
+
+    private static async Task Until(Func<bool> condition, Func<string> what)
+    {
+        var bound = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (bound.Elapsed > TimeSpan.FromSeconds(15))
+            {
+                Assert.Fail($"timed out after 15 s waiting for: {what()}");
+            }
+
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>An announcing resource that runs while started and counts its announcements (thread-safe: the node calls it from its tasks).</summary>
+    private sealed class RunningAnnouncer : IAnnouncingResource
+    {
+        private readonly ConcurrentQueue<ulong> _epochs = new();
+        private volatile bool _running;
+
+        public int Announced => _epochs.Count;
+
+        public IReadOnlyList<ulong> Epochs => [.. _epochs];
+
+        public string Name => "vip";
+
+        public ValueTask AnnounceAsync(ResourceContext context, CancellationToken cancellationToken)
+        {
+            _epochs.Enqueue(context.Epoch);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken)
+        {
+            _running = true;
+            return ValueTask.FromResult(ResourceResult.Success);
+        }
+
+        public ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken)
+        {
+            _running = false;
+            return ValueTask.FromResult(ResourceResult.Success);
+        }
+
+        public ValueTask<MonitorResult> MonitorAsync(ResourceContext context, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(_running ? MonitorResult.Running : MonitorResult.NotRunning());
     }
 
     private sealed class Announcer : IAnnouncingResource
