@@ -18,15 +18,22 @@ public sealed class OutdatedTests
         node.Drain();
     }
 
-    [Test]
-    public void A_durable_owner_whose_peer_is_silent_degrades_after_the_timeout_and_marks_the_peer_before_acknowledging_alone()
+    /// <summary>A Durable pair whose owner a (epoch 1) holds one entry waiting for its silent peer, at time zero.</summary>
+    private static CorePair OwnerWaitingForItsPeer(TimeSpan? degradeAfter)
     {
         var pair = new CorePair(ReplicationMode.Durable);
-        pair.A.Core.DegradeAfter = DegradeAfter;
+        pair.A.Core.DegradeAfter = degradeAfter;
         pair.A.Core.BecomeOwner(1);
         pair.A.Append("x");
         pair.A.Step();
         Tick(pair.A, TimeSpan.Zero);
+        return pair;
+    }
+
+    [Test]
+    public void A_durable_owner_whose_peer_is_silent_degrades_after_the_timeout_and_marks_the_peer_before_acknowledging_alone()
+    {
+        var pair = OwnerWaitingForItsPeer(DegradeAfter);
         Tick(pair.A, TimeSpan.FromSeconds(4.9));
         Assert.That(pair.A.AckedUpTo, Is.Zero, "before DegradeAfter the owner waits for the peer");
         Assert.That(pair.A.Core.Degraded, Is.False);
@@ -45,11 +52,7 @@ public sealed class OutdatedTests
     [Test]
     public void Without_DegradeAfter_a_durable_owner_waits_for_its_peer_forever()
     {
-        var pair = new CorePair(ReplicationMode.Durable);
-        pair.A.Core.BecomeOwner(1);
-        pair.A.Append("x");
-        pair.A.Step();
-        Tick(pair.A, TimeSpan.Zero);
+        var pair = OwnerWaitingForItsPeer(degradeAfter: null);
         Tick(pair.A, TimeSpan.FromHours(1));
         Assert.That(pair.A.AckedUpTo, Is.Zero);
         Assert.That(pair.A.Marks, Is.Empty);
@@ -58,12 +61,7 @@ public sealed class OutdatedTests
     [Test]
     public void The_peer_learns_it_is_outdated_refuses_promotion_until_caught_up_and_then_both_marks_clear()
     {
-        var pair = new CorePair(ReplicationMode.Durable);
-        pair.A.Core.DegradeAfter = DegradeAfter;
-        pair.A.Core.BecomeOwner(1);
-        pair.A.Append("x");
-        pair.A.Step();
-        Tick(pair.A, TimeSpan.Zero);
+        var pair = OwnerWaitingForItsPeer(DegradeAfter);
         Tick(pair.A, DegradeAfter);
         pair.A.Append("y");
         pair.A.Step();
