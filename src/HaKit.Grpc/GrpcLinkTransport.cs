@@ -377,20 +377,20 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
 
     private void Hint(string peer, string evidence)
     {
-        GrpcLinkLog.CrashHint(_logger, LinkName, peer, evidence);
-        if (Volatile.Read(ref _state) != Started)
+        if (Volatile.Read(ref _state) == Started)
         {
-            return;
+            try
+            {
+                _receiver!.OnPeerProcessGone(this, peer, evidence);
+            }
+            catch (Exception ex)
+            {
+                Fault(ex);
+            }
         }
 
-        try
-        {
-            _receiver!.OnPeerProcessGone(this, peer, evidence);
-        }
-        catch (Exception ex)
-        {
-            Fault(ex);
-        }
+        // Logged after the receiver has it: formatting a log line is not on the takeover's path.
+        GrpcLinkLog.CrashHint(_logger, LinkName, peer, evidence);
     }
 
     private async Task DisposeCoreAsync()
