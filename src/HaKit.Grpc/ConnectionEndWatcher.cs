@@ -25,6 +25,7 @@ internal sealed class ConnectionEndWatcher : IDisposable
     private const short PollIn = 0x001;
     private const short PollErr = 0x008;
     private const short PollHup = 0x010;
+    private const short PollNval = 0x020;
     private const short PollRdHup = 0x2000;
     private const int EfdCloexec = 0x80000;
     private const int EfdNonblock = 0x800;
@@ -168,7 +169,18 @@ internal sealed class ConnectionEndWatcher : IDisposable
                     _ = Read(_wake, ref drained, sizeof(ulong));
                 }
 
-                if (count == 2 && (fds[1].Revents & (PollRdHup | PollHup | PollErr)) != 0)
+                if (count == 2 && (fds[1].Revents & PollNval) != 0)
+                {
+                    // Not an open descriptor (it cannot be while referenced; never spin on it if it is): stop watching it.
+                    lock (_gate)
+                    {
+                        if (ReferenceEquals(_current, socket))
+                        {
+                            _current = null;
+                        }
+                    }
+                }
+                else if (count == 2 && (fds[1].Revents & (PollRdHup | PollHup | PollErr)) != 0)
                 {
                     lock (_gate)
                     {
@@ -180,7 +192,14 @@ internal sealed class ConnectionEndWatcher : IDisposable
                         _current = null;
                     }
 
-                    _ended(socket!);
+                    try
+                    {
+                        _ended(socket!);
+                    }
+                    catch (Exception ex) when (ex is not OutOfMemoryException)
+                    {
+                        // The report is best effort (the stream's own end still comes); this thread must not die of it.
+                    }
                 }
             }
             catch (ObjectDisposedException)
@@ -205,13 +224,22 @@ internal sealed class ConnectionEndWatcher : IDisposable
     }
 
     /// <summary>
-    /// Whether a plain TCP connect to <paramref name="endPoint"/> is refused within <paramref name="timeout"/>: the host answers
-    /// and nothing listens on the port. Runs on the calling thread (the watcher's), without the HTTP/2 client.
+    /// Whether nothing listens on <paramref name="endPoint"/> any more: a plain TCP connect is refused (the host answers and
+    /// nothing listens on the port), or it is accepted and then reset within <paramref name="closingWindow"/> without a byte.
+    /// Runs on the calling thread (the watcher's), without the HTTP/2 client.
     /// </summary>
+    /// <remarks>
+    /// The second case is the peer's process exiting at this very moment: the kernel closes a dying process's files one by one,
+    /// and on Linux its established connections were seen to end (the FIN that woke the watcher) before its listening socket was
+    /// closed, so a connect made at once can still be accepted into the listener's queue; closing the listener then resets every
+    /// connection still queued. A live server that accepted the connection keeps it (an HTTP/2 server waits seconds for the
+    /// client's preface), so it is reset by nothing; and the core still weighs the hint against its probe on the other links.
+    /// </remarks>
     /// <param name="endPoint">The peer's link address.</param>
-    /// <param name="timeout">How long to wait for any answer (a host without power answers nothing: not refused).</param>
-    /// <returns>The refusal, or the socket error or state that was seen instead (for the log).</returns>
-    public static (bool Refused, string Seen) ProbeRefused(IPEndPoint endPoint, TimeSpan timeout)
+    /// <param name="timeout">How long to wait for any answer to the connect (a host without power answers nothing: not refused).</param>
+    /// <param name="closingWindow">How long an accepted connect is watched for the reset of a closing listener.</param>
+    /// <returns>Whether nothing listens, and what was seen (for the evidence and the log).</returns>
+    public static (bool Refused, string Seen) ProbeRefused(IPEndPoint endPoint, TimeSpan timeout, TimeSpan closingWindow)
     {
         using var probe = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp)
         {
@@ -222,11 +250,36 @@ internal sealed class ConnectionEndWatcher : IDisposable
         try
         {
             probe.Connect(endPoint);
-            return (false, "accepted");
         }
         catch (SocketException ex)
         {
             return (ex.SocketErrorCode == SocketError.ConnectionRefused, ex.SocketErrorCode.ToString());
+        }
+
+        if (!IsSupported)
+        {
+            return (false, "accepted");
+        }
+
+        var fds = new[] { new PollFd { Fd = (int)probe.SafeHandle.DangerousGetHandle(), Events = PollRdHup } };
+        if (Poll(fds, 1, (int)Math.Clamp(closingWindow.TotalMilliseconds, 0, int.MaxValue)) <= 0)
+        {
+            return (false, "accepted");
+        }
+
+        try
+        {
+            probe.Blocking = false;
+            var read = probe.Receive(new byte[1]);
+            return (false, read == 0 ? "accepted, then closed" : "accepted, and it spoke");
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return (true, "accepted, then reset by a closing listener");
+        }
+        catch (SocketException ex)
+        {
+            return (false, $"accepted, then {ex.SocketErrorCode}");
         }
     }
 

@@ -347,10 +347,10 @@ internal sealed partial class GrpcLinkTransport
                 return;
             }
 
-            var (refused, seen) = ConnectionEndWatcher.ProbeRefused(_peer.EndPoint, ConnectTimeout);
+            var (refused, seen) = ConnectionEndWatcher.ProbeRefused(_peer.EndPoint, ConnectTimeout, ClosingListenerWindow);
             if (refused && !_goodbyeHeard && !_link._stop.IsCancellationRequested)
             {
-                TryHint($"connection closed without goodbye on link {_link.LinkName} (seen by the kernel), reconnect refused");
+                TryHint($"connection closed without goodbye on link {_link.LinkName} (seen by the kernel), reconnect {(seen == nameof(SocketError.ConnectionRefused) ? "refused" : seen)}");
             }
             else if (!refused)
             {

@@ -62,6 +62,9 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
     private const int ProbeAttempts = 3;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan GoodbyeWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the watcher's accepted probe is watched for the reset of a listener that its dying process is closing.</summary>
+    private static readonly TimeSpan ClosingListenerWindow = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan StopWait = TimeSpan.FromSeconds(3);
 
     private readonly IPEndPoint _bind;

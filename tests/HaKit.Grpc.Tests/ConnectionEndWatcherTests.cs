@@ -112,16 +112,49 @@ public sealed class ConnectionEndWatcherTests
     }
 
     [Test]
+    public void A_probe_accepted_by_a_listener_that_closes_before_accepting_it_counts_as_refused()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(4);
+        var endPoint = (IPEndPoint)listener.LocalEndPoint!;
+
+        // The dying process's kernel closes the listener just after the probe was queued on it (never accepted by the process).
+        var closer = Task.Run(async () =>
+        {
+            await Task.Delay(20);
+            listener.Dispose();
+        });
+        var (refused, seen) = ConnectionEndWatcher.ProbeRefused(endPoint, Bound, TimeSpan.FromSeconds(2));
+        closer.Wait(Bound);
+        Assert.That(refused, Is.True, seen);
+        Assert.That(seen, Is.EqualTo("accepted, then reset by a closing listener"));
+    }
+
+    [Test]
+    public void A_probe_accepted_by_a_live_server_that_keeps_it_is_not_refused()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(4);
+        var accepted = listener.AcceptAsync();
+        var (refused, seen) = ConnectionEndWatcher.ProbeRefused((IPEndPoint)listener.LocalEndPoint!, Bound, TimeSpan.FromMilliseconds(100));
+        Assert.That(refused, Is.False);
+        Assert.That(seen, Is.EqualTo("accepted"));
+        accepted.Result.Dispose();
+    }
+
+    [Test]
     public void The_probe_tells_a_closed_port_from_a_listening_one()
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(1);
         var open = (IPEndPoint)listener.LocalEndPoint!;
-        Assert.That(ConnectionEndWatcher.ProbeRefused(open, Bound), Is.EqualTo((false, "accepted")));
+        Assert.That(ConnectionEndWatcher.ProbeRefused(open, Bound, TimeSpan.FromMilliseconds(50)), Is.EqualTo((false, "accepted")));
 
         listener.Dispose(); // nothing listens on the port any more: the kernel refuses
-        var (refused, seen) = ConnectionEndWatcher.ProbeRefused(open, Bound);
+        var (refused, seen) = ConnectionEndWatcher.ProbeRefused(open, Bound, TimeSpan.FromMilliseconds(50));
         Assert.That(refused, Is.True, seen);
         Assert.That(seen, Is.EqualTo(nameof(SocketError.ConnectionRefused)));
     }
