@@ -326,11 +326,6 @@ internal sealed partial class GrpcLinkTransport
         /// </summary>
         private void OnConnectionEnded(Socket socket)
         {
-            if (_goodbyeHeard || _link._stop.IsCancellationRequested || Volatile.Read(ref _hintedSinceUp) != 0)
-            {
-                return;
-            }
-
             int unread;
             try
             {
@@ -338,11 +333,12 @@ internal sealed partial class GrpcLinkTransport
             }
             catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
             {
-                return; // this node closed it meanwhile: the stream's end tells how
+                unread = -1; // this node closed it meanwhile: the stream's end tells how
             }
 
-            GrpcLinkLog.WatcherSawEnd(_link._logger, _link.LinkName, _peer.Name, unread);
-            if (unread > 0)
+            var hinted = Volatile.Read(ref _hintedSinceUp) != 0;
+            GrpcLinkLog.WatcherSawEnd(_link._logger, _link.LinkName, _peer.Name, unread, _goodbyeHeard, hinted);
+            if (unread != 0 || _goodbyeHeard || hinted || _link._stop.IsCancellationRequested)
             {
                 return;
             }
