@@ -30,6 +30,12 @@ internal static partial class GrpcLinkLog
     [LoggerMessage(127, LogLevel.Debug, "link {Link}: connection-loss path warmed up in {Ms:0.0} ms ({How}; reconnect refused: {Refused})")]
     public static partial void WarmedUp(ILogger logger, string link, double ms, string how, bool refused);
 
+    [LoggerMessage(129, LogLevel.Information, "link {Link}: connection to node {Peer} ended without goodbye but its port still answers ({Seen}): no crash hint from the watcher")]
+    public static partial void WatcherNoHint(ILogger logger, string link, string peer, string seen);
+
+    [LoggerMessage(130, LogLevel.Debug, "link {Link}: the kernel ended the connection to node {Peer} (bytes unread: {Unread}; goodbye heard: {Goodbye}; hinted already: {Hinted})")]
+    public static partial void WatcherSawEnd(ILogger logger, string link, string peer, int unread, bool goodbye, bool hinted);
+
     [LoggerMessage(128, LogLevel.Debug, "link {Link}: warming up the connection-loss path failed: {Error}")]
     public static partial void WarmUpFailed(ILogger logger, string link, string error);
 }

@@ -36,7 +36,10 @@ internal sealed partial class GrpcLinkTransport
         private readonly GrpcChannel _channel;
         private readonly HeartbeatLink.HeartbeatLinkClient _client;
         private Task _run = Task.CompletedTask;
+        private ConnectionEndWatcher? _watcher;
         private int _hints;
+        private int _hintedSinceUp; // 1 once this stream's end was hinted (by the watcher or the reconnect), until a stream is up again
+        private volatile bool _goodbyeHeard; // the current stream's peer said goodbye (a clean stop): its end is no crash
 
         public PeerDialer(GrpcLinkTransport link, GrpcPeer peer)
         {
@@ -77,7 +80,15 @@ internal sealed partial class GrpcLinkTransport
 
         public int Hints => Volatile.Read(ref _hints);
 
-        public void Start(CancellationToken stop) => _run = Task.Run(() => RunAsync(stop), CancellationToken.None);
+        public void Start(CancellationToken stop)
+        {
+            if (ConnectionEndWatcher.IsSupported)
+            {
+                _watcher = new ConnectionEndWatcher($"HaKit {_link.LinkName}", OnConnectionEnded);
+            }
+
+            _run = Task.Run(() => RunAsync(stop), CancellationToken.None);
+        }
 
         public void Enqueue(LinkFrame frame) => _queue.Writer.TryWrite(frame);
 
@@ -96,15 +107,25 @@ internal sealed partial class GrpcLinkTransport
             Dispose();
         }
 
-        public void Dispose() => _channel.Dispose();
+        public void Dispose()
+        {
+            _watcher?.Dispose();
+            _channel.Dispose();
+        }
 
-        private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+        private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
         {
             var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
             {
                 await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-                return new NetworkStream(socket, ownsSocket: true);
+                if (_watcher is not { } watcher)
+                {
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+
+                watcher.Watch(socket);
+                return new WatchedStream(socket, watcher);
             }
             catch
             {
@@ -137,8 +158,7 @@ internal sealed partial class GrpcLinkTransport
 
                     if (brokenHow is not null && IsRefused(ex))
                     {
-                        Interlocked.Increment(ref _hints);
-                        _link.Hint(_peer.Name, $"{brokenHow} on link {_link.LinkName}, reconnect refused");
+                        TryHint($"{brokenHow} on link {_link.LinkName}, reconnect refused");
                     }
                     else if (brokenHow is not null && ex is not TimeoutException && ++probes < ProbeAttempts)
                     {
@@ -165,6 +185,8 @@ internal sealed partial class GrpcLinkTransport
                 }
 
                 GrpcLinkLog.Connected(_link._logger, _link.LinkName, _peer.Name, _peer.EndPoint);
+                _goodbyeHeard = false;
+                Volatile.Write(ref _hintedSinceUp, 0);
                 delay = FirstBackoff;
                 if (wasUp)
                 {
@@ -203,7 +225,7 @@ internal sealed partial class GrpcLinkTransport
         /// <summary>Sends queued packets until the stream ends; returns whether the peer said goodbye, and how it ended.</summary>
         private async Task<(bool Clean, string How)> PumpAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call, CancellationToken stop)
         {
-            var reader = ReadAsync(call);
+            var reader = ReadAsync(call, () => _goodbyeHeard = true);
             using var pump = CancellationTokenSource.CreateLinkedTokenSource(stop);
             var writer = WriteAsync(call, pump.Token);
             var first = await Task.WhenAny(reader, writer).ConfigureAwait(false);
@@ -232,7 +254,7 @@ internal sealed partial class GrpcLinkTransport
             return await reader.ConfigureAwait(false);
         }
 
-        internal static async Task<(bool Clean, string How)> ReadAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call)
+        internal static async Task<(bool Clean, string How)> ReadAsync(AsyncDuplexStreamingCall<LinkFrame, LinkFrame> call, Action? goodbye = null)
         {
             try
             {
@@ -240,6 +262,7 @@ internal sealed partial class GrpcLinkTransport
                 {
                     if (call.ResponseStream.Current.KindCase == LinkFrame.KindOneofCase.Goodbye)
                     {
+                        goodbye?.Invoke();
                         return (true, $"goodbye ({call.ResponseStream.Current.Goodbye.Reason})");
                     }
                 }
@@ -286,6 +309,51 @@ internal sealed partial class GrpcLinkTransport
             }
         }
 
+        /// <summary>Reports the crash hint once per broken stream (the watcher and the reconnect may both find it).</summary>
+        private void TryHint(string evidence)
+        {
+            if (Interlocked.Exchange(ref _hintedSinceUp, 1) == 0)
+            {
+                Interlocked.Increment(ref _hints);
+                _link.Hint(_peer.Name, evidence);
+            }
+        }
+
+        /// <summary>
+        /// The watcher's report (on its thread): the peer's kernel ended the connection the stream runs on. Unless the peer said
+        /// goodbye or data is still unread (the HTTP/2 client has not reached the end: a goodbye may be in it, so the stream's own
+        /// end decides), a plain connect to the peer's port tells at once whether anything still listens there.
+        /// </summary>
+        private void OnConnectionEnded(Socket socket)
+        {
+            int unread;
+            try
+            {
+                unread = socket.Available;
+            }
+            catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+            {
+                unread = -1; // this node closed it meanwhile: the stream's end tells how
+            }
+
+            var hinted = Volatile.Read(ref _hintedSinceUp) != 0;
+            GrpcLinkLog.WatcherSawEnd(_link._logger, _link.LinkName, _peer.Name, unread, _goodbyeHeard, hinted);
+            if (unread != 0 || _goodbyeHeard || hinted || _link._stop.IsCancellationRequested)
+            {
+                return;
+            }
+
+            var (refused, seen) = ConnectionEndWatcher.ProbeRefused(_peer.EndPoint, ConnectTimeout, ClosingListenerWindow);
+            if (refused && !_goodbyeHeard && !_link._stop.IsCancellationRequested)
+            {
+                TryHint($"connection closed without goodbye on link {_link.LinkName} (seen by the kernel), reconnect {(seen == nameof(SocketError.ConnectionRefused) ? "refused" : seen)}");
+            }
+            else if (!refused)
+            {
+                GrpcLinkLog.WatcherNoHint(_link._logger, _link.LinkName, _peer.Name, seen);
+            }
+        }
+
         private async Task<bool> WaitAsync(TimeSpan delay, CancellationToken stop)
         {
             try
@@ -296,6 +364,20 @@ internal sealed partial class GrpcLinkTransport
             catch (OperationCanceledException)
             {
                 return false;
+            }
+        }
+
+        /// <summary>The connection's stream as the HTTP/2 client sees it; its disposal takes the socket off the watcher first.</summary>
+        private sealed class WatchedStream(Socket socket, ConnectionEndWatcher watcher) : NetworkStream(socket, ownsSocket: true)
+        {
+            protected override void Dispose(bool disposing)
+            {
+                if (disposing)
+                {
+                    watcher.Forget(Socket);
+                }
+
+                base.Dispose(disposing);
             }
         }
     }

@@ -62,6 +62,9 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
     private const int ProbeAttempts = 3;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan GoodbyeWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the watcher's accepted probe is watched for the reset of a listener that its dying process is closing.</summary>
+    private static readonly TimeSpan ClosingListenerWindow = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan StopWait = TimeSpan.FromSeconds(3);
 
     private readonly IPEndPoint _bind;
@@ -377,20 +380,20 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
 
     private void Hint(string peer, string evidence)
     {
-        GrpcLinkLog.CrashHint(_logger, LinkName, peer, evidence);
-        if (Volatile.Read(ref _state) != Started)
+        if (Volatile.Read(ref _state) == Started)
         {
-            return;
+            try
+            {
+                _receiver!.OnPeerProcessGone(this, peer, evidence);
+            }
+            catch (Exception ex)
+            {
+                Fault(ex);
+            }
         }
 
-        try
-        {
-            _receiver!.OnPeerProcessGone(this, peer, evidence);
-        }
-        catch (Exception ex)
-        {
-            Fault(ex);
-        }
+        // Logged after the receiver has it: formatting a log line is not on the takeover's path.
+        GrpcLinkLog.CrashHint(_logger, LinkName, peer, evidence);
     }
 
     private async Task DisposeCoreAsync()

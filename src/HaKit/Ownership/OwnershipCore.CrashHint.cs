@@ -32,8 +32,10 @@ internal sealed partial class OwnershipCore
     {
         Step(now, () =>
         {
-            if (!_peerByName.TryGetValue(peer, out var p) || p.Fenced || !p.Heard || Array.Find(p.Links, l => l.Name == link) is null)
+            if (!_peerByName.TryGetValue(peer, out var p) || p.Fenced || !p.Heard || p.Leaving || Array.Find(p.Links, l => l.Name == link) is null)
             {
+                // A peer that announced a graceful shutdown hands its groups over and closes its connections on purpose: its
+                // connection's end is no crash, even if its goodbye on that link was not read before the end was seen.
                 return;
             }
 

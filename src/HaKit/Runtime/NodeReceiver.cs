@@ -116,7 +116,6 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
     {
         var now = loop.Now;
         var linkName = link.LinkName;
-        RuntimeLog.CrashHintReceived(logger, linkName, peer, evidence);
         loop.Post(() =>
         {
             loop.Core.PeerProcessGone(now, peer, linkName, evidence);
@@ -126,6 +125,7 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
                 loop.WakeAt(due);
             }
         });
+        RuntimeLog.CrashHintReceived(logger, linkName, peer, evidence); // after the post: the log line is not on the takeover's path
     }
 
     /// <inheritdoc />

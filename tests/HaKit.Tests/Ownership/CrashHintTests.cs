@@ -183,6 +183,23 @@ public class CrashHintTests
     }
 
     [Test]
+    public void A_peer_that_announced_a_graceful_shutdown_is_not_hinted_when_its_connection_ends()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+        Assert.That(c.Admin("a", new ShutdownCommand()).Accepted, Is.True);
+        c.RunMs(50); // a's leaving heartbeats reach b; a stops web and hands it over
+
+        // a's link server goes away with its process, and b's watcher reads the end before a's goodbye frame: no crash.
+        c.Crash("a");
+        c.HintCrash("b", "a", "grpc0");
+        c.Run(Second);
+
+        Assert.That(c.EventsOf<PeerCrashHinted>("b"), Is.Empty, "a peer that said it was leaving closed its connections on purpose");
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Active), "b owns web through the handover, not through a hint");
+        Assert.That(c.EventsOf<RoleChanged>("b").Where(r => r.Why.Reason.Contains("process is gone")), Is.Empty);
+    }
+
+    [Test]
     public void A_hint_from_before_a_restart_is_forgotten()
     {
         var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);

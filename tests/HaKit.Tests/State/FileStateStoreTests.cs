@@ -168,8 +168,11 @@ public class FileStateStoreTests
         var path = Path.Combine(_root, "a.state");
         var store = new FileStateStore(path);
 
-        WriteWithValidChecksum(path, "hakit-state 2\nincarnation 1\n");
-        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("version 2"));
+        WriteWithValidChecksum(path, "hakit-state 3\nincarnation 1\n");
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("version 3 is not supported"));
+
+        WriteWithValidChecksum(path, "hakit-state 2\nincarnation 1\n"); // version 2 is always one padded sector
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("exactly 512 bytes"));
 
         WriteWithValidChecksum(path, "hakit-state 1\nincarnation 1\nepoch web 1\nepoch web 2\n");
         Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("repeats"));
@@ -188,6 +191,77 @@ public class FileStateStoreTests
         var state = store.Load();
         Assert.That(state.Incarnation, Is.EqualTo(5));
         Assert.That(state.Epochs["web"], Is.EqualTo(9));
+    }
+
+    [Test]
+    public void A_state_that_fits_in_a_sector_is_one_sector_long_and_is_overwritten_in_place()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        store.Save(Sample());
+        Assert.That(new FileInfo(path).Length, Is.EqualTo(FileStateStore.SectorBytes));
+        Assert.That(Encoding.UTF8.GetString(File.ReadAllBytes(path)), Does.StartWith("hakit-state 2\n"));
+
+        // A handle opened before the next save reads the new state through the same file: overwritten, not replaced by a rename.
+        using var before = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var next = new PersistedState(43, new Dictionary<string, ulong> { ["web"] = 8 });
+        store.Save(next);
+        var seen = new byte[FileStateStore.SectorBytes];
+        before.ReadExactly(seen);
+        Assert.That(Encoding.UTF8.GetString(seen), Does.Contain("incarnation 43\n").And.Contain("epoch web 8\n"));
+        AssertSameState(new FileStateStore(path).Load(), next);
+        Assert.That(File.Exists(path + ".tmp"), Is.False);
+    }
+
+    [Test]
+    public void A_state_too_large_for_a_sector_is_written_by_rename_as_version_1_and_a_small_one_goes_back_to_a_sector()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        var large = new PersistedState(7, Enumerable.Range(0, 40).ToDictionary(i => $"group-{i}", i => (ulong)i * 1000, StringComparer.Ordinal));
+        store.Save(large);
+        Assert.That(new FileInfo(path).Length, Is.GreaterThan(FileStateStore.SectorBytes));
+        Assert.That(Encoding.UTF8.GetString(File.ReadAllBytes(path)), Does.StartWith("hakit-state 1\n"));
+        AssertSameState(new FileStateStore(path).Load(), large);
+
+        store.Save(Sample());
+        Assert.That(new FileInfo(path).Length, Is.EqualTo(FileStateStore.SectorBytes));
+        AssertSameState(new FileStateStore(path).Load(), Sample());
+    }
+
+    [Test]
+    public void A_version_1_file_of_an_earlier_release_is_read_and_the_next_save_makes_it_one_sector()
+    {
+        var path = Path.Combine(_root, "a.state");
+        WriteWithValidChecksum(path, "hakit-state 1\nincarnation 5\nepoch web 9\n");
+        var store = new FileStateStore(path);
+        var loaded = store.Load();
+        Assert.That(loaded.Incarnation, Is.EqualTo(5));
+        Assert.That(loaded.Epochs["web"], Is.EqualTo(9));
+
+        store.Save(new PersistedState(6, loaded.Epochs));
+        Assert.That(new FileInfo(path).Length, Is.EqualTo(FileStateStore.SectorBytes));
+        Assert.That(store.Load().Incarnation, Is.EqualTo(6));
+    }
+
+    [Test]
+    public void A_padded_file_of_the_wrong_length_or_a_padded_version_1_is_corrupt()
+    {
+        var path = Path.Combine(_root, "a.state");
+        var store = new FileStateStore(path);
+        store.Save(Sample());
+        var sector = File.ReadAllBytes(path);
+
+        File.WriteAllBytes(path, [.. sector, 0]); // one NUL too many
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("truncated"));
+
+        var body = Encoding.UTF8.GetBytes("hakit-state 1\nincarnation 1\n");
+        var sum = Encoding.UTF8.GetBytes($"sha256 {Convert.ToHexStringLower(SHA256.HashData(body))}\n");
+        var paddedVersion1 = new byte[FileStateStore.SectorBytes];
+        body.CopyTo(paddedVersion1, 0);
+        sum.CopyTo(paddedVersion1, body.Length);
+        File.WriteAllBytes(path, paddedVersion1);
+        Assert.That(() => store.Load(), Throws.TypeOf<InvalidDataException>().With.Message.Contains("never padded"));
     }
 
     [Test]
