@@ -248,7 +248,14 @@ public sealed class ReplicationTransport : IAsyncDisposable
 
             await responseStream.WriteAsync(new Frame { Hello = new Hello { Group = hello.Group, Node = transport._options.NodeId } }, context.CancellationToken).ConfigureAwait(false);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, transport._stop.Token);
-            await transport.RunSessionAsync(log, requestStream, responseStream, linked.Token).ConfigureAwait(false);
+            try
+            {
+                await transport.RunSessionAsync(log, requestStream, responseStream, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (transport._stop.IsCancellationRequested)
+            {
+                // This node is shutting its transport down (host stop): not an error of the call.
+            }
         }
     }
 
