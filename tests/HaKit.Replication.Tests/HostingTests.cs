@@ -62,6 +62,7 @@ public sealed class HostingTests
         ["HaKit:StateDirectory"] = Path.Combine(_root, node),
         ["HaKit:Replication:Addresses:a"] = $"127.0.0.1:{tcp[0]}",
         ["HaKit:Replication:Addresses:b"] = $"127.0.0.1:{tcp[1]}",
+        ["HaKit:Replication:Tls:AllowPlaintext"] = "true",
         ["HaKit:Replication:Groups:kv:Mode"] = "Durable",
     };
 
@@ -118,6 +119,17 @@ public sealed class HostingTests
 
         failures = await StartFailures(c => c.Remove("HaKit:Replication:Addresses:b"));
         Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Addresses = 'a': a pair replicates"));
+    }
+
+    [Test]
+    public async Task The_stream_uses_TLS_unless_plaintext_is_allowed_and_only_on_loopback()
+    {
+        var failures = await StartFailures(c => c.Remove("HaKit:Replication:Tls:AllowPlaintext"));
+        Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Tls:CertificateFile = '': the replication stream uses TLS: set the node's certificate (PEM file) and KeyFile"));
+        Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Tls:TrustedCaFile = '': set a CA bundle"));
+
+        failures = await StartFailures(c => c["HaKit:Replication:Addresses:b"] = "10.1.2.3:7511");
+        Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Tls:AllowPlaintext = True: the replication address 10.1.2.3:7511 is not a loopback address"));
     }
 
     [Test]

@@ -16,6 +16,10 @@ public sealed class ReplicationHostOptions
     /// <summary>How long the dialing node waits between connection attempts. Default 200 ms.</summary>
     public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>TLS on the replication stream (a Grpc link's settings). Plaintext needs <c>AllowPlaintext: true</c> and loopback
+    /// addresses only.</summary>
+    public ReplicationTlsOptions Tls { get; set; } = new();
+
     /// <summary>The settings of each replicated group, by HaKit group name. A group registered in code without an entry here
     /// uses the defaults of <see cref="ReplicationGroupOptions"/>.</summary>
     public Dictionary<string, ReplicationGroupOptions> Groups { get; set; } = new(StringComparer.Ordinal);

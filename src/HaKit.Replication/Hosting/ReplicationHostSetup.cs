@@ -31,7 +31,7 @@ internal static class ReplicationHostSetup
     }
 
     /// <summary>The transport's settings (addresses already validated).</summary>
-    public static ReplicationTransportOptions TransportOptions(ReplicationHostOptions host, HaKitOptions node)
+    public static ReplicationTransportOptions TransportOptions(ReplicationHostOptions host, HaKitOptions node, string key)
     {
         var peer = host.Addresses.Keys.Single(n => !string.Equals(n, node.NodeName, StringComparison.Ordinal));
         return new ReplicationTransportOptions
@@ -41,6 +41,8 @@ internal static class ReplicationHostSetup
             PeerId = peer,
             Peer = IPEndPoint.Parse(host.Addresses[peer]),
             ReconnectDelay = host.ReconnectDelay,
+            Tls = host.Tls,
+            TlsKey = $"{key}:Tls",
         };
     }
 
@@ -64,13 +66,20 @@ internal static class ReplicationHostSetup
             errors.Add($"{key}:Groups:{name} = (a section): no replicated group {name} is registered; call AddGroup(\"{name}\", ...) or AddKvStore(\"{name}\") in UseReplication(...), or remove the section");
         }
 
+        var endpoints = new List<IPEndPoint>();
         foreach (var (name, address) in host.Addresses)
         {
             if (!IPEndPoint.TryParse(address, out var endpoint) || endpoint.Port == 0)
             {
                 errors.Add($"{key}:Addresses:{name} = '{address}': not ip:port with a non-zero port; e.g. 127.0.0.1:7511");
             }
+            else
+            {
+                endpoints.Add(endpoint);
+            }
         }
+
+        errors.AddRange(host.Tls.Validate($"{key}:Tls", endpoints));
 
         if (node is null)
         {

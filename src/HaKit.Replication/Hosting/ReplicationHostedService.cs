@@ -35,7 +35,7 @@ internal sealed class ReplicationHostedService(IServiceProvider services, Replic
                 groups.Add(log);
             }
 
-            _transport = new ReplicationTransport(ReplicationHostSetup.TransportOptions(host, node), loggers, time);
+            _transport = new ReplicationTransport(ReplicationHostSetup.TransportOptions(host, node, $"{services.GetRequiredService<HaKitRegistry>().SectionName}:Replication"), loggers, time);
             foreach (var log in _logs)
             {
                 _transport.Attach(log);
