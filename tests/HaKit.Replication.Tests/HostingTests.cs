@@ -157,6 +157,38 @@ public sealed class HostingTests
             var position = await owner.PutAsync("k", Encoding.UTF8.GetBytes("v1"), timeout.Token);
             Assert.That(position.Index, Is.EqualTo(1));
             await WaitAsync(() => standby.TryGet("k", out var v) && Encoding.UTF8.GetString(v) == "v1" ? standby : null, "the standby applied k=v1", timeout.Token);
+
+            // hakit status through each node's real admin socket: the Replication part (JSON and table).
+            foreach (var (host, store) in new[] { (a, storeA), (b, storeB) })
+            {
+                var endpoint = host.Services.GetRequiredService<IHaKitAdminEndpoint>().Endpoint!;
+                var isOwner = store == owner;
+                await WaitAsync(() => store.Log.Status.Applied >= 1 && (!isOwner || store.Log.Status.PeerDurable >= 1) ? store : null, "positions settled", timeout.Token);
+                var (code, output, error) = await HakitAsync("status", "--json", "--endpoint", endpoint);
+                Assert.That(code, Is.Zero, error);
+                var json = System.Text.Json.Nodes.JsonNode.Parse(output)!;
+                var replication = json["replication"]!.AsArray();
+                Assert.That(replication, Has.Count.EqualTo(1), output);
+                var r = replication[0]!;
+                Assert.That((string?)r["group"], Is.EqualTo("kv"));
+                Assert.That((string?)r["role"], Is.EqualTo(isOwner ? "Owner" : "Standby"));
+                Assert.That((string?)r["mode"], Is.EqualTo("Durable"));
+                Assert.That((ulong?)r["lastAppended"], Is.EqualTo(1UL));
+                Assert.That((ulong?)r["durable"], Is.EqualTo(1UL));
+                Assert.That((ulong?)r["applied"], Is.EqualTo(1UL));
+                Assert.That((bool?)r["peerConnected"], Is.True);
+                Assert.That((ulong?)r["lagEntries"], Is.Zero);
+                Assert.That((bool?)r["outdated"], Is.False);
+                if (isOwner)
+                {
+                    Assert.That((ulong?)r["peerDurable"], Is.EqualTo(1UL));
+                    Assert.That((ulong?)r["acknowledged"], Is.EqualTo(1UL));
+                }
+
+                (code, output, error) = await HakitAsync("status", "--endpoint", endpoint);
+                Assert.That(code, Is.Zero, error);
+                Assert.That(output, Does.Contain("Replication").And.Contain(isOwner ? "Owner" : "Standby").And.Contain("Durable").And.Contain("connected"), output);
+            }
         }
         finally
         {
@@ -164,6 +196,15 @@ public sealed class HostingTests
             a.Dispose();
             b.Dispose();
         }
+    }
+
+    private static async Task<(int Code, string Output, string Error)> HakitAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        using var bound = new CancellationTokenSource(Bound);
+        var code = await HaKit.Cli.CliApp.RunAsync(args, new HaKit.Cli.CliConsole(output, error, Terminal: false), bound.Token);
+        return (code, output.ToString(), error.ToString());
     }
 
     private static async Task<T> WaitAsync<T>(Func<T?> probe, string what, CancellationToken cancellationToken)

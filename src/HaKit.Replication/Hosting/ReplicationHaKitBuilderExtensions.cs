@@ -38,6 +38,7 @@ public static class ReplicationHaKitBuilderExtensions
         var registry = new ReplicationRegistry();
         services.AddSingleton(registry);
         services.AddSingleton<ReplicatedGroups>();
+        services.AddSingleton<HaKit.Hosting.Admin.IAdminStatusSource, ReplicationAdminStatus>();
         services.AddOptions<ReplicationHostOptions>()
             .Configure<IConfiguration, HaKitRegistry>((options, configuration, hakit) =>
                 options.BindErrors = HaKitOptionsBinder.BindSection(options, configuration.GetSection($"{hakit.SectionName}:Replication")))
