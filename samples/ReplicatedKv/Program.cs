@@ -25,7 +25,7 @@ if (args is ["--help"] or ["-h"])
     return 0;
 }
 
-// --node X and --mode M are shorthands for --HaKit:NodeName=X and --Sample:Mode=M.
+// --node X and --mode M are shorthands for --HaKit:NodeName=X and --HaKit:Replication:Groups:kv:Mode=M.
 var hostArgs = new List<string>();
 for (var i = 0; i < args.Length; i++)
 {
@@ -35,6 +35,9 @@ for (var i = 0; i < args.Length; i++)
         var a when a.StartsWith("--node=", StringComparison.Ordinal) => ("--node", a[7..]),
         var a when a.StartsWith("--mode=", StringComparison.Ordinal) => ("--mode", a[7..]),
         "--node" or "--mode" => (args[i], ""),
+        // Earlier spellings of the group's settings, kept as aliases.
+        var a when a.StartsWith("--Sample:DegradeAfter=", StringComparison.OrdinalIgnoreCase) => ("--HaKit:Replication:Groups:kv:DegradeAfter=" + a[22..], (string?)null),
+        var a when a.StartsWith("--Sample:MaxLagOnFailover=", StringComparison.OrdinalIgnoreCase) => ("--HaKit:Replication:Groups:kv:MaxLagOnFailover=" + a[26..], (string?)null),
         var a => (a, (string?)null),
     };
     if (value is null)
@@ -49,7 +52,7 @@ for (var i = 0; i < args.Length; i++)
     }
     else
     {
-        hostArgs.Add(name == "--node" ? $"--HaKit:NodeName={value}" : $"--Sample:Mode={value}");
+        hostArgs.Add(name == "--node" ? $"--HaKit:NodeName={value}" : $"--HaKit:Replication:Groups:kv:Mode={value}");
     }
 }
 
@@ -71,91 +74,42 @@ if (!Path.IsPathRooted(stateDirectory))
     stateDirectory = Path.Combine(AppContext.BaseDirectory, stateDirectory);
 }
 
-var errors = new List<string>();
-if (!Enum.TryParse<ReplicationMode>(config["Sample:Mode"], ignoreCase: true, out var mode) || !Enum.IsDefined(mode))
-{
-    errors.Add($"Sample:Mode = '{config["Sample:Mode"]}': unknown; use Durable, Received or Async (--mode)");
-}
-
-// Optional: --Sample:DegradeAfter=00:00:05 (a Durable/Received owner goes on alone after marking its peer outdated) and
-// --Sample:MaxLagOnFailover=N (a standby further behind refuses to take over); see docs/replication.md.
-var degradeAfter = Optional<TimeSpan>(
-    "Sample:DegradeAfter",
-    t => TimeSpan.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null,
-    "not a duration; use for example 00:00:05, or leave it out to never degrade");
-var maxLagOnFailover = Optional<long>(
-    "Sample:MaxLagOnFailover",
-    t => long.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : null,
-    "not a number of entries; use for example 100, or leave it out for no limit");
-
-// An optional sample setting: null when absent; a value that does not parse is an error naming the key, the value and the fix.
-T? Optional<T>(string key, Func<string, T?> parse, string fix)
-    where T : struct
-{
-    if (config[key] is not { Length: > 0 } text)
-    {
-        return null;
-    }
-
-    if (parse(text) is { } value)
-    {
-        return value;
-    }
-
-    errors.Add($"{key} = '{text}': {fix}");
-    return null;
-}
-
-var peers = config.GetSection("Sample:Replication").GetChildren().ToDictionary(c => c.Key, c => c.Value ?? "", StringComparer.Ordinal);
-var peerName = peers.Keys.FirstOrDefault(k => k != nodeName);
-if (!peers.TryGetValue(nodeName, out var ownAddress) || !IPEndPoint.TryParse(ownAddress, out var listen))
-{
-    errors.Add($"Sample:Replication:{nodeName} = '{ownAddress}': missing or not ip:port; give --node a or --node b (or set the address)");
-    listen = null;
-}
-
-IPEndPoint? peerAddress = null;
-if (peerName is null || !IPEndPoint.TryParse(peers[peerName], out peerAddress))
-{
-    errors.Add($"Sample:Replication = '{string.Join(",", peers.Keys)}': needs the peer's ip:port next to this node's");
-}
-
 if (!IPEndPoint.TryParse(config["Sample:ServiceAddress"] ?? "", out var serviceAddress))
 {
-    errors.Add($"Sample:ServiceAddress = '{config["Sample:ServiceAddress"]}': not ip:port; e.g. 127.0.0.1:8090");
-}
-
-if (errors.Count > 0)
-{
     Console.Error.WriteLine("invalid configuration:");
-    errors.ForEach(e => Console.Error.WriteLine($"  - {e}"));
+    Console.Error.WriteLine($"  - Sample:ServiceAddress = '{config["Sample:ServiceAddress"]}': not ip:port; e.g. 127.0.0.1:8090");
     return ConfigError;
 }
 
+// The replication (group kv's log, the stream to the peer) comes from HaKit:Replication (appsettings.json): UseReplication()
+// opens the log before the node starts, adds the "replication" resource to group kv and closes the log after the handover.
 var reporter = new StdoutReporter();
-using var loggerFactory = LoggerFactory.Create(l => l.AddSimpleConsole(o =>
-{
-    o.SingleLine = true;
-    o.UseUtcTimestamp = true;
-    o.TimestampFormat = "HH:mm:ss.fff ";
-}).AddFilter(level => level >= LogLevel.Information).AddFilter("Grpc", LogLevel.Warning).AddFilter("Microsoft.AspNetCore", LogLevel.Warning).Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
-
-ReplicatedKvStore store;
-ReplicationTransport transport;
+builder.Services.AddSingleton(reporter);
+builder.Services.AddHaKit()
+    .UseReplication(r => r.AddKvStore("kv", o => o.OnDiverged = d =>
+        Console.Error.WriteLine($"diverged: {d.Entries.Count} entries cut ({d.Kind}, owner epoch {d.OwnerEpoch}): {string.Join(", ", d.Entries.Select(e => e.Position))}")))
+    .AddResource("kv", sp => new KvHttpResource(sp.GetRequiredKeyedService<ReplicatedKvStore>("kv"), serviceAddress, reporter, sp.GetRequiredService<ILoggerFactory>()))
+    .Configure(o => o.StateDirectory = stateDirectory);
+using var host = builder.Build();
+ClusterNode node;
+ReplicationHostOptions replication;
 try
 {
-    store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
+    _ = host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value;
+    replication = host.Services.GetRequiredService<IOptions<ReplicationHostOptions>>().Value;
+    node = host.Services.GetRequiredService<ClusterNode>();
+    node.EventRaised += reporter.OnEvent;
+    await host.StartAsync();
+}
+catch (OptionsValidationException ex)
+{
+    Console.Error.WriteLine("invalid configuration:");
+    foreach (var failure in ex.Failures)
     {
-        Group = "kv",
-        Directory = Path.Combine(stateDirectory, $"{nodeName}-replication", "kv"),
-        Mode = mode,
-        DegradeAfter = degradeAfter,
-        MaxLagOnFailover = maxLagOnFailover,
-        OnDiverged = d => Console.Error.WriteLine($"diverged: {d.Entries.Count} entries cut ({d.Kind}, owner epoch {d.OwnerEpoch}): {string.Join(", ", d.Entries.Select(e => e.Position))}"),
-    }, loggerFactory);
-    transport = new ReplicationTransport(new ReplicationTransportOptions { NodeId = nodeName, PeerId = peerName!, Listen = listen, Peer = peerAddress }, loggerFactory);
-    transport.Attach(store.Log);
-    await transport.StartAsync(CancellationToken.None);
+        Console.Error.WriteLine($"  - {failure}");
+    }
+
+    return ConfigError;
 }
 catch (Exception ex) when (ex is HaKitConfigurationException or ReplicationLogCorruptException or IOException)
 {
@@ -163,43 +117,11 @@ catch (Exception ex) when (ex is HaKitConfigurationException or ReplicationLogCo
     return ConfigError;
 }
 
-await using (store)
-await using (transport)
-{
-    builder.Services.AddSingleton(reporter);
-    builder.Services.AddHaKit()
-        .AddResource("kv", _ => new ReplicationResource(store.Log))
-        .AddResource("kv", sp => new KvHttpResource(store, serviceAddress!, reporter, sp.GetRequiredService<ILoggerFactory>()))
-        .Configure(o => o.StateDirectory = stateDirectory);
-    using var host = builder.Build();
-    ClusterNode node;
-    try
-    {
-        _ = host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value;
-        node = host.Services.GetRequiredService<ClusterNode>();
-        node.EventRaised += reporter.OnEvent;
-        await host.StartAsync();
-    }
-    catch (OptionsValidationException ex)
-    {
-        Console.Error.WriteLine("invalid configuration:");
-        foreach (var failure in ex.Failures)
-        {
-            Console.Error.WriteLine($"  - {failure}");
-        }
-
-        return ConfigError;
-    }
-    catch (HaKitConfigurationException ex)
-    {
-        Console.Error.WriteLine(ex.Message);
-        return ConfigError;
-    }
-
-    Console.Error.WriteLine($"replication mode {mode}: group kv, {listen} <-> {peerName} at {peerAddress}, service {serviceAddress}");
-    reporter.Ready(node.NodeName, host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Mode.ToString(),
-        host.Services.GetRequiredService<IHaKitAdminEndpoint>().Endpoint);
-    await host.WaitForShutdownAsync();
-    reporter.Exit();
-    return 0;
-}
+var mode = replication.Groups.TryGetValue("kv", out var kv) ? kv.Mode : ReplicationMode.Durable;
+var peerName = replication.Addresses.Keys.First(k => k != nodeName);
+Console.Error.WriteLine($"replication mode {mode}: group kv, {replication.Addresses[nodeName]} <-> {peerName} at {replication.Addresses[peerName]}, service {serviceAddress}");
+reporter.Ready(node.NodeName, host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Mode.ToString(),
+    host.Services.GetRequiredService<IHaKitAdminEndpoint>().Endpoint);
+await host.WaitForShutdownAsync();
+reporter.Exit();
+return 0;

@@ -62,6 +62,32 @@ internal static class StatusRendering
             });
         }
 
+        var replication = new JsonArray();
+        foreach (var r in status.Replication)
+        {
+            replication.Add(new JsonObject
+            {
+                ["group"] = r.Group,
+                ["role"] = r.Role,
+                ["mode"] = r.Mode,
+                ["epoch"] = r.Epoch,
+                ["lastAppended"] = r.LastAppended,
+                ["lastEpoch"] = r.LastEpoch,
+                ["durable"] = r.Durable,
+                ["applied"] = r.Applied,
+                ["acknowledged"] = r.Acknowledged,
+                ["lagEntries"] = r.LagEntries,
+                ["knownLagEntries"] = r.KnownLagEntries,
+                ["peerConnected"] = r.PeerConnected,
+                ["peerReceived"] = r.PeerReceived,
+                ["peerDurable"] = r.PeerDurable,
+                ["degraded"] = r.Degraded,
+                ["peerOutdated"] = r.PeerOutdated,
+                ["outdated"] = r.Outdated,
+                ["faulted"] = r.Faulted,
+            });
+        }
+
         return new JsonObject
         {
             ["node"] = status.Node,
@@ -82,6 +108,7 @@ internal static class StatusRendering
                 : null,
             ["groups"] = groups,
             ["peers"] = peers,
+            ["replication"] = replication,
         };
     }
 
@@ -122,7 +149,45 @@ internal static class StatusRendering
         }
 
         lines.Add(peers);
+        if (status.Replication.Count > 0)
+        {
+            lines.Add(ReplicationTable(status));
+        }
+
         return new Rows(lines);
+    }
+
+    /// <summary>HaKit.Replication: one row per replicated group (positions, lag, peer, outdated marks).</summary>
+    private static Table ReplicationTable(StatusReply status)
+    {
+        var table = new Table().Title("Replication").AddColumns("Group", "Role", "Mode", "Epoch", "Appended", "Durable", "Applied", "Lag", "Peer", "Marks");
+        foreach (var r in status.Replication)
+        {
+            var owner = r.Role == "Owner";
+            var lag = owner ? r.LagEntries : r.KnownLagEntries;
+            var marks = string.Join(", ", new[]
+            {
+                r.Faulted ? "[red]faulted[/]" : null,
+                r.Degraded ? "[yellow]degraded (writing alone)[/]" : null,
+                r.PeerOutdated ? "[yellow]peer outdated[/]" : null,
+                r.Outdated ? "[red]outdated[/]" : null,
+            }.OfType<string>());
+            var peer = (r.PeerConnected ? "[green]connected[/]" : "[red]disconnected[/]")
+                + (owner ? $" (received {r.PeerReceived}, durable {r.PeerDurable})" : "");
+            table.AddRow(
+                E(r.Group),
+                E(r.Role),
+                E(r.Mode),
+                r.Epoch.ToString(CultureInfo.InvariantCulture),
+                $"{r.LastAppended} (epoch {r.LastEpoch})",
+                r.Durable.ToString(CultureInfo.InvariantCulture),
+                r.Applied.ToString(CultureInfo.InvariantCulture),
+                lag == 0 ? "0" : $"[yellow]{lag}[/]",
+                peer,
+                marks.Length == 0 ? "-" : marks);
+        }
+
+        return table;
     }
 
     /// <summary>One event as a line of text: <c>#seq time kind [group] [node] text</c>.</summary>

@@ -13,6 +13,12 @@ namespace HaKit.Hosting;
 /// </summary>
 internal static class HaKitOptionsBinder
 {
+    /// <summary>
+    /// Sections under <c>HaKit</c> that belong to an extension package, which binds and validates them itself
+    /// (<c>Replication</c>: HaKit.Replication's <c>UseReplication()</c>). They are not settings of <see cref="HaKitOptions"/>.
+    /// </summary>
+    internal static readonly IReadOnlySet<string> ExtensionSections = new HashSet<string>(["Replication"], StringComparer.OrdinalIgnoreCase);
+
     private static readonly ConditionalWeakTable<HaKitOptions, List<string>> BindingErrors = new();
 
     /// <summary>Problems found while binding <paramref name="options"/> (empty when it was not bound or bound cleanly).</summary>
@@ -25,11 +31,11 @@ internal static class HaKitOptionsBinder
         var section = configuration.GetSection(sectionName);
         var errors = new List<string>();
         var bad = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        new Walker(section.Path, errors, bad).Check(section, typeof(HaKitOptions));
+        new Walker(section.Path, errors, bad, true).Check(section, typeof(HaKitOptions));
 
         // Bind only the values that convert; the others are reported by validation with their key.
         var good = section.AsEnumerable(makePathsRelative: true)
-            .Where(kv => kv.Value is not null && !bad.Contains(kv.Key))
+            .Where(kv => kv.Value is not null && !bad.Contains(kv.Key) && !ExtensionSections.Contains(kv.Key.Split(ConfigurationPath.KeyDelimiter)[0]))
             .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
         // The preset binds like any value: HaKitOptions.Timing reads every value the section does not set from it.
         new ConfigurationBuilder().AddInMemoryCollection(good).Build().Bind(options);
@@ -39,13 +45,39 @@ internal static class HaKitOptionsBinder
         }
     }
 
+    /// <summary>
+    /// Binds an extension package's section (for example <c>HaKit:Replication</c>) onto <paramref name="options"/> the same way:
+    /// values that do not convert and unknown keys are returned as errors naming the key (and not bound).
+    /// </summary>
+    /// <typeparam name="T">The options type.</typeparam>
+    /// <param name="options">The instance to bind onto.</param>
+    /// <param name="section">The section.</param>
+    /// <returns>The problems found (empty when the section bound cleanly).</returns>
+    internal static List<string> BindSection<T>(T options, IConfigurationSection section)
+        where T : class
+    {
+        var errors = new List<string>();
+        var bad = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        new Walker(section.Path, errors, bad, false).Check(section, typeof(T));
+        var good = section.AsEnumerable(makePathsRelative: true)
+            .Where(kv => kv.Value is not null && !bad.Contains(kv.Key))
+            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.OrdinalIgnoreCase);
+        new ConfigurationBuilder().AddInMemoryCollection(good).Build().Bind(options);
+        return errors;
+    }
+
     /// <summary>Walks a configuration section against the options' type tree.</summary>
-    private sealed class Walker(string root, List<string> errors, HashSet<string> bad)
+    private sealed class Walker(string root, List<string> errors, HashSet<string> bad, bool skipExtensions)
     {
         public void Check(IConfigurationSection section, Type type)
         {
             foreach (var child in section.GetChildren())
             {
+                if (skipExtensions && string.Equals(section.Path, root, StringComparison.OrdinalIgnoreCase) && ExtensionSections.Contains(child.Key))
+                {
+                    continue;
+                }
+
                 var property = type.GetProperty(child.Key, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase);
                 if (property is null || !HaKitOptionsBinder.IsBindable(property))
                 {

@@ -17,15 +17,23 @@ public sealed class ReplicatedKvStore : IAsyncDisposable
     private const byte DeleteOp = 2;
 
     private readonly State _state;
+    private readonly bool _hosted;
+    private ReplicatedLog? _log;
 
-    private ReplicatedKvStore(State state, ReplicatedLog log)
+    private ReplicatedKvStore(State state, ReplicatedLog? log, bool hosted)
     {
         _state = state;
-        Log = log;
+        _log = log;
+        _hosted = hosted;
     }
 
     /// <summary>The log underneath (roles, status, transport).</summary>
-    public ReplicatedLog Log { get; }
+    /// <exception cref="InvalidOperationException">A store registered with <c>UseReplication(r =&gt; r.AddKvStore(group))</c>
+    /// before the host started (the host opens its log at start-up).</exception>
+    public ReplicatedLog Log => Volatile.Read(ref _log) ?? throw new InvalidOperationException("the store's log is not open yet: the host opens it at start-up");
+
+    /// <summary>The state machine (for the host that opens the log).</summary>
+    internal IReplicatedStateMachine StateMachine => _state;
 
     /// <summary>The number of keys applied.</summary>
     public int Count => _state.Values.Count;
@@ -41,8 +49,14 @@ public sealed class ReplicatedKvStore : IAsyncDisposable
     {
         var state = new State();
         var log = await ReplicatedLog.OpenAsync(options, state, loggerFactory, meterFactory, cancellationToken).ConfigureAwait(false);
-        return new ReplicatedKvStore(state, log);
+        return new ReplicatedKvStore(state, log, hosted: false);
     }
+
+    /// <summary>A store whose log the host opens later (<see cref="AttachHosted"/>) and closes (its <see cref="DisposeAsync"/> does nothing).</summary>
+    internal static ReplicatedKvStore CreateHosted() => new(new State(), null, hosted: true);
+
+    /// <summary>Gives a hosted store its open log.</summary>
+    internal void AttachHosted(ReplicatedLog log) => Volatile.Write(ref _log, log);
 
     /// <summary>Sets <paramref name="key"/> to <paramref name="value"/> (owner only).</summary>
     /// <param name="key">The key (UTF-8, at most 65535 bytes).</param>
@@ -66,7 +80,7 @@ public sealed class ReplicatedKvStore : IAsyncDisposable
     public bool TryGet(string key, out byte[] value) => _state.Values.TryGetValue(key, out value!);
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => Log.DisposeAsync();
+    public ValueTask DisposeAsync() => _hosted || _log is null ? ValueTask.CompletedTask : _log.DisposeAsync();
 
     private static byte[] Encode(byte op, string key, ReadOnlySpan<byte> value)
     {

@@ -97,6 +97,7 @@ internal sealed class AdminServer(IServiceProvider services, HaKitRegistry regis
         builder.Services.AddSingleton(new ClusterAdminService(node, options, journal)
         {
             GroupResources = group => catalog?.Resolved?.ByGroup.GetValueOrDefault(group) ?? [],
+            StatusSources = [.. services.GetServices<IAdminStatusSource>()],
             Logger = logger,
             Time = time,
         });

@@ -121,10 +121,19 @@ internal sealed class ClusterAdminService(ClusterNode node, HaKitOptions options
         }
     }
 
+    /// <summary>Packages' parts of the status (HaKit.Replication's logs).</summary>
+    public IReadOnlyList<IAdminStatusSource> StatusSources { get; init; } = [];
+
     private StatusReply Status()
     {
         EnsureRunning();
-        return AdminStatusMapper.Map(node, options);
+        var reply = AdminStatusMapper.Map(node, options);
+        foreach (var source in StatusSources)
+        {
+            source.AddTo(reply);
+        }
+
+        return reply;
     }
 
     private async Task<CommandReply> Run(AdminCommand command, ServerCallContext context)

@@ -2,12 +2,14 @@ using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Grpc.Core;
 using Grpc.Net.Client;
+using HaKit.Grpc;
 using HaKit.Replication.Protocol;
 using HaKit.Replication.Transport;
 using HaKit.Replication.V1;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -17,8 +19,9 @@ namespace HaKit.Replication;
 /// <summary>
 /// The replication transport of one node: a small Kestrel HTTP/2 server (gRPC service <c>hakit.replication.v1.Replication</c>)
 /// on <see cref="ReplicationTransportOptions.Listen"/>, and, on the node whose id sorts first, a dialer with one long-lived
-/// bidirectional stream per attached group. Both directions of a group's protocol share that stream. Plaintext HTTP/2 (h2c):
-/// use it on loopback or a trusted replication network (TLS is not built yet).
+/// bidirectional stream per attached group. Both directions of a group's protocol share that stream. TLS as
+/// <see cref="ReplicationTransportOptions.Tls"/> says (a Grpc link's settings: certificate files, the peer checked against a CA
+/// or pinned thumbprints, optionally mutual); plaintext HTTP/2 (h2c) only between loopback addresses.
 /// </summary>
 public sealed class ReplicationTransport : IAsyncDisposable
 {
@@ -31,6 +34,8 @@ public sealed class ReplicationTransport : IAsyncDisposable
     private readonly ConcurrentDictionary<Session, byte> _sessions = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly List<Task> _dialers = [];
+    private readonly GrpcLinkSecurity _security;
+    private readonly ILogger _logger;
     private WebApplication? _server;
     private GrpcChannel? _channel;
 
@@ -45,7 +50,9 @@ public sealed class ReplicationTransport : IAsyncDisposable
         options.Validate();
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger<ReplicationTransport>();
         _timeProvider = timeProvider ?? TimeProvider.System;
+        _security = options.Tls is { } tls ? GrpcLinkSecurity.Load(tls.ToLinkOptions(), options.TlsKey) : GrpcLinkSecurity.Plaintext;
     }
 
     private bool Dials => string.CompareOrdinal(_options.NodeId, _options.PeerId) < 0;
@@ -70,17 +77,30 @@ public sealed class ReplicationTransport : IAsyncDisposable
         await _server.StartAsync(cancellationToken).ConfigureAwait(false);
         if (Dials)
         {
-            _channel = GrpcChannel.ForAddress($"http://{_options.Peer}", new GrpcChannelOptions
+            var handler = new SocketsHttpHandler
             {
-                HttpHandler = new SocketsHttpHandler
+                ConnectTimeout = TimeSpan.FromSeconds(2),
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+                EnableMultipleHttp2Connections = true,
+            };
+            if (_security.Certificate is { } certificate)
+            {
+                handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
                 {
-                    ConnectTimeout = TimeSpan.FromSeconds(2),
-                    PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-                    KeepAlivePingDelay = TimeSpan.FromSeconds(5),
-                    KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-                    KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-                    EnableMultipleHttp2Connections = true,
-                },
+                    // The peer is addressed by IP and identified by its certificate (CA or pinned thumbprint), as a Grpc link's.
+                    TargetHost = _options.Peer!.Address.ToString(),
+                    ClientCertificates = [certificate],
+                    LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+                    RemoteCertificateValidationCallback = (_, remote, _, _) => _security.IsTrusted(remote),
+                };
+            }
+
+            _channel = GrpcChannel.ForAddress($"{(_security.UseTls ? "https" : "http")}://{_options.Peer}", new GrpcChannelOptions
+            {
+                HttpHandler = handler,
                 DisposeHttpClient = true,
                 MaxSendMessageSize = MaxMessageBytes,
                 MaxReceiveMessageSize = MaxMessageBytes,
@@ -122,6 +142,7 @@ public sealed class ReplicationTransport : IAsyncDisposable
         }
 
         _channel?.Dispose();
+        _security.Dispose();
         _stop.Dispose();
     }
 
@@ -214,7 +235,28 @@ public sealed class ReplicationTransport : IAsyncDisposable
             kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
             kestrel.Limits.Http2.InitialConnectionWindowSize = 16 << 20;
             kestrel.Limits.Http2.InitialStreamWindowSize = 8 << 20;
-            kestrel.Listen(_options.Listen!, listen => listen.Protocols = HttpProtocols.Http2);
+            kestrel.Listen(_options.Listen!, listen =>
+            {
+                listen.Protocols = HttpProtocols.Http2;
+                if (_security.Certificate is { } certificate)
+                {
+                    listen.UseHttps(new HttpsConnectionAdapterOptions
+                    {
+                        ServerCertificate = certificate,
+                        ClientCertificateMode = _security.RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
+                        ClientCertificateValidation = (client, _, _) =>
+                        {
+                            if (_security.IsTrusted(client))
+                            {
+                                return true;
+                            }
+
+                            ReplicationLog.ClientCertificateRefused(_logger, _options.Listen!.ToString(), client.Subject);
+                            return false;
+                        },
+                    });
+                }
+            });
         });
         builder.Services.AddSingleton(_loggerFactory);
         builder.Services.AddRouting();
@@ -248,7 +290,14 @@ public sealed class ReplicationTransport : IAsyncDisposable
 
             await responseStream.WriteAsync(new Frame { Hello = new Hello { Group = hello.Group, Node = transport._options.NodeId } }, context.CancellationToken).ConfigureAwait(false);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, transport._stop.Token);
-            await transport.RunSessionAsync(log, requestStream, responseStream, linked.Token).ConfigureAwait(false);
+            try
+            {
+                await transport.RunSessionAsync(log, requestStream, responseStream, linked.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (transport._stop.IsCancellationRequested)
+            {
+                // This node is shutting its transport down (host stop): not an error of the call.
+            }
         }
     }
 

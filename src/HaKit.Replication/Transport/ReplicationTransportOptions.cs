@@ -17,6 +17,16 @@ public sealed class ReplicationTransportOptions
     /// <summary>The peer's replication address (for example 127.0.0.1:7512).</summary>
     public IPEndPoint? Peer { get; set; }
 
+    /// <summary>
+    /// TLS on the stream (the same settings as a Grpc link's). <see langword="null"/> (the default) or
+    /// <see cref="ReplicationTlsOptions.AllowPlaintext"/>: plaintext HTTP/2, allowed only when <see cref="Listen"/> and
+    /// <see cref="Peer"/> are loopback addresses.
+    /// </summary>
+    public ReplicationTlsOptions? Tls { get; set; }
+
+    /// <summary>The configuration key of <see cref="Tls"/> in messages about its files.</summary>
+    internal string TlsKey { get; set; } = "Replication:Transport:Tls";
+
     /// <summary>How long the dialer waits between connection attempts. Default 200 ms.</summary>
     public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
@@ -44,6 +54,18 @@ public sealed class ReplicationTransportOptions
         if (Peer is null)
         {
             errors.Add($"{key}:Peer = '': missing; give the peer's replication address, e.g. 127.0.0.1:7512");
+        }
+
+        if (Tls is null)
+        {
+            foreach (var address in new[] { Listen, Peer }.OfType<IPEndPoint>().Where(a => !IPAddress.IsLoopback(a.Address)))
+            {
+                errors.Add($"{key}:Tls = (none): the replication address {address} is not a loopback address; plaintext HTTP/2 is only for loopback addresses (127.0.0.1, ::1): set Tls (CertificateFile, KeyFile, TrustedCaFile) on a network address");
+            }
+        }
+        else
+        {
+            errors.AddRange(Tls.Validate($"{key}:Tls", new[] { Listen, Peer }.OfType<IPEndPoint>()));
         }
 
         if (ReconnectDelay <= TimeSpan.Zero)

@@ -1,0 +1,126 @@
+using System.Net;
+
+namespace HaKit.Replication;
+
+/// <summary>Turns <see cref="ReplicationHostOptions"/> and the node's <see cref="HaKitOptions"/> into the settings of each
+/// group's log and of the transport, and checks them (every problem names the key, the value and the fix).</summary>
+internal static class ReplicationHostSetup
+{
+    /// <summary>The settings of <paramref name="registration"/>'s log.</summary>
+    public static ReplicationOptions GroupOptions(ReplicationHostOptions host, HaKitOptions node, ReplicationRegistration registration, TimeProvider time)
+    {
+        var g = host.Groups.TryGetValue(registration.Group, out var configured) ? configured : new ReplicationGroupOptions();
+        var options = new ReplicationOptions
+        {
+            Group = registration.Group,
+            Directory = string.IsNullOrWhiteSpace(g.Directory)
+                ? Path.GetFullPath(Path.Combine(node.StateDirectory, $"{node.NodeName}-replication", registration.Group))
+                : Path.GetFullPath(g.Directory),
+            Mode = g.Mode,
+            DegradeAfter = g.DegradeAfter,
+            MaxLagOnFailover = g.MaxLagOnFailover,
+            SegmentBytes = g.SegmentBytes,
+            SnapshotEveryEntries = g.SnapshotEveryEntries,
+            MaxBatchBytes = g.MaxBatchBytes,
+            MaxInFlightBytes = g.MaxInFlightBytes,
+            Time = time,
+        };
+        registration.Configure?.Invoke(options);
+        options.Group = registration.Group;
+        return options;
+    }
+
+    /// <summary>The transport's settings (addresses already validated).</summary>
+    public static ReplicationTransportOptions TransportOptions(ReplicationHostOptions host, HaKitOptions node, string key)
+    {
+        var peer = host.Addresses.Keys.Single(n => !string.Equals(n, node.NodeName, StringComparison.Ordinal));
+        return new ReplicationTransportOptions
+        {
+            NodeId = node.NodeName,
+            Listen = IPEndPoint.Parse(host.Addresses[node.NodeName]),
+            PeerId = peer,
+            Peer = IPEndPoint.Parse(host.Addresses[peer]),
+            ReconnectDelay = host.ReconnectDelay,
+            Tls = host.Tls,
+            TlsKey = $"{key}:Tls",
+        };
+    }
+
+    /// <summary>Every problem of the settings (empty when the host can start).</summary>
+    /// <param name="host">The bound replication settings.</param>
+    /// <param name="node">The node's options; <see langword="null"/> when they are invalid themselves (reported by HaKit's own
+    /// validation): the checks that need them are skipped.</param>
+    /// <param name="registry">The groups registered in code.</param>
+    /// <param name="key">The section's key (<c>HaKit:Replication</c>).</param>
+    /// <param name="nodesKey">The key of the node list (<c>HaKit:Nodes</c>).</param>
+    public static List<string> Validate(ReplicationHostOptions host, HaKitOptions? node, ReplicationRegistry registry, string key, string nodesKey)
+    {
+        var errors = new List<string>(host.BindErrors);
+        if (host.ReconnectDelay <= TimeSpan.Zero)
+        {
+            errors.Add($"{key}:ReconnectDelay = {host.ReconnectDelay}: not positive; use e.g. 00:00:00.200");
+        }
+
+        foreach (var name in host.Groups.Keys.Where(n => !registry.Groups.Any(r => string.Equals(r.Group, n, StringComparison.Ordinal))))
+        {
+            errors.Add($"{key}:Groups:{name} = (a section): no replicated group {name} is registered; call AddGroup(\"{name}\", ...) or AddKvStore(\"{name}\") in UseReplication(...), or remove the section");
+        }
+
+        var endpoints = new List<IPEndPoint>();
+        foreach (var (name, address) in host.Addresses)
+        {
+            if (!IPEndPoint.TryParse(address, out var endpoint) || endpoint.Port == 0)
+            {
+                errors.Add($"{key}:Addresses:{name} = '{address}': not ip:port with a non-zero port; e.g. 127.0.0.1:7511");
+            }
+            else
+            {
+                endpoints.Add(endpoint);
+            }
+        }
+
+        errors.AddRange(host.Tls.Validate($"{key}:Tls", endpoints));
+
+        if (node is null)
+        {
+            return errors;
+        }
+
+        if (host.Addresses.Count == 0)
+        {
+            errors.Add($"{key}:Addresses = (none): give the replication address of this node and of its peer, by node name; e.g. {key}:Addresses:a = 10.0.0.1:7511 and {key}:Addresses:b = 10.0.0.2:7511");
+        }
+        else
+        {
+            if (!host.Addresses.ContainsKey(node.NodeName))
+            {
+                errors.Add($"{key}:Addresses:{node.NodeName} = (none): this node has no replication address; add it (ip:port), next to its peer's (registered: {string.Join(", ", host.Addresses.Keys)})");
+            }
+
+            var others = host.Addresses.Keys.Where(n => !string.Equals(n, node.NodeName, StringComparison.Ordinal)).ToList();
+            if (others.Count != 1)
+            {
+                errors.Add($"{key}:Addresses = '{string.Join(", ", host.Addresses.Keys)}': a pair replicates; give exactly this node's ({node.NodeName}) address and its peer's");
+            }
+            else if (!node.Nodes.Any(n => string.Equals(n.Name, others[0], StringComparison.Ordinal)))
+            {
+                errors.Add($"{key}:Addresses:{others[0]} = '{host.Addresses[others[0]]}': no node named {others[0]} in {nodesKey} ({string.Join(", ", node.Nodes.Select(n => n.Name))}); key each address by the node's name");
+            }
+        }
+
+        foreach (var registration in registry.Groups)
+        {
+            var groupKey = $"{key}:Groups:{registration.Group}";
+            try
+            {
+                GroupOptions(host, node, registration, TimeProvider.System).Validate(groupKey);
+            }
+            catch (HaKitConfigurationException ex)
+            {
+                errors.AddRange(ex.Errors);
+            }
+        }
+
+        return errors;
+    }
+}
