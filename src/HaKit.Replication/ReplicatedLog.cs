@@ -23,6 +23,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private readonly SegmentLog _segments;
     private readonly SnapshotStore _snapshots;
     private readonly ReplicationCore _core;
+    /// <summary>How often <see cref="DrainAsync"/> looks at the peer's progress.</summary>
+    private static readonly TimeSpan DrainPoll = TimeSpan.FromMilliseconds(2);
+
     private readonly Channel<object> _inputs = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _flushSignal = new(0, 1);
     private readonly Queue<(long Index, TaskCompletionSource<LogPosition> Completion)> _pending = new();
@@ -36,6 +39,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private Task _flusher = Task.CompletedTask;
     private Exception? _failure;
     private volatile ReplicationStatus _status;
+    private bool _draining; // only the loop reads and writes it
     private readonly TimeProvider _time;
     private readonly long _started;
     private ITimer? _tickTimer;
@@ -70,6 +74,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
 
     /// <summary>The replica's progress, updated after every batch of work.</summary>
     public ReplicationStatus Status => _status;
+
+    /// <summary>The group's <see cref="ReplicationOptions.DrainTimeout"/>.</summary>
+    internal TimeSpan DrainTimeout => _options.DrainTimeout;
 
     /// <summary>
     /// Opens the group's log in <see cref="ReplicationOptions.Directory"/>: restores the newest snapshot into
@@ -148,6 +155,35 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>A task that completes when this node is standby.</returns>
     public Task BecomeStandbyAsync(CancellationToken cancellationToken) => Post(new RoleInput(null), cancellationToken);
+
+    /// <summary>
+    /// A graceful handover's first step on the owner (a switchover, a failback, a node shutting down or put in standby): from now
+    /// on appends are refused (<see cref="InvalidOperationException"/>: write to the new owner), every append queued before this call
+    /// is still written, and the task completes once the peer has all of them durable (the target is caught up before the old owner
+    /// stops), or after <paramref name="timeout"/>, or at once when the peer is not connected (nothing can catch up then). Appends are
+    /// accepted again after the next <see cref="BecomeOwnerAsync"/>.
+    /// </summary>
+    /// <param name="timeout">The longest wait for the peer (<c>ReplicationOptions.DrainTimeout</c>).</param>
+    /// <param name="cancellationToken">Stops waiting (appends stay refused).</param>
+    /// <returns>How many entries the peer still lacked on disk when the drain ended (0: caught up).</returns>
+    public async Task<long> DrainAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        // Through the loop's queue: every append queued before it is appended first, every one after it is refused.
+        await Post(DrainInput.Instance, cancellationToken).ConfigureAwait(false);
+        var started = _time.GetTimestamp();
+        while (true)
+        {
+            var status = Status;
+            var missing = status.Role == ReplicaRole.Owner ? Math.Max(0, status.Last.Index - status.PeerDurable) : 0;
+            if (missing == 0 || !status.PeerConnected || _time.GetElapsedTime(started) >= timeout)
+            {
+                ReplicationLog.Drained(_logger, _options.Group, missing, _time.GetElapsedTime(started).TotalMilliseconds, status.PeerConnected);
+                return missing;
+            }
+
+            await Task.Delay(DrainPoll, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>
     /// The operator's override (<c>hakit takeover --force</c>): the next time this node is made owner it does so even if it is
@@ -264,6 +300,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     {
         switch (input)
         {
+            case AppendInput append when _draining:
+                append.Completion.TrySetException(new InvalidOperationException($"group {_options.Group} is being handed over to its peer: write to the new owner"));
+                return;
             case AppendInput append:
                 if (_core.Role != ReplicaRole.Owner)
                 {
@@ -335,6 +374,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     {
         switch (input)
         {
+            case DrainInput:
+                _draining = _core.Role == ReplicaRole.Owner;
+                break;
             case RoleInput { Epoch: { } epoch }:
                 if (_core.Role != ReplicaRole.Owner && epoch >= _core.SeenEpoch)
                 {
@@ -372,6 +414,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                 }
 
                 // The owned-epoch and outdated files are durable before the start completes.
+                _draining = false;
                 await ExecuteAsync(_stop.Token).ConfigureAwait(false);
                 ReplicationLog.RoleChanged(_logger, _options.Group, ReplicaRole.Owner, epoch);
                 RaiseStatus();
@@ -534,6 +577,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private sealed record RoleInput(long? Epoch);
 
     private sealed record SnapshotInput;
+
+    private sealed record DrainInput
+    {
+        public static readonly DrainInput Instance = new();
+    }
 
     private sealed record TickInput
     {

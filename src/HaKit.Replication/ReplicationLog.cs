@@ -39,6 +39,9 @@ internal static partial class ReplicationLog
     [LoggerMessage(EventId = 7011, Level = LogLevel.Critical, Message = "Group {Group}: FORCED promotion in epoch {Epoch} at {At:O} by operator ({ForceReason}) although {Refusal}. Writes the old owner acknowledged beyond this node's log (index {Last}) are LOST from the group's history; if the old owner returns they are cut from its log and handed to the divergence callback")]
     public static partial void ForcedPromotion(ILogger logger, string group, long epoch, DateTimeOffset at, string forceReason, string refusal, long last);
 
+    [LoggerMessage(EventId = 7013, Level = LogLevel.Information, Message = "Group {Group}: handover drain ended after {Ms:0} ms: the peer lacks {Missing} entries on disk (peer connected: {Connected}); appends were refused from its start")]
+    public static partial void Drained(ILogger logger, string group, long missing, double ms, bool connected);
+
     [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "Replication server {Listen}: refused a client certificate ({Subject}): neither TrustedCaFile nor TrustedThumbprints accepts it")]
     public static partial void ClientCertificateRefused(ILogger logger, string listen, string subject);
 }

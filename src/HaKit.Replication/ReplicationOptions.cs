@@ -48,6 +48,15 @@ public sealed class ReplicationOptions
     /// </summary>
     public long? MaxLagOnFailover { get; set; }
 
+    /// <summary>
+    /// How long a graceful handover (a switchover, a failback, a shutdown or standby of the owner) waits for the peer to hold every
+    /// entry durably before the owner gives the group up (<see cref="ReplicatedLog.DrainAsync"/>): the old owner stops accepting
+    /// writes first, so the new owner starts with everything it acknowledged. A peer that is not connected is not waited for; one
+    /// that is still behind when the time is up is logged with how many entries it lacks (in Async mode those writes then live
+    /// only in the old owner's log, and reach the divergence callback when it rejoins). Default 10 s.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The clock for <see cref="DegradeAfter"/> (tests use a fake one).</summary>
     internal TimeProvider Time { get; set; } = TimeProvider.System;
 
@@ -95,6 +104,11 @@ public sealed class ReplicationOptions
         if (DegradeAfter is { } degradeAfter && (degradeAfter <= TimeSpan.Zero || degradeAfter > TimeSpan.FromDays(1)))
         {
             errors.Add($"{key}:DegradeAfter = '{degradeAfter}': out of range; use a positive duration up to a day (for example 00:00:10), or leave it unset to never degrade");
+        }
+
+        if (DrainTimeout < TimeSpan.Zero || DrainTimeout > TimeSpan.FromHours(1))
+        {
+            errors.Add($"{key}:DrainTimeout = '{DrainTimeout}': out of range; use a duration from 00:00:00 (no drain) up to an hour (default 00:00:10), and keep it below the group's stop timeout");
         }
 
         if (MaxLagOnFailover < 0)

@@ -47,8 +47,17 @@ public sealed class ReplicationResource(ReplicatedLog log, string name = "replic
     /// <inheritdoc />
     public async ValueTask<ResourceResult> StopAsync(ResourceContext context, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(context);
         try
         {
+            if (context.StopReason is StopReason.Switchover or StopReason.Failback or StopReason.Shutdown or StopReason.NodeStandby
+                && log.DrainTimeout > TimeSpan.Zero)
+            {
+                // A graceful handover: writes stop here first, and the target gets everything before this node lets go (DRBD's
+                // secondary catching up before a planned role switch). The group's stop timeout still bounds the whole stop.
+                await log.DrainAsync(log.DrainTimeout, cancellationToken).ConfigureAwait(false);
+            }
+
             await log.BecomeStandbyAsync(cancellationToken).ConfigureAwait(false);
             return ResourceResult.Success;
         }

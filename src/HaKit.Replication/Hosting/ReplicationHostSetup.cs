@@ -19,6 +19,7 @@ internal static class ReplicationHostSetup
             Mode = g.Mode,
             DegradeAfter = g.DegradeAfter,
             MaxLagOnFailover = g.MaxLagOnFailover,
+            DrainTimeout = g.DrainTimeout,
             SegmentBytes = g.SegmentBytes,
             SnapshotEveryEntries = g.SnapshotEveryEntries,
             MaxBatchBytes = g.MaxBatchBytes,

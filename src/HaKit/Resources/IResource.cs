@@ -53,6 +53,13 @@ public interface IResource
 /// </remarks>
 public sealed record ResourceContext(string Group, string Node, ulong Epoch, CancellationToken OwnershipToken)
 {
+    /// <summary>
+    /// During a stop action, why the group is stopped here (a graceful <see cref="HaKit.StopReason.Switchover"/>, a
+    /// <see cref="HaKit.StopReason.ResourceFailure"/>, ...), so that a resource can drain before a planned handover and not after a
+    /// failure; <see langword="null"/> for start and monitor actions, and for the stops of a local restart.
+    /// </summary>
+    public StopReason? StopReason { get; init; }
+
     /// <summary>The node's clock-true view of this group's ownership (absent: only the token counts, as in the simulator).</summary>
     internal Resources.OwnershipGuard? Guard { get; init; }
 

@@ -145,11 +145,14 @@ internal sealed class ResourceGroupRunner
     /// </remarks>
     /// <param name="cancellationToken">Shutdown: cancels the running stop and propagates as <see cref="OperationCanceledException"/>.</param>
     /// <returns><see cref="GroupOutcome.Succeeded"/> or <see cref="GroupOutcome.Blocked"/>.</returns>
-    public async Task<GroupActionOutcome> StopAsync(CancellationToken cancellationToken)
+    /// <param name="reason">Why the core stops the group here, for the resources (<see cref="ResourceContext.StopReason"/>: a graceful
+    /// handover lets a resource drain first); <see langword="null"/> when not told.</param>
+    public async Task<GroupActionOutcome> StopAsync(CancellationToken cancellationToken, StopReason? reason = null)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            _context = _context with { StopReason = reason };
             return await DriveAsync(_machine.BeginStop(Now), CancellationToken.None, cancellationToken).ConfigureAwait(false);
         }
         finally

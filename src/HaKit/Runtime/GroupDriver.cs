@@ -62,7 +62,7 @@ internal sealed class GroupDriver(ResourceGroupRunner runner) : IGroupDriver, ID
             try
             {
                 // A stop is never cancelled: it is bounded by the group's stop timeout.
-                outcome = await runner.StopAsync(CancellationToken.None).ConfigureAwait(false);
+                outcome = await runner.StopAsync(CancellationToken.None, command.Reason).ConfigureAwait(false);
             }
             catch (Exception ex)
             {

@@ -96,4 +96,23 @@ public sealed class DelegateResourceTests
         Assert.That((await runner.StopAsync(CancellationToken.None)).Outcome, Is.EqualTo(GroupOutcome.Succeeded));
         Assert.That(log, Is.EqualTo(new[] { "start a", "start b", "stop b", "stop a" }));
     }
+
+    [Test]
+    public async Task A_stop_tells_every_resource_why_and_the_next_start_and_monitor_carry_no_reason()
+    {
+        var seen = new List<string>();
+        var a = new DelegateResource(
+            "a",
+            (ctx, _) => { seen.Add($"start {ctx.StopReason?.ToString() ?? "-"}"); return Task.CompletedTask; },
+            (ctx, _) => { seen.Add($"stop {ctx.StopReason?.ToString() ?? "-"}"); return Task.CompletedTask; });
+        var runner = new ResourceGroupRunner(new GroupOptions { Name = "g" }, [a], "n1", TimeProvider.System);
+
+        await runner.StartAsync(1, CancellationToken.None, CancellationToken.None);
+        await runner.StopAsync(CancellationToken.None, StopReason.Switchover);
+        await runner.StartAsync(2, CancellationToken.None, CancellationToken.None);
+        await runner.StopAsync(CancellationToken.None, StopReason.ResourceFailure);
+        await runner.StartAsync(3, CancellationToken.None, CancellationToken.None);
+        await runner.StopAsync(CancellationToken.None);
+        Assert.That(seen, Is.EqualTo(new[] { "start -", "stop Switchover", "start -", "stop ResourceFailure", "start -", "stop -" }));
+    }
 }
