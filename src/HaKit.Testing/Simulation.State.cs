@@ -26,6 +26,15 @@ public sealed partial class Simulation
     /// <summary>The facts observed in the step just executed (for invariants).</summary>
     public IReadOnlyList<SimulationEvent> StepEvents => _stepEvents;
 
+    /// <summary><see cref="StepEvents"/> as the list itself: the built-in invariants enumerate it after every step without allocating an enumerator.</summary>
+    internal List<SimulationEvent> StepEventList => _stepEvents;
+
+    /// <summary><see cref="Nodes"/> as the list itself (enumerated without allocating).</summary>
+    internal List<SimulatedNode> NodeList => _nodes;
+
+    /// <summary><see cref="GroupNames"/> as the array itself (enumerated without allocating).</summary>
+    internal string[] GroupNameArray => _groupNames;
+
     /// <summary>The trace so far (empty unless <see cref="SimulationOptions.RecordTrace"/>).</summary>
     public IReadOnlyList<TraceEntry> Trace => _trace;
 

@@ -63,7 +63,7 @@ public sealed partial class Simulation
             return;
         }
 
-        Deliver(from, to, link, bytes, PacketDelay(f, to), "");
+        Deliver(from, to, link, bytes, PacketDelay(f, to), 0);
         if (f is null)
         {
             return;
@@ -71,7 +71,7 @@ public sealed partial class Simulation
 
         if (Chance(f.Duplicate))
         {
-            Deliver(from, to, link, bytes, PacketDelay(f, to), " (duplicate)");
+            Deliver(from, to, link, bytes, PacketDelay(f, to), 1);
         }
 
         if (!_captured.TryGetValue(key, out var old))
@@ -82,7 +82,7 @@ public sealed partial class Simulation
 
         if (f.Replay > 0 && old.Count > 0 && Chance(f.Replay))
         {
-            Deliver(from, to, link, old[Random.Next(old.Count)], PacketDelay(f, to), " (replayed old packet)");
+            Deliver(from, to, link, old[Random.Next(old.Count)], PacketDelay(f, to), 2);
         }
 
         if (f.Replay > 0)
@@ -153,44 +153,50 @@ public sealed partial class Simulation
         return router;
     }
 
-    private void Deliver(SimulatedNode from, SimulatedNode to, int link, byte[] bytes, TimeSpan delay, string note) =>
-        Later(to, delay, () =>
+    /// <summary>The notes a delivery's trace lines carry (index in a delivery event).</summary>
+    private static readonly string[] Notes = ["", " (duplicate)", " (replayed old packet)"];
+
+    private void Deliver(SimulatedNode from, SimulatedNode to, int link, byte[] bytes, TimeSpan delay, int note) =>
+        Enqueue(Now + delay, new ScheduledEvent(EventKind.Deliver, to, to.Generation, null, bytes, from.Index | (link << 8) | (note << 16)));
+
+    /// <summary>A packet arrives at the current process of <paramref name="to"/> (running, not stalled).</summary>
+    private void Receive(SimulatedNode to, SimulatedNode from, int link, byte[] bytes, string note)
+    {
+        _inboundLink = _links[link];
+        _inboundNote = note;
+        var routed = Router(to).Route(bytes, _links[link]);
+        switch (routed.Drop)
         {
-            _inboundLink = _links[link];
-            _inboundNote = note;
-            var routed = Router(to).Route(bytes, _links[link]);
-            switch (routed.Drop)
-            {
-                case InboundDrop.Wire:
-                    if (Options.RecordTrace)
-                    {
-                        Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: wire layer dropped it ({routed.WireReason})");
-                    }
+            case InboundDrop.Wire:
+                if (Options.RecordTrace)
+                {
+                    Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: wire layer dropped it ({routed.WireReason})");
+                }
 
-                    return;
-                case InboundDrop.MalformedPayload or InboundDrop.VoteRejected: // rejected only when the node has no voter (not Witness mode)
-                    Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed payload");
-                    return;
-                case InboundDrop.MalformedHeartbeat:
-                    Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed heartbeat");
-                    return;
-            }
+                return;
+            case InboundDrop.MalformedPayload or InboundDrop.VoteRejected: // rejected only when the node has no voter (not Witness mode)
+                Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed payload");
+                return;
+            case InboundDrop.MalformedHeartbeat:
+                Record(to.Name, "drop", $"<-{from.Name} {_links[link]}{note}: malformed heartbeat");
+                return;
+        }
 
-            if (routed.Heartbeat is not { } heartbeat)
-            {
-                return; // a vote message, handed to the voter
-            }
+        if (routed.Heartbeat is not { } heartbeat)
+        {
+            return; // a vote message, handed to the voter
+        }
 
-            var sender = routed.Sender!;
-            var incarnation = routed.Incarnation;
-            var senderNode = this[sender];
-            _lastHeard[(to.Index, senderNode.Index)] = (Now, heartbeat);
-            Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat));
-            if (Options.RecordTrace)
-            {
-                Record(to.Name, "msg", $"<-{sender} {_links[link]} inc {incarnation} seq {routed.Sequence}{note}: {Describe(heartbeat)}");
-            }
+        var sender = routed.Sender!;
+        var incarnation = routed.Incarnation;
+        var senderNode = this[sender];
+        _lastHeard[(to.Index, senderNode.Index)] = (Now, heartbeat);
+        Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat));
+        if (Options.RecordTrace)
+        {
+            Record(to.Name, "msg", $"<-{sender} {_links[link]} inc {incarnation} seq {routed.Sequence}{note}: {Describe(heartbeat)}");
+        }
 
-            to.Core.Receive(to.Clock.LocalNow, sender, _links[link], incarnation, heartbeat);
-        });
+        to.Core.Receive(to.Clock.LocalNow, sender, _links[link], incarnation, heartbeat);
+    }
 }

@@ -42,7 +42,7 @@ public sealed partial class Simulation : IDisposable
     //   ResourceDriver.cs, GroupRuntime.cs               resource groups
     //   Simulation.Wire.cs                               heartbeats on the links: codec, network faults, receive path
     //   TraceFormat.cs                                   how trace lines are written
-    private readonly PriorityQueue<Action, (long At, long Seq)> _queue = new();
+    private readonly PriorityQueue<ScheduledEvent, (long At, long Seq)> _queue = new();
     private readonly LinkCuts _cuts = new();
     private readonly Dictionary<(int From, int To, int Link), List<byte[]>> _captured = [];
     private readonly Dictionary<(int To, int From), (TimeSpan At, HeartbeatMessage Message)> _lastHeard = [];
@@ -157,7 +157,7 @@ public sealed partial class Simulation : IDisposable
             return;
         }
 
-        _queue.TryDequeue(out var action, out var key);
+        _queue.TryDequeue(out var ev, out var key);
         if (key.At > Now.Ticks)
         {
             Now = TimeSpan.FromTicks(key.At); // the clock moves to the event (an event scheduled in the past runs now)
@@ -177,7 +177,7 @@ public sealed partial class Simulation : IDisposable
         _stepThread = Environment.CurrentManagedThreadId;
         try
         {
-            action!();
+            RunEvent(ref ev);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
@@ -215,31 +215,13 @@ public sealed partial class Simulation : IDisposable
 
     /// <summary>Runs <paramref name="action"/> at global time <paramref name="at"/> (events at the same time run in the order
     /// they were scheduled); the step that runs it first moves the clock to <paramref name="at"/> when that is later than now.</summary>
-    internal void ScheduleGlobal(TimeSpan at, Action action) => _queue.Enqueue(action, (at.Ticks, _seq++));
+    internal void ScheduleGlobal(TimeSpan at, Action action) => Enqueue(at, new ScheduledEvent(EventKind.Global, null, 0, action));
+
+    private void Enqueue(TimeSpan at, in ScheduledEvent e) => _queue.Enqueue(e, (at.Ticks, _seq++));
 
     /// <summary>Runs work for a node's current process after a global delay; dropped if the process died; deferred while it is stalled.</summary>
-    internal void Later(SimulatedNode n, TimeSpan delay, Action action)
-    {
-        var generation = n.Generation;
-        void Attempt()
-        {
-            if (!n.IsUp || n.Generation != generation)
-            {
-                return;
-            }
-
-            if (n.StalledUntil > Now)
-            {
-                ScheduleGlobal(n.StalledUntil, Attempt);
-                return;
-            }
-
-            action();
-            Drain(n);
-        }
-
-        ScheduleGlobal(Now + delay, Attempt);
-    }
+    internal void Later(SimulatedNode n, TimeSpan delay, Action action) =>
+        Enqueue(Now + delay, new ScheduledEvent(EventKind.Process, n, n.Generation, action));
 
     internal void Post(SimulatedNode n, Action action) => Later(n, TimeSpan.Zero, action);
 
@@ -283,28 +265,94 @@ public sealed partial class Simulation : IDisposable
     private void ScheduleTick(SimulatedNode n, int generation, TimeSpan at)
     {
         n.NextTickAt = at;
-        ScheduleGlobal(at, () =>
+        Enqueue(at, new ScheduledEvent(EventKind.Tick, n, generation, null));
+    }
+
+    private void Tick(SimulatedNode n, int generation)
+    {
+        if (!n.IsUp || n.Generation != generation)
         {
-            if (!n.IsUp || n.Generation != generation)
-            {
+            return;
+        }
+
+        if (n.StalledUntil > Now)
+        {
+            ScheduleTick(n, generation, n.StalledUntil);
+            return;
+        }
+
+        if (Options.RecordTrace)
+        {
+            Record(n.Name, "timer", $"tick (local {Ms(n.Clock.LocalNow)})");
+        }
+
+        n.Core.Tick(n.Clock.LocalNow);
+        Drain(n);
+        ScheduleTick(n, generation, Now + n.Clock.ToGlobalDuration(n.Options.Timing.EffectiveTickInterval));
+    }
+
+    /// <summary>What a step runs: scheduled work without a closure per event for the frequent kinds (a tick, work of a process,
+    /// a packet's delivery); a process's work is dropped if the process died and deferred while it is stalled.</summary>
+    private void RunEvent(ref ScheduledEvent e)
+    {
+        switch (e.Kind)
+        {
+            case EventKind.Global:
+                e.Action!();
                 return;
-            }
-
-            if (n.StalledUntil > Now)
-            {
-                ScheduleTick(n, generation, n.StalledUntil);
+            case EventKind.Tick:
+                Tick(e.Node!, e.Generation);
                 return;
-            }
+        }
 
-            if (Options.RecordTrace)
-            {
-                Record(n.Name, "timer", $"tick (local {Ms(n.Clock.LocalNow)})");
-            }
+        var n = e.Node!;
+        if (!n.IsUp || n.Generation != e.Generation)
+        {
+            return;
+        }
 
-            n.Core.Tick(n.Clock.LocalNow);
-            Drain(n);
-            ScheduleTick(n, generation, Now + n.Clock.ToGlobalDuration(n.Options.Timing.EffectiveTickInterval));
-        });
+        if (n.StalledUntil > Now)
+        {
+            Enqueue(n.StalledUntil, e);
+            return;
+        }
+
+        if (e.Kind == EventKind.Deliver)
+        {
+            Receive(n, _nodes[e.Aux & 0xFF], (e.Aux >> 8) & 0xFF, (byte[])e.Payload!, Notes[e.Aux >> 16]);
+        }
+        else
+        {
+            e.Action!();
+        }
+
+        Drain(n);
+    }
+
+    private enum EventKind : byte
+    {
+        /// <summary>Global work (a fault, the fault injector, a scripted action): <see cref="ScheduledEvent.Action"/>.</summary>
+        Global,
+
+        /// <summary>Work of a node's process (<see cref="Later"/>).</summary>
+        Process,
+
+        /// <summary>A tick of a node's core at its fixed rate.</summary>
+        Tick,
+
+        /// <summary>A packet arriving at a node's process (<see cref="ScheduledEvent.Payload"/>: its bytes; <see cref="ScheduledEvent.Aux"/>: sender, link and note).</summary>
+        Deliver,
+    }
+
+    /// <summary>One entry of the event queue (a value: no closure per tick, per delivery or per process step).</summary>
+    private readonly struct ScheduledEvent(EventKind kind, SimulatedNode? node, int generation, Action? action, object? payload = null, int aux = 0)
+    {
+        public readonly EventKind Kind = kind;
+        public readonly int Generation = generation;
+        public readonly int Aux = aux;
+        public readonly SimulatedNode? Node = node;
+        public readonly Action? Action = action;
+        public readonly object? Payload = payload;
     }
 
     private void Drain(SimulatedNode n)

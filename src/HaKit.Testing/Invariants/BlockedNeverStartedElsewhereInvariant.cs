@@ -20,7 +20,7 @@ public sealed class BlockedNeverStartedElsewhereInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             switch (e)
             {

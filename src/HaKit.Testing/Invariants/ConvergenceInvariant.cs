@@ -21,11 +21,11 @@ public sealed class ConvergenceInvariant : IInvariant
             return null;
         }
 
-        foreach (var g in simulation.GroupNames)
+        foreach (var g in simulation.GroupNameArray)
         {
             var active = 0;
             var settled = true;
-            foreach (var n in simulation.Nodes)
+            foreach (var n in simulation.NodeList)
             {
                 var role = n.Role(g);
                 if (role == GroupRole.Active)

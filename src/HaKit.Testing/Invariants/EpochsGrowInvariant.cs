@@ -23,7 +23,7 @@ public sealed class EpochsGrowInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             switch (e)
             {
@@ -57,7 +57,7 @@ public sealed class EpochsGrowInvariant : IInvariant
             }
         }
 
-        var nodes = simulation.Nodes;
+        var nodes = simulation.NodeList;
         var groups = simulation.GroupNames;
         if (_persisted.Length != nodes.Count * groups.Count)
         {

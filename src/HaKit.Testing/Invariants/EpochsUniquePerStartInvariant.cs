@@ -62,7 +62,7 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             switch (e)
             {

@@ -16,7 +16,7 @@ public sealed class GracefulShutdownCompletesInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             if (e is ShutdownTimedOut t)
             {

@@ -14,8 +14,10 @@ internal sealed class HeardEpochs
     /// <summary>Records the epochs (own and highest seen) a delivered heartbeat announces, keeping the highest per group.</summary>
     public void Record(HeartbeatDelivered h)
     {
-        foreach (var a in h.Message.Groups)
+        var groups = h.Message.Groups;
+        for (var i = 0; i < groups.Count; i++) // indexed: no enumerator allocated per delivery
         {
+            var a = groups[i];
             var seen = Math.Max(a.Epoch, a.HighestEpoch);
             if (!_heard.TryGetValue((h.Node, a.Group), out var prev) || seen > prev.Epoch)
             {

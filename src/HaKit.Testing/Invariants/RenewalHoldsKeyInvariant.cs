@@ -17,7 +17,7 @@ public sealed class RenewalHoldsKeyInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             if (e is LeaseRenewalGranted r && (r.LeaseId is not { } lease || r.Holder is null || r.Holder.LeaseId != lease))
             {

@@ -40,7 +40,7 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             switch (e)
             {
@@ -68,7 +68,7 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
             }
         }
 
-        var nodes = simulation.Nodes;
+        var nodes = simulation.NodeList;
         var groups = simulation.GroupNames;
         var gc = groups.Count;
         if (_runningSince.Length != nodes.Count * gc)

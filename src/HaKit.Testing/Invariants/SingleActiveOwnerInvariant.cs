@@ -15,7 +15,7 @@ public sealed class SingleActiveOwnerInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var g in simulation.GroupNames)
+        foreach (var g in simulation.GroupNameArray)
         {
             var owners = simulation.Nodes.Where(n => n.IsUp && n.Role(g) is GroupRole.Starting or GroupRole.Active).ToArray();
             if (owners.Length > 1)

@@ -15,7 +15,7 @@ public sealed class SplitBrainRuleInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             if (e is not GroupStopIssued { Reason: StopReason.SplitBrainLost } stop)
             {

@@ -22,7 +22,7 @@ public sealed class SwitchoverCompletesInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             switch (e)
             {
@@ -102,7 +102,7 @@ public sealed class SwitchoverCompletesInvariant : IInvariant
             return true;
         }
 
-        foreach (var other in sim.Nodes)
+        foreach (var other in sim.NodeList)
         {
             if (other == source || (p.Target is not null && other.Name != p.Target))
             {

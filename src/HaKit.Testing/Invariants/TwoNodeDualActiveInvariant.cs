@@ -22,7 +22,7 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
-        foreach (var e in simulation.StepEvents)
+        foreach (var e in simulation.StepEventList)
         {
             if (e is CoreEventObserved { Event: RoleChanged { To: GroupRole.Acquiring } r })
             {
@@ -30,12 +30,12 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
             }
         }
 
-        var nodes = simulation.Nodes;
+        var nodes = simulation.NodeList;
         for (var i = 0; i < nodes.Count; i++)
         {
             for (var j = i + 1; j < nodes.Count; j++)
             {
-                foreach (var g in simulation.GroupNames)
+                foreach (var g in simulation.GroupNameArray)
                 {
                     var message = CheckPair(simulation, nodes[i], nodes[j], g);
                     if (message is not null)
@@ -91,7 +91,7 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
 
         if (episode.Deadline is null)
         {
-            foreach (var e in sim.StepEvents)
+            foreach (var e in sim.StepEventList)
             {
                 if (e is HeartbeatDelivered h && h.Node == loser.Name && h.From == winner.Name
                     && h.Message.Groups.FirstOrDefault(x => x.Group == g) is { Role: GroupRole.Starting or GroupRole.Active } ann
