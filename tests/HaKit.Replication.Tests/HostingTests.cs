@@ -106,6 +106,13 @@ public sealed class HostingTests
     }
 
     [Test]
+    public async Task A_drain_timeout_not_below_the_groups_stop_timeout_is_refused()
+    {
+        var failures = await StartFailures(c => c["HaKit:Replication:Groups:kv:DrainTimeout"] = "00:00:05");
+        Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Groups:kv:DrainTimeout = '00:00:05': not below the group's StopTimeout (00:00:05)"));
+    }
+
+    [Test]
     public async Task Addresses_must_name_this_node_and_one_peer_of_the_cluster()
     {
         var failures = await StartFailures(c =>

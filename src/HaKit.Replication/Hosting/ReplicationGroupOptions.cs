@@ -17,8 +17,9 @@ public sealed class ReplicationGroupOptions
     /// <summary>See <see cref="ReplicationOptions.MaxLagOnFailover"/>. Default: no limit.</summary>
     public long? MaxLagOnFailover { get; set; }
 
-    /// <summary>See <see cref="ReplicationOptions.DrainTimeout"/>. Default 10 s.</summary>
-    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>See <see cref="ReplicationOptions.DrainTimeout"/>. Default (unset): 10 s, or half the group's <c>StopTimeout</c> when
+    /// that is shorter (the drain runs inside the stop). Set, it must be below the group's <c>StopTimeout</c>.</summary>
+    public TimeSpan? DrainTimeout { get; set; }
 
     /// <summary>See <see cref="ReplicationOptions.SegmentBytes"/>. Default 64 MiB.</summary>
     public long SegmentBytes { get; set; } = 64L << 20;

@@ -19,7 +19,7 @@ internal static class ReplicationHostSetup
             Mode = g.Mode,
             DegradeAfter = g.DegradeAfter,
             MaxLagOnFailover = g.MaxLagOnFailover,
-            DrainTimeout = g.DrainTimeout,
+            DrainTimeout = g.DrainTimeout ?? DefaultDrainTimeout(node, registration.Group),
             SegmentBytes = g.SegmentBytes,
             SnapshotEveryEntries = g.SnapshotEveryEntries,
             MaxBatchBytes = g.MaxBatchBytes,
@@ -29,6 +29,13 @@ internal static class ReplicationHostSetup
         registration.Configure?.Invoke(options);
         options.Group = registration.Group;
         return options;
+    }
+
+    /// <summary>10 s, or half the group's stop timeout when that is shorter: the drain runs inside the group's stop.</summary>
+    private static TimeSpan DefaultDrainTimeout(HaKitOptions? node, string group)
+    {
+        var tenSeconds = TimeSpan.FromSeconds(10);
+        return node?.Groups.Find(g => g.Name == group) is { } options && options.StopTimeout / 2 < tenSeconds ? options.StopTimeout / 2 : tenSeconds;
     }
 
     /// <summary>The transport's settings (addresses already validated).</summary>
@@ -114,7 +121,14 @@ internal static class ReplicationHostSetup
             var groupKey = $"{key}:Groups:{registration.Group}";
             try
             {
-                GroupOptions(host, node, registration, TimeProvider.System).Validate(groupKey);
+                var options = GroupOptions(host, node, registration, TimeProvider.System);
+                options.Validate(groupKey);
+                if (node.Groups.Find(g => g.Name == registration.Group) is { } group && options.DrainTimeout >= group.StopTimeout && options.DrainTimeout > TimeSpan.Zero)
+                {
+                    // The drain runs inside the group's stop: a drain as long as the stop would time the stop out (Blocked).
+                    errors.Add($"{groupKey}:DrainTimeout = '{options.DrainTimeout}': not below the group's StopTimeout ({group.StopTimeout}); " +
+                               "lower it, or raise the group's StopTimeout, so that a planned handover can drain and still stop in time");
+                }
             }
             catch (HaKitConfigurationException ex)
             {
