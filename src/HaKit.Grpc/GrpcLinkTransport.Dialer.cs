@@ -346,7 +346,8 @@ internal sealed partial class GrpcLinkTransport
             var (refused, seen) = ConnectionEndWatcher.ProbeRefused(_peer.EndPoint, ConnectTimeout, ClosingListenerWindow);
             if (refused && !_goodbyeHeard && !_link._stop.IsCancellationRequested)
             {
-                TryHint($"connection closed without goodbye on link {_link.LinkName} (seen by the kernel), reconnect {(seen == nameof(SocketError.ConnectionRefused) ? "refused" : seen)}");
+                var how = seen == nameof(SocketError.ConnectionRefused) ? "seen by the kernel" : $"seen by the kernel; the reconnect was {seen}";
+                TryHint($"connection closed without goodbye ({how}) on link {_link.LinkName}, reconnect refused");
             }
             else if (!refused)
             {
