@@ -78,6 +78,7 @@ internal sealed class UdpEngine
     private LogAggregator? _repeated;
     private volatile bool _disposed;
     private readonly bool _filterSources;
+    private readonly uint[]? _members;
     private readonly long[] _tokens;
     private readonly long[] _refilledAt;
 
@@ -90,7 +91,13 @@ internal sealed class UdpEngine
     /// Whether datagrams are accepted only from <paramref name="destinations"/> (unicast: the peers), each at most
     /// <see cref="MaxParsedPerSourcePerSecond"/>; others are dropped before the receiver sees them.
     /// </param>
-    public UdpEngine(IHeartbeatTransport owner, string linkName, int maxPacketSize, IReadOnlyList<EndPoint> destinations, ILogger? logger, bool filterSources = false)
+    /// <param name="memberAddresses">
+    /// Multicast: the IPv4 addresses of the group's members (every node's interface on the link); a datagram from any other source address
+    /// is dropped as <see cref="DropReason.UnknownSource"/> before the receiver sees it (the kernel cannot filter a multicast socket by
+    /// source). <see langword="null"/> or empty: no address filter.
+    /// </param>
+    public UdpEngine(IHeartbeatTransport owner, string linkName, int maxPacketSize, IReadOnlyList<EndPoint> destinations, ILogger? logger, bool filterSources = false,
+        IReadOnlyList<IPAddress>? memberAddresses = null)
     {
         _owner = owner;
         _linkName = linkName;
@@ -110,6 +117,9 @@ internal sealed class UdpEngine
         _tokens = new long[_destinations.Length];
         _refilledAt = new long[_destinations.Length];
         Array.Fill(_tokens, MaxParsedPerSourcePerSecond); // a full bucket; the first datagram also refills from timestamp 0
+        _members = memberAddresses is { Count: > 0 }
+            ? [.. memberAddresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork).Select(a => BitConverter.ToUInt32(a.GetAddressBytes()))]
+            : null;
 
     }
 
@@ -384,6 +394,23 @@ internal sealed class UdpEngine
         return DropReason.UnknownSource;
     }
 
+    /// <summary>Whether an IPv4 datagram came from one of the multicast group's members (allocation-free: the address is bytes 4-7 of a <c>sockaddr_in</c>).</summary>
+    internal bool IsMember(SocketAddress from)
+    {
+        if (_members is not { } members)
+        {
+            return true;
+        }
+
+        if (from.Family != AddressFamily.InterNetwork || from.Size < 8)
+        {
+            return false;
+        }
+
+        uint source = BitConverter.ToUInt32(from.Buffer.Span.Slice(4, 4));
+        return Array.IndexOf(members, source) >= 0;
+    }
+
     private bool TakeToken(int source, long now)
     {
         const long Rate = MaxParsedPerSourcePerSecond;
@@ -474,6 +501,12 @@ internal sealed class UdpEngine
             if (_disposed)
             {
                 break;
+            }
+
+            if (_members is not null && !IsMember(from))
+            {
+                drops?.OnPacketDropped(_owner, DropReason.UnknownSource);
+                continue;
             }
 
             if (_filterSources && Admit(from, TimeProvider.GetTimestamp()) is { } dropped)
