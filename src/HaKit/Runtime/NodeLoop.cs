@@ -18,8 +18,8 @@ namespace HaKit.Runtime;
 /// <para>
 /// With the system clock (<see cref="TimeProvider.System"/>) the loop thread waits for the deadline itself: a timed wait on its own
 /// queue (<see cref="Monitor.Wait(object, int)"/>, which counts on the same monotonic clock as <see cref="TimeProvider.GetTimestamp"/>
-/// and never returns early by it), so a tick wakes exactly one thread. A due deadline is served before queued inputs, so a busy queue
-/// cannot postpone a tick. With any other time provider (virtual time: tests, the simulator) the loop sets one
+/// and never returns early by it), so a tick wakes exactly one thread. A due tick runs after the inputs queued before it was due
+/// and before any queued later, as a timer's queued tick did. With any other time provider (virtual time: tests, the simulator) the loop sets one
 /// <see cref="TimeProvider"/> timer for the deadline instead, which queues the tick.
 /// </para>
 /// </remarks>
@@ -42,6 +42,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     private TimeSpan _wakeFor = TimeSpan.MaxValue; // own wait: the core's deadline (under _inboxGate)
     private TimeSpan _extraWake = TimeSpan.MaxValue; // own wait: the earliest WakeAt (under _inboxGate)
     private Action? _tick;
+    private int _dueBarrier = -1; // own wait: inputs still to run before a due tick (under _inboxGate; -1: none counted)
     private long _lastStep;
     private volatile ClusterStatus? _status;
 
@@ -289,8 +290,25 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
                     if (due != TimeSpan.MaxValue)
                     {
                         var remaining = due - Now;
+                        if (remaining > TimeSpan.Zero)
+                        {
+                            _dueBarrier = -1; // not due (any more: a step moved the deadline)
+                        }
+                        else if (_inbox.Count > 0 && _dueBarrier < 0)
+                        {
+                            // Inputs queued before the deadline came run first, as with a timer that queues the tick behind them.
+                            _dueBarrier = _inbox.Count;
+                        }
+
+                        if (remaining <= TimeSpan.Zero && _dueBarrier > 0 && _inbox.Count > 0)
+                        {
+                            _dueBarrier--;
+                            return _inbox.Dequeue();
+                        }
+
                         if (remaining <= TimeSpan.Zero)
                         {
+                            _dueBarrier = -1;
                             if (_extraWake <= due)
                             {
                                 _extraWake = TimeSpan.MaxValue;
