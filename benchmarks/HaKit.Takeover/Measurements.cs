@@ -56,8 +56,10 @@ public sealed record FloodResult(double Seconds, int RatePerNode, long Sent, lon
                                 / Math.Max(Sent / 2.0 / 100_000.0, 1e-9);
 }
 
-/// <summary>The CPU time an idle pair costs (issue 13).</summary>
-public sealed record IdleResult(double Seconds, double CpuSecondsA, double CpuSecondsB)
+/// <summary>The CPU time an idle pair costs (issue 13), after <see cref="SettleSeconds"/> of start-up (which cost <see cref="StartCpuSecondsA"/>, <see cref="StartCpuSecondsB"/>).</summary>
+public sealed record IdleResult(double Seconds, double CpuSecondsA, double CpuSecondsB, double SettleSeconds = 0, double StartCpuSecondsA = 0, double StartCpuSecondsB = 0,
+    IReadOnlyList<ThreadStats.Row>? ThreadsA = null, IReadOnlyList<ThreadStats.Row>? ThreadsB = null, int ThreadsStartedA = 0, int ThreadsEndedA = 0, int ThreadsStartedB = 0, int ThreadsEndedB = 0,
+    double LoadAtEnd = 0)
 {
     /// <summary>Percent of one core, the mean of the two nodes.</summary>
     public double PercentOfCore => (CpuSecondsA + CpuSecondsB) / 2 / Seconds * 100;
@@ -352,19 +354,29 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
     }
 
     /// <summary>Starts the pair (a owns), lets it settle, then reads both nodes' CPU time over <paramref name="seconds"/>.</summary>
-    public async Task<IdleResult> IdleAsync(double seconds, CancellationToken cancellationToken)
+    public async Task<IdleResult> IdleAsync(double seconds, CancellationToken cancellationToken, double settleSeconds = 30)
     {
         await using var pair = NewPair();
         var (a, b) = await StartAsync(pair, cancellationToken);
-        await Task.Delay(TimeSpan.FromSeconds(5), cancellationToken); // warm-up and start-up work done
+        var s0a = ProcessCpu.Read(a.Pid) ?? TimeSpan.Zero;
+        var s0b = ProcessCpu.Read(b.Pid) ?? TimeSpan.Zero;
+        // Start-up work (tiered re-compilation of what the start ran, the warm-up) goes on for tens of seconds: idle is what follows.
+        await Task.Delay(TimeSpan.FromSeconds(settleSeconds), cancellationToken);
         var a0 = ProcessCpu.Read(a.Pid) ?? throw new InvalidOperationException("cannot read /proc/<pid>/stat");
         var b0 = ProcessCpu.Read(b.Pid) ?? throw new InvalidOperationException("cannot read /proc/<pid>/stat");
+        var ta0 = ThreadStats.Read(a.Pid);
+        var tb0 = ThreadStats.Read(b.Pid);
         var clock = Stopwatch.StartNew();
         await Task.Delay(TimeSpan.FromSeconds(seconds), cancellationToken);
         var elapsed = clock.Elapsed.TotalSeconds;
+        var ta1 = ThreadStats.Read(a.Pid);
+        var tb1 = ThreadStats.Read(b.Pid);
         var a1 = ProcessCpu.Read(a.Pid) ?? throw new InvalidOperationException("node a is gone");
         var b1 = ProcessCpu.Read(b.Pid) ?? throw new InvalidOperationException("node b is gone");
-        return new IdleResult(elapsed, (a1 - a0).TotalSeconds, (b1 - b0).TotalSeconds);
+        var (rowsA, startedA, endedA) = ThreadStats.Compare(ta0, ta1, elapsed);
+        var (rowsB, startedB, endedB) = ThreadStats.Compare(tb0, tb1, elapsed);
+        return new IdleResult(elapsed, (a1 - a0).TotalSeconds, (b1 - b0).TotalSeconds, settleSeconds, (a0 - s0a).TotalSeconds, (b0 - s0b).TotalSeconds,
+            rowsA, rowsB, startedA, endedA, startedB, endedB, Report.LoadAverage());
     }
 
     /// <summary>The datagrams a node's drop summaries report (<c>Link lan0: datagrams dropped (Reason) repeated N times ...</c>; the first of each run is not in them).</summary>

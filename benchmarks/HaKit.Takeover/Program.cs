@@ -155,7 +155,14 @@ try
 
         var idling = new Measurements(Get("preset", "Lan"), new Random(0), Console.Out, nodeArgs);
         var idle = await idling.IdleAsync(seconds, cancel.Token);
-        Console.WriteLine($"idle over {idle.Seconds:0.0}s: cpu_a={idle.CpuSecondsA:0.000}s cpu_b={idle.CpuSecondsB:0.000}s = {idle.PercentOfCore:0.00} % of a core per node");
+        Console.WriteLine($"idle over {idle.Seconds:0.0}s (after {idle.SettleSeconds:0}s: a {idle.StartCpuSecondsA:0.00}s, b {idle.StartCpuSecondsB:0.00}s): cpu_a={idle.CpuSecondsA:0.000}s cpu_b={idle.CpuSecondsB:0.000}s = {idle.PercentOfCore:0.00} % of a core per node; load at end {idle.LoadAtEnd:0.00}");
+        foreach (var (node, rows) in new[] { ("a", idle.ThreadsA), ("b", idle.ThreadsB) })
+        {
+            foreach (var row in rows ?? [])
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {node} {row.Name,-24} cpu={row.CpuMs,7:0.0} ms wakeups/s={row.WakeupsPerSecond,5:0.0} runs/s={row.RunsPerSecond,5:0.0}"));
+            }
+        }
         if (output.Length > 0)
         {
             Report.Write(output, Report.IdleBlock(Get("preset", "Lan"), command, machine, idle, DateTimeOffset.UtcNow));

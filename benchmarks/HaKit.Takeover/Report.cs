@@ -27,6 +27,10 @@ public static partial class Report
                (load is null ? "" : $"; 1-minute load average at the start: {load}");
     }
 
+    /// <summary>The 1-minute load average now (0 when unknown).</summary>
+    public static double LoadAverage() =>
+        double.TryParse(TryRead("/proc/loadavg")?.Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var load) ? load : 0;
+
     /// <summary>The block for one preset's kill/graceful runs and the baseline.</summary>
     public static (string Key, string Markdown) PresetBlock(string preset, string command, int seed, string machine, IReadOnlyList<KillRun> kills, IReadOnlyList<GracefulRun> graceful,
         IReadOnlyList<double> baseline, IReadOnlyList<string> errors, DateTimeOffset when)
@@ -203,15 +207,41 @@ public static partial class Report
             .Append(flood.ChangeLines.Count == 0 ? "" : "\nChanges during the flood:\n\n```\n" + string.Join('\n', flood.ChangeLines) + "\n```\n")
             .ToString());
 
-    /// <summary>The idle block: what an idle pair costs in CPU time.</summary>
-    public static (string Key, string Markdown) IdleBlock(string preset, string command, string machine, IdleResult idle, DateTimeOffset when) =>
-        ("idle", new StringBuilder()
+    /// <summary>The idle block: what an idle pair costs in CPU time, and per thread of each node.</summary>
+    public static (string Key, string Markdown) IdleBlock(string preset, string command, string machine, IdleResult idle, DateTimeOffset when)
+    {
+        var text = new StringBuilder()
             .Append(CultureInfo.InvariantCulture, $"### Idle cost (`{preset}` preset)\n\n")
-            .Append(CultureInfo.InvariantCulture, $"Measured {when:yyyy-MM-dd HH:mm} UTC (utime + stime of each node from `/proc/<pid>/stat`, after 5 s of settling):\n\n```\n{command}\n```\n\n")
-            .Append("Machine: ").Append(machine).Append(".\n\n")
+            .Append(CultureInfo.InvariantCulture, $"Measured {when:yyyy-MM-dd HH:mm} UTC (utime + stime of each node from `/proc/<pid>/stat`, after {idle.SettleSeconds:0} s of settling after start-up):\n\n```\n{command}\n```\n\n")
+            .Append("Machine: ").Append(machine).Append(CultureInfo.InvariantCulture, $"; at the end: {idle.LoadAtEnd:0.00}.\n\n")
             .Append(CultureInfo.InvariantCulture,
-                $"Over {idle.Seconds:0.0} s: a {idle.CpuSecondsA:0.00} s, b {idle.CpuSecondsB:0.00} s of CPU: **{idle.PercentOfCore:0.00} % of a core per node**.\n")
-            .ToString());
+                $"Over {idle.Seconds:0.0} s: a {idle.CpuSecondsA:0.00} s, b {idle.CpuSecondsB:0.00} s of CPU: **{idle.PercentOfCore:0.00} % of a core per node**. ")
+            .Append(CultureInfo.InvariantCulture,
+                $"Start-up before that (the first {idle.SettleSeconds:0} s: JIT tiering, warm-up): a {idle.StartCpuSecondsA:0.00} s, b {idle.StartCpuSecondsB:0.00} s.\n");
+        if (idle.ThreadsA is { } rowsA && idle.ThreadsB is { } rowsB)
+        {
+            text.Append("\nPer thread over the same window (`/proc/<pid>/task/*`: CPU from `schedstat`, wake-ups = voluntary context switches from `status`; ")
+                .Append("on a very busy machine a late thread finds several datagrams waiting and wakes fewer times; threads alive at both ends):\n\n")
+                .Append("| thread | a: CPU / wake-ups a second | b: CPU / wake-ups a second |\n|---|---|---|\n");
+            foreach (var name in rowsA.Select(r => r.Name).Concat(rowsB.Select(r => r.Name)).Distinct())
+            {
+                var ra = rowsA.FirstOrDefault(r => r.Name == name);
+                var rb = rowsB.FirstOrDefault(r => r.Name == name);
+                text.Append("| `").Append(name).Append("` | ").Append(Cell(ra)).Append(" | ").Append(Cell(rb)).Append(" |\n");
+            }
+
+            text.Append(CultureInfo.InvariantCulture, $"| **all** | {Cell(Sum(rowsA))} | {Cell(Sum(rowsB))} |\n")
+                .Append(CultureInfo.InvariantCulture, $"\nThreads started / ended in the window: a {idle.ThreadsStartedA} / {idle.ThreadsEndedA}, b {idle.ThreadsStartedB} / {idle.ThreadsEndedB}.\n");
+        }
+
+        return ("idle", text.ToString());
+
+        static ThreadStats.Row Sum(IReadOnlyList<ThreadStats.Row> rows) =>
+            new("all", rows.Sum(r => r.Threads), rows.Sum(r => r.CpuMs), rows.Sum(r => r.RunsPerSecond), rows.Sum(r => r.WakeupsPerSecond));
+
+        static string Cell(ThreadStats.Row? row) =>
+            row is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{row.CpuMs:0} ms / {row.WakeupsPerSecond:0.0}");
+    }
 
     /// <summary>Replaces (or adds) <paramref name="block"/> in the takeover section of <paramref name="path"/>, keeping the other blocks and everything outside the section.</summary>
     public static void Write(string path, (string Key, string Markdown) block)

@@ -38,9 +38,21 @@ internal sealed class EventLogWriter : IAsyncDisposable
     /// <summary>Events whose line was dropped because the log sink fell <see cref="Capacity"/> lines behind.</summary>
     public long Dropped => Interlocked.Read(ref _dropped);
 
-    /// <summary>Queues the event's line (never blocks).</summary>
+    /// <summary>
+    /// Queues the event's line (never blocks). An event whose line is written only at <see cref="LogLevel.Debug"/> (a resource action
+    /// that completed: every monitor round) is not queued while Debug is off: queuing it would wake a thread-pool worker to write
+    /// nothing, twice a second on an idle owner.
+    /// </summary>
     /// <param name="e">The event.</param>
-    public void Post(ClusterEvent e) => _events.Writer.TryWrite(e);
+    public void Post(ClusterEvent e)
+    {
+        if (e is ResourceActionCompleted && !_logger.IsEnabled(LogLevel.Debug))
+        {
+            return;
+        }
+
+        _events.Writer.TryWrite(e);
+    }
 
     /// <summary>Writes what is queued, then stops, bounded by <paramref name="bound"/> (a stuck sink cannot hold the node's stop).</summary>
     /// <param name="bound">How long to wait for the queued lines.</param>

@@ -11,10 +11,17 @@ namespace HaKit.Runtime;
 /// <remarks>
 /// The loop runs on its own thread ("HaKit loop"), which blocks while the queue is empty: an input wakes that one thread directly,
 /// without a hop through the thread pool (each hop woke one or two pool workers). Event-driven: after every step the loop asks the core for its next deadline (<see cref="OwnershipCore.NextDeadline"/>: the next
-/// heartbeat to send, a detector's next threshold, a lease renewal, a monitor, ...) and sets one timer for it; the loop sleeps until
-/// that deadline or until an input arrives (a datagram, an admin command, a resource result), whichever comes first. An idle node
-/// thus wakes for its own and its peers' heartbeats and its monitors, not at a fixed tick rate; while anything is in motion the core
-/// asks for a tick every tick interval, as before.
+/// heartbeat to send, a detector's next threshold, a lease renewal, a monitor, ...); the loop sleeps until that deadline or until an
+/// input arrives (a datagram, an admin command, a resource result), whichever comes first. An idle node thus wakes for its own and
+/// its peers' heartbeats and its monitors, not at a fixed tick rate; while anything is in motion the core asks for a tick every tick
+/// interval, as before.
+/// <para>
+/// With the system clock (<see cref="TimeProvider.System"/>) the loop thread waits for the deadline itself: a timed wait on its own
+/// queue (<see cref="Monitor.Wait(object, int)"/>, which counts on the same monotonic clock as <see cref="TimeProvider.GetTimestamp"/>
+/// and never returns early by it), so a tick wakes exactly one thread. A due tick runs after the inputs queued before it was due
+/// and before any queued later, as a timer's queued tick did. With any other time provider (virtual time: tests, the simulator) the loop sets one
+/// <see cref="TimeProvider"/> timer for the deadline instead, which queues the tick.
+/// </para>
 /// </remarks>
 internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
 {
@@ -30,6 +37,12 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     private TimeSpan _armedFor = TimeSpan.MaxValue;
     private Task? _loop;
     private int _tickQueued;
+    private readonly bool _waitsItself = ReferenceEquals(time, TimeProvider.System);
+    private bool _ticking; // own wait: StartTicks was called (under _inboxGate)
+    private TimeSpan _wakeFor = TimeSpan.MaxValue; // own wait: the core's deadline (under _inboxGate)
+    private TimeSpan _extraWake = TimeSpan.MaxValue; // own wait: the earliest WakeAt (under _inboxGate)
+    private Action? _tick;
+    private int _dueBarrier = -1; // own wait: inputs still to run before a due tick (under _inboxGate; -1: none counted)
     private long _lastStep;
     private volatile ClusterStatus? _status;
 
@@ -120,8 +133,23 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     public void StartTicks()
     {
         _armedFor = Now;
+        if (_waitsItself)
+        {
+            lock (_inboxGate)
+            {
+                _wakeFor = TimeSpan.Zero;
+                _ticking = true;
+                Monitor.Pulse(_inboxGate);
+            }
+
+            return;
+        }
+
         _timer = time.CreateTimer(static s => ((NodeLoop)s!).QueueTick(), this, TimeSpan.Zero, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>Whether the loop waits for its deadlines itself (the system clock) rather than through a <see cref="TimeProvider"/> timer.</summary>
+    internal bool WaitsItself => _waitsItself;
 
     /// <summary>Queues work for the loop (any thread). <see langword="false"/> once the loop stopped.</summary>
     public bool Post(Action work)
@@ -205,6 +233,20 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     /// <summary>Queues one extra tick at <paramref name="at"/> (node time), for an input whose effect is due between ticks.</summary>
     public void WakeAt(TimeSpan at)
     {
+        if (_waitsItself)
+        {
+            lock (_inboxGate)
+            {
+                if (at < _extraWake)
+                {
+                    _extraWake = at;
+                    Monitor.Pulse(_inboxGate); // the loop thread waits for an earlier time now
+                }
+            }
+
+            return;
+        }
+
         var delay = at - Now;
         ITimer? wake = null;
         wake = time.CreateTimer(
@@ -232,13 +274,64 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
         }
     }
 
-    /// <summary>The next work item, waiting while there is none; <see langword="null"/> once stopped and drained.</summary>
+    /// <summary>
+    /// The next work item, waiting while there is none; <see langword="null"/> once stopped and drained. Waiting for the deadline
+    /// itself (the system clock), it returns the tick once the deadline (or a <see cref="WakeAt"/>) is due, before queued inputs.
+    /// </summary>
     private Action? Take()
     {
         lock (_inboxGate)
         {
-            while (_inbox.Count == 0)
+            while (true)
             {
+                if (_waitsItself && _ticking && !_inboxCompleted)
+                {
+                    var due = _wakeFor < _extraWake ? _wakeFor : _extraWake;
+                    if (due != TimeSpan.MaxValue)
+                    {
+                        var remaining = due - Now;
+                        if (remaining > TimeSpan.Zero)
+                        {
+                            _dueBarrier = -1; // not due (any more: a step moved the deadline)
+                        }
+                        else if (_inbox.Count > 0 && _dueBarrier < 0)
+                        {
+                            // Inputs queued before the deadline came run first, as with a timer that queues the tick behind them.
+                            _dueBarrier = _inbox.Count;
+                        }
+
+                        if (remaining <= TimeSpan.Zero && _dueBarrier > 0 && _inbox.Count > 0)
+                        {
+                            _dueBarrier--;
+                            return _inbox.Dequeue();
+                        }
+
+                        if (remaining <= TimeSpan.Zero)
+                        {
+                            _dueBarrier = -1;
+                            if (_extraWake <= due)
+                            {
+                                _extraWake = TimeSpan.MaxValue;
+                            }
+
+                            _wakeFor = TimeSpan.MaxValue; // the step's end sets it again
+                            return _tick ??= TickNow;
+                        }
+
+                        if (_inbox.Count == 0)
+                        {
+                            // Whole milliseconds, rounded up: the wait counts on the monotonic clock and never ends before the deadline.
+                            _ = Monitor.Wait(_inboxGate, (int)Math.Min(Math.Ceiling(remaining.TotalMilliseconds), int.MaxValue - 1));
+                            continue;
+                        }
+                    }
+                }
+
+                if (_inbox.Count > 0)
+                {
+                    return _inbox.Dequeue();
+                }
+
                 if (_inboxCompleted)
                 {
                     return null;
@@ -246,9 +339,15 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
 
                 Monitor.Wait(_inboxGate);
             }
-
-            return _inbox.Dequeue();
         }
+    }
+
+    /// <summary>A tick the loop thread took itself when its deadline was due (own wait).</summary>
+    private void TickNow()
+    {
+        _armedFor = TimeSpan.MaxValue;
+        Wakeups++;
+        _core!.Tick(Now);
     }
 
     private void RunLoop(ICoreCommandHandler executor, CancellationToken cancellationToken)
@@ -283,6 +382,22 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     /// <summary>Sets the wake-up timer for the core's next deadline (on the loop, after every step; only when the deadline moved).</summary>
     private void Rearm()
     {
+        if (_waitsItself)
+        {
+            lock (_inboxGate)
+            {
+                if (_ticking && Wakeups > 0) // before the first tick, StartTicks's "now" stands
+                {
+                    var next = _core!.NextDeadline();
+                    Freeze?.PlanWake(_startTimestamp + ToTimestampTicks(next));
+                    _armedFor = next;
+                    _wakeFor = next;
+                }
+            }
+
+            return;
+        }
+
         if (_timer is not { } timer)
         {
             return; // not started, or tests without ticks

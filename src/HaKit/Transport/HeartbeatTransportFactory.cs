@@ -125,8 +125,19 @@ internal static class HeartbeatTransportFactory
             throw Bad(key, value, "the IPv4 address of the local interface to join the group on, e.g. 192.168.1.10");
         }
 
+        // Every node's interface address on this link: junk from any other source is dropped before parsing (the kernel cannot filter a
+        // multicast socket by source). A node whose address does not parse here was refused by its own start-up; it is simply not a member.
+        List<IPAddress> members = [];
+        foreach (var node in options.Nodes)
+        {
+            if (IPAddress.TryParse(Address(node, link.Name), out IPAddress? member) && member.AddressFamily == AddressFamily.InterNetwork)
+            {
+                members.Add(member);
+            }
+        }
+
         ILogger? logger = loggerFactory?.CreateLogger<UdpMulticastTransport>();
-        return new UdpMulticastTransport(link.Name, group, link.Port, localInterface, link.Ttl, options.MaxPacketSize, logger);
+        return new UdpMulticastTransport(link.Name, group, link.Port, localInterface, link.Ttl, options.MaxPacketSize, logger, members: members);
     }
 
     private static IPEndPoint ParseEndPoint(HaKitOptions options, int node, string link)

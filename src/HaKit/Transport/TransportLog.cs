@@ -44,4 +44,7 @@ internal static partial class TransportLog
 
     [LoggerMessage(EventId = 1019, Level = LogLevel.Debug, Message = "Link {Link}: socket not connected to its peer {Peer} ({SocketError}); datagrams from other sources are filtered by the link instead of the kernel")]
     public static partial void NotConnected(ILogger logger, string link, string peer, System.Net.Sockets.SocketError socketError);
+
+    [LoggerMessage(EventId = 1020, Level = LogLevel.Warning, Message = "Link {Link}: the receive thread did not end within {Milliseconds} ms of closing the socket (a packet receiver still busy?)")]
+    public static partial void ReceiveThreadNotEnded(ILogger logger, string link, double milliseconds);
 }

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
 using HaKit.Diagnostics;
 using HaKit.Wire;
 using Microsoft.Extensions.Logging;
@@ -22,6 +21,14 @@ internal interface IPacketDropSink
 /// one datagram socket, one allocation-free receive loop over a preallocated buffer, and sends to a fixed list of
 /// precomputed <see cref="SocketAddress"/> destinations.
 /// </summary>
+/// <remarks>
+/// The socket stays in blocking mode and is only ever used synchronously: the receive loop runs on a dedicated thread
+/// (<c>HaKit rx &lt;link&gt;</c>) blocked in <c>recvfrom</c>, and sends are plain <c>sendto</c> calls. A received datagram thus
+/// wakes that one thread, which hands it on (for a node: routes it and posts a heartbeat straight to the loop's queue), instead of
+/// waking the runtime's socket event thread and then a thread-pool worker for the continuation. An asynchronous operation would
+/// put the socket into non-blocking mode for good (and every synchronous call would then wait through the event thread), so none
+/// is used. Closing the socket unblocks the receive; dispose waits for the thread, bounded.
+/// </remarks>
 internal sealed class UdpEngine
 {
     /// <summary>Receive buffer size: the largest UDP payload fits, so oversized datagrams reach the receiver whole.</summary>
@@ -31,6 +38,9 @@ internal sealed class UdpEngine
     private const int FailuresBeforeBackoff = 4;
 
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long dispose waits for the receive thread to end after closing the socket.</summary>
+    private static readonly TimeSpan ReceiveThreadJoinTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// The kernel receive buffer asked for (<c>SO_RCVBUFFORCE</c> when privileged, else <c>SO_RCVBUF</c>, which the kernel caps at
@@ -58,15 +68,17 @@ internal sealed class UdpEngine
     private readonly string _receiveFailureKey;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _gate = new();
+    private readonly TaskCompletionSource _receiveEnded = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private Socket? _socket;
     private IPacketReceiver? _receiver;
     private IPEndPoint? _localEndPoint;
-    private Task? _loop;
+    private Thread? _receiveThread;
     private Task? _disposal;
     private LogAggregator? _repeated;
     private volatile bool _disposed;
     private readonly bool _filterSources;
+    private readonly uint[]? _members;
     private readonly long[] _tokens;
     private readonly long[] _refilledAt;
 
@@ -79,7 +91,13 @@ internal sealed class UdpEngine
     /// Whether datagrams are accepted only from <paramref name="destinations"/> (unicast: the peers), each at most
     /// <see cref="MaxParsedPerSourcePerSecond"/>; others are dropped before the receiver sees them.
     /// </param>
-    public UdpEngine(IHeartbeatTransport owner, string linkName, int maxPacketSize, IReadOnlyList<EndPoint> destinations, ILogger? logger, bool filterSources = false)
+    /// <param name="memberAddresses">
+    /// Multicast: the IPv4 addresses of the group's members (every node's interface on the link); a datagram from any other source address
+    /// is dropped as <see cref="DropReason.UnknownSource"/> before the receiver sees it (the kernel cannot filter a multicast socket by
+    /// source). <see langword="null"/> or empty: no address filter.
+    /// </param>
+    public UdpEngine(IHeartbeatTransport owner, string linkName, int maxPacketSize, IReadOnlyList<EndPoint> destinations, ILogger? logger, bool filterSources = false,
+        IReadOnlyList<IPAddress>? memberAddresses = null)
     {
         _owner = owner;
         _linkName = linkName;
@@ -99,6 +117,9 @@ internal sealed class UdpEngine
         _tokens = new long[_destinations.Length];
         _refilledAt = new long[_destinations.Length];
         Array.Fill(_tokens, MaxParsedPerSourcePerSecond); // a full bucket; the first datagram also refills from timestamp 0
+        _members = memberAddresses is { Count: > 0 }
+            ? [.. memberAddresses.Where(a => a.AddressFamily == AddressFamily.InterNetwork).Select(a => BitConverter.ToUInt32(a.GetAddressBytes()))]
+            : null;
 
     }
 
@@ -137,7 +158,24 @@ internal sealed class UdpEngine
             _receiver = receiver;
             _repeated = new LogAggregator(_logger, TimeProvider);
             _socket = socket;
-            _loop = Task.Run(() => ReceiveLoopAsync(socket, receiver), CancellationToken.None);
+            // Created from the starting thread, so it inherits its scheduling (SCHED_RR under HaKit:RealtimePriority; the heartbeat
+            // sender re-applies it to any thread that lacks it).
+            _receiveThread = new Thread(() =>
+            {
+                try
+                {
+                    ReceiveLoop(socket, receiver);
+                }
+                finally
+                {
+                    _receiveEnded.TrySetResult();
+                }
+            })
+            {
+                IsBackground = true,
+                Name = $"HaKit rx {_linkName}",
+            };
+            _receiveThread.Start();
         }
 
         TransportLog.Started(_logger, _linkName, _localEndPoint?.ToString() ?? "?");
@@ -145,8 +183,8 @@ internal sealed class UdpEngine
 
     /// <summary>Sends <paramref name="packet"/> to every destination; network errors become faults.</summary>
     /// <remarks>
-    /// Not an async method: sends that complete synchronously (the usual case for UDP) allocate nothing, in any build
-    /// configuration. Only a send that really has to wait switches to <see cref="SendRemainingAsync"/>.
+    /// Synchronous <c>sendto</c> on the blocking socket (a UDP send does not wait for the network; it completes at once unless the
+    /// kernel's send buffer is full), so it allocates nothing and never puts the socket into non-blocking mode (see the class remarks).
     /// </remarks>
     public ValueTask SendAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
     {
@@ -163,13 +201,7 @@ internal sealed class UdpEngine
         {
             try
             {
-                ValueTask<int> pending = socket.SendToAsync(packet, SocketFlags.None, destinations[i], cancellationToken);
-                if (!pending.IsCompleted)
-                {
-                    return SendRemainingAsync(socket, pending, packet, i, cancellationToken);
-                }
-
-                pending.GetAwaiter().GetResult();
+                _ = socket.SendTo(packet.Span, SocketFlags.None, destinations[i]);
                 _repeated?.Recovered(_sendFailureKeys[i]);
             }
             catch (Exception ex) when (IsHandledSendError(ex, i, cancellationToken, out bool stop))
@@ -182,27 +214,6 @@ internal sealed class UdpEngine
         }
 
         return ValueTask.CompletedTask;
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendRemainingAsync(Socket socket, ValueTask<int> pending, ReadOnlyMemory<byte> packet, int index, CancellationToken cancellationToken)
-    {
-        SocketAddress[] destinations = _destinations;
-        for (int i = index; i < destinations.Length; i++)
-        {
-            try
-            {
-                await (i == index ? pending : socket.SendToAsync(packet, SocketFlags.None, destinations[i], cancellationToken)).ConfigureAwait(false);
-                _repeated?.Recovered(_sendFailureKeys[i]);
-            }
-            catch (Exception ex) when (IsHandledSendError(ex, i, cancellationToken, out bool stop))
-            {
-                if (stop)
-                {
-                    break;
-                }
-            }
-        }
     }
 
     /// <summary>
@@ -273,7 +284,7 @@ internal sealed class UdpEngine
             if (_disposal is null)
             {
                 _disposed = true;
-                _disposal = DisposeCoreAsync(_socket, _loop);
+                _disposal = DisposeCoreAsync(_socket, _receiveThread);
             }
 
             disposal = _disposal;
@@ -283,14 +294,23 @@ internal sealed class UdpEngine
         return t_delivering == this ? ValueTask.CompletedTask : new ValueTask(disposal);
     }
 
-    private async Task DisposeCoreAsync(Socket? socket, Task? loop)
+    private async Task DisposeCoreAsync(Socket? socket, Thread? receiveThread)
     {
         _stopping.Cancel();
         _repeated?.Dispose();
-        socket?.Dispose(); // aborts the pending receive
-        if (loop is not null && t_delivering != this)
+        socket?.Dispose(); // unblocks the pending recvfrom (the runtime shuts the socket down first)
+        if (receiveThread is not null && t_delivering != this)
         {
-            await loop.ConfigureAwait(false); // the loop never faults
+            // The receive thread ends as soon as its recvfrom returns (or the receiver's callback does): bounded, so a receiver stuck in
+            // its callback cannot hang shutdown. Real time: the thread is real whatever clock the link's back-off uses.
+            try
+            {
+                await _receiveEnded.Task.WaitAsync(ReceiveThreadJoinTimeout, TimeProvider.System).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                TransportLog.ReceiveThreadNotEnded(_logger, _linkName, ReceiveThreadJoinTimeout.TotalMilliseconds);
+            }
         }
 
         if (socket is not null)
@@ -374,6 +394,23 @@ internal sealed class UdpEngine
         return DropReason.UnknownSource;
     }
 
+    /// <summary>Whether an IPv4 datagram came from one of the multicast group's members (allocation-free: the address is bytes 4-7 of a <c>sockaddr_in</c>).</summary>
+    internal bool IsMember(SocketAddress from)
+    {
+        if (_members is not { } members)
+        {
+            return true;
+        }
+
+        if (from.Family != AddressFamily.InterNetwork || from.Size < 8)
+        {
+            return false;
+        }
+
+        uint source = BitConverter.ToUInt32(from.Buffer.Span.Slice(4, 4));
+        return Array.IndexOf(members, source) >= 0;
+    }
+
     private bool TakeToken(int source, long now)
     {
         const long Rate = MaxParsedPerSourcePerSecond;
@@ -399,12 +436,11 @@ internal sealed class UdpEngine
         return true;
     }
 
-    private async Task ReceiveLoopAsync(Socket socket, IPacketReceiver receiver)
+    private void ReceiveLoop(Socket socket, IPacketReceiver receiver)
     {
         IPacketDropSink? drops = receiver as IPacketDropSink;
 
         byte[] buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferSize, pinned: true);
-        Memory<byte> memory = buffer;
         var from = new SocketAddress(socket.AddressFamily);
         int addressSize = from.Size;
         int consecutiveFailures = 0;
@@ -415,7 +451,7 @@ internal sealed class UdpEngine
             try
             {
                 from.Size = addressSize;
-                received = await socket.ReceiveFromAsync(memory, SocketFlags.None, from).ConfigureAwait(false);
+                received = socket.ReceiveFrom(buffer, SocketFlags.None, from);
             }
             catch (Exception) when (_disposed)
             {
@@ -449,7 +485,7 @@ internal sealed class UdpEngine
                     }
                 }
                 ReportFault(ex);
-                if (++consecutiveFailures >= FailuresBeforeBackoff && !await BackOffAsync(consecutiveFailures).ConfigureAwait(false))
+                if (++consecutiveFailures >= FailuresBeforeBackoff && !BackOff(consecutiveFailures))
                 {
                     break;
                 }
@@ -467,6 +503,12 @@ internal sealed class UdpEngine
                 break;
             }
 
+            if (_members is not null && !IsMember(from))
+            {
+                drops?.OnPacketDropped(_owner, DropReason.UnknownSource);
+                continue;
+            }
+
             if (_filterSources && Admit(from, TimeProvider.GetTimestamp()) is { } dropped)
             {
                 drops?.OnPacketDropped(_owner, dropped);
@@ -477,13 +519,14 @@ internal sealed class UdpEngine
         }
     }
 
-    private async Task<bool> BackOffAsync(int consecutiveFailures)
+    /// <summary>Waits before the next receive after repeated failures (on the receive thread); <see langword="false"/> when stopping.</summary>
+    private bool BackOff(int consecutiveFailures)
     {
         int exponent = Math.Min(consecutiveFailures - FailuresBeforeBackoff, 10);
         TimeSpan delay = TimeSpan.FromMilliseconds(Math.Min(1 << exponent, MaxBackoff.TotalMilliseconds));
         try
         {
-            await Task.Delay(delay, TimeProvider, _stopping.Token).ConfigureAwait(false);
+            Task.Delay(delay, TimeProvider, _stopping.Token).GetAwaiter().GetResult();
             return true;
         }
         catch (OperationCanceledException)

@@ -31,9 +31,15 @@ internal sealed class UdpMulticastTransport : UdpTransportBase
     /// <param name="maxPacketSize">Largest packet this link sends, in bytes (1..65507).</param>
     /// <param name="logger">Optional logger.</param>
     /// <param name="loopback">Whether this host's own sockets (this one included) receive the packets sent.</param>
+    /// <param name="members">
+    /// The interface addresses of every node on the link (this one included): a datagram from any other source address is dropped and
+    /// counted as <see cref="Wire.DropReason.UnknownSource"/> on the receive thread, before any parsing or MAC. <see langword="null"/>: no
+    /// source filter (the MAC still refuses junk).
+    /// </param>
     /// <exception cref="ArgumentException">An address is not IPv4, the group is not multicast, or a number is out of range.</exception>
-    public UdpMulticastTransport(string linkName, IPAddress group, int port, IPAddress localInterface, int ttl, int maxPacketSize, ILogger? logger = null, bool loopback = true)
-        : base(linkName, maxPacketSize, [Validate(linkName, group, port, localInterface, ttl, maxPacketSize)], logger)
+    public UdpMulticastTransport(string linkName, IPAddress group, int port, IPAddress localInterface, int ttl, int maxPacketSize, ILogger? logger = null, bool loopback = true,
+        IReadOnlyList<IPAddress>? members = null)
+        : base(linkName, maxPacketSize, [Validate(linkName, group, port, localInterface, ttl, maxPacketSize)], logger, memberAddresses: members)
     {
         Group = group;
         Port = port;

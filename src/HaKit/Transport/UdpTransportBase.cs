@@ -19,11 +19,12 @@ internal abstract class UdpTransportBase : IHeartbeatTransport
     /// <param name="destinations">Where every packet goes.</param>
     /// <param name="logger">Optional logger.</param>
     /// <param name="filterSources">Whether only datagrams from <paramref name="destinations"/> are handed over (unicast with peers).</param>
-    private protected UdpTransportBase(string linkName, int maxPacketSize, EndPoint[] destinations, ILogger? logger, bool filterSources = false)
+    /// <param name="memberAddresses">Multicast: the members' source addresses; datagrams from others are dropped before parsing (see <see cref="UdpEngine"/>).</param>
+    private protected UdpTransportBase(string linkName, int maxPacketSize, EndPoint[] destinations, ILogger? logger, bool filterSources = false, IReadOnlyList<IPAddress>? memberAddresses = null)
     {
         LinkName = linkName;
         MaxPacketSize = maxPacketSize;
-        _engine = new UdpEngine(this, linkName, maxPacketSize, destinations, logger, filterSources);
+        _engine = new UdpEngine(this, linkName, maxPacketSize, destinations, logger, filterSources, memberAddresses);
     }
 
     /// <inheritdoc />

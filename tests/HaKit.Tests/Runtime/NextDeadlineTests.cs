@@ -235,6 +235,43 @@ public class NextDeadlineTests
     }
 
     [Test]
+    public async Task With_the_system_clock_the_loop_waits_for_its_deadline_itself_and_never_wakes_early()
+    {
+        var loop = new NodeLoop(TimeProvider.System, NullLogger.Instance);
+        Assert.That(loop.WaitsItself, Is.True, "no TimeProvider timer with the system clock");
+        loop.StartClock();
+        loop.Open(NewCore());
+        var executor = new Recorder(loop);
+        using var cancel = new CancellationTokenSource();
+        loop.Run(executor, cancel.Token);
+        loop.StartTicks();
+        var inputs = 0;
+        try
+        {
+            // 1.1 s with an input every 30 ms in between: inputs run at once and do not postpone or add ticks.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (clock.Elapsed < TimeSpan.FromMilliseconds(1100))
+            {
+                await IdleAsync(loop);
+                inputs++;
+                Thread.Sleep(30);
+            }
+        }
+        finally
+        {
+            await cancel.CancelAsync();
+            await loop.StopAsync().WaitAsync(Wait);
+        }
+
+        var beats = executor.Heartbeats;
+        Assert.That(beats, Has.Count.InRange(5, 7), "one heartbeat every 200 ms over 1.1 s");
+        Assert.That(beats.Zip(beats.Skip(1), (x, y) => y - x), Is.All.GreaterThanOrEqualTo(Interval), "a heartbeat never goes out before its deadline");
+        Assert.That(loop.Wakeups, Is.InRange(beats.Count, beats.Count + 2),
+            "the loop woke for its deadlines about once per heartbeat (peer b, never heard, may add a detector deadline), not early and again");
+        Assert.That(inputs, Is.GreaterThan(10));
+    }
+
+    [Test]
     public void The_freeze_guard_measures_a_stall_from_the_planned_wake_up()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));

@@ -93,6 +93,24 @@ public sealed class UdpSourceFilterTests
     }
 
     [Test]
+    public void A_multicast_link_admits_only_its_members_source_addresses_whatever_the_port()
+    {
+        var group = IPAddress.Parse("239.255.42.1");
+        IPAddress[] members = [IPAddress.Parse("10.0.0.1"), IPAddress.Parse("10.0.0.2")];
+        var link = new UdpMulticastTransport("mc0", group, 7402, members[0], 1, 1400, members: members);
+        var engine = new UdpEngine(link, "mc0", 1400, [new IPEndPoint(group, 7402)], null, memberAddresses: members);
+        var open = new UdpEngine(link, "mc0", 1400, [new IPEndPoint(group, 7402)], null);
+        Assert.Multiple(() =>
+        {
+            Assert.That(engine.IsMember(new IPEndPoint(members[0], 7402).Serialize()), Is.True, "this node (its own packets looped back)");
+            Assert.That(engine.IsMember(new IPEndPoint(members[1], 40000).Serialize()), Is.True, "a member, from any port");
+            Assert.That(engine.IsMember(new IPEndPoint(IPAddress.Parse("10.0.0.3"), 7402).Serialize()), Is.False, "not a member: dropped before parsing");
+            Assert.That(engine.IsMember(new IPEndPoint(IPAddress.Parse("10.0.0.1").MapToIPv6(), 7402).Serialize()), Is.False, "not IPv4");
+            Assert.That(open.IsMember(new IPEndPoint(IPAddress.Parse("10.0.0.3"), 7402).Serialize()), Is.True, "no member list: no address filter");
+        });
+    }
+
+    [Test]
     public void Each_peer_is_parsed_at_most_at_the_rate_limit_and_the_bucket_refills_with_time()
     {
         var time = new FakeTimeProvider();
