@@ -25,10 +25,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private readonly ReplicationCore _core;
     private readonly Channel<object> _inputs = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _flushSignal = new(0, 1);
-    private readonly Queue<(long Index, TaskCompletionSource<LogPosition> Completion)> _pending = new();
+    private readonly Queue<(long Index, AppendInput Completion)> _pending = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ReplicationMetrics _metrics;
     private Func<object, bool>? _peerSend;
+    private long _appendedSinceMetrics;
     private long _smApplied;
     private long _written;
     private long _flushRequested;
@@ -127,13 +128,14 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     /// <exception cref="InvalidOperationException">This node is not the owner, or it stopped owning the group before the entry was acknowledged.</exception>
     public Task<LogPosition> AppendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        var completion = new TaskCompletionSource<LogPosition>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_inputs.Writer.TryWrite(new AppendInput(data.ToArray(), completion)))
+        // One object per append besides the copy of its bytes: the input is its own completion.
+        var append = new AppendInput(data.ToArray());
+        if (!_inputs.Writer.TryWrite(append))
         {
-            completion.TrySetException(Stopped());
+            append.TrySetException(Stopped());
         }
 
-        return cancellationToken.CanBeCanceled ? completion.Task.WaitAsync(cancellationToken) : completion.Task;
+        return cancellationToken.CanBeCanceled ? append.Task.WaitAsync(cancellationToken) : append.Task;
     }
 
     /// <summary>Takes the group over in <paramref name="epoch"/> (the group's fencing token from HaKit's ownership).</summary>
@@ -238,6 +240,12 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                     await ExecuteAsync(_stop.Token).ConfigureAwait(false);
                 }
 
+                if (_appendedSinceMetrics > 0)
+                {
+                    _metrics.Appended(_appendedSinceMetrics);
+                    _appendedSinceMetrics = 0;
+                }
+
                 _core.Pump();
                 await ExecuteAsync(_stop.Token).ConfigureAwait(false);
                 if (_options.SnapshotEveryEntries > 0 && _core.Applied - _core.Snapshot.Index >= _options.SnapshotEveryEntries)
@@ -267,13 +275,13 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             case AppendInput append:
                 if (_core.Role != ReplicaRole.Owner)
                 {
-                    append.Completion.TrySetException(new InvalidOperationException($"this node is not the owner of group {_options.Group}"));
+                    append.TrySetException(new InvalidOperationException($"this node is not the owner of group {_options.Group}"));
                     return;
                 }
 
                 var position = _core.Append(append.Data);
-                _pending.Enqueue((position.Index, append.Completion));
-                _metrics.Appended();
+                _pending.Enqueue((position.Index, append));
+                _appendedSinceMetrics++;
                 break;
             case FlushedInput flushed:
                 if (flushed.Generation == _segments.Generation)
@@ -493,7 +501,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             switch (input)
             {
                 case AppendInput append:
-                    append.Completion.TrySetException(error);
+                    append.TrySetException(error);
                     break;
                 case Request request:
                     request.Completion.TrySetException(error);
@@ -525,7 +533,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         KnownLagEntries = _core.KnownLagEntries,
     };
 
-    private sealed record AppendInput(byte[] Data, TaskCompletionSource<LogPosition> Completion);
+    /// <summary>An append waiting for the loop, and then for its acknowledgement: the input is its own completion.</summary>
+    private sealed class AppendInput(byte[] data) : TaskCompletionSource<LogPosition>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public byte[] Data { get; } = data;
+    }
 
     private sealed record FlushedInput(long Generation, long Index);
 
