@@ -60,6 +60,10 @@ public static partial class Bench
                     var p = await PipelinedAsync(pair.Owner, payload, writers, settings.Seconds, $"{mode}, {writers} awaiting writers");
                     Console.WriteLine(Format(p));
                     pipelined.Add((mode, writers, p));
+                    if (p.Count == 0)
+                    {
+                        break; // stalled: this pair's appends wait forever; disposing it fails them
+                    }
                 }
             }
 
@@ -145,6 +149,8 @@ public static partial class Bench
             tasks[w] = Writer(w);
         }
 
+        using var trace = new CancellationTokenSource();
+        var tracing = Environment.GetEnvironmentVariable("REPLBENCH_TRACE") == "1" ? TraceAsync(owner, trace.Token) : Task.CompletedTask;
         gate.SetResult();
         while (Stopwatch.GetTimestamp() < measureFrom)
         {
@@ -154,8 +160,22 @@ public static partial class Bench
         allocatedAtStart = GC.GetTotalAllocatedBytes(precise: true);
         cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
         Interlocked.Exchange(ref started, 1);
-        await Task.WhenAll(tasks);
+        // Bounded: a pipeline that completes nothing for 30 s after the window is reported as stalled (with the owner's status),
+        // not waited for forever.
+        var all = Task.WhenAll(tasks);
+        if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(seconds + 30))) != all)
+        {
+            await trace.CancelAsync();
+            await tracing;
+            var status = owner.Status;
+            return new Measurement($"{name}: STALLED (no completion 30 s after the window; owner last={status.Last.Index} durable={status.Durable} " +
+                $"acknowledged={status.Acknowledged} peer-received={status.PeerReceived} peer-durable={status.PeerDurable} connected={status.PeerConnected})",
+                double.NaN, double.NaN, double.NaN, 0, 0, double.NaN, double.NaN);
+        }
+
         var end = Stopwatch.GetTimestamp();
+        await trace.CancelAsync();
+        await tracing;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedAtStart;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
         var count = lists.Sum(l => l.Count);
@@ -169,6 +189,24 @@ public static partial class Bench
 
         var elapsed = (double)(end - measureFrom) / frequency;
         return Summarize(name, all, count, count / elapsed, (double)allocated / count, cpu.TotalMicroseconds / count);
+    }
+
+    /// <summary>REPLBENCH_TRACE=1: the owner's status every 250 ms during a pipelined run (to see stalls).</summary>
+    private static async Task TraceAsync(ReplicatedLog owner, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(250, cancellationToken);
+                var s = owner.Status;
+                Console.WriteLine($"  {Stopwatch.GetElapsedTime(start).TotalSeconds:F2}s last={s.Last.Index} durable={s.Durable} acknowledged={s.Acknowledged} peer-received={s.PeerReceived} peer-durable={s.PeerDurable} connected={s.PeerConnected}");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     /// <summary>The baseline: one message of <see cref="PingBytes"/> bytes echoed back on a bidirectional gRPC stream over loopback

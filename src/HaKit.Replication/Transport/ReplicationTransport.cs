@@ -284,20 +284,9 @@ public sealed class ReplicationTransport : IAsyncDisposable
         {
             try
             {
-                var reader = _out.Reader;
-                while (await reader.WaitToReadAsync(_cts.Token).ConfigureAwait(false))
+                await foreach (var message in _out.Reader.ReadAllAsync(_cts.Token).ConfigureAwait(false))
                 {
-                    while (reader.TryRead(out var message))
-                    {
-                        // Acks are cumulative: one followed by another ack in the queue says nothing the later one does not, so
-                        // only the latest of a run of acks goes on the wire (the standby acks after every batch it handles).
-                        if (message is AckMessage && reader.TryPeek(out var next) && next is AckMessage)
-                        {
-                            continue;
-                        }
-
-                        await writer.WriteAsync(FrameCodec.Encode((ReplicationMessage)message), _cts.Token).ConfigureAwait(false);
-                    }
+                    await writer.WriteAsync(FrameCodec.Encode((ReplicationMessage)message), _cts.Token).ConfigureAwait(false);
                 }
             }
             finally
