@@ -59,6 +59,17 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         _metrics = new ReplicationMetrics(meterFactory, this);
     }
 
+    /// <summary>How long the owner waits for any answer to entries sent on a live stream before sending them again (see
+    /// <see cref="ReplicationCore.ResendAfter"/>).</summary>
+    internal static readonly TimeSpan ResendAfter = TimeSpan.FromSeconds(2);
+
+    // Never disposed (it has no timer): the transport may still read its token after the log is disposed.
+    private readonly CancellationTokenSource _faulted = new();
+
+    /// <summary>Cancelled when the replica stops on an error: the transport ends its streams, so the peer sees it down instead of a
+    /// live stream that never answers.</summary>
+    internal CancellationToken FaultedToken => _faulted.Token;
+
     /// <summary>Raised (on the replica's loop) when the role, the peer's connection or the log's history changes: a divergence,
     /// a snapshot installed. Poll <see cref="Status"/> for progress and lag.</summary>
     public event EventHandler<ReplicationStatus>? StatusChanged;
@@ -102,6 +113,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         {
             DegradeAfter = options.DegradeAfter,
             MaxLagOnFailover = options.MaxLagOnFailover,
+            ResendAfter = ResendAfter,
         };
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
@@ -109,11 +121,14 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         log._status = log.BuildStatus();
         log._loop = Task.Run(log.RunAsync, CancellationToken.None);
         log._flusher = Task.Run(log.FlushLoopAsync, CancellationToken.None);
+        // Ticks drive degrading (DegradeAfter) and the owner's resend of entries the peer answered nothing for (ResendAfter).
+        var tickEvery = ResendAfter / 4;
         if (options.DegradeAfter is { } degradeAfter)
         {
-            var period = TimeSpan.FromTicks(Math.Clamp(degradeAfter.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
-            log._tickTimer = options.Time.CreateTimer(static state => ((ReplicatedLog)state!)._inputs.Writer.TryWrite(TickInput.Instance), log, period, period);
+            tickEvery = TimeSpan.FromTicks(Math.Min(tickEvery.Ticks, Math.Clamp(degradeAfter.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks)));
         }
+
+        log._tickTimer = options.Time.CreateTimer(static state => ((ReplicatedLog)state!)._inputs.Writer.TryWrite(TickInput.Instance), log, tickEvery, tickEvery);
 
         return log;
     }
@@ -265,6 +280,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             ReplicationLog.LoopFailed(_logger, ex, _options.Group);
             _inputs.Writer.TryComplete(ex);
             FailAllPending(Stopped());
+            Fault();
         }
     }
 
@@ -480,6 +496,18 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             _failure = ex;
             ReplicationLog.LoopFailed(_logger, ex, _options.Group);
             _inputs.Writer.TryComplete(ex);
+            Fault();
+        }
+    }
+
+    private void Fault()
+    {
+        try
+        {
+            _faulted.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 
