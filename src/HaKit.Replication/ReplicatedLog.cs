@@ -135,7 +135,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
 
     /// <summary>
     /// Appends an entry (owner only) and completes once it is acknowledged in the group's mode: Async after the local fdatasync,
-    /// Received when the peer also holds it, Durable when the peer also wrote it to disk.
+    /// Received once written locally (not yet fdatasynced) and held by the peer, Durable when the peer also wrote it to disk.
     /// </summary>
     /// <param name="data">The entry's bytes (copied).</param>
     /// <param name="cancellationToken">Stops waiting; the entry may still be replicated and applied.</param>
@@ -427,6 +427,18 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         if (applied == _core.Snapshot.Index)
         {
             return;
+        }
+
+        if (_written > _core.Durable)
+        {
+            // A Received owner applies entries written but not yet fdatasynced: make them durable before a snapshot covers them,
+            // so a snapshot never runs ahead of the log on disk.
+            var (generation, index) = _segments.Flush();
+            if (generation == _segments.Generation)
+            {
+                _core.LocalDurable(index);
+                await ExecuteAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         using var buffer = new MemoryStream();

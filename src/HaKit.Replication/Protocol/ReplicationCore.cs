@@ -93,6 +93,9 @@ internal sealed partial class ReplicationCore
     /// <summary>The last position in the log.</summary>
     public LogPosition Last => _log.Last;
 
+    /// <summary>The highest index handed to the driver to write (written to the OS once the driver ran the persist command).</summary>
+    public long Written => _persistRequested;
+
     /// <summary>The highest index durable on this node's disk.</summary>
     public long Durable => _durable;
 
@@ -544,7 +547,10 @@ internal sealed partial class ReplicationCore
         var upTo = Mode switch
         {
             ReplicationMode.Async => _durable,
-            ReplicationMode.Received => Math.Min(_durable, PeerReceived),
+            // DRBD protocol B: written locally (handed to the OS by the driver, which executes the persist command before any
+            // later command; group commit makes it durable soon after) and held by the peer. Lost only if the owner's host loses
+            // power and the peer loses the entry too before its own write.
+            ReplicationMode.Received => Math.Min(_persistRequested, PeerReceived),
             _ => Math.Min(_durable, PeerDurable),
         };
         if (Degraded)
