@@ -162,8 +162,8 @@ public static partial class Bench
         Interlocked.Exchange(ref started, 1);
         // Bounded: a pipeline that completes nothing for 30 s after the window is reported as stalled (with the owner's status),
         // not waited for forever.
-        var all = Task.WhenAll(tasks);
-        if (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(seconds + 30))) != all)
+        var writersDone = Task.WhenAll(tasks);
+        if (await Task.WhenAny(writersDone, Task.Delay(TimeSpan.FromSeconds(seconds + 30))) != writersDone)
         {
             await trace.CancelAsync();
             await tracing;
