@@ -122,6 +122,43 @@ var peerName = replication.Addresses.Keys.First(k => k != nodeName);
 Console.Error.WriteLine($"replication mode {mode}: group kv, {replication.Addresses[nodeName]} <-> {peerName} at {replication.Addresses[peerName]}, service {serviceAddress}");
 reporter.Ready(node.NodeName, host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value.Arbiter.Mode.ToString(),
     host.Services.GetRequiredService<IHaKitAdminEndpoint>().Endpoint);
+using var stopLag = new CancellationTokenSource();
+var lagReport = ReportLagAsync(host.Services.GetRequiredKeyedService<ReplicatedKvStore>("kv").Log, stopLag.Token);
 await host.WaitForShutdownAsync();
+await stopLag.CancelAsync();
+await lagReport;
 reporter.Exit();
 return 0;
+
+// While this node owns the group, every 20 ms (when it changed) one stdout line with the owner's replication progress:
+//   replication group=kv epoch=E last=L acknowledged=A peer-received=R peer-durable=D lag=N
+// lag = L - D, the entries an Async failover to the peer could lose now. A write acknowledged at an index <= D (same epoch) is on
+// the peer's disk; one at an index <= R is in the peer's memory: it survives a SIGKILL of this node while the peer runs on. The
+// real-process Async test checks the writes it lost against the killed owner's last line.
+static async Task ReportLagAsync(ReplicatedLog log, CancellationToken cancellationToken)
+{
+    using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(20));
+    string? last = null;
+    try
+    {
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            var s = log.Status;
+            if (s.Role != ReplicaRole.Owner)
+            {
+                last = null;
+                continue;
+            }
+
+            var line = $"replication group={s.Group} epoch={s.Epoch} last={s.Last.Index} acknowledged={s.Acknowledged} peer-received={s.PeerReceived} peer-durable={s.PeerDurable} lag={s.LagEntries}";
+            if (line != last)
+            {
+                Console.Out.WriteLine(line);
+                last = line;
+            }
+        }
+    }
+    catch (OperationCanceledException)
+    {
+    }
+}

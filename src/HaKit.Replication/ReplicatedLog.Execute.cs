@@ -27,13 +27,15 @@ public sealed partial class ReplicatedLog
                     _peerSend?.Invoke(send.Message);
                     break;
                 case AcknowledgeCommand ack:
+                    var acknowledged = 0;
                     while (_pending.Count > 0 && _pending.Peek().Index <= ack.UpToIndex)
                     {
                         var (index, completion) = _pending.Dequeue();
                         completion.TrySetResult(new LogPosition(_core.Epoch, index));
-                        _metrics.Acknowledged();
+                        acknowledged++;
                     }
 
+                    _metrics.Acknowledged(acknowledged);
                     break;
                 case ApplyCommand apply:
                     ApplyUpTo(apply.UpToIndex);

@@ -28,10 +28,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
 
     private readonly Channel<object> _inputs = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _flushSignal = new(0, 1);
-    private readonly Queue<(long Index, TaskCompletionSource<LogPosition> Completion)> _pending = new();
+    private readonly Queue<(long Index, AppendInput Completion)> _pending = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ReplicationMetrics _metrics;
     private Func<object, bool>? _peerSend;
+    private long _appendedSinceMetrics;
     private long _smApplied;
     private long _written;
     private long _flushRequested;
@@ -61,6 +62,17 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         _status = BuildStatus();
         _metrics = new ReplicationMetrics(meterFactory, this);
     }
+
+    /// <summary>How long the owner waits for any answer to entries sent on a live stream before sending them again (see
+    /// <see cref="ReplicationCore.ResendAfter"/>).</summary>
+    internal static readonly TimeSpan ResendAfter = TimeSpan.FromSeconds(2);
+
+    // Never disposed (it has no timer): the transport may still read its token after the log is disposed.
+    private readonly CancellationTokenSource _faulted = new();
+
+    /// <summary>Cancelled when the replica stops on an error: the transport ends its streams, so the peer sees it down instead of a
+    /// live stream that never answers.</summary>
+    internal CancellationToken FaultedToken => _faulted.Token;
 
     /// <summary>Raised (on the replica's loop) when the role, the peer's connection or the log's history changes: a divergence,
     /// a snapshot installed. Poll <see cref="Status"/> for progress and lag.</summary>
@@ -108,6 +120,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         {
             DegradeAfter = options.DegradeAfter,
             MaxLagOnFailover = options.MaxLagOnFailover,
+            ResendAfter = ResendAfter,
         };
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
@@ -115,18 +128,21 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         log._status = log.BuildStatus();
         log._loop = Task.Run(log.RunAsync, CancellationToken.None);
         log._flusher = Task.Run(log.FlushLoopAsync, CancellationToken.None);
+        // Ticks drive degrading (DegradeAfter) and the owner's resend of entries the peer answered nothing for (ResendAfter).
+        var tickEvery = ResendAfter / 4;
         if (options.DegradeAfter is { } degradeAfter)
         {
-            var period = TimeSpan.FromTicks(Math.Clamp(degradeAfter.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks));
-            log._tickTimer = options.Time.CreateTimer(static state => ((ReplicatedLog)state!)._inputs.Writer.TryWrite(TickInput.Instance), log, period, period);
+            tickEvery = TimeSpan.FromTicks(Math.Min(tickEvery.Ticks, Math.Clamp(degradeAfter.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks)));
         }
+
+        log._tickTimer = options.Time.CreateTimer(static state => ((ReplicatedLog)state!)._inputs.Writer.TryWrite(TickInput.Instance), log, tickEvery, tickEvery);
 
         return log;
     }
 
     /// <summary>
     /// Appends an entry (owner only) and completes once it is acknowledged in the group's mode: Async after the local fdatasync,
-    /// Received when the peer also holds it, Durable when the peer also wrote it to disk.
+    /// Received once written locally (not yet fdatasynced) and held by the peer, Durable when the peer also wrote it to disk.
     /// </summary>
     /// <param name="data">The entry's bytes (copied).</param>
     /// <param name="cancellationToken">Stops waiting; the entry may still be replicated and applied.</param>
@@ -134,13 +150,14 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     /// <exception cref="InvalidOperationException">This node is not the owner, or it stopped owning the group before the entry was acknowledged.</exception>
     public Task<LogPosition> AppendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
-        var completion = new TaskCompletionSource<LogPosition>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_inputs.Writer.TryWrite(new AppendInput(data.ToArray(), completion)))
+        // One object per append besides the copy of its bytes: the input is its own completion.
+        var append = new AppendInput(data.ToArray());
+        if (!_inputs.Writer.TryWrite(append))
         {
-            completion.TrySetException(Stopped());
+            append.TrySetException(Stopped());
         }
 
-        return cancellationToken.CanBeCanceled ? completion.Task.WaitAsync(cancellationToken) : completion.Task;
+        return cancellationToken.CanBeCanceled ? append.Task.WaitAsync(cancellationToken) : append.Task;
     }
 
     /// <summary>Takes the group over in <paramref name="epoch"/> (the group's fencing token from HaKit's ownership).</summary>
@@ -274,6 +291,12 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                     await ExecuteAsync(_stop.Token).ConfigureAwait(false);
                 }
 
+                if (_appendedSinceMetrics > 0)
+                {
+                    _metrics.Appended(_appendedSinceMetrics);
+                    _appendedSinceMetrics = 0;
+                }
+
                 _core.Pump();
                 await ExecuteAsync(_stop.Token).ConfigureAwait(false);
                 if (_options.SnapshotEveryEntries > 0 && _core.Applied - _core.Snapshot.Index >= _options.SnapshotEveryEntries)
@@ -293,6 +316,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             ReplicationLog.LoopFailed(_logger, ex, _options.Group);
             _inputs.Writer.TryComplete(ex);
             FailAllPending(Stopped());
+            Fault();
         }
     }
 
@@ -301,18 +325,18 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         switch (input)
         {
             case AppendInput append when _draining:
-                append.Completion.TrySetException(new InvalidOperationException($"group {_options.Group} is being handed over to its peer: write to the new owner"));
+                append.TrySetException(new InvalidOperationException($"group {_options.Group} is being handed over to its peer: write to the new owner"));
                 return;
             case AppendInput append:
                 if (_core.Role != ReplicaRole.Owner)
                 {
-                    append.Completion.TrySetException(new InvalidOperationException($"this node is not the owner of group {_options.Group}"));
+                    append.TrySetException(new InvalidOperationException($"this node is not the owner of group {_options.Group}"));
                     return;
                 }
 
                 var position = _core.Append(append.Data);
-                _pending.Enqueue((position.Index, append.Completion));
-                _metrics.Appended();
+                _pending.Enqueue((position.Index, append));
+                _appendedSinceMetrics++;
                 break;
             case FlushedInput flushed:
                 if (flushed.Generation == _segments.Generation)
@@ -448,6 +472,18 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             return;
         }
 
+        if (_written > _core.Durable)
+        {
+            // A Received owner applies entries written but not yet fdatasynced: make them durable before a snapshot covers them,
+            // so a snapshot never runs ahead of the log on disk.
+            var (generation, index) = _segments.Flush();
+            if (generation == _segments.Generation)
+            {
+                _core.LocalDurable(index);
+                await ExecuteAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         using var buffer = new MemoryStream();
         await _stateMachine.WriteSnapshotAsync(buffer, cancellationToken).ConfigureAwait(false);
         var position = new LogPosition(_core.Log.EpochAt(applied), applied);
@@ -515,6 +551,18 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             _failure = ex;
             ReplicationLog.LoopFailed(_logger, ex, _options.Group);
             _inputs.Writer.TryComplete(ex);
+            Fault();
+        }
+    }
+
+    private void Fault()
+    {
+        try
+        {
+            _faulted.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 
@@ -536,7 +584,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             switch (input)
             {
                 case AppendInput append:
-                    append.Completion.TrySetException(error);
+                    append.TrySetException(error);
                     break;
                 case Request request:
                     request.Completion.TrySetException(error);
@@ -568,7 +616,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         KnownLagEntries = _core.KnownLagEntries,
     };
 
-    private sealed record AppendInput(byte[] Data, TaskCompletionSource<LogPosition> Completion);
+    /// <summary>An append waiting for the loop, and then for its acknowledgement: the input is its own completion.</summary>
+    private sealed class AppendInput(byte[] data) : TaskCompletionSource<LogPosition>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public byte[] Data { get; } = data;
+    }
 
     private sealed record FlushedInput(long Generation, long Index);
 

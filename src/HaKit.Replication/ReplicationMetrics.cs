@@ -37,9 +37,15 @@ internal sealed class ReplicationMetrics : IDisposable
             "Standby: entries behind the owner's acknowledged index last heard (compared with MaxLagOnFailover)");
     }
 
-    public void Appended() => _appended.Add(1, _group);
+    public void Appended(long count) => _appended.Add(count, _group);
 
-    public void Acknowledged() => _acknowledged.Add(1, _group);
+    public void Acknowledged(long count)
+    {
+        if (count > 0)
+        {
+            _acknowledged.Add(count, _group);
+        }
+    }
 
     public void Diverged(int count) => _diverged.Add(count, _group);
 

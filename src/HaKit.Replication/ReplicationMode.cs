@@ -10,8 +10,9 @@ public enum ReplicationMode
     /// peer had not received are lost if the owner's disk is lost or another node takes over.</summary>
     Async = 0,
 
-    /// <summary>DRBD protocol B: acknowledged once the entry is durable on the owner and the peer holds it in memory. Lost only if
-    /// both nodes fail before the peer's disk write, or the owner dies and the peer crashes before writing it.</summary>
+    /// <summary>DRBD protocol B: acknowledged once the entry is written on the owner (handed to the OS, not yet fdatasynced) and the
+    /// peer holds it in memory. Lost only in a double failure: the owner's host loses power (or its disk) before its fdatasync and
+    /// the peer loses the entry before its own disk write.</summary>
     Received = 1,
 
     /// <summary>DRBD protocol C: acknowledged once the entry is durable (fdatasync) on both the owner and the peer. An

@@ -35,18 +35,51 @@ public sealed class ReplicationCoreTests
     }
 
     [Test]
-    public void Received_does_not_acknowledge_before_the_owners_own_durable_write()
+    public void Received_acknowledges_once_written_locally_and_held_by_the_peer_without_waiting_for_either_fdatasync()
     {
+        // DRBD protocol B: the owner's local write handed to the OS (not flushed) and the peer's receipt.
         var pair = new CorePair(ReplicationMode.Received);
         pair.Connect();
         pair.A.Core.BecomeOwner(1);
-        pair.A.AutoDurable = false;
-        pair.A.Append("x");
         pair.Settle();
-        Assert.That(pair.A.Core.PeerReceived, Is.EqualTo(1));
-        Assert.That(pair.A.AckedUpTo, Is.Zero);
-        pair.A.MakeDurable();
+        pair.A.AutoDurable = false;
+        pair.B.AutoDurable = false;
+        pair.A.Append("x");
+        pair.A.Step();
+        Assert.That(pair.A.Core.Written, Is.EqualTo(1), "the owner asked for the write");
+        Assert.That(pair.A.AckedUpTo, Is.Zero, "written locally, but the peer has not answered");
+        pair.B.Step();
+        pair.A.Step();
+        Assert.That(pair.A.Core.Durable, Is.Zero, "the owner did not fdatasync it");
+        Assert.That(pair.B.Core.Durable, Is.Zero, "the peer did not write it");
         Assert.That(pair.A.AckedUpTo, Is.EqualTo(1));
+        Assert.That(pair.A.Log, Is.EqualTo(new[] { "ack 1" }));
+        Assert.That(pair.A.AppliedEntries.Select(e => e.Index), Is.EqualTo(new long[] { 1 }), "applied once acknowledged (read-your-writes)");
+    }
+
+    [Test]
+    public void Received_never_acknowledges_before_the_owners_write_command_was_issued()
+    {
+        // The owner's persist command precedes its send in the same pump, so even an instant peer answer cannot acknowledge an
+        // entry the owner did not write; Async still waits for the owner's fdatasync.
+        foreach (var mode in new[] { ReplicationMode.Received, ReplicationMode.Async })
+        {
+            var pair = new CorePair(mode);
+            pair.Connect();
+            pair.A.Core.BecomeOwner(1);
+            pair.Settle();
+            pair.A.AutoDurable = false;
+            pair.A.Append("x");
+            pair.A.Core.Pump();
+            var outputs = pair.A.Core.Outputs.ToList();
+            var persistAt = outputs.FindIndex(c => c is PersistEntriesCommand);
+            var sendAt = outputs.FindIndex(c => c is SendCommand { Message: AppendMessage { Batch.Count: > 0 } });
+            Assert.That(persistAt, Is.GreaterThanOrEqualTo(0).And.LessThan(sendAt), $"{mode}: the write is issued before the send");
+            pair.A.Drain();
+            pair.Settle();
+            Assert.That(pair.A.Core.PeerReceived, Is.EqualTo(1));
+            Assert.That(pair.A.AckedUpTo, Is.EqualTo(mode == ReplicationMode.Received ? 1 : 0), $"{mode}");
+        }
     }
 
     [Test]

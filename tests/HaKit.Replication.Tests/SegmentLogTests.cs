@@ -47,6 +47,45 @@ public sealed class SegmentLogTests
     }
 
     [Test]
+    public void The_group_commit_flusher_never_fails_while_the_writer_rolls_segments()
+    {
+        // Regression (issue 11, the Received stall at ~541k entries of 100 B, i.e. the first roll of a 64 MiB segment): a roll
+        // closed the tail's handle before the new tail was open, and a flush in that window took the closed handle and threw
+        // ObjectDisposedException, which stopped the replica's flusher and then its loop while its stream stayed up.
+        Open(_dir, out var log, segmentBytes: 4096);
+        using (log)
+        {
+            using var stop = new CancellationTokenSource();
+            long flushes = 0;
+            long lastFlushed = 0;
+            var flusher = Task.Run(() =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    var (_, index) = log.Flush();
+                    Assert.That(index, Is.GreaterThanOrEqualTo(lastFlushed), "a flush reported less than an earlier one");
+                    lastFlushed = index;
+                    flushes++;
+                }
+            });
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(3);
+            long next = 1;
+            while (DateTime.UtcNow < deadline && !flusher.IsCompleted && log.SegmentCount < 400)
+            {
+                log.Append(Entries(8, first: next).ToArray());
+                next += 8;
+            }
+
+            stop.Cancel();
+            Assert.That(() => flusher.Wait(TimeSpan.FromSeconds(10)), Throws.Nothing, "the flusher failed while segments rolled");
+            Assert.That(flusher.IsCompletedSuccessfully, Is.True);
+            Assert.That(log.SegmentCount, Is.GreaterThan(20), "too few rolls to exercise the race");
+            Assert.That(flushes, Is.GreaterThan(0));
+            Assert.That(log.Flush().Index, Is.EqualTo(next - 1));
+        }
+    }
+
+    [Test]
     public void A_torn_last_record_is_truncated_at_every_byte_it_could_be_cut()
     {
         var written = Entries(5);

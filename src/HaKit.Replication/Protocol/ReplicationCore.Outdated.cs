@@ -68,6 +68,7 @@ internal sealed partial class ReplicationCore
     /// <summary>Time passed (virtual or real; only differences count): an owner whose peer confirmed nothing for <see cref="DegradeAfter"/> degrades.</summary>
     public void Tick(TimeSpan now)
     {
+        ResendIfNoProgress(now);
         if (Role != ReplicaRole.Owner || DegradeAfter is not { } after || PeerConfirmed >= _durable)
         {
             _waitSince = null;

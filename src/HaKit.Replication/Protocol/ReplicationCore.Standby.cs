@@ -56,6 +56,7 @@ internal sealed partial class ReplicationCore
             return;
         }
 
+        var matchedBefore = _matchIndex;
         foreach (var entry in append.Batch)
         {
             if (entry.Index <= prev.Index)
@@ -81,9 +82,10 @@ internal sealed partial class ReplicationCore
 
         _matchIndex = Math.Max(_matchIndex, Math.Max(last, prev.Index));
         ClearOwnMarkIfCaughtUp();
-        if (append.Batch.Count == 0)
+        if (append.Batch.Count == 0 || last <= matchedBefore)
         {
-            // A probe: the peer's history matches up to prev; force an ack so the owner learns it.
+            // A probe, or entries this node already matched (the owner resent them: it heard nothing back): the peer's history
+            // matches up to prev; force an ack so the owner learns it (an unchanged position would otherwise send nothing).
             _ackedReceived = -1;
         }
     }

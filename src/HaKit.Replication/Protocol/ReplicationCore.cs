@@ -38,6 +38,9 @@ internal sealed partial class ReplicationCore
     private bool _snapshotInFlight;
     private readonly Queue<(long LastIndex, long Bytes)> _inFlight = new();
 
+    // Owner: since when entries (or a probe) sent on the live stream wait for any answer (null: nothing waits, or an answer came).
+    private TimeSpan? _noAnswerSince;
+
     // Standby.
     private long _matchIndex;
     private long _ackedReceived = -1;
@@ -90,6 +93,9 @@ internal sealed partial class ReplicationCore
     /// <summary>The last position in the log.</summary>
     public LogPosition Last => _log.Last;
 
+    /// <summary>The highest index handed to the driver to write (written to the OS once the driver ran the persist command).</summary>
+    public long Written => _persistRequested;
+
     /// <summary>The highest index durable on this node's disk.</summary>
     public long Durable => _durable;
 
@@ -110,6 +116,16 @@ internal sealed partial class ReplicationCore
 
     /// <summary>The position of the newest local snapshot.</summary>
     public LogPosition Snapshot => _snapshot;
+
+    /// <summary>
+    /// Owner: how long entries sent on a live stream may wait for any answer from the peer before they are sent again from the
+    /// peer's last acknowledged position (<see cref="Tick"/>); <see langword="null"/>: never. A stream is reliable, so this
+    /// recovers from a bug or a peer that dropped a message, not from the network; duplicates are ignored by the peer and answered.
+    /// </summary>
+    public TimeSpan? ResendAfter { get; set; }
+
+    /// <summary>Owner: how many times sent entries were sent again because the peer answered nothing for <see cref="ResendAfter"/>.</summary>
+    public long Resends { get; private set; }
 
     /// <summary>The commands produced since the driver last cleared the list.</summary>
     public List<ReplicationCommand> Outputs => _outputs;
@@ -370,6 +386,7 @@ internal sealed partial class ReplicationCore
             return;
         }
 
+        _noAnswerSince = null;
         _awaitingReply = false;
         if (_snapshotInFlight)
         {
@@ -415,6 +432,7 @@ internal sealed partial class ReplicationCore
             return;
         }
 
+        _noAnswerSince = null;
         _awaitingReply = false;
         if (reject.Reason == RejectReason.NeedSnapshot)
         {
@@ -487,8 +505,37 @@ internal sealed partial class ReplicationCore
         }
     }
 
+    /// <summary>Owner, on a tick: entries sent on the live stream that got no answer at all for <see cref="ResendAfter"/> are sent
+    /// again from the peer's last acknowledged position (a probe first, as after a reconnect).</summary>
+    private void ResendIfNoProgress(TimeSpan now)
+    {
+        // A snapshot in flight is not resent: a large one may take long, and sending it again would only start it over.
+        var waiting = Role == ReplicaRole.Owner && _peerConnected && !_snapshotInFlight && (_awaitingReply || _sentUpTo > PeerReceived);
+        if (ResendAfter is not { } after || !waiting)
+        {
+            _noAnswerSince = null;
+            return;
+        }
+
+        if (_noAnswerSince is null)
+        {
+            _noAnswerSince = now;
+            return;
+        }
+
+        if (now - _noAnswerSince.Value >= after)
+        {
+            Resends++;
+            _noAnswerSince = now;
+            ClearInFlight(PeerReceived);
+            _probe = true;
+            _awaitingReply = false;
+        }
+    }
+
     private void ResetPeerStream()
     {
+        _noAnswerSince = null;
         ClearInFlight(_log.Last.Index);
         _probe = true;
         _awaitingReply = false;
@@ -500,7 +547,10 @@ internal sealed partial class ReplicationCore
         var upTo = Mode switch
         {
             ReplicationMode.Async => _durable,
-            ReplicationMode.Received => Math.Min(_durable, PeerReceived),
+            // DRBD protocol B: written locally (handed to the OS by the driver, which executes the persist command before any
+            // later command; group commit makes it durable soon after) and held by the peer. Lost only if the owner's host loses
+            // power and the peer loses the entry too before its own write.
+            ReplicationMode.Received => Math.Min(_persistRequested, PeerReceived),
             _ => Math.Min(_durable, PeerDurable),
         };
         if (Degraded)

@@ -21,6 +21,7 @@ internal sealed class SegmentLog : IDisposable
     private byte[] _buffer = new byte[64 * 1024];
     private SafeFileHandle? _tail;
     private FileStream? _tailStream;
+    private string _tailPath = "";
     private long _generation;
     private long _writtenIndex;
     private bool _disposed;
@@ -222,11 +223,19 @@ internal sealed class SegmentLog : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            handle = _tail!;
-            stream = _tailStream;
             generation = _generation;
             index = _writtenIndex;
-            path = _segments[^1].Path;
+            if (_tail is null)
+            {
+                // The writer is replacing the tail (a roll, a truncation, a reset). A roll made the finished segment durable
+                // before closing it, so everything written is durable; a truncation or reset bumps the generation when it
+                // ends, and the caller ignores a flush of an older generation.
+                return (generation, index);
+            }
+
+            handle = _tail;
+            stream = _tailStream;
+            path = _tailPath;
             var added = false;
             handle.DangerousAddRef(ref added);
         }
@@ -360,6 +369,7 @@ internal sealed class SegmentLog : IDisposable
         {
             _tail = handle;
             _tailStream = stream;
+            _tailPath = _segments[^1].Path;
         }
     }
 
@@ -367,10 +377,14 @@ internal sealed class SegmentLog : IDisposable
     {
         SafeFileHandle? handle;
         FileStream? stream;
+        // The flusher takes the tail under the lock and holds a reference while it syncs: once _tail is null it cannot take
+        // the handle being closed (it used to, between this close and the next open, and failed with ObjectDisposedException).
         lock (_gate)
         {
             handle = _tail;
             stream = _tailStream;
+            _tail = null;
+            _tailStream = null;
         }
 
         stream?.Dispose();

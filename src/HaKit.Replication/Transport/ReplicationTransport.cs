@@ -193,7 +193,14 @@ public sealed class ReplicationTransport : IAsyncDisposable
 
     private async Task RunSessionAsync(ReplicatedLog log, IAsyncStreamReader<Frame> reader, IAsyncStreamWriter<Frame> writer, CancellationToken stop)
     {
+        if (log.IsFaulted)
+        {
+            // A replica stopped on an error answers nothing: no stream, so its peer sees it down.
+            throw new IOException($"the replicated log of group {log.Group} is stopped");
+        }
+
         using var session = new Session(stop);
+        using var onFault = log.FaultedToken.Register(static s => ((Session)s!).Abort(), session);
         _sessions.TryAdd(session, 0);
         var send = session.Send;
         log.PeerUp(send);

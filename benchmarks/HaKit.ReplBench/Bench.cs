@@ -1,0 +1,449 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using HaKit.Replication;
+using HaKit.ReplBench.Echo;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Win32.SafeHandles;
+
+namespace HaKit.ReplBench;
+
+/// <summary>The run's settings.</summary>
+public sealed record BenchSettings(int EntryBytes, int SingleWrites, double Seconds, int[] Writers, ReplicationMode[] Modes, string Directory);
+
+/// <summary>Latencies of one measurement (microseconds) and, for a pipelined run, its rate.</summary>
+public sealed record Measurement(string Name, double P50, double P99, double Max, int Count, double PerSecond = double.NaN, double BytesPerWrite = double.NaN,
+    double CpuMicrosPerWrite = double.NaN);
+
+/// <summary>Everything one run measured.</summary>
+public sealed record BenchResults(string Machine, string LoadBefore, string LoadAfter, Measurement GrpcPing, Measurement TcpPing, Measurement Fdatasync,
+    IReadOnlyList<(ReplicationMode Mode, Measurement Single)> Single, IReadOnlyList<(ReplicationMode Mode, int Writers, Measurement Pipelined)> Pipelined);
+
+/// <summary>The measurements.</summary>
+public static partial class Bench
+{
+    private const int PingBytes = 128;
+
+    /// <summary>Runs every measurement in order: baselines, one awaiting client per mode, pipelined writers per mode.</summary>
+    public static async Task<BenchResults> RunAsync(BenchSettings settings)
+    {
+        var machine = ReplReport.Machine();
+        var loadBefore = ReplReport.Load();
+        var root = System.IO.Directory.CreateDirectory(Path.Combine(settings.Directory, $"hakit-replbench-{Environment.ProcessId}")).FullName;
+        try
+        {
+            var pingCount = Math.Max(settings.SingleWrites, 2000);
+            var grpc = await GrpcPingPongAsync(pingCount);
+            Console.WriteLine(Format(grpc));
+            var tcp = await TcpPingPongAsync(pingCount);
+            Console.WriteLine(Format(tcp));
+            var fsync = Fdatasync(root, Math.Min(pingCount, 3000), settings.EntryBytes + 24);
+            Console.WriteLine(Format(fsync));
+            var single = new List<(ReplicationMode, Measurement)>();
+            var pipelined = new List<(ReplicationMode, int, Measurement)>();
+            foreach (var mode in settings.Modes)
+            {
+                await using var pair = await Pair.OpenAsync(root, mode);
+                var payload = new byte[settings.EntryBytes];
+                var s = await SingleAsync(pair.Owner, payload, settings.SingleWrites, $"{mode}, one awaiting client");
+                Console.WriteLine(Format(s));
+                single.Add((mode, s));
+                foreach (var writers in settings.Writers)
+                {
+                    var p = await PipelinedAsync(pair.Owner, payload, writers, settings.Seconds, $"{mode}, {writers} awaiting writers");
+                    Console.WriteLine(Format(p));
+                    pipelined.Add((mode, writers, p));
+                    if (p.Count == 0)
+                    {
+                        break; // stalled: this pair's appends wait forever; disposing it fails them
+                    }
+                }
+            }
+
+            return new BenchResults(machine, loadBefore, ReplReport.Load(), grpc, tcp, fsync, single, pipelined);
+        }
+        finally
+        {
+            System.IO.Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static string Format(Measurement m) =>
+        $"{m.Name}: p50 {m.P50:F1} µs, p99 {m.P99:F1} µs, max {m.Max:F0} µs, n={m.Count}" +
+        (double.IsNaN(m.PerSecond) ? "" : $", {m.PerSecond:F0} writes/s, {m.BytesPerWrite:F0} B allocated/write, {m.CpuMicrosPerWrite:F2} µs CPU/write");
+
+    private static Measurement Summarize(string name, long[] ticks, int count, double perSecond = double.NaN, double bytesPerWrite = double.NaN, double cpu = double.NaN)
+    {
+        Array.Sort(ticks, 0, count);
+        double Us(long t) => t * 1_000_000.0 / Stopwatch.Frequency;
+        double At(double q) => count == 0 ? double.NaN : Us(ticks[Math.Min(count - 1, (int)Math.Ceiling(q * count) - 1)]);
+        return new Measurement(name, At(0.50), At(0.99), count == 0 ? double.NaN : Us(ticks[count - 1]), count, perSecond, bytesPerWrite, cpu);
+    }
+
+    /// <summary>One writer awaiting each append (after a warm-up of a tenth as many).</summary>
+    private static async Task<Measurement> SingleAsync(ReplicatedLog owner, byte[] payload, int count, string name)
+    {
+        for (var i = 0; i < Math.Max(200, count / 10); i++)
+        {
+            await owner.AppendAsync(payload, CancellationToken.None);
+        }
+
+        var ticks = new long[count];
+        for (var i = 0; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await owner.AppendAsync(payload, CancellationToken.None);
+            ticks[i] = Stopwatch.GetTimestamp() - start;
+        }
+
+        return Summarize(name, ticks, count);
+    }
+
+    /// <summary>
+    /// <paramref name="writers"/> concurrent writers, each awaiting its append before the next, for one second of warm-up and then
+    /// <paramref name="seconds"/> measured: writes/s counts the appends started in the measured window over the time from its
+    /// start to the last one's completion.
+    /// </summary>
+    private static async Task<Measurement> PipelinedAsync(ReplicatedLog owner, byte[] payload, int writers, double seconds, string name)
+    {
+        var frequency = Stopwatch.Frequency;
+        var begin = Stopwatch.GetTimestamp();
+        var measureFrom = begin + frequency;
+        var measureTo = measureFrom + (long)(seconds * frequency);
+        var lists = new List<long>[writers];
+        long allocatedAtStart = 0;
+        TimeSpan cpuAtStart = default;
+        var started = 0;
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        async Task Writer(int w)
+        {
+            var list = lists[w] = new List<long>(1 << 16);
+            await gate.Task.ConfigureAwait(false);
+            while (true)
+            {
+                var start = Stopwatch.GetTimestamp();
+                if (start >= measureTo)
+                {
+                    return;
+                }
+
+                await owner.AppendAsync(payload, CancellationToken.None).ConfigureAwait(false);
+                if (start >= measureFrom)
+                {
+                    list.Add(Stopwatch.GetTimestamp() - start);
+                }
+            }
+        }
+
+        var tasks = new Task[writers];
+        for (var w = 0; w < writers; w++)
+        {
+            tasks[w] = Writer(w);
+        }
+
+        using var trace = new CancellationTokenSource();
+        var tracing = Environment.GetEnvironmentVariable("REPLBENCH_TRACE") == "1" ? TraceAsync(owner, trace.Token) : Task.CompletedTask;
+        gate.SetResult();
+        while (Stopwatch.GetTimestamp() < measureFrom)
+        {
+            await Task.Delay(1);
+        }
+
+        allocatedAtStart = GC.GetTotalAllocatedBytes(precise: true);
+        cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
+        Interlocked.Exchange(ref started, 1);
+        // Bounded: a pipeline that completes nothing for 30 s after the window is reported as stalled (with the owner's status),
+        // not waited for forever.
+        var writersDone = Task.WhenAll(tasks);
+        if (await Task.WhenAny(writersDone, Task.Delay(TimeSpan.FromSeconds(seconds + 30))) != writersDone)
+        {
+            await trace.CancelAsync();
+            await tracing;
+            var status = owner.Status;
+            return new Measurement($"{name}: STALLED (no completion 30 s after the window; owner last={status.Last.Index} durable={status.Durable} " +
+                $"acknowledged={status.Acknowledged} peer-received={status.PeerReceived} peer-durable={status.PeerDurable} connected={status.PeerConnected})",
+                double.NaN, double.NaN, double.NaN, 0, 0, double.NaN, double.NaN);
+        }
+
+        var end = Stopwatch.GetTimestamp();
+        await trace.CancelAsync();
+        await tracing;
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedAtStart;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
+        var count = lists.Sum(l => l.Count);
+        var all = new long[count];
+        var at = 0;
+        foreach (var list in lists)
+        {
+            list.CopyTo(all, at);
+            at += list.Count;
+        }
+
+        var elapsed = (double)(end - measureFrom) / frequency;
+        return Summarize(name, all, count, count / elapsed, (double)allocated / count, cpu.TotalMicroseconds / count);
+    }
+
+    /// <summary>REPLBENCH_TRACE=1: the owner's status every 250 ms during a pipelined run (to see stalls).</summary>
+    private static async Task TraceAsync(ReplicatedLog owner, CancellationToken cancellationToken)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            while (true)
+            {
+                await Task.Delay(250, cancellationToken);
+                var s = owner.Status;
+                Console.WriteLine($"  {Stopwatch.GetElapsedTime(start).TotalSeconds:F2}s last={s.Last.Index} durable={s.Durable} acknowledged={s.Acknowledged} peer-received={s.PeerReceived} peer-durable={s.PeerDurable} connected={s.PeerConnected}");
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    /// <summary>The baseline: one message of <see cref="PingBytes"/> bytes echoed back on a bidirectional gRPC stream over loopback
+    /// h2c, with the same Kestrel and SocketsHttpHandler settings as <see cref="ReplicationTransport"/>; one message in flight.</summary>
+    private static async Task<Measurement> GrpcPingPongAsync(int count)
+    {
+        var port = FreePort();
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = "HaKit.ReplBench" });
+        builder.WebHost.UseKestrelCore();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 16 << 20;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 8 << 20;
+            kestrel.Listen(IPAddress.Loopback, port, listen => listen.Protocols = HttpProtocols.Http2);
+        });
+        builder.Services.AddRouting();
+        builder.Services.AddGrpc();
+        await using var app = builder.Build();
+        app.UseRouting();
+        app.MapGrpcService<EchoService>();
+        await app.StartAsync();
+        using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}", new GrpcChannelOptions
+        {
+            HttpHandler = new SocketsHttpHandler
+            {
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+                EnableMultipleHttp2Connections = true,
+            },
+            DisposeHttpClient = true,
+        });
+        var client = new Echo.Echo.EchoClient(channel);
+        using var call = client.Stream();
+        var message = new Blob { Data = ByteString.CopyFrom(new byte[PingBytes]) };
+        var ticks = new long[count];
+        for (var i = -count / 10; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await call.RequestStream.WriteAsync(message);
+            if (!await call.ResponseStream.MoveNext(CancellationToken.None))
+            {
+                throw new IOException("the echo stream ended");
+            }
+
+            if (i >= 0)
+            {
+                ticks[i] = Stopwatch.GetTimestamp() - start;
+            }
+        }
+
+        await call.RequestStream.CompleteAsync();
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+        }
+
+        await app.StopAsync();
+        return Summarize($"baseline: gRPC bidi stream ping-pong, {PingBytes} B each way", ticks, count);
+    }
+
+    /// <summary>The same ping-pong over a raw TCP socket (TCP_NODELAY), for the transport choice.</summary>
+    private static async Task<Measurement> TcpPingPongAsync(int count)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var echo = Task.Run(async () =>
+        {
+            using var server = await listener.AcceptAsync();
+            server.NoDelay = true;
+            var buffer = new byte[PingBytes];
+            while (await ReadExactlyAsync(server, buffer))
+            {
+                await server.SendAsync(buffer, SocketFlags.None);
+            }
+        });
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await client.ConnectAsync(listener.LocalEndPoint!);
+        var message = new byte[PingBytes];
+        var reply = new byte[PingBytes];
+        var ticks = new long[count];
+        for (var i = -count / 10; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await client.SendAsync(message, SocketFlags.None);
+            if (!await ReadExactlyAsync(client, reply))
+            {
+                throw new IOException("the echo socket closed");
+            }
+
+            if (i >= 0)
+            {
+                ticks[i] = Stopwatch.GetTimestamp() - start;
+            }
+        }
+
+        client.Shutdown(SocketShutdown.Both);
+        await echo;
+        return Summarize($"raw TCP socket ping-pong, {PingBytes} B each way", ticks, count);
+    }
+
+    private static async Task<bool> ReadExactlyAsync(Socket socket, byte[] buffer)
+    {
+        var read = 0;
+        while (read < buffer.Length)
+        {
+            var n = await socket.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None);
+            if (n == 0)
+            {
+                return false;
+            }
+
+            read += n;
+        }
+
+        return true;
+    }
+
+    /// <summary>The baseline: append <paramref name="bytes"/> bytes at the end of a file and fdatasync it, as the segment log does.</summary>
+    private static Measurement Fdatasync(string root, int count, int bytes)
+    {
+        var path = Path.Combine(root, "fdatasync.bin");
+        using var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite);
+        var data = new byte[bytes];
+        var ticks = new long[count];
+        long offset = 0;
+        for (var i = -count / 10; i < count; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            RandomAccess.Write(handle, data, offset);
+            offset += bytes;
+            if (fdatasync(handle) != 0)
+            {
+                throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+
+            if (i >= 0)
+            {
+                ticks[i] = Stopwatch.GetTimestamp() - start;
+            }
+        }
+
+        return Summarize($"baseline: write {bytes} B at the end of a file + fdatasync", ticks, count);
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fdatasync(SafeFileHandle fd);
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private sealed class EchoService : Echo.Echo.EchoBase
+    {
+        public override async Task Stream(IAsyncStreamReader<Blob> requestStream, IServerStreamWriter<Blob> responseStream, ServerCallContext context)
+        {
+            while (await requestStream.MoveNext(context.CancellationToken))
+            {
+                await responseStream.WriteAsync(requestStream.Current, context.CancellationToken);
+            }
+        }
+    }
+}
+
+/// <summary>An owner and a standby of one group in this process, over the real gRPC transport on loopback, with real files.</summary>
+internal sealed class Pair : IAsyncDisposable
+{
+    private readonly List<IAsyncDisposable> _open = [];
+
+    private Pair()
+    {
+    }
+
+    public ReplicatedLog Owner { get; private set; } = null!;
+
+    public static async Task<Pair> OpenAsync(string root, ReplicationMode mode)
+    {
+        var pair = new Pair();
+        int portA = Bench.FreePort(), portB = Bench.FreePort();
+        var dir = Path.Combine(root, mode.ToString());
+        var a = await pair.StartAsync("a", "b", portA, portB, mode, dir);
+        var b = await pair.StartAsync("b", "a", portB, portA, mode, dir);
+        var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
+        while (!(a.Status.PeerConnected && b.Status.PeerConnected))
+        {
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                throw new TimeoutException("the replication stream did not come up within 10 s");
+            }
+
+            await Task.Delay(10);
+        }
+
+        await a.BecomeOwnerAsync(1, CancellationToken.None);
+        pair.Owner = a;
+        return pair;
+    }
+
+    private async Task<ReplicatedLog> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode, string dir)
+    {
+        var log = await ReplicatedLog.OpenAsync(new ReplicationOptions { Group = "bench", Directory = Path.Combine(dir, node), Mode = mode }, new NullStateMachine());
+        _open.Add(log);
+        var transport = new ReplicationTransport(new ReplicationTransportOptions
+        {
+            NodeId = node,
+            PeerId = peer,
+            Listen = new IPEndPoint(IPAddress.Loopback, port),
+            Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
+            ReconnectDelay = TimeSpan.FromMilliseconds(50),
+        });
+        transport.Attach(log);
+        await transport.StartAsync(CancellationToken.None);
+        _open.Add(transport);
+        return log;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        for (var i = _open.Count - 1; i >= 0; i--)
+        {
+            await _open[i].DisposeAsync();
+        }
+    }
+
+    /// <summary>A state machine that keeps nothing (the benchmark measures replication, not the host's state).</summary>
+    private sealed class NullStateMachine : IReplicatedStateMachine
+    {
+        public void Apply(in LogEntry entry)
+        {
+        }
+
+        public ValueTask WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask RestoreSnapshotAsync(Stream source, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+}
