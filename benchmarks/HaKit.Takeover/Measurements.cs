@@ -87,6 +87,10 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
     /// <summary>Extra node arguments made fresh for every pair (the Grpc link's TCP ports). <value>Default: none.</value></summary>
     public Func<IEnumerable<string>>? PerPairArgs { get; init; }
 
+    /// <summary>How long both nodes run after b is past its initial dead time before a run's random delay starts: the age of the
+    /// standby at the crash (a production standby has run for hours; a fresh process is still compiling). <value>Default: none.</value></summary>
+    public TimeSpan ExtraSettle { get; init; }
+
     private SamplePair NewPair() => new(Timing.Name, [.. nodeArgs, .. PerPairArgs?.Invoke() ?? []]);
 
     /// <summary>Starts a (owner) and b, waits a random delay, SIGSTOPs a and times b's takeover decision (the dead time must pass).</summary>
@@ -398,7 +402,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
     private async Task<(SampleNode A, SampleNode B)> StartAsync(SamplePair pair, CancellationToken cancellationToken)
     {
         // b must be past its own initial dead time and hearing a, so that the kill measures detection by dead time.
-        var (a, b) = await pair.StartWithOwnerAAsync(StartTimeout, Timing.InitialDeadTime + TimeSpan.FromMilliseconds(300));
+        var (a, b) = await pair.StartWithOwnerAAsync(StartTimeout, Timing.InitialDeadTime + TimeSpan.FromMilliseconds(300) + ExtraSettle);
         cancellationToken.ThrowIfCancellationRequested();
         var first = await HttpProbe.AskAsync(pair.Service, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2), cancellationToken);
         if (first is not { Node: "a", Epoch: 1 } || b.Lines.Any(l => l.IsHttpListening || l.IsRole))

@@ -12,8 +12,9 @@ using TwoNode;
 
 const string Usage = """
     usage: HaKit.Takeover [--preset Lan|Fast|Wan] [--realtime <SCHED_RR priority, 0 = off>] [--runs N] [--graceful-runs N] [--baseline-runs N] [--mode kill|graceful|both]
-                          [--link udp|grpc] [--stop-runs N] [--seed N] [--warmup on|off] [--out docs/benchmarks.md]
-           (--link grpc: the pair also runs a Grpc link, h2c on loopback, appsettings.grpc.json; --stop-runs: SIGSTOP runs, no reset)
+                          [--link udp|grpc] [--stop-runs N] [--seed N] [--warmup on|off] [--settle <seconds>] [--out docs/benchmarks.md]
+           (--link grpc: the pair also runs a Grpc link, h2c on loopback, appsettings.grpc.json; --stop-runs: SIGSTOP runs, no reset;
+            --settle: both nodes run that much longer before each run's random delay, so the standby is not a process seconds old)
            HaKit.Takeover --soak <minutes> [--load "<what loads the machine>"] [--out docs/benchmarks.md]
            HaKit.Takeover --flood <seconds> [--rate <junk datagrams/s per node, default 50000>] [--preset Lan] [--out docs/benchmarks.md]
            HaKit.Takeover --idle <seconds> [--preset Lan] [--out docs/benchmarks.md]
@@ -46,7 +47,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup", "link", "stop-runs", "flood", "rate", "idle" };
+var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup", "link", "stop-runs", "flood", "rate", "idle", "settle" };
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -197,6 +198,7 @@ try
     var random = new Random(seed);
     var measure = new Measurements(preset, random, Console.Out, nodeArgs)
     {
+        ExtraSettle = TimeSpan.FromSeconds(Int("settle", 0)),
         // The Grpc link next to lan0 (appsettings.grpc.json, h2c on loopback) on two fresh TCP ports for every pair.
         PerPairArgs = link == "grpc"
             ? () =>

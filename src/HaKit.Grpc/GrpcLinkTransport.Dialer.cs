@@ -85,6 +85,7 @@ internal sealed partial class GrpcLinkTransport
             if (ConnectionEndWatcher.IsSupported)
             {
                 _watcher = new ConnectionEndWatcher($"HaKit {_link.LinkName}", OnConnectionEnded);
+                _ = Task.Run(ConnectionEndWatcher.WarmUp, CancellationToken.None); // the probe's first exception, off the crash's path
             }
 
             _run = Task.Run(() => RunAsync(stop), CancellationToken.None);

@@ -145,6 +145,10 @@ public sealed class ConnectionEndWatcherTests
     }
 
     [Test]
+    public void The_warm_up_meets_a_refusal_and_a_closing_listener_as_a_crash_does() =>
+        Assert.That(ConnectionEndWatcher.WarmUp(), Is.True, "both probes answered as they do after a SIGKILL");
+
+    [Test]
     public void The_probe_tells_a_closed_port_from_a_listening_one()
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
