@@ -1,6 +1,9 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 
 namespace HaKit.Grpc;
 
@@ -86,6 +89,37 @@ internal sealed class GrpcLinkSecurity : IDisposable
     /// <summary>The SHA-256 thumbprint of <paramref name="certificate"/>: 64 upper-case hex digits.</summary>
     public static string Sha256Thumbprint(X509Certificate2 certificate) =>
         Convert.ToHexString(SHA256.HashData(certificate.RawData));
+
+    /// <summary>
+    /// Serves TLS on <paramref name="listen"/> when a certificate is configured (plaintext HTTP/2 otherwise, which validation allowed
+    /// only on loopback): this node's certificate, and with <see cref="RequireClientCertificate"/> a client certificate that
+    /// <see cref="IsTrusted"/> accepts, the refusal reported to <paramref name="refused"/> with the client's subject.
+    /// </summary>
+    /// <param name="listen">A Kestrel endpoint (HTTP/2).</param>
+    /// <param name="refused">Logs a refused client certificate (its subject).</param>
+    public void ServeOn(ListenOptions listen, Action<string> refused)
+    {
+        if (Certificate is not { } certificate)
+        {
+            return;
+        }
+
+        listen.UseHttps(new HttpsConnectionAdapterOptions
+        {
+            ServerCertificate = certificate,
+            ClientCertificateMode = RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
+            ClientCertificateValidation = (client, _, _) =>
+            {
+                if (IsTrusted(client))
+                {
+                    return true;
+                }
+
+                refused(client.Subject);
+                return false;
+            },
+        });
+    }
 
     /// <summary>Whether a peer's certificate is trusted: its SHA-256 thumbprint is pinned, or it chains to the trusted CA bundle.</summary>
     /// <param name="peer">The certificate the peer presented (none: not trusted).</param>

@@ -300,24 +300,7 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
             kestrel.Listen(_bind, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
-                if (_security.Certificate is { } certificate)
-                {
-                    listen.UseHttps(new HttpsConnectionAdapterOptions
-                    {
-                        ServerCertificate = certificate,
-                        ClientCertificateMode = _security.RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
-                        ClientCertificateValidation = (client, _, _) =>
-                        {
-                            if (_security.IsTrusted(client))
-                            {
-                                return true;
-                            }
-
-                            GrpcLinkLog.ClientCertificateRefused(_logger, LinkName, client.Subject);
-                            return false;
-                        },
-                    });
-                }
+                _security.ServeOn(listen, subject => GrpcLinkLog.ClientCertificateRefused(_logger, LinkName, subject));
             });
         });
         builder.Services.AddRouting();

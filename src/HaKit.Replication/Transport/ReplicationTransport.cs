@@ -245,24 +245,7 @@ public sealed class ReplicationTransport : IAsyncDisposable
             kestrel.Listen(_options.Listen!, listen =>
             {
                 listen.Protocols = HttpProtocols.Http2;
-                if (_security.Certificate is { } certificate)
-                {
-                    listen.UseHttps(new HttpsConnectionAdapterOptions
-                    {
-                        ServerCertificate = certificate,
-                        ClientCertificateMode = _security.RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
-                        ClientCertificateValidation = (client, _, _) =>
-                        {
-                            if (_security.IsTrusted(client))
-                            {
-                                return true;
-                            }
-
-                            ReplicationLog.ClientCertificateRefused(_logger, _options.Listen!.ToString(), client.Subject);
-                            return false;
-                        },
-                    });
-                }
+                _security.ServeOn(listen, subject => ReplicationLog.ClientCertificateRefused(_logger, _options.Listen!.ToString(), subject));
             });
         });
         builder.Services.AddSingleton(_loggerFactory);
