@@ -101,6 +101,9 @@ public sealed class SampleProcessTests
 
         /// <summary>The last progress line this process printed as owner (<c>replication group=kv epoch=E ... peer-durable=D lag=N</c>),
         /// read once its output ended (after <see cref="Kill"/>): every line it printed, it printed before it died.</summary>
+        /// <summary>The newest progress line this (running) owner printed, if any.</summary>
+        public OwnerReport? LatestOwnerReport() => _lines.Reverse().Select(OwnerReport.TryParse).FirstOrDefault(r => r is not null);
+
         public async Task<OwnerReport?> LastOwnerReportAsync()
         {
             using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
@@ -228,6 +231,15 @@ public sealed class SampleProcessTests
                 owner.Dispose();
                 var restarted = Start(owner.Name);
                 await Wait.UntilAsync(() => restarted.Count(" ready ") == 1, $"{owner.Name} to restart", 30);
+                if (mode == "Async")
+                {
+                    // The Async owner wrote without its peer, so it marked the peer outdated: the restarted node may own the group
+                    // again only once it caught up (ownership waits for data). Kill the owner before that and nobody may take over,
+                    // rightly; so the next kill waits until the new owner reports its peer durable up to where it was at the restart.
+                    var restartedAt = survivor.LatestOwnerReport()?.Last ?? 0;
+                    await Wait.UntilAsync(() => survivor.LatestOwnerReport() is { } r && r.PeerDurable >= restartedAt,
+                        $"{owner.Name} to catch up to index {restartedAt} after its restart", 30);
+                }
             }
 
             await Wait.UntilAsync(() => acknowledged.Count >= 200, "writes after the last restart", 30);

@@ -234,11 +234,17 @@ public class WitnessServerTests
     {
         var server = await _f.StartAsync();
         var a = _f.Node("a");
-        var blocker = Path.Combine(_f.StateDirectory, "demo.state.tmp");
-        Directory.CreateDirectory(blocker); // the state file's temporary path is taken: the save fails
+        // The state file cannot be written: a directory stands where the file is (overwritten in place) and where its temporary
+        // copy would go (replaced by a rename), so both ways of saving fail.
+        var file = Path.Combine(_f.StateDirectory, "demo.state");
+        File.Move(file, file + ".aside");
+        Directory.CreateDirectory(file);
+        Directory.CreateDirectory(file + ".tmp");
 
         var refused = await a.AskAsync(server.LocalEndpoint!, "web", 1, 3000);
-        Directory.Delete(blocker);
+        Directory.Delete(file);
+        Directory.Delete(file + ".tmp");
+        File.Move(file + ".aside", file);
         var sameEpoch = await a.AskAsync(server.LocalEndpoint!, "web", 1, 3000);
         var next = await a.AskAsync(server.LocalEndpoint!, "web", 2, 3000);
 
