@@ -397,7 +397,8 @@ public partial class AdminApiTests : HostFixture
 
             var certificate = issuer is null
                 ? request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1))
-                : request.Create(issuer, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(1), RandomNumberGenerator.GetBytes(8));
+                // Not after the issuer's own end: certificates keep whole seconds, so "now + 1 h" a moment later can pass it.
+                : request.Create(issuer, DateTimeOffset.UtcNow.AddMinutes(-5), new DateTimeOffset(issuer.NotAfter.ToUniversalTime()), RandomNumberGenerator.GetBytes(8));
             return (Write(name + ".pem", certificate.ExportCertificatePem()), Write(name + ".key", key.ExportPkcs8PrivateKeyPem()), certificate);
         }
 
