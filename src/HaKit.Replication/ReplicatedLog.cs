@@ -23,9 +23,6 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private readonly SegmentLog _segments;
     private readonly SnapshotStore _snapshots;
     private readonly ReplicationCore _core;
-    /// <summary>How often <see cref="DrainAsync"/> looks at the peer's progress.</summary>
-    private static readonly TimeSpan DrainPoll = TimeSpan.FromMilliseconds(2);
-
     private readonly Channel<object> _inputs = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _flushSignal = new(0, 1);
     private readonly Queue<(long Index, AppendInput Completion)> _pending = new();
@@ -172,35 +169,6 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting.</param>
     /// <returns>A task that completes when this node is standby.</returns>
     public Task BecomeStandbyAsync(CancellationToken cancellationToken) => Post(new RoleInput(null), cancellationToken);
-
-    /// <summary>
-    /// A graceful handover's first step on the owner (a switchover, a failback, a node shutting down or put in standby): from now
-    /// on appends are refused (<see cref="InvalidOperationException"/>: write to the new owner), every append queued before this call
-    /// is still written, and the task completes once the peer has all of them durable (the target is caught up before the old owner
-    /// stops), or after <paramref name="timeout"/>, or at once when the peer is not connected (nothing can catch up then). Appends are
-    /// accepted again after the next <see cref="BecomeOwnerAsync"/>.
-    /// </summary>
-    /// <param name="timeout">The longest wait for the peer (<c>ReplicationOptions.DrainTimeout</c>).</param>
-    /// <param name="cancellationToken">Stops waiting (appends stay refused).</param>
-    /// <returns>How many entries the peer still lacked on disk when the drain ended (0: caught up).</returns>
-    public async Task<long> DrainAsync(TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        // Through the loop's queue: every append queued before it is appended first, every one after it is refused.
-        await Post(DrainInput.Instance, cancellationToken).ConfigureAwait(false);
-        var started = _time.GetTimestamp();
-        while (true)
-        {
-            var status = Status;
-            var missing = status.Role == ReplicaRole.Owner ? Math.Max(0, status.Last.Index - status.PeerDurable) : 0;
-            if (missing == 0 || !status.PeerConnected || _time.GetElapsedTime(started) >= timeout)
-            {
-                ReplicationLog.Drained(_logger, _options.Group, missing, _time.GetElapsedTime(started).TotalMilliseconds, status.PeerConnected);
-                return missing;
-            }
-
-            await Task.Delay(DrainPoll, _time, cancellationToken).ConfigureAwait(false);
-        }
-    }
 
     /// <summary>
     /// The operator's override (<c>hakit takeover --force</c>): the next time this node is made owner it does so even if it is
@@ -615,30 +583,4 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         Outdated = _core.OutdatedUntil != LogPosition.Zero,
         KnownLagEntries = _core.KnownLagEntries,
     };
-
-    /// <summary>An append waiting for the loop, and then for its acknowledgement: the input is its own completion.</summary>
-    private sealed class AppendInput(byte[] data) : TaskCompletionSource<LogPosition>(TaskCreationOptions.RunContinuationsAsynchronously)
-    {
-        public byte[] Data { get; } = data;
-    }
-
-    private sealed record FlushedInput(long Generation, long Index);
-
-    private sealed record PeerInput(Func<object, bool> Send, bool Down = false);
-
-    private sealed record RoleInput(long? Epoch);
-
-    private sealed record SnapshotInput;
-
-    private sealed record DrainInput
-    {
-        public static readonly DrainInput Instance = new();
-    }
-
-    private sealed record TickInput
-    {
-        public static readonly TickInput Instance = new();
-    }
-
-    private sealed record Request(object Input, TaskCompletionSource Completion);
 }
