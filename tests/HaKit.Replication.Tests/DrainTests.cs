@@ -1,8 +1,4 @@
-using System.Collections.Concurrent;
 using System.Text;
-using Google.Protobuf;
-using HaKit.Replication.Transport;
-using HaKit.Replication.V1;
 
 namespace HaKit.Replication.Tests;
 
@@ -49,11 +45,11 @@ public sealed class DrainTests
     private static byte[] V(string s) => Encoding.UTF8.GetBytes(s);
 
     /// <summary>An owner a with 20 writes acknowledged (Async) that its standby b has not received yet: the link holds them.</summary>
-    private async Task<(ReplicatedKvStore A, ReplicatedKvStore B, HeldLink Link)> LaggingPairAsync(TimeSpan? drainTimeout = null)
+    private async Task<(ReplicatedKvStore A, ReplicatedKvStore B, MemoryLink Link)> LaggingPairAsync(TimeSpan? drainTimeout = null)
     {
         var a = await OpenAsync("a", drainTimeout);
         var b = await OpenAsync("b");
-        var link = new HeldLink(a.Log, b.Log);
+        var link = new MemoryLink(a.Log, b.Log);
         link.Connect();
         await a.Log.BecomeOwnerAsync(1, Bound);
         link.Hold();
@@ -135,82 +131,5 @@ public sealed class DrainTests
         var options = new ReplicationOptions { Group = "g", Directory = _root, DrainTimeout = TimeSpan.FromSeconds(-1) };
         Assert.That(() => options.Validate(), Throws.TypeOf<HaKitConfigurationException>()
             .With.Message.Contains("Replication:DrainTimeout = '-00:00:01'").And.Message.Contains("up to an hour"));
-    }
-
-    /// <summary>Like <see cref="MemoryLink"/>, but deliveries to the standby can be held back and released later.</summary>
-    private sealed class HeldLink(ReplicatedLog a, ReplicatedLog b)
-    {
-        private readonly ConcurrentQueue<ReplicationMessageHolder> _held = new();
-        private readonly Lock _gate = new();
-        private bool _holding;
-        private bool _up;
-        private Func<object, bool>? _toB;
-        private Func<object, bool>? _toA;
-
-        public void Connect()
-        {
-            _up = true;
-            _toB = m =>
-            {
-                lock (_gate)
-                {
-                    if (!_up)
-                    {
-                        return false;
-                    }
-
-                    if (_holding)
-                    {
-                        _held.Enqueue(new ReplicationMessageHolder(m));
-                        return true;
-                    }
-                }
-
-                return Deliver(b, m);
-            };
-            _toA = m => _up && Deliver(a, m);
-            a.PeerUp(_toB);
-            b.PeerUp(_toA);
-        }
-
-        public void Hold()
-        {
-            lock (_gate)
-            {
-                _holding = true;
-            }
-        }
-
-        public void Release()
-        {
-            lock (_gate)
-            {
-                _holding = false;
-                while (_held.TryDequeue(out var held))
-                {
-                    Deliver(b, held.Message);
-                }
-            }
-        }
-
-        public void Disconnect()
-        {
-            lock (_gate)
-            {
-                _up = false;
-            }
-
-            a.PeerDown(_toB!);
-            b.PeerDown(_toA!);
-        }
-
-        private static bool Deliver(ReplicatedLog to, object message)
-        {
-            var bytes = FrameCodec.Encode((Protocol.ReplicationMessage)message).ToByteArray();
-            to.Deliver(FrameCodec.Decode(Frame.Parser.ParseFrom(bytes))!);
-            return true;
-        }
-
-        private sealed record ReplicationMessageHolder(object Message);
     }
 }

@@ -21,7 +21,24 @@ internal sealed class MemoryLink
     public void Connect()
     {
         var up = true;
-        _toB = m => up && Deliver(_b, m);
+        _toB = m =>
+        {
+            if (!up)
+            {
+                return false;
+            }
+
+            lock (_held)
+            {
+                if (_holding)
+                {
+                    _held.Enqueue(m);
+                    return true;
+                }
+            }
+
+            return Deliver(_b, m);
+        };
         _toA = m => up && Deliver(_a, m);
         _disconnect = () => up = false;
         _a.PeerUp(_toB);
@@ -29,6 +46,30 @@ internal sealed class MemoryLink
     }
 
     private Action? _disconnect;
+    private readonly Queue<object> _held = new();
+    private bool _holding;
+
+    /// <summary>From now on messages to the second log wait (the standby lags) until <see cref="Release"/>.</summary>
+    public void Hold()
+    {
+        lock (_held)
+        {
+            _holding = true;
+        }
+    }
+
+    /// <summary>Delivers the held messages to the second log, in order, and stops holding.</summary>
+    public void Release()
+    {
+        lock (_held)
+        {
+            _holding = false;
+            while (_held.TryDequeue(out var message))
+            {
+                Deliver(_b, message);
+            }
+        }
+    }
 
     public void Disconnect()
     {
