@@ -96,6 +96,9 @@ public sealed partial class ReplicatedLog
                 case CompactCommand compact:
                     _segments.Compact(compact.UpToIndex);
                     break;
+                case PublishMarkCommand publish:
+                    WantMark(publish.Position);
+                    break;
                 case PersistMarkCommand mark:
                     OutdatedFile.Write(_options.Directory, mark.Name, mark.Position);
                     ReplicationLog.Mark(_logger, _options.Group, mark.Name, mark.Position == LogPosition.Zero ? "cleared" : "set", mark.Position);
@@ -105,5 +108,6 @@ public sealed partial class ReplicatedLog
         }
 
         outputs.Clear();
+        _ownerForMarks = _core.Role == ReplicaRole.Owner;
     }
 }

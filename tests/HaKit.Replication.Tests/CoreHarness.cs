@@ -165,6 +165,9 @@ internal sealed class CoreNode
                     Marks[mark.Name] = mark.Position;
                     Log.Add($"mark {mark.Name} {mark.Position.Epoch}/{mark.Position.Index}");
                     break;
+                case PublishMarkCommand publish:
+                    Log.Add($"publish {publish.Position.Epoch}/{publish.Position.Index}");
+                    break;
             }
         }
 

@@ -26,6 +26,35 @@ internal sealed partial class ReplicationCore
     /// <summary>Owner: the position at which it marked its peer outdated (<see cref="LogPosition.Zero"/>: not marked).</summary>
     public LogPosition PeerOutdatedAt { get; private set; }
 
+    /// <summary>
+    /// Owner: the peer's outdated mark must also be published at the arbiter (the etcd store / the witness) before an entry the
+    /// peer does not hold is acknowledged: a mark emits <see cref="PublishMarkCommand"/> and acknowledgements beyond what the peer
+    /// confirmed wait until the driver reports it with <see cref="MarkPublished"/> (DRBD's <c>fencing resource-only</c>: the
+    /// primary goes on alone only after the fence-peer handler outdated the peer). Clearing the mark is published too.
+    /// </summary>
+    public bool ArbiterMarks { get; set; }
+
+    /// <summary>Owner: the mark the arbiter confirmed (equal to <see cref="PeerOutdatedAt"/> once published).</summary>
+    public LogPosition PeerMarkPublished { get; private set; }
+
+    /// <summary>Owner: whether acknowledgements beyond the peer's confirmed index wait for the arbiter to hold the mark.</summary>
+    public bool AwaitingArbiterMark => ArbiterMarks && Role == ReplicaRole.Owner && PeerOutdatedAt != LogPosition.Zero && PeerMarkPublished != PeerOutdatedAt;
+
+    /// <summary>The driver published <paramref name="position"/> (<see cref="LogPosition.Zero"/>: the clearing) at the arbiter.</summary>
+    public void MarkPublished(LogPosition position)
+    {
+        if (position != PeerOutdatedAt)
+        {
+            return; // stale: the mark changed meanwhile (a newer command is on its way)
+        }
+
+        PeerMarkPublished = position;
+        if (Role == ReplicaRole.Owner)
+        {
+            UpdateAcknowledged();
+        }
+    }
+
     /// <summary>Standby: the owner's acknowledged position this node must hold before it may own the group (<see cref="LogPosition.Zero"/>: not outdated).</summary>
     public LogPosition OutdatedUntil { get; private set; }
 
@@ -115,6 +144,7 @@ internal sealed partial class ReplicationCore
         {
             PeerOutdatedAt = new LogPosition(_epoch, index);
             _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.PeerOutdated, PeerOutdatedAt));
+            PublishPeerMark();
         }
     }
 
@@ -132,6 +162,16 @@ internal sealed partial class ReplicationCore
         {
             PeerOutdatedAt = LogPosition.Zero;
             _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.PeerOutdated, LogPosition.Zero));
+            PublishPeerMark();
+        }
+    }
+
+    /// <summary>Owner: ask the driver to publish the current mark (or its clearing) at the arbiter, after the local file.</summary>
+    private void PublishPeerMark()
+    {
+        if (ArbiterMarks && Role == ReplicaRole.Owner)
+        {
+            _outputs.Add(new PublishMarkCommand(PeerOutdatedAt));
         }
     }
 
@@ -173,6 +213,13 @@ internal sealed partial class ReplicationCore
     /// <summary>This node owns the group now: its own outdated mark and what it heard of the old owner no longer apply.</summary>
     private void OwnMarksOnBecomingOwner()
     {
+        // A mark on the peer restored from disk (or kept from an earlier ownership) is published again: the arbiter may not hold it.
+        PeerMarkPublished = LogPosition.Zero;
+        if (PeerOutdatedAt != LogPosition.Zero)
+        {
+            PublishPeerMark();
+        }
+
         KnownOwnerAcknowledged = 0;
         Degraded = false;
         _waitSince = null;
