@@ -4,6 +4,7 @@ using HaKit.Etcd.Tests.Harness;
 using HaKit.Replication;
 using HaKit.Replication.Arbiter;
 using HaKit.Resources;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace HaKit.Etcd.Tests;
 
@@ -157,5 +158,23 @@ public class OutdatedMarkEtcdTests
                 await _etcd.RestartAsync();
             }
         }
+    }
+
+    [Test]
+    public void UseReplication_publishes_marks_through_the_lease_store_in_Etcd_mode_and_nowhere_in_TwoNode_mode()
+    {
+        var host = new ReplicationHostOptions { Addresses = { ["a"] = "127.0.0.1:7511", ["b"] = "127.0.0.1:7512" } };
+        var node = new HaKitOptions { ClusterName = "prod", NodeName = "a" };
+        node.Arbiter.Mode = ArbiterMode.Etcd;
+        node.Arbiter.Etcd.KeyPrefix = "/ha/";
+        using var services = new ServiceCollection().AddSingleton<ILeaseStore>(_store).BuildServiceProvider();
+
+        var binding = ReplicationHostSetup.ArbiterMarks(host, node, services);
+        Assert.That(binding, Is.Not.Null);
+        Assert.That((binding!.Node, binding.Peer), Is.EqualTo(("a", "b")));
+        Assert.That(((LeaseStoreOutdatedMarks)binding.Store).KeyOf("kv", "b"), Is.EqualTo("/ha/prod/outdated/kv/b"));
+
+        node.Arbiter.Mode = ArbiterMode.TwoNode;
+        Assert.That(ReplicationHostSetup.ArbiterMarks(host, node, services), Is.Null, "TwoNode: the mark stays in the two nodes' directories");
     }
 }
