@@ -609,5 +609,6 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         PeerOutdated = _core.PeerOutdatedAt != LogPosition.Zero,
         Outdated = _core.OutdatedUntil != LogPosition.Zero,
         KnownLagEntries = _core.KnownLagEntries,
+        Resends = _core.Resends,
     };
 }
