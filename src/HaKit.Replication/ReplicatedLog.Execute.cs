@@ -96,6 +96,9 @@ public sealed partial class ReplicatedLog
                 case CompactCommand compact:
                     _segments.Compact(compact.UpToIndex);
                     break;
+                case PersistKnownLagCommand knownLag:
+                    OutdatedFile.Write(_options.Directory, OutdatedFile.KnownLag, knownLag.OwnerAcknowledged);
+                    break;
                 case PublishMarkCommand publish:
                     WantMark(publish.Position);
                     break;

@@ -121,6 +121,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             ArbiterMarks = options.ArbiterMarks is not null,
         };
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
+        core.RestoreKnownOwnerAcknowledged(OutdatedFile.Read(options.Directory, OutdatedFile.KnownLag));
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
         await log.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         log._status = log.BuildStatus();

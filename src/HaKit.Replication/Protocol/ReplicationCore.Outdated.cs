@@ -66,6 +66,27 @@ internal sealed partial class ReplicationCore
 
     private long PeerConfirmed => Mode == ReplicationMode.Received ? PeerReceived : PeerDurable;
 
+    private long _persistedKnownAcknowledged;
+
+    /// <summary>Standby: restores the owner's acknowledged position last heard before a restart (file <c>known-lag</c>), so that
+    /// <see cref="MaxLagOnFailover"/> still applies after the standby restarted without hearing the owner again.</summary>
+    public void RestoreKnownOwnerAcknowledged(LogPosition ownerAcknowledged)
+    {
+        KnownOwnerAcknowledged = ownerAcknowledged.Index;
+        _persistedKnownAcknowledged = ownerAcknowledged.Index;
+    }
+
+    /// <summary>Standby, on a tick: writes the owner's acknowledged index last heard when it changed (at most once a tick, not per
+    /// entry: after a crash the value on disk may be up to one tick old, so the lag it gives may be slightly low).</summary>
+    private void PersistKnownLagIfChanged()
+    {
+        if (KnownOwnerAcknowledged != _persistedKnownAcknowledged)
+        {
+            _persistedKnownAcknowledged = KnownOwnerAcknowledged;
+            _outputs.Add(new PersistKnownLagCommand(KnownOwnerAcknowledged == 0 ? LogPosition.Zero : new LogPosition(_ownerEpoch, KnownOwnerAcknowledged)));
+        }
+    }
+
     /// <summary>Restores the marks read from disk at start.</summary>
     public void RestoreMarks(LogPosition peerOutdatedAt, LogPosition outdatedUntil)
     {
@@ -98,6 +119,7 @@ internal sealed partial class ReplicationCore
     public void Tick(TimeSpan now)
     {
         ResendIfNoProgress(now);
+        PersistKnownLagIfChanged();
         if (Role != ReplicaRole.Owner || DegradeAfter is not { } after || PeerConfirmed >= _durable)
         {
             _waitSince = null;
@@ -221,6 +243,7 @@ internal sealed partial class ReplicationCore
         }
 
         KnownOwnerAcknowledged = 0;
+        PersistKnownLagIfChanged();
         Degraded = false;
         _waitSince = null;
         if (OutdatedUntil != LogPosition.Zero)
