@@ -12,6 +12,7 @@ public sealed partial class ReplicatedLog
     private LogPosition? _markDone; // guarded by _markGate: the last one the arbiter confirmed
     private Task _markPublisher = Task.CompletedTask;
     private int _marksUnsupportedLogged;
+    private bool _markFailing; // only the publisher: the last attempt failed (failures are logged once per streak, not per retry)
     private volatile bool _ownerForMarks; // written by the loop: whether the core is owner (only an owner publishes)
 
     /// <summary>How long the publisher waits before it tries the arbiter again.</summary>
@@ -105,16 +106,27 @@ public sealed partial class ReplicatedLog
                 : await arbiter.Store.SetAsync(_options.Group, arbiter.Peer, want, _stop.Token).ConfigureAwait(false);
             if (done)
             {
+                _markFailing = false;
                 ReplicationLog.ArbiterMark(_logger, _options.Group, arbiter.Peer, want == LogPosition.Zero ? "cleared" : "set", want, arbiter.Store.Name);
                 return true;
             }
 
-            ReplicationLog.ArbiterMarkRefused(_logger, _options.Group, arbiter.Peer, want, arbiter.Store.Name);
+            if (!_markFailing)
+            {
+                ReplicationLog.ArbiterMarkRefused(_logger, _options.Group, arbiter.Peer, want, arbiter.Store.Name);
+            }
+
+            _markFailing = true;
             return false;
         }
         catch (OutdatedMarkStoreUnavailableException ex)
         {
-            ReplicationLog.ArbiterUnavailable(_logger, _options.Group, arbiter.Store.Name, ex.Message);
+            if (!_markFailing)
+            {
+                ReplicationLog.ArbiterUnavailable(_logger, _options.Group, arbiter.Store.Name, ex.Message);
+            }
+
+            _markFailing = true;
             return false;
         }
         catch (NotSupportedException ex)
