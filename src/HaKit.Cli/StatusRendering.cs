@@ -85,6 +85,7 @@ internal static class StatusRendering
                 ["peerOutdated"] = r.PeerOutdated,
                 ["outdated"] = r.Outdated,
                 ["faulted"] = r.Faulted,
+                ["resends"] = r.Resends,
             });
         }
 
@@ -173,7 +174,7 @@ internal static class StatusRendering
                 r.Outdated ? "[red]outdated[/]" : null,
             }.OfType<string>());
             var peer = (r.PeerConnected ? "[green]connected[/]" : "[red]disconnected[/]")
-                + (owner ? $" (received {r.PeerReceived}, durable {r.PeerDurable})" : "");
+                + (owner ? $" (received {r.PeerReceived}, durable {r.PeerDurable}{(r.Resends > 0 ? $", [yellow]resends {r.Resends}[/]" : "")})" : "");
             table.AddRow(
                 E(r.Group),
                 E(r.Role),

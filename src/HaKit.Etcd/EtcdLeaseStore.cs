@@ -205,6 +205,45 @@ public sealed class EtcdLeaseStore : ILeaseStore, IDisposable
         }, cancellationToken);
     }
 
+    /// <summary>One <c>Txn</c>: if <paramref name="holderKey"/>'s value is <paramref name="holderValue"/> (compare on value; an absent
+    /// key fails the compare), put <paramref name="key"/> without a lease.</summary>
+    /// <inheritdoc />
+    public ValueTask<bool> PutIfHolderAsync(string holderKey, string holderValue, string key, string value, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(holderKey);
+        ArgumentException.ThrowIfNullOrEmpty(holderValue);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        ArgumentNullException.ThrowIfNull(value);
+        var txn = HolderGuard(holderKey, holderValue);
+        txn.Success.Add(new RequestOp { RequestPut = new PutRequest { Key = ByteString.CopyFromUtf8(key), Value = ByteString.CopyFromUtf8(value) } });
+        return CallAsync("Txn(put if holder)", async (deadline, token) =>
+            (await _client.TransactionAsync(txn, deadline: deadline, cancellationToken: token).ConfigureAwait(false)).Succeeded, cancellationToken);
+    }
+
+    /// <summary>One <c>Txn</c>: if <paramref name="holderKey"/>'s value is <paramref name="holderValue"/>, delete <paramref name="key"/>.</summary>
+    /// <inheritdoc />
+    public ValueTask<bool> DeleteIfHolderAsync(string holderKey, string holderValue, string key, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(holderKey);
+        ArgumentException.ThrowIfNullOrEmpty(holderValue);
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        var txn = HolderGuard(holderKey, holderValue);
+        txn.Success.Add(new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = ByteString.CopyFromUtf8(key) } });
+        return CallAsync("Txn(delete if holder)", async (deadline, token) =>
+            (await _client.TransactionAsync(txn, deadline: deadline, cancellationToken: token).ConfigureAwait(false)).Succeeded, cancellationToken);
+    }
+
+    private static TxnRequest HolderGuard(string holderKey, string holderValue)
+    {
+        var txn = new TxnRequest();
+        txn.Compare.Add(new Compare
+        {
+            Key = ByteString.CopyFromUtf8(holderKey), Target = Compare.Types.CompareTarget.Value, Result = Compare.Types.CompareResult.Equal,
+            Value = ByteString.CopyFromUtf8(holderValue),
+        });
+        return txn;
+    }
+
     /// <summary>
     /// One etcd <c>Watch</c> stream on the prefix range, deletions only (<c>NOPUT</c>); reopened 500 ms after it fails or is
     /// cancelled by etcd (compaction), until <paramref name="cancellationToken"/> is cancelled. A deletion missed while the stream

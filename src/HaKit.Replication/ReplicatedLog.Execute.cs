@@ -96,6 +96,12 @@ public sealed partial class ReplicatedLog
                 case CompactCommand compact:
                     _segments.Compact(compact.UpToIndex);
                     break;
+                case PersistKnownLagCommand knownLag:
+                    OutdatedFile.Write(_options.Directory, OutdatedFile.KnownLag, knownLag.OwnerAcknowledged);
+                    break;
+                case PublishMarkCommand publish:
+                    WantMark(publish.Position);
+                    break;
                 case PersistMarkCommand mark:
                     OutdatedFile.Write(_options.Directory, mark.Name, mark.Position);
                     ReplicationLog.Mark(_logger, _options.Group, mark.Name, mark.Position == LogPosition.Zero ? "cleared" : "set", mark.Position);
@@ -105,5 +111,6 @@ public sealed partial class ReplicatedLog
         }
 
         outputs.Clear();
+        _ownerForMarks = _core.Role == ReplicaRole.Owner;
     }
 }

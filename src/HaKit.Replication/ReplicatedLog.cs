@@ -118,13 +118,20 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             DegradeAfter = options.DegradeAfter,
             MaxLagOnFailover = options.MaxLagOnFailover,
             ResendAfter = ResendAfter,
+            ArbiterMarks = options.ArbiterMarks is not null,
         };
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
+        core.RestoreKnownOwnerAcknowledged(OutdatedFile.Read(options.Directory, OutdatedFile.KnownLag));
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
         await log.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         log._status = log.BuildStatus();
         log._loop = Task.Run(log.RunAsync, CancellationToken.None);
         log._flusher = Task.Run(log.FlushLoopAsync, CancellationToken.None);
+        if (options.ArbiterMarks is { } arbiter)
+        {
+            log._markPublisher = Task.Run(() => log.PublishMarksAsync(arbiter), CancellationToken.None);
+        }
+
         // Ticks drive degrading (DegradeAfter) and the owner's resend of entries the peer answered nothing for (ResendAfter).
         var tickEvery = ResendAfter / 4;
         if (options.DegradeAfter is { } degradeAfter)
@@ -214,11 +221,20 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         {
         }
 
+        try
+        {
+            await _markPublisher.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
         FailAllPending(Stopped());
         _segments.Dispose();
         _metrics.Dispose();
         _stop.Dispose();
         _flushSignal.Dispose();
+        _markSignal.Dispose();
     }
 
     /// <summary>The transport's stream to the peer came up; <paramref name="send"/> queues a message on it.</summary>
@@ -321,6 +337,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             case ReplicationMessage message:
                 _core.Receive(message);
                 break;
+            case MarkPublishedInput published:
+                _core.MarkPublished(published.Position);
+                break;
             case TickInput:
                 var wasDegraded = _core.Degraded;
                 _core.Tick(_time.GetElapsedTime(_started));
@@ -370,6 +389,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                 _draining = _core.Role == ReplicaRole.Owner;
                 break;
             case RoleInput { Epoch: { } epoch }:
+                var clearArbiterMark = false;
                 if (_core.Role != ReplicaRole.Owner && epoch >= _core.SeenEpoch)
                 {
                     // Ownership waits for data: everything this node holds is made durable and applied before it owns.
@@ -382,8 +402,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                     }
 
                     await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                    var (arbiterRefusal, arbiterMarked) = await ArbiterRefusalAsync(epoch).ConfigureAwait(false);
                     var force = Interlocked.Exchange(ref _forceReason, null);
-                    if (_core.PromotionRefusal() is { } refusal)
+                    if ((_core.PromotionRefusal() ?? arbiterRefusal) is { } refusal)
                     {
                         if (force is null)
                         {
@@ -393,6 +414,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
 
                         ReplicationLog.ForcedPromotion(_logger, _options.Group, epoch, _time.GetUtcNow(), force, refusal, _core.Last.Index);
                     }
+
+                    clearArbiterMark = arbiterMarked;
                 }
 
                 if (!_core.BecomeOwner(epoch))
@@ -408,6 +431,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                 // The owned-epoch and outdated files are durable before the start completes.
                 _draining = false;
                 await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                if (clearArbiterMark)
+                {
+                    await ClearOwnArbiterMarkAsync().ConfigureAwait(false);
+                }
+
                 ReplicationLog.RoleChanged(_logger, _options.Group, ReplicaRole.Owner, epoch);
                 RaiseStatus();
                 break;
@@ -582,5 +610,6 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         PeerOutdated = _core.PeerOutdatedAt != LogPosition.Zero,
         Outdated = _core.OutdatedUntil != LogPosition.Zero,
         KnownLagEntries = _core.KnownLagEntries,
+        Resends = _core.Resends,
     };
 }

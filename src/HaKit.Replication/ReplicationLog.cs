@@ -42,6 +42,18 @@ internal static partial class ReplicationLog
     [LoggerMessage(EventId = 7013, Level = LogLevel.Information, Message = "Group {Group}: handover drain ended after {Ms:0} ms: the peer lacks {Missing} entries on disk (peer connected: {Connected}); appends were refused from its start")]
     public static partial void Drained(ILogger logger, string group, long missing, double ms, bool connected);
 
+    [LoggerMessage(EventId = 7014, Level = LogLevel.Warning, Message = "Group {Group}: outdated mark on node {Node} {Action} at {Position} at the arbiter ({Arbiter})")]
+    public static partial void ArbiterMark(ILogger logger, string group, string node, string action, LogPosition position, string arbiter);
+
+    [LoggerMessage(EventId = 7015, Level = LogLevel.Error, Message = "Group {Group}: the arbiter ({Arbiter}) refused the outdated mark on node {Node} at {Position}: this node no longer holds the group there; nothing the peer lacks is acknowledged")]
+    public static partial void ArbiterMarkRefused(ILogger logger, string group, string node, LogPosition position, string arbiter);
+
+    [LoggerMessage(EventId = 7016, Level = LogLevel.Warning, Message = "Group {Group}: the arbiter ({Arbiter}) cannot be reached for the outdated mark: {Error}; writes the peer lacks wait until it answers")]
+    public static partial void ArbiterUnavailable(ILogger logger, string group, string arbiter, string error);
+
+    [LoggerMessage(EventId = 7017, Level = LogLevel.Warning, Message = "Group {Group}: the arbiter ({Arbiter}) cannot hold outdated marks ({Error}); the mark lives only in the two nodes' directories")]
+    public static partial void ArbiterMarksUnsupported(ILogger logger, string group, string arbiter, string error);
+
     [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "Replication server {Listen}: refused a client certificate ({Subject}): neither TrustedCaFile nor TrustedThumbprints accepts it")]
     public static partial void ClientCertificateRefused(ILogger logger, string listen, string subject);
 }

@@ -35,6 +35,8 @@ internal sealed class ReplicationMetrics : IDisposable
             "2: this owner marked its peer outdated; 1: this node is marked outdated (it refuses to own the group); 0: neither");
         _meter.CreateObservableGauge("hakit.replication.known_lag", () => new Measurement<long>(log.Status.KnownLagEntries, group), "{entry}",
             "Standby: entries behind the owner's acknowledged index last heard (compared with MaxLagOnFailover)");
+        _meter.CreateObservableCounter("hakit.replication.resends", () => new Measurement<long>(log.Status.Resends, group), "{resend}",
+            "Owner: times sent entries were sent again because the peer answered nothing on a live stream");
     }
 
     public void Appended(long count) => _appended.Add(count, _group);

@@ -60,6 +60,10 @@ public sealed class ReplicationOptions
     /// <summary>The clock for <see cref="DegradeAfter"/> (tests use a fake one).</summary>
     internal TimeProvider Time { get; set; } = TimeProvider.System;
 
+    /// <summary>Where the outdated mark is published besides the group's directory (the node's arbiter; set by
+    /// <c>UseReplication()</c> in Etcd and Witness mode); <see langword="null"/>: only the two nodes' directories.</summary>
+    internal Arbiter.ArbiterMarkBinding? ArbiterMarks { get; set; }
+
     /// <summary>Checks the settings.</summary>
     /// <param name="key">The configuration key prefix for messages (for example <c>Replication</c>).</param>
     /// <exception cref="HaKitConfigurationException">A setting is invalid; the message names the key, the value and the fix.</exception>

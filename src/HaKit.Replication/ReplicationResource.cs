@@ -26,6 +26,12 @@ public sealed class ReplicationResource(ReplicatedLog log, string name = "replic
             await log.BecomeOwnerAsync(checked((long)context.Epoch), cancellationToken).ConfigureAwait(false);
             return ResourceResult.Success;
         }
+        catch (ArbiterUnavailableException ex)
+        {
+            // Whether this node is outdated is unknown until the arbiter answers: try again (it cannot own the group without the
+            // arbiter anyway).
+            return ResourceResult.Transient(ex.Message, ex);
+        }
         catch (EpochTakenException ex)
         {
             // Its view of the epoch lags: another node owns this epoch. A later takeover (in a newer epoch) may succeed.

@@ -44,4 +44,9 @@ public sealed record ReplicationStatus(
     /// <summary>Standby: entries this node is behind the owner's acknowledged index it last heard (compared with
     /// <see cref="ReplicationOptions.MaxLagOnFailover"/>).</summary>
     public long KnownLagEntries { get; init; }
+
+    /// <summary>Owner: how many times entries sent on a live stream were sent again because the peer answered nothing for 2 s
+    /// (see "Catch-up and resync" in docs/replication.md); counted since this log was opened. A growing count means a peer (or a
+    /// stream) that stalls.</summary>
+    public long Resends { get; init; }
 }

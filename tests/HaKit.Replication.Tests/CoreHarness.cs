@@ -165,6 +165,12 @@ internal sealed class CoreNode
                     Marks[mark.Name] = mark.Position;
                     Log.Add($"mark {mark.Name} {mark.Position.Epoch}/{mark.Position.Index}");
                     break;
+                case PersistKnownLagCommand knownLag:
+                    Marks[HaKit.Replication.Storage.OutdatedFile.KnownLag] = knownLag.OwnerAcknowledged;
+                    break;
+                case PublishMarkCommand publish:
+                    Log.Add($"publish {publish.Position.Epoch}/{publish.Position.Index}");
+                    break;
             }
         }
 

@@ -186,6 +186,7 @@ public sealed class HostingTests
                 Assert.That((bool?)r["peerConnected"], Is.True);
                 Assert.That((ulong?)r["lagEntries"], Is.Zero);
                 Assert.That((bool?)r["outdated"], Is.False);
+                Assert.That((ulong?)r["resends"], Is.Zero, "the field is there; nothing was resent");
                 if (isOwner)
                 {
                     Assert.That((ulong?)r["peerDurable"], Is.EqualTo(1UL));

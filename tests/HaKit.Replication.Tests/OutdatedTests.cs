@@ -120,6 +120,38 @@ public sealed class OutdatedTests
     }
 
     [Test]
+    public void A_standby_persists_the_owners_acknowledged_index_it_heard_once_per_tick_and_not_per_entry()
+    {
+        var b = new CoreNode("b", ReplicationMode.Async);
+        var entries = new[] { new LogEntry(new LogPosition(1, 1), "a"u8.ToArray()), new LogEntry(new LogPosition(1, 2), "b"u8.ToArray()) };
+        b.Core.Receive(new AppendMessage(1, LogPosition.Zero, RecordBatch.Encode(entries), OwnerAcknowledged: 40));
+        b.Drain();
+        Assert.That(b.Marks.ContainsKey(OutdatedFile.KnownLag), Is.False, "not written per append");
+        Tick(b, TimeSpan.Zero);
+        Assert.That(b.Marks[OutdatedFile.KnownLag], Is.EqualTo(new LogPosition(1, 40)), "written at the tick");
+        b.Marks.Remove(OutdatedFile.KnownLag);
+        Tick(b, TimeSpan.FromSeconds(1));
+        Assert.That(b.Marks.ContainsKey(OutdatedFile.KnownLag), Is.False, "unchanged: not written again");
+
+        b.Core.BecomeOwner(2);
+        b.Drain();
+        Assert.That(b.Marks[OutdatedFile.KnownLag], Is.EqualTo(LogPosition.Zero), "an owner has no known lag: deleted at once");
+    }
+
+    [Test]
+    public async Task A_restarted_standby_still_knows_its_lag_and_refuses_promotion_beyond_MaxLagOnFailover()
+    {
+        var directory = Path.Combine(_root, "b");
+        Directory.CreateDirectory(directory);
+        OutdatedFile.Write(directory, OutdatedFile.KnownLag, new LogPosition(3, 120));
+        await using var b = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "g", Directory = directory, SnapshotEveryEntries = 0, MaxLagOnFailover = 100 });
+        Assert.That(b.Log.Status.KnownLagEntries, Is.EqualTo(120), "the lag heard before the restart");
+        var refused = await new ReplicationResource(b.Log).StartAsync(new ResourceContext("g", "b", 4, CancellationToken.None), CancellationToken.None);
+        Assert.That(refused.Kind, Is.EqualTo(ResourceFailureKind.PermanentOnNode));
+        Assert.That(refused.Message, Does.Contain("120 entries").And.Contain("MaxLagOnFailover = 100"));
+    }
+
+    [Test]
     public void Invalid_settings_fail_naming_the_key_the_value_and_the_fix()
     {
         var options = new ReplicationOptions { Group = "g", Directory = "/tmp/x", DegradeAfter = TimeSpan.FromSeconds(-1), MaxLagOnFailover = -3 };

@@ -37,5 +37,6 @@ internal sealed class ReplicationAdminStatus(ReplicatedGroups groups) : IAdminSt
         PeerOutdated = s.PeerOutdated,
         Outdated = s.Outdated,
         Faulted = faulted,
+        Resends = (ulong)Math.Max(0, s.Resends),
     };
 }

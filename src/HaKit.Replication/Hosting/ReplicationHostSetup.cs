@@ -31,6 +31,22 @@ internal static class ReplicationHostSetup
         return options;
     }
 
+    /// <summary>
+    /// Where the outdated marks go besides the group's directory: in Etcd mode the container's <see cref="Arbitration.ILeaseStore"/>
+    /// (keys under the cluster's prefix, guarded by the group's lease key); in TwoNode mode nowhere else (the mark stays in the two
+    /// nodes' directories, as documented). An application's own arbiter (no lease store) gets none.
+    /// </summary>
+    public static Arbiter.ArbiterMarkBinding? ArbiterMarks(ReplicationHostOptions host, HaKitOptions node, IServiceProvider services)
+    {
+        var peer = host.Addresses.Keys.Single(n => !string.Equals(n, node.NodeName, StringComparison.Ordinal));
+        return node.Arbiter.Mode switch
+        {
+            ArbiterMode.Etcd when services.GetService(typeof(Arbitration.ILeaseStore)) is Arbitration.ILeaseStore store =>
+                new Arbiter.ArbiterMarkBinding(new Arbiter.LeaseStoreOutdatedMarks(store, node.Arbiter.Etcd.KeyPrefix, node.ClusterName, node.NodeName), node.NodeName, peer),
+            _ => null,
+        };
+    }
+
     /// <summary>10 s, or half the group's stop timeout when that is shorter: the drain runs inside the group's stop.</summary>
     private static TimeSpan DefaultDrainTimeout(HaKitOptions? node, string group)
     {

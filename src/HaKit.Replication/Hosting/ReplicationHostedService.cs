@@ -24,11 +24,13 @@ internal sealed class ReplicationHostedService(IServiceProvider services, Replic
         var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var meters = services.GetService<IMeterFactory>();
         var time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        var arbiterMarks = ReplicationHostSetup.ArbiterMarks(host, node, services);
         try
         {
             foreach (var registration in registry.Groups)
             {
                 var options = ReplicationHostSetup.GroupOptions(host, node, registration, time);
+                options.ArbiterMarks = arbiterMarks;
                 var log = await ReplicatedLog.OpenAsync(options, registration.StateMachine(services), loggers, meters, cancellationToken).ConfigureAwait(false);
                 _logs.Add(log);
                 registration.Opened?.Invoke(services, log);

@@ -48,3 +48,13 @@ internal sealed record CompactCommand(long UpToIndex) : ReplicationCommand;
 /// <summary>Write the outdated mark <paramref name="Name"/> at <paramref name="Position"/> durably (<see cref="LogPosition.Zero"/>:
 /// delete it durably) before acting on anything else (before acknowledging an entry the peer does not hold).</summary>
 internal sealed record PersistMarkCommand(string Name, LogPosition Position) : ReplicationCommand;
+
+/// <summary>Write the owner's acknowledged position last heard (file <c>known-lag</c>; <see cref="LogPosition.Zero"/>: delete it),
+/// so that a restarted standby still knows its lag (<see cref="ReplicationCore.RestoreKnownOwnerAcknowledged"/>). Written at most
+/// once per tick.</summary>
+internal sealed record PersistKnownLagCommand(LogPosition OwnerAcknowledged) : ReplicationCommand;
+
+/// <summary>Publish the owner's mark on its peer at the arbiter (<see cref="LogPosition.Zero"/>: clear it), after the local
+/// <see cref="PersistMarkCommand"/>; report success with <see cref="ReplicationCore.MarkPublished"/>. Until then the owner
+/// acknowledges nothing its peer does not hold.</summary>
+internal sealed record PublishMarkCommand(LogPosition Position) : ReplicationCommand;

@@ -26,6 +26,35 @@ internal sealed partial class ReplicationCore
     /// <summary>Owner: the position at which it marked its peer outdated (<see cref="LogPosition.Zero"/>: not marked).</summary>
     public LogPosition PeerOutdatedAt { get; private set; }
 
+    /// <summary>
+    /// Owner: the peer's outdated mark must also be published at the arbiter (the etcd store / the witness) before an entry the
+    /// peer does not hold is acknowledged: a mark emits <see cref="PublishMarkCommand"/> and acknowledgements beyond what the peer
+    /// confirmed wait until the driver reports it with <see cref="MarkPublished"/> (DRBD's <c>fencing resource-only</c>: the
+    /// primary goes on alone only after the fence-peer handler outdated the peer). Clearing the mark is published too.
+    /// </summary>
+    public bool ArbiterMarks { get; set; }
+
+    /// <summary>Owner: the mark the arbiter confirmed (equal to <see cref="PeerOutdatedAt"/> once published).</summary>
+    public LogPosition PeerMarkPublished { get; private set; }
+
+    /// <summary>Owner: whether acknowledgements beyond the peer's confirmed index wait for the arbiter to hold the mark.</summary>
+    public bool AwaitingArbiterMark => ArbiterMarks && Role == ReplicaRole.Owner && PeerOutdatedAt != LogPosition.Zero && PeerMarkPublished != PeerOutdatedAt;
+
+    /// <summary>The driver published <paramref name="position"/> (<see cref="LogPosition.Zero"/>: the clearing) at the arbiter.</summary>
+    public void MarkPublished(LogPosition position)
+    {
+        if (position != PeerOutdatedAt)
+        {
+            return; // stale: the mark changed meanwhile (a newer command is on its way)
+        }
+
+        PeerMarkPublished = position;
+        if (Role == ReplicaRole.Owner)
+        {
+            UpdateAcknowledged();
+        }
+    }
+
     /// <summary>Standby: the owner's acknowledged position this node must hold before it may own the group (<see cref="LogPosition.Zero"/>: not outdated).</summary>
     public LogPosition OutdatedUntil { get; private set; }
 
@@ -36,6 +65,27 @@ internal sealed partial class ReplicationCore
     public long KnownLagEntries => Role == ReplicaRole.Owner ? 0 : Math.Max(0, KnownOwnerAcknowledged - _log.Last.Index);
 
     private long PeerConfirmed => Mode == ReplicationMode.Received ? PeerReceived : PeerDurable;
+
+    private long _persistedKnownAcknowledged;
+
+    /// <summary>Standby: restores the owner's acknowledged position last heard before a restart (file <c>known-lag</c>), so that
+    /// <see cref="MaxLagOnFailover"/> still applies after the standby restarted without hearing the owner again.</summary>
+    public void RestoreKnownOwnerAcknowledged(LogPosition ownerAcknowledged)
+    {
+        KnownOwnerAcknowledged = ownerAcknowledged.Index;
+        _persistedKnownAcknowledged = ownerAcknowledged.Index;
+    }
+
+    /// <summary>Standby, on a tick: writes the owner's acknowledged index last heard when it changed (at most once a tick, not per
+    /// entry: after a crash the value on disk may be up to one tick old, so the lag it gives may be slightly low).</summary>
+    private void PersistKnownLagIfChanged()
+    {
+        if (KnownOwnerAcknowledged != _persistedKnownAcknowledged)
+        {
+            _persistedKnownAcknowledged = KnownOwnerAcknowledged;
+            _outputs.Add(new PersistKnownLagCommand(KnownOwnerAcknowledged == 0 ? LogPosition.Zero : new LogPosition(_ownerEpoch, KnownOwnerAcknowledged)));
+        }
+    }
 
     /// <summary>Restores the marks read from disk at start.</summary>
     public void RestoreMarks(LogPosition peerOutdatedAt, LogPosition outdatedUntil)
@@ -69,6 +119,7 @@ internal sealed partial class ReplicationCore
     public void Tick(TimeSpan now)
     {
         ResendIfNoProgress(now);
+        PersistKnownLagIfChanged();
         if (Role != ReplicaRole.Owner || DegradeAfter is not { } after || PeerConfirmed >= _durable)
         {
             _waitSince = null;
@@ -115,6 +166,7 @@ internal sealed partial class ReplicationCore
         {
             PeerOutdatedAt = new LogPosition(_epoch, index);
             _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.PeerOutdated, PeerOutdatedAt));
+            PublishPeerMark();
         }
     }
 
@@ -132,6 +184,16 @@ internal sealed partial class ReplicationCore
         {
             PeerOutdatedAt = LogPosition.Zero;
             _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.PeerOutdated, LogPosition.Zero));
+            PublishPeerMark();
+        }
+    }
+
+    /// <summary>Owner: ask the driver to publish the current mark (or its clearing) at the arbiter, after the local file.</summary>
+    private void PublishPeerMark()
+    {
+        if (ArbiterMarks && Role == ReplicaRole.Owner)
+        {
+            _outputs.Add(new PublishMarkCommand(PeerOutdatedAt));
         }
     }
 
@@ -173,7 +235,15 @@ internal sealed partial class ReplicationCore
     /// <summary>This node owns the group now: its own outdated mark and what it heard of the old owner no longer apply.</summary>
     private void OwnMarksOnBecomingOwner()
     {
+        // A mark on the peer restored from disk (or kept from an earlier ownership) is published again: the arbiter may not hold it.
+        PeerMarkPublished = LogPosition.Zero;
+        if (PeerOutdatedAt != LogPosition.Zero)
+        {
+            PublishPeerMark();
+        }
+
         KnownOwnerAcknowledged = 0;
+        PersistKnownLagIfChanged();
         Degraded = false;
         _waitSince = null;
         if (OutdatedUntil != LogPosition.Zero)

@@ -561,6 +561,15 @@ internal sealed partial class ReplicationCore
         if (upTo > Acknowledged)
         {
             BeforeAcknowledge(upTo);
+            if (AwaitingArbiterMark)
+            {
+                // Nothing the peer does not hold is acknowledged until the arbiter holds the mark (see ArbiterMarks).
+                upTo = Math.Min(upTo, Math.Max(Acknowledged, PeerConfirmed));
+            }
+        }
+
+        if (upTo > Acknowledged)
+        {
             Acknowledged = upTo;
             _outputs.Add(new AcknowledgeCommand(upTo));
             Apply(upTo);

@@ -16,6 +16,9 @@ internal static class OutdatedFile
     /// <summary>This node's own mark (it was told it is outdated).</summary>
     public const string Outdated = "outdated";
 
+    /// <summary>A standby's known lag: the owner's epoch and acknowledged index it last heard (same format, not a mark).</summary>
+    public const string KnownLag = "known-lag";
+
     /// <summary>Reads the mark (<see cref="LogPosition.Zero"/> if there is no file).</summary>
     /// <exception cref="ReplicationLogCorruptException">The file fails its checksum.</exception>
     public static LogPosition Read(string directory, string name)

@@ -96,4 +96,29 @@ public interface ILeaseStore
     /// <param name="cancellationToken">Ends the watch.</param>
     /// <returns>Completes when the watch ends.</returns>
     Task WatchDeletionsAsync(string prefix, Action<string> onDeleted, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// In one transaction: puts <paramref name="key"/> = <paramref name="value"/> (no lease: it stays until deleted) only if
+    /// <paramref name="holderKey"/> exists with the value <paramref name="holderValue"/>, so that only the current holder of a
+    /// group writes (a deposed holder's write fails). Used for records that must outlive a lease, such as HaKit.Replication's
+    /// outdated mark. A store without it throws <see cref="NotSupportedException"/> (the default).
+    /// </summary>
+    /// <param name="holderKey">The key whose holder may write (a group's lease key).</param>
+    /// <param name="holderValue">The value it must hold (the writing node's name).</param>
+    /// <param name="key">The key written.</param>
+    /// <param name="value">The value written.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Whether the key was written (<see langword="false"/>: <paramref name="holderKey"/> is absent or held by another).</returns>
+    ValueTask<bool> PutIfHolderAsync(string holderKey, string holderValue, string key, string value, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"{Name} does not support guarded writes");
+
+    /// <summary>In one transaction: deletes <paramref name="key"/> only if <paramref name="holderKey"/> holds <paramref name="holderValue"/>
+    /// (see <see cref="PutIfHolderAsync"/>). Deleting an absent key succeeds. A store without it throws <see cref="NotSupportedException"/>.</summary>
+    /// <param name="holderKey">The key whose holder may delete.</param>
+    /// <param name="holderValue">The value it must hold.</param>
+    /// <param name="key">The key deleted.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>Whether the guard held (the key is absent now).</returns>
+    ValueTask<bool> DeleteIfHolderAsync(string holderKey, string holderValue, string key, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"{Name} does not support guarded writes");
 }
