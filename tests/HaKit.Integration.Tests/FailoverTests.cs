@@ -96,6 +96,7 @@ public sealed class FailoverTests
     }
 
     [Test]
+    [Property(Preset, "Lan")] // a handover is announced at once, whatever the interval; Fast without real-time scheduling fails over falsely on a loaded machine (2 runs in 6 at load 25)
     public async Task SIGTERM_hands_the_group_over_gracefully_with_one_server_at_a_time()
     {
         var (a, b) = await StartOwnerA();

@@ -49,7 +49,8 @@ internal readonly record struct HeartbeatRepeatRule(TimeSpan RepeatAfter, TimeSp
 /// announcement number, which receivers take as proof of life only (the content was already applied); a probe flag is not repeated.
 /// It stays silent once the loop has not finished a step for <see cref="HeartbeatRepeatRule.StaleAfter"/> (below the peer's dead
 /// time), so a frozen loop is still seen as this node's death. Under <c>HaKit:RealtimePriority</c> the thread runs one real-time
-/// priority above the node's other threads.
+/// priority above the node's other threads. On Linux with the system clock it blocks on a <see cref="KernelTimer"/> that each
+/// <see cref="Sent"/> pushes back, so a loop that sends on time never wakes it.
 /// </summary>
 internal sealed class HeartbeatSender : IDisposable
 {
@@ -67,11 +68,13 @@ internal sealed class HeartbeatSender : IDisposable
     private readonly byte[] _current;
     private readonly byte[][] _packets;
     private readonly AutoResetEvent _wake = new(false);
+    private readonly KernelTimer? _timer; // the system clock on Linux: armed by every Sent, so a healthy loop never wakes this thread
     private int _pendingLength = -1;
     private int _currentLength = -1;
     private int _pendingVersion;
     private int _currentVersion;
     private long _lastSent;
+    private long _wakes;
     private Thread? _thread;
     private volatile bool _stopping;
 
@@ -101,7 +104,17 @@ internal sealed class HeartbeatSender : IDisposable
         _current = new byte[maxPacketSize];
         _packets = [.. _links.Select(_ => new byte[maxPacketSize])];
         _lastSent = time.GetTimestamp();
+        _timer = ReferenceEquals(time, TimeProvider.System) ? KernelTimer.TryCreate() : null;
     }
+
+    /// <summary>
+    /// Whether the thread waits on a kernel timer that every <see cref="Sent"/> pushes back (Linux, system clock): while the loop
+    /// sends on time the thread never wakes. Otherwise it wakes at each would-be repeat and finds the loop's send.
+    /// </summary>
+    internal bool UsesKernelTimer => _timer is not null;
+
+    /// <summary>How many times the thread woke to look at the loop's sends (after its first look).</summary>
+    internal long Wakes => Interlocked.Read(ref _wakes);
 
     /// <summary>Heartbeats this thread repeated so far.</summary>
     public long Repeats { get; private set; }
@@ -127,6 +140,7 @@ internal sealed class HeartbeatSender : IDisposable
         }
 
         Interlocked.Exchange(ref _lastSent, _time.GetTimestamp());
+        _timer?.Arm(_rule.RepeatAfter);
     }
 
     /// <summary>Stops the thread (bounded wait); no repeat goes out afterwards.</summary>
@@ -134,6 +148,7 @@ internal sealed class HeartbeatSender : IDisposable
     {
         _stopping = true;
         _wake.Set();
+        _timer?.Arm(TimeSpan.Zero);
         if (_thread is { } t && t != Thread.CurrentThread)
         {
             t.Join(TimeSpan.FromSeconds(2));
@@ -145,6 +160,7 @@ internal sealed class HeartbeatSender : IDisposable
     {
         Stop();
         _wake.Dispose();
+        _timer?.Dispose();
     }
 
     private TimeSpan NodeTime(long timestamp) => _time.GetElapsedTime(_startTimestamp, timestamp);
@@ -186,10 +202,23 @@ internal sealed class HeartbeatSender : IDisposable
                 }
 
                 var wait = wakeAt - NodeTime(_time.GetTimestamp());
-                if (wait > TimeSpan.Zero)
+                if (_timer is { } timer)
+                {
+                    // The loop's next send pushes this back; only a late loop (or the 1 s real-time check) wakes the thread.
+                    timer.Arm(wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
+                    if (_stopping)
+                    {
+                        break; // Stop armed the timer to fire at once before this thread's own setting replaced it
+                    }
+
+                    _ = timer.Wait(_realtimePriority > 0 ? TimeSpan.FromSeconds(1) : Timeout.InfiniteTimeSpan);
+                }
+                else if (wait > TimeSpan.Zero)
                 {
                     _wake.WaitOne(wait);
                 }
+
+                Interlocked.Increment(ref _wakes);
             }
         }
         catch (Exception ex) when (ex is ObjectDisposedException)

@@ -43,6 +43,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     private TimeSpan _extraWake = TimeSpan.MaxValue; // own wait: the earliest WakeAt (under _inboxGate)
     private Action? _tick;
     private int _dueBarrier = -1; // own wait: inputs still to run before a due tick (under _inboxGate; -1: none counted)
+    private bool _waiting; // the loop thread is in Monitor.Wait on _inboxGate (under _inboxGate)
     private long _lastStep;
     private volatile ClusterStatus? _status;
 
@@ -162,14 +163,51 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
             }
 
             _inbox.Enqueue(work);
-            if (_inbox.Count == 1)
+            if (_waiting)
             {
-                Monitor.Pulse(_inboxGate); // only the loop thread waits, and only on an empty queue
+                // Only the loop thread waits. It may sleep with deferred work queued (PostDeferred), so "the queue was empty" is
+                // not the test: whether it sleeps is.
+                _waiting = false;
+                Monitor.Pulse(_inboxGate);
             }
         }
 
         return true;
     }
+
+    /// <summary>
+    /// Queues work that may wait for the loop's next planned wake-up, without waking the loop (any thread): the loop runs it when it
+    /// next wakes, before that wake-up's tick and in order with every other input. Used for inputs that change nothing a timely
+    /// step depends on (a heartbeat that only proves life again, arriving with its own receive time). Queued only when the loop
+    /// waits for its deadlines itself (the system clock) and its next wake-up is planned within <paramref name="within"/>;
+    /// otherwise nothing is queued and the caller posts as usual.
+    /// </summary>
+    /// <param name="work">The work.</param>
+    /// <param name="within">How long the work may wait at most.</param>
+    /// <returns>Whether the work was queued.</returns>
+    public bool PostDeferred(Action work, TimeSpan within)
+    {
+        lock (_inboxGate)
+        {
+            if (_inboxCompleted || !_waitsItself || !_ticking)
+            {
+                return false;
+            }
+
+            var due = _wakeFor < _extraWake ? _wakeFor : _extraWake;
+            if (due == TimeSpan.MaxValue || due - Now > within)
+            {
+                return false;
+            }
+
+            _inbox.Enqueue(work);
+            DeferredPosts++;
+            return true;
+        }
+    }
+
+    /// <summary>How many inputs were queued with <see cref="PostDeferred"/> (under the queue's lock; for tests and diagnostics).</summary>
+    internal long DeferredPosts { get; private set; }
 
     /// <summary>Tracks work running outside the loop (resource actions, arbiter calls, fencing).</summary>
     public void Track(Task task)
@@ -321,7 +359,10 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
                         if (_inbox.Count == 0)
                         {
                             // Whole milliseconds, rounded up: the wait counts on the monotonic clock and never ends before the deadline.
+                            // Deferred inputs queued during the wait wait with it (they run first when it is due).
+                            _waiting = true;
                             _ = Monitor.Wait(_inboxGate, (int)Math.Min(Math.Ceiling(remaining.TotalMilliseconds), int.MaxValue - 1));
+                            _waiting = false;
                             continue;
                         }
                     }
@@ -337,7 +378,9 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
                     return null;
                 }
 
+                _waiting = true;
                 Monitor.Wait(_inboxGate);
+                _waiting = false;
             }
         }
     }

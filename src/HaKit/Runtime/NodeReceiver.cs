@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using HaKit.Diagnostics;
+using HaKit.Ownership;
 using HaKit.Transport;
 using HaKit.Wire;
 using Microsoft.Extensions.Logging;
@@ -27,6 +28,7 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
     private readonly LogAggregator _faults = new(logger, time);
     private readonly LogAggregator _drops = new(logger, time);
     private readonly ConcurrentDictionary<string, string[]> _dropKeys = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HeardFrom> _heard = new(StringComparer.Ordinal); // lock: itself
     private int _pending;
 
     /// <summary>
@@ -59,6 +61,72 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
         return map;
     }
 
+    /// <summary>
+    /// How long a heartbeat that only proves life (<see cref="OnlyProvesLife"/>) may wait for the loop's next planned wake-up instead of
+    /// waking it (<see cref="NodeLoop.PostDeferred"/>); <see cref="TimeSpan.Zero"/>: every heartbeat wakes the loop. The node sets
+    /// its heartbeat interval: an idle loop wakes for its own heartbeats anyway, and takes the peers' with it.
+    /// </summary>
+    internal TimeSpan DeferWithin { get; init; }
+
+    /// <summary>
+    /// Whether a received heartbeat only proves life again: the same sender incarnation announcing the same as its previous
+    /// heartbeat (every field but the announcement number), no probe and no goodbye, on a link that carried the sender's previous
+    /// heartbeat at most 1.5 × <see cref="DeferWithin"/> earlier (a steady flow: nothing the detector could have marked late). The
+    /// core gains nothing from taking it at once: its receive time goes with it, and the loop's next wake-up runs it before the
+    /// tick. Anything else (a new role, epoch, handoff, a probe, the first heartbeat after a gap or a restart) wakes the loop.
+    /// Records the heartbeat as the sender's latest in any case. Thread-safe (each link receives on its own thread).
+    /// </summary>
+    internal bool OnlyProvesLife(string sender, string link, ulong incarnation, HeartbeatMessage heartbeat, TimeSpan now)
+    {
+        if (DeferWithin <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        lock (_heard)
+        {
+            if (!_heard.TryGetValue(sender, out var heard))
+            {
+                heard = new HeardFrom();
+                _heard.Add(sender, heard);
+            }
+
+            var steady = heard.Incarnation == incarnation
+                && heard.Last is { } last
+                && SameAnnouncement(last, heartbeat)
+                && heard.ArrivalByLink.TryGetValue(link, out var previous)
+                && now - previous <= DeferWithin + DeferWithin / 2;
+            if (heard.Incarnation != incarnation)
+            {
+                heard.ArrivalByLink.Clear();
+            }
+
+            heard.Incarnation = incarnation;
+            heard.Last = heartbeat;
+            heard.ArrivalByLink[link] = now;
+            return steady;
+        }
+    }
+
+    /// <summary>Whether two heartbeats of one sender announce the same (every field but the announcement number), neither a probe nor a goodbye.</summary>
+    internal static bool SameAnnouncement(HeartbeatMessage a, HeartbeatMessage b)
+    {
+        if (a.Probe || b.Probe || a.Leaving || b.Leaving || a.Priority != b.Priority || a.Reachability != b.Reachability || a.Groups.Count != b.Groups.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < a.Groups.Count; i++)
+        {
+            if (a.Groups[i] != b.Groups[i])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     /// <summary>Heartbeats posted to the loop and not yet taken in.</summary>
     internal int PendingHeartbeats => Volatile.Read(ref _pending);
 
@@ -80,11 +148,17 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
             var now = loop.Now;
             var sender = routed.Sender!;
             var incarnation = routed.Incarnation;
-            if (!loop.Post(() =>
-                {
-                    Interlocked.Decrement(ref _pending);
-                    loop.Core.Receive(now, sender, linkName, incarnation, heartbeat);
-                }))
+            Action deliver = () =>
+            {
+                Interlocked.Decrement(ref _pending);
+                loop.Core.Receive(now, sender, linkName, incarnation, heartbeat);
+            };
+            if (OnlyProvesLife(sender, linkName, incarnation, heartbeat, now) && loop.PostDeferred(deliver, DeferWithin))
+            {
+                return;
+            }
+
+            if (!loop.Post(deliver))
             {
                 Interlocked.Decrement(ref _pending);
             }
@@ -165,5 +239,13 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
         {
             RuntimeLog.DatagramsDropping(logger, link, ReasonNames[(int)reason], _drops.Interval.TotalSeconds);
         }
+    }
+
+    /// <summary>The latest heartbeat of one sender, and when each link last carried one (<see cref="OnlyProvesLife"/>).</summary>
+    private sealed class HeardFrom
+    {
+        public ulong Incarnation;
+        public HeartbeatMessage? Last;
+        public readonly Dictionary<string, TimeSpan> ArrivalByLink = new(StringComparer.Ordinal);
     }
 }

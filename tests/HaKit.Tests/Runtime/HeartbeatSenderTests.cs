@@ -123,6 +123,63 @@ public sealed class HeartbeatSenderTests
     }
 
     [Test]
+    public async Task While_the_loop_sends_on_time_the_thread_sleeps_and_it_repeats_once_the_loop_stops_sending()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Ignore("the kernel timer (timerfd) is Linux only; elsewhere the thread wakes at each would-be repeat");
+        }
+
+        using var kit = new WireKit();
+        var ring = kit.Ring();
+        var sender = kit.Codec("alpha", ring);
+        var receiver = kit.Codec("beta", ring);
+        (int pa, int pb) = UdpPorts.TwoFree(IPAddress.Loopback);
+        var a = new IPEndPoint(IPAddress.Loopback, pa);
+        var b = new IPEndPoint(IPAddress.Loopback, pb);
+        await using var linkA = new UdpUnicastTransport("lan0", a, [b], 1400);
+        await using var linkB = new UdpUnicastTransport("lan0", b, [a], 1400);
+        var heard = new OpeningReceiver(receiver);
+        await linkA.StartAsync(new RecordingReceiver(), CancellationToken.None);
+        await linkB.StartAsync(heard, CancellationToken.None);
+
+        var time = TimeProvider.System;
+        var rule = new HeartbeatRepeatRule(RepeatAfter: Ms(500), StaleAfter: Ms(5000));
+        using var metrics = new HaKitMetrics();
+        using var thread = new HeartbeatSender([linkA], sender, 1400, rule, time, time.GetTimestamp(), time.GetTimestamp, realtimePriority: 0, metrics, NullLogger.Instance);
+        Assert.That(thread.UsesKernelTimer, Is.True);
+        thread.Sent([4, 5, 6]);
+        thread.Start();
+
+        // The "loop" sends every 25 ms for a second: far inside the 500 ms after which the thread repeats.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(1))
+        {
+            thread.Sent([4, 5, 6]);
+            Thread.Sleep(25);
+        }
+
+        var wakesWhileSending = thread.Wakes;
+        var repeatsWhileSending = thread.Repeats;
+
+        // The loop stops sending (but keeps stepping): the kernel timer fires and the thread repeats.
+        var deadline = clock.Elapsed + TimeSpan.FromSeconds(10);
+        while (heard.Count < 2 && clock.Elapsed < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        thread.Stop();
+        Assert.Multiple(() =>
+        {
+            Assert.That(repeatsWhileSending, Is.Zero, "nothing repeated while the loop sent on time");
+            Assert.That(wakesWhileSending, Is.Zero, "and the thread did not even wake to check");
+            Assert.That(heard.Count, Is.GreaterThanOrEqualTo(2), "repeats went out once the loop stopped sending");
+            Assert.That(heard.Payloads.Distinct(), Is.EqualTo(new[] { "4,5,6" }));
+        });
+    }
+
+    [Test]
     public async Task A_repeat_allocates_nothing()
     {
         using var kit = new WireKit();

@@ -23,7 +23,10 @@ public class NextDeadlineTests
 
     private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
 
-    private static OwnershipCore NewCore(params GroupConfig[] groups) => new(
+    private static OwnershipCore NewCore(params GroupConfig[] groups) => NewCore(Interval, groups);
+
+    /// <summary>A core whose timing is <paramref name="interval"/> and the fixed test values scaled with it (ticks, warn and dead times).</summary>
+    private static OwnershipCore NewCore(TimeSpan interval, params GroupConfig[] groups) => new(
         new CoreConfig
         {
             LocalNode = "a",
@@ -31,14 +34,14 @@ public class NextDeadlineTests
             Peers = [new PeerConfig("b", 100)],
             Links = ["lan0"],
             Groups = groups,
-            Interval = Interval,
-            TickInterval = Tick,
+            Interval = interval,
+            TickInterval = Tick * (interval / Interval),
             LocalPauseThreshold = Pause,
             ArbiterRetryInterval = Ms(500),
             FenceRetryInterval = Ms(500),
             LeaseDriftMargin = Ms(100),
         },
-        new FailureDetectorFactory(new TimingOptions { Interval = Interval, WarnTime = Warn, DeadTime = Dead, InitialDeadTime = Ms(2000), TickInterval = Tick }, new DetectorOptions()),
+        new FailureDetectorFactory(new TimingOptions { Interval = interval, WarnTime = Warn * (interval / Interval), DeadTime = Dead * (interval / Interval), InitialDeadTime = Ms(2000) * (interval / Interval), TickInterval = Tick * (interval / Interval) }, new DetectorOptions()),
         new Dictionary<string, ulong>(),
         TimeSpan.Zero);
 
@@ -272,6 +275,72 @@ public class NextDeadlineTests
     }
 
     [Test]
+    public async Task A_deferred_input_waits_for_the_planned_wake_up_and_runs_before_its_tick_and_an_input_posted_after_it_wakes_the_loop_at_once()
+    {
+        // A 2 s interval: the loop sleeps about 2 s between heartbeats, so "at once" and "at the planned wake-up" are far apart.
+        var interval = TimeSpan.FromSeconds(2);
+        var loop = new NodeLoop(TimeProvider.System, NullLogger.Instance);
+        loop.StartClock();
+        loop.Open(NewCore(interval));
+        var executor = new Recorder(loop);
+        using var cancel = new CancellationTokenSource();
+        loop.Run(executor, cancel.Token);
+        Assert.That(loop.PostDeferred(() => { }, TimeSpan.FromSeconds(10)), Is.False, "not before the ticks started: nothing is planned");
+        loop.StartTicks();
+        try
+        {
+            await UntilAsync(() => executor.Heartbeats.Count >= 1);
+            await IdleAsync(loop);
+            Thread.Sleep(50); // the loop sleeps until its next heartbeat, about 2 s after the first
+            var armed = loop.ArmedFor;
+            Assert.That(loop.PostDeferred(() => { }, Ms(10)), Is.False, "the planned wake-up is further away than the input may wait");
+
+            var posted = loop.Now;
+            TimeSpan? deferredRan = null;
+            var beatsWhenRan = -1;
+            Assert.That(loop.PostDeferred(() => { deferredRan = loop.Now; beatsWhenRan = executor.Heartbeats.Count; }, interval * 2), Is.True);
+            await UntilAsync(() => deferredRan is not null);
+            Assert.Multiple(() =>
+            {
+                Assert.That(deferredRan, Is.GreaterThanOrEqualTo(armed), "it waited for the planned wake-up");
+                Assert.That(deferredRan - posted, Is.GreaterThan(interval / 2), "it did not wake the loop");
+                Assert.That(beatsWhenRan, Is.EqualTo(1), "it ran before that wake-up's tick sent the next heartbeat");
+            });
+
+            await UntilAsync(() => executor.Heartbeats.Count >= 2);
+            await IdleAsync(loop);
+            Thread.Sleep(50);
+            var order = new List<string>();
+            posted = loop.Now;
+            TimeSpan? urgentRan = null;
+            Assert.That(loop.PostDeferred(() => order.Add("deferred"), interval * 2), Is.True);
+            Assert.That(loop.Post(() => { order.Add("urgent"); urgentRan = loop.Now; }), Is.True);
+            await UntilAsync(() => urgentRan is not null);
+            Assert.Multiple(() =>
+            {
+                Assert.That(urgentRan - posted, Is.LessThan(interval / 2), "an input posted behind a deferred one still wakes the sleeping loop");
+                Assert.That(order, Is.EqualTo(new[] { "deferred", "urgent" }), "in the order they were queued");
+                Assert.That(loop.DeferredPosts, Is.EqualTo(2));
+            });
+        }
+        finally
+        {
+            await cancel.CancelAsync();
+            await loop.StopAsync().WaitAsync(Wait);
+        }
+    }
+
+    [Test]
+    public void On_virtual_time_nothing_is_deferred()
+    {
+        var loop = new NodeLoop(new FakeTimeProvider(), NullLogger.Instance);
+        loop.StartClock();
+        loop.Open(NewCore());
+        loop.StartTicks();
+        Assert.That(loop.PostDeferred(() => { }, TimeSpan.FromHours(1)), Is.False, "the timer path queues its ticks: inputs are posted as they come");
+    }
+
+    [Test]
     public void The_freeze_guard_measures_a_stall_from_the_planned_wake_up()
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
@@ -288,6 +357,17 @@ public class NextDeadlineTests
         Assert.That(freeze.BeginStep(), Is.True, "late by more than the threshold against the planned wake-up");
         time.Advance(Tick + Pause + Ms(1));
         Assert.That(freeze.BeginStep(), Is.True, "with no later plan: late against the last step plus a tick, as before");
+    }
+
+    /// <summary>Waits (bounded by <see cref="Wait"/>) until <paramref name="condition"/> holds.</summary>
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.That(clock.Elapsed, Is.LessThan(Wait), "timed out waiting for the loop");
+            await Task.Delay(5);
+        }
     }
 
     /// <summary>Waits (bounded) until the loop has run everything queued so far, including the re-arm after it.</summary>
