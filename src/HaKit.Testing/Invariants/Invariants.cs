@@ -52,6 +52,13 @@ public static class Invariants
             list.Add(new RenewalHoldsKeyInvariant());
         }
 
+        if (options.Replication is not null)
+        {
+            list.Add(new DurableAckedNeverLostInvariant());
+            list.Add(new NoConflictingApplyInvariant());
+            list.Add(new OutdatedNeverPromotedInvariant(OutdatedNeverPromotedInvariant.IsQuorum(options.Cluster.Arbiter.Mode)));
+        }
+
         return list;
     }
 
