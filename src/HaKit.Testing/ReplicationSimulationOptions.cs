@@ -28,6 +28,13 @@ public sealed class ReplicationSimulationOptions
     /// <summary>Duration of one fdatasync of the simulated disk. <value>Default 0.2-3 ms.</value></summary>
     public DurationRange FsyncDuration { get; set; } = DurationRange.Ms(0.2, 3);
 
+    /// <summary>While faults are on, the chance that an fdatasync is slow (a busy disk): it then takes <see cref="SlowFsyncDuration"/>.
+    /// <value>Default 0.1.</value></summary>
+    public double SlowFsync { get; set; } = 0.1;
+
+    /// <summary>Duration of a slow fdatasync. <value>Default 20-300 ms.</value></summary>
+    public DurationRange SlowFsyncDuration { get; set; } = DurationRange.Ms(20, 300);
+
     /// <summary>The chance that a crash leaves a torn partial record after the last synced one (else the unsynced tail is lost
     /// whole, or kept up to a record boundary). <value>Default 0.3.</value></summary>
     public double TornWrite { get; set; } = 0.3;

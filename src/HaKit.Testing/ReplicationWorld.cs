@@ -53,6 +53,13 @@ internal sealed class ReplicationWorld
     /// acknowledges Durable entries it may still lose in a crash.</summary>
     public bool PlantAckBeforeFsync { get; set; }
 
+    /// <summary>Planted bug (PlantedBugTests): the driver drops the entries cut from the log instead of handing them to the
+    /// divergence callback (as if <c>ReplicatedLog.ReportDiverged</c> skipped the callback).</summary>
+    public bool PlantDropDivergence { get; set; }
+
+    /// <summary>Planted bug (PlantedBugTests): the resource's start skips the promotion refusal (an outdated node takes over).</summary>
+    public bool PlantIgnoreRefusal { get; set; }
+
     /// <summary>Every entry acknowledged to an appender, in order.</summary>
     public List<AcknowledgedEntry> AcknowledgedEntries { get; } = [];
 

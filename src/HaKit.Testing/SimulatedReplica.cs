@@ -44,6 +44,9 @@ internal sealed class SimulatedReplica
 
     public ReplicationCore Core { get; }
 
+    /// <summary>The highest index this node's state machine applied.</summary>
+    public long Applied => Core.Applied;
+
     /// <summary>The stream this process is connected on (0: none).</summary>
     public int StreamId { get; private set; }
 
@@ -129,7 +132,7 @@ internal sealed class SimulatedReplica
             }
 
             Execute();
-            if (Core.PromotionRefusal() is { } refusal)
+            if (Core.PromotionRefusal() is { } refusal && !_world.PlantIgnoreRefusal)
             {
                 _sim.Record(_node.Name, "repl", $"refuses to own epoch {epoch}: {refusal}");
                 return ResourceResult.PermanentOnNode($"cannot own it in epoch {epoch}: {refusal}");
@@ -221,7 +224,9 @@ internal sealed class SimulatedReplica
 
         _flushing = true;
         var flush = _disk.BeginFlush();
-        _sim.Later(_node, _sim.Draw(_world.Options.FsyncDuration), () =>
+        var options = _world.Options;
+        var duration = _sim.FaultsActive && _sim.Chance(options.SlowFsync) ? _sim.Draw(options.SlowFsyncDuration) : _sim.Draw(options.FsyncDuration);
+        _sim.Later(_node, duration, () =>
         {
             _flushing = false;
             if (_disk.EndFlush(flush))
@@ -291,7 +296,11 @@ internal sealed class SimulatedReplica
                     _sim.Record(_node.Name, "repl", $"log cut after {truncate.NewLast}");
                     break;
                 case DivergedCommand diverged:
-                    _world.Diverged(_node, diverged.Diverged);
+                    if (!_world.PlantDropDivergence)
+                    {
+                        _world.Diverged(_node, diverged.Diverged);
+                    }
+
                     _sim.Record(_node.Name, "repl", $"divergence callback: {diverged.Diverged.Entries.Count} entries ({diverged.Diverged.Kind}, owner epoch {diverged.Diverged.OwnerEpoch})");
                     break;
                 case RestoreLocalSnapshotCommand restore:

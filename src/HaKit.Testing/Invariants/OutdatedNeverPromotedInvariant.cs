@@ -41,5 +41,10 @@ internal sealed class OutdatedNeverPromotedInvariant(bool quorum) : IInvariant
         return null;
     }
 
+    /// <summary>Whether the arbiter carries the owner's outdated mark on its peer (the etcd key, the witness), so that the peer's
+    /// mark binds in the quorum modes. Off until that path is built: with it on, seeds where an owner marked its partitioned peer
+    /// and the peer then took over fail (Etcd/Witness, e.g. replication seeds 34, 35, 36).</summary>
+    internal static bool PeerMarkThroughArbiter => false;
+
     internal static bool IsQuorum(ArbiterMode mode) => mode is ArbiterMode.Etcd or ArbiterMode.Witness;
 }
