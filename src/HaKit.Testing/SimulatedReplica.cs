@@ -332,6 +332,11 @@ internal sealed class SimulatedReplica
 
     private void ApplyUpTo(long upTo)
     {
+        if (upTo > Core.Log.Last.Index)
+        {
+            throw new InvalidOperationException($"node {_node.Name}: the core asks to apply up to index {upTo} (state machine at {_smApplied}) but its log ends at {Core.Log.Last}");
+        }
+
         for (var index = _smApplied + 1; index <= upTo; index++)
         {
             _world.Applied(_node, Core.Log.Get(index));

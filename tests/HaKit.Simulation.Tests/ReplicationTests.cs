@@ -76,6 +76,7 @@ public sealed class ReplicationTests
 
     /// <summary>Replication seeds of the CI range that the planted bugs fail (docs/testing.md, "Planted bugs").</summary>
     [TestCase("ack-before-fsync")]
+    [TestCase("drop-divergence")]
     public void A_planted_replication_bug_is_caught_by_seeds_of_the_CI_range(string plant)
     {
         var (seeds, invariant) = Plants[plant];
@@ -113,7 +114,7 @@ public sealed class ReplicationTests
     {
         ["ack-before-fsync"] = ([48, 198, 201, 261, 267], "durable-acked-never-lost"),
         ["ignore-refusal"] = ([], "outdated-never-promoted"),
-        ["drop-divergence"] = ([], "no-conflicting-apply-without-divergence"),
+        ["drop-divergence"] = ([4, 7, 19, 21, 42], "no-conflicting-apply-without-divergence"),
     };
 
     private static ConcurrentDictionary<int, string> Sweep(int from, int count, string? plant)
