@@ -320,10 +320,16 @@ internal sealed class SimulatedReplica
 
                     _sim.Record(_node.Name, "repl", $"mark {mark.Name} {(mark.Position == LogPosition.Zero ? "cleared" : $"set at {mark.Position}")}");
                     break;
-                case CompactCommand:
-                    break;
-                default:
+                case SendSnapshotCommand or InstallSnapshotCommand:
                     throw new InvalidOperationException($"the simulator does not take snapshots, yet the core asked for {outputs[i]}");
+                default:
+                    // Compaction (no snapshots here), and commands the simulator does not model (trace only).
+                    if (outputs[i] is not CompactCommand)
+                    {
+                        _sim.Record(_node.Name, "repl", $"not simulated: {outputs[i]}");
+                    }
+
+                    break;
             }
         }
 
