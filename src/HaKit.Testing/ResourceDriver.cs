@@ -26,6 +26,12 @@ internal sealed class ResourceDriver(Simulation sim)
         foreach (var g in n.Options.Groups)
         {
             var resources = (sim.Options.ResourceFactory?.Invoke(n.Name, g) ?? g.Resources.Select(r => (IResource)new SimulatedResource(r)).ToArray()).ToArray();
+            if (sim.Replication is { } replication && replication.Group == g.Name)
+            {
+                // As ReplicationResource in production: first in its group (the data is there before the resources that serve it).
+                resources = [replication.ResourceFor(n), .. resources];
+            }
+
             if (resources.Length == 0)
             {
                 throw new HaKitConfigurationException([$"HaKit:Groups:{g.Name}:Resources = (none): group {g.Name} has no resources on node {n.Name}; list them in GroupOptions.Resources or return them from SimulationOptions.ResourceFactory"]);

@@ -29,6 +29,7 @@ public sealed partial class Simulation
             g.Action?.Cancel();
         }
 
+        _replication?.Crash(n);
         n.WatchStop?.Cancel();
         n.WatchStop?.Dispose();
         n.WatchStop = null;

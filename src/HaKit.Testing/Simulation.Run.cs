@@ -24,6 +24,7 @@ public sealed partial class Simulation
             Boot(n);
         }
 
+        _replication?.Start();
         if (_leaseStore is not null)
         {
             ScheduleGlobal(LessorInterval, ExpireStoreLeases);

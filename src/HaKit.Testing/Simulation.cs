@@ -41,6 +41,7 @@ public sealed partial class Simulation : IDisposable
     //   Simulation.Fencing.cs                            fencing
     //   ResourceDriver.cs, GroupRuntime.cs               resource groups
     //   Simulation.Wire.cs                               heartbeats on the links: codec, network faults, receive path
+    //   ReplicationWorld.cs, SimulatedReplica*.cs        replication (SimulationOptions.Replication): disk, stream, driver
     //   TraceFormat.cs                                   how trace lines are written
     private readonly PriorityQueue<ScheduledEvent, (long At, long Seq)> _queue = new();
     private readonly LinkCuts _cuts = new();
@@ -62,6 +63,7 @@ public sealed partial class Simulation : IDisposable
     private readonly OperatorActions _operators;
     private readonly ChaosSchedule _chaos;
     private readonly InMemoryLeaseStore? _leaseStore;
+    private readonly ReplicationWorld? _replication;
     private readonly SimulatedWitness? _witness;
     private TimeSpan _storeDownUntil;
     private long _seq;
@@ -114,6 +116,7 @@ public sealed partial class Simulation : IDisposable
         FaultsEndAt = options.FaultDuration;
         Bounds = SimulationBounds.From(options);
         _invariants = [.. options.Invariants ?? Invariants.Default(options)];
+        _replication = options.Replication is { } replication ? new ReplicationWorld(this, replication, cluster) : null;
         _resources = new ResourceDriver(this);
         _operators = new OperatorActions(this);
         _chaos = new ChaosSchedule(this, _operators);
@@ -127,6 +130,9 @@ public sealed partial class Simulation : IDisposable
 
     /// <summary>Global virtual time.</summary>
     public TimeSpan Now { get; private set; }
+
+    /// <summary>Replication in the simulation (<see cref="SimulationOptions.Replication"/>); null when off.</summary>
+    internal ReplicationWorld? Replication => _replication;
 
     /// <summary>Steps executed so far.</summary>
     public long Steps { get; private set; }
@@ -252,6 +258,7 @@ public sealed partial class Simulation : IDisposable
         n.Core = new OwnershipCore(CoreConfig.FromOptions(n.Options, agents.Length > 0), FailureDetectorFactory.FromOptions(n.Options), n.State.Epochs, TimeSpan.Zero);
         n.Voter = _witness is null ? null : CreateVoter(n);
         StartWatch(n);
+        _replication?.Boot(n);
         _resources.CreateGroups(n);
         n.Executor = CreateExecutor(n);
 

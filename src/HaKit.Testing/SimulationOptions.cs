@@ -252,6 +252,10 @@ public sealed class SimulationOptions
     /// <summary>The resources of a group on a node; called at every (re)start of a node process. <value>Default: one <see cref="SimulatedResource"/> per name in <see cref="GroupOptions.Resources"/>.</value></summary>
     public Func<string, GroupOptions, IReadOnlyList<IResource>>? ResourceFactory { get; set; }
 
+    /// <summary>Replication of one group between the two nodes (the real protocol core over a simulated disk and stream, a workload
+    /// appending on the owner, and the replication invariants); <see langword="null"/>: off. <value>Default off.</value></summary>
+    public ReplicationSimulationOptions? Replication { get; set; }
+
     /// <summary>The invariants checked after every step. <value>Default: <see cref="Invariants.Default"/>.</value></summary>
     public IList<IInvariant>? Invariants { get; set; }
 

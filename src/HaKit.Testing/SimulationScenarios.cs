@@ -1,3 +1,5 @@
+using HaKit.Replication;
+
 namespace HaKit.Testing;
 
 /// <summary>Arbiter and fencing set-ups the seed sweep covers.</summary>
@@ -243,6 +245,50 @@ public static class SimulationScenarios
     /// <summary>Lease modes: the scenario of a seed (<see cref="LeaseSetupOf"/>, and the fault mix <c>(seed / 2) mod</c> the number of <see cref="Mixes"/>).</summary>
     /// <param name="seed">The seed.</param>
     public static SimulationOptions ForLeaseSeed(int seed) => Create(seed, LeaseSetupOf(seed), Mixes[(int)((uint)seed / 2 % (uint)Mixes.Count)], IsEdgeBiased(seed));
+
+    /// <summary>The two-node set-ups replication seeds cycle through (every set-up but <see cref="ArbiterSetup.EtcdThreeNodes"/>:
+    /// a group replicates between two nodes).</summary>
+    public static IReadOnlyList<ArbiterSetup> ReplicationSetups { get; } =
+        [ArbiterSetup.TwoNodePlain, ArbiterSetup.TwoNodePing, ArbiterSetup.TwoNodeFencing, ArbiterSetup.TwoNodePingFencing, ArbiterSetup.Etcd, ArbiterSetup.Witness, ArbiterSetup.TwoNodeIpfail];
+
+    /// <summary>Replication: the mode a seed runs with (seed mod 3: Durable, Received, Async).</summary>
+    /// <param name="seed">The seed.</param>
+    public static ReplicationMode ReplicationModeOf(int seed) => ((uint)seed % 3) switch
+    {
+        0 => ReplicationMode.Durable,
+        1 => ReplicationMode.Received,
+        _ => ReplicationMode.Async,
+    };
+
+    /// <summary>Replication: the set-up a seed runs with ((seed / 3) mod the number of <see cref="ReplicationSetups"/>).</summary>
+    /// <param name="seed">The seed.</param>
+    public static ArbiterSetup ReplicationSetupOf(int seed) => ReplicationSetups[(int)((uint)seed / 3 % (uint)ReplicationSetups.Count)];
+
+    /// <summary>Replication: the fault mix a seed runs with ((seed / 21) mod the number of <see cref="Mixes"/>).</summary>
+    /// <param name="seed">The seed.</param>
+    public static string ReplicationMixOf(int seed) => Mixes[(int)((uint)seed / 21 % (uint)Mixes.Count)];
+
+    /// <summary>
+    /// Replication: the scenario of a seed (<see cref="ReplicationModeOf"/>, <see cref="ReplicationSetupOf"/>,
+    /// <see cref="ReplicationMixOf"/>, edge-biased as <see cref="IsEdgeBiased"/>) with <see cref="SimulationOptions.Replication"/>
+    /// on for the group <c>web</c>.
+    /// </summary>
+    /// <param name="seed">The seed.</param>
+    public static SimulationOptions ForReplicationSeed(int seed) =>
+        WithReplication(Create(seed, ReplicationSetupOf(seed), ReplicationMixOf(seed), IsEdgeBiased(seed)), ReplicationModeOf(seed));
+
+    /// <summary>Turns replication on in <paramref name="options"/> (the first group, <paramref name="mode"/>); the scenario's
+    /// name gets <c>/</c> and the mode.</summary>
+    /// <param name="options">A two-node scenario.</param>
+    /// <param name="mode">The replication mode.</param>
+    /// <returns><paramref name="options"/>.</returns>
+    public static SimulationOptions WithReplication(SimulationOptions options, ReplicationMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Replication = new ReplicationSimulationOptions { Mode = mode };
+        options.Faults.Name += $"/{mode}";
+        return options;
+    }
 
     /// <summary>The fault mix a seed runs with ((seed / 4) mod the number of <see cref="Mixes"/>).</summary>
     /// <param name="seed">The seed.</param>

@@ -7,6 +7,8 @@ using HaKit.Testing;
 // Replay:     dotnet run --project tests/HaKit.Simulation -- --seed <s> [--trace] [--setup <ArbiterSetup>] [--mix <mix>]
 // Lease modes: add --arbiter etcd (seeds cycle through Etcd/EtcdThreeNodes and the mixes) or --arbiter witness (Witness set-up, mixes by seed).
 // ipfail: --arbiter ipfail (TwoNodeIpfail set-up: ping targets, ipfail on, per-node target losses; mixes by seed).
+// Replication: --arbiter replication (the real replication core between the two nodes; seeds cycle through the modes, the
+//             two-node set-ups and the mixes: SimulationScenarios.ForReplicationSeed); --mode Durable|Received|Async pins the mode.
 var from = 0;
 var count = 100;
 int? single = null;
@@ -17,6 +19,7 @@ string? mix = null;
 var family = "twonode";
 var failFast = false;
 var edges = false;
+HaKit.Replication.ReplicationMode? mode = null;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -60,9 +63,15 @@ try
                 break;
             case "--arbiter":
                 var arbiterText = Value();
-                family = arbiterText.ToLowerInvariant() is "twonode" or "etcd" or "witness" or "ipfail"
+                family = arbiterText.ToLowerInvariant() is "twonode" or "etcd" or "witness" or "ipfail" or "replication"
                     ? arbiterText.ToLowerInvariant()
-                    : throw new ArgumentException($"--arbiter {arbiterText}: expected twonode, etcd, witness or ipfail");
+                    : throw new ArgumentException($"--arbiter {arbiterText}: expected twonode, etcd, witness, ipfail or replication");
+                break;
+            case "--mode":
+                var modeText = Value();
+                mode = Enum.TryParse<HaKit.Replication.ReplicationMode>(modeText, ignoreCase: true, out var parsedMode) && Enum.IsDefined(parsedMode)
+                    ? parsedMode
+                    : throw new ArgumentException($"--mode {modeText}: expected Durable, Received or Async");
                 break;
             case "--parallel":
                 parallel = Math.Max(1, Int("--parallel"));
@@ -77,7 +86,8 @@ try
                 Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
                 Console.WriteLine("       [--fail-fast]                                 stop at the first violating seed (default: run them all)");
                 Console.WriteLine("       (p defaults to every core; progress goes to stderr every few seconds)");
-                Console.WriteLine("       [--arbiter twonode|etcd|witness|ipfail]      the seeds' arbiter family (default twonode)");
+                Console.WriteLine("       [--arbiter twonode|etcd|witness|ipfail|replication] the seeds' family (default twonode)");
+                Console.WriteLine("       [--mode Durable|Received|Async]               replication family: pin the mode (default: by seed)");
                 Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
                 Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
                 Console.WriteLine("         [--edges]                                  ...edge-biased (unpinned seeds are when seed mod 5 = 4)");
@@ -162,7 +172,7 @@ watch.Stop();
 await progressStop.CancelAsync().ConfigureAwait(false);
 await progress.ConfigureAwait(false);
 var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}")
-    + (edges && (setup is not null || mix is not null) ? " --edges" : "");
+    + (edges && (setup is not null || mix is not null) ? " --edges" : "") + (mode is null ? "" : $" --mode {mode}");
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {
     Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run -c Release --project tests/HaKit.Simulation --{pinned} --seed {s} --trace");
@@ -185,6 +195,7 @@ SimulationOptions Scenario(int s)
         "etcd" => SimulationScenarios.ForLeaseSeed(s),
         "witness" => SimulationScenarios.ForWitnessSeed(s),
         "ipfail" => SimulationScenarios.ForIpfailSeed(s),
+        "replication" => SimulationScenarios.ForReplicationSeed(s),
         _ => SimulationScenarios.ForSeed(s),
     };
     var autoMix = auto.Faults.Name.Split('/')[1]; // "<set-up>/<mix>" or "<set-up>/<mix>/edges"
@@ -193,7 +204,16 @@ SimulationOptions Scenario(int s)
         "etcd" => SimulationScenarios.LeaseSetupOf(s),
         "witness" => ArbiterSetup.Witness,
         "ipfail" => ArbiterSetup.TwoNodeIpfail,
+        "replication" => SimulationScenarios.ReplicationSetupOf(s),
         _ => SimulationScenarios.SetupOf(s),
     };
-    return setup is null && mix is null ? auto : SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix, edges);
+    if (family != "replication")
+    {
+        return setup is null && mix is null ? auto : SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix, edges);
+    }
+
+    return setup is null && mix is null && mode is null
+        ? auto
+        : SimulationScenarios.WithReplication(SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix, setup is null && mix is null ? SimulationScenarios.IsEdgeBiased(s) : edges),
+            mode ?? SimulationScenarios.ReplicationModeOf(s));
 }

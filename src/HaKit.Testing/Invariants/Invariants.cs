@@ -52,6 +52,15 @@ public static class Invariants
             list.Add(new RenewalHoldsKeyInvariant());
         }
 
+        if (options.Replication is not null)
+        {
+            list.Add(new DurableAckedNeverLostInvariant());
+            list.Add(new NoConflictingApplyInvariant());
+            // The peer's mark binds in the quorum modes only once the arbiter carries it (issue 11, "outdated mark through the
+            // arbiter"): until then it fires on seeds where the owner marked a partitioned peer (docs/testing.md, "Replication").
+            list.Add(new OutdatedNeverPromotedInvariant(quorum: OutdatedNeverPromotedInvariant.PeerMarkThroughArbiter && OutdatedNeverPromotedInvariant.IsQuorum(options.Cluster.Arbiter.Mode)));
+        }
+
         return list;
     }
 

@@ -1,0 +1,353 @@
+using System.Text;
+using HaKit.Replication;
+using HaKit.Replication.Protocol;
+using HaKit.Resources;
+
+namespace HaKit.Testing;
+
+/// <summary>
+/// The replication of the replicated group in one node's current process: the real <see cref="ReplicationCore"/> driven the way
+/// <see cref="ReplicatedLog"/> drives it (each input, then the commands executed in order, then a pump), over the node's
+/// <see cref="SimulatedReplicaDisk"/> and the simulated stream (<see cref="ReplicationWorld"/>). No snapshots are taken (the log
+/// is never compacted), so the snapshot commands never come; the state machine records what it applies.
+/// </summary>
+internal sealed class SimulatedReplica
+{
+    private readonly Simulation _sim;
+    private readonly ReplicationWorld _world;
+    private readonly SimulatedNode _node;
+    private readonly SimulatedReplicaDisk _disk;
+    private readonly Queue<(LogPosition Position, byte[] Data)> _pending = new();
+    private long _smApplied;
+    private bool _flushing;
+    private long _appended;
+
+    public SimulatedReplica(Simulation sim, ReplicationWorld world, SimulatedNode node, SimulatedReplicaDisk disk)
+    {
+        _sim = sim;
+        _world = world;
+        _node = node;
+        _disk = disk;
+        var entries = new List<LogEntry>();
+        var cut = disk.Recover(entries);
+        world.Recovered(node, disk.LastIndex);
+        sim.Record(node.Name, "repl", $"log recovered: {entries.Count} entries up to {(entries.Count > 0 ? entries[^1].Position : LogPosition.Zero)}{(cut > 0 ? $", torn tail of {cut} bytes cut" : "")}; epoch seen {disk.SeenEpoch}");
+        var options = world.Options;
+        Core = new ReplicationCore(options.Mode, LogPosition.Zero, entries, disk.SeenEpoch, 1 << 20, 8L << 20, disk.Owned)
+        {
+            DegradeAfter = options.DegradeAfter,
+            ResendAfter = ReplicatedLog.ResendAfter,
+        };
+        Core.RestoreMarks(disk.PeerOutdated, disk.Outdated);
+        Execute();
+    }
+
+    public ReplicationCore Core { get; }
+
+    /// <summary>The highest index this node's state machine applied.</summary>
+    public long Applied => Core.Applied;
+
+    /// <summary>The stream this process is connected on (0: none).</summary>
+    public int StreamId { get; private set; }
+
+    /// <summary>Starts the replica's timers: the core's tick (as <see cref="ReplicatedLog"/> sets it) and the workload.</summary>
+    public void Start()
+    {
+        var tickEvery = ReplicatedLog.ResendAfter / 4;
+        if (Core.DegradeAfter is { } degradeAfter)
+        {
+            tickEvery = TimeSpan.FromTicks(Math.Min(tickEvery.Ticks, Math.Clamp(degradeAfter.Ticks / 4, TimeSpan.FromMilliseconds(10).Ticks, TimeSpan.FromSeconds(1).Ticks)));
+        }
+
+        ScheduleTick(tickEvery);
+        ScheduleWorkload();
+    }
+
+    private void ScheduleTick(TimeSpan every) => _sim.Later(_node, _node.Clock.ToGlobalDuration(every), () =>
+    {
+        var wasDegraded = Core.Degraded;
+        Core.Tick(_node.Clock.LocalNow);
+        if (Core.Degraded && !wasDegraded)
+        {
+            _sim.Record(_node.Name, "repl", $"degraded: the peer confirmed nothing for {Core.DegradeAfter}; acknowledging alone");
+        }
+
+        Pump();
+        ScheduleTick(every);
+    });
+
+    private void ScheduleWorkload() => _sim.Later(_node, _sim.Draw(_world.Options.AppendInterval), () =>
+    {
+        if (Core.Role == ReplicaRole.Owner)
+        {
+            var data = Encoding.UTF8.GetBytes($"{_node.Name}/{_node.Incarnation}/{++_appended}");
+            var position = Core.Append(data);
+            _pending.Enqueue((position, data));
+            Pump();
+        }
+
+        ScheduleWorkload();
+    });
+
+    public void PeerUp(int stream)
+    {
+        StreamId = stream;
+        Core.PeerUp();
+        _sim.Record(_node.Name, "repl", $"stream {stream} up");
+        Pump();
+    }
+
+    public void PeerDown(int stream)
+    {
+        if (StreamId != stream)
+        {
+            return;
+        }
+
+        StreamId = 0;
+        Core.PeerDown();
+        _sim.Record(_node.Name, "repl", $"stream {stream} down");
+        Pump();
+    }
+
+    public void Receive(ReplicationMessage message)
+    {
+        Core.Receive(message);
+        Execute();
+        Pump();
+    }
+
+    /// <summary>The resource's start (<see cref="ReplicationResource.StartAsync"/> over <see cref="ReplicatedLog.BecomeOwnerAsync"/>).</summary>
+    public ResourceResult BecomeOwner(long epoch)
+    {
+        var fromStandby = Core.Role != ReplicaRole.Owner;
+        if (fromStandby && epoch >= Core.SeenEpoch)
+        {
+            // Ownership waits for data: everything this node holds is made durable and applied before it owns.
+            Pump();
+            var flush = _disk.BeginFlush();
+            if (_disk.EndFlush(flush))
+            {
+                Core.LocalDurable(flush.Index);
+            }
+
+            Execute();
+            if (Core.PromotionRefusal() is { } refusal && !_world.PlantIgnoreRefusal)
+            {
+                _sim.Record(_node.Name, "repl", $"refuses to own epoch {epoch}: {refusal}");
+                return ResourceResult.PermanentOnNode($"cannot own it in epoch {epoch}: {refusal}");
+            }
+        }
+
+        var outdated = fromStandby ? _world.OutdatedByPeer(_node, Core) : null;
+        if (!Core.BecomeOwner(epoch))
+        {
+            Execute();
+            return epoch == Core.SeenEpoch
+                ? ResourceResult.Transient($"cannot own it in epoch {epoch}: another node owns that epoch")
+                : ResourceResult.PermanentOnNode($"cannot own it in epoch {epoch}: this node has seen epoch {Core.SeenEpoch}");
+        }
+
+        Execute();
+        if (fromStandby)
+        {
+            _world.Promoted(_node, epoch, outdated);
+        }
+
+        _sim.Record(_node.Name, "repl", $"owner in epoch {epoch} (log {Core.Last}, durable {Core.Durable})");
+        return ResourceResult.Success;
+    }
+
+    /// <summary>The resource's stop (<see cref="ReplicatedLog.BecomeStandbyAsync"/>; no drain in the simulator).</summary>
+    public ResourceResult BecomeStandby()
+    {
+        Core.BecomeStandby("this node gave the group up");
+        Execute();
+        Pump();
+        return ResourceResult.Success;
+    }
+
+    /// <summary>The resource's monitor (<see cref="ReplicationResource.MonitorAsync"/>).</summary>
+    public MonitorResult Monitor()
+    {
+        if (Core.Role != ReplicaRole.Owner)
+        {
+            return MonitorResult.NotRunning("the replicated log is not the owner");
+        }
+
+        if (Core.Degraded || Core.PeerOutdatedAt != LogPosition.Zero)
+        {
+            return MonitorResult.Degraded("writing without the peer; the peer is marked outdated until it catches up");
+        }
+
+        return Core.PeerConnected || Core.Mode == ReplicationMode.Async ? MonitorResult.Running : MonitorResult.Degraded("the peer is not connected");
+    }
+
+    /// <summary>The process dies: the unsynced tail of the log may be lost or torn.</summary>
+    public void Crash()
+    {
+        var unsynced = _disk.Unsynced;
+        if (unsynced == 0)
+        {
+            return;
+        }
+
+        var keep = 0;
+        var torn = _sim.Chance(_world.Options.TornWrite);
+        if (torn)
+        {
+            keep = 1 + _sim.Random.Next(unsynced);
+        }
+
+        _disk.Crash(keep);
+        if (torn && keep > 0 && _sim.Random.Next(2) == 0)
+        {
+            _disk.Scramble(Math.Min(keep, 8), _sim.Random);
+        }
+
+        _sim.Record(_node.Name, "repl", $"crash: {unsynced - keep} unsynced bytes lost{(torn ? $", {keep} kept (torn)" : "")}");
+    }
+
+    private void Pump()
+    {
+        Execute();
+        Core.Pump();
+        Execute();
+    }
+
+    private void RequestFlush()
+    {
+        if (_flushing)
+        {
+            return;
+        }
+
+        _flushing = true;
+        var flush = _disk.BeginFlush();
+        var options = _world.Options;
+        var duration = _sim.FaultsActive && _sim.Chance(options.SlowFsync) ? _sim.Draw(options.SlowFsyncDuration) : _sim.Draw(options.FsyncDuration);
+        _sim.Later(_node, duration, () =>
+        {
+            _flushing = false;
+            if (_disk.EndFlush(flush))
+            {
+                Core.LocalDurable(flush.Index);
+            }
+
+            if (_disk.LastIndex > flush.Index || flush.Generation != _disk.Generation)
+            {
+                RequestFlush();
+            }
+
+            Pump();
+        });
+    }
+
+    private void Execute()
+    {
+        var outputs = Core.Outputs;
+        for (var i = 0; i < outputs.Count; i++)
+        {
+            switch (outputs[i])
+            {
+                case PersistEntriesCommand persist:
+                    _disk.Append(Core.Log.Range(persist.FromIndex, persist.ToIndex));
+                    if (_world.PlantAckBeforeFsync)
+                    {
+                        // Planted bug: the write is reported durable before any fdatasync covers it.
+                        Core.LocalDurable(persist.ToIndex);
+                    }
+
+                    RequestFlush();
+                    break;
+                case SendCommand send:
+                    if (StreamId != 0)
+                    {
+                        _world.Send(_node, StreamId, send.Message);
+                    }
+
+                    break;
+                case AcknowledgeCommand ack:
+                    while (_pending.Count > 0 && _pending.Peek().Position.Index <= ack.UpToIndex)
+                    {
+                        var (position, data) = _pending.Dequeue();
+                        _world.Acknowledged(_node, position, data, alone: Core.Degraded || Core.PeerOutdatedAt != LogPosition.Zero);
+                    }
+
+                    break;
+                case ApplyCommand apply:
+                    ApplyUpTo(apply.UpToIndex);
+                    break;
+                case PersistEpochCommand epoch:
+                    _disk.SeenEpoch = epoch.Epoch;
+                    break;
+                case PersistOwnedEpochCommand owned:
+                    _disk.Owned = (owned.Epoch, owned.From);
+                    break;
+                case FailPendingCommand fail:
+                    while (_pending.Count > 0)
+                    {
+                        _pending.Dequeue();
+                    }
+
+                    break;
+                case TruncateLogCommand truncate:
+                    _disk.TruncateAfter(truncate.NewLast.Index);
+                    _sim.Record(_node.Name, "repl", $"log cut after {truncate.NewLast}");
+                    break;
+                case DivergedCommand diverged:
+                    if (!_world.PlantDropDivergence)
+                    {
+                        _world.Diverged(_node, diverged.Diverged);
+                    }
+
+                    _sim.Record(_node.Name, "repl", $"divergence callback: {diverged.Diverged.Entries.Count} entries ({diverged.Diverged.Kind}, owner epoch {diverged.Diverged.OwnerEpoch})");
+                    break;
+                case RestoreLocalSnapshotCommand restore:
+                    // The only snapshot is the empty one at (0, 0): the state machine starts over and re-applies the log.
+                    _smApplied = 0;
+                    ApplyUpTo(restore.UpToIndex);
+                    break;
+                case PersistMarkCommand mark:
+                    if (mark.Name == HaKit.Replication.Storage.OutdatedFile.PeerOutdated)
+                    {
+                        _disk.PeerOutdated = mark.Position;
+                    }
+                    else
+                    {
+                        _disk.Outdated = mark.Position;
+                    }
+
+                    _sim.Record(_node.Name, "repl", $"mark {mark.Name} {(mark.Position == LogPosition.Zero ? "cleared" : $"set at {mark.Position}")}");
+                    break;
+                case SendSnapshotCommand or InstallSnapshotCommand:
+                    throw new InvalidOperationException($"the simulator does not take snapshots, yet the core asked for {outputs[i]}");
+                default:
+                    // Compaction (no snapshots here), and commands the simulator does not model (trace only).
+                    if (outputs[i] is not CompactCommand)
+                    {
+                        _sim.Record(_node.Name, "repl", $"not simulated: {outputs[i]}");
+                    }
+
+                    break;
+            }
+        }
+
+        outputs.Clear();
+    }
+
+    private void ApplyUpTo(long upTo)
+    {
+        if (upTo > Core.Log.Last.Index)
+        {
+            throw new InvalidOperationException($"node {_node.Name}: the core asks to apply up to index {upTo} (state machine at {_smApplied}) but its log ends at {Core.Log.Last}");
+        }
+
+        for (var index = _smApplied + 1; index <= upTo; index++)
+        {
+            _world.Applied(_node, Core.Log.Get(index));
+        }
+
+        _smApplied = Math.Max(_smApplied, upTo);
+    }
+}
