@@ -26,6 +26,27 @@ public sealed class ReplicationTests
         Assert.That(failures.Values.OrderBy(f => f, StringComparer.Ordinal), Is.Empty);
     }
 
+    /// <summary>
+    /// Seed 2426 (TwoNodePingFencing/resources/Async): two owners of epoch 8; the owner's first append made b cut its own entries
+    /// of epoch 8 (504-600) and then, by log matching, 499-503 in the same input. Each cut asked the driver to restore the local
+    /// snapshot and re-apply up to its point, and the first (up to 503) ran after the core's log already ended at 499: the replica
+    /// stopped on an error. Fixed: one restore per batch, to the lowest point. The test checks the run still reaches both cuts.
+    /// </summary>
+    [Test]
+    public void Seed_2426_two_cuts_in_one_input_restore_the_local_snapshot_once_to_the_lower_point()
+    {
+        var options = SimulationScenarios.ForReplicationSeed(2426);
+        options.RecordTrace = true;
+        using var sim = new HaKit.Testing.Simulation(options);
+        var result = sim.Run();
+        Assert.That(result.Passed, Is.True, () => result.Violations[0].ToString());
+        var lines = result.Trace.Select(t => t.ToString()).ToArray();
+        var own = Array.FindIndex(lines, l => l.Contains("divergence callback: 97 entries (Conflict, owner epoch 8)", StringComparison.Ordinal));
+        Assert.That(own, Is.GreaterThanOrEqualTo(0), "b still cuts its own entries of epoch 8 (504-600)");
+        Assert.That(lines[own + 1] + " | " + lines[own + 2], Does.Contain("log cut after epoch=7 index=498").And.Contain("divergence callback: 5 entries (Conflict, owner epoch 8)"),
+            "and, in the same input, 499-503");
+    }
+
     [Test]
     public void A_replicated_run_acknowledges_replicates_and_applies_entries_on_both_nodes()
     {

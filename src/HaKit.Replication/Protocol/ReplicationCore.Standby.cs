@@ -136,6 +136,9 @@ internal sealed partial class ReplicationCore
         {
             if (_snapshot.Index < index)
             {
+                // One restore per batch, to the lowest point: an earlier cut in the same input (its own entries of an epoch, then
+                // log matching below them) asked to re-apply up to a point this cut has just removed (simulator seed 2426).
+                _outputs.RemoveAll(static c => c is RestoreLocalSnapshotCommand);
                 _outputs.Add(new RestoreLocalSnapshotCommand(index - 1));
                 _applied = index - 1;
             }
