@@ -3,10 +3,20 @@ namespace HaKit.Replication;
 /// <summary>What the log's loop reads from its queue, besides the peer's messages.</summary>
 public sealed partial class ReplicatedLog
 {
-    /// <summary>An append waiting for the loop, and then for its acknowledgement: the input is its own completion.</summary>
-    private sealed class AppendInput(byte[] data) : TaskCompletionSource<LogPosition>(TaskCreationOptions.RunContinuationsAsynchronously)
+    /// <summary>
+    /// An append waiting for the loop, and then for its acknowledgement: the input is its own completion. Its continuations run
+    /// synchronously when it completes, so it is only ever completed by <see cref="CompletionBatch"/> on a thread-pool thread,
+    /// never on the loop (see <see cref="Complete"/>).
+    /// </summary>
+    private sealed class AppendInput(byte[] data) : TaskCompletionSource<LogPosition>(TaskCreationOptions.None)
     {
         public byte[] Data { get; } = data;
+
+        /// <summary>The entry's position, set by the loop when the core appended it.</summary>
+        public LogPosition Position { get; set; }
+
+        /// <summary>Why the append fails (set by the loop before it hands the append to a <see cref="CompletionBatch"/>); null: it succeeds.</summary>
+        public Exception? Error { get; set; }
     }
 
     private sealed record FlushedInput(long Generation, long Index);
