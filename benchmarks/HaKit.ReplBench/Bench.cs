@@ -124,7 +124,8 @@ public static partial class Bench
         var warmUp = Interlocked.Exchange(ref FirstPipelined.Value, 0) == 1 ? 4 : 1;
         var measureFrom = begin + warmUp * frequency;
         var measureTo = measureFrom + (long)(seconds * frequency);
-        var lists = new List<long>[writers];
+        // One histogram per thread that runs writers' continuations (see LatencyHistogram).
+        using var histograms = new ThreadLocal<LatencyHistogram>(() => new LatencyHistogram(), trackAllValues: true);
         long allocatedAtStart = 0;
         TimeSpan cpuAtStart = default;
         var started = 0;
@@ -132,7 +133,6 @@ public static partial class Bench
 
         async Task Writer(int w)
         {
-            var list = lists[w] = new List<long>(1 << 16);
             await gate.Task.ConfigureAwait(false);
             while (true)
             {
@@ -145,7 +145,7 @@ public static partial class Bench
                 await owner.AppendAsync(payload, CancellationToken.None).ConfigureAwait(false);
                 if (start >= measureFrom)
                 {
-                    list.Add(Stopwatch.GetTimestamp() - start);
+                    histograms.Value!.Record(Stopwatch.GetTimestamp() - start);
                 }
             }
         }
@@ -164,6 +164,7 @@ public static partial class Bench
             await Task.Delay(1);
         }
 
+        var gcPauseAtStart = GC.GetTotalPauseDuration();
         allocatedAtStart = GC.GetTotalAllocatedBytes(precise: true);
         cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
         Interlocked.Exchange(ref started, 1);
@@ -185,17 +186,22 @@ public static partial class Bench
         await tracing;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedAtStart;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
-        var count = lists.Sum(l => l.Count);
-        var all = new long[count];
-        var at = 0;
-        foreach (var list in lists)
+        var all = new LatencyHistogram();
+        foreach (var histogram in histograms.Values)
         {
-            list.CopyTo(all, at);
-            at += list.Count;
+            all.Add(histogram);
         }
 
+        var count = (int)all.Count;
+        if (count > 0)
+        {
+            Console.WriteLine($"  (GC pauses {(GC.GetTotalPauseDuration() - gcPauseAtStart).TotalMicroseconds / count:F2} µs per write)");
+        }
         var elapsed = (double)(end - measureFrom) / frequency;
-        return Summarize(name, all, count, count / elapsed, (double)allocated / count, cpu.TotalMicroseconds / count);
+        double Us(long t) => t * 1_000_000.0 / frequency;
+        return count == 0
+            ? new Measurement(name, double.NaN, double.NaN, double.NaN, 0, 0, double.NaN, double.NaN)
+            : new Measurement(name, Us(all.At(0.50)), Us(all.At(0.99)), Us(all.Max), count, count / elapsed, (double)allocated / count, cpu.TotalMicroseconds / count);
     }
 
     /// <summary>REPLBENCH_TRACE=1: the owner's status every 250 ms during a pipelined run (to see stalls).</summary>
