@@ -15,8 +15,8 @@ public sealed partial class ReplicatedLog
     private AppendInput[]? _completing;
     private int _completingCount;
 
-    /// <summary>Queues <paramref name="append"/>'s completion (its <see cref="AppendInput.Error"/>, or success at its
-    /// <see cref="AppendInput.Position"/>); <see cref="FlushCompletions"/> hands the queued ones to the thread pool.</summary>
+    /// <summary>Queues <paramref name="append"/>'s success at its <see cref="AppendInput.Position"/>; <see cref="FlushCompletions"/>
+    /// hands the queued ones to the thread pool.</summary>
     private void Complete(AppendInput append)
     {
         _completing ??= new AppendInput[CompletionChunk];
@@ -27,13 +27,10 @@ public sealed partial class ReplicatedLog
         }
     }
 
-    /// <summary>Fails <paramref name="append"/> with <paramref name="error"/> (on a thread-pool thread, not inline, once
-    /// <see cref="FlushCompletions"/> runs).</summary>
-    private void Fail(AppendInput append, Exception error)
-    {
-        append.Error = error;
-        Complete(append);
-    }
+    /// <summary>Fails <paramref name="append"/> with <paramref name="error"/> on a thread-pool thread (a rare path: one work item
+    /// each), not inline.</summary>
+    private static void Fail(AppendInput append, Exception error) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Append.TrySetException(state.Error), (Append: append, Error: error), preferLocal: false);
 
     private void FlushCompletions()
     {
@@ -56,15 +53,7 @@ public sealed partial class ReplicatedLog
         {
             for (var i = 0; i < count; i++)
             {
-                var append = appends[i];
-                if (append.Error is { } error)
-                {
-                    append.TrySetException(error);
-                }
-                else
-                {
-                    append.TrySetResult(append.Position);
-                }
+                appends[i].TrySetResult(appends[i].Position);
             }
         }
     }

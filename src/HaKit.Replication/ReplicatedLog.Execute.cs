@@ -57,8 +57,6 @@ public sealed partial class ReplicatedLog
                         }
                     }
 
-                    FlushCompletions();
-
                     break;
                 case TruncateLogCommand truncate:
                     if (truncate.NewLast.Index < _segments.FirstIndex - 1)

@@ -5,8 +5,8 @@ public sealed partial class ReplicatedLog
 {
     /// <summary>
     /// An append waiting for the loop, and then for its acknowledgement: the input is its own completion. Its continuations run
-    /// synchronously when it completes, so it is only ever completed by <see cref="CompletionBatch"/> on a thread-pool thread,
-    /// never on the loop (see <see cref="Complete"/>).
+    /// synchronously when it completes, so it is only ever completed on a thread-pool thread (<see cref="CompletionBatch"/>,
+    /// <see cref="Fail"/>), never on the loop.
     /// </summary>
     private sealed class AppendInput(byte[] data) : TaskCompletionSource<LogPosition>(TaskCreationOptions.None)
     {
@@ -14,9 +14,6 @@ public sealed partial class ReplicatedLog
 
         /// <summary>The entry's position, set by the loop when the core appended it.</summary>
         public LogPosition Position { get; set; }
-
-        /// <summary>Why the append fails (set by the loop before it hands the append to a <see cref="CompletionBatch"/>); null: it succeeds.</summary>
-        public Exception? Error { get; set; }
     }
 
     private sealed record FlushedInput(long Generation, long Index);

@@ -297,13 +297,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         {
             case AppendInput append when _draining:
                 Fail(append, new InvalidOperationException($"group {_options.Group} is being handed over to its peer: write to the new owner"));
-                FlushCompletions();
                 return;
             case AppendInput append:
                 if (_core.Role != ReplicaRole.Owner)
                 {
                     Fail(append, new InvalidOperationException($"this node is not the owner of group {_options.Group}"));
-                    FlushCompletions();
                     return;
                 }
 
@@ -564,8 +562,6 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                     break;
             }
         }
-
-        FlushCompletions();
     }
 
     private static async Task RestoreAsync(IReplicatedStateMachine stateMachine, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
