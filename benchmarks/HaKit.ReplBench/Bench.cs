@@ -17,7 +17,9 @@ using Microsoft.Win32.SafeHandles;
 namespace HaKit.ReplBench;
 
 /// <summary>The run's settings.</summary>
-public sealed record BenchSettings(int EntryBytes, int SingleWrites, double Seconds, int[] Writers, ReplicationMode[] Modes, string Directory);
+/// <param name="Pooled">The pipelined writers call <see cref="ReplicatedLog.AppendPooledAsync"/> (a reused completion) rather than
+/// <see cref="ReplicatedLog.AppendAsync"/> (a new task per append).</param>
+public sealed record BenchSettings(int EntryBytes, int SingleWrites, double Seconds, int[] Writers, ReplicationMode[] Modes, string Directory, bool Pooled = true);
 
 /// <summary>Latencies of one measurement (microseconds) and, for a pipelined run, its rate.</summary>
 public sealed record Measurement(string Name, double P50, double P99, double Max, int Count, double PerSecond = double.NaN, double BytesPerWrite = double.NaN,
@@ -60,7 +62,7 @@ public static partial class Bench
                 single.Add((mode, s));
                 foreach (var writers in settings.Writers)
                 {
-                    var p = await PipelinedAsync(pair.Owner, payload, writers, settings.Seconds, $"{mode}, {writers} awaiting writers");
+                    var p = await PipelinedAsync(pair.Owner, payload, writers, settings.Seconds, $"{mode}, {writers} awaiting writers", settings.Pooled);
                     Console.WriteLine(Format(p));
                     pipelined.Add((mode, writers, p));
                     if (p.Count == 0)
@@ -115,7 +117,7 @@ public static partial class Bench
     /// <paramref name="seconds"/> measured: writes/s counts the appends started in the measured window over the time from its
     /// start to the last one's completion.
     /// </summary>
-    private static async Task<Measurement> PipelinedAsync(ReplicatedLog owner, byte[] payload, int writers, double seconds, string name)
+    private static async Task<Measurement> PipelinedAsync(ReplicatedLog owner, byte[] payload, int writers, double seconds, string name, bool pooled)
     {
         var frequency = Stopwatch.Frequency;
         var begin = Stopwatch.GetTimestamp();
@@ -142,7 +144,14 @@ public static partial class Bench
                     return;
                 }
 
-                await owner.AppendAsync(payload, CancellationToken.None).ConfigureAwait(false);
+                if (pooled)
+                {
+                    await owner.AppendPooledAsync(payload, CancellationToken.None).ConfigureAwait(false);
+                }
+                else
+                {
+                    await owner.AppendAsync(payload, CancellationToken.None).ConfigureAwait(false);
+                }
                 if (start >= measureFrom)
                 {
                     histograms.Value!.Record(Stopwatch.GetTimestamp() - start);

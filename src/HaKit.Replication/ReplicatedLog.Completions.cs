@@ -12,14 +12,14 @@ public sealed partial class ReplicatedLog
     /// one appender's slow continuation delays few others (the next chunks run on other thread-pool threads).</summary>
     internal const int CompletionChunk = 32;
 
-    private AppendInput[]? _completing;
+    private IAppend[]? _completing;
     private int _completingCount;
 
-    /// <summary>Queues <paramref name="append"/>'s success at its <see cref="AppendInput.Position"/>; <see cref="FlushCompletions"/>
+    /// <summary>Queues <paramref name="append"/>'s success at its <see cref="IAppend.Position"/>; <see cref="FlushCompletions"/>
     /// hands the queued ones to the thread pool.</summary>
-    private void Complete(AppendInput append)
+    private void Complete(IAppend append)
     {
-        _completing ??= new AppendInput[CompletionChunk];
+        _completing ??= new IAppend[CompletionChunk];
         _completing[_completingCount++] = append;
         if (_completingCount == CompletionChunk)
         {
@@ -29,8 +29,8 @@ public sealed partial class ReplicatedLog
 
     /// <summary>Fails <paramref name="append"/> with <paramref name="error"/> on a thread-pool thread (a rare path: one work item
     /// each), not inline.</summary>
-    private static void Fail(AppendInput append, Exception error) =>
-        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Append.TrySetException(state.Error), (Append: append, Error: error), preferLocal: false);
+    private static void Fail(IAppend append, Exception error) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state => state.Append.Fail(state.Error), (Append: append, Error: error), preferLocal: false);
 
     private void FlushCompletions()
     {
@@ -47,13 +47,13 @@ public sealed partial class ReplicatedLog
     }
 
     /// <summary>Completes up to <see cref="CompletionChunk"/> appends on a thread-pool thread.</summary>
-    private sealed class CompletionBatch(AppendInput[] appends, int count) : IThreadPoolWorkItem
+    private sealed class CompletionBatch(IAppend[] appends, int count) : IThreadPoolWorkItem
     {
         public void Execute()
         {
             for (var i = 0; i < count; i++)
             {
-                appends[i].TrySetResult(appends[i].Position);
+                appends[i].Succeed();
             }
         }
     }

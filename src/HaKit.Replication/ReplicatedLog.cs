@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
@@ -25,7 +26,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private readonly ReplicationCore _core;
     private readonly Channel<object> _inputs = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SemaphoreSlim _flushSignal = new(0, 1);
-    private readonly Queue<AppendInput> _pending = new();
+    private readonly Queue<IAppend> _pending = new();
+    private readonly ConcurrentQueue<PooledAppend> _appendPool = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ReplicationMetrics _metrics;
     private Func<object, bool>? _peerSend;
@@ -158,6 +160,38 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         }
 
         return cancellationToken.CanBeCanceled ? append.Task.WaitAsync(cancellationToken) : append.Task;
+    }
+
+    /// <summary>
+    /// <see cref="AppendAsync"/> for callers that append at a high rate: the same semantics, but the returned
+    /// <see cref="ValueTask{TResult}"/> is backed by a completion object that the log reuses once the result was read, so an append
+    /// allocates only the copy of its bytes (no task, no completion). Like every pooled <see cref="ValueTask{TResult}"/>, it must
+    /// be awaited (or its result read) exactly once, and not after that. A cancellable <paramref name="cancellationToken"/> falls
+    /// back to <see cref="AppendAsync"/> (a task).
+    /// </summary>
+    /// <param name="data">The entry's bytes (copied).</param>
+    /// <param name="cancellationToken">Stops waiting; the entry may still be replicated and applied.</param>
+    /// <returns>The entry's position.</returns>
+    /// <exception cref="InvalidOperationException">This node is not the owner, or it stopped owning the group before the entry was acknowledged.</exception>
+    public ValueTask<LogPosition> AppendPooledAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        if (cancellationToken.CanBeCanceled)
+        {
+            return new ValueTask<LogPosition>(AppendAsync(data, cancellationToken));
+        }
+
+        if (!_appendPool.TryDequeue(out var append))
+        {
+            append = new PooledAppend(_appendPool);
+        }
+
+        var task = append.Start(data.ToArray());
+        if (!_inputs.Writer.TryWrite(append))
+        {
+            append.Fail(Stopped());
+        }
+
+        return task;
     }
 
     /// <summary>Takes the group over in <paramref name="epoch"/> (the group's fencing token from HaKit's ownership).</summary>
@@ -295,10 +329,10 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     {
         switch (input)
         {
-            case AppendInput append when _draining:
+            case IAppend append when _draining:
                 Fail(append, new InvalidOperationException($"group {_options.Group} is being handed over to its peer: write to the new owner"));
                 return;
-            case AppendInput append:
+            case IAppend append:
                 if (_core.Role != ReplicaRole.Owner)
                 {
                     Fail(append, new InvalidOperationException($"this node is not the owner of group {_options.Group}"));
@@ -554,7 +588,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         {
             switch (input)
             {
-                case AppendInput append:
+                case IAppend append:
                     Fail(append, error);
                     break;
                 case Request request:
