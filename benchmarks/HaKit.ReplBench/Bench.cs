@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
@@ -16,7 +17,9 @@ using Microsoft.Win32.SafeHandles;
 namespace HaKit.ReplBench;
 
 /// <summary>The run's settings.</summary>
-public sealed record BenchSettings(int EntryBytes, int SingleWrites, double Seconds, int[] Writers, ReplicationMode[] Modes, string Directory);
+/// <param name="Pooled">The pipelined writers call <see cref="ReplicatedLog.AppendPooledAsync"/> (a reused completion) rather than
+/// <see cref="ReplicatedLog.AppendAsync"/> (a new task per append).</param>
+public sealed record BenchSettings(int EntryBytes, int SingleWrites, double Seconds, int[] Writers, ReplicationMode[] Modes, string Directory, bool Pooled = true);
 
 /// <summary>Latencies of one measurement (microseconds) and, for a pipelined run, its rate.</summary>
 public sealed record Measurement(string Name, double P50, double P99, double Max, int Count, double PerSecond = double.NaN, double BytesPerWrite = double.NaN,
@@ -30,6 +33,8 @@ public sealed record BenchResults(string Machine, string LoadBefore, string Load
 public static partial class Bench
 {
     private const int PingBytes = 128;
+
+    private static readonly StrongBox<int> FirstPipelined = new(1);
 
     /// <summary>Runs every measurement in order: baselines, one awaiting client per mode, pipelined writers per mode.</summary>
     public static async Task<BenchResults> RunAsync(BenchSettings settings)
@@ -57,7 +62,7 @@ public static partial class Bench
                 single.Add((mode, s));
                 foreach (var writers in settings.Writers)
                 {
-                    var p = await PipelinedAsync(pair.Owner, payload, writers, settings.Seconds, $"{mode}, {writers} awaiting writers");
+                    var p = await PipelinedAsync(pair.Owner, payload, writers, settings.Seconds, $"{mode}, {writers} awaiting writers", settings.Pooled);
                     Console.WriteLine(Format(p));
                     pipelined.Add((mode, writers, p));
                     if (p.Count == 0)
@@ -107,17 +112,22 @@ public static partial class Bench
     }
 
     /// <summary>
-    /// <paramref name="writers"/> concurrent writers, each awaiting its append before the next, for one second of warm-up and then
+    /// <paramref name="writers"/> concurrent writers, each awaiting its append before the next, for one second of warm-up (four for the
+    /// process's first pipelined run) and then
     /// <paramref name="seconds"/> measured: writes/s counts the appends started in the measured window over the time from its
     /// start to the last one's completion.
     /// </summary>
-    private static async Task<Measurement> PipelinedAsync(ReplicatedLog owner, byte[] payload, int writers, double seconds, string name)
+    private static async Task<Measurement> PipelinedAsync(ReplicatedLog owner, byte[] payload, int writers, double seconds, string name, bool pooled)
     {
         var frequency = Stopwatch.Frequency;
         var begin = Stopwatch.GetTimestamp();
-        var measureFrom = begin + frequency;
+        // The process's first pipelined run warms up longer: the JIT's tiering (on a background thread that a loaded machine
+        // starves) would otherwise still compile the hot path during the first measured window and count in its CPU per write.
+        var warmUp = Interlocked.Exchange(ref FirstPipelined.Value, 0) == 1 ? 4 : 1;
+        var measureFrom = begin + warmUp * frequency;
         var measureTo = measureFrom + (long)(seconds * frequency);
-        var lists = new List<long>[writers];
+        // One histogram per thread that runs writers' continuations (see LatencyHistogram).
+        using var histograms = new ThreadLocal<LatencyHistogram>(() => new LatencyHistogram(), trackAllValues: true);
         long allocatedAtStart = 0;
         TimeSpan cpuAtStart = default;
         var started = 0;
@@ -125,7 +135,6 @@ public static partial class Bench
 
         async Task Writer(int w)
         {
-            var list = lists[w] = new List<long>(1 << 16);
             await gate.Task.ConfigureAwait(false);
             while (true)
             {
@@ -135,10 +144,17 @@ public static partial class Bench
                     return;
                 }
 
-                await owner.AppendAsync(payload, CancellationToken.None).ConfigureAwait(false);
+                if (pooled)
+                {
+                    await owner.AppendPooledAsync(payload, CancellationToken.None).ConfigureAwait(false);
+                }
+                else
+                {
+                    await owner.AppendAsync(payload, CancellationToken.None).ConfigureAwait(false);
+                }
                 if (start >= measureFrom)
                 {
-                    list.Add(Stopwatch.GetTimestamp() - start);
+                    histograms.Value!.Record(Stopwatch.GetTimestamp() - start);
                 }
             }
         }
@@ -157,6 +173,7 @@ public static partial class Bench
             await Task.Delay(1);
         }
 
+        var gcPauseAtStart = GC.GetTotalPauseDuration();
         allocatedAtStart = GC.GetTotalAllocatedBytes(precise: true);
         cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
         Interlocked.Exchange(ref started, 1);
@@ -178,17 +195,22 @@ public static partial class Bench
         await tracing;
         var allocated = GC.GetTotalAllocatedBytes(precise: true) - allocatedAtStart;
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
-        var count = lists.Sum(l => l.Count);
-        var all = new long[count];
-        var at = 0;
-        foreach (var list in lists)
+        var all = new LatencyHistogram();
+        foreach (var histogram in histograms.Values)
         {
-            list.CopyTo(all, at);
-            at += list.Count;
+            all.Add(histogram);
         }
 
+        var count = (int)all.Count;
+        if (count > 0)
+        {
+            Console.WriteLine($"  (GC pauses {(GC.GetTotalPauseDuration() - gcPauseAtStart).TotalMicroseconds / count:F2} µs per write)");
+        }
         var elapsed = (double)(end - measureFrom) / frequency;
-        return Summarize(name, all, count, count / elapsed, (double)allocated / count, cpu.TotalMicroseconds / count);
+        double Us(long t) => t * 1_000_000.0 / frequency;
+        return count == 0
+            ? new Measurement(name, double.NaN, double.NaN, double.NaN, 0, 0, double.NaN, double.NaN)
+            : new Measurement(name, Us(all.At(0.50)), Us(all.At(0.99)), Us(all.Max), count, count / elapsed, (double)allocated / count, cpu.TotalMicroseconds / count);
     }
 
     /// <summary>REPLBENCH_TRACE=1: the owner's status every 250 ms during a pipelined run (to see stalls).</summary>

@@ -12,6 +12,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 const string Usage = """
     usage: HaKit.ReplBench [--entry BYTES (100)] [--single N writes per mode (5000)] [--seconds S per pipelined run (3)]
                            [--writers W[,W...] concurrent awaiting writers (64,256)] [--modes Async,Received,Durable]
+                           [--append pooled|task (pooled: AppendPooledAsync; task: AppendAsync) for the pipelined writers]
                            [--dir DIR (temp)] [--out docs/benchmarks.md]
     """;
 
@@ -27,7 +28,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-string[] known = ["entry", "single", "seconds", "writers", "modes", "dir", "out"];
+string[] known = ["entry", "single", "seconds", "writers", "modes", "dir", "out", "append"];
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -41,7 +42,13 @@ var settings = new BenchSettings(
     Seconds: double.Parse(Get("seconds", "3"), CultureInfo.InvariantCulture),
     Writers: [.. Get("writers", "64,256").Split(',').Select(w => int.Parse(w, CultureInfo.InvariantCulture))],
     Modes: [.. Get("modes", "Async,Received,Durable").Split(',').Select(Enum.Parse<HaKit.Replication.ReplicationMode>)],
-    Directory: Get("dir", Path.GetTempPath()));
+    Directory: Get("dir", Path.GetTempPath()),
+    Pooled: Get("append", "pooled") switch
+    {
+        "pooled" => true,
+        "task" => false,
+        var other => throw new ArgumentException($"--append {other}: expects pooled or task"),
+    });
 
 var command = "dotnet run -c Release --project benchmarks/HaKit.ReplBench --" + string.Concat(args.Select(a => " " + a));
 var results = await Bench.RunAsync(settings);

@@ -28,12 +28,13 @@ public sealed partial class ReplicatedLog
                     break;
                 case AcknowledgeCommand ack:
                     var acknowledged = 0;
-                    while (_pending.Count > 0 && _pending.Peek().Index <= ack.UpToIndex)
+                    while (_pending.Count > 0 && _pending.Peek().Position.Index <= ack.UpToIndex)
                     {
-                        var (index, completion) = _pending.Dequeue();
-                        completion.TrySetResult(new LogPosition(_core.Epoch, index));
+                        Complete(_pending.Dequeue());
                         acknowledged++;
                     }
+
+                    FlushCompletions();
 
                     _metrics.Acknowledged(acknowledged);
                     break;
@@ -49,10 +50,10 @@ public sealed partial class ReplicatedLog
                 case FailPendingCommand fail:
                     while (_pending.Count > 0)
                     {
-                        var (index, completion) = _pending.Dequeue();
-                        if (index > fail.AfterIndex)
+                        var pending = _pending.Dequeue();
+                        if (pending.Position.Index > fail.AfterIndex)
                         {
-                            completion.TrySetException(new InvalidOperationException($"group {_options.Group}: entry {index} was not acknowledged: {fail.Reason}; it may or may not survive"));
+                            Fail(pending, new InvalidOperationException($"group {_options.Group}: entry {pending.Position.Index} was not acknowledged: {fail.Reason}; it may or may not survive"));
                         }
                     }
 

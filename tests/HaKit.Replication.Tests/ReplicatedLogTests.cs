@@ -89,6 +89,41 @@ public sealed class ReplicatedLogTests
     }
 
     [Test]
+    public async Task Pooled_appends_complete_in_order_with_their_positions_and_reuse_their_completions()
+    {
+        var a = await OpenAsync("a", ReplicationMode.Received);
+        var b = await OpenAsync("b", ReplicationMode.Received);
+        new MemoryLink(a.Log, b.Log).Connect();
+        await a.Log.BecomeOwnerAsync(2, Bound);
+
+        // A put in ReplicatedKvStore's entry format: op 1, key length (u16 LE), key, value.
+        static byte[] Put(string key, string value) => [1, (byte)key.Length, 0, .. Encoding.UTF8.GetBytes(key), .. Encoding.UTF8.GetBytes(value)];
+
+        // 8 writers, each awaiting its append before the next: 400 appends through at most 8 completion objects at a time.
+        var positions = new List<LogPosition>[8];
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(async w =>
+        {
+            positions[w] = [];
+            for (var i = 0; i < 50; i++)
+            {
+                positions[w].Add(await a.Log.AppendPooledAsync(Put($"w{w}", $"{i}"), CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(10)));
+            }
+        }));
+
+        var all = positions.SelectMany(p => p).ToList();
+        Assert.That(all.Select(p => p.Index).Order(), Is.EqualTo(Enumerable.Range(1, 400).Select(i => (long)i)), "every append has its own index");
+        Assert.That(all.Select(p => p.Epoch).Distinct(), Is.EqualTo(new[] { 2L }));
+        Assert.That(positions.All(p => p.Zip(p.Skip(1)).All(x => x.First.Index < x.Second.Index)), Is.True, "one writer's appends are in its order");
+        Assert.That(Enumerable.Range(0, 8).Select(w => Get(a, $"w{w}")), Is.All.EqualTo("49"), "the owner applied every last write");
+        await Wait.UntilAsync(() => Enumerable.Range(0, 8).All(w => Get(b, $"w{w}") == "49"), "the standby to apply every writer's last write");
+
+        // A cancellable token takes the task path; a standby refuses pooled appends too.
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        Assert.That((await a.Log.AppendPooledAsync(Put("t", "x"), cts.Token)).Index, Is.EqualTo(401));
+        await Assert.ThatAsync(async () => await b.Log.AppendPooledAsync(Put("s", "x"), CancellationToken.None), Throws.InvalidOperationException);
+    }
+
+    [Test]
     public async Task The_standby_refuses_appends()
     {
         var b = await OpenAsync("b");
