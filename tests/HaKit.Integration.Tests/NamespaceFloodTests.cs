@@ -118,8 +118,9 @@ public sealed partial class NamespaceFloodTests
                 Assert.That(a.HasExited || b.HasExited, Is.False, "both nodes still run");
 
                 // The flood ran at (nearly) its rate to each node, and reached each host: the kernel took it in and found no socket for it.
-                Assert.That(sentA, Is.GreaterThanOrEqualTo(0.8 * JunkPerSecond * FloodTime.TotalSeconds), "junk sent to a");
-                Assert.That(sentB, Is.GreaterThanOrEqualTo(0.8 * JunkPerSecond * FloodTime.TotalSeconds), "junk sent to b");
+                // (70 %: on a loaded 2-core machine one of the test's sending threads can fall behind; the rates achieved are printed.)
+                Assert.That(sentA, Is.GreaterThanOrEqualTo(0.7 * JunkPerSecond * FloodTime.TotalSeconds), "junk sent to a");
+                Assert.That(sentB, Is.GreaterThanOrEqualTo(0.7 * JunkPerSecond * FloodTime.TotalSeconds), "junk sent to b");
                 Assert.That(forgedEach, Is.GreaterThanOrEqualTo(0.5 * ForgedPerSecond * FloodTime.TotalSeconds), "forgeries sent to each node");
                 Assert.That(udpA.NoPorts, Is.GreaterThanOrEqualTo(0.95 * sentA), "a's kernel dropped the junk from the other address (no socket matched)");
                 Assert.That(udpB.NoPorts, Is.GreaterThanOrEqualTo(0.95 * sentB), "b's kernel dropped the junk from the other address (no socket matched)");
