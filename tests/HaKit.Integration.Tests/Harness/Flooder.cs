@@ -8,7 +8,8 @@ namespace HaKit.Integration.Harness;
 /// <summary>
 /// A junk flood at a fixed rate from one local UDP port to several heartbeat ports (issue 13): half random bytes, half
 /// protobuf-shaped envelopes (the right cluster, a known sender, a key id and a 32-byte mac) that only the MAC check can refuse
-/// once parsed. Runs on its own thread until <see cref="StopAsync"/> or its duration ends; counts what it sent.
+/// once parsed. Runs on its own thread until <see cref="StopAsync"/> or its duration ends; counts what it sent. Sends from
+/// loopback by default, or from another local address (e.g. a bridge to network namespaces: the targets are then other hosts).
 /// </summary>
 public sealed class Flooder : IAsyncDisposable
 {
@@ -17,7 +18,8 @@ public sealed class Flooder : IAsyncDisposable
     private readonly SocketAddress[] _targets;
     private readonly byte[][] _forged;
     private readonly int _forgedRate;
-    private readonly SocketAddress _rawTarget = new IPEndPoint(IPAddress.Loopback, 0).Serialize();
+    private readonly SocketAddress[] _rawTargets;
+    private readonly long[] _sentTo;
     private long _forgedSent;
     private readonly byte[][] _packets;
     private readonly int _rate;
@@ -36,17 +38,21 @@ public sealed class Flooder : IAsyncDisposable
     /// <param name="seed">Seed of the junk.</param>
     /// <param name="forged">
     /// Optional: for each target, the address and port of the peer whose name forged packets claim, and how many a second to send
-    /// from it (IPv4 loopback only; needs a raw socket, so root or CAP_NET_RAW: check <see cref="CanForge"/>).
+    /// from it (IPv4 only; needs a raw socket, so root or CAP_NET_RAW: check <see cref="CanForge"/>).
     /// </param>
+    /// <param name="source">The local address the junk is sent from (default 127.0.0.1).</param>
     public Flooder(IReadOnlyList<(IPEndPoint Target, string ClaimedSender)> targets, string cluster, int ratePerTarget, TimeSpan duration, int seed = 13,
-        (IReadOnlyList<IPEndPoint> From, int PerSecond)? forged = null)
+        (IReadOnlyList<IPEndPoint> From, int PerSecond)? forged = null, IPAddress? source = null)
     {
         _rate = ratePerTarget;
         _duration = duration;
         _socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-        _socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _socket.Bind(new IPEndPoint(source ?? IPAddress.Loopback, 0));
         _socket.SendBufferSize = 4 * 1024 * 1024;
         _targets = [.. targets.Select(t => t.Target.Serialize())];
+        // A raw IPv4 socket with its own header is routed by the address given to sendto (the port is unused): the target's.
+        _rawTargets = [.. targets.Select(t => new IPEndPoint(t.Target.Address, 0).Serialize())];
+        _sentTo = new long[targets.Count];
         var random = new Random(seed);
         _packets = new byte[64 * targets.Count][];
         for (var i = 0; i < _packets.Length; i++)
@@ -79,7 +85,10 @@ public sealed class Flooder : IAsyncDisposable
     /// <summary>Datagrams sent so far (all targets).</summary>
     public long Sent => Interlocked.Read(ref _sent);
 
-    /// <summary>Forged datagrams sent so far (all targets).</summary>
+    /// <summary>Junk datagrams sent so far to target <paramref name="target"/> (its index in the constructor's list).</summary>
+    public long SentTo(int target) => Interlocked.Read(ref _sentTo[target]);
+
+    /// <summary>Forged datagrams sent so far (all targets, in equal numbers).</summary>
     public long ForgedSent => Interlocked.Read(ref _forgedSent);
 
     /// <summary>Whether this process may send forged datagrams (open a raw socket).</summary>
@@ -168,7 +177,7 @@ public sealed class Flooder : IAsyncDisposable
                 {
                     try
                     {
-                        _raw!.SendTo(_forged[nextForged], SocketFlags.None, _rawTarget);
+                        _raw!.SendTo(_forged[nextForged], SocketFlags.None, _rawTargets[nextForged % _targets.Length]);
                         Interlocked.Increment(ref _forgedSent);
                     }
                     catch (SocketException)
@@ -194,6 +203,7 @@ public sealed class Flooder : IAsyncDisposable
                 {
                     from.SendTo(_packets[next], SocketFlags.None, _targets[target]);
                     Interlocked.Increment(ref _sent);
+                    Interlocked.Increment(ref _sentTo[target]);
                 }
                 catch (SocketException)
                 {
