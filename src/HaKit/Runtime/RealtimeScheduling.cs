@@ -83,7 +83,9 @@ internal static partial class RealtimeScheduling
     /// <summary>
     /// Puts threads created since the last call under <c>SCHED_RR</c> too (the heartbeat sender calls it every second): a thread
     /// inherits its creator's policy, so a thread-pool worker started from the warm-up thread would run the node's loop at normal
-    /// priority, starved on a busy machine. Threads that left on purpose stay out.
+    /// priority, starved on a busy machine; and the runtime starts a managed thread of a real-time process at the middle of the
+    /// range (50), above the heartbeat sender, so a thread at another <c>SCHED_RR</c> priority is brought to the node's. Threads that
+    /// left on purpose stay out.
     /// </summary>
     /// <param name="priority">The node's priority.</param>
     /// <param name="exceptSelf">Leave the calling thread (running above the others) as it is.</param>
@@ -95,14 +97,29 @@ internal static partial class RealtimeScheduling
         }
 
         var self = exceptSelf ? GetTid() : -1;
-        foreach (var dir in Directory.EnumerateDirectories("/proc/self/task"))
+        Reapply(priority, Directory.EnumerateDirectories("/proc/self/task")
+            .Select(dir => int.TryParse(Path.GetFileName(dir), out var tid) ? tid : -1)
+            .Where(tid => tid > 0 && tid != self));
+    }
+
+    /// <summary>The rule of <see cref="Reapply(int, bool)"/> for the given threads of this process (tests pass their own).</summary>
+    /// <param name="priority">The node's priority.</param>
+    /// <param name="threads">Thread ids of this process.</param>
+    internal static void Reapply(int priority, IEnumerable<int> threads)
+    {
+        foreach (var tid in threads)
         {
-            if (!int.TryParse(Path.GetFileName(dir), out var tid) || tid == self || Left.ContainsKey(tid))
+            if (Left.ContainsKey(tid))
             {
                 continue;
             }
 
-            if (SchedGetScheduler(tid) == SchedOther)
+            // A thread without SCHED_RR (created from a normal-priority thread), or with another SCHED_RR priority: the runtime starts
+            // a managed thread of a real-time process at the middle of the range (50 for ThreadPriority.Normal), which would put
+            // the loop and the receive threads above the heartbeat sender (configured priority + 1).
+            var policy = SchedGetScheduler(tid);
+            var current = default(SchedParam);
+            if (policy == SchedOther || (policy == SchedRr && SchedGetParam(tid, ref current) == 0 && current.Priority != priority))
             {
                 var param = new SchedParam { Priority = priority };
                 _ = SchedSetScheduler(tid, SchedRr, ref param);
@@ -134,7 +151,7 @@ internal static partial class RealtimeScheduling
     public static void Forget() => Left.TryRemove(GetTid(), out _);
 
     [DllImport("libc", EntryPoint = "gettid")]
-    private static extern int GetTid();
+    internal static extern int GetTid();
 
     [DllImport("libc", EntryPoint = "sched_getscheduler", SetLastError = true)]
     private static extern int SchedGetScheduler(int pid);
@@ -143,6 +160,17 @@ internal static partial class RealtimeScheduling
     private struct SchedParam
     {
         public int Priority;
+    }
+
+    [DllImport("libc", EntryPoint = "sched_getparam", SetLastError = true)]
+    private static extern int SchedGetParam(int pid, ref SchedParam param);
+
+    /// <summary>A thread's <c>SCHED_RR</c> priority, or <see langword="null"/> when it runs another policy (or is unknown).</summary>
+    /// <param name="tid">A thread id of this process.</param>
+    internal static int? RealtimePriorityOf(int tid)
+    {
+        var param = default(SchedParam);
+        return SchedGetScheduler(tid) == SchedRr && SchedGetParam(tid, ref param) == 0 ? param.Priority : null;
     }
 
     [DllImport("libc", EntryPoint = "sched_setscheduler", SetLastError = true)]
