@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using static HaKit.Runtime.LinuxInterop;
 
 namespace HaKit.Grpc;
 
@@ -22,14 +23,12 @@ namespace HaKit.Grpc;
 /// </remarks>
 internal sealed class ConnectionEndWatcher : IDisposable
 {
-    private const short PollIn = 0x001;
     private const short PollErr = 0x008;
     private const short PollHup = 0x010;
     private const short PollNval = 0x020;
     private const short PollRdHup = 0x2000;
     private const int EfdCloexec = 0x80000;
     private const int EfdNonblock = 0x800;
-    private const int Eintr = 4;
 
     private readonly Action<Socket> _ended;
     private readonly int _wake;
@@ -319,18 +318,6 @@ internal sealed class ConnectionEndWatcher : IDisposable
         }
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
-    [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern int Poll([In, Out] PollFd[] fds, nuint count, int timeout);
-
     [DllImport("libc", EntryPoint = "eventfd", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int EventFd(uint initial, int flags);
@@ -338,12 +325,4 @@ internal sealed class ConnectionEndWatcher : IDisposable
     [DllImport("libc", EntryPoint = "write", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern nint Write(int fd, ref ulong value, nint count);
-
-    [DllImport("libc", EntryPoint = "read", SetLastError = true)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern nint Read(int fd, ref ulong value, nint count);
-
-    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern int Close(int fd);
 }

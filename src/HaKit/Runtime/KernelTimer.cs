@@ -12,10 +12,9 @@ internal sealed class KernelTimer : IDisposable
 {
     private const int ClockMonotonic = 1;
     private const int TfdFlags = 0x80000 | 0x800; // TFD_CLOEXEC | TFD_NONBLOCK: a re-arm between poll and read must not block the read
-    private const short PollIn = 0x001;
-    private const int Eintr = 4;
 
     private readonly int _fd;
+    private readonly LinuxInterop.PollFd[] _poll = new LinuxInterop.PollFd[1]; // only the waiting thread uses it
     private int _disposed;
 
     private KernelTimer(int fd) => _fd = fd;
@@ -63,13 +62,13 @@ internal sealed class KernelTimer : IDisposable
     public bool Wait(TimeSpan timeout)
     {
         var ms = timeout == Timeout.InfiniteTimeSpan ? -1 : (int)Math.Clamp(Math.Ceiling(timeout.TotalMilliseconds), 0, int.MaxValue - 1);
-        var fds = new PollFd { Fd = _fd, Events = PollIn };
         while (true)
         {
-            var ready = Poll(ref fds, 1, ms);
+            _poll[0] = new LinuxInterop.PollFd { Fd = _fd, Events = LinuxInterop.PollIn };
+            var ready = LinuxInterop.Poll(_poll, 1, ms);
             if (ready < 0)
             {
-                if (Marshal.GetLastPInvokeError() == Eintr)
+                if (Marshal.GetLastPInvokeError() == LinuxInterop.Eintr)
                 {
                     continue;
                 }
@@ -83,7 +82,7 @@ internal sealed class KernelTimer : IDisposable
             }
 
             ulong expirations = 0;
-            _ = Read(_fd, ref expirations, sizeof(ulong)); // clears the readable state (EAGAIN, harmless, when a re-arm came first)
+            _ = LinuxInterop.Read(_fd, ref expirations, sizeof(ulong)); // clears the readable state (EAGAIN, harmless, when a re-arm came first)
             return true;
         }
     }
@@ -93,7 +92,7 @@ internal sealed class KernelTimer : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            _ = Close(_fd);
+            _ = LinuxInterop.Close(_fd);
         }
     }
 
@@ -106,13 +105,6 @@ internal sealed class KernelTimer : IDisposable
         public long ValueNanoseconds;
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
 
     [DllImport("libc", EntryPoint = "timerfd_create", SetLastError = true)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
@@ -122,15 +114,6 @@ internal sealed class KernelTimer : IDisposable
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     private static extern int TimerFdSetTime(int fd, int flags, ref ITimerSpec value, IntPtr old);
 
-    [DllImport("libc", EntryPoint = "poll", SetLastError = true)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern int Poll(ref PollFd fds, nuint count, int timeout);
 
-    [DllImport("libc", EntryPoint = "read", SetLastError = true)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern nint Read(int fd, ref ulong value, nint count);
 
-    [DllImport("libc", EntryPoint = "close", SetLastError = true)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    private static extern int Close(int fd);
 }

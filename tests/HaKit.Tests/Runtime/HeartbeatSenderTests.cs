@@ -81,17 +81,8 @@ public sealed class HeartbeatSenderTests
     public async Task The_thread_repeats_the_last_payload_in_fresh_authentic_envelopes_and_stops_when_the_loop_is_frozen()
     {
         using var kit = new WireKit();
-        var ring = kit.Ring();
-        var sender = kit.Codec("alpha", ring);
-        var receiver = kit.Codec("beta", ring);
-        (int pa, int pb) = UdpPorts.TwoFree(IPAddress.Loopback);
-        var a = new IPEndPoint(IPAddress.Loopback, pa);
-        var b = new IPEndPoint(IPAddress.Loopback, pb);
-        await using var linkA = new UdpUnicastTransport("lan0", a, [b], 1400);
-        await using var linkB = new UdpUnicastTransport("lan0", b, [a], 1400);
-        var heard = new OpeningReceiver(receiver);
-        await linkA.StartAsync(new RecordingReceiver(), CancellationToken.None);
-        await linkB.StartAsync(heard, CancellationToken.None);
+        await using var pair = await LinkPair.StartAsync(kit);
+        var (sender, linkA, heard) = (pair.Sender, pair.LinkA, pair.Heard);
 
         var time = TimeProvider.System;
         var start = time.GetTimestamp();
@@ -131,17 +122,8 @@ public sealed class HeartbeatSenderTests
         }
 
         using var kit = new WireKit();
-        var ring = kit.Ring();
-        var sender = kit.Codec("alpha", ring);
-        var receiver = kit.Codec("beta", ring);
-        (int pa, int pb) = UdpPorts.TwoFree(IPAddress.Loopback);
-        var a = new IPEndPoint(IPAddress.Loopback, pa);
-        var b = new IPEndPoint(IPAddress.Loopback, pb);
-        await using var linkA = new UdpUnicastTransport("lan0", a, [b], 1400);
-        await using var linkB = new UdpUnicastTransport("lan0", b, [a], 1400);
-        var heard = new OpeningReceiver(receiver);
-        await linkA.StartAsync(new RecordingReceiver(), CancellationToken.None);
-        await linkB.StartAsync(heard, CancellationToken.None);
+        await using var pair = await LinkPair.StartAsync(kit);
+        var (sender, linkA, heard) = (pair.Sender, pair.LinkA, pair.Heard);
 
         var time = TimeProvider.System;
         var rule = new HeartbeatRepeatRule(RepeatAfter: Ms(500), StaleAfter: Ms(5000));
@@ -207,6 +189,40 @@ public sealed class HeartbeatSenderTests
         }
 
         Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+    }
+
+    /// <summary>Node alpha's UDP link (and its codec) towards beta's, whose receiver opens and records what arrives, on loopback.</summary>
+    private sealed class LinkPair : IAsyncDisposable
+    {
+        private LinkPair(EnvelopeCodec sender, UdpUnicastTransport linkA, UdpUnicastTransport linkB, OpeningReceiver heard) =>
+            (Sender, LinkA, LinkB, Heard) = (sender, linkA, linkB, heard);
+
+        public EnvelopeCodec Sender { get; }
+
+        public UdpUnicastTransport LinkA { get; }
+
+        public UdpUnicastTransport LinkB { get; }
+
+        public OpeningReceiver Heard { get; }
+
+        public static async Task<LinkPair> StartAsync(WireKit kit)
+        {
+            var ring = kit.Ring();
+            (int pa, int pb) = UdpPorts.TwoFree(IPAddress.Loopback);
+            var a = new IPEndPoint(IPAddress.Loopback, pa);
+            var b = new IPEndPoint(IPAddress.Loopback, pb);
+            var pair = new LinkPair(kit.Codec("alpha", ring), new UdpUnicastTransport("lan0", a, [b], 1400), new UdpUnicastTransport("lan0", b, [a], 1400),
+                new OpeningReceiver(kit.Codec("beta", ring)));
+            await pair.LinkA.StartAsync(new RecordingReceiver(), CancellationToken.None);
+            await pair.LinkB.StartAsync(pair.Heard, CancellationToken.None);
+            return pair;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await LinkA.DisposeAsync();
+            await LinkB.DisposeAsync();
+        }
     }
 
     private sealed class OpeningReceiver(EnvelopeCodec codec) : IPacketReceiver
