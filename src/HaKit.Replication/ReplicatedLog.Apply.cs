@@ -1,0 +1,156 @@
+using System.Runtime.InteropServices;
+using HaKit.Replication.Protocol;
+using HaKit.Replication.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Replication;
+
+/// <summary>The state machine side (applying, snapshots, divergence) and the group commit's flusher, with what stops the log on a fault.</summary>
+public sealed partial class ReplicatedLog
+{
+    private void ApplyUpTo(long upTo)
+    {
+        for (var index = _smApplied + 1; index <= upTo; index++)
+        {
+            _stateMachine.Apply(_core.Log.Get(index));
+        }
+
+        _smApplied = Math.Max(_smApplied, upTo);
+    }
+
+    private async Task SnapshotAsync(CancellationToken cancellationToken)
+    {
+        var applied = _smApplied;
+        if (applied == _core.Snapshot.Index)
+        {
+            return;
+        }
+
+        if (_written > _core.Durable)
+        {
+            // A Received owner applies entries written but not yet fdatasynced: make them durable before a snapshot covers them,
+            // so a snapshot never runs ahead of the log on disk.
+            var (generation, index) = _segments.Flush();
+            if (generation == _segments.Generation)
+            {
+                _core.LocalDurable(index);
+                await ExecuteAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        using var buffer = new MemoryStream();
+        await _stateMachine.WriteSnapshotAsync(buffer, cancellationToken).ConfigureAwait(false);
+        var position = new LogPosition(_core.Log.EpochAt(applied), applied);
+        _snapshots.Save(new SnapshotData(position, buffer.ToArray()));
+        _core.SnapshotTaken(position);
+        await ExecuteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private void ReportDiverged(DivergedEntries diverged)
+    {
+        _metrics.Diverged(diverged.Entries.Count);
+        if (diverged.Entries.Count == 0)
+        {
+            return;
+        }
+
+        if (_options.OnDiverged is { } callback)
+        {
+            ReplicationLog.Diverged(_logger, _options.Group, diverged.Entries.Count, diverged.Kind, diverged.OwnerEpoch);
+            try
+            {
+                callback(diverged);
+            }
+            catch (Exception ex)
+            {
+                ReplicationLog.DivergenceCallbackFailed(_logger, ex, _options.Group);
+            }
+        }
+        else
+        {
+            ReplicationLog.DivergedWithoutCallback(_logger, _options.Group, diverged.Entries.Count, diverged.Entries[0].Position,
+                diverged.Entries[^1].Position, diverged.Kind, diverged.OwnerEpoch);
+        }
+
+        RaiseStatus();
+    }
+
+    private void RequestFlush()
+    {
+        if (Interlocked.Exchange(ref _flushRequested, 1) == 0)
+        {
+            _flushSignal.Release();
+        }
+    }
+
+    private async Task FlushLoopAsync()
+    {
+        try
+        {
+            while (true)
+            {
+                await _flushSignal.WaitAsync(_stop.Token).ConfigureAwait(false);
+                Volatile.Write(ref _flushRequested, 0);
+
+                // One fdatasync covers every append written before it: appends that arrive meanwhile wait for the next one.
+                var (generation, index) = _segments.Flush();
+                _inputs.Writer.TryWrite(new FlushedInput(generation, index));
+            }
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            _failure = ex;
+            ReplicationLog.LoopFailed(_logger, ex, _options.Group);
+            _inputs.Writer.TryComplete(ex);
+            Fault();
+        }
+    }
+
+    private void Fault()
+    {
+        try
+        {
+            _faulted.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private void FailAllPending(Exception error)
+    {
+        // Only the loop touches _pending while it runs; this runs after it stopped.
+        if (!_loop.IsCompleted && _failure is null)
+        {
+            return;
+        }
+
+        while (_pending.TryDequeue(out var pending))
+        {
+            Fail(pending, error);
+        }
+
+        while (_inputs.Reader.TryRead(out var input))
+        {
+            switch (input)
+            {
+                case IAppend append:
+                    Fail(append, error);
+                    break;
+                case Request request:
+                    request.Completion.TrySetException(error);
+                    break;
+            }
+        }
+    }
+
+    private static async Task RestoreAsync(IReplicatedStateMachine stateMachine, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    {
+        var bytes = MemoryMarshal.TryGetArray(data, out var segment) ? segment : new ArraySegment<byte>(data.ToArray());
+        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
+        await stateMachine.RestoreSnapshotAsync(stream, cancellationToken).ConfigureAwait(false);
+    }
+}
