@@ -309,4 +309,84 @@ public class WitnessClusterNodeTests
         Assert.That(took, Is.LessThan(Ttl / 2), "the target waited for the old lease instead of the release");
         Assert.That(_epochs[("b", "web")], Is.GreaterThan(_epochs[("a", "web")]));
     }
+
+    [Test]
+    public async Task HaKit_Replication_marks_the_peer_at_the_witness_before_acknowledging_alone_the_standby_is_refused_and_the_mark_clears_after_catch_up()
+    {
+        var (a, b) = await StartPairAsync();
+        var epoch = (long)_epochs[("a", "web")];
+        var root = Directory.CreateTempSubdirectory("hakit-witness-repl-").FullName;
+        var open = new List<IAsyncDisposable>();
+        try
+        {
+            int portA = FreePort(), portB = FreePort();
+            Replication.ReplicationOptions Options(string node, string peer, ClusterNode cluster) => new()
+            {
+                Group = "web", Directory = Path.Combine(root, node), Mode = Replication.ReplicationMode.Durable, SnapshotEveryEntries = 0,
+                DegradeAfter = TimeSpan.FromMilliseconds(300),
+                ArbiterMarks = new Replication.Arbiter.ArbiterMarkBinding(new Replication.Arbiter.WitnessOutdatedMarks(() => cluster.OutdatedMarks), node, peer),
+            };
+            async Task<Replication.ReplicationTransport> ConnectAsync(Replication.ReplicatedLog log, string node, string peer, int port, int peerPort)
+            {
+                var transport = new Replication.ReplicationTransport(new Replication.ReplicationTransportOptions
+                {
+                    NodeId = node, PeerId = peer, Listen = new(System.Net.IPAddress.Loopback, port), Peer = new(System.Net.IPAddress.Loopback, peerPort),
+                    ReconnectDelay = TimeSpan.FromMilliseconds(50),
+                });
+                transport.Attach(log);
+                await transport.StartAsync(CancellationToken.None);
+                open.Add(transport);
+                return transport;
+            }
+
+            var storeA = await Replication.ReplicatedKvStore.OpenAsync(Options("a", "b", a));
+            open.Add(storeA);
+            await ConnectAsync(storeA.Log, "a", "b", portA, portB);
+            await storeA.Log.BecomeOwnerAsync(epoch, CancellationToken.None);
+
+            // b is not there: after DegradeAfter a goes on alone, but only once the witness holds b's mark.
+            var put = await storeA.PutAsync("k", "v"u8.ToArray(), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(15));
+            var mark = await b.OutdatedMarks!.GetOutdatedAsync("web", "b", CancellationToken.None);
+            Assert.That(put, Is.EqualTo(new Replication.LogPosition(epoch, 1)));
+            Assert.That(storeA.Log.Status.Degraded, Is.True);
+            Assert.That(mark, Is.EqualTo(new OutdatedMark(epoch, 1, "a")), "at the witness once the write was acknowledged without b");
+            Assert.That(File.ReadAllText(Path.Combine(_stateDirectory, WitnessServer.MarksFileName(_cluster))), Does.Contain($"mark web b {epoch} 1 a"), "on the witness's disk");
+
+            // b never heard a degrade (no local mark), yet its start is refused: the witness says it is outdated.
+            var storeB = await Replication.ReplicatedKvStore.OpenAsync(Options("b", "a", b));
+            open.Add(storeB);
+            Assert.That(storeB.Log.Status.Outdated, Is.False);
+            var refused = await new Replication.ReplicationResource(storeB.Log).StartAsync(new ResourceContext("web", "b", (ulong)epoch + 1, CancellationToken.None), CancellationToken.None);
+            Assert.That(refused.Kind, Is.EqualTo(ResourceFailureKind.PermanentOnNode), refused.Message);
+            Assert.That(refused.Message, Does.Contain("marked outdated at witness").And.Contain($"epoch {epoch}"));
+
+            // b connects and catches up: a clears the mark at the witness.
+            await ConnectAsync(storeB.Log, "b", "a", portB, portA);
+            await WaitFor(() => storeB.TryGet("k", out _), TimeSpan.FromSeconds(15), "b to catch up");
+            var watch = Stopwatch.StartNew();
+            while (await b.OutdatedMarks.GetOutdatedAsync("web", "b", CancellationToken.None) is not null)
+            {
+                Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "the mark to clear at the witness after the catch-up");
+                await Task.Delay(50);
+            }
+
+            Assert.That(storeA.Log.Status.Degraded, Is.False);
+        }
+        finally
+        {
+            for (var i = open.Count - 1; i >= 0; i--)
+            {
+                await open[i].DisposeAsync();
+            }
+
+            Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
 }

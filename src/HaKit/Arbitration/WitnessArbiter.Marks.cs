@@ -35,8 +35,12 @@ internal sealed partial class WitnessArbiter
         return reply.Present ? new OutdatedMark(reply.Epoch, reply.Index, reply.MarkedBy) : null;
     }
 
-    /// <summary>Sends one request and waits (up to the witness request timeout) for its reply; a reply the witness could not
-    /// store (<see cref="OutdatedMarkStatus.Failed"/>) throws like no reply.</summary>
+    /// <summary>How many times a mark request is sent (each waits one witness request timeout): every operation is idempotent.</summary>
+    private const int MarkAttempts = 3;
+
+    /// <summary>Sends a request and waits for its reply, sending it again after each witness request timeout without one (at most
+    /// <see cref="MarkAttempts"/> times); a reply the witness could not store (<see cref="OutdatedMarkStatus.Failed"/>) throws like
+    /// no reply.</summary>
     private async Task<OutdatedMarkReply> AskMarkAsync(OutdatedMarkRequest request, CancellationToken cancellationToken)
     {
         ThrowIfUnsupported();
@@ -49,29 +53,40 @@ internal sealed partial class WitnessArbiter
         }
 
         var packet = new byte[codec.MaxPacketSize];
-        int length;
+        var message = new ClusterMessage { OutdatedMarkRequest = request };
         lock (_gate)
         {
             request.RequestId = ++_nextMarkRequest;
             _markReplies[request.RequestId] = answer;
-            var message = new ClusterMessage { OutdatedMarkRequest = request };
-            var payload = new byte[message.CalculateSize()];
-            PayloadCodec.Write(message, payload);
-            length = codec.Encode(payload, packet); // the codec's sequence is shared with the votes: encode under the same lock
         }
 
+        var payload = new byte[message.CalculateSize()];
+        PayloadCodec.Write(message, payload);
         try
         {
-            await SendToWitnessAsync(socket, packet.AsMemory(0, length)).ConfigureAwait(false);
-            OutdatedMarkReply reply;
-            try
+            OutdatedMarkReply? reply = null;
+            for (var attempt = 0; attempt < MarkAttempts && reply is null; attempt++)
             {
-                reply = await answer.Task.WaitAsync(_options.Arbiter.Witness.RequestTimeout, _time, cancellationToken).ConfigureAwait(false);
+                int length;
+                lock (_gate)
+                {
+                    length = codec.Encode(payload, packet); // the codec's sequence is shared with the votes: encode under the same lock
+                }
+
+                await SendToWitnessAsync(socket, packet.AsMemory(0, length)).ConfigureAwait(false);
+                try
+                {
+                    reply = await answer.Task.WaitAsync(_options.Arbiter.Witness.RequestTimeout, _time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    ThrowIfUnsupported(); // an earlier witness drops the request; its vote replies say so meanwhile
+                }
             }
-            catch (TimeoutException)
+
+            if (reply is null)
             {
-                ThrowIfUnsupported(); // an earlier witness drops the request; its vote replies say so meanwhile
-                throw new TimeoutException($"{Name}: no answer to the outdated mark request ({request.Op} {request.Node} in group {request.Group}) within {_options.Arbiter.Witness.RequestTimeout.TotalMilliseconds:0} ms");
+                throw new TimeoutException($"{Name}: no answer to the outdated mark request ({request.Op} {request.Node} in group {request.Group}) after {MarkAttempts} attempts {_options.Arbiter.Witness.RequestTimeout.TotalMilliseconds:0} ms apart");
             }
 
             if (reply.Status == OutdatedMarkStatus.Failed)
