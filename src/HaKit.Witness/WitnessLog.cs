@@ -46,4 +46,16 @@ internal static partial class WitnessLog
 
     [LoggerMessage(5014, LogLevel.Error, "cluster {Cluster}: handling a datagram failed")]
     public static partial void HandleFailed(ILogger logger, string cluster, Exception exception);
+
+    [LoggerMessage(5015, LogLevel.Information, "cluster {Cluster}: {Count} outdated mark(s) loaded from {Path}")]
+    public static partial void MarksLoaded(ILogger logger, string cluster, int count, string path);
+
+    [LoggerMessage(5016, LogLevel.Warning, "cluster {Cluster}: outdated mark of {Node} in group {Group}: {Operation} by {Owner} stored (epoch {Epoch}, index {Index})")]
+    public static partial void MarkStored(ILogger logger, string cluster, string group, string node, string owner, string operation, long epoch, long index);
+
+    [LoggerMessage(5017, LogLevel.Information, "cluster {Cluster}: outdated mark of {Node} in group {Group}: {Operation} by {Requester} refused: {Reason}")]
+    public static partial void MarkRefused(ILogger logger, string cluster, string group, string node, string requester, string operation, string reason);
+
+    [LoggerMessage(5018, LogLevel.Error, "cluster {Cluster}: could not store the outdated mark of {Node} in group {Group} (from {Requester}) durably in {Path}; refused")]
+    public static partial void MarkPersistFailed(ILogger logger, string cluster, string group, string node, string requester, string path, Exception exception);
 }

@@ -86,7 +86,7 @@ public sealed class WitnessServer : IAsyncDisposable
         {
             foreach (var c in options.Clusters)
             {
-                var cluster = new Cluster(c.Name, [.. c.Nodes], new AuthKeyRing(c.Auth), new FileStateStore(Path.Combine(_stateDirectory, FileName(c.Name))));
+                var cluster = new Cluster(c.Name, [.. c.Nodes], new AuthKeyRing(c.Auth), new FileStateStore(Path.Combine(_stateDirectory, FileName(c.Name))), new WitnessMarksFile(Path.Combine(_stateDirectory, MarksFileName(c.Name))));
                 clusters.Add(cluster);
                 _byName.Add(cluster.Name, cluster);
             }
@@ -127,7 +127,7 @@ public sealed class WitnessServer : IAsyncDisposable
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>A completed task once the socket is bound.</returns>
     /// <exception cref="InvalidOperationException">The server was already started (a server starts once; create a new one to restart).</exception>
-    /// <exception cref="InvalidDataException">A state file is corrupt (the witness must not guess epochs).</exception>
+    /// <exception cref="InvalidDataException">A state file or marks file is corrupt (the witness must not guess epochs or marks).</exception>
     /// <exception cref="IOException">A state file could not be read or written, or the socket could not be bound.</exception>
     public Task StartAsync(CancellationToken cancellationToken)
     {
@@ -155,6 +155,17 @@ public sealed class WitnessServer : IAsyncDisposable
                 }
 
                 c.Store.Save(new PersistedState(c.Incarnation, c.Epochs));
+                c.Marks.Clear();
+                foreach (var (key, mark) in c.MarksFile.Load())
+                {
+                    c.Marks[key] = mark;
+                }
+
+                if (c.Marks.Count > 0)
+                {
+                    WitnessLog.MarksLoaded(_logger, c.Name, c.Marks.Count, c.MarksFile.Path);
+                }
+
                 c.Codec = new EnvelopeCodec(c.Name, Name, c.Nodes, c.Incarnation, c.Keys, MaxPacketSize, c.Stats);
                 WitnessLog.ClusterLoaded(_logger, c.Name, string.Join(", ", c.Nodes), c.Incarnation, c.Epochs.Count, c.Store.Path);
             }
@@ -239,6 +250,9 @@ public sealed class WitnessServer : IAsyncDisposable
     /// <summary>The state file name of a cluster: the name percent-encoded (dots too), plus <c>.state</c>.</summary>
     internal static string FileName(string cluster) => Uri.EscapeDataString(cluster).Replace(".", "%2E", StringComparison.Ordinal) + ".state";
 
+    /// <summary>The outdated-marks file name of a cluster: the name encoded as for <see cref="FileName"/>, plus <c>.marks</c>.</summary>
+    internal static string MarksFileName(string cluster) => Uri.EscapeDataString(cluster).Replace(".", "%2E", StringComparison.Ordinal) + ".marks";
+
     private TimeSpan Now() => _time.GetElapsedTime(_origin);
 
     private Socket Bind()
@@ -266,7 +280,7 @@ public sealed class WitnessServer : IAsyncDisposable
         var buffer = GC.AllocateUninitializedArray<byte>(ReceiveBufferSize, pinned: true);
         var reply = new byte[MaxPacketSize];
         var payload = new byte[MaxPacketSize];
-        var protocol = new WitnessProtocol();
+        var protocol = new WitnessProtocol { HoldsOutdatedMarks = true };
         var from = new SocketAddress(socket.AddressFamily);
         var addressSize = from.Size;
         while (!token.IsCancellationRequested)
@@ -371,6 +385,11 @@ public sealed class WitnessServer : IAsyncDisposable
             return 0;
         }
 
+        if (protocol.TryReadMark(envelope.Payload, out var mark) && Array.IndexOf(cluster.Nodes, mark.Node) >= 0)
+        {
+            return AnswerMark(cluster, envelope.Sender, mark, reply, payloadBuffer, protocol);
+        }
+
         cluster.Stats.RecordDropped(DropReason.Malformed);
         NoteDrop(cluster.Name, DropReason.Malformed, from);
         return 0;
@@ -410,6 +429,75 @@ public sealed class WitnessServer : IAsyncDisposable
 
         var codec = cluster.Codec!;
         var length = protocol.WriteReply(request, requester, vote, payloadBuffer, codec.MaxPayloadLength);
+        if (length == 0)
+        {
+            WitnessLog.ReplyTooLarge(_logger, cluster.Name, requester, request.Group);
+            return 0;
+        }
+
+        return codec.Encode(payloadBuffer[..length], reply);
+    }
+
+    /// <summary>An outdated-mark request: get for anyone of the cluster; set and clear only for the holder of the group's unexpired
+    /// grant here, stored durably (the marks file fsynced) before the answer.</summary>
+    private int AnswerMark(Cluster cluster, string requester, OutdatedMarkMessage request, Span<byte> reply, Span<byte> payloadBuffer, WitnessProtocol protocol)
+    {
+        var key = (request.Group, request.Node);
+        OutdatedMark? found = null;
+        var outcome = OutdatedMarkOutcome.Done;
+        var reason = "";
+        if (request.Operation == OutdatedMarkOperation.Get)
+        {
+            found = cluster.Marks.GetValueOrDefault(key);
+        }
+        else if (_grantor!.HolderOf(Now(), cluster.Name, request.Group) is not { } holder || holder.Holder != requester)
+        {
+            outcome = OutdatedMarkOutcome.NotHolder;
+            var held = _grantor.HolderOf(Now(), cluster.Name, request.Group) is { } h ? $"{h.Holder} (epoch {h.Epoch.ToString(CultureInfo.InvariantCulture)})" : "nobody";
+            reason = $"witness {Name}: {requester} does not hold group {request.Group} here (its grant is held by {held}); only the holder marks or clears";
+            WitnessLog.MarkRefused(_logger, cluster.Name, request.Group, request.Node, requester, request.Operation.ToString(), reason);
+        }
+        else
+        {
+            var changed = request.Operation == OutdatedMarkOperation.Set
+                ? !(cluster.Marks.TryGetValue(key, out var old) && old == new OutdatedMark(request.Epoch, request.Index, requester))
+                : cluster.Marks.ContainsKey(key);
+            if (changed)
+            {
+                var next = new Dictionary<(string, string), OutdatedMark>(cluster.Marks);
+                if (request.Operation == OutdatedMarkOperation.Set)
+                {
+                    next[key] = new OutdatedMark(request.Epoch, request.Index, requester);
+                }
+                else
+                {
+                    next.Remove(key);
+                }
+
+                try
+                {
+                    cluster.MarksFile.Save(next);
+                    cluster.Marks.Clear();
+                    foreach (var (k, v) in next)
+                    {
+                        cluster.Marks[k] = v;
+                    }
+
+                    WitnessLog.MarkStored(_logger, cluster.Name, request.Group, request.Node, requester, request.Operation.ToString(), request.Epoch, request.Index);
+                    _metrics.Mark(cluster.Name, request.Operation == OutdatedMarkOperation.Set ? "set" : "cleared");
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    // Never acknowledge a mark that is not on disk: after a restart the witness would not know the node is outdated.
+                    outcome = OutdatedMarkOutcome.Failed;
+                    reason = $"witness {Name} could not store the outdated mark durably in {cluster.MarksFile.Path} ({ex.Message}); nothing changed";
+                    WitnessLog.MarkPersistFailed(_logger, cluster.Name, request.Group, request.Node, requester, cluster.MarksFile.Path, ex);
+                }
+            }
+        }
+
+        var codec = cluster.Codec!;
+        var length = protocol.WriteMarkReply(request, outcome, found, reason, payloadBuffer, codec.MaxPayloadLength);
         if (length == 0)
         {
             WitnessLog.ReplyTooLarge(_logger, cluster.Name, requester, request.Group);
@@ -509,7 +597,7 @@ public sealed class WitnessServer : IAsyncDisposable
     }
 
     /// <summary>One served cluster: its nodes, keys, counters, state file and (once started) codec.</summary>
-    private sealed class Cluster(string name, string[] nodes, AuthKeyRing keys, FileStateStore store)
+    private sealed class Cluster(string name, string[] nodes, AuthKeyRing keys, FileStateStore store, WitnessMarksFile marksFile)
     {
         public string Name { get; } = name;
 
@@ -522,6 +610,11 @@ public sealed class WitnessServer : IAsyncDisposable
         public FileStateStore Store { get; } = store;
 
         public WireStats Stats { get; } = new();
+
+        public WitnessMarksFile MarksFile { get; } = marksFile;
+
+        /// <summary>The outdated marks by (group, node): what the marks file holds.</summary>
+        public Dictionary<(string Group, string Node), OutdatedMark> Marks { get; } = [];
 
         public Dictionary<string, ulong> Epochs { get; } = new(StringComparer.Ordinal);
 

@@ -13,7 +13,7 @@ namespace HaKit.Fuzz.Tests;
 
 /// <summary>
 /// The witness's datagram handling (<see cref="WitnessServer"/>'s handler, the code its receive loop runs for every packet) on hostile
-/// input: random bytes, envelopes claiming a served cluster, and vote requests of an authenticated node, intact or damaged. It never
+/// input: random bytes, envelopes claiming a served cluster, and vote and outdated-mark requests of an authenticated node, intact or damaged. It never
 /// throws; an answer is always an envelope the node can open.
 /// </summary>
 [TestFixture]
@@ -82,8 +82,10 @@ public sealed class WitnessServerFuzzTests
             new ClusterMessage { VoteRequest = new VoteRequest { RequestId = id, Group = group, Epoch = epoch, TtlMs = ttl, Renew = renew } });
         var release = Gen.Select(Gen.String[0, 16], Gen.ULong[0, 50], Gen.ULong).Select((group, epoch, id) =>
             new ClusterMessage { VoteRelease = new VoteRelease { Group = group, Epoch = epoch, RequestId = id } });
+        var mark = Gen.Select(Gen.ULong, Gen.Select(Gen.String[0, 16], Gen.Int[0, 3].Select(i => new[] { "a", "b", "", "zed" }[i])), Gen.Int[-1, 3], Gen.Long[-1, 50], Gen.Long[-1, 100_000]).Select((id, target, op, epoch, index) =>
+            new ClusterMessage { OutdatedMarkRequest = new OutdatedMarkRequest { RequestId = id, Group = target.Item1, Node = target.Item2, Op = (OutdatedMarkOp)op, Epoch = epoch, Index = index } });
         var other = Gen.Select(Gen.ULong, Gen.String[0, 8]).Select((id, group) => new ClusterMessage { VoteReply = new VoteReply { RequestId = id, Group = group, Granted = true } });
-        var gen = Gen.Select(Gen.Frequency((6, request), (2, release), (1, other)), Fuzz.Damage, Gen.Bool, Gen.Int[0, 3_000]);
+        var gen = Gen.Select(Gen.Frequency((6, request), (2, release), (2, mark), (1, other)), Fuzz.Damage, Gen.Bool, Gen.Int[0, 3_000]);
         long answers = 0;
         Fuzz.Run("witness/signed-votes", gen, t =>
         {
@@ -107,8 +109,15 @@ public sealed class WitnessServerFuzzTests
                 Assert.That(node.TryOpen(handler.Reply.AsSpan(0, length), out var opened, out var why), Is.True, why.ToString());
                 var reply = new ClusterMessage();
                 reply.MergeFrom(opened.Payload);
-                Assert.That(reply.BodyCase, Is.EqualTo(ClusterMessage.BodyOneofCase.VoteReply));
-                Assert.That(reply.VoteReply.To, Is.EqualTo("a"));
+                Assert.That(reply.BodyCase, Is.AnyOf(ClusterMessage.BodyOneofCase.VoteReply, ClusterMessage.BodyOneofCase.OutdatedMarkReply));
+                if (reply.BodyCase == ClusterMessage.BodyOneofCase.VoteReply)
+                {
+                    Assert.That(reply.VoteReply.To, Is.EqualTo("a"));
+                }
+                else
+                {
+                    Assert.That(reply.OutdatedMarkReply.Node, Is.AnyOf("a", "b"), "marks only for the cluster's nodes");
+                }
             }
         }, ciDefault: 4_000, print: t => $"{t.Item1} {t.Item2.Mutation}@{t.Item2.Position} noise {Fuzz.Hex(t.Item2.Noise)} envelope {t.Item3} +{t.Item4} ms");
         Assert.That(answers, Is.GreaterThan(0), "intact requests are answered");

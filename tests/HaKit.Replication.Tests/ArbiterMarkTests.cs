@@ -208,6 +208,23 @@ public sealed class ArbiterMarkTests
         Assert.That(store.Marks.ContainsKey("b"), Is.False, "the void mark is cleared");
     }
 
+    [Test]
+    public async Task In_Witness_mode_the_marks_go_through_the_nodes_witness_arbiter_and_without_one_the_store_cannot_hold_marks()
+    {
+        var host = new ReplicationHostOptions { Addresses = { ["a"] = "127.0.0.1:7511", ["b"] = "127.0.0.1:7512" } };
+        var node = new HaKitOptions { ClusterName = "prod", NodeName = "a" };
+        node.Arbiter.Mode = ArbiterMode.Witness;
+        using var services = Microsoft.Extensions.DependencyInjection.ServiceCollectionContainerBuilderExtensions.BuildServiceProvider(new Microsoft.Extensions.DependencyInjection.ServiceCollection());
+
+        var binding = ReplicationHostSetup.ArbiterMarks(host, node, services);
+
+        Assert.That(binding, Is.Not.Null);
+        Assert.That((binding!.Node, binding.Peer), Is.EqualTo(("a", "b")));
+        Assert.That(binding.Store, Is.InstanceOf<WitnessOutdatedMarks>());
+        await Assert.ThatAsync(async () => await binding.Store.GetAsync("kv", "a", CancellationToken.None), Throws.InstanceOf<NotSupportedException>(),
+            "no ClusterNode with a witness arbiter: treated as an arbiter without marks (event 7017), never as unreachable");
+    }
+
     /// <summary>An arbiter in memory: <see cref="Holder"/> holds the group; <see cref="Unreachable"/> makes every call fail.</summary>
     private sealed class FakeMarkStore : IOutdatedMarkStore
     {

@@ -37,6 +37,7 @@ internal sealed class TestNode : IDisposable
         {
             VoteRequest r => new ClusterMessage { VoteRequest = r },
             VoteRelease r => new ClusterMessage { VoteRelease = r },
+            OutdatedMarkRequest r => new ClusterMessage { OutdatedMarkRequest = r },
             Heartbeat h => new ClusterMessage { Heartbeat = h },
             ClusterMessage m => m,
             _ => throw new ArgumentException("unsupported body", nameof(body)),
@@ -65,8 +66,35 @@ internal sealed class TestNode : IDisposable
 
     public void Release(IPEndPoint witness, string group, ulong epoch) => Send(witness, Sign(new VoteRelease { Group = group, Epoch = epoch }));
 
+    /// <summary>Sends an outdated-mark request and waits (bounded) for the reply carrying its request id.</summary>
+    public async Task<OutdatedMarkReply> MarkAsync(IPEndPoint witness, OutdatedMarkOp op, string group, string node, long epoch = 0, long index = 0)
+    {
+        var request = new OutdatedMarkRequest { RequestId = _nextRequestId++, Group = group, Node = node, Op = op, Epoch = epoch, Index = index };
+        Send(witness, Sign(request));
+        var message = await ReceiveMessageAsync(ReplyTimeout) ?? throw new TimeoutException($"{Name}: no reply from the witness within {ReplyTimeout}");
+        Assert.That(message.BodyCase, Is.EqualTo(ClusterMessage.BodyOneofCase.OutdatedMarkReply));
+        var reply = message.OutdatedMarkReply;
+        Assert.That(reply.RequestId, Is.EqualTo(request.RequestId), "the reply answers the request just sent");
+        Assert.That(reply.Group, Is.EqualTo(group));
+        Assert.That(reply.Node, Is.EqualTo(node));
+        return reply;
+    }
+
     /// <summary>Waits up to <paramref name="timeout"/> for one authentic reply; null when none came.</summary>
     public async Task<VoteReply?> ReceiveAsync(TimeSpan timeout)
+    {
+        var message = await ReceiveMessageAsync(timeout);
+        if (message is null)
+        {
+            return null;
+        }
+
+        Assert.That(message.BodyCase, Is.EqualTo(ClusterMessage.BodyOneofCase.VoteReply), "the witness answers votes with vote replies");
+        return message.VoteReply;
+    }
+
+    /// <summary>Waits up to <paramref name="timeout"/> for one authentic message; null when none came.</summary>
+    public async Task<ClusterMessage?> ReceiveMessageAsync(TimeSpan timeout)
     {
         var buffer = new byte[64 * 1024];
         using var cts = new CancellationTokenSource(timeout);
@@ -88,9 +116,7 @@ internal sealed class TestNode : IDisposable
                 continue;
             }
 
-            var message = ClusterMessage.Parser.ParseFrom(envelope.Payload);
-            Assert.That(message.BodyCase, Is.EqualTo(ClusterMessage.BodyOneofCase.VoteReply), "the witness answers only with vote replies");
-            return message.VoteReply;
+            return ClusterMessage.Parser.ParseFrom(envelope.Payload);
         }
     }
 

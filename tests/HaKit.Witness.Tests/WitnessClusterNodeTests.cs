@@ -309,4 +309,71 @@ public class WitnessClusterNodeTests
         Assert.That(took, Is.LessThan(Ttl / 2), "the target waited for the old lease instead of the release");
         Assert.That(_epochs[("b", "web")], Is.GreaterThan(_epochs[("a", "web")]));
     }
+
+    [Test]
+    public async Task A_witness_of_an_earlier_release_cannot_hold_outdated_marks_and_the_node_says_so_instead_of_waiting()
+    {
+        // An "old" witness: grants votes with replies that do not offer marks, and drops mark requests (an unknown body).
+        await StopWitnessAsync();
+        using var keys = new HaKit.Wire.AuthKeyRing(new AuthOptions { Keys = [new AuthKeyOptions { Id = 1, Secret = WitnessFixture.SecretOne }], SendKeyId = 1 });
+        var codec = new HaKit.Wire.EnvelopeCodec(_cluster, "witness", ["a", "b", "witness"], 1, keys, 1400, new HaKit.Wire.WireStats());
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        _witnessPort = ((System.Net.IPEndPoint)socket.LocalEndPoint!).Port;
+        using var stop = new CancellationTokenSource();
+        var markRequests = 0;
+        var oldWitness = Task.Run(async () =>
+        {
+            var buffer = new byte[65536];
+            var reply = new byte[1400];
+            while (!stop.IsCancellationRequested)
+            {
+                System.Net.Sockets.SocketReceiveFromResult r;
+                try
+                {
+                    r = await socket.ReceiveFromAsync(buffer, System.Net.Sockets.SocketFlags.None, new System.Net.IPEndPoint(System.Net.IPAddress.Any, 0), stop.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                if (!codec.TryOpen(buffer.AsSpan(0, r.ReceivedBytes), out var envelope, out _))
+                {
+                    continue;
+                }
+
+                var message = HaKit.Wire.Proto.ClusterMessage.Parser.ParseFrom(envelope.Payload);
+                if (message.BodyCase == HaKit.Wire.Proto.ClusterMessage.BodyOneofCase.OutdatedMarkRequest)
+                {
+                    Interlocked.Increment(ref markRequests);
+                }
+
+                if (message.BodyCase != HaKit.Wire.Proto.ClusterMessage.BodyOneofCase.VoteRequest)
+                {
+                    continue;
+                }
+
+                var q = message.VoteRequest;
+                var answer = new HaKit.Wire.Proto.ClusterMessage { VoteReply = new HaKit.Wire.Proto.VoteReply { RequestId = q.RequestId, Group = q.Group, Granted = true, HighestEpoch = q.Epoch, To = envelope.Sender } };
+                var length = codec.Encode(Google.Protobuf.MessageExtensions.ToByteArray(answer), reply);
+                await socket.SendToAsync(reply.AsMemory(0, length), System.Net.Sockets.SocketFlags.None, r.RemoteEndPoint, stop.Token);
+            }
+        });
+        try
+        {
+            var (a, _) = await StartPairAsync();
+
+            var ex = await Assert.CatchAsync(async () => await a.OutdatedMarks!.SetOutdatedAsync("web", "b", 1, 1, CancellationToken.None));
+
+            Assert.That(ex, Is.InstanceOf<NotSupportedException>(), "the old witness's vote replies do not offer marks: unsupported, not unreachable");
+            Assert.That(ex!.Message, Does.Contain("does not hold outdated marks"));
+            Assert.That(markRequests, Is.Zero, "nothing is sent to a witness known not to hold marks");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await oldWitness;
+        }
+    }
 }

@@ -33,8 +33,10 @@ internal static class ReplicationHostSetup
 
     /// <summary>
     /// Where the outdated marks go besides the group's directory: in Etcd mode the container's <see cref="Arbitration.ILeaseStore"/>
-    /// (keys under the cluster's prefix, guarded by the group's lease key); in TwoNode mode nowhere else (the mark stays in the two
-    /// nodes' directories, as documented). An application's own arbiter (no lease store) gets none.
+    /// (keys under the cluster's prefix, guarded by the group's lease key); in Witness mode the witness, through the node's witness
+    /// arbiter (<see cref="ClusterNode.OutdatedMarks"/>, resolved at each call: guarded by the group's grant at the witness); in
+    /// TwoNode mode nowhere else (the mark stays in the two nodes' directories, as documented). An application's own arbiter in
+    /// Etcd mode (no lease store) gets none; in Witness mode its store reports that it cannot hold marks.
     /// </summary>
     public static Arbiter.ArbiterMarkBinding? ArbiterMarks(ReplicationHostOptions host, HaKitOptions node, IServiceProvider services)
     {
@@ -43,6 +45,8 @@ internal static class ReplicationHostSetup
         {
             ArbiterMode.Etcd when services.GetService(typeof(Arbitration.ILeaseStore)) is Arbitration.ILeaseStore store =>
                 new Arbiter.ArbiterMarkBinding(new Arbiter.LeaseStoreOutdatedMarks(store, node.Arbiter.Etcd.KeyPrefix, node.ClusterName, node.NodeName), node.NodeName, peer),
+            ArbiterMode.Witness =>
+                new Arbiter.ArbiterMarkBinding(new Arbiter.WitnessOutdatedMarks(() => (services.GetService(typeof(ClusterNode)) as ClusterNode)?.OutdatedMarks), node.NodeName, peer),
             _ => null,
         };
     }

@@ -14,7 +14,7 @@ namespace HaKit.Arbitration;
 /// peer over every heartbeat link (the node's own envelopes and keys) and to the witness over a UDP socket of their own;
 /// answers come back on the same paths. Thread-safe: every voter call happens under one lock.
 /// </summary>
-internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDisposable
+internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IOutdatedMarkArbiter, IAsyncDisposable
 {
     private readonly HaKitOptions _options;
     private readonly TimeProvider _time;
@@ -348,11 +348,21 @@ internal sealed partial class WitnessArbiter : IArbiter, IArbiterWatch, IAsyncDi
                 continue; // counted by the codec
             }
 
-            if (envelope.Sender != WitnessName || !PayloadCodec.TryRead(envelope.Payload, message) || message.BodyCase != ClusterMessage.BodyOneofCase.VoteReply)
+            if (envelope.Sender != WitnessName || !PayloadCodec.TryRead(envelope.Payload, message)
+                || message.BodyCase is not (ClusterMessage.BodyOneofCase.VoteReply or ClusterMessage.BodyOneofCase.OutdatedMarkReply))
             {
                 codec.Stats.RecordDropped(DropReason.Malformed);
                 continue;
             }
+
+            if (message.BodyCase == ClusterMessage.BodyOneofCase.OutdatedMarkReply)
+            {
+                OnMarkReply(message.OutdatedMarkReply.Clone());
+                continue;
+            }
+
+            // A witness that holds outdated marks says so in every vote reply; one of an earlier release never does.
+            Volatile.Write(ref _marksSupported, message.VoteReply.OutdatedMarks ? MarksYes : MarksNo);
 
             lock (_gate)
             {

@@ -112,6 +112,10 @@ public sealed class ClusterNode : IAsyncDisposable
     /// <summary>Packet counters: accepted and dropped per reason.</summary>
     public WireStats WireStats => _links.Stats;
 
+    /// <summary>In Witness mode (with the built-in witness arbiter): the witness's outdated marks, through the node's own
+    /// witness socket (HaKit.Replication publishes and reads them); otherwise <see langword="null"/>.</summary>
+    public Arbitration.IOutdatedMarkArbiter? OutdatedMarks => _witness;
+
     /// <summary>What this configuration implies: worst-case detection and takeover times, heartbeats that may be lost.</summary>
     public TimingBudget Budget => TimingBudget.From(_options, _drivers.ToDictionary(d => d.Key, d => d.Value.ResourceCount, StringComparer.Ordinal), _fencing.Configured);
 

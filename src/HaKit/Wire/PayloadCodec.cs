@@ -14,6 +14,8 @@ internal static class PayloadCodec
     private static readonly byte TagVoteRelease = ProtoWire.Tag(ClusterMessage.VoteReleaseFieldNumber, ProtoWire.WireTypeLengthDelimited);
     private static readonly byte TagAdminRequest = ProtoWire.Tag(ClusterMessage.AdminRequestFieldNumber, ProtoWire.WireTypeLengthDelimited);
     private static readonly byte TagAdminReply = ProtoWire.Tag(ClusterMessage.AdminReplyFieldNumber, ProtoWire.WireTypeLengthDelimited);
+    private static readonly byte TagMarkRequest = ProtoWire.Tag(ClusterMessage.OutdatedMarkRequestFieldNumber, ProtoWire.WireTypeLengthDelimited);
+    private static readonly byte TagMarkReply = ProtoWire.Tag(ClusterMessage.OutdatedMarkReplyFieldNumber, ProtoWire.WireTypeLengthDelimited);
 
     /// <summary>Writes <paramref name="message"/> to the start of <paramref name="destination"/> without allocating.</summary>
     /// <returns>The number of bytes written.</returns>
@@ -51,7 +53,8 @@ internal static class PayloadCodec
                 return false;
             }
 
-            if (tag == TagHeartbeat || tag == TagVoteRequest || tag == TagVoteReply || tag == TagVoteRelease || tag == TagAdminRequest || tag == TagAdminReply)
+            if (tag == TagHeartbeat || tag == TagVoteRequest || tag == TagVoteReply || tag == TagVoteRelease || tag == TagAdminRequest || tag == TagAdminReply
+                || tag == TagMarkRequest || tag == TagMarkReply)
             {
                 if (!TryReadLength(payload, ref pos, out ReadOnlySpan<byte> bytes))
                 {
@@ -74,7 +77,9 @@ internal static class PayloadCodec
                             : tag == TagVoteReply ? vote as VoteReply ?? new VoteReply()
                             : tag == TagVoteRelease ? vote as VoteRelease ?? new VoteRelease()
                             : tag == TagAdminRequest ? vote as AdminRequest ?? new AdminRequest()
-                            : vote as AdminReply ?? new AdminReply();
+                            : tag == TagAdminReply ? vote as AdminReply ?? new AdminReply()
+                            : tag == TagMarkRequest ? vote as OutdatedMarkRequest ?? new OutdatedMarkRequest()
+                            : vote as OutdatedMarkReply ?? new OutdatedMarkReply();
                         target.MergeFrom(bytes);
                         vote = target;
                         heartbeat = null;
@@ -112,6 +117,12 @@ internal static class PayloadCodec
                 break;
             case AdminReply adminReply:
                 reuse.AdminReply = adminReply;
+                break;
+            case OutdatedMarkRequest markRequest:
+                reuse.OutdatedMarkRequest = markRequest;
+                break;
+            case OutdatedMarkReply markReply:
+                reuse.OutdatedMarkReply = markReply;
                 break;
             default:
                 if (heartbeat is not null)

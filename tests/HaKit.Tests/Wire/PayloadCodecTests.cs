@@ -41,6 +41,24 @@ public sealed class PayloadCodecTests
     }
 
     [Test]
+    public void Outdated_mark_messages_round_trip_and_a_vote_reply_carries_the_offer()
+    {
+        var request = new ClusterMessage { OutdatedMarkRequest = new OutdatedMarkRequest { RequestId = 9, Group = "web", Node = "b", Op = OutdatedMarkOp.Set, Epoch = 4, Index = 1042 } };
+        var reply = new ClusterMessage { OutdatedMarkReply = new OutdatedMarkReply { RequestId = 9, Group = "web", Node = "b", Status = OutdatedMarkStatus.Done, Present = true, Epoch = 4, Index = 1042, MarkedBy = "a" } };
+        var offer = new ClusterMessage { VoteReply = new VoteReply { RequestId = 3, Group = "web", Granted = true, OutdatedMarks = true } };
+        var reuse = new ClusterMessage();
+        foreach (var message in new[] { request, reply, offer })
+        {
+            var buffer = new byte[256];
+            int n = PayloadCodec.Write(message, buffer);
+            Assert.That(PayloadCodec.TryRead(buffer.AsSpan(0, n), reuse), Is.True);
+            Assert.That(reuse, Is.EqualTo(message));
+        }
+
+        Assert.That(PayloadCodec.TryRead(reply.ToByteArray()[..^2], reuse), Is.False);
+    }
+
+    [Test]
     public void Vote_messages_round_trip_and_the_last_body_of_the_oneof_wins()
     {
         var request = new ClusterMessage { VoteRequest = new VoteRequest { RequestId = 5, Group = "web", Epoch = 3, TtlMs = 2000, Renew = true } };
