@@ -25,7 +25,7 @@ namespace HaKit.Witness;
 /// <para>After it starts the witness grants nothing for <see cref="WitnessOptions.MaxLeaseTtl"/>: it may have granted a lease
 /// before a restart that it no longer remembers, and that lease could still run.</para>
 /// </remarks>
-public sealed class WitnessServer : IAsyncDisposable
+public sealed partial class WitnessServer : IAsyncDisposable
 {
     /// <summary>Largest datagram accepted or sent, in bytes (fits an Ethernet MTU without fragmentation).</summary>
     public const int MaxPacketSize = 1400;
@@ -248,10 +248,13 @@ public sealed class WitnessServer : IAsyncDisposable
     }
 
     /// <summary>The state file name of a cluster: the name percent-encoded (dots too), plus <c>.state</c>.</summary>
-    internal static string FileName(string cluster) => Uri.EscapeDataString(cluster).Replace(".", "%2E", StringComparison.Ordinal) + ".state";
+    internal static string FileName(string cluster) => EscapedFileStem(cluster) + ".state";
 
     /// <summary>The outdated-marks file name of a cluster: the name encoded as for <see cref="FileName"/>, plus <c>.marks</c>.</summary>
-    internal static string MarksFileName(string cluster) => Uri.EscapeDataString(cluster).Replace(".", "%2E", StringComparison.Ordinal) + ".marks";
+    internal static string MarksFileName(string cluster) => EscapedFileStem(cluster) + ".marks";
+
+    /// <summary>A cluster name as a file name stem: escaped, with no dot (so no name can be "." or ".." or end in an extension).</summary>
+    private static string EscapedFileStem(string cluster) => Uri.EscapeDataString(cluster).Replace(".", "%2E", StringComparison.Ordinal);
 
     private TimeSpan Now() => _time.GetElapsedTime(_origin);
 
@@ -429,75 +432,6 @@ public sealed class WitnessServer : IAsyncDisposable
 
         var codec = cluster.Codec!;
         var length = protocol.WriteReply(request, requester, vote, payloadBuffer, codec.MaxPayloadLength);
-        if (length == 0)
-        {
-            WitnessLog.ReplyTooLarge(_logger, cluster.Name, requester, request.Group);
-            return 0;
-        }
-
-        return codec.Encode(payloadBuffer[..length], reply);
-    }
-
-    /// <summary>An outdated-mark request: get for anyone of the cluster; set and clear only for the holder of the group's unexpired
-    /// grant here, stored durably (the marks file fsynced) before the answer.</summary>
-    private int AnswerMark(Cluster cluster, string requester, OutdatedMarkMessage request, Span<byte> reply, Span<byte> payloadBuffer, WitnessProtocol protocol)
-    {
-        var key = (request.Group, request.Node);
-        OutdatedMark? found = null;
-        var outcome = OutdatedMarkOutcome.Done;
-        var reason = "";
-        if (request.Operation == OutdatedMarkOperation.Get)
-        {
-            found = cluster.Marks.GetValueOrDefault(key);
-        }
-        else if (_grantor!.HolderOf(Now(), cluster.Name, request.Group) is not { } holder || holder.Holder != requester)
-        {
-            outcome = OutdatedMarkOutcome.NotHolder;
-            var held = _grantor.HolderOf(Now(), cluster.Name, request.Group) is { } h ? $"{h.Holder} (epoch {h.Epoch.ToString(CultureInfo.InvariantCulture)})" : "nobody";
-            reason = $"witness {Name}: {requester} does not hold group {request.Group} here (its grant is held by {held}); only the holder marks or clears";
-            WitnessLog.MarkRefused(_logger, cluster.Name, request.Group, request.Node, requester, request.Operation.ToString(), reason);
-        }
-        else
-        {
-            var changed = request.Operation == OutdatedMarkOperation.Set
-                ? !(cluster.Marks.TryGetValue(key, out var old) && old == new OutdatedMark(request.Epoch, request.Index, requester))
-                : cluster.Marks.ContainsKey(key);
-            if (changed)
-            {
-                var next = new Dictionary<(string, string), OutdatedMark>(cluster.Marks);
-                if (request.Operation == OutdatedMarkOperation.Set)
-                {
-                    next[key] = new OutdatedMark(request.Epoch, request.Index, requester);
-                }
-                else
-                {
-                    next.Remove(key);
-                }
-
-                try
-                {
-                    cluster.MarksFile.Save(next);
-                    cluster.Marks.Clear();
-                    foreach (var (k, v) in next)
-                    {
-                        cluster.Marks[k] = v;
-                    }
-
-                    WitnessLog.MarkStored(_logger, cluster.Name, request.Group, request.Node, requester, request.Operation.ToString(), request.Epoch, request.Index);
-                    _metrics.Mark(cluster.Name, request.Operation == OutdatedMarkOperation.Set ? "set" : "cleared");
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    // Never acknowledge a mark that is not on disk: after a restart the witness would not know the node is outdated.
-                    outcome = OutdatedMarkOutcome.Failed;
-                    reason = $"witness {Name} could not store the outdated mark durably in {cluster.MarksFile.Path} ({ex.Message}); nothing changed";
-                    WitnessLog.MarkPersistFailed(_logger, cluster.Name, request.Group, request.Node, requester, cluster.MarksFile.Path, ex);
-                }
-            }
-        }
-
-        var codec = cluster.Codec!;
-        var length = protocol.WriteMarkReply(request, outcome, found, reason, payloadBuffer, codec.MaxPayloadLength);
         if (length == 0)
         {
             WitnessLog.ReplyTooLarge(_logger, cluster.Name, requester, request.Group);

@@ -84,7 +84,7 @@ public class OutdatedMarkEtcdTests
         Assert.That(mark.LeaseId, Is.Zero, "the mark outlives the owner's lease");
 
         Assert.That(await _store.DeleteIfHolderAsync(GroupKey, "b", MarkKey("b"), CancellationToken.None), Is.False);
-        Assert.That(await _store.GetAsync(MarkKey("b"), CancellationToken.None), Is.Not.Null);
+        Assert.That((await _store.GetAsync(MarkKey("b"), CancellationToken.None))?.Value, Is.EqualTo("1 1 a"), "a delete by another holder leaves the mark as it was");
         Assert.That(await _store.DeleteIfHolderAsync(GroupKey, "a", MarkKey("b"), CancellationToken.None), Is.True);
         Assert.That(await _store.GetAsync(MarkKey("b"), CancellationToken.None), Is.Null);
     }
@@ -170,7 +170,7 @@ public class OutdatedMarkEtcdTests
         using var services = new ServiceCollection().AddSingleton<ILeaseStore>(_store).BuildServiceProvider();
 
         var binding = ReplicationHostSetup.ArbiterMarks(host, node, services);
-        Assert.That(binding, Is.Not.Null);
+        Assert.That(binding?.Store, Is.InstanceOf<LeaseStoreOutdatedMarks>(), "Etcd mode: the marks go through the lease store");
         Assert.That((binding!.Node, binding.Peer), Is.EqualTo(("a", "b")));
         Assert.That(((LeaseStoreOutdatedMarks)binding.Store).KeyOf("kv", "b"), Is.EqualTo("/ha/prod/outdated/kv/b"));
 
