@@ -13,15 +13,16 @@ namespace HaKit.Runtime;
 /// sends within one interval plus one tick, so on a healthy node the sender never sends).
 /// </param>
 /// <param name="StaleAfter">
-/// How long after the loop's last step the sender still repeats: below the peer's dead time (the dead time minus one interval), so a
-/// loop frozen longer than that falls silent and the peer declares this node dead at most this much later than without the sender.
+/// How long after the loop's last step the sender still repeats: twice the dead time minus one interval, so a loop frozen for about
+/// a dead time (a hypervisor that takes a virtual CPU away for 100 ms; a long GC pause) is not mistaken for a dead node, while a loop
+/// frozen longer falls silent and the peer declares this node dead at most this much later than without the sender.
 /// </param>
 internal readonly record struct HeartbeatRepeatRule(TimeSpan RepeatAfter, TimeSpan StaleAfter)
 {
-    /// <summary>The rule for a node's timing: repeat after <c>Interval + 2 × TickInterval</c>, stay silent once the loop is <c>DeadTime - Interval</c> old (at least one interval).</summary>
+    /// <summary>The rule for a node's timing: repeat after <c>Interval + 2 × TickInterval</c>, stay silent once the loop is <c>2 × DeadTime - Interval</c> old.</summary>
     public static HeartbeatRepeatRule For(TimingOptions timing) => new(
         timing.Interval + timing.EffectiveTickInterval + timing.EffectiveTickInterval,
-        timing.DeadTime - timing.Interval > timing.Interval ? timing.DeadTime - timing.Interval : timing.Interval);
+        timing.DeadTime + timing.DeadTime - timing.Interval);
 
     /// <summary>What to do at <paramref name="now"/>.</summary>
     /// <param name="now">Now (node time).</param>
@@ -42,16 +43,24 @@ internal readonly record struct HeartbeatRepeatRule(TimeSpan RepeatAfter, TimeSp
 }
 
 /// <summary>
-/// A dedicated thread that keeps heartbeats flowing on the UDP links when the node's loop is late (a busy machine, a slow step):
-/// the loop sends every heartbeat as before and hands its payload here; when no heartbeat went out for
-/// <see cref="HeartbeatRepeatRule.RepeatAfter"/>, this thread repeats the last payload in a fresh envelope (next sequence number,
-/// HMAC) encoded into its own reused buffers, allocation-free. It never claims more than the loop said: a repeat carries the same
-/// announcement number, which receivers take as proof of life only (the content was already applied); a probe flag is not repeated.
-/// It stays silent once the loop has not finished a step for <see cref="HeartbeatRepeatRule.StaleAfter"/> (below the peer's dead
-/// time), so a frozen loop is still seen as this node's death. Under <c>HaKit:RealtimePriority</c> the thread runs one real-time
-/// priority above the node's other threads. On Linux with the system clock it blocks on a <see cref="KernelTimer"/> that each
-/// <see cref="Sent"/> pushes back, so a loop that sends on time never wakes it.
+/// Dedicated threads that keep heartbeats flowing on the UDP links when the node's loop is late (a busy machine, a slow step, a
+/// virtual CPU the hypervisor took away): the loop sends every heartbeat as before and hands its payload here; when no heartbeat went
+/// out for <see cref="HeartbeatRepeatRule.RepeatAfter"/>, a sender thread repeats the last payload in a fresh envelope (next
+/// sequence number, HMAC) encoded into its own reused buffers, allocation-free. It never claims more than the loop said: a repeat
+/// carries the same announcement number, which receivers take as proof of life only (the content was already applied); a probe flag
+/// is not repeated. It stays silent once the loop has not finished a step for <see cref="HeartbeatRepeatRule.StaleAfter"/>, so a
+/// frozen loop is still seen as this node's death. Under <c>HaKit:RealtimePriority</c> the threads run one real-time priority above
+/// the node's other threads. On Linux with the system clock each thread blocks on its own <see cref="KernelTimer"/> that each
+/// <see cref="Sent"/> pushes back, so a loop that sends on time never wakes them.
 /// </summary>
+/// <remarks>
+/// <para>
+/// On Linux with two or more usable CPUs there are two sender threads ("lanes"), each pinned to a different CPU: a virtual machine's
+/// CPU can stop for 100 ms while the other runs on (measured on the 2-core machines HaKit is tested on), and a thread, or a timer,
+/// that waits on the stopped CPU waits with it. The second lane's repeat is due one tick after the first's, so while the first lane
+/// works the second only wakes to find the repeat done.
+/// </para>
+/// </remarks>
 internal sealed class HeartbeatSender : IDisposable
 {
     private readonly IHeartbeatTransport[] _links;
@@ -62,20 +71,22 @@ internal sealed class HeartbeatSender : IDisposable
     private readonly long _startTimestamp;
     private readonly Func<long> _loopStep;
     private readonly HeartbeatRepeatRule _rule;
+    private readonly TimeSpan _laneLag;
     private readonly int _realtimePriority;
     private readonly Lock _gate = new();
+    private readonly Lock _repeatGate = new();
     private readonly byte[] _pending;
     private readonly byte[] _current;
     private readonly byte[][] _packets;
     private readonly AutoResetEvent _wake = new(false);
-    private readonly KernelTimer? _timer; // the system clock on Linux: armed by every Sent, so a healthy loop never wakes this thread
+    private readonly Lane[] _lanes;
     private int _pendingLength = -1;
     private int _currentLength = -1;
     private int _pendingVersion;
     private int _currentVersion;
     private long _lastSent;
     private long _wakes;
-    private Thread? _thread;
+    private long _repeats;
     private volatile bool _stopping;
 
     /// <param name="links">The links to repeat on (UDP: sends complete synchronously and may run next to the loop's).</param>
@@ -88,8 +99,10 @@ internal sealed class HeartbeatSender : IDisposable
     /// <param name="realtimePriority">The node's <c>HaKit:RealtimePriority</c> (0: off).</param>
     /// <param name="metrics">Counts repeats as sent heartbeats.</param>
     /// <param name="logger">For failures of the thread.</param>
+    /// <param name="laneLag">How much later than the first lane the second lane's repeat is due (the node's tick interval).</param>
+    /// <param name="cpus">The CPUs to pin the lanes to (one lane each, at most two); <see langword="null"/>: those the process may use, when there are two or more on Linux with the system clock, otherwise one unpinned lane.</param>
     public HeartbeatSender(IReadOnlyList<IHeartbeatTransport> links, EnvelopeCodec codec, int maxPacketSize, HeartbeatRepeatRule rule, TimeProvider time,
-        long startTimestamp, Func<long> loopStep, int realtimePriority, HaKitMetrics metrics, ILogger logger)
+        long startTimestamp, Func<long> loopStep, int realtimePriority, HaKitMetrics metrics, ILogger logger, TimeSpan? laneLag = null, IReadOnlyList<int>? cpus = null)
     {
         _links = [.. links];
         _codec = codec;
@@ -100,30 +113,54 @@ internal sealed class HeartbeatSender : IDisposable
         _realtimePriority = realtimePriority;
         _metrics = metrics;
         _logger = logger;
+        _laneLag = laneLag ?? TimeSpan.FromMilliseconds(5);
         _pending = new byte[maxPacketSize];
         _current = new byte[maxPacketSize];
         _packets = [.. _links.Select(_ => new byte[maxPacketSize])];
         _lastSent = time.GetTimestamp();
-        _timer = ReferenceEquals(time, TimeProvider.System) ? KernelTimer.TryCreate() : null;
+        var system = ReferenceEquals(time, TimeProvider.System);
+        var pins = cpus ?? (system ? CpuAffinity.Usable() : []);
+        var first = system ? KernelTimer.TryCreate() : null;
+        if (first is not null && pins.Count >= 2 && KernelTimer.TryCreate() is { } second)
+        {
+            _lanes = [new Lane(0, first, pins[0]), new Lane(1, second, pins[1])];
+        }
+        else
+        {
+            _lanes = [new Lane(0, first, -1)];
+        }
     }
 
     /// <summary>
-    /// Whether the thread waits on a kernel timer that every <see cref="Sent"/> pushes back (Linux, system clock): while the loop
-    /// sends on time the thread never wakes. Otherwise it wakes at each would-be repeat and finds the loop's send.
+    /// Whether the threads wait on kernel timers that every <see cref="Sent"/> pushes back (Linux, system clock): while the loop
+    /// sends on time they never wake. Otherwise the one thread wakes at each would-be repeat and finds the loop's send.
     /// </summary>
-    internal bool UsesKernelTimer => _timer is not null;
+    internal bool UsesKernelTimer => _lanes[0].Timer is not null;
 
-    /// <summary>How many times the thread woke to look at the loop's sends (after its first look).</summary>
+    /// <summary>The CPU each sender thread is pinned to (-1: not pinned), in lane order.</summary>
+    internal IReadOnlyList<int> LaneCpus => [.. _lanes.Select(l => l.Cpu)];
+
+    /// <summary>The native thread id of each lane's thread once it runs (0 before), in lane order.</summary>
+    internal IReadOnlyList<int> LaneThreadIds => [.. _lanes.Select(l => Volatile.Read(ref l.ThreadId))];
+
+    /// <summary>How many times the threads woke to look at the loop's sends (after their first look).</summary>
     internal long Wakes => Interlocked.Read(ref _wakes);
 
-    /// <summary>Heartbeats this thread repeated so far.</summary>
-    public long Repeats { get; private set; }
+    /// <summary>Heartbeats the threads repeated so far.</summary>
+    public long Repeats => Interlocked.Read(ref _repeats);
 
-    /// <summary>Starts the thread.</summary>
+    /// <summary>Test hook: runs on a lane's thread before each look (the lane's index); a test blocks it to stand for a stopped CPU.</summary>
+    internal Action<int>? BeforeLook { get; set; }
+
+    /// <summary>Starts the threads.</summary>
     public void Start()
     {
-        _thread = new Thread(Run) { IsBackground = true, Name = "HaKit heartbeat sender", Priority = ThreadPriority.Highest };
-        _thread.Start();
+        foreach (var lane in _lanes)
+        {
+            var name = _lanes.Length == 1 ? "HaKit heartbeat sender" : $"HaKit hb cpu{lane.Cpu}";
+            lane.Thread = new Thread(() => Run(lane)) { IsBackground = true, Name = name, Priority = ThreadPriority.Highest };
+            lane.Thread.Start();
+        }
     }
 
     /// <summary>
@@ -140,18 +177,28 @@ internal sealed class HeartbeatSender : IDisposable
         }
 
         Interlocked.Exchange(ref _lastSent, _time.GetTimestamp());
-        _timer?.Arm(_rule.RepeatAfter);
+        foreach (var lane in _lanes)
+        {
+            lane.Timer?.Arm(RepeatAfter(lane));
+        }
     }
 
-    /// <summary>Stops the thread (bounded wait); no repeat goes out afterwards.</summary>
+    /// <summary>Stops the threads (bounded wait); no repeat goes out afterwards.</summary>
     public void Stop()
     {
         _stopping = true;
         _wake.Set();
-        _timer?.Arm(TimeSpan.Zero);
-        if (_thread is { } t && t != Thread.CurrentThread)
+        foreach (var lane in _lanes)
         {
-            t.Join(TimeSpan.FromSeconds(2));
+            lane.Timer?.Arm(TimeSpan.Zero);
+        }
+
+        foreach (var lane in _lanes)
+        {
+            if (lane.Thread is { } t && t != Thread.CurrentThread)
+            {
+                t.Join(TimeSpan.FromSeconds(2));
+            }
         }
     }
 
@@ -160,18 +207,31 @@ internal sealed class HeartbeatSender : IDisposable
     {
         Stop();
         _wake.Dispose();
-        _timer?.Dispose();
+        foreach (var lane in _lanes)
+        {
+            lane.Timer?.Dispose();
+        }
     }
+
+    private TimeSpan RepeatAfter(Lane lane) => lane.Index == 0 ? _rule.RepeatAfter : _rule.RepeatAfter + _laneLag;
 
     private TimeSpan NodeTime(long timestamp) => _time.GetElapsedTime(_startTimestamp, timestamp);
 
-    private void Run()
+    private void Run(Lane lane)
     {
+        Volatile.Write(ref lane.ThreadId, RealtimeScheduling.CurrentThreadId());
+        if (lane.Cpu >= 0 && !CpuAffinity.TryPinCurrentThread(lane.Cpu))
+        {
+            RuntimeLog.HeartbeatSenderUnpinned(_logger, lane.Cpu);
+        }
+
         if (_realtimePriority > 0)
         {
             RealtimeScheduling.TryApplyToCurrentThread(Math.Min(_realtimePriority + 1, 99));
         }
 
+        var rule = _rule with { RepeatAfter = RepeatAfter(lane) };
+        var reapplies = lane.Index == 0 && _realtimePriority > 0; // one lane keeps the other threads' priorities
         var nextReapply = TimeSpan.MinValue;
         var nextFullReapply = TimeSpan.MinValue;
         var threads = -1;
@@ -179,15 +239,16 @@ internal sealed class HeartbeatSender : IDisposable
         {
             while (!_stopping)
             {
+                BeforeLook?.Invoke(lane.Index);
                 var now = NodeTime(_time.GetTimestamp());
-                if (_realtimePriority > 0 && now >= nextReapply)
+                if (reapplies && now >= nextReapply)
                 {
                     // Scanning every thread is the expensive part: do it when the process's thread count changed (a new thread-pool
                     // worker, say), and every 10 s in any case (a thread that ended and one that started in the same second).
                     var count = RealtimeScheduling.ThreadCount();
                     if (count != threads || now >= nextFullReapply)
                     {
-                        RealtimeScheduling.Reapply(_realtimePriority, exceptSelf: true);
+                        RealtimeScheduling.ReapplyAll(_realtimePriority, LaneThreadIds);
                         threads = count;
                         nextFullReapply = now + TimeSpan.FromSeconds(10);
                     }
@@ -195,14 +256,9 @@ internal sealed class HeartbeatSender : IDisposable
                     nextReapply = now + TimeSpan.FromSeconds(1);
                 }
 
-                var (repeat, wakeAt) = _rule.Decide(now, NodeTime(Interlocked.Read(ref _lastSent)), NodeTime(_loopStep()));
-                if (repeat)
-                {
-                    Repeat();
-                }
-
+                var wakeAt = Look(rule, now);
                 var wait = wakeAt - NodeTime(_time.GetTimestamp());
-                if (_timer is { } timer)
+                if (lane.Timer is { } timer)
                 {
                     // The loop's next send pushes this back; only a late loop (or the 1 s real-time check) wakes the thread.
                     timer.Arm(wait > TimeSpan.Zero ? wait : TimeSpan.Zero);
@@ -211,7 +267,7 @@ internal sealed class HeartbeatSender : IDisposable
                         break; // Stop armed the timer to fire at once before this thread's own setting replaced it
                     }
 
-                    _ = timer.Wait(_realtimePriority > 0 ? TimeSpan.FromSeconds(1) : Timeout.InfiniteTimeSpan);
+                    _ = timer.Wait(reapplies ? TimeSpan.FromSeconds(1) : Timeout.InfiniteTimeSpan);
                 }
                 else if (wait > TimeSpan.Zero)
                 {
@@ -228,6 +284,30 @@ internal sealed class HeartbeatSender : IDisposable
         catch (Exception ex)
         {
             RuntimeLog.HeartbeatSenderFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>Decides and, when due, repeats; one lane at a time (a lane that finds the other sending leaves it to that one).</summary>
+    private TimeSpan Look(HeartbeatRepeatRule rule, TimeSpan now)
+    {
+        if (!_repeatGate.TryEnter())
+        {
+            return now + rule.RepeatAfter; // the other lane is repeating right now
+        }
+
+        try
+        {
+            var (repeat, wakeAt) = rule.Decide(now, NodeTime(Interlocked.Read(ref _lastSent)), NodeTime(_loopStep()));
+            if (repeat)
+            {
+                Repeat();
+            }
+
+            return wakeAt;
+        }
+        finally
+        {
+            _repeatGate.Exit();
         }
     }
 
@@ -273,6 +353,20 @@ internal sealed class HeartbeatSender : IDisposable
             }
         }
 
-        Repeats++;
+        Interlocked.Increment(ref _repeats);
+    }
+
+    /// <summary>One sender thread: its timer and the CPU it is pinned to.</summary>
+    private sealed class Lane(int index, KernelTimer? timer, int cpu)
+    {
+        public int Index { get; } = index;
+
+        public KernelTimer? Timer { get; } = timer;
+
+        public int Cpu { get; } = cpu;
+
+        public Thread? Thread { get; set; }
+
+        public int ThreadId;
     }
 }

@@ -64,7 +64,7 @@ internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTr
         }
 
         _sender = new HeartbeatSender(udp, Codec, options.MaxPacketSize, HeartbeatRepeatRule.For(options.Timing), time, startTimestamp, loopStep,
-            options.RealtimePriority, metrics, logger);
+            options.RealtimePriority, metrics, logger, options.Timing.EffectiveTickInterval);
         _sender.Start();
     }
 

@@ -88,21 +88,20 @@ internal static partial class RealtimeScheduling
     /// left on purpose stay out.
     /// </summary>
     /// <param name="priority">The node's priority.</param>
-    /// <param name="exceptSelf">Leave the calling thread (running above the others) as it is.</param>
-    public static void Reapply(int priority, bool exceptSelf)
+    /// <param name="above">Threads to leave as they are (the heartbeat sender's, running above the others).</param>
+    public static void ReapplyAll(int priority, IReadOnlyList<int> above)
     {
         if (!OperatingSystem.IsLinux())
         {
             return;
         }
 
-        var self = exceptSelf ? GetTid() : -1;
         Reapply(priority, Directory.EnumerateDirectories("/proc/self/task")
             .Select(dir => int.TryParse(Path.GetFileName(dir), out var tid) ? tid : -1)
-            .Where(tid => tid > 0 && tid != self));
+            .Where(tid => tid > 0 && !above.Contains(tid)));
     }
 
-    /// <summary>The rule of <see cref="Reapply(int, bool)"/> for the given threads of this process (tests pass their own).</summary>
+    /// <summary>The rule of <see cref="ReapplyAll"/> for the given threads of this process (tests pass their own).</summary>
     /// <param name="priority">The node's priority.</param>
     /// <param name="threads">Thread ids of this process.</param>
     internal static void Reapply(int priority, IEnumerable<int> threads)
@@ -152,6 +151,19 @@ internal static partial class RealtimeScheduling
 
     [DllImport("libc", EntryPoint = "gettid")]
     internal static extern int GetTid();
+
+    /// <summary>The calling thread's native id on Linux, 0 elsewhere.</summary>
+    internal static int CurrentThreadId()
+    {
+        try
+        {
+            return OperatingSystem.IsLinux() ? GetTid() : 0;
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return 0;
+        }
+    }
 
     [DllImport("libc", EntryPoint = "sched_getscheduler", SetLastError = true)]
     private static extern int SchedGetScheduler(int pid);

@@ -140,6 +140,9 @@ internal static partial class RuntimeLog
     [LoggerMessage(61, LogLevel.Error, "the heartbeat sender thread failed; heartbeats now go out only from the node's loop")]
     public static partial void HeartbeatSenderFailed(ILogger logger, Exception error);
 
+    [LoggerMessage(65, LogLevel.Warning, "a heartbeat sender thread could not be pinned to CPU {Cpu}; it runs wherever the scheduler puts it")]
+    public static partial void HeartbeatSenderUnpinned(ILogger logger, int cpu);
+
     [LoggerMessage(62, LogLevel.Warning, "{Count} event log lines dropped: the log sink fell {Capacity} lines behind (events, metrics and subscribers still saw every event)")]
     public static partial void EventLinesDropped(ILogger logger, long count, int capacity);
 }

@@ -42,13 +42,13 @@ public sealed class HeartbeatSenderTests
     }
 
     [Test]
-    public void On_virtual_time_a_frozen_loop_gets_repeats_only_until_the_bound_and_the_peer_still_declares_it_dead_before_twice_its_dead_time()
+    public void On_virtual_time_a_loop_frozen_for_a_dead_time_is_covered_and_one_frozen_for_good_is_declared_dead_within_three_dead_times()
     {
         foreach (var preset in new[] { HaKitPreset.Lan, HaKitPreset.Fast, HaKitPreset.Wan })
         {
             var timing = HaKitPresets.Create(preset).Timing;
             var rule = HeartbeatRepeatRule.For(timing);
-            Assert.That(rule.StaleAfter, Is.LessThan(timing.DeadTime), $"{preset}: the bound is below the peer's dead time");
+            Assert.That(rule.StaleAfter, Is.EqualTo(timing.DeadTime * 2 - timing.Interval), $"{preset}: the bound");
             Assert.That(rule.RepeatAfter, Is.GreaterThan(timing.Interval + timing.EffectiveTickInterval), $"{preset}: a healthy loop's heartbeat comes first");
 
             // The loop sends at 0 and freezes; step the sender's clock by its own wake-ups.
@@ -68,13 +68,84 @@ public sealed class HeartbeatSenderTests
             }
 
             var lastHeard = repeats.Count > 0 ? repeats[^1] : TimeSpan.Zero;
+            var gaps = repeats.Prepend(TimeSpan.Zero).Zip(repeats, (a, b) => b - a).ToArray();
             Assert.Multiple(() =>
             {
-                Assert.That(repeats, Is.Not.Empty, $"{preset}: a short loop stall is covered");
+                Assert.That(gaps, Has.All.LessThan(timing.DeadTime), $"{preset}: while repeats go out the peer never sees a dead time of silence");
+                Assert.That(lastHeard + timing.DeadTime, Is.GreaterThan(timing.DeadTime * 2), $"{preset}: a loop frozen for a whole dead time (a virtual CPU taken away) is not declared dead");
                 Assert.That(lastHeard, Is.LessThanOrEqualTo(rule.StaleAfter), $"{preset}: nothing after the bound");
-                Assert.That(lastHeard + timing.DeadTime, Is.LessThan(timing.DeadTime * 2), $"{preset}: the peer declares the frozen node dead within twice its dead time");
+                Assert.That(lastHeard + timing.DeadTime, Is.LessThan(timing.DeadTime * 3), $"{preset}: the peer declares a loop frozen for good dead within three times its dead time");
             });
         }
+    }
+
+    [Test]
+    public async Task With_two_CPUs_the_two_sender_threads_are_pinned_to_different_ones()
+    {
+        var usable = CpuAffinity.Usable();
+        if (!OperatingSystem.IsLinux() || usable.Count < 2)
+        {
+            Assert.Ignore($"needs Linux and two usable CPUs (usable: {usable.Count})");
+        }
+
+        using var kit = new WireKit();
+        await using var pair = await LinkPair.StartAsync(kit);
+        using var metrics = new HaKitMetrics();
+        using var thread = new HeartbeatSender([pair.LinkA], pair.Sender, 1400, Rule, TimeProvider.System, TimeProvider.System.GetTimestamp(),
+            TimeProvider.System.GetTimestamp, realtimePriority: 0, metrics, NullLogger.Instance);
+        thread.Start();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (thread.LaneThreadIds.Any(id => id == 0) && clock.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(10);
+        }
+
+        await Task.Delay(50); // each thread pins itself first thing after recording its id
+        var allowed = thread.LaneThreadIds.Select(CpuAffinity.AllowedList).ToArray();
+        thread.Stop();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(thread.LaneCpus, Is.EqualTo(new[] { usable[0], usable[1] }));
+            Assert.That(allowed, Is.EqualTo(new[] { $"{usable[0]}", $"{usable[1]}" }), "each thread may run on its own CPU only");
+        });
+    }
+
+    [Test]
+    public async Task When_one_sender_thread_is_stopped_with_its_CPU_the_other_repeats()
+    {
+        using var kit = new WireKit();
+        await using var pair = await LinkPair.StartAsync(kit);
+        var time = TimeProvider.System;
+        using var metrics = new HaKitMetrics();
+        using var cpuStopped = new ManualResetEventSlim(false);
+        using var thread = new HeartbeatSender([pair.LinkA], pair.Sender, 1400, Rule, time, time.GetTimestamp(), time.GetTimestamp, realtimePriority: 0,
+            metrics, NullLogger.Instance, laneLag: Ms(5), cpus: [0, 0]); // two lanes; both on CPU 0 is enough to stop one by the hook
+        if (thread.LaneCpus.Count < 2)
+        {
+            Assert.Ignore("two sender threads need the kernel timer (Linux)");
+        }
+
+        thread.BeforeLook = lane =>
+        {
+            if (lane == 0)
+            {
+                cpuStopped.Wait(TimeSpan.FromSeconds(10)); // lane 0 stands still, as on a virtual CPU the hypervisor took away
+            }
+        };
+        thread.Sent([7, 8, 9]);
+        thread.Start();
+        await Task.Delay(400); // the "loop" steps (its clock is live) but sends nothing: repeats are due every 30 ms
+        var heard = pair.Heard.Count;
+        cpuStopped.Set();
+        thread.Stop();
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(heard, Is.InRange(3, 20), "lane 1 repeated about every 35 ms while lane 0 stood still");
+            Assert.That(pair.Heard.Payloads.Distinct(), Is.EqualTo(new[] { "7,8,9" }));
+            Assert.That(pair.Heard.Dropped, Is.Zero);
+        });
     }
 
     [Test]
