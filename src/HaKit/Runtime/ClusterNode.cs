@@ -183,6 +183,7 @@ public sealed class ClusterNode : IAsyncDisposable
             await driver.ProbeAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        _loop.DrainBeforeTick = () => _links.DrainPending(64);
         _loop.Freeze = CreateFreezeGuard();
         _loop.Freeze.Watchdog = _watchdog;
         var witness = _witness;

@@ -55,10 +55,12 @@ internal readonly record struct HeartbeatRepeatRule(TimeSpan RepeatAfter, TimeSp
 /// </summary>
 /// <remarks>
 /// <para>
-/// On Linux with two or more usable CPUs there are two sender threads ("lanes"), each pinned to a different CPU: a virtual machine's
-/// CPU can stop for 100 ms while the other runs on (measured on the 2-core machines HaKit is tested on), and a thread, or a timer,
-/// that waits on the stopped CPU waits with it. The second lane's repeat is due one tick after the first's, so while the first lane
-/// works the second only wakes to find the repeat done.
+/// A virtual machine's CPU can stop for 100 ms while the other runs on (measured on the 2-core machines HaKit is tested on), and a
+/// thread, or a kernel timer, that waits on the stopped CPU waits with it; the main sender thread's timer is armed by the loop, so it
+/// lives on the loop's CPU and stops with it. Where such a stop would outlast what the peer tolerates (the repeat time plus
+/// <see cref="CpuStopAllowance"/> reaches the dead time: the Fast preset, not Lan), two backup threads ("lanes") are added on Linux
+/// with two or more usable CPUs, each pinned to its own CPU and waking on its own clock every <see cref="BackupPeriod"/>; their
+/// repeat is due one tick after the main thread's, and a lock taken with <c>TryEnter</c> keeps two lanes from repeating at once.
 /// </para>
 /// </remarks>
 internal sealed class HeartbeatSender : IDisposable
@@ -80,6 +82,7 @@ internal sealed class HeartbeatSender : IDisposable
     private readonly byte[][] _packets;
     private readonly AutoResetEvent _wake = new(false);
     private readonly Lane[] _lanes;
+    private readonly TimeSpan _backupPeriod;
     private int _pendingLength = -1;
     private int _currentLength = -1;
     private int _pendingVersion;
@@ -87,6 +90,7 @@ internal sealed class HeartbeatSender : IDisposable
     private long _lastSent;
     private long _wakes;
     private long _repeats;
+    private long _backupWakes;
     private volatile bool _stopping;
 
     /// <param name="links">The links to repeat on (UDP: sends complete synchronously and may run next to the loop's).</param>
@@ -99,10 +103,12 @@ internal sealed class HeartbeatSender : IDisposable
     /// <param name="realtimePriority">The node's <c>HaKit:RealtimePriority</c> (0: off).</param>
     /// <param name="metrics">Counts repeats as sent heartbeats.</param>
     /// <param name="logger">For failures of the thread.</param>
-    /// <param name="laneLag">How much later than the first lane the second lane's repeat is due (the node's tick interval).</param>
-    /// <param name="cpus">The CPUs to pin the lanes to (one lane each, at most two); <see langword="null"/>: those the process may use, when there are two or more on Linux with the system clock, otherwise one unpinned lane.</param>
+    /// <param name="laneLag">How much later than the main thread's the backup lanes' repeat is due (the node's tick interval).</param>
+    /// <param name="backupPeriod">How often the backup lanes look (<see cref="BackupPeriod"/>); <see langword="null"/>: no backup lanes.</param>
+    /// <param name="cpus">The CPUs to pin the backup lanes to (one each, at most two); <see langword="null"/>: the first two the process may use (backup lanes only where there are two, on Linux with the system clock).</param>
     public HeartbeatSender(IReadOnlyList<IHeartbeatTransport> links, EnvelopeCodec codec, int maxPacketSize, HeartbeatRepeatRule rule, TimeProvider time,
-        long startTimestamp, Func<long> loopStep, int realtimePriority, HaKitMetrics metrics, ILogger logger, TimeSpan? laneLag = null, IReadOnlyList<int>? cpus = null)
+        long startTimestamp, Func<long> loopStep, int realtimePriority, HaKitMetrics metrics, ILogger logger, TimeSpan? laneLag = null,
+        TimeSpan? backupPeriod = null, IReadOnlyList<int>? cpus = null)
     {
         _links = [.. links];
         _codec = codec;
@@ -118,17 +124,40 @@ internal sealed class HeartbeatSender : IDisposable
         _current = new byte[maxPacketSize];
         _packets = [.. _links.Select(_ => new byte[maxPacketSize])];
         _lastSent = time.GetTimestamp();
+        _backupPeriod = backupPeriod ?? TimeSpan.Zero;
         var system = ReferenceEquals(time, TimeProvider.System);
-        var pins = cpus ?? (system ? CpuAffinity.Usable() : []);
-        var first = system ? KernelTimer.TryCreate() : null;
-        if (first is not null && pins.Count >= 2 && KernelTimer.TryCreate() is { } second)
+        var main = new Lane(0, system ? KernelTimer.TryCreate() : null, -1, backup: false);
+        var pins = backupPeriod is null || main.Timer is null ? [] : cpus ?? CpuAffinity.Usable();
+        if (pins.Count >= 2 && KernelTimer.TryCreate() is { } one && KernelTimer.TryCreate() is { } two)
         {
-            _lanes = [new Lane(0, first, pins[0]), new Lane(1, second, pins[1])];
+            _lanes = [main, new Lane(1, one, pins[0], backup: true), new Lane(2, two, pins[1], backup: true)];
         }
         else
         {
-            _lanes = [new Lane(0, first, -1)];
+            _lanes = [main];
         }
+    }
+
+    /// <summary>How long one CPU of a virtual machine was seen to stop while the other ran on (100 ms here), with a margin.</summary>
+    internal static readonly TimeSpan CpuStopAllowance = TimeSpan.FromMilliseconds(150);
+
+    /// <summary>
+    /// How often the backup lanes look, or <see langword="null"/> when the node's timing needs none (a CPU stop of
+    /// <see cref="CpuStopAllowance"/> after the repeat time still ends before the peer's dead time). The period keeps the longest
+    /// silence a backup lane allows (repeat time + its lag + one period) a tick short of the dead time: Fast 40 ms.
+    /// </summary>
+    /// <param name="timing">The node's timing.</param>
+    public static TimeSpan? BackupPeriod(TimingOptions timing)
+    {
+        var rule = HeartbeatRepeatRule.For(timing);
+        var tick = timing.EffectiveTickInterval;
+        if (rule.RepeatAfter + CpuStopAllowance < timing.DeadTime)
+        {
+            return null;
+        }
+
+        var period = timing.DeadTime - rule.RepeatAfter - tick - tick;
+        return period > tick ? period : tick;
     }
 
     /// <summary>
@@ -137,14 +166,17 @@ internal sealed class HeartbeatSender : IDisposable
     /// </summary>
     internal bool UsesKernelTimer => _lanes[0].Timer is not null;
 
-    /// <summary>The CPU each sender thread is pinned to (-1: not pinned), in lane order.</summary>
+    /// <summary>The CPU each sender thread is pinned to (-1: the main thread, not pinned), in lane order.</summary>
     internal IReadOnlyList<int> LaneCpus => [.. _lanes.Select(l => l.Cpu)];
 
     /// <summary>The native thread id of each lane's thread once it runs (0 before), in lane order.</summary>
     internal IReadOnlyList<int> LaneThreadIds => [.. _lanes.Select(l => Volatile.Read(ref l.ThreadId))];
 
-    /// <summary>How many times the threads woke to look at the loop's sends (after their first look).</summary>
+    /// <summary>How many times the main thread woke to look at the loop's sends (after its first look).</summary>
     internal long Wakes => Interlocked.Read(ref _wakes);
+
+    /// <summary>How many times the backup lanes looked (they wake on their own clock).</summary>
+    internal long BackupWakes => Interlocked.Read(ref _backupWakes);
 
     /// <summary>Heartbeats the threads repeated so far.</summary>
     public long Repeats => Interlocked.Read(ref _repeats);
@@ -157,7 +189,7 @@ internal sealed class HeartbeatSender : IDisposable
     {
         foreach (var lane in _lanes)
         {
-            var name = _lanes.Length == 1 ? "HaKit heartbeat sender" : $"HaKit hb cpu{lane.Cpu}";
+            var name = lane.Backup ? $"HaKit hb cpu{lane.Cpu}" : "HaKit heartbeat sender";
             lane.Thread = new Thread(() => Run(lane)) { IsBackground = true, Name = name, Priority = ThreadPriority.Highest };
             lane.Thread.Start();
         }
@@ -177,10 +209,7 @@ internal sealed class HeartbeatSender : IDisposable
         }
 
         Interlocked.Exchange(ref _lastSent, _time.GetTimestamp());
-        foreach (var lane in _lanes)
-        {
-            lane.Timer?.Arm(RepeatAfter(lane));
-        }
+        _lanes[0].Timer?.Arm(_rule.RepeatAfter); // the backup lanes keep their own clock: a timer armed here would live on this CPU
     }
 
     /// <summary>Stops the threads (bounded wait); no repeat goes out afterwards.</summary>
@@ -213,7 +242,6 @@ internal sealed class HeartbeatSender : IDisposable
         }
     }
 
-    private TimeSpan RepeatAfter(Lane lane) => lane.Index == 0 ? _rule.RepeatAfter : _rule.RepeatAfter + _laneLag;
 
     private TimeSpan NodeTime(long timestamp) => _time.GetElapsedTime(_startTimestamp, timestamp);
 
@@ -230,7 +258,7 @@ internal sealed class HeartbeatSender : IDisposable
             RealtimeScheduling.TryApplyToCurrentThread(Math.Min(_realtimePriority + 1, 99));
         }
 
-        var rule = _rule with { RepeatAfter = RepeatAfter(lane) };
+        var rule = lane.Backup ? _rule with { RepeatAfter = _rule.RepeatAfter + _laneLag } : _rule;
         var reapplies = lane.Index == 0 && _realtimePriority > 0; // one lane keeps the other threads' priorities
         var nextReapply = TimeSpan.MinValue;
         var nextFullReapply = TimeSpan.MinValue;
@@ -257,6 +285,14 @@ internal sealed class HeartbeatSender : IDisposable
                 }
 
                 var wakeAt = Look(rule, now);
+                if (lane.Backup)
+                {
+                    // Its own clock, on its own CPU (the wait's timer lives where the thread sleeps); only Stop arms the timer.
+                    _ = lane.Timer!.Wait(_backupPeriod);
+                    Interlocked.Increment(ref _backupWakes);
+                    continue;
+                }
+
                 var wait = wakeAt - NodeTime(_time.GetTimestamp());
                 if (lane.Timer is { } timer)
                 {
@@ -356,14 +392,16 @@ internal sealed class HeartbeatSender : IDisposable
         Interlocked.Increment(ref _repeats);
     }
 
-    /// <summary>One sender thread: its timer and the CPU it is pinned to.</summary>
-    private sealed class Lane(int index, KernelTimer? timer, int cpu)
+    /// <summary>One sender thread: its timer, the CPU it is pinned to, whether it is a backup lane.</summary>
+    private sealed class Lane(int index, KernelTimer? timer, int cpu, bool backup)
     {
         public int Index { get; } = index;
 
         public KernelTimer? Timer { get; } = timer;
 
         public int Cpu { get; } = cpu;
+
+        public bool Backup { get; } = backup;
 
         public Thread? Thread { get; set; }
 

@@ -64,8 +64,25 @@ internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTr
         }
 
         _sender = new HeartbeatSender(udp, Codec, options.MaxPacketSize, HeartbeatRepeatRule.For(options.Timing), time, startTimestamp, loopStep,
-            options.RealtimePriority, metrics, logger, options.Timing.EffectiveTickInterval);
+            options.RealtimePriority, metrics, logger, options.Timing.EffectiveTickInterval, HeartbeatSender.BackupPeriod(options.Timing));
         _sender.Start();
+    }
+
+    /// <summary>Delivers the datagrams already queued on the UDP links' sockets, at most <paramref name="maxPerLink"/> each, on the calling thread (the loop, see <see cref="NodeLoop.DrainBeforeTick"/>).</summary>
+    /// <param name="maxPerLink">The most datagrams to take from one link.</param>
+    /// <returns>How many were delivered.</returns>
+    public int DrainPending(int maxPerLink)
+    {
+        var delivered = 0;
+        foreach (var t in transports)
+        {
+            if (t is UdpTransportBase udp)
+            {
+                delivered += udp.DrainPending(maxPerLink);
+            }
+        }
+
+        return delivered;
     }
 
     /// <summary>Sends a heartbeat on every link (on the loop).</summary>

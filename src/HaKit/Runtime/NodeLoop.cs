@@ -46,9 +46,18 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     private bool _waiting; // the loop thread is in Monitor.Wait on _inboxGate (under _inboxGate)
     private long _lastStep;
     private volatile ClusterStatus? _status;
+    private bool _drainedForDueTick; // own wait: the due tick already looked for queued datagrams once (on the loop)
 
     /// <summary>Keeps the groups' ownership guards true to the clock (set before <see cref="Run"/>; null in tests without one).</summary>
     public FreezeGuard? Freeze { get; set; }
+
+    /// <summary>
+    /// Own wait only: called on the loop before a due tick while a peer is overdue (Suspect in the last status); it delivers the
+    /// datagrams already queued on the links' sockets and says how many. When some were, they run before the tick, as if their
+    /// receive thread had not been held up (a thread woken on a virtual CPU the hypervisor stopped waits with it; the loop may be on
+    /// the CPU that runs).
+    /// </summary>
+    public Func<int>? DrainBeforeTick { get; set; }
 
     /// <summary>The core (only on the loop, after <see cref="Open"/>).</summary>
     public OwnershipCore Core => _core!;
@@ -388,6 +397,18 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     /// <summary>A tick the loop thread took itself when its deadline was due (own wait).</summary>
     private void TickNow()
     {
+        if (!_drainedForDueTick && DrainBeforeTick is { } drain && _status is { } status && AnyPeerOverdue(status))
+        {
+            _drainedForDueTick = true;
+            if (drain() > 0)
+            {
+                // What was queued now runs first: the step's end re-arms the same deadline, and Take returns the inputs before it.
+                Wakeups++;
+                return;
+            }
+        }
+
+        _drainedForDueTick = false;
         _armedFor = TimeSpan.MaxValue;
         Wakeups++;
         _core!.Tick(Now);
@@ -420,6 +441,19 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
             Rearm();
             Volatile.Write(ref _lastStep, time.GetTimestamp());
         }
+    }
+
+    private static bool AnyPeerOverdue(ClusterStatus status)
+    {
+        foreach (var peer in status.Peers)
+        {
+            if (peer.Health == PeerHealth.Suspect)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Sets the wake-up timer for the core's next deadline (on the loop, after every step; only when the deadline moved).</summary>

@@ -43,6 +43,11 @@ internal abstract class UdpTransportBase : IHeartbeatTransport
         init => _engine.TimeProvider = value ?? throw new ArgumentNullException(nameof(value));
     }
 
+    /// <summary>Delivers, on the calling thread and without waiting, up to <paramref name="max"/> datagrams already queued on the socket (see <see cref="UdpEngine.DrainPending"/>).</summary>
+    /// <param name="max">The most datagrams to take.</param>
+    /// <returns>How many were delivered to the receiver.</returns>
+    internal int DrainPending(int max) => _engine.DrainPending(max);
+
     /// <summary>Creates and binds the socket on the calling thread (so a caller may start the link inside a network namespace), then starts the receive loop.</summary>
     /// <param name="receiver">Where received packets and faults go.</param>
     /// <param name="cancellationToken">Checked before binding.</param>

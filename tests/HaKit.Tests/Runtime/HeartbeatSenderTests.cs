@@ -80,7 +80,25 @@ public sealed class HeartbeatSenderTests
     }
 
     [Test]
-    public async Task With_two_CPUs_the_two_sender_threads_are_pinned_to_different_ones()
+    public void Backup_lanes_run_where_a_stopped_CPU_would_outlast_the_peer_s_patience_and_keep_the_silence_under_the_dead_time()
+    {
+        var fast = HaKitPresets.Create(HaKitPreset.Fast).Timing;
+        var lan = HaKitPresets.Create(HaKitPreset.Lan).Timing;
+        var period = HeartbeatSender.BackupPeriod(fast);
+        var rule = HeartbeatRepeatRule.For(fast);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(period, Is.EqualTo(Ms(40)), "Fast: 75 ms dead time - 25 ms repeat time - two 5 ms ticks");
+            Assert.That(rule.RepeatAfter + fast.EffectiveTickInterval + period!.Value, Is.LessThan(fast.DeadTime),
+                "the longest silence a backup lane allows (repeat time, its lag, one period) is under the dead time");
+            Assert.That(HeartbeatSender.BackupPeriod(lan), Is.Null, "Lan: a 150 ms stop after the repeat time still ends before the 800 ms dead time: no extra wake-ups");
+            Assert.That(HeartbeatSender.BackupPeriod(HaKitPresets.Create(HaKitPreset.Wan).Timing), Is.Null);
+        });
+    }
+
+    [Test]
+    public async Task With_two_CPUs_the_two_backup_lanes_are_pinned_to_different_ones()
     {
         var usable = CpuAffinity.Usable();
         if (!OperatingSystem.IsLinux() || usable.Count < 2)
@@ -92,7 +110,7 @@ public sealed class HeartbeatSenderTests
         await using var pair = await LinkPair.StartAsync(kit);
         using var metrics = new HaKitMetrics();
         using var thread = new HeartbeatSender([pair.LinkA], pair.Sender, 1400, Rule, TimeProvider.System, TimeProvider.System.GetTimestamp(),
-            TimeProvider.System.GetTimestamp, realtimePriority: 0, metrics, NullLogger.Instance);
+            TimeProvider.System.GetTimestamp, realtimePriority: 0, metrics, NullLogger.Instance, laneLag: Ms(5), backupPeriod: Ms(40));
         thread.Start();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (thread.LaneThreadIds.Any(id => id == 0) && clock.Elapsed < TimeSpan.FromSeconds(5))
@@ -101,18 +119,18 @@ public sealed class HeartbeatSenderTests
         }
 
         await Task.Delay(50); // each thread pins itself first thing after recording its id
-        var allowed = thread.LaneThreadIds.Select(CpuAffinity.AllowedList).ToArray();
+        var allowed = thread.LaneThreadIds.Skip(1).Select(CpuAffinity.AllowedList).ToArray();
         thread.Stop();
 
         Assert.Multiple(() =>
         {
-            Assert.That(thread.LaneCpus, Is.EqualTo(new[] { usable[0], usable[1] }));
-            Assert.That(allowed, Is.EqualTo(new[] { $"{usable[0]}", $"{usable[1]}" }), "each thread may run on its own CPU only");
+            Assert.That(thread.LaneCpus, Is.EqualTo(new[] { -1, usable[0], usable[1] }), "the main thread, then one backup lane per CPU");
+            Assert.That(allowed, Is.EqualTo(new[] { $"{usable[0]}", $"{usable[1]}" }), "each backup lane may run on its own CPU only");
         });
     }
 
     [Test]
-    public async Task When_one_sender_thread_is_stopped_with_its_CPU_the_other_repeats()
+    public async Task When_the_main_sender_thread_is_stopped_with_its_CPU_a_backup_lane_repeats()
     {
         using var kit = new WireKit();
         await using var pair = await LinkPair.StartAsync(kit);
@@ -120,10 +138,10 @@ public sealed class HeartbeatSenderTests
         using var metrics = new HaKitMetrics();
         using var cpuStopped = new ManualResetEventSlim(false);
         using var thread = new HeartbeatSender([pair.LinkA], pair.Sender, 1400, Rule, time, time.GetTimestamp(), time.GetTimestamp, realtimePriority: 0,
-            metrics, NullLogger.Instance, laneLag: Ms(5), cpus: [0, 0]); // two lanes; both on CPU 0 is enough to stop one by the hook
-        if (thread.LaneCpus.Count < 2)
+            metrics, NullLogger.Instance, laneLag: Ms(5), backupPeriod: Ms(20), cpus: [0, 0]); // both backups on CPU 0: the hook stops the main thread
+        if (thread.LaneCpus.Count < 3)
         {
-            Assert.Ignore("two sender threads need the kernel timer (Linux)");
+            Assert.Ignore("backup lanes need the kernel timer (Linux)");
         }
 
         thread.BeforeLook = lane =>
@@ -142,7 +160,7 @@ public sealed class HeartbeatSenderTests
 
         Assert.Multiple(() =>
         {
-            Assert.That(heard, Is.InRange(3, 20), "lane 1 repeated about every 35 ms while lane 0 stood still");
+            Assert.That(heard, Is.InRange(3, 20), "a backup lane repeated (due 35 ms after the last, looked every 20 ms) while the main thread stood still");
             Assert.That(pair.Heard.Payloads.Distinct(), Is.EqualTo(new[] { "7,8,9" }));
             Assert.That(pair.Heard.Dropped, Is.Zero);
         });

@@ -81,4 +81,64 @@ public sealed class UdpReceiveThreadTests
             await b.DisposeAsync().AsTask().WaitAsync(RecordingReceiver.WaitLimit);
         }
     }
+
+    [Test]
+    public async Task While_the_receive_thread_is_held_up_a_drain_on_another_thread_delivers_what_is_queued_through_the_same_filters()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            Assert.Ignore("the non-blocking drain (MSG_DONTWAIT) is Linux only");
+        }
+
+        (int pa, int pb) = UdpPorts.TwoFree(IPAddress.Loopback);
+        var endA = new IPEndPoint(IPAddress.Loopback, pa);
+        var endB = new IPEndPoint(IPAddress.Loopback, pb);
+        var a = new UdpUnicastTransport("lan0", endA, [endB], 1400);
+        var endC = new IPEndPoint(IPAddress.Loopback, UdpPorts.TwoFree(IPAddress.Loopback).Item1); // a second peer: b's socket is not connected, its own filter runs
+        var b = new UdpUnicastTransport("lan0", endB, [endA, endC], 1400);
+        using var stranger = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+        stranger.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var holdUp = new ManualResetEventSlim(false);
+        var received = new RecordingReceiver();
+        var drainedOn = new System.Collections.Concurrent.ConcurrentQueue<int>();
+        received.OnPacket = (_, _) =>
+        {
+            if (Thread.CurrentThread.Name == "HaKit rx lan0")
+            {
+                holdUp.Wait(TimeSpan.FromSeconds(10)); // the receive thread stands still, as on a stopped virtual CPU
+            }
+            else
+            {
+                drainedOn.Enqueue(Environment.CurrentManagedThreadId);
+            }
+        };
+        try
+        {
+            await a.StartAsync(new RecordingReceiver(), CancellationToken.None);
+            await b.StartAsync(received, CancellationToken.None);
+            await a.SendAsync(Payloads.Make('a', 1), CancellationToken.None);
+            await received.WaitUntilAsync(r => r.Count >= 1, "the first datagram, which holds the receive thread up");
+            Assert.That(b.DrainPending(64), Is.Zero, "nothing queued yet");
+
+            stranger.SendTo(Payloads.Make('x', 9), endB); // not from a peer: dropped by the source filter, never delivered
+            await a.SendAsync(Payloads.Make('a', 2), CancellationToken.None);
+            await a.SendAsync(Payloads.Make('a', 3), CancellationToken.None);
+            await Task.Delay(50);
+            var delivered = b.DrainPending(64);
+
+            Assert.Multiple(() =>
+            {
+                Assert.That(delivered, Is.EqualTo(2), "the peer's two queued datagrams");
+                Assert.That(drainedOn, Has.All.EqualTo(Environment.CurrentManagedThreadId), "delivered on the calling thread");
+                Assert.That(received.Count, Is.EqualTo(3), "the stranger's datagram went through the source filter and was dropped");
+                Assert.That(b.DrainPending(64), Is.Zero, "the queue is empty afterwards, and the call does not wait");
+            });
+        }
+        finally
+        {
+            holdUp.Set();
+            await a.DisposeAsync().AsTask().WaitAsync(RecordingReceiver.WaitLimit);
+            await b.DisposeAsync().AsTask().WaitAsync(RecordingReceiver.WaitLimit);
+        }
+    }
 }
