@@ -45,7 +45,7 @@ public sealed partial class Simulation : IDisposable
     //   TraceFormat.cs                                   how trace lines are written
     private readonly PriorityQueue<ScheduledEvent, (long At, long Seq)> _queue = new();
     private readonly LinkCuts _cuts = new();
-    private readonly Dictionary<(int From, int To, int Link), List<byte[]>> _captured = [];
+    private readonly Dictionary<(int From, int To, int Link), List<object>> _captured = []; // byte[] or TypedPacket
     private readonly Dictionary<(int To, int From), (TimeSpan At, HeartbeatMessage Message)> _lastHeard = [];
     private readonly List<SimulatedNode> _nodes = [];
     private readonly Dictionary<string, SimulatedNode> _byName = new(StringComparer.Ordinal);
@@ -86,6 +86,7 @@ public sealed partial class Simulation : IDisposable
         _nodeNames = cluster.Nodes.Select(n => n.Name).ToArray();
         _links = cluster.Links.Select(l => l.Name).ToArray();
         _groupNames = cluster.Groups.Select(g => g.Name).ToArray();
+        _typedWire = options.Wire == WireDelivery.Typed || (options.Wire == WireDelivery.Sampled && !FullWireSeed(options.Seed));
         _payload = new byte[cluster.MaxPacketSize];
         _send = new byte[cluster.MaxPacketSize];
         for (var i = 0; i < _nodeNames.Length; i++)
@@ -326,7 +327,7 @@ public sealed partial class Simulation : IDisposable
 
         if (e.Kind == EventKind.Deliver)
         {
-            Receive(n, _nodes[e.Aux & 0xFF], (e.Aux >> 8) & 0xFF, (byte[])e.Payload!, Notes[e.Aux >> 16]);
+            Receive(n, _nodes[e.Aux & 0xFF], (e.Aux >> 8) & 0xFF, e.Payload!, Notes[e.Aux >> 16]);
         }
         else
         {
@@ -347,7 +348,7 @@ public sealed partial class Simulation : IDisposable
         /// <summary>A tick of a node's core at its fixed rate.</summary>
         Tick,
 
-        /// <summary>A packet arriving at a node's process (<see cref="ScheduledEvent.Payload"/>: its bytes; <see cref="ScheduledEvent.Aux"/>: sender, link and note).</summary>
+        /// <summary>A packet arriving at a node's process (<see cref="ScheduledEvent.Payload"/>: its bytes, or the typed message; <see cref="ScheduledEvent.Aux"/>: sender, link and note).</summary>
         Deliver,
     }
 
