@@ -199,8 +199,22 @@ public sealed partial class Simulation : IDisposable
             }
         }
 
+        // Quiet: a tick that executed no command and observed nothing, with nothing observed or executed since the last check
+        // either (a test's direct Crash, say): no role, epoch, process or resource changed (the core emits every role change as a
+        // command, resources act only on commands and on their process's steps).
+        QuietStep = ev.Kind == EventKind.Tick && _changes == _changesAtLastCheck;
         CheckInvariants();
+        _changesAtLastCheck = _changes;
     }
+
+    /// <summary>Whether the step just executed was a tick that changed none of the state invariants scan (no command executed, no
+    /// event observed, since the previous check): an invariant whose verdict and bookkeeping depend only on that state and the
+    /// step's events may skip its scan when its previous check found nothing (see <see cref="ResourcesNeverOverlapInvariant"/>).</summary>
+    internal bool QuietStep { get; private set; }
+
+    /// <summary>Commands executed and events observed so far (the quiet-step test compares it with its value at the last check).</summary>
+    private long _changes;
+    private long _changesAtLastCheck = -1;
 
     private void CheckInvariants()
     {
@@ -449,8 +463,9 @@ public sealed partial class Simulation : IDisposable
     private const int MaxCommandsPerStep = 10_000;
 
     /// <summary>Runs one command through the node's executor; every port completes the call synchronously (results come later, as steps).</summary>
-    private static void Execute(SimulatedNode n, CoreCommand c)
+    private void Execute(SimulatedNode n, CoreCommand c)
     {
+        _changes++;
         var done = c.AcceptAsync(n.Executor, CancellationToken.None);
         if (!done.IsCompletedSuccessfully)
         {
@@ -524,7 +539,11 @@ public sealed partial class Simulation : IDisposable
             ? 1 + (Random.Next(2) == 0 ? -_faults.MaxClockDrift : _faults.MaxClockDrift)
             : 1 + ((Random.NextDouble() * 2) - 1) * _faults.MaxClockDrift;
 
-    internal void Observe(SimulationEvent e) => _stepEvents.Add(e);
+    internal void Observe(SimulationEvent e)
+    {
+        _changes++;
+        _stepEvents.Add(e);
+    }
 
     /// <summary>Records a trace line whose text is formatted only when the trace is recorded.</summary>
     internal void Record(string node, string category, [InterpolatedStringHandlerArgument("")] ref TraceText text)
