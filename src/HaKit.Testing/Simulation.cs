@@ -14,7 +14,8 @@ namespace HaKit.Testing;
 
 /// <summary>
 /// A deterministic, single-threaded simulation of a HaKit cluster: every node runs the real <see cref="OwnershipCore"/> and
-/// failure detectors, heartbeats go through the real wire layer (signed envelopes, replay window, protobuf payloads), resource
+/// failure detectors, heartbeats go through the real wire layer (signed envelopes, replay window, protobuf payloads; typed after
+/// it for seven seeds in eight, see <see cref="WireDelivery"/>), resource
 /// groups run the real <see cref="ResourceGroupMachine"/>, arbiter decisions come from the real <see cref="TwoNodeArbiter"/> and
 /// fencing from the real fence coordinator. Time is virtual; one seeded <see cref="System.Random"/> draws every fault, delay and duration,
 /// so a run is a pure function of its <see cref="SimulationOptions"/> and replays exactly from its seed.
