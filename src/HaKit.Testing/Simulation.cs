@@ -14,7 +14,8 @@ namespace HaKit.Testing;
 
 /// <summary>
 /// A deterministic, single-threaded simulation of a HaKit cluster: every node runs the real <see cref="OwnershipCore"/> and
-/// failure detectors, heartbeats go through the real wire layer (signed envelopes, replay window, protobuf payloads), resource
+/// failure detectors, heartbeats go through the real wire layer (signed envelopes, replay window, protobuf payloads; typed after
+/// it for seven seeds in eight, see <see cref="WireDelivery"/>), resource
 /// groups run the real <see cref="ResourceGroupMachine"/>, arbiter decisions come from the real <see cref="TwoNodeArbiter"/> and
 /// fencing from the real fence coordinator. Time is virtual; one seeded <see cref="System.Random"/> draws every fault, delay and duration,
 /// so a run is a pure function of its <see cref="SimulationOptions"/> and replays exactly from its seed.
@@ -45,7 +46,7 @@ public sealed partial class Simulation : IDisposable
     //   TraceFormat.cs                                   how trace lines are written
     private readonly PriorityQueue<ScheduledEvent, (long At, long Seq)> _queue = new();
     private readonly LinkCuts _cuts = new();
-    private readonly Dictionary<(int From, int To, int Link), List<byte[]>> _captured = [];
+    private readonly Dictionary<(int From, int To, int Link), List<object>> _captured = []; // byte[] or TypedPacket
     private readonly Dictionary<(int To, int From), (TimeSpan At, HeartbeatMessage Message)> _lastHeard = [];
     private readonly List<SimulatedNode> _nodes = [];
     private readonly Dictionary<string, SimulatedNode> _byName = new(StringComparer.Ordinal);
@@ -86,6 +87,7 @@ public sealed partial class Simulation : IDisposable
         _nodeNames = cluster.Nodes.Select(n => n.Name).ToArray();
         _links = cluster.Links.Select(l => l.Name).ToArray();
         _groupNames = cluster.Groups.Select(g => g.Name).ToArray();
+        _typedWire = options.Wire == WireDelivery.Typed || (options.Wire == WireDelivery.Sampled && !FullWireSeed(options.Seed));
         _payload = new byte[cluster.MaxPacketSize];
         _send = new byte[cluster.MaxPacketSize];
         for (var i = 0; i < _nodeNames.Length; i++)
@@ -198,8 +200,22 @@ public sealed partial class Simulation : IDisposable
             }
         }
 
+        // Quiet: a tick that executed no command and observed nothing, with nothing observed or executed since the last check
+        // either (a test's direct Crash, say): no role, epoch, process or resource changed (the core emits every role change as a
+        // command, resources act only on commands and on their process's steps).
+        QuietStep = ev.Kind == EventKind.Tick && _changes == _changesAtLastCheck;
         CheckInvariants();
+        _changesAtLastCheck = _changes;
     }
+
+    /// <summary>Whether the step just executed was a tick that changed none of the state invariants scan (no command executed, no
+    /// event observed, since the previous check): an invariant whose verdict and bookkeeping depend only on that state and the
+    /// step's events may skip its scan when its previous check found nothing (see <see cref="ResourcesNeverOverlapInvariant"/>).</summary>
+    internal bool QuietStep { get; private set; }
+
+    /// <summary>Commands executed and events observed so far (the quiet-step test compares it with its value at the last check).</summary>
+    private long _changes;
+    private long _changesAtLastCheck = -1;
 
     private void CheckInvariants()
     {
@@ -326,7 +342,7 @@ public sealed partial class Simulation : IDisposable
 
         if (e.Kind == EventKind.Deliver)
         {
-            Receive(n, _nodes[e.Aux & 0xFF], (e.Aux >> 8) & 0xFF, (byte[])e.Payload!, Notes[e.Aux >> 16]);
+            Receive(n, _nodes[e.Aux & 0xFF], (e.Aux >> 8) & 0xFF, e.Payload!, Notes[e.Aux >> 16]);
         }
         else
         {
@@ -347,7 +363,7 @@ public sealed partial class Simulation : IDisposable
         /// <summary>A tick of a node's core at its fixed rate.</summary>
         Tick,
 
-        /// <summary>A packet arriving at a node's process (<see cref="ScheduledEvent.Payload"/>: its bytes; <see cref="ScheduledEvent.Aux"/>: sender, link and note).</summary>
+        /// <summary>A packet arriving at a node's process (<see cref="ScheduledEvent.Payload"/>: its bytes, or the typed message; <see cref="ScheduledEvent.Aux"/>: sender, link and note).</summary>
         Deliver,
     }
 
@@ -448,8 +464,9 @@ public sealed partial class Simulation : IDisposable
     private const int MaxCommandsPerStep = 10_000;
 
     /// <summary>Runs one command through the node's executor; every port completes the call synchronously (results come later, as steps).</summary>
-    private static void Execute(SimulatedNode n, CoreCommand c)
+    private void Execute(SimulatedNode n, CoreCommand c)
     {
+        _changes++;
         var done = c.AcceptAsync(n.Executor, CancellationToken.None);
         if (!done.IsCompletedSuccessfully)
         {
@@ -523,7 +540,11 @@ public sealed partial class Simulation : IDisposable
             ? 1 + (Random.Next(2) == 0 ? -_faults.MaxClockDrift : _faults.MaxClockDrift)
             : 1 + ((Random.NextDouble() * 2) - 1) * _faults.MaxClockDrift;
 
-    internal void Observe(SimulationEvent e) => _stepEvents.Add(e);
+    internal void Observe(SimulationEvent e)
+    {
+        _changes++;
+        _stepEvents.Add(e);
+    }
 
     /// <summary>Records a trace line whose text is formatted only when the trace is recorded.</summary>
     internal void Record(string node, string category, [InterpolatedStringHandlerArgument("")] ref TraceText text)

@@ -42,7 +42,8 @@ public sealed record GroupStopIssued(TimeSpan At, string Node, string Group, ulo
 /// <param name="Record">The action and its result.</param>
 public sealed record ResourceActionObserved(TimeSpan At, string Node, ulong Epoch, ResourceActionRecord Record) : SimulationEvent(At, Node);
 
-/// <summary>A heartbeat passed the real wire layer (authentication, replay window, decoding) and was handed to a core.</summary>
+/// <summary>A heartbeat passed the real wire layer (authentication, replay window, decoding; with typed delivery the sender and
+/// replay-window checks, see <see cref="WireDelivery"/>) and was handed to a core.</summary>
 /// <param name="At">When.</param>
 /// <param name="Node">The receiving node.</param>
 /// <param name="From">The sender.</param>

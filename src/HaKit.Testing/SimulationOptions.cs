@@ -259,6 +259,11 @@ public sealed class SimulationOptions
     /// <summary>The invariants checked after every step. <value>Default: <see cref="Invariants.Default"/>.</value></summary>
     public IList<IInvariant>? Invariants { get; set; }
 
+    /// <summary>How messages travel between the nodes: as bytes through the real wire layer, or as typed messages after it (the same
+    /// trace either way; typed delivery skips encoding, HMAC and parsing). <value>Default <see cref="WireDelivery.Sampled"/>: the full
+    /// wire for one seed in eight (<see cref="Simulation.FullWireSeed"/>), typed delivery for the others.</value></summary>
+    public WireDelivery Wire { get; set; }
+
     /// <summary>Whether to record the full trace (every message, timer, role change and resource action). Costs time; the runner enables it for replays.</summary>
     public bool RecordTrace { get; set; }
 

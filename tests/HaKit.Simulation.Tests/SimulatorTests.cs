@@ -28,10 +28,12 @@ public sealed class SimulatorTests
         Assert.That(Run(25), Is.Not.EqualTo(first));
     }
 
-    [Test]
-    public void Heartbeats_go_through_the_real_replay_window()
+    [TestCase(WireDelivery.Full)]
+    [TestCase(WireDelivery.Typed)]
+    public void Heartbeats_go_through_the_real_replay_window(WireDelivery wire)
     {
         var options = SimulationScenarios.ForSeed(0); // TwoNodePlain/network: duplicates and replays
+        options.Wire = wire;
         using var sim = new HaKit.Testing.Simulation(options);
         sim.RunFor(TimeSpan.FromSeconds(10));
         var replayed = sim.Nodes.Sum(n => n.WireStats.GetDropped(DropReason.Replayed));

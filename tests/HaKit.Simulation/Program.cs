@@ -19,6 +19,7 @@ string? mix = null;
 var family = "twonode";
 var failFast = false;
 var edges = false;
+var wire = WireDelivery.Sampled;
 HaKit.Replication.ReplicationMode? mode = null;
 try
 {
@@ -82,12 +83,24 @@ try
             case "--fail-fast":
                 failFast = true;
                 break;
+            case "--wire":
+                var wireText = Value();
+                wire = wireText switch
+                {
+                    "full" => WireDelivery.Full,
+                    "typed" => WireDelivery.Typed,
+                    "sampled" => WireDelivery.Sampled,
+                    _ => throw new ArgumentException($"--wire {wireText}: expected full, typed or sampled"),
+                };
+                break;
             case "--help" or "-h":
                 Console.WriteLine("usage: --from <seed> --count <n> [--parallel <p>]   run n seeds (--setup/--mix pin every seed's scenario)");
                 Console.WriteLine("       [--fail-fast]                                 stop at the first violating seed (default: run them all)");
                 Console.WriteLine("       (p defaults to every core; progress goes to stderr every few seconds)");
                 Console.WriteLine("       [--arbiter twonode|etcd|witness|ipfail|replication] the seeds' family (default twonode)");
                 Console.WriteLine("       [--mode Durable|Received|Async]               replication family: pin the mode (default: by seed)");
+                Console.WriteLine("       [--wire full|typed|sampled]                   messages as bytes through the wire layer, as objects after it, or");
+                Console.WriteLine("                                                     full for one seed in eight and typed otherwise (default; same traces)");
                 Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
                 Console.WriteLine("         [--setup <set-up>] [--mix <mix>]           ...in a pinned scenario (set-ups: " + string.Join(", ", Enum.GetNames<ArbiterSetup>()) + "; mixes: " + string.Join(", ", SimulationScenarios.Mixes) + ")");
                 Console.WriteLine("         [--edges]                                  ...edge-biased (unpinned seeds are when seed mod 5 = 4)");
@@ -172,7 +185,8 @@ watch.Stop();
 await progressStop.CancelAsync().ConfigureAwait(false);
 await progress.ConfigureAwait(false);
 var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}")
-    + (edges && (setup is not null || mix is not null) ? " --edges" : "") + (mode is null ? "" : $" --mode {mode}");
+    + (edges && (setup is not null || mix is not null) ? " --edges" : "") + (mode is null ? "" : $" --mode {mode}")
+    + (wire switch { WireDelivery.Full => " --wire full", WireDelivery.Typed => " --wire typed", _ => "" });
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {
     Console.WriteLine($"seed {s} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run -c Release --project tests/HaKit.Simulation --{pinned} --seed {s} --trace");
@@ -189,6 +203,13 @@ Console.WriteLine($"seeds={ran} violations={failures.Count}");
 return failures.IsEmpty ? 0 : 1;
 
 SimulationOptions Scenario(int s)
+{
+    var options = AutoOrPinned(s);
+    options.Wire = wire;
+    return options;
+}
+
+SimulationOptions AutoOrPinned(int s)
 {
     var auto = family switch
     {

@@ -12,6 +12,9 @@ public sealed class ConvergenceInvariant : IInvariant
     /// <inheritdoc />
     public string Name => "converges-after-faults";
 
+    // Whether the previous check, past the bound, found every group settled (Active on one node, Standby elsewhere) without an excuse.
+    private bool _settled;
+
     /// <inheritdoc />
     public string? Check(Simulation simulation)
     {
@@ -21,6 +24,13 @@ public sealed class ConvergenceInvariant : IInvariant
             return null;
         }
 
+        if (simulation.QuietStep && _settled)
+        {
+            return null; // no role or process changed since: every group is still settled
+        }
+
+        _settled = false;
+        var all = true;
         foreach (var g in simulation.GroupNameArray)
         {
             var active = 0;
@@ -43,6 +53,7 @@ public sealed class ConvergenceInvariant : IInvariant
                 continue;
             }
 
+            all = false;
             if (simulation.Nodes.Any(n => n.InMaintenance(g)))
             {
                 continue; // an operator keeps the group as it is: nothing the core may converge
@@ -57,6 +68,7 @@ public sealed class ConvergenceInvariant : IInvariant
             return $"group {g} is not Active on exactly one node {Invariants.S(simulation.Now - simulation.FaultsEndAt)} after faults ended (bound {Invariants.S(simulation.Bounds.Convergence)}: {simulation.Bounds.Derivation}): {roles}";
         }
 
+        _settled = all;
         return null;
     }
 }

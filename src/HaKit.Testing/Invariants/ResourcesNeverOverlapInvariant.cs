@@ -32,6 +32,8 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
     private readonly Dictionary<(string At, string Down), TimeSpan> _confirmedDown = [];
     // Per (node index a, node index b > a, group index): whether the pair overlaps (judged when it began).
     private bool[] _overlapping = [];
+    // Whether the previous check scanned every pair and found nothing (a quiet step may then skip the scan: nothing it reads changed).
+    private bool _clean;
 
     /// <inheritdoc />
     public string Name => "resources-never-overlap";
@@ -68,6 +70,12 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
             }
         }
 
+        if (simulation.QuietStep && _clean)
+        {
+            return null; // no role, process or resource changed since a scan that found nothing: it would find the same
+        }
+
+        _clean = false;
         var nodes = simulation.NodeList;
         var groups = simulation.GroupNames;
         var gc = groups.Count;
@@ -106,6 +114,7 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
             }
         }
 
+        _clean = true;
         return null;
     }
 

@@ -14,6 +14,8 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
 {
     private readonly Dictionary<(string Node, string Group), TimeSpan> _acquiringSince = [];
     private readonly Dictionary<(string A, string B, string Group), Episode> _episodes = [];
+    // Whether the previous check scanned every pair and found nothing.
+    private bool _clean;
 
     /// <inheritdoc />
     public string Name => "two-node-dual-active";
@@ -30,6 +32,12 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
             }
         }
 
+        if (simulation.QuietStep && _clean && _episodes.Count == 0)
+        {
+            return null; // no pair ran a group at the last scan and no role or process changed since: no pair does now
+        }
+
+        _clean = false;
         var nodes = simulation.NodeList;
         for (var i = 0; i < nodes.Count; i++)
         {
@@ -46,6 +54,7 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
             }
         }
 
+        _clean = true;
         return null;
     }
 

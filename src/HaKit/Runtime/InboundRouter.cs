@@ -146,46 +146,78 @@ internal sealed class InboundRouter
         t_message = null;
         try
         {
-            var drop = InboundDrop.MalformedPayload;
-            if (PayloadCodec.TryRead(envelope.Payload, message))
-            {
-                if (message.BodyCase == ClusterMessage.BodyOneofCase.Heartbeat && envelope.Sender != _witnessName)
-                {
-                    if (HeartbeatMapper.FromProto(message.Heartbeat) is { } heartbeat)
-                    {
-                        _metrics?.HeartbeatReceived(link);
-                        return new InboundPacket(InboundKind.Heartbeat, InboundDrop.None, default, envelope.Sender, envelope.Incarnation, envelope.Sequence, heartbeat);
-                    }
-
-                    drop = InboundDrop.MalformedHeartbeat;
-                }
-                else if (message.BodyCase is ClusterMessage.BodyOneofCase.VoteRequest or ClusterMessage.BodyOneofCase.VoteReply or ClusterMessage.BodyOneofCase.VoteRelease
-                    && _votes is not null)
-                {
-                    if (_votes(envelope.Sender, message))
-                    {
-                        return new InboundPacket(InboundKind.Vote, InboundDrop.None, default, envelope.Sender, envelope.Incarnation, envelope.Sequence, null);
-                    }
-
-                    drop = InboundDrop.VoteRejected;
-                }
-                else if (message.BodyCase is ClusterMessage.BodyOneofCase.AdminRequest or ClusterMessage.BodyOneofCase.AdminReply
-                    && _admin is not null && envelope.Sender != _witnessName)
-                {
-                    if (_admin(envelope.Sender, envelope.Incarnation, message))
-                    {
-                        return new InboundPacket(InboundKind.Admin, InboundDrop.None, default, envelope.Sender, envelope.Incarnation, envelope.Sequence, null);
-                    }
-                }
-            }
-
-            _codec.Stats.RecordDropped(DropReason.Malformed);
-            _metrics?.Dropped(DropReason.Malformed);
-            return new InboundPacket(InboundKind.Dropped, drop, DropReason.Malformed, envelope.Sender, envelope.Incarnation, envelope.Sequence, null);
+            return PayloadCodec.TryRead(envelope.Payload, message)
+                ? Dispatch(envelope.Sender, envelope.Incarnation, envelope.Sequence, message, link)
+                : Malformed(InboundDrop.MalformedPayload, envelope.Sender, envelope.Incarnation, envelope.Sequence);
         }
         finally
         {
             t_message = message;
         }
+    }
+
+    /// <summary>
+    /// Routes one message that arrives already decoded, with its envelope's fields, from a sender whose codec stamped it in the
+    /// same process (the simulator's typed delivery): the envelope checks that do not depend on the bytes (from self, unknown sender,
+    /// replay: <see cref="EnvelopeCodec.TryAcceptVouched"/>), then what <see cref="Route"/> does after decoding the payload.
+    /// </summary>
+    /// <param name="sender">The sender's name.</param>
+    /// <param name="incarnation">The sender's incarnation.</param>
+    /// <param name="sequence">The envelope's sequence number.</param>
+    /// <param name="message">The decoded payload (only read).</param>
+    /// <param name="link">The link it came on (for the metrics).</param>
+    /// <returns>What it was, as <see cref="Route"/> returns it.</returns>
+    internal InboundPacket RouteDecoded(string sender, ulong incarnation, ulong sequence, ClusterMessage message, string link)
+    {
+        if (!_codec.TryAcceptVouched(sender, incarnation, sequence, out var knownSender, out var reason))
+        {
+            _metrics?.Dropped(reason);
+            return new InboundPacket(InboundKind.Dropped, InboundDrop.Wire, reason, null, 0, 0, null);
+        }
+
+        return Dispatch(knownSender!, incarnation, sequence, message, link);
+    }
+
+    /// <summary>What follows decoding: votes to the voter, admin messages to the admin forwarding, heartbeats mapped for the core.</summary>
+    private InboundPacket Dispatch(string sender, ulong incarnation, ulong sequence, ClusterMessage message, string link)
+    {
+        var drop = InboundDrop.MalformedPayload;
+        if (message.BodyCase == ClusterMessage.BodyOneofCase.Heartbeat && sender != _witnessName)
+        {
+            if (HeartbeatMapper.FromProto(message.Heartbeat) is { } heartbeat)
+            {
+                _metrics?.HeartbeatReceived(link);
+                return new InboundPacket(InboundKind.Heartbeat, InboundDrop.None, default, sender, incarnation, sequence, heartbeat);
+            }
+
+            drop = InboundDrop.MalformedHeartbeat;
+        }
+        else if (message.BodyCase is ClusterMessage.BodyOneofCase.VoteRequest or ClusterMessage.BodyOneofCase.VoteReply or ClusterMessage.BodyOneofCase.VoteRelease
+            && _votes is not null)
+        {
+            if (_votes(sender, message))
+            {
+                return new InboundPacket(InboundKind.Vote, InboundDrop.None, default, sender, incarnation, sequence, null);
+            }
+
+            drop = InboundDrop.VoteRejected;
+        }
+        else if (message.BodyCase is ClusterMessage.BodyOneofCase.AdminRequest or ClusterMessage.BodyOneofCase.AdminReply
+            && _admin is not null && sender != _witnessName)
+        {
+            if (_admin(sender, incarnation, message))
+            {
+                return new InboundPacket(InboundKind.Admin, InboundDrop.None, default, sender, incarnation, sequence, null);
+            }
+        }
+
+        return Malformed(drop, sender, incarnation, sequence);
+    }
+
+    private InboundPacket Malformed(InboundDrop drop, string sender, ulong incarnation, ulong sequence)
+    {
+        _codec.Stats.RecordDropped(DropReason.Malformed);
+        _metrics?.Dropped(DropReason.Malformed);
+        return new InboundPacket(InboundKind.Dropped, drop, DropReason.Malformed, sender, incarnation, sequence, null);
     }
 }

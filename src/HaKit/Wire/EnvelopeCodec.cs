@@ -257,6 +257,49 @@ public sealed class EnvelopeCodec
     }
 
     /// <summary>
+    /// Consumes the next sequence number exactly as <see cref="Encode"/> does, without writing a packet: the simulator's typed
+    /// delivery (HaKit.Testing) hands the message itself to the receiver with this sequence number and skips the bytes and the MAC.
+    /// </summary>
+    /// <returns>The sequence number the envelope would have carried.</returns>
+    internal ulong NextSequence() => Interlocked.Increment(ref _lastSequence);
+
+    /// <summary>
+    /// The checks of <see cref="TryOpen"/> that do not depend on the packet's bytes, for an envelope whose bytes and MAC the caller
+    /// vouches for (the simulator's typed delivery, where the sender's codec stamped it in the same process): from self, unknown sender
+    /// and replay, in that order, counted in <see cref="Stats"/> as <see cref="TryOpen"/> counts them.
+    /// </summary>
+    /// <param name="sender">The sender's name.</param>
+    /// <param name="incarnation">The sender's incarnation.</param>
+    /// <param name="sequence">The envelope's sequence number (<see cref="NextSequence"/> of the sender's codec).</param>
+    /// <param name="knownSender">The sender's name as the codec's known-nodes list holds it (the instance <see cref="TryOpen"/> returns).</param>
+    /// <param name="reason">Why the envelope was dropped when the result is <see langword="false"/>.</param>
+    /// <returns><see langword="true"/> when the envelope is accepted.</returns>
+    internal bool TryAcceptVouched(string sender, ulong incarnation, ulong sequence, out string? knownSender, out DropReason reason)
+    {
+        knownSender = null;
+        if (string.Equals(sender, LocalNode, StringComparison.Ordinal))
+        {
+            return Drop(DropReason.FromSelf, out reason);
+        }
+
+        int senderIndex = Array.IndexOf(_knownNodes, sender);
+        if (senderIndex < 0)
+        {
+            return Drop(DropReason.UnknownSender, out reason);
+        }
+
+        if (!_windows[senderIndex].TryAccept(incarnation, sequence))
+        {
+            return Drop(DropReason.Replayed, out reason);
+        }
+
+        Stats.RecordAccepted();
+        reason = default;
+        knownSender = _knownNodes[senderIndex];
+        return true;
+    }
+
+    /// <summary>
     /// Reads the cluster name an envelope claims (its first field) without checking anything else, so that a receiver serving
     /// several clusters (the witness) can pick the codec that will open it. The claim is only trusted once that codec opened the packet.
     /// </summary>
