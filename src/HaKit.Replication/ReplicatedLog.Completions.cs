@@ -53,6 +53,7 @@ public sealed partial class ReplicatedLog
         {
             for (var i = 0; i < count; i++)
             {
+                ReplicationTrace.Mark(20, appends[i].Position.Index);
                 appends[i].Succeed();
             }
         }

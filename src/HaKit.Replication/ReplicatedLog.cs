@@ -128,7 +128,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         await log.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         log._status = log.BuildStatus();
         log._loop = Task.Run(log.RunAsync, CancellationToken.None);
-        log._flusher = Task.Run(log.FlushLoopAsync, CancellationToken.None);
+        log._flusher = Task.Factory.StartNew(log.FlushLoop, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         if (options.ArbiterMarks is { } arbiter)
         {
             log._markPublisher = Task.Run(() => log.PublishMarksAsync(arbiter), CancellationToken.None);
@@ -356,10 +356,12 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                 }
 
                 append.Position = _core.Append(append.Data);
+                ReplicationTrace.Mark(1, append.Position.Index);
                 _pending.Enqueue(append);
                 _appendedSinceMetrics++;
                 break;
             case FlushedInput flushed:
+                ReplicationTrace.Mark(_core.Role == ReplicaRole.Owner ? 18 : 10, flushed.Index);
                 if (flushed.Generation == _segments.Generation)
                 {
                     _core.LocalDurable(flushed.Index);
@@ -372,6 +374,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
 
                 break;
             case ReplicationMessage message:
+                if (ReplicationTrace.On)
+                {
+                    ReplicationTrace.Mark(message is AppendMessage ? 6 : 15, message is AppendMessage a ? a.LastIndex : message is AckMessage k ? k.Received : 0);
+                }
+
                 _core.Receive(message);
                 break;
             case MarkPublishedInput published:
