@@ -40,6 +40,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private Exception? _failure;
     private volatile ReplicationStatus _status;
     private bool _draining; // only the loop reads and writes it
+    private bool _flushInline; // only the loop: a Durable standby wrote entries its loop makes durable after the batch
     private readonly TimeProvider _time;
     private readonly long _started;
     private ITimer? _tickTimer;
@@ -320,6 +321,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
 
                 _core.Pump();
                 await ExecuteAsync(_stop.Token).ConfigureAwait(false);
+                while (_flushInline)
+                {
+                    await FlushInlineAsync().ConfigureAwait(false);
+                }
+
                 if (_options.SnapshotEveryEntries > 0 && _core.Applied - _core.Snapshot.Index >= _options.SnapshotEveryEntries)
                 {
                     await SnapshotAsync(_stop.Token).ConfigureAwait(false);
