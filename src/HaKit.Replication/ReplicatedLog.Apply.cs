@@ -79,7 +79,7 @@ public sealed partial class ReplicatedLog
     {
         if (Interlocked.Exchange(ref _flushRequested, 1) == 0)
         {
-            _flushSignal.Release();
+            _flushSignal.Set();
         }
     }
 
@@ -96,6 +96,7 @@ public sealed partial class ReplicatedLog
             while (true)
             {
                 _flushSignal.Wait(_stop.Token);
+                _flushSignal.Reset();
                 Volatile.Write(ref _flushRequested, 0);
 
                 // One fdatasync covers every append written before it: appends that arrive meanwhile wait for the next one.

@@ -53,6 +53,11 @@ public sealed partial class ReplicatedLog
                 case AcknowledgeCommand ack:
                     ReplicationTrace.Mark(19, ack.UpToIndex);
                     var acknowledged = 0;
+                    if (_pending.Count > 0)
+                    {
+                        BeginCompletions(ack.UpToIndex - _pending.Peek().Position.Index + 1);
+                    }
+
                     while (_pending.Count > 0 && _pending.Peek().Position.Index <= ack.UpToIndex)
                     {
                         Complete(_pending.Dequeue());

@@ -25,7 +25,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private readonly SnapshotStore _snapshots;
     private readonly ReplicationCore _core;
     private readonly Channel<object> _inputs = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly SemaphoreSlim _flushSignal = new(0, 1);
+    // No spinning before the flusher sleeps (SemaphoreSlim spins with sched_yield: 7 % of a pipelined run's CPU on 2 cores).
+    private readonly ManualResetEventSlim _flushSignal = new(false, spinCount: 0);
     private readonly Queue<IAppend> _pending = new();
     private readonly ConcurrentQueue<PooledAppend> _appendPool = new();
     private readonly CancellationTokenSource _stop = new();
@@ -309,6 +310,13 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                 var count = 0;
                 while (count++ < 4096 && reader.TryRead(out var input))
                 {
+                    if (input is IAppend append && !_draining && _core.Role == ReplicaRole.Owner)
+                    {
+                        // The common input, without the async calls (the core's append emits no command).
+                        Accept(append);
+                        continue;
+                    }
+
                     await HandleAsync(input).ConfigureAwait(false);
                     await ExecuteAsync(_stop.Token).ConfigureAwait(false);
                 }
@@ -361,10 +369,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                     return;
                 }
 
-                append.Position = _core.Append(append.Data);
-                ReplicationTrace.Mark(1, append.Position.Index);
-                _pending.Enqueue(append);
-                _appendedSinceMetrics++;
+                Accept(append);
                 break;
             case FlushedInput flushed:
                 ReplicationTrace.Mark(_core.Role == ReplicaRole.Owner ? 18 : 10, flushed.Index);
@@ -429,6 +434,14 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
 
                 break;
         }
+    }
+
+    private void Accept(IAppend append)
+    {
+        append.Position = _core.Append(append.Data);
+        ReplicationTrace.Mark(1, append.Position.Index);
+        _pending.Enqueue(append);
+        _appendedSinceMetrics++;
     }
 
     private async Task HandleRequestAsync(object input)
