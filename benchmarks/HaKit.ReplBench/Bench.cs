@@ -244,6 +244,7 @@ public static partial class Bench
         }
 
         var gcPauseAtStart = GC.GetTotalPauseDuration();
+        int[] gcAtStart = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         allocatedAtStart = GC.GetTotalAllocatedBytes(precise: true);
         cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
         Interlocked.Exchange(ref started, 1);
@@ -274,7 +275,8 @@ public static partial class Bench
         var count = (int)all.Count;
         if (count > 0)
         {
-            Console.WriteLine($"  (GC pauses {(GC.GetTotalPauseDuration() - gcPauseAtStart).TotalMicroseconds / count:F2} µs per write)");
+            Console.WriteLine($"  (GC pauses {(GC.GetTotalPauseDuration() - gcPauseAtStart).TotalMicroseconds / count:F2} µs per write; collections gen0/1/2: " +
+                $"{GC.CollectionCount(0) - gcAtStart[0]}/{GC.CollectionCount(1) - gcAtStart[1]}/{GC.CollectionCount(2) - gcAtStart[2]})");
         }
         var elapsed = (double)(end - measureFrom) / frequency;
         double Us(long t) => t * 1_000_000.0 / frequency;

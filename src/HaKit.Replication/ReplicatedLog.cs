@@ -29,6 +29,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private readonly ManualResetEventSlim _flushSignal = new(false, spinCount: 0);
     private readonly Queue<IAppend> _pending = new();
     private readonly ConcurrentQueue<PooledAppend> _appendPool = new();
+    private readonly EntryArena _arena = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly ReplicationMetrics _metrics;
     private Func<object, bool>? _peerSend;
@@ -162,7 +163,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     public Task<LogPosition> AppendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
     {
         // One object per append besides the copy of its bytes: the input is its own completion.
-        var append = new AppendInput(data.ToArray());
+        var append = new AppendInput(_arena.Copy(data.Span));
         if (!_inputs.Writer.TryWrite(append))
         {
             append.TrySetException(Stopped());
@@ -194,7 +195,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             append = new PooledAppend(_appendPool);
         }
 
-        var task = append.Start(data.ToArray());
+        var task = append.Start(_arena.Copy(data.Span));
         if (!_inputs.Writer.TryWrite(append))
         {
             append.Fail(Stopped());
@@ -282,8 +283,17 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     /// <summary>The transport's stream to the peer went down.</summary>
     internal void PeerDown(Func<object, bool> send) => _inputs.Writer.TryWrite(new PeerInput(send, Down: true));
 
-    /// <summary>A message arrived from the peer.</summary>
-    internal void Deliver(ReplicationMessage message) => _inputs.Writer.TryWrite(message);
+    /// <summary>A message arrived from the peer. The records of an append are copied into the log's <see cref="EntryArena"/> (the
+    /// entries the log keeps are slices of them; the frame's own array then dies young).</summary>
+    internal void Deliver(ReplicationMessage message)
+    {
+        if (message is AppendMessage { Batch.Count: > 0 } append && append.Batch.Records.Length <= EntryArena.MaxCarved)
+        {
+            message = append with { Batch = append.Batch.WithRecords(_arena.Copy(append.Batch.Records.Span)) };
+        }
+
+        _inputs.Writer.TryWrite(message);
+    }
 
     private Task Post(object input, CancellationToken cancellationToken)
     {
