@@ -155,9 +155,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     /// </summary>
     /// <param name="data">The entry's bytes (copied).</param>
     /// <param name="cancellationToken">Stops waiting; the entry may still be replicated and applied.</param>
-    /// <remarks>The task completes on a thread-pool thread that completes up to 32 appends of one acknowledged batch in order,
-    /// running their continuations inline (one work item per 32 entries rather than one per entry): do not block in a continuation
-    /// of this task, or the appends acknowledged after it in that batch complete late.</remarks>
+    /// <remarks>The task completes on a thread-pool thread that completes a share of one acknowledged batch in order (at least 32
+    /// appends, at most one work item per processor), running their continuations inline: do not block in a continuation of this
+    /// task, or the appends acknowledged after it in that batch complete late.</remarks>
     /// <returns>The entry's position.</returns>
     /// <exception cref="InvalidOperationException">This node is not the owner, or it stopped owning the group before the entry was acknowledged.</exception>
     public Task<LogPosition> AppendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
