@@ -289,6 +289,12 @@ public sealed class ReplicationTransport : IAsyncDisposable
             {
                 // This node is shutting its transport down (host stop): not an error of the call.
             }
+            catch (IOException)
+            {
+                // The peer's connection failed (reset: the peer was killed or its host went down). The stream is over and the log
+                // heard that its peer is down; not an error of this node. (Kestrel runs the handler inline on socket completions,
+                // so a reset reaches the read as this error rather than as the request's cancellation.)
+            }
         }
     }
 
@@ -351,13 +357,14 @@ public sealed class ReplicationTransport : IAsyncDisposable
             {
                 await Volatile.Read(ref _drain).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RpcException or IOException or OperationCanceledException or InvalidOperationException)
+            catch (Exception ex) when (IsStreamError(ex))
             {
             }
         }
 
         private async Task DrainAsync()
         {
+            var failed = true;
             try
             {
                 while (true)
@@ -379,16 +386,27 @@ public sealed class ReplicationTransport : IAsyncDisposable
                     Volatile.Write(ref _writing, 0);
                     if (_aborted || _out.IsEmpty || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
                     {
+                        failed = false;
                         return;
                     }
                 }
             }
-            catch (Exception ex) when (ex is RpcException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException)
+            catch (Exception ex) when (IsStreamError(ex))
             {
-                // A failed write ends the stream: the reader stops too, and the log hears the peer is down.
-                Abort();
+            }
+            finally
+            {
+                if (failed)
+                {
+                    // A failed write (whatever the error) ends the stream: the reader stops too, and the log hears the peer is
+                    // down, instead of a live stream whose writes stopped.
+                    Abort();
+                }
             }
         }
+
+        private static bool IsStreamError(Exception ex) =>
+            ex is RpcException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException or HttpRequestException;
 
         public void Dispose() => _cts.Dispose();
     }
