@@ -410,6 +410,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                 _core.Tick(_time.GetElapsedTime(_started));
                 if (_core.Degraded && !wasDegraded)
                 {
+                    // The local outdated mark (a command of this tick) is written before the status says degraded.
+                    await ExecuteAsync(_stop.Token).ConfigureAwait(false);
                     ReplicationLog.Degraded(_logger, _options.Group, _core.Mode, _core.DegradeAfter ?? TimeSpan.Zero);
                     RaiseStatus();
                 }
