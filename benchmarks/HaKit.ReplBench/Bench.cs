@@ -101,14 +101,84 @@ public static partial class Bench
         }
 
         var ticks = new long[count];
+        var starts = ReplicationTrace.On ? new long[count] : [];
+        var indexes = ReplicationTrace.On ? new long[count] : [];
+        ReplicationTrace.Clear();
         for (var i = 0; i < count; i++)
         {
             var start = Stopwatch.GetTimestamp();
-            await owner.AppendAsync(payload, CancellationToken.None);
+            var position = await owner.AppendAsync(payload, CancellationToken.None);
             ticks[i] = Stopwatch.GetTimestamp() - start;
+            if (ReplicationTrace.On)
+            {
+                starts[i] = start;
+                indexes[i] = position.Index;
+            }
+        }
+
+        if (ReplicationTrace.On)
+        {
+            PrintTimeline(starts, indexes, ticks);
         }
 
         return Summarize(name, ticks, count);
+    }
+
+    /// <summary>REPLBENCH_TIMELINE=1: the median time from the append's call to each traced point of a single client's writes
+    /// (first and last occurrence of the point for the write's index), in µs.</summary>
+    private static void PrintTimeline(long[] starts, long[] indexes, long[] ticks)
+    {
+        string[] names = ["", "owner: append handled", "owner: written (pwrite)", "owner: append queued to stream", "owner: append frame written",
+            "standby: append received", "standby: append handled", "standby: written (pwrite)", "standby: fdatasync start", "standby: fdatasync done",
+            "standby: flush handled", "standby: ack queued (durable)", "standby: ack queued (received only)", "standby: ack frame written",
+            "owner: ack received", "owner: ack handled", "owner: fdatasync start", "owner: fdatasync done", "owner: flush handled",
+            "owner: acknowledged", "owner: completion runs"];
+        var at = new Dictionary<long, int>();
+        for (var i = 0; i < indexes.Length; i++)
+        {
+            at[indexes[i]] = i;
+        }
+
+        var first = new List<double>[names.Length];
+        var last = new List<double>[names.Length];
+        for (var p = 0; p < names.Length; p++)
+        {
+            first[p] = [];
+            last[p] = [];
+        }
+
+        var seen = new Dictionary<(int, long), (double First, double Last)>();
+        foreach (var (t, point, index) in ReplicationTrace.Read())
+        {
+            if (point <= 0 || point >= names.Length || !at.TryGetValue(index, out var i))
+            {
+                continue;
+            }
+
+            var us = (t - starts[i]) * 1_000_000.0 / Stopwatch.Frequency;
+            seen[(point, index)] = seen.TryGetValue((point, index), out var v) ? (v.First, us) : (us, us);
+        }
+
+        foreach (var ((point, _), (f, l)) in seen)
+        {
+            first[point].Add(f);
+            last[point].Add(l);
+        }
+
+        static double Median(List<double> values)
+        {
+            values.Sort();
+            return values.Count == 0 ? double.NaN : values[values.Count / 2];
+        }
+
+        var order = Enumerable.Range(1, names.Length - 1).OrderBy(p => Median([.. first[p]])).ToList();
+        foreach (var p in order)
+        {
+            Console.WriteLine($"  {Median(first[p]),8:F1} {Median(last[p]),8:F1} µs  n={first[p].Count,5}  {names[p]}");
+        }
+
+        var sorted = ticks.Select(t => t * 1_000_000.0 / Stopwatch.Frequency).Order().ToList();
+        Console.WriteLine($"  {sorted[sorted.Count / 2],8:F1} µs  completed (awaiting client resumed)");
     }
 
     /// <summary>
@@ -174,6 +244,7 @@ public static partial class Bench
         }
 
         var gcPauseAtStart = GC.GetTotalPauseDuration();
+        int[] gcAtStart = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
         allocatedAtStart = GC.GetTotalAllocatedBytes(precise: true);
         cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
         Interlocked.Exchange(ref started, 1);
@@ -204,7 +275,8 @@ public static partial class Bench
         var count = (int)all.Count;
         if (count > 0)
         {
-            Console.WriteLine($"  (GC pauses {(GC.GetTotalPauseDuration() - gcPauseAtStart).TotalMicroseconds / count:F2} µs per write)");
+            Console.WriteLine($"  (GC pauses {(GC.GetTotalPauseDuration() - gcPauseAtStart).TotalMicroseconds / count:F2} µs per write; collections gen0/1/2: " +
+                $"{GC.CollectionCount(0) - gcAtStart[0]}/{GC.CollectionCount(1) - gcAtStart[1]}/{GC.CollectionCount(2) - gcAtStart[2]})");
         }
         var elapsed = (double)(end - measureFrom) / frequency;
         double Us(long t) => t * 1_000_000.0 / frequency;

@@ -9,7 +9,8 @@ namespace HaKit.Replication;
 public interface IReplicatedStateMachine
 {
     /// <summary>Applies one entry. Must be deterministic: both nodes apply the same entries in the same order.</summary>
-    /// <param name="entry">The entry.</param>
+    /// <param name="entry">The entry. Its <see cref="LogEntry.Data"/> is a slice of a buffer the log shares between many entries
+    /// (1 MiB blocks): copy the bytes you keep, holding the slice keeps the whole buffer alive.</param>
     void Apply(in LogEntry entry);
 
     /// <summary>Writes the whole state (everything applied so far) to <paramref name="destination"/>.</summary>

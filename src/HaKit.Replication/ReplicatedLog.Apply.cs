@@ -79,21 +79,31 @@ public sealed partial class ReplicatedLog
     {
         if (Interlocked.Exchange(ref _flushRequested, 1) == 0)
         {
-            _flushSignal.Release();
+            _flushSignal.Set();
         }
     }
 
-    private async Task FlushLoopAsync()
+    /// <summary>
+    /// The group-commit flusher, on its own thread (<see cref="TaskCreationOptions.LongRunning"/>): an fdatasync blocks its thread
+    /// for the disk's flush (100 µs–10 ms). On a thread-pool worker it used to take one of the few workers (two on a 2-core
+    /// machine) from the transport and the loops for that long, and the owner's and the standby's flushes at once took both: the
+    /// peer's ack then waited for a flush to end, and the pool's starvation injection to add a thread.
+    /// </summary>
+    private void FlushLoop()
     {
         try
         {
             while (true)
             {
-                await _flushSignal.WaitAsync(_stop.Token).ConfigureAwait(false);
+                _flushSignal.Wait(_stop.Token);
+                _flushSignal.Reset();
                 Volatile.Write(ref _flushRequested, 0);
 
                 // One fdatasync covers every append written before it: appends that arrive meanwhile wait for the next one.
+                var owner = ReplicationTrace.On && _core.Role == ReplicaRole.Owner;
+                ReplicationTrace.Mark(owner ? 16 : 8, Volatile.Read(ref _written));
                 var (generation, index) = _segments.Flush();
+                ReplicationTrace.Mark(owner ? 17 : 9, index);
                 _inputs.Writer.TryWrite(new FlushedInput(generation, index));
             }
         }

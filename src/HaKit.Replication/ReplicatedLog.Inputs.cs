@@ -14,7 +14,7 @@ public sealed partial class ReplicatedLog
     private interface IAppend
     {
         /// <summary>The copy of the entry's bytes.</summary>
-        byte[] Data { get; }
+        ReadOnlyMemory<byte> Data { get; }
 
         /// <summary>The entry's position, set by the loop when the core appended it.</summary>
         LogPosition Position { get; set; }
@@ -27,9 +27,9 @@ public sealed partial class ReplicatedLog
     }
 
     /// <summary>An append of <see cref="AppendAsync"/>: its own <see cref="Task"/>'s completion.</summary>
-    private sealed class AppendInput(byte[] data) : TaskCompletionSource<LogPosition>(TaskCreationOptions.None), IAppend
+    private sealed class AppendInput(ReadOnlyMemory<byte> data) : TaskCompletionSource<LogPosition>(TaskCreationOptions.None), IAppend
     {
-        public byte[] Data { get; } = data;
+        public ReadOnlyMemory<byte> Data { get; } = data;
 
         public LogPosition Position { get; set; }
 
@@ -44,11 +44,11 @@ public sealed partial class ReplicatedLog
     {
         private ManualResetValueTaskSourceCore<LogPosition> _source; // continuations run inline: completed off the loop only
 
-        public byte[] Data { get; private set; } = [];
+        public ReadOnlyMemory<byte> Data { get; private set; }
 
         public LogPosition Position { get; set; }
 
-        public ValueTask<LogPosition> Start(byte[] data)
+        public ValueTask<LogPosition> Start(ReadOnlyMemory<byte> data)
         {
             Data = data;
             return new ValueTask<LogPosition>(this, _source.Version);
@@ -66,7 +66,7 @@ public sealed partial class ReplicatedLog
             }
             finally
             {
-                Data = [];
+                Data = default;
                 Position = default;
                 _source.Reset();
                 pool.Enqueue(this);

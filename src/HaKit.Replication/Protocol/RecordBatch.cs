@@ -76,6 +76,10 @@ internal readonly struct RecordBatch
         return true;
     }
 
+    /// <summary>The same records at another place (a copy of <see cref="Records"/>, checked already).</summary>
+    public RecordBatch WithRecords(ReadOnlyMemory<byte> copy) =>
+        copy.Length == Records.Length ? new RecordBatch(copy, Count, PayloadBytes) : throw new ArgumentException("not a copy of the records", nameof(copy));
+
     /// <summary>Enumerates the entries (slices of <see cref="Records"/>).</summary>
     public Enumerator GetEnumerator() => new(Records);
 
