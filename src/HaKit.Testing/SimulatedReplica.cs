@@ -118,7 +118,13 @@ internal sealed class SimulatedReplica
 
     public void Receive(ReplicationMessage message)
     {
+        var sharedCuts = Core.SharedEpochCuts;
         Core.Receive(message);
+        if (Core.SharedEpochCuts != sharedCuts)
+        {
+            _sim.Record(_node.Name, "repl", $"two owners of one epoch: the owner (epoch {message.Epoch}) also wrote in epoch(s) {string.Join(", ", ((AppendMessage)message).OwnerEpochs)} this node wrote in; its own entries of it are cut");
+        }
+
         Execute();
         Pump();
     }
@@ -307,7 +313,7 @@ internal sealed class SimulatedReplica
                     _disk.SeenEpoch = epoch.Epoch;
                     break;
                 case PersistOwnedEpochCommand owned:
-                    _disk.Owned = (owned.Epoch, owned.From);
+                    _disk.Owned = new OwnedEpochs(owned.Epoch, owned.From, owned.Earlier);
                     break;
                 case FailPendingCommand fail:
                     while (_pending.Count > 0)
