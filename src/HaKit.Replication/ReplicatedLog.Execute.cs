@@ -75,7 +75,7 @@ public sealed partial class ReplicatedLog
                     EpochFile.Write(_options.Directory, epoch.Epoch);
                     break;
                 case PersistOwnedEpochCommand owned:
-                    OwnedEpochFile.Write(_options.Directory, owned.Epoch, owned.From);
+                    OwnedEpochFile.Write(_options.Directory, owned.Epoch, owned.From, owned.Earlier);
                     break;
                 case FailPendingCommand fail:
                     while (_pending.Count > 0)

@@ -161,6 +161,53 @@ public sealed class InMemoryLeaseStore : ILeaseStore
         return ValueTask.FromResult(false);
     }
 
+    /// <summary>etcd's guarded transaction: puts <paramref name="key"/> = <paramref name="value"/> without a lease only if
+    /// <paramref name="holderKey"/>'s value is <paramref name="holderValue"/> (compare on value; an absent key fails the compare).</summary>
+    /// <inheritdoc />
+    public ValueTask<bool> PutIfHolderAsync(string holderKey, string holderValue, string key, string value, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(holderKey);
+        ArgumentNullException.ThrowIfNull(holderValue);
+        ArgumentNullException.ThrowIfNull(key);
+        ArgumentNullException.ThrowIfNull(value);
+        Enter(cancellationToken);
+        if (!HolderIs(holderKey, holderValue))
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        Revision++;
+        var created = _keys.TryGetValue(key, out var old) ? old.Holder.CreateRevision : Revision;
+        _keys[key] = new Entry(new LeaseHolder(value, 0, created));
+        return ValueTask.FromResult(true);
+    }
+
+    /// <summary>etcd's guarded transaction: deletes <paramref name="key"/> only if <paramref name="holderKey"/>'s value is
+    /// <paramref name="holderValue"/>; deleting an absent key succeeds (and writes nothing).</summary>
+    /// <inheritdoc />
+    public ValueTask<bool> DeleteIfHolderAsync(string holderKey, string holderValue, string key, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(holderKey);
+        ArgumentNullException.ThrowIfNull(holderValue);
+        ArgumentNullException.ThrowIfNull(key);
+        Enter(cancellationToken);
+        if (!HolderIs(holderKey, holderValue))
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        if (_keys.Remove(key))
+        {
+            Revision++;
+            Notify(key);
+        }
+
+        return ValueTask.FromResult(true);
+    }
+
+    private bool HolderIs(string holderKey, string holderValue) =>
+        _keys.TryGetValue(holderKey, out var holder) && string.Equals(holder.Holder.Value, holderValue, StringComparison.Ordinal);
+
     /// <summary>Watches deletions under <paramref name="prefix"/> (etcd <c>Watch</c> with <c>NOPUT</c>): <paramref name="onDeleted"/> is
     /// called, inside the store call that deleted it, with each deleted key until <paramref name="cancellationToken"/> is cancelled.</summary>
     /// <param name="prefix">The key prefix.</param>

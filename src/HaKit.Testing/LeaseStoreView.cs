@@ -43,6 +43,18 @@ internal sealed class LeaseStoreView(Simulation sim, SimulatedNode node, InMemor
         return store.DeleteIfLeaseAsync(key, leaseId, cancellationToken);
     }
 
+    public ValueTask<bool> PutIfHolderAsync(string holderKey, string holderValue, string key, string value, CancellationToken cancellationToken)
+    {
+        Check();
+        return store.PutIfHolderAsync(holderKey, holderValue, key, value, cancellationToken);
+    }
+
+    public ValueTask<bool> DeleteIfHolderAsync(string holderKey, string holderValue, string key, CancellationToken cancellationToken)
+    {
+        Check();
+        return store.DeleteIfHolderAsync(holderKey, holderValue, key, cancellationToken);
+    }
+
     /// <summary>The node's watch stream: the simulation decides per deletion whether it reaches the node (<see cref="Simulation"/>'s watch delivery).</summary>
     public Task WatchDeletionsAsync(string prefix, Action<string> onDeleted, CancellationToken cancellationToken) =>
         store.WatchDeletionsAsync(prefix, onDeleted, cancellationToken);

@@ -1,5 +1,7 @@
 using Google.Protobuf;
+using HaKit.Arbitration;
 using HaKit.Replication;
+using HaKit.Replication.Arbiter;
 using HaKit.Replication.Protocol;
 using HaKit.Replication.Transport;
 using HaKit.Replication.V1;
@@ -28,12 +30,17 @@ internal sealed class ReplicationWorld
     private readonly Queue<(TimeSpan At, int Stream, byte[] Frame)>[] _queues = [new(), new()];
     private readonly TimeSpan[] _lastArrival = new TimeSpan[2];
     private readonly int[] _streamGenerations = new int[2];
+    private readonly IOutdatedMarkStore?[] _markStores = new IOutdatedMarkStore?[2];
+    private readonly HaKitOptions _cluster;
+    private readonly bool _quorum;
     private int _nextStream;
 
     public ReplicationWorld(Simulation sim, ReplicationSimulationOptions options, HaKitOptions cluster)
     {
         _sim = sim;
+        _cluster = cluster;
         Options = options;
+        _quorum = OutdatedNeverPromotedInvariant.IsQuorum(cluster.Arbiter.Mode);
         Group = options.Group ?? cluster.Groups[0].Name;
         if (cluster.Nodes.Count != 2 || !cluster.Groups.Any(g => g.Name == Group))
         {
@@ -45,6 +52,21 @@ internal sealed class ReplicationWorld
 
     /// <summary>The replicated group.</summary>
     public string Group { get; }
+
+    /// <summary>Whether the owner's mark on its peer goes through the arbiter (Etcd and Witness modes, as
+    /// <c>ReplicationHostSetup</c> binds it in production): <see cref="MarksOf"/>.</summary>
+    public bool ArbiterMarks => _quorum && !PlantNoArbiterMarks;
+
+    /// <summary>Planted bug (PlantedBugTests): the mark is not carried through the arbiter at all (the owner's mark stays in its
+    /// own directory, the standby reads nothing before it is promoted), as the simulator's driver had it before.</summary>
+    public bool PlantNoArbiterMarks { get; set; }
+
+    /// <summary>Witness mode: the marks the witness holds (its marks file: they survive the witness's crashes).</summary>
+    public Dictionary<(string Group, string Node), ArbiterOutdatedMark> WitnessMarks { get; } = [];
+
+    /// <summary>Planted bug (PlantedBugTests): the owner's mark publisher takes a refused or unanswered write at the arbiter as
+    /// done, so the owner acknowledges alone although the arbiter does not hold its mark on the peer.</summary>
+    public bool PlantMarkNotAtArbiter { get; set; }
 
     /// <summary>The stream up now (0: none).</summary>
     public int Stream { get; private set; }
@@ -75,6 +97,23 @@ internal sealed class ReplicationWorld
 
     /// <summary>A node's current replica (null while the node is down).</summary>
     public SimulatedReplica? ReplicaOf(SimulatedNode n) => n.IsUp ? _replicas[n.Index] : null;
+
+    /// <summary>Quorum modes: a node's outdated marks at the arbiter (Etcd: the production <see cref="LeaseStoreOutdatedMarks"/>
+    /// over the node's view of the simulated store; Witness: the simulated witness's marks); <see langword="null"/> in TwoNode mode.</summary>
+    public IOutdatedMarkStore? MarksOf(SimulatedNode n)
+    {
+        if (!ArbiterMarks)
+        {
+            return null;
+        }
+
+        return _markStores[n.Index] ??= _sim.LeaseStoreViewOf(n) is { } view
+            ? new LeaseStoreOutdatedMarks(view, _cluster.Arbiter.Etcd.KeyPrefix, _cluster.ClusterName, n.Name)
+            : new SimulatedWitnessMarks(_sim, n, WitnessMarks);
+    }
+
+    /// <summary>The other node's name.</summary>
+    public string PeerOf(SimulatedNode n) => _sim.NodeList[1 - n.Index].Name;
 
     /// <summary>A node's disk.</summary>
     public SimulatedReplicaDisk DiskOf(SimulatedNode n) => _disks[n.Index];
@@ -212,15 +251,35 @@ internal sealed class ReplicationWorld
 
     /// <summary>
     /// Ground truth for the outdated rule: the position the peer marked this node outdated at, on the peer's disk, when the mark
-    /// belongs to the newest ownership so far and this node's log does not reach it (null: not outdated).
+    /// belongs to the newest ownership so far and the peer acknowledged to its appenders, without this node, an entry of that
+    /// ownership that this node's log does not hold (null: not outdated). A mark the owner wrote on its own disk but acted on for
+    /// nothing (it crashed, or lost the arbiter, before the arbiter held the mark, so it acknowledged nothing alone) outdates no one.
     /// </summary>
-    public LogPosition? OutdatedByPeer(SimulatedNode n, ReplicationCore core)
+    public (LogPosition Mark, LogPosition Missing)? OutdatedByPeer(SimulatedNode n, ReplicationCore core)
     {
         var mark = _disks[1 - n.Index].PeerOutdated;
-        return mark != LogPosition.Zero && mark.Epoch >= HighestOwnedEpoch && core.Last.Index < mark.Index ? mark : null;
+        if (mark == LogPosition.Zero || mark.Epoch < HighestOwnedEpoch)
+        {
+            return null;
+        }
+
+        var peer = PeerOf(n);
+        for (var i = AcknowledgedEntries.Count - 1; i >= 0; i--)
+        {
+            var acked = AcknowledgedEntries[i];
+            if (acked.Alone && acked.Node == peer && acked.Position.Epoch == mark.Epoch && !Holds(core, acked.Position))
+            {
+                return (mark, acked.Position);
+            }
+        }
+
+        return null;
     }
 
-    public void Promoted(SimulatedNode n, long epoch, LogPosition? outdatedByPeer)
+    private static bool Holds(ReplicationCore core, LogPosition position) =>
+        position.Index > core.Log.Base.Index && position.Index <= core.Log.Last.Index && core.Log.Get(position.Index).Position == position;
+
+    public void Promoted(SimulatedNode n, long epoch, (LogPosition Mark, LogPosition Missing)? outdatedByPeer)
     {
         HighestOwnedEpoch = Math.Max(HighestOwnedEpoch, epoch);
         Promotions.Add(new Promotion(n.Name, epoch, _disks[n.Index].Outdated, outdatedByPeer, _sim.Now));
@@ -232,8 +291,8 @@ internal sealed class ReplicationWorld
 internal sealed record AcknowledgedEntry(string Node, LogPosition Position, byte[] Data, bool Alone, TimeSpan At);
 
 /// <summary>A standby became owner: its own outdated mark before (zero: none; it refuses to own while one is set) and the peer's
-/// mark on it that it did not reach (null: none).</summary>
-internal sealed record Promotion(string Node, long Epoch, LogPosition OwnMark, LogPosition? PeerMark, TimeSpan At);
+/// mark on it with an entry the peer acknowledged without it that its log lacks (null: none).</summary>
+internal sealed record Promotion(string Node, long Epoch, LogPosition OwnMark, (LogPosition Mark, LogPosition Missing)? PeerMark, TimeSpan At);
 
 internal enum StateMachineEventKind : byte
 {

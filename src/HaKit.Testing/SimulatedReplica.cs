@@ -1,5 +1,6 @@
 using System.Text;
 using HaKit.Replication;
+using HaKit.Replication.Arbiter;
 using HaKit.Replication.Protocol;
 using HaKit.Resources;
 
@@ -21,6 +22,10 @@ internal sealed class SimulatedReplica
     private long _smApplied;
     private bool _flushing;
     private long _appended;
+    private LogPosition? _markWanted; // the newest mark (or Zero: its clearing) the core asked to publish at the arbiter
+    private LogPosition? _markDone; // the last one the arbiter confirmed (or dropped: no longer owner)
+    private bool _markBusy; // a publish is on its way or waiting for its retry
+    private bool _markFailing; // the last attempt failed (traced once per streak, as production logs it)
 
     public SimulatedReplica(Simulation sim, ReplicationWorld world, SimulatedNode node, SimulatedReplicaDisk disk)
     {
@@ -37,6 +42,7 @@ internal sealed class SimulatedReplica
         {
             DegradeAfter = options.DegradeAfter,
             ResendAfter = ReplicatedLog.ResendAfter,
+            ArbiterMarks = world.ArbiterMarks,
         };
         Core.RestoreMarks(disk.PeerOutdated, disk.Outdated);
         Execute();
@@ -112,7 +118,13 @@ internal sealed class SimulatedReplica
 
     public void Receive(ReplicationMessage message)
     {
+        var sharedCuts = Core.SharedEpochCuts;
         Core.Receive(message);
+        if (Core.SharedEpochCuts != sharedCuts)
+        {
+            _sim.Record(_node.Name, "repl", $"two owners of one epoch: the owner (epoch {message.Epoch}) also wrote in epoch(s) {string.Join(", ", ((AppendMessage)message).OwnerEpochs)} this node wrote in; its own entries of it are cut");
+        }
+
         Execute();
         Pump();
     }
@@ -121,6 +133,7 @@ internal sealed class SimulatedReplica
     public ResourceResult BecomeOwner(long epoch)
     {
         var fromStandby = Core.Role != ReplicaRole.Owner;
+        var arbiterMarked = false;
         if (fromStandby && epoch >= Core.SeenEpoch)
         {
             // Ownership waits for data: everything this node holds is made durable and applied before it owns.
@@ -132,7 +145,18 @@ internal sealed class SimulatedReplica
             }
 
             Execute();
-            if (Core.PromotionRefusal() is { } refusal && !_world.PlantIgnoreRefusal)
+            string? arbiterRefusal;
+            try
+            {
+                (arbiterRefusal, arbiterMarked) = ArbiterRefusal(epoch);
+            }
+            catch (OutdatedMarkStoreUnavailableException ex)
+            {
+                _sim.Record(_node.Name, "repl", $"cannot read its outdated mark at the arbiter before owning epoch {epoch}: {ex.Message}");
+                return ResourceResult.Transient($"cannot own it in epoch {epoch}: the outdated mark at the arbiter cannot be read ({ex.Message}); whether this node is outdated is unknown");
+            }
+
+            if ((Core.PromotionRefusal() ?? arbiterRefusal) is { } refusal && !_world.PlantIgnoreRefusal)
             {
                 _sim.Record(_node.Name, "repl", $"refuses to own epoch {epoch}: {refusal}");
                 return ResourceResult.PermanentOnNode($"cannot own it in epoch {epoch}: {refusal}");
@@ -149,6 +173,13 @@ internal sealed class SimulatedReplica
         }
 
         Execute();
+        if (arbiterMarked && _world.MarksOf(_node) is { } marks)
+        {
+            // ReplicatedLog.ClearOwnArbiterMarkAsync: its own mark no longer applies (it owns the group); the outcome is only traced.
+            _sim.CallMarkArbiter(_node, () => Complete(marks.ClearAsync(_world.Group, _node.Name, CancellationToken.None)),
+                result => _sim.Record(_node.Name, "repl", $"own mark at the arbiter: {(result is true ? "cleared" : result is false ? "not cleared (not the holder there)" : "not cleared (arbiter unreachable)")}"));
+        }
+
         if (fromStandby)
         {
             _world.Promoted(_node, epoch, outdated);
@@ -282,7 +313,7 @@ internal sealed class SimulatedReplica
                     _disk.SeenEpoch = epoch.Epoch;
                     break;
                 case PersistOwnedEpochCommand owned:
-                    _disk.Owned = (owned.Epoch, owned.From);
+                    _disk.Owned = new OwnedEpochs(owned.Epoch, owned.From, owned.Earlier);
                     break;
                 case FailPendingCommand fail:
                     while (_pending.Count > 0)
@@ -320,6 +351,9 @@ internal sealed class SimulatedReplica
 
                     _sim.Record(_node.Name, "repl", $"mark {mark.Name} {(mark.Position == LogPosition.Zero ? "cleared" : $"set at {mark.Position}")}");
                     break;
+                case PublishMarkCommand publish:
+                    WantMark(publish.Position);
+                    break;
                 case SendSnapshotCommand or InstallSnapshotCommand:
                     throw new InvalidOperationException($"the simulator does not take snapshots, yet the core asked for {outputs[i]}");
                 default:
@@ -335,6 +369,102 @@ internal sealed class SimulatedReplica
 
         outputs.Clear();
     }
+
+    /// <summary>Before a promotion (<c>ReplicatedLog.ArbiterRefusalAsync</c>): why this node's mark at the arbiter forbids it, and
+    /// whether there is one (void or not); throws <see cref="OutdatedMarkStoreUnavailableException"/> when it cannot be read.</summary>
+    private (string? Refusal, bool Marked) ArbiterRefusal(long epoch)
+    {
+        if (_world.MarksOf(_node) is not { } marks)
+        {
+            return (null, false);
+        }
+
+        if (Complete(marks.GetAsync(_world.Group, _node.Name, CancellationToken.None)) is not { } mark)
+        {
+            return (null, false);
+        }
+
+        if (Core.Last.Epoch > mark.At.Epoch)
+        {
+            return (null, true);
+        }
+
+        return ($"this node is marked outdated at {marks.Name}: {mark.MarkedBy}, owner in epoch {mark.At.Epoch}, acknowledged writes from index {mark.At.Index} on without it, and this node holds up to index {Core.Last.Index} (epoch {Core.Last.Epoch})", true);
+    }
+
+    /// <summary>The loop executes <see cref="PublishMarkCommand"/> (<c>ReplicatedLog.WantMark</c>): the publisher takes the newest wanted mark.</summary>
+    private void WantMark(LogPosition position)
+    {
+        _markWanted = position;
+        _markDone = null; // publish it even if the same position was published before (a new ownership)
+        if (!_markBusy)
+        {
+            PublishNextMark();
+        }
+    }
+
+    /// <summary><c>ReplicatedLog.PublishMarksAsync</c>: publishes the wanted mark until the arbiter holds it, retrying after
+    /// <see cref="ReplicatedLog.MarkRetryDelay"/> while it refuses or cannot be reached; a node no longer owner drops it.</summary>
+    private void PublishNextMark()
+    {
+        if (_markWanted is not { } want || _markWanted == _markDone)
+        {
+            _markBusy = false;
+            return;
+        }
+
+        _markBusy = true;
+        if (Core.Role != ReplicaRole.Owner)
+        {
+            // Only an owner marks; a deposed one gives up (its waiting appends fail as it becomes standby).
+            _markDone = want;
+            _markBusy = false;
+            return;
+        }
+
+        var marks = _world.MarksOf(_node)!;
+        _sim.CallMarkArbiter(
+            _node,
+            () => Complete(want == LogPosition.Zero
+                ? marks.ClearAsync(_world.Group, _world.PeerOf(_node), CancellationToken.None)
+                : marks.SetAsync(_world.Group, _world.PeerOf(_node), want, CancellationToken.None)),
+            result => MarkAnswered(want, result));
+    }
+
+    private void MarkAnswered(LogPosition want, bool? result)
+    {
+        if (_world.ReplicaOf(_node) != this)
+        {
+            return;
+        }
+
+        if (result is true || _world.PlantMarkNotAtArbiter)
+        {
+            _markFailing = false;
+            if (_markWanted == want)
+            {
+                _markDone = want;
+            }
+
+            _sim.Record(_node.Name, "repl", $"arbiter mark on {_world.PeerOf(_node)} {(want == LogPosition.Zero ? "cleared" : $"set at {want}")}{(result is true ? "" : " (planted: the arbiter did not take it)")}");
+            Core.MarkPublished(want);
+            Pump();
+            PublishNextMark();
+            return;
+        }
+
+        if (!_markFailing)
+        {
+            _sim.Record(_node.Name, "repl", $"arbiter mark on {_world.PeerOf(_node)} at {want}: {(result is false ? "refused (not the group's holder there)" : "arbiter unreachable")}; retrying every {ReplicatedLog.MarkRetryDelay.TotalMilliseconds:0} ms");
+        }
+
+        _markFailing = true;
+        _sim.Later(_node, _node.Clock.ToGlobalDuration(ReplicatedLog.MarkRetryDelay), PublishNextMark);
+    }
+
+    /// <summary>The simulated arbiters answer synchronously (the delays are the simulator's): the result of a completed call.</summary>
+    private static T Complete<T>(ValueTask<T> call) =>
+        call.IsCompleted ? call.GetAwaiter().GetResult() : throw new InvalidOperationException("the simulated arbiter must answer synchronously");
 
     private void ApplyUpTo(long upTo)
     {

@@ -30,7 +30,7 @@ internal sealed class SimulatedReplicaDisk
     public long SeenEpoch { get; set; }
 
     /// <summary>The owned epoch and the index its own entries follow (file <c>owned</c>).</summary>
-    public (long Epoch, long From) Owned { get; set; }
+    public OwnedEpochs Owned { get; set; }
 
     /// <summary>Owner side: the position at which this node marked its peer outdated (file <c>peer-outdated</c>).</summary>
     public LogPosition PeerOutdated { get; set; }

@@ -122,7 +122,8 @@ public sealed partial class Simulation
             return;
         }
 
-        var held = store.Keys.OrderBy(k => k.Key, StringComparer.Ordinal).ToArray();
+        // Keys bound to a lease only (replication's outdated marks have none; with replication off there are no others).
+        var held = store.Keys.Where(k => k.Value.LeaseId != 0).OrderBy(k => k.Key, StringComparer.Ordinal).ToArray();
         if (held.Length == 0)
         {
             return;

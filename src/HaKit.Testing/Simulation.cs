@@ -43,6 +43,7 @@ public sealed partial class Simulation : IDisposable
     //   ResourceDriver.cs, GroupRuntime.cs               resource groups
     //   Simulation.Wire.cs                               heartbeats on the links: codec, network faults, receive path
     //   ReplicationWorld.cs, SimulatedReplica*.cs        replication (SimulationOptions.Replication): disk, stream, driver
+    //   Simulation.ReplicationMarks.cs                   replication: the outdated marks at the arbiter (etcd, witness)
     //   TraceFormat.cs                                   how trace lines are written
     private readonly PriorityQueue<ScheduledEvent, (long At, long Seq)> _queue = new();
     private readonly LinkCuts _cuts = new();

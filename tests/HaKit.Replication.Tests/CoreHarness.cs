@@ -13,7 +13,7 @@ internal sealed class CoreNode
     }
 
     /// <summary>A node restarted over <paramref name="entries"/> (durable) with the persisted <paramref name="owned"/> marker.</summary>
-    public CoreNode(string name, ReplicationMode mode, long seenEpoch, long maxInFlight, long maxBatch, IEnumerable<LogEntry> entries, (long Epoch, long From) owned)
+    public CoreNode(string name, ReplicationMode mode, long seenEpoch, long maxInFlight, long maxBatch, IEnumerable<LogEntry> entries, OwnedEpochs owned)
     {
         Name = name;
         Core = new ReplicationCore(mode, LogPosition.Zero, entries, seenEpoch, maxBatch, maxInFlight, owned);
@@ -60,6 +60,9 @@ internal sealed class CoreNode
 
     /// <summary>The last owned-epoch marker the core asked to persist.</summary>
     public (long Epoch, long From) PersistedOwned { get; private set; }
+
+    /// <summary>The earlier owned epochs persisted with <see cref="PersistedOwned"/>.</summary>
+    public (long Epoch, long From)[] PersistedEarlierOwned { get; private set; } = [];
 
     public LogPosition Append(string text)
     {
@@ -160,6 +163,7 @@ internal sealed class CoreNode
                     break;
                 case PersistOwnedEpochCommand owned:
                     PersistedOwned = (owned.Epoch, owned.From);
+                    PersistedEarlierOwned = [.. owned.Earlier ?? []];
                     break;
                 case PersistMarkCommand mark:
                     Marks[mark.Name] = mark.Position;

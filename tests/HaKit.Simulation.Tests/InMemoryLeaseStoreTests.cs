@@ -69,5 +69,44 @@ public sealed class InMemoryLeaseStoreTests
         Assert.That(store.RevokeLease(other.LeaseId), Is.False, "gone with its key");
     }
 
+    /// <summary>etcd's guarded transaction (HaKit.Replication's outdated mark through the arbiter): only the holder of the
+    /// group's key writes or deletes the mark, which has no lease and so outlives the holder's.</summary>
+    [Test]
+    public async Task A_guarded_write_or_delete_happens_only_while_the_holder_key_holds_the_writers_name_and_outlives_its_lease()
+    {
+        var store = Store();
+        var deleted = new List<string>();
+        using var stop = new CancellationTokenSource();
+        _ = store.WatchDeletionsAsync("/hakit/c/", deleted.Add, stop.Token);
+        Assert.That(await store.PutIfHolderAsync("/hakit/c/groups/web", "a", "/hakit/c/outdated/web/b", "7 40 a", CancellationToken.None), Is.False, "no holder key");
+
+        var (lease, _) = await store.GrantLeaseAsync(Ttl, CancellationToken.None);
+        await store.PutIfAbsentAsync("/hakit/c/groups/web", "a", lease, CancellationToken.None);
+        var before = store.Revision;
+        Assert.That(await store.PutIfHolderAsync("/hakit/c/groups/web", "b", "/hakit/c/outdated/web/a", "7 40 b", CancellationToken.None), Is.False, "b does not hold the group");
+        Assert.That(store.Revision, Is.EqualTo(before), "a failed compare writes nothing");
+        Assert.That(await store.PutIfHolderAsync("/hakit/c/groups/web", "a", "/hakit/c/outdated/web/b", "7 40 a", CancellationToken.None), Is.True);
+        Assert.That(store.Revision, Is.EqualTo(before + 1));
+        var mark = await store.GetAsync("/hakit/c/outdated/web/b", CancellationToken.None);
+        Assert.That((mark?.Value, mark?.LeaseId), Is.EqualTo(("7 40 a", 0L)), "written without a lease");
+
+        _now += Ttl;
+        store.ExpireDue();
+        Assert.That(store.Keys.ContainsKey("/hakit/c/groups/web"), Is.False, "a's lease expired with its key");
+        Assert.That((await store.GetAsync("/hakit/c/outdated/web/b", CancellationToken.None))?.Value, Is.EqualTo("7 40 a"), "the mark outlives it");
+        Assert.That(await store.DeleteIfHolderAsync("/hakit/c/groups/web", "a", "/hakit/c/outdated/web/b", CancellationToken.None), Is.False, "a deposed holder cannot clear it");
+
+        var (leaseB, _) = await store.GrantLeaseAsync(Ttl, CancellationToken.None);
+        await store.PutIfAbsentAsync("/hakit/c/groups/web", "b", leaseB, CancellationToken.None);
+        Assert.That(await store.DeleteIfHolderAsync("/hakit/c/groups/web", "b", "/hakit/c/outdated/web/b", CancellationToken.None), Is.True);
+        Assert.That(await store.GetAsync("/hakit/c/outdated/web/b", CancellationToken.None), Is.Null);
+        Assert.That(await store.DeleteIfHolderAsync("/hakit/c/groups/web", "b", "/hakit/c/outdated/web/b", CancellationToken.None), Is.True, "deleting an absent key succeeds");
+        Assert.That(deleted, Is.EqualTo(new[] { "/hakit/c/groups/web", "/hakit/c/outdated/web/b" }), "the guarded delete is reported once");
+
+        store.Available = false;
+        await Assert.ThatAsync(async () => await store.PutIfHolderAsync("/hakit/c/groups/web", "b", "/x", "v", CancellationToken.None), Throws.TypeOf<LeaseStoreUnavailableException>());
+        await stop.CancelAsync();
+    }
+
     private InMemoryLeaseStore Store() => new(new SimulatedTimeProvider(() => _now, TimeSpan.Zero, 1), "test etcd");
 }

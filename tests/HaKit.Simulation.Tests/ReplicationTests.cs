@@ -47,6 +47,28 @@ public sealed class ReplicationTests
             "and, in the same input, 499-503");
     }
 
+    /// <summary>
+    /// The owner's mark on its peer through the arbiter (Etcd: the guarded key; Witness: the witness's marks): in these seeds the
+    /// owner acknowledged writes without its peer after the arbiter held the mark, and the peer, cut off from the owner, reads the
+    /// mark before it is promoted and refuses (the run keeps every invariant, the quorum form of <c>outdated-never-promoted</c>
+    /// included). The same seeds with the mark kept in the nodes' directories only are the plant <c>no-arbiter-marks</c>.
+    /// </summary>
+    [TestCase(201, "b", "this node is marked outdated at simulated etcd: a, owner in epoch 2")]
+    [TestCase(57, "b", "this node is marked outdated at the simulated witness: a, owner in epoch 8")]
+    public void The_owners_mark_through_the_arbiter_refuses_the_peer_it_outdated(int seed, string node, string refusal)
+    {
+        var options = SimulationScenarios.ForReplicationSeed(seed);
+        options.RecordTrace = true;
+        using var sim = new HaKit.Testing.Simulation(options);
+        var result = sim.Run();
+
+        Assert.That(result.Passed, Is.True, () => result.Violations[0].ToString());
+        var lines = result.Trace.Select(t => t.ToString()).ToArray();
+        var refused = Array.FindIndex(lines, l => l.Contains("refuses to own", StringComparison.Ordinal) && l.Contains(refusal, StringComparison.Ordinal));
+        Assert.That(refused, Is.GreaterThanOrEqualTo(0), $"{node} refuses because of the mark at the arbiter");
+        Assert.That(lines[..refused].Any(l => l.Contains($"arbiter mark on {node} set at", StringComparison.Ordinal)), Is.True, "the owner published the mark first");
+    }
+
     [Test]
     public void A_replicated_run_acknowledges_replicates_and_applies_entries_on_both_nodes()
     {
@@ -97,7 +119,10 @@ public sealed class ReplicationTests
 
     /// <summary>Replication seeds of the CI range that the planted bugs fail (docs/testing.md, "Planted bugs").</summary>
     [TestCase("ack-before-fsync")]
+    [TestCase("ignore-refusal")]
     [TestCase("drop-divergence")]
+    [TestCase("mark-not-at-arbiter")]
+    [TestCase("no-arbiter-marks")]
     public void A_planted_replication_bug_is_caught_by_seeds_of_the_CI_range(string plant)
     {
         var (seeds, invariant) = Plants[plant];
@@ -119,6 +144,8 @@ public sealed class ReplicationTests
     [TestCase("ack-before-fsync")]
     [TestCase("ignore-refusal")]
     [TestCase("drop-divergence")]
+    [TestCase("mark-not-at-arbiter")]
+    [TestCase("no-arbiter-marks")]
     [Explicit("a tool: prints the seeds of the CI range each plant fails")]
     public void Scan_a_plant(string plant)
     {
@@ -133,9 +160,11 @@ public sealed class ReplicationTests
 
     private static readonly Dictionary<string, (int[] Seeds, string Invariant)> Plants = new()
     {
-        ["ack-before-fsync"] = ([48, 198, 201, 261, 267], "durable-acked-never-lost"),
-        ["ignore-refusal"] = ([], "outdated-never-promoted"),
+        ["ack-before-fsync"] = ([48, 198, 201, 261], "durable-acked-never-lost"),
+        ["ignore-refusal"] = ([57, 101, 119], "outdated-never-promoted"),
         ["drop-divergence"] = ([4, 7, 19, 21, 42], "no-conflicting-apply-without-divergence"),
+        ["mark-not-at-arbiter"] = ([101, 266], "outdated-never-promoted"),
+        ["no-arbiter-marks"] = ([33, 35, 37, 78, 96], "outdated-never-promoted"),
     };
 
     private static ConcurrentDictionary<int, string> Sweep(int from, int count, string? plant)
@@ -158,6 +187,8 @@ public sealed class ReplicationTests
         sim.Replication!.PlantAckBeforeFsync = plant == "ack-before-fsync";
         sim.Replication.PlantIgnoreRefusal = plant == "ignore-refusal";
         sim.Replication.PlantDropDivergence = plant == "drop-divergence";
+        sim.Replication.PlantMarkNotAtArbiter = plant == "mark-not-at-arbiter";
+        sim.Replication.PlantNoArbiterMarks = plant == "no-arbiter-marks";
         var result = sim.Run();
         return result.Passed
             ? null

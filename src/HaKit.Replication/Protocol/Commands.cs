@@ -7,8 +7,9 @@ internal abstract record ReplicationCommand;
 internal sealed record PersistEpochCommand(long Epoch) : ReplicationCommand;
 
 /// <summary>Write the epoch this node owns and the index its own entries follow durably (zeros: it followed another owner in
-/// that epoch) before acting on anything else: a restarted node must still know which entries of that epoch are its own.</summary>
-internal sealed record PersistOwnedEpochCommand(long Epoch, long From) : ReplicationCommand;
+/// that epoch), with the earlier epochs it owned whose own entries may still be in its log (<paramref name="Earlier"/>), before
+/// acting on anything else: a restarted node must still know which entries of those epochs are its own.</summary>
+internal sealed record PersistOwnedEpochCommand(long Epoch, long From, IReadOnlyList<(long Epoch, long From)>? Earlier = null) : ReplicationCommand;
 
 /// <summary>Write the entries <paramref name="FromIndex"/>..<paramref name="ToIndex"/> of the core's log to disk, then report
 /// <see cref="ReplicationCore.LocalDurable"/> once an fdatasync covers them.</summary>

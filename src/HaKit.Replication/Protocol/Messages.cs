@@ -6,9 +6,15 @@ internal abstract record ReplicationMessage(long Epoch);
 
 /// <summary>Owner to standby: the entries of <paramref name="Batch"/> follow <paramref name="Prev"/> in the owner's log (none: a
 /// probe). <paramref name="OwnerAcknowledged"/> is the owner's acknowledged index (the standby's lag is measured against it);
-/// <paramref name="PeerOutdated"/> says the owner acknowledged entries without the standby and marked it outdated.</summary>
-internal sealed record AppendMessage(long Epoch, LogPosition Prev, RecordBatch Batch, long OwnerAcknowledged = 0, bool PeerOutdated = false) : ReplicationMessage(Epoch)
+/// <paramref name="PeerOutdated"/> says the owner acknowledged entries without the standby and marked it outdated;
+/// <paramref name="OwnerEarlierEpochs"/> are the earlier epochs whose entries in the owner's log it wrote itself (a standby that
+/// wrote entries in one of them too cuts its own: two owners of one epoch).</summary>
+internal sealed record AppendMessage(long Epoch, LogPosition Prev, RecordBatch Batch, long OwnerAcknowledged = 0, bool PeerOutdated = false,
+    IReadOnlyList<long>? OwnerEarlierEpochs = null) : ReplicationMessage(Epoch)
 {
+    /// <summary><see cref="OwnerEarlierEpochs"/>, empty when none were sent.</summary>
+    public IReadOnlyList<long> OwnerEpochs => OwnerEarlierEpochs ?? [];
+
     /// <summary>The index of the last entry carried (<c>Prev.Index</c> for a probe).</summary>
     public long LastIndex => Prev.Index + Batch.Count;
 }

@@ -6,7 +6,7 @@ internal sealed partial class ReplicationCore
 {
     private void OnAppend(AppendMessage append)
     {
-        if (!AcceptEpoch(append.Epoch) || !CutOwnEntriesOfEpoch(append.Epoch))
+        if (!AcceptEpoch(append.Epoch) || !CutOwnEntriesOfEpoch(append.Epoch) || !CutOwnEntriesOfSharedEpochs(append.OwnerEpochs))
         {
             return;
         }
@@ -103,7 +103,7 @@ internal sealed partial class ReplicationCore
         }
 
         _ownedEpoch = 0;
-        _outputs.Add(new PersistOwnedEpochCommand(0, 0));
+        _outputs.Add(new PersistOwnedEpochCommand(0, 0, [.. _earlierOwned]));
         if (_log.Last.Index <= _ownedFrom)
         {
             return true;
@@ -127,6 +127,7 @@ internal sealed partial class ReplicationCore
         if (removed.Count > 0)
         {
             _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.Conflict, removed, ownerEpoch)));
+            ForgetOwnEntriesFrom(index);
         }
 
         _durable = Math.Min(_durable, index - 1);
@@ -178,7 +179,7 @@ internal sealed partial class ReplicationCore
         {
             // Its own entries of that epoch are replaced below with everything not confirmed to match (nothing is, yet).
             _ownedEpoch = 0;
-            _outputs.Add(new PersistOwnedEpochCommand(0, 0));
+            _outputs.Add(new PersistOwnedEpochCommand(0, 0, [.. _earlierOwned]));
             _matchIndex = Math.Min(_matchIndex, _ownedFrom);
         }
 

@@ -54,12 +54,11 @@ internal sealed partial class ReplicationCore
     /// <param name="seenEpoch">The highest epoch this node has seen (persisted).</param>
     /// <param name="maxBatchBytes">Most entry bytes in one append message.</param>
     /// <param name="maxInFlightBytes">Most entry bytes sent and not yet acknowledged as received (flow control).</param>
-    /// <param name="owned">The epoch this node owned last and the index its own entries of it follow (persisted; zeros if none).</param>
+    /// <param name="owned">The epochs this node owned and the index its own entries of each follow (persisted; zeros if none).</param>
     public ReplicationCore(ReplicationMode mode, LogPosition snapshot, IEnumerable<LogEntry> entries, long seenEpoch, long maxBatchBytes, long maxInFlightBytes,
-        (long Epoch, long From) owned = default)
+        OwnedEpochs owned = default)
     {
-        _ownedEpoch = owned.Epoch;
-        _ownedFrom = owned.From;
+        RestoreOwned(owned);
         Mode = mode;
         _maxBatchBytes = maxBatchBytes;
         _maxInFlightBytes = maxInFlightBytes;
@@ -149,13 +148,15 @@ internal sealed partial class ReplicationCore
         SeeEpoch(epoch);
         if (_ownedEpoch != epoch)
         {
+            KeepEarlierOwned();
             _ownedEpoch = epoch;
             _ownedFrom = _log.Last.Index;
-            _outputs.Add(new PersistOwnedEpochCommand(epoch, _ownedFrom));
+            PersistOwned();
         }
 
         Role = ReplicaRole.Owner;
         _epoch = epoch;
+        ComputeOwnerEarlierEpochs();
         Acknowledged = Math.Max(Acknowledged, _applied);
         PeerReceived = 0;
         PeerDurable = 0;
@@ -347,7 +348,7 @@ internal sealed partial class ReplicationCore
         var prevPosition = new LogPosition(_log.EpochAt(prev), prev);
         if (from > _log.Last.Index)
         {
-            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty, Acknowledged, PeerOutdatedAt != LogPosition.Zero)));
+            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty, Acknowledged, PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs)));
             _sentUpTo = prev;
             return;
         }
@@ -367,7 +368,7 @@ internal sealed partial class ReplicationCore
         }
 
         _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Encode(_log.Range(from, to)), Acknowledged,
-            PeerOutdatedAt != LogPosition.Zero)));
+            PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs)));
         _sentUpTo = to;
         _inFlightBytes += bytes;
         _inFlight.Enqueue((to, bytes));

@@ -13,18 +13,21 @@ internal static class FrameCodec
         switch (message)
         {
             case AppendMessage append:
-                return new Frame
+                var appendFrame = new Append
                 {
-                    Append = new Append
-                    {
-                        Epoch = append.Epoch,
-                        PrevEpoch = append.Prev.Epoch,
-                        PrevIndex = append.Prev.Index,
-                        Records = UnsafeByteOperations.UnsafeWrap(append.Batch.Records),
-                        OwnerAcknowledged = append.OwnerAcknowledged,
-                        PeerOutdated = append.PeerOutdated,
-                    },
+                    Epoch = append.Epoch,
+                    PrevEpoch = append.Prev.Epoch,
+                    PrevIndex = append.Prev.Index,
+                    Records = UnsafeByteOperations.UnsafeWrap(append.Batch.Records),
+                    OwnerAcknowledged = append.OwnerAcknowledged,
+                    PeerOutdated = append.PeerOutdated,
                 };
+                if (append.OwnerEarlierEpochs is { Count: > 0 } earlier)
+                {
+                    appendFrame.OwnerEarlierEpochs.AddRange(earlier);
+                }
+
+                return new Frame { Append = appendFrame };
             case AckMessage ack:
                 return new Frame { Ack = new Ack { Epoch = ack.Epoch, Received = ack.Received, Durable = ack.Durable } };
             case RejectMessage reject:
@@ -67,7 +70,8 @@ internal static class FrameCodec
                     return null;
                 }
 
-                return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), batch, append.OwnerAcknowledged, append.PeerOutdated);
+                return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), batch, append.OwnerAcknowledged, append.PeerOutdated,
+                    append.OwnerEarlierEpochs.Count > 0 ? [.. append.OwnerEarlierEpochs] : null);
             case Frame.KindOneofCase.Ack:
                 return new AckMessage(frame.Ack.Epoch, frame.Ack.Received, frame.Ack.Durable);
             case Frame.KindOneofCase.Reject:

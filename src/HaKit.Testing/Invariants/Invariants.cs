@@ -56,8 +56,7 @@ public static class Invariants
         {
             list.Add(new DurableAckedNeverLostInvariant());
             list.Add(new NoConflictingApplyInvariant());
-            // The peer's mark binds in the quorum modes only once the arbiter carries it (issue 11, "outdated mark through the
-            // arbiter"): until then it fires on seeds where the owner marked a partitioned peer (docs/testing.md, "Replication").
+            // The peer's mark binds in the quorum modes, where the arbiter carries it (docs/testing.md, "Replication").
             list.Add(new OutdatedNeverPromotedInvariant(quorum: OutdatedNeverPromotedInvariant.PeerMarkThroughArbiter && OutdatedNeverPromotedInvariant.IsQuorum(options.Cluster.Arbiter.Mode)));
         }
 

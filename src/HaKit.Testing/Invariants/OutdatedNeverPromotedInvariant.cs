@@ -5,10 +5,11 @@ namespace HaKit.Testing;
 
 /// <summary>
 /// An outdated node is never promoted without an operator (the simulator has no forced promotions): a standby never becomes
-/// owner while its own outdated mark is set; and in the quorum modes (Etcd, Witness), where the arbiter can carry the mark,
-/// never while the peer's durable mark on it (set by the newest owner, which acknowledged entries without it) names a position
-/// its log does not reach. In TwoNode mode only the owner knows that it marked its peer (the peer may be cut off when it is
-/// marked), so only the node's own mark binds there.
+/// owner while its own outdated mark is set; and in the quorum modes (Etcd, Witness), where the arbiter carries the mark, never
+/// while the newest owner's mark on it is set (on that owner's disk) and that owner acknowledged, without it, an entry of the
+/// marking ownership that its log does not hold. (A mark the owner wrote on its own disk but never acted on, because it crashed
+/// or lost the arbiter before the arbiter held it, outdates no one: the owner acknowledged nothing alone.) In TwoNode mode only
+/// the owner knows that it marked its peer (the peer may be cut off when it is marked), so only the node's own mark binds there.
 /// </summary>
 internal sealed class OutdatedNeverPromotedInvariant(bool quorum) : IInvariant
 {
@@ -32,9 +33,9 @@ internal sealed class OutdatedNeverPromotedInvariant(bool quorum) : IInvariant
                 return $"node {p.Node} became owner in epoch {p.Epoch} at {Invariants.S(p.At)} while its own outdated mark ({p.OwnMark}) was set, without an operator";
             }
 
-            if (quorum && p.PeerMark is { } mark)
+            if (quorum && p.PeerMark is { } peer)
             {
-                return $"node {p.Node} became owner in epoch {p.Epoch} at {Invariants.S(p.At)} although the newest owner marked it outdated at {mark} (entries acknowledged without it) and its log does not reach index {mark.Index}, without an operator";
+                return $"node {p.Node} became owner in epoch {p.Epoch} at {Invariants.S(p.At)} although the newest owner marked it outdated at {peer.Mark} and acknowledged without it the entry {peer.Missing}, which its log does not hold, without an operator";
             }
         }
 
@@ -42,9 +43,8 @@ internal sealed class OutdatedNeverPromotedInvariant(bool quorum) : IInvariant
     }
 
     /// <summary>Whether the arbiter carries the owner's outdated mark on its peer (the etcd key, the witness), so that the peer's
-    /// mark binds in the quorum modes. Off until that path is built: with it on, seeds where an owner marked its partitioned peer
-    /// and the peer then took over fail (Etcd/Witness, e.g. replication seeds 34, 35, 36).</summary>
-    internal static bool PeerMarkThroughArbiter => false;
+    /// mark binds in the quorum modes: on since the simulator models the mark at the arbiter (<see cref="ReplicationWorld.MarksOf"/>).</summary>
+    internal static bool PeerMarkThroughArbiter => true;
 
     internal static bool IsQuorum(ArbiterMode mode) => mode is ArbiterMode.Etcd or ArbiterMode.Witness;
 }
