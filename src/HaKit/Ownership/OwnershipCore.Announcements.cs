@@ -14,6 +14,45 @@ internal sealed partial class OwnershipCore
         ArbiterUnavailable = ArbiterUnreachable ? _arbiterUnreachableWhy : null,
     };
 
+    /// <summary>
+    /// A fingerprint of everything <see cref="GetStatus"/> shows except its time-based texts (a link's silence, a ban's time left):
+    /// roles, epochs, owners, eligibility, bans, marks, maintenance, standby, peers' and links' health, incarnations, the arbiter. The
+    /// runtime rebuilds the status snapshot when it changed (and at least once an interval for the texts). Allocation-free.
+    /// </summary>
+    internal int StatusFingerprint()
+    {
+        var h = new HashCode();
+        h.Add(_standby);
+        h.Add(_shuttingDown);
+        h.Add(ArbiterUnreachable ? _arbiterUnreachableWhy : null);
+        foreach (var g in _groups)
+        {
+            h.Add(g.Role);
+            h.Add(g.OwnsEpoch ? g.Epoch : 0);
+            h.Add(g.Highest);
+            h.Add(CurrentOwner(g));
+            h.Add(IsLocallyEligible(g));
+            h.Add(g.Ban.Permanent);
+            h.Add(g.Ban.Until);
+            h.Add(g.Fatal.IsFatal);
+            h.Add(g.Maintenance);
+        }
+
+        foreach (var p in _peers)
+        {
+            h.Add(p.Health);
+            h.Add(p.Fenced);
+            h.Add(p.Leaving);
+            h.Add(p.Incarnation);
+            foreach (var l in p.Links)
+            {
+                h.Add(l.Health);
+            }
+        }
+
+        return h.ToHashCode();
+    }
+
     /// <summary>Ends a step: sends a heartbeat when something changed or the interval passed.</summary>
     private void Flush()
     {

@@ -184,6 +184,7 @@ public sealed class ClusterNode : IAsyncDisposable
         }
 
         _loop.DrainBeforeTick = () => _links.DrainPending(64);
+        _loop.StatusRefresh = _options.Timing.Interval;
         _loop.Freeze = CreateFreezeGuard();
         _loop.Freeze.Watchdog = _watchdog;
         var witness = _witness;

@@ -47,6 +47,8 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     private long _lastStep;
     private volatile ClusterStatus? _status;
     private bool _drainedForDueTick; // own wait: the due tick already looked for queued datagrams once (on the loop)
+    private int _statusFingerprint; // of the snapshot in _status (on the loop)
+    private TimeSpan _statusAt; // when the snapshot in _status was built (node time, on the loop)
 
     /// <summary>Keeps the groups' ownership guards true to the clock (set before <see cref="Run"/>; null in tests without one).</summary>
     public FreezeGuard? Freeze { get; set; }
@@ -58,6 +60,13 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     /// the CPU that runs).
     /// </summary>
     public Func<int>? DrainBeforeTick { get; set; }
+
+    /// <summary>
+    /// How old the status snapshot may get while nothing it shows changed (<see cref="OwnershipCore.StatusFingerprint"/>): its
+    /// time-based texts (a link's silence, a ban's time left) are refreshed at least this often. Zero (the default): rebuilt after every
+    /// step. The node sets its heartbeat interval: an idle step (a heartbeat sent or heard) then costs no status rebuild.
+    /// </summary>
+    public TimeSpan StatusRefresh { get; set; }
 
     /// <summary>The core (only on the loop, after <see cref="Open"/>).</summary>
     public OwnershipCore Core => _core!;
@@ -89,6 +98,8 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
         if (_core is { } core)
         {
             _status = core.GetStatus();
+            _statusFingerprint = core.StatusFingerprint();
+            _statusAt = Now;
         }
     }
 
@@ -437,9 +448,28 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
 
             RunReady(executor, cancellationToken);
             Freeze?.EndStep(_core!);
-            _status = _core!.GetStatus();
+            RefreshStatusAfterStep();
             Rearm();
             Volatile.Write(ref _lastStep, time.GetTimestamp());
+        }
+    }
+
+    /// <summary>Rebuilds the status snapshot when what it shows changed, or when it is <see cref="StatusRefresh"/> old (on the loop).</summary>
+    private void RefreshStatusAfterStep()
+    {
+        var now = Now;
+        if (StatusRefresh <= TimeSpan.Zero)
+        {
+            _status = _core!.GetStatus();
+            return;
+        }
+
+        var fingerprint = _core!.StatusFingerprint();
+        if (_status is null || fingerprint != _statusFingerprint || now - _statusAt >= StatusRefresh)
+        {
+            _status = _core.GetStatus();
+            _statusFingerprint = fingerprint;
+            _statusAt = now;
         }
     }
 
