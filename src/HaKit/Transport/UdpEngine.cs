@@ -29,7 +29,7 @@ internal interface IPacketDropSink
 /// put the socket into non-blocking mode for good (and every synchronous call would then wait through the event thread), so none
 /// is used. Closing the socket unblocks the receive; dispose waits for the thread, bounded.
 /// </remarks>
-internal sealed class UdpEngine
+internal sealed partial class UdpEngine
 {
     /// <summary>Receive buffer size: the largest UDP payload fits, so oversized datagrams reach the receiver whole.</summary>
     internal const int ReceiveBufferSize = 64 * 1024;
@@ -81,11 +81,6 @@ internal sealed class UdpEngine
     private readonly uint[]? _members;
     private readonly long[] _tokens;
     private readonly long[] _refilledAt;
-    private readonly Lock _admitGate = new(); // the receive thread and a drain on the loop share the rate buckets
-    private readonly Lock _drainGate = new();
-    private byte[]? _drainBuffer;
-    private byte[]? _drainAddress;
-    private SocketAddress? _drainFrom;
 
     /// <param name="owner">The link (reported to the receiver).</param>
     /// <param name="linkName">The link name.</param>
@@ -508,116 +503,29 @@ internal sealed class UdpEngine
                 break;
             }
 
-            if (_members is not null && !IsMember(from))
-            {
-                drops?.OnPacketDropped(_owner, DropReason.UnknownSource);
-                continue;
-            }
-
-            if (_filterSources && AdmitShared(from) is { } dropped)
-            {
-                drops?.OnPacketDropped(_owner, dropped);
-                continue;
-            }
-
-            Deliver(receiver, buffer.AsSpan(0, received));
+            _ = FilterAndDeliver(receiver, drops, from, buffer.AsSpan(0, received));
         }
     }
 
-    private DropReason? AdmitShared(SocketAddress from)
+    /// <summary>The source checks (multicast membership, configured peer and its rate), then the hand-over; whether it was delivered.</summary>
+    private bool FilterAndDeliver(IPacketReceiver receiver, IPacketDropSink? drops, SocketAddress from, ReadOnlySpan<byte> packet)
     {
-        lock (_admitGate)
+        if (_members is not null && !IsMember(from))
         {
-            return Admit(from, TimeProvider.GetTimestamp());
+            drops?.OnPacketDropped(_owner, DropReason.UnknownSource);
+            return false;
         }
+
+        if (_filterSources && AdmitShared(from) is { } dropped)
+        {
+            drops?.OnPacketDropped(_owner, dropped);
+            return false;
+        }
+
+        Deliver(receiver, packet);
+        return true;
     }
 
-    /// <summary>
-    /// Receives, on the calling thread and without waiting, up to <paramref name="max"/> datagrams already queued on the socket, through
-    /// the same filters as the receive thread, and hands them to the receiver. The node's loop calls it before a tick while a peer is
-    /// overdue: a receive thread that was woken on a virtual CPU the hypervisor stopped (100 ms at a time on the 2-core test machines)
-    /// cannot run, and the datagram that proves the peer alive waits in the socket meanwhile. Linux only (<c>MSG_DONTWAIT</c>);
-    /// returns how many datagrams were delivered.
-    /// </summary>
-    /// <param name="max">The most datagrams to take (a flood must not keep the loop here).</param>
-    internal int DrainPending(int max)
-    {
-        if (!OperatingSystem.IsLinux() || _disposed || _socket is not { } socket || _receiver is not { } receiver || !_drainGate.TryEnter())
-        {
-            return 0;
-        }
-
-        try
-        {
-            _drainBuffer ??= GC.AllocateUninitializedArray<byte>(ReceiveBufferSize, pinned: true);
-            _drainAddress ??= new byte[128];
-            _drainFrom ??= new SocketAddress(socket.AddressFamily);
-            var drops = receiver as IPacketDropSink;
-            var delivered = 0;
-            for (var taken = 0; taken < max && !_disposed; taken++)
-            {
-                var addressLength = _drainAddress.Length;
-                nint received;
-                var added = false;
-                try
-                {
-                    socket.SafeHandle.DangerousAddRef(ref added);
-                    received = RecvFrom((int)socket.SafeHandle.DangerousGetHandle(), _drainBuffer, (nuint)_drainBuffer.Length, MsgDontWait, _drainAddress, ref addressLength);
-                }
-                finally
-                {
-                    if (added)
-                    {
-                        socket.SafeHandle.DangerousRelease();
-                    }
-                }
-
-                if (received < 0)
-                {
-                    break; // EAGAIN: nothing queued (or an error the receive thread reports)
-                }
-
-                var from = _drainFrom;
-                if (addressLength > from.Buffer.Length)
-                {
-                    continue;
-                }
-
-                _drainAddress.AsSpan(0, addressLength).CopyTo(from.Buffer.Span);
-                from.Size = addressLength;
-                if (_members is not null && !IsMember(from))
-                {
-                    drops?.OnPacketDropped(_owner, DropReason.UnknownSource);
-                    continue;
-                }
-
-                if (_filterSources && AdmitShared(from) is { } dropped)
-                {
-                    drops?.OnPacketDropped(_owner, dropped);
-                    continue;
-                }
-
-                Deliver(receiver, _drainBuffer.AsSpan(0, (int)received));
-                delivered++;
-            }
-
-            return delivered;
-        }
-        catch (Exception ex) when (ex is ObjectDisposedException or DllNotFoundException or EntryPointNotFoundException)
-        {
-            return 0;
-        }
-        finally
-        {
-            _drainGate.Exit();
-        }
-    }
-
-    private const int MsgDontWait = 0x40;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "recvfrom", SetLastError = true)]
-    [System.Runtime.InteropServices.DefaultDllImportSearchPaths(System.Runtime.InteropServices.DllImportSearchPath.SafeDirectories)]
-    private static extern nint RecvFrom(int fd, [System.Runtime.InteropServices.Out] byte[] buffer, nuint length, int flags, [System.Runtime.InteropServices.Out] byte[] address, ref int addressLength);
 
     /// <summary>Waits before the next receive after repeated failures (on the receive thread); <see langword="false"/> when stopping.</summary>
     private bool BackOff(int consecutiveFailures)
