@@ -126,11 +126,11 @@ internal sealed class HeartbeatSender : IDisposable
         _lastSent = time.GetTimestamp();
         _backupPeriod = backupPeriod ?? TimeSpan.Zero;
         var system = ReferenceEquals(time, TimeProvider.System);
-        var main = new Lane(0, system ? KernelTimer.TryCreate() : null, -1, backup: false);
+        var main = new Lane(0, system ? KernelTimer.TryCreate() : null, -1);
         var pins = backupPeriod is null || main.Timer is null ? [] : cpus ?? CpuAffinity.Usable();
         if (pins.Count >= 2 && KernelTimer.TryCreate() is { } one && KernelTimer.TryCreate() is { } two)
         {
-            _lanes = [main, new Lane(1, one, pins[0], backup: true), new Lane(2, two, pins[1], backup: true)];
+            _lanes = [main, new Lane(1, one, pins[0]), new Lane(2, two, pins[1])];
         }
         else
         {
@@ -393,7 +393,7 @@ internal sealed class HeartbeatSender : IDisposable
     }
 
     /// <summary>One sender thread: its timer, the CPU it is pinned to, whether it is a backup lane.</summary>
-    private sealed class Lane(int index, KernelTimer? timer, int cpu, bool backup)
+    private sealed class Lane(int index, KernelTimer? timer, int cpu)
     {
         public int Index { get; } = index;
 
@@ -401,7 +401,7 @@ internal sealed class HeartbeatSender : IDisposable
 
         public int Cpu { get; } = cpu;
 
-        public bool Backup { get; } = backup;
+        public bool Backup => Index > 0; // lane 0 is the main thread
 
         public Thread? Thread { get; set; }
 
