@@ -32,6 +32,14 @@ public sealed class WitnessOptions
     /// </summary>
     public string StateDirectory { get; set; } = "/var/lib/hakit-witness";
 
+    /// <summary>
+    /// The most groups the witness keeps an epoch for, per cluster. A vote request for a group it does not know yet is refused, with
+    /// the reason, once a cluster has this many: every granted epoch is kept forever and the state file holding them is rewritten
+    /// and fsynced before each answer that raised one, so a node that invented group names without end (a bug, or a stolen key)
+    /// would otherwise grow the file and slow every grant. A real cluster has a few groups. <value>Default 1024.</value>
+    /// </summary>
+    public int MaxGroupsPerCluster { get; set; } = 1024;
+
     /// <summary>The clusters served, keyed by cluster name (one witness can serve many pairs).</summary>
     public List<WitnessClusterOptions> Clusters { get; set; } = [];
 

@@ -10,6 +10,9 @@ public static class WitnessOptionsValidator
     /// <summary>The largest <see cref="WitnessOptions.MaxLeaseTtl"/> accepted (the witness grants nothing this long after every start).</summary>
     public static readonly TimeSpan MaxLeaseTtlLimit = TimeSpan.FromHours(1);
 
+    /// <summary>The largest <see cref="WitnessOptions.MaxGroupsPerCluster"/> accepted.</summary>
+    public const int MaxGroupsPerClusterLimit = 100_000;
+
     /// <summary>Returns every problem found in <paramref name="options"/> (empty when valid).</summary>
     /// <param name="options">The options to check.</param>
     /// <returns>One line per problem: <c>key = value: fix</c>.</returns>
@@ -33,6 +36,11 @@ public static class WitnessOptionsValidator
         if (options.MaxLeaseTtl <= TimeSpan.Zero || options.MaxLeaseTtl > MaxLeaseTtlLimit)
         {
             Error(nameof(options.MaxLeaseTtl), Show(options.MaxLeaseTtl.ToString("c", CultureInfo.InvariantCulture)), "must be positive and at most 01:00:00, e.g. 00:00:30 (a bare 30 means 30 days); it must be at least the nodes' HaKit:Arbiter:LeaseTtl, and the witness grants nothing for this long after every start");
+        }
+
+        if (options.MaxGroupsPerCluster is < 1 or > MaxGroupsPerClusterLimit)
+        {
+            Error(nameof(options.MaxGroupsPerCluster), options.MaxGroupsPerCluster.ToString(CultureInfo.InvariantCulture), $"must be between 1 and {MaxGroupsPerClusterLimit.ToString(CultureInfo.InvariantCulture)} (default 1024); it bounds the groups of one cluster the witness keeps an epoch for, and a state file of that many groups is rewritten before every grant that raises an epoch");
         }
 
         if (string.IsNullOrWhiteSpace(options.StateDirectory))

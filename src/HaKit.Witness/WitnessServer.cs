@@ -76,6 +76,7 @@ public sealed partial class WitnessServer : IAsyncDisposable
         _stateDirectory = Path.GetFullPath(options.StateDirectory);
         Name = options.Name;
         MaxLeaseTtl = options.MaxLeaseTtl;
+        MaxGroupsPerCluster = options.MaxGroupsPerCluster;
         _time = timeProvider ?? TimeProvider.System;
         _origin = _time.GetTimestamp();
         _logger = loggerFactory?.CreateLogger("HaKit.Witness") ?? NullLogger.Instance;
@@ -107,6 +108,9 @@ public sealed partial class WitnessServer : IAsyncDisposable
 
     /// <summary>The longest lease granted, and how long the witness stays quiet after it starts.</summary>
     public TimeSpan MaxLeaseTtl { get; }
+
+    /// <summary>The most groups of one cluster the witness keeps an epoch for (<see cref="WitnessOptions.MaxGroupsPerCluster"/>).</summary>
+    public int MaxGroupsPerCluster { get; }
 
     /// <summary>The bound UDP endpoint once started (with the actual port when <see cref="WitnessOptions.Listen"/> gave port 0).</summary>
     public IPEndPoint? LocalEndpoint => _localEndpoint;
@@ -402,6 +406,15 @@ public sealed partial class WitnessServer : IAsyncDisposable
     {
         var grantor = _grantor!;
         var now = Now();
+        if (cluster.Epochs.Count >= MaxGroupsPerCluster && !cluster.Epochs.ContainsKey(request.Group))
+        {
+            // Checked before the grantor sees the group, so that it keeps no entry for it either.
+            var full = new LeaseVote(false, 0, null, TimeSpan.Zero, $"witness {Name} keeps epochs for at most {MaxGroupsPerCluster.ToString(CultureInfo.InvariantCulture)} groups of cluster {cluster.Name} (HaKit:Witness:MaxGroupsPerCluster) and does not know group {request.Group}; raise the limit if the cluster really has that many groups");
+            WitnessLog.Refused(_logger, cluster.Name, request.Group, requester, request.Epoch, request.Renew, full.Reason);
+            _metrics.Vote(cluster.Name, "refused");
+            return Reply(cluster, requester, request, full, payloadBuffer, protocol, reply);
+        }
+
         var before = grantor.HolderOf(now, cluster.Name, request.Group);
         _persistFailure = null;
         var vote = grantor.Vote(now, cluster.Name, request.Group, requester, request.Epoch, request.Ttl, request.Renew, request.RequestId);
@@ -430,6 +443,11 @@ public sealed partial class WitnessServer : IAsyncDisposable
             _metrics.Vote(cluster.Name, "granted");
         }
 
+        return Reply(cluster, requester, request, vote, payloadBuffer, protocol, reply);
+    }
+
+    private int Reply(Cluster cluster, string requester, VoteMessage request, LeaseVote vote, Span<byte> payloadBuffer, WitnessProtocol protocol, Span<byte> reply)
+    {
         var codec = cluster.Codec!;
         var length = protocol.WriteReply(request, requester, vote, payloadBuffer, codec.MaxPayloadLength);
         if (length == 0)

@@ -52,7 +52,7 @@ public static class WitnessServiceCollectionExtensions
     internal static void Bind(WitnessOptions options, IConfigurationSection section)
     {
         var errors = options.BindingErrors;
-        Known(section, errors, nameof(WitnessOptions.Name), nameof(WitnessOptions.Listen), nameof(WitnessOptions.MaxLeaseTtl), nameof(WitnessOptions.StateDirectory), nameof(WitnessOptions.Clusters));
+        Known(section, errors, nameof(WitnessOptions.Name), nameof(WitnessOptions.Listen), nameof(WitnessOptions.MaxLeaseTtl), nameof(WitnessOptions.MaxGroupsPerCluster), nameof(WitnessOptions.StateDirectory), nameof(WitnessOptions.Clusters));
         options.Name = section[nameof(WitnessOptions.Name)] ?? options.Name;
         options.Listen = section[nameof(WitnessOptions.Listen)] ?? options.Listen;
         options.StateDirectory = section[nameof(WitnessOptions.StateDirectory)] ?? options.StateDirectory;
@@ -66,6 +66,19 @@ public static class WitnessServiceCollectionExtensions
             else
             {
                 errors.Add($"{ttl.Path} = '{ttlText}': expects a duration hh:mm:ss[.fff], e.g. 00:00:30");
+            }
+        }
+
+        var maxGroups = section.GetSection(nameof(WitnessOptions.MaxGroupsPerCluster));
+        if (maxGroups.Value is { } maxGroupsText)
+        {
+            if (int.TryParse(maxGroupsText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsedMax))
+            {
+                options.MaxGroupsPerCluster = parsedMax;
+            }
+            else
+            {
+                errors.Add($"{maxGroups.Path} = '{maxGroupsText}': expects a whole number of groups, e.g. 1024");
             }
         }
 

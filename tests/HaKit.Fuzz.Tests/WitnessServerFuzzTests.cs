@@ -78,11 +78,14 @@ public sealed class WitnessServerFuzzTests
     {
         var handler = new Handler(_server);
         var node = new EnvelopeCodec("demo", "a", ["a", "b", "witness"], 1, _keys, MaxPacketSize, new WireStats());
-        var request = Gen.Select(Gen.ULong, Gen.String[0, 16], Gen.ULong[0, 50], Gen.UInt[0, 20_000], Gen.Bool).Select((id, group, epoch, ttl, renew) =>
+        // Half the group names come from a few real ones, so grants, renewals, releases and marks meet groups the witness knows;
+        // the other half are random, and past MaxGroupsPerCluster (default 1024) those are refused as unknown groups.
+        var groupName = Gen.Frequency((1, Gen.String[0, 16]), (1, Gen.Int[0, 3].Select(i => new[] { "web", "db", "g", "" }[i])));
+        var request = Gen.Select(Gen.ULong, groupName, Gen.ULong[0, 50], Gen.UInt[0, 20_000], Gen.Bool).Select((id, group, epoch, ttl, renew) =>
             new ClusterMessage { VoteRequest = new VoteRequest { RequestId = id, Group = group, Epoch = epoch, TtlMs = ttl, Renew = renew } });
-        var release = Gen.Select(Gen.String[0, 16], Gen.ULong[0, 50], Gen.ULong).Select((group, epoch, id) =>
+        var release = Gen.Select(groupName, Gen.ULong[0, 50], Gen.ULong).Select((group, epoch, id) =>
             new ClusterMessage { VoteRelease = new VoteRelease { Group = group, Epoch = epoch, RequestId = id } });
-        var mark = Gen.Select(Gen.ULong, Gen.Select(Gen.String[0, 16], Gen.Int[0, 3].Select(i => new[] { "a", "b", "", "zed" }[i])), Gen.Int[-1, 3], Gen.Long[-1, 50], Gen.Long[-1, 100_000]).Select((id, target, op, epoch, index) =>
+        var mark = Gen.Select(Gen.ULong, Gen.Select(groupName, Gen.Int[0, 3].Select(i => new[] { "a", "b", "", "zed" }[i])), Gen.Int[-1, 3], Gen.Long[-1, 50], Gen.Long[-1, 100_000]).Select((id, target, op, epoch, index) =>
             new ClusterMessage { OutdatedMarkRequest = new OutdatedMarkRequest { RequestId = id, Group = target.Item1, Node = target.Item2, Op = (OutdatedMarkOp)op, Epoch = epoch, Index = index } });
         var other = Gen.Select(Gen.ULong, Gen.String[0, 8]).Select((id, group) => new ClusterMessage { VoteReply = new VoteReply { RequestId = id, Group = group, Granted = true } });
         var gen = Gen.Select(Gen.Frequency((6, request), (2, release), (2, mark), (1, other)), Fuzz.Damage, Gen.Bool, Gen.Int[0, 3_000]);

@@ -36,6 +36,7 @@ public class WitnessOptionsTests
         Assert.That(defaults.Name, Is.EqualTo("witness"));
         Assert.That(defaults.Listen, Is.EqualTo("0.0.0.0:5405"));
         Assert.That(defaults.MaxLeaseTtl, Is.EqualTo(TimeSpan.FromSeconds(30)));
+        Assert.That(defaults.MaxGroupsPerCluster, Is.EqualTo(1024));
         Assert.That(defaults.StateDirectory, Is.EqualTo("/var/lib/hakit-witness"));
     }
 
@@ -127,6 +128,17 @@ public class WitnessOptionsTests
         Assert.That(Single(o), Does.StartWith($"HaKit:Witness:MaxLeaseTtl = '{ttl}':").And.Contain("positive and at most 01:00:00"));
     }
 
+    [TestCase(0)]
+    [TestCase(-5)]
+    [TestCase(100_001)]
+    public void MaxGroupsPerCluster_must_be_between_1_and_the_limit(int max)
+    {
+        var o = Valid();
+        o.MaxGroupsPerCluster = max;
+
+        Assert.That(Single(o), Does.StartWith($"HaKit:Witness:MaxGroupsPerCluster = {max}:").And.Contain("between 1 and 100000"));
+    }
+
     [Test]
     public void Binding_reports_every_unknown_key_and_unconvertible_value_without_showing_secrets()
     {
@@ -134,6 +146,7 @@ public class WitnessOptionsTests
         {
             ["HaKit:Witness:Lisen"] = "127.0.0.1:1",
             ["HaKit:Witness:MaxLeaseTtl"] = "thirty",
+            ["HaKit:Witness:MaxGroupsPerCluster"] = "many",
             ["HaKit:Witness:Clusters:0:Name"] = "demo",
             ["HaKit:Witness:Clusters:0:Nodes:0"] = "a",
             ["HaKit:Witness:Clusters:0:Nodes:1"] = "b",
@@ -149,6 +162,7 @@ public class WitnessOptionsTests
 
         Assert.That(errors, Has.Some.StartsWith("HaKit:Witness:Lisen = '127.0.0.1:1': unknown setting").And.Some.Contains("Listen"));
         Assert.That(errors, Has.Some.StartsWith("HaKit:Witness:MaxLeaseTtl = 'thirty': expects a duration"));
+        Assert.That(errors, Has.Some.StartsWith("HaKit:Witness:MaxGroupsPerCluster = 'many': expects a whole number"));
         Assert.That(errors, Has.Some.StartsWith("HaKit:Witness:Clusters:0:Auth:SendKeyId = 'one': expects a whole number"));
         Assert.That(errors, Has.Some.StartsWith("HaKit:Witness:Clusters:0:Auth:Keys:0:Secrt = (not shown): unknown setting"));
         Assert.That(string.Join("\n", errors), Does.Not.Contain("hunter2").And.Not.Contain(WitnessFixture.SecretOne));
@@ -197,6 +211,7 @@ public class WitnessOptionsTests
                 ["HaKit:Witness:Name"] = "qnetd",
                 ["HaKit:Witness:Listen"] = "127.0.0.1:0",
                 ["HaKit:Witness:MaxLeaseTtl"] = "00:00:20",
+                ["HaKit:Witness:MaxGroupsPerCluster"] = "64",
                 ["HaKit:Witness:StateDirectory"] = state,
                 ["HaKit:Witness:Clusters:0:Name"] = "demo",
                 ["HaKit:Witness:Clusters:0:Nodes:0"] = "a",
@@ -218,6 +233,7 @@ public class WitnessOptionsTests
             await host.StopAsync(CancellationToken.None);
 
             Assert.That(options.MaxLeaseTtl, Is.EqualTo(TimeSpan.FromSeconds(20)));
+            Assert.That(server.MaxGroupsPerCluster, Is.EqualTo(64));
             Assert.That(options.Clusters.Single().Nodes, Is.EqualTo(new[] { "a", "b" }));
             Assert.That(server.Name, Is.EqualTo("qnetd"));
             Assert.That(reply.Granted, Is.False, "quiet for 20 s after the start");

@@ -130,6 +130,29 @@ public class WitnessServerTests
     }
 
     [Test]
+    public async Task A_new_group_beyond_MaxGroupsPerCluster_is_refused_with_the_reason_and_known_groups_go_on()
+    {
+        var options = _f.Options();
+        options.MaxGroupsPerCluster = 2;
+        var first = await _f.StartAsync(options);
+        var a = _f.Node("a");
+        Assert.That((await a.AskAsync(first.LocalEndpoint!, "web", 1, 3000)).Granted, Is.True);
+        Assert.That((await a.AskAsync(first.LocalEndpoint!, "db", 1, 3000)).Granted, Is.True);
+
+        var third = await a.AskAsync(first.LocalEndpoint!, "cache", 1, 3000);
+
+        Assert.That(third.Granted, Is.False);
+        Assert.That(third.Reason, Does.Contain("at most 2 groups").And.Contain("MaxGroupsPerCluster").And.Contain("cache"));
+        Assert.That((await a.AskAsync(first.LocalEndpoint!, "web", 1, 3000, renew: true)).Granted, Is.True, "a known group is renewed");
+        Assert.That((await a.AskAsync(first.LocalEndpoint!, "db", 2, 3000)).Granted, Is.True, "a known group takes a higher epoch");
+        Assert.That(File.ReadAllText(Path.Combine(_f.StateDirectory, "demo.state")), Does.Not.Contain("cache"), "nothing of the refused group was stored");
+
+        await first.DisposeAsync();
+        var second = await _f.StartAsync(options);
+        Assert.That((await a.AskAsync(second.LocalEndpoint!, "cache", 1, 3000)).Granted, Is.False, "the groups loaded at start count");
+    }
+
+    [Test]
     public async Task Epochs_survive_a_restart_and_the_new_incarnation_is_accepted_by_the_nodes()
     {
         var first = await _f.StartAsync();
