@@ -184,7 +184,8 @@ public sealed class ClusterNode : IAsyncDisposable
         }
 
         _loop.DrainBeforeTick = () => _links.DrainPending(64);
-        _loop.StatusRefresh = _options.Timing.Interval;
+        // The loop wakes about once an interval when idle; a refresh as often would rebuild the snapshot at nearly every wake-up.
+        _loop.StatusRefresh = _options.Timing.Interval > NodeLoop.MinStatusRefresh ? _options.Timing.Interval : NodeLoop.MinStatusRefresh;
         _loop.Freeze = CreateFreezeGuard();
         _loop.Freeze.Watchdog = _watchdog;
         var witness = _witness;
@@ -436,7 +437,16 @@ public sealed class ClusterNode : IAsyncDisposable
     private void Publish(ClusterEvent e)
     {
         // The status matches the event: the admin API's watch snapshot (taken under its journal's lock) includes every event numbered.
-        _loop.RefreshStatus();
+        // A resource action's record changes nothing the status shows (a monitor round of the owner, every MonitorInterval): rebuilt
+        // only if the step changed what it shows.
+        if (e is ResourceActionCompleted)
+        {
+            _loop.RefreshStatusIfChanged();
+        }
+        else
+        {
+            _loop.RefreshStatus();
+        }
         _metrics.Record(e);
         _eventLog.Post(e); // off the loop: a cold or slow log line must not delay a takeover
         _notifier?.Post(e);

@@ -64,9 +64,13 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     /// <summary>
     /// How old the status snapshot may get while nothing it shows changed (<see cref="OwnershipCore.StatusFingerprint"/>): its
     /// time-based texts (a link's silence, a ban's time left) are refreshed at least this often. Zero (the default): rebuilt after every
-    /// step. The node sets its heartbeat interval: an idle step (a heartbeat sent or heard) then costs no status rebuild.
+    /// step. The node sets its heartbeat interval, at least <see cref="MinStatusRefresh"/>: an idle loop wakes about once an interval
+    /// (a heartbeat sent or heard), and those steps then cost no status rebuild.
     /// </summary>
     public TimeSpan StatusRefresh { get; set; }
+
+    /// <summary>The shortest <see cref="StatusRefresh"/> the node sets: one second, the resolution of the status's time-based texts.</summary>
+    public static readonly TimeSpan MinStatusRefresh = TimeSpan.FromSeconds(1);
 
     /// <summary>The core (only on the loop, after <see cref="Open"/>).</summary>
     public OwnershipCore Core => _core!;
@@ -455,6 +459,14 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     }
 
     /// <summary>Rebuilds the status snapshot when what it shows changed, or when it is <see cref="StatusRefresh"/> old (on the loop).</summary>
+    public void RefreshStatusIfChanged()
+    {
+        if (_core is not null)
+        {
+            RefreshStatusAfterStep();
+        }
+    }
+
     private void RefreshStatusAfterStep()
     {
         var now = Now;
