@@ -372,6 +372,36 @@ public sealed class PreallocatedSegmentTests
     }
 
     [Test]
+    public void The_option_is_on_by_default_and_a_group_can_turn_it_off()
+    {
+        Assert.That(new ReplicationOptions().PreallocateSegments, Is.True);
+        var node = new HaKitOptions { NodeName = "a", StateDirectory = _dir };
+        var registration = new ReplicationRegistration("kv", _ => throw new NotSupportedException(), null, null);
+        var host = new ReplicationHostOptions();
+        Assert.That(ReplicationHostSetup.GroupOptions(host, node, registration, TimeProvider.System).PreallocateSegments, Is.True);
+        host.Groups["kv"] = new ReplicationGroupOptions { PreallocateSegments = false };
+        Assert.That(ReplicationHostSetup.GroupOptions(host, node, registration, TimeProvider.System).PreallocateSegments, Is.False);
+    }
+
+    [Test]
+    public async Task A_replicated_log_with_preallocation_off_writes_grown_files_only()
+    {
+        var options = new ReplicationOptions { Group = "g", Directory = _dir, SegmentBytes = SegmentBytes, PreallocateSegments = false };
+        await using (var store = await ReplicatedKvStore.OpenAsync(options))
+        {
+            Assert.That(store.Log.Storage.WaitForPreparedSegment(TimeSpan.Zero), Is.False);
+            Assert.That(store.Log.Storage.TailPreallocated, Is.False);
+        }
+
+        Assert.That(Directory.GetFiles(_dir, "next.prealloc*"), Is.Empty);
+        options.PreallocateSegments = true;
+        await using (var store = await ReplicatedKvStore.OpenAsync(options))
+        {
+            Assert.That(store.Log.Storage.WaitForPreparedSegment(Wait), Is.True, "on: the first segment file is prepared at open");
+        }
+    }
+
+    [Test]
     public void An_all_zero_header_never_reads_as_a_record()
     {
         Assert.That(RecordCodec.TryRead(new byte[RecordCodec.HeaderSize], out _, out _, out _), Is.Not.EqualTo(RecordCodec.ReadResult.Ok),
