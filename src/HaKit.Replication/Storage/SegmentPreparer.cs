@@ -108,9 +108,18 @@ internal sealed class SegmentPreparer : IDisposable
             return false;
         }
 
-        File.Move(ReadyPath, path, overwrite: true);
         _state = Idle;
-        return true;
+        try
+        {
+            File.Move(ReadyPath, path, overwrite: true);
+            return true;
+        }
+        catch (IOException)
+        {
+            // The file went away (removed by hand): the caller falls back to an append-grown file.
+            Interlocked.Increment(ref _failures);
+            return false;
+        }
     }
 
     /// <summary>Waits until a prepared file is ready or nothing is under way (benchmarks and tests), at most <paramref name="timeout"/>.</summary>
