@@ -131,6 +131,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
         core.RestoreKnownOwnerAcknowledged(OutdatedFile.Read(options.Directory, OutdatedFile.KnownLag));
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
+        if (segments.TornTail is { } torn)
+        {
+            ReplicationLog.TornBatchCut(log._logger, options.Group, torn.Path, torn.Offset, torn.What, torn.BytesCut);
+        }
+
         await log.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         log._status = log.BuildStatus();
         log._loop = Task.Run(log.RunAsync, CancellationToken.None);

@@ -170,7 +170,7 @@ public sealed class PreallocatedSegmentTests
     }
 
     [Test]
-    public void A_corrupt_record_in_the_middle_of_a_preallocated_file_names_the_file_and_offset()
+    public void Pages_of_a_batch_that_reached_a_preallocated_file_out_of_order_are_cut_at_the_first_bad_record_and_reported()
     {
         var log = OpenPreallocated(_dir);
         log.Append(Entries(2, 4));
@@ -179,23 +179,29 @@ public sealed class PreallocatedSegmentTests
         var tail = TailFile();
         var original = File.ReadAllBytes(tail);
         var second = RecordCodec.SizeOf(Entry(1, 1));
+        var dataEnd = original.AsSpan().LastIndexOfAnyExcept((byte)0) + 1; // the end of the last record written
 
+        // A record with a bad CRC and valid records after it (its page never reached the disk intact, the next ones did).
         var flipped = (byte[])original.Clone();
         flipped[second + RecordCodec.HeaderSize + 3] ^= 0x01;
         File.WriteAllBytes(tail, flipped);
-        var error = Assert.Throws<ReplicationLogCorruptException>(() => Open(_dir, out _));
-        Assert.That(error!.FilePath, Is.EqualTo(tail));
-        Assert.That(error.Offset, Is.EqualTo(second));
-        Assert.That(error.Message, Does.Contain("CRC-32C"));
-        Assert.That(File.ReadAllBytes(tail), Is.EqualTo(flipped), "the file is left as it was");
+        var entries = Open(_dir, out var reopened);
+        Assert.That(entries.Select(e => e.Position.Index), Is.EqualTo(new long[] { 1 }));
+        Assert.That(reopened.TornTail, Is.Not.Null);
+        Assert.That((reopened.TornTail!.Path, reopened.TornTail.Offset, reopened.TornTail.BytesCut), Is.EqualTo((tail, (long)second, (long)(dataEnd - second))));
+        Assert.That(reopened.TornTail.What, Does.Contain("CRC-32C"));
+        reopened.Dispose();
 
-        // A record whose bytes are all zeros, with records after it: not an end the log could have, so corruption too.
+        // A record whose page is all zeros (never written), with records after it: the same, reported as a zero header.
         var hole = (byte[])original.Clone();
         Array.Clear(hole, second, RecordCodec.SizeOf(Entry(1, 2)));
         File.WriteAllBytes(tail, hole);
-        error = Assert.Throws<ReplicationLogCorruptException>(() => Open(_dir, out _));
-        Assert.That(error!.Offset, Is.EqualTo(second));
-        Assert.That(error.Message, Does.Contain("non-zero bytes follow"));
+        entries = Open(_dir, out reopened);
+        Assert.That(entries.Select(e => e.Position.Index), Is.EqualTo(new long[] { 1 }));
+        Assert.That(reopened.TornTail, Is.Not.Null);
+        Assert.That(reopened.TornTail!.Offset, Is.EqualTo(second));
+        Assert.That(reopened.TornTail.What, Does.Contain("all-zero record header"));
+        reopened.Dispose();
     }
 
     [Test]

@@ -51,6 +51,12 @@ internal sealed class SegmentLog : IDisposable
         }
     }
 
+    /// <summary>
+    /// Set by <see cref="Open"/> when the torn tail it cut held non-zero bytes beyond the first bad record (a batch whose pages reached
+    /// the disk out of order before its fdatasync); null when the tail was clean or only a cut-short last record.
+    /// </summary>
+    public TornTail? TornTail { get; private set; }
+
     /// <summary>The position of the last record written (the snapshot's position when the log holds nothing after it).</summary>
     public LogPosition Last { get; private set; }
 
@@ -127,12 +133,20 @@ internal sealed class SegmentLog : IDisposable
                 var rest = bytes.AsSpan(offset);
                 if (!rest[..Math.Min(rest.Length, RecordCodec.HeaderSize)].ContainsAnyExcept((byte)0))
                 {
-                    // An all-zero header: the end of the segment's data (a preallocated file's zeros). Anything after it but zeros
-                    // is not a tail a crash could leave (a truncation cuts the file, a prepared file is all zeros).
+                    // An all-zero header: the end of the segment's data (a preallocated file's zeros). Non-zero bytes after it are
+                    // the pages of a batch that reached the disk out of order when the power failed before its fdatasync: in the
+                    // last segment a torn batch (cut, and reported), anywhere else corruption.
                     var stray = rest.IndexOfAnyExcept((byte)0);
                     if (stray >= 0)
                     {
-                        throw new ReplicationLogCorruptException(path, offset, $"the segment's data ends here (an all-zero record header) but non-zero bytes follow at offset {offset + stray}");
+                        if (!isLast)
+                        {
+                            throw new ReplicationLogCorruptException(path, offset, $"the segment's data ends here (an all-zero record header) but non-zero bytes follow at offset {offset + stray}, and a later segment follows it");
+                        }
+
+                        log.TornTail = new TornTail(path, offset, rest.LastIndexOfAnyExcept((byte)0) + 1, "an all-zero record header with non-zero bytes after it");
+                        TruncateFile(path, offset);
+                        segment.Capacity = offset;
                     }
 
                     break;
@@ -141,11 +155,27 @@ internal sealed class SegmentLog : IDisposable
                 var result = RecordCodec.TryRead(rest, out var epoch, out var index, out var length);
                 if (result != RecordCodec.ReadResult.Ok)
                 {
-                    // Torn: the last segment, and the bad record is cut short by the end of the file, or only zeros follow it
-                    // (the bytes of a batch that never all reached the disk, in an append-grown or a preallocated file).
-                    var torn = isLast && (result == RecordCodec.ReadResult.Incomplete
-                        || (result == RecordCodec.ReadResult.BadChecksum && !rest[(RecordCodec.HeaderSize + length)..].ContainsAnyExcept((byte)0)));
-                    if (!torn)
+                    // Torn: the first bad record of the last segment, and everything after it. Every fdatasync covers all that was
+                    // written before it and records are written in order, so what was acknowledged is a prefix of valid records:
+                    // after a bad record nothing was acknowledged (PostgreSQL ends its WAL at the first invalid record alike). A
+                    // batch whose pages reached the disk out of order (a power failure before its fdatasync; no file size hides
+                    // them in a preallocated file) leaves valid bytes after the bad record: cut too, and reported with their
+                    // count. The same bad record in an earlier segment is corruption.
+                    if (isLast)
+                    {
+                        var end = rest.LastIndexOfAnyExcept((byte)0) + 1;
+                        var recordEnd = result switch
+                        {
+                            RecordCodec.ReadResult.BadChecksum => Math.Min(rest.Length, RecordCodec.HeaderSize + length),
+                            RecordCodec.ReadResult.BadLength => Math.Min(rest.Length, RecordCodec.HeaderSize),
+                            _ => rest.Length,
+                        };
+                        if (end > recordEnd)
+                        {
+                            log.TornTail = new TornTail(path, offset, end, $"a record that fails its {(result == RecordCodec.ReadResult.BadChecksum ? "CRC-32C" : "length check")}, with non-zero bytes after it");
+                        }
+                    }
+                    else
                     {
                         throw new ReplicationLogCorruptException(path, offset, result switch
                         {
@@ -592,3 +622,10 @@ internal sealed class SegmentLog : IDisposable
         public long Capacity { get; set; }
     }
 }
+
+/// <summary>A torn tail cut at open that held data beyond its first bad record: the file, where the cut was, how many bytes went.</summary>
+/// <param name="Path">The segment file.</param>
+/// <param name="Offset">Where the log now ends in it.</param>
+/// <param name="BytesCut">Bytes from <paramref name="Offset"/> to the last non-zero byte that were cut.</param>
+/// <param name="What">What was found at <paramref name="Offset"/>.</param>
+internal sealed record TornTail(string Path, long Offset, long BytesCut, string What);
