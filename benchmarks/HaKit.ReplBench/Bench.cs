@@ -19,15 +19,20 @@ namespace HaKit.ReplBench;
 /// <summary>The run's settings.</summary>
 /// <param name="Pooled">The pipelined writers call <see cref="ReplicatedLog.AppendPooledAsync"/> (a reused completion) rather than
 /// <see cref="ReplicatedLog.AppendAsync"/> (a new task per append).</param>
-public sealed record BenchSettings(int EntryBytes, int SingleWrites, double Seconds, int[] Writers, ReplicationMode[] Modes, string Directory, bool Pooled = true);
+/// <param name="Preallocate">The replicas' <see cref="ReplicationOptions.PreallocateSegments"/>.</param>
+public sealed record BenchSettings(int EntryBytes, int SingleWrites, double Seconds, int[] Writers, ReplicationMode[] Modes, string Directory, bool Pooled = true,
+    bool Preallocate = true);
 
 /// <summary>Latencies of one measurement (microseconds) and, for a pipelined run, its rate.</summary>
 public sealed record Measurement(string Name, double P50, double P99, double Max, int Count, double PerSecond = double.NaN, double BytesPerWrite = double.NaN,
     double CpuMicrosPerWrite = double.NaN);
 
 /// <summary>Everything one run measured.</summary>
+/// <param name="Fdatasync">The baseline: an append (the file grows) and an fdatasync.</param>
+/// <param name="FdatasyncInPlace">For information: an overwrite of a zero-filled, already synced region and an fdatasync (what
+/// the segment log does in a preallocated segment).</param>
 public sealed record BenchResults(string Machine, string LoadBefore, string LoadAfter, Measurement GrpcPing, Measurement TcpPing, Measurement Fdatasync,
-    IReadOnlyList<(ReplicationMode Mode, Measurement Single)> Single, IReadOnlyList<(ReplicationMode Mode, int Writers, Measurement Pipelined)> Pipelined);
+    Measurement FdatasyncInPlace, IReadOnlyList<(ReplicationMode Mode, Measurement Single)> Single, IReadOnlyList<(ReplicationMode Mode, int Writers, Measurement Pipelined)> Pipelined);
 
 /// <summary>The measurements.</summary>
 public static partial class Bench
@@ -49,21 +54,25 @@ public static partial class Bench
             Console.WriteLine(Format(grpc));
             var tcp = await TcpPingPongAsync(pingCount);
             Console.WriteLine(Format(tcp));
-            var fsync = Fdatasync(root, Math.Min(pingCount, 3000), settings.EntryBytes + 24);
+            var fsync = Fdatasync(root, Math.Min(pingCount, 3000), settings.EntryBytes + 24, inPlace: false);
             Console.WriteLine(Format(fsync));
+            var fsyncInPlace = Fdatasync(root, Math.Min(pingCount, 3000), settings.EntryBytes + 24, inPlace: true);
+            Console.WriteLine(Format(fsyncInPlace));
             var single = new List<(ReplicationMode, Measurement)>();
             var pipelined = new List<(ReplicationMode, int, Measurement)>();
             foreach (var mode in settings.Modes)
             {
-                await using var pair = await Pair.OpenAsync(root, mode);
+                await using var pair = await Pair.OpenAsync(root, mode, settings.Preallocate);
                 var payload = new byte[settings.EntryBytes];
                 var s = await SingleAsync(pair.Owner, payload, settings.SingleWrites, $"{mode}, one awaiting client");
                 Console.WriteLine(Format(s));
                 single.Add((mode, s));
+                Console.WriteLine(pair.Segments());
                 foreach (var writers in settings.Writers)
                 {
                     var p = await PipelinedAsync(pair.Owner, payload, writers, settings.Seconds, $"{mode}, {writers} awaiting writers", settings.Pooled);
                     Console.WriteLine(Format(p));
+                    Console.WriteLine(pair.Segments());
                     pipelined.Add((mode, writers, p));
                     if (p.Count == 0)
                     {
@@ -72,7 +81,7 @@ public static partial class Bench
                 }
             }
 
-            return new BenchResults(machine, loadBefore, ReplReport.Load(), grpc, tcp, fsync, single, pipelined);
+            return new BenchResults(machine, loadBefore, ReplReport.Load(), grpc, tcp, fsync, fsyncInPlace, single, pipelined);
         }
         finally
         {
@@ -420,12 +429,32 @@ public static partial class Bench
         return true;
     }
 
-    /// <summary>The baseline: append <paramref name="bytes"/> bytes at the end of a file and fdatasync it, as the segment log does.</summary>
-    private static Measurement Fdatasync(string root, int count, int bytes)
+    /// <summary>
+    /// The baseline: append <paramref name="bytes"/> bytes at the end of a file and fdatasync it (each fdatasync also commits the
+    /// new size: the segment log's cost without preallocation, the conservative baseline); with <paramref name="inPlace"/>,
+    /// overwrite a region zero-filled and synced beforehand (the segment log's cost in a preallocated segment).
+    /// </summary>
+    private static Measurement Fdatasync(string root, int count, int bytes, bool inPlace)
     {
-        var path = Path.Combine(root, "fdatasync.bin");
+        var path = Path.Combine(root, inPlace ? "fdatasync-inplace.bin" : "fdatasync.bin");
         using var handle = File.OpenHandle(path, FileMode.Create, FileAccess.ReadWrite);
+        if (inPlace)
+        {
+            var zeros = new byte[1 << 20];
+            var total = (long)(count + count / 10 + 1) * bytes;
+            for (long at = 0; at < total; at += zeros.Length)
+            {
+                RandomAccess.Write(handle, zeros.AsSpan(0, (int)Math.Min(zeros.Length, total - at)), at);
+            }
+
+            if (fdatasync(handle) != 0)
+            {
+                throw new IOException($"fdatasync failed (errno {Marshal.GetLastPInvokeError()})");
+            }
+        }
+
         var data = new byte[bytes];
+        data.AsSpan().Fill(0x5A);
         var ticks = new long[count];
         long offset = 0;
         for (var i = -count / 10; i < count; i++)
@@ -444,7 +473,9 @@ public static partial class Bench
             }
         }
 
-        return Summarize($"baseline: write {bytes} B at the end of a file + fdatasync", ticks, count);
+        return Summarize(inPlace
+            ? $"for information: overwrite {bytes} B of a zero-filled, synced file + fdatasync"
+            : $"baseline: write {bytes} B at the end of a file + fdatasync", ticks, count);
     }
 
     [LibraryImport("libc", SetLastError = true)]
@@ -480,13 +511,28 @@ internal sealed class Pair : IAsyncDisposable
 
     public ReplicatedLog Owner { get; private set; } = null!;
 
-    public static async Task<Pair> OpenAsync(string root, ReplicationMode mode)
+    public ReplicatedLog Standby { get; private set; } = null!;
+
+    public static async Task<Pair> OpenAsync(string root, ReplicationMode mode, bool preallocate)
     {
         var pair = new Pair();
         int portA = Bench.FreePort(), portB = Bench.FreePort();
         var dir = Path.Combine(root, mode.ToString());
-        var a = await pair.StartAsync("a", "b", portA, portB, mode, dir);
-        var b = await pair.StartAsync("b", "a", portB, portA, mode, dir);
+        var a = await pair.StartAsync("a", "b", portA, portB, mode, dir, preallocate);
+        var b = await pair.StartAsync("b", "a", portB, portA, mode, dir, preallocate);
+        if (preallocate)
+        {
+            // A new log starts in an append-grown file and moves onto the first prepared one (64 MiB of zeros written on a
+            // background thread) as soon as it is ready: wait for it, so that the measured writes are the steady state's.
+            foreach (var log in new[] { a, b })
+            {
+                if (!log.Storage.WaitForPreparedSegment(TimeSpan.FromSeconds(60)))
+                {
+                    throw new TimeoutException("the first preallocated segment was not ready within 60 s");
+                }
+            }
+        }
+
         var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
         while (!(a.Status.PeerConnected && b.Status.PeerConnected))
         {
@@ -500,12 +546,23 @@ internal sealed class Pair : IAsyncDisposable
 
         await a.BecomeOwnerAsync(1, CancellationToken.None);
         pair.Owner = a;
+        pair.Standby = b;
         return pair;
     }
 
-    private async Task<ReplicatedLog> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode, string dir)
+    /// <summary>The segment files' state: whether each replica writes in place, and the preallocation counters.</summary>
+    public string Segments()
     {
-        var log = await ReplicatedLog.OpenAsync(new ReplicationOptions { Group = "bench", Directory = Path.Combine(dir, node), Mode = mode }, new NullStateMachine());
+        static string Of(ReplicatedLog log) =>
+            $"{log.Storage.SegmentCount} segments, tail {(log.Storage.TailPreallocated ? "preallocated" : "grown")}, " +
+            $"{log.Storage.PreparedSegments} prepared, {log.Storage.PreallocationMisses} misses, {log.Storage.PreparationFailures} failures";
+        return $"  segments: owner {Of(Owner)}; standby {Of(Standby)}";
+    }
+
+    private async Task<ReplicatedLog> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode, string dir, bool preallocate)
+    {
+        var log = await ReplicatedLog.OpenAsync(
+            new ReplicationOptions { Group = "bench", Directory = Path.Combine(dir, node), Mode = mode, PreallocateSegments = preallocate }, new NullStateMachine());
         _open.Add(log);
         var transport = new ReplicationTransport(new ReplicationTransportOptions
         {

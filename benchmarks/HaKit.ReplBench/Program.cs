@@ -13,6 +13,7 @@ const string Usage = """
     usage: HaKit.ReplBench [--entry BYTES (100)] [--single N writes per mode (5000)] [--seconds S per pipelined run (3)]
                            [--writers W[,W...] concurrent awaiting writers (64,256)] [--modes Async,Received,Durable]
                            [--append pooled|task (pooled: AppendPooledAsync; task: AppendAsync) for the pipelined writers]
+                           [--prealloc on|off (on: the replicas' PreallocateSegments)]
                            [--dir DIR (temp)] [--out docs/benchmarks.md]
     """;
 
@@ -28,7 +29,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-string[] known = ["entry", "single", "seconds", "writers", "modes", "dir", "out", "append"];
+string[] known = ["entry", "single", "seconds", "writers", "modes", "dir", "out", "append", "prealloc"];
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -48,6 +49,12 @@ var settings = new BenchSettings(
         "pooled" => true,
         "task" => false,
         var other => throw new ArgumentException($"--append {other}: expects pooled or task"),
+    },
+    Preallocate: Get("prealloc", "on") switch
+    {
+        "on" => true,
+        "off" => false,
+        var other => throw new ArgumentException($"--prealloc {other}: expects on or off"),
     });
 
 var command = "dotnet run -c Release --project benchmarks/HaKit.ReplBench --" + string.Concat(args.Select(a => " " + a));

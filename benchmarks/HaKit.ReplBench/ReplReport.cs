@@ -43,6 +43,7 @@ public static class ReplReport
         Row(sb, r.GrpcPing, "", "");
         Row(sb, r.TcpPing, "", "");
         Row(sb, r.Fdatasync, "", "");
+        Row(sb, r.FdatasyncInPlace, "", "");
         foreach (var (mode, m) in r.Single)
         {
             var (target, met) = mode switch

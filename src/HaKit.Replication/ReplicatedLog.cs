@@ -92,6 +92,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     /// <summary>The group's <see cref="ReplicationOptions.DrainTimeout"/>.</summary>
     internal TimeSpan DrainTimeout => _options.DrainTimeout;
 
+    /// <summary>The segment files (benchmarks and tests: preallocation's state and counters).</summary>
+    internal SegmentLog Storage => _segments;
+
     /// <summary>
     /// Opens the group's log in <see cref="ReplicationOptions.Directory"/>: restores the newest snapshot into
     /// <paramref name="stateMachine"/>, reads the segments (truncating a torn tail), applies the entries after the snapshot and
@@ -116,7 +119,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         var snapshot = snapshots.LoadLatest();
         await RestoreAsync(stateMachine, snapshot.Data, cancellationToken).ConfigureAwait(false);
         var entries = new List<LogEntry>();
-        var segments = SegmentLog.Open(options.Directory, options.SegmentBytes, snapshot.Position, entries);
+        var segments = SegmentLog.Open(options.Directory, options.SegmentBytes, snapshot.Position, entries, options.PreallocateSegments);
         var core = new ReplicationCore(options.Mode, snapshot.Position, entries, EpochFile.Read(options.Directory), options.MaxBatchBytes, options.MaxInFlightBytes,
             OwnedEpochFile.Read(options.Directory))
         {
@@ -128,6 +131,11 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
         core.RestoreKnownOwnerAcknowledged(OutdatedFile.Read(options.Directory, OutdatedFile.KnownLag));
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
+        if (segments.TornTail is { } torn)
+        {
+            ReplicationLog.TornBatchCut(log._logger, options.Group, torn.Path, torn.Offset, torn.What, torn.BytesCut);
+        }
+
         await log.ExecuteAsync(cancellationToken).ConfigureAwait(false);
         log._status = log.BuildStatus();
         log._loop = Task.Run(log.RunAsync, CancellationToken.None);

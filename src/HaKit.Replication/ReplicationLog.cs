@@ -54,6 +54,9 @@ internal static partial class ReplicationLog
     [LoggerMessage(EventId = 7017, Level = LogLevel.Warning, Message = "Group {Group}: the arbiter ({Arbiter}) cannot hold outdated marks ({Error}); the mark lives only in the two nodes' directories")]
     public static partial void ArbiterMarksUnsupported(ILogger logger, string group, string arbiter, string error);
 
+    [LoggerMessage(EventId = 7018, Level = LogLevel.Warning, Message = "Group {Group}: the log's torn tail in {Path} was cut at offset {Offset}: {What}; {BytesCut} bytes from there on were written but never made durable together (a power failure before the batch's fdatasync), so none of it had been acknowledged. If the machine did not lose power, suspect the disk: a bad record inside data that was synced would look the same")]
+    public static partial void TornBatchCut(ILogger logger, string group, string path, long offset, string what, long bytesCut);
+
     [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "Replication server {Listen}: refused a client certificate ({Subject}): neither TrustedCaFile nor TrustedThumbprints accepts it")]
     public static partial void ClientCertificateRefused(ILogger logger, string listen, string subject);
 }

@@ -37,6 +37,8 @@ internal sealed class ReplicationMetrics : IDisposable
             "Standby: entries behind the owner's acknowledged index last heard (compared with MaxLagOnFailover)");
         _meter.CreateObservableCounter("hakit.replication.resends", () => new Measurement<long>(log.Status.Resends, group), "{resend}",
             "Owner: times sent entries were sent again because the peer answered nothing on a live stream");
+        _meter.CreateObservableCounter("hakit.replication.segments.preallocation_misses", () => new Measurement<long>(log.Storage.PreallocationMisses, group), "{segment}",
+            "New segment files that had to grow with each append because no preallocated file was ready (PreallocateSegments on)");
     }
 
     public void Appended(long count) => _appended.Add(count, _group);

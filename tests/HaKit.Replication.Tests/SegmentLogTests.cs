@@ -126,28 +126,34 @@ public sealed class SegmentLogTests
     }
 
     [Test]
-    public void A_last_record_whose_bytes_never_reached_the_disk_is_a_torn_tail()
+    public void A_last_record_whose_bytes_never_reached_the_disk_is_the_end_of_the_log()
     {
-        // The size grew but the data is zeros (a crash between the size update and the data write).
+        // The size grew but the data is zeros (a crash between the size update and the data write): an all-zero header is the
+        // end of the data (as in a preallocated file), and the next append overwrites the zeros.
         Open(_dir, out var log);
         log.Append(Entries(3).ToArray());
         log.Flush();
         log.Dispose();
         var file = Directory.GetFiles(_dir, "*.log").Single();
-        var good = new FileInfo(file).Length;
         using (var stream = new FileStream(file, FileMode.Append))
         {
             stream.Write(new byte[100]);
         }
 
         var read = Open(_dir, out var reopened);
-        reopened.Dispose();
         Assert.That(read, Has.Count.EqualTo(3));
-        Assert.That(new FileInfo(file).Length, Is.EqualTo(good));
+        reopened.Append([Entry(1, 4, "four")]);
+        reopened.Flush();
+        reopened.Dispose();
+
+        var again = Open(_dir, out var third);
+        third.Dispose();
+        Assert.That(again.Select(e => e.Index), Is.EqualTo(new long[] { 1, 2, 3, 4 }));
+        Assert.That(Text(again[^1]), Is.EqualTo("four"));
     }
 
     [Test]
-    public void A_corrupt_record_in_the_middle_names_the_file_and_offset_and_nothing_is_skipped()
+    public void A_bad_record_in_the_last_segment_ends_the_log_there_and_the_records_cut_after_it_are_reported()
     {
         var written = Entries(5);
         Open(_dir, out var log);
@@ -157,14 +163,38 @@ public sealed class SegmentLogTests
         var file = Directory.GetFiles(_dir, "*.log").Single();
         var bytes = File.ReadAllBytes(file);
         var second = RecordCodec.SizeOf(written[0]);
-        bytes[second + RecordCodec.HeaderSize + 1] ^= 0x40; // one bit of record 2's payload
+        bytes[second + RecordCodec.HeaderSize + 1] ^= 0x40; // one bit of record 2's payload: a batch that reached the disk out of order
         File.WriteAllBytes(file, bytes);
 
-        var error = Assert.Throws<ReplicationLogCorruptException>(() => Open(_dir, out _));
-        Assert.That(error!.FilePath, Is.EqualTo(file));
-        Assert.That(error.Offset, Is.EqualTo(second));
-        Assert.That(error.Message, Does.Contain(file).And.Contain($"offset {second}").And.Contain("CRC-32C"));
-        Assert.That(File.ReadAllBytes(file), Has.Length.EqualTo(bytes.Length), "the file is left as it was");
+        var entries = Open(_dir, out var reopened);
+
+        Assert.That(entries.Select(e => e.Position.Index), Is.EqualTo(new long[] { 1 }), "the log ends before the first bad record");
+        Assert.That(reopened.TornTail, Is.Not.Null, "records after the bad one were cut: reported, not silent");
+        Assert.That(reopened.TornTail!.Path, Is.EqualTo(file));
+        Assert.That(reopened.TornTail.Offset, Is.EqualTo(second));
+        Assert.That(reopened.TornTail.BytesCut, Is.EqualTo(bytes.Length - second));
+        Assert.That(reopened.TornTail.What, Does.Contain("CRC-32C"));
+        reopened.Dispose();
+        Assert.That(new FileInfo(file).Length, Is.EqualTo(second), "the file is cut at the bad record");
+    }
+
+    [Test]
+    public void A_cut_short_last_record_is_a_torn_tail_without_a_report()
+    {
+        var written = Entries(3);
+        Open(_dir, out var log);
+        log.Append(written.ToArray());
+        log.Flush();
+        log.Dispose();
+        var file = Directory.GetFiles(_dir, "*.log").Single();
+        var bytes = File.ReadAllBytes(file);
+        File.WriteAllBytes(file, bytes.AsSpan(0, bytes.Length - 2).ToArray());
+
+        var entries = Open(_dir, out var reopened);
+
+        Assert.That(entries, Has.Count.EqualTo(2));
+        Assert.That(reopened.TornTail, Is.Null, "nothing beyond the torn record: the ordinary crash tail");
+        reopened.Dispose();
     }
 
     [Test]

@@ -24,6 +24,9 @@ public sealed class ReplicationGroupOptions
     /// <summary>See <see cref="ReplicationOptions.SegmentBytes"/>. Default 64 MiB.</summary>
     public long SegmentBytes { get; set; } = 64L << 20;
 
+    /// <summary>See <see cref="ReplicationOptions.PreallocateSegments"/>. Default <see langword="true"/>.</summary>
+    public bool PreallocateSegments { get; set; } = true;
+
     /// <summary>See <see cref="ReplicationOptions.SnapshotEveryEntries"/>. Default 100,000.</summary>
     public long SnapshotEveryEntries { get; set; } = 100_000;
 

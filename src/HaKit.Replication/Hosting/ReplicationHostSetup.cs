@@ -21,6 +21,7 @@ internal static class ReplicationHostSetup
             MaxLagOnFailover = g.MaxLagOnFailover,
             DrainTimeout = g.DrainTimeout ?? DefaultDrainTimeout(node, registration.Group),
             SegmentBytes = g.SegmentBytes,
+            PreallocateSegments = g.PreallocateSegments,
             SnapshotEveryEntries = g.SnapshotEveryEntries,
             MaxBatchBytes = g.MaxBatchBytes,
             MaxInFlightBytes = g.MaxInFlightBytes,

@@ -4,11 +4,18 @@ using Microsoft.Win32.SafeHandles;
 namespace HaKit.Replication.Storage;
 
 /// <summary>
-/// The on-disk log of one group: append-only segment files <c>{firstIndex:D20}.log</c> of records in the
-/// <see cref="RecordCodec"/> format. Appends are written (page cache) by the replica's loop and made durable by
-/// <see cref="Flush"/> from the group-commit flusher: one fdatasync covers every append written before it. On open, a torn tail
-/// (the last records of the last segment, cut or left unwritten by a crash) is truncated at the last valid record; any other bad
-/// record throws <see cref="ReplicationLogCorruptException"/> naming the file and offset.
+/// The on-disk log of one group: segment files <c>{firstIndex:D20}.log</c> of records in the <see cref="RecordCodec"/> format,
+/// written one after the other. With preallocation (the default) a segment file is created at its full size, zero-filled and
+/// fdatasynced ahead of need by a <see cref="SegmentPreparer"/>, so that appends overwrite zeros in place and the group commit's
+/// fdatasync flushes data only (no change of the file's size to commit through the file system's journal); when no prepared file
+/// is ready (or preallocation is off) a segment is an append-grown file as before, and a grown tail is replaced by the prepared
+/// file as soon as one is ready. The log's data in a segment ends at the physical end of the file or at the first record header
+/// that is all zeros (no record's header is: its index is at least 1). Appends are written (page cache) by the replica's loop
+/// and made durable by <see cref="Flush"/> from the group-commit flusher: one fdatasync covers every append written before it.
+/// On open, a torn tail (an invalid or partial last record of the last segment followed only by zeros or the end of the file)
+/// is cut off (the file truncated at the last valid record); any other bad record throws
+/// <see cref="ReplicationLogCorruptException"/> naming the file and offset. Truncation cuts the file too (never zeroes in
+/// place): a crash then leaves the old length or the new one, never a hole followed by stale records.
 /// </summary>
 internal sealed class SegmentLog : IDisposable
 {
@@ -16,6 +23,7 @@ internal sealed class SegmentLog : IDisposable
 
     private readonly string _directory;
     private readonly long _segmentBytes;
+    private readonly SegmentPreparer? _preparer;
     private readonly List<Segment> _segments = [];
     private readonly Lock _gate = new();
     private byte[] _buffer = new byte[64 * 1024];
@@ -24,13 +32,30 @@ internal sealed class SegmentLog : IDisposable
     private string _tailPath = "";
     private long _generation;
     private long _writtenIndex;
+    private long _preallocationMisses;
     private bool _disposed;
 
-    private SegmentLog(string directory, long segmentBytes)
+    private SegmentLog(string directory, long segmentBytes, bool preallocate)
     {
         _directory = directory;
         _segmentBytes = segmentBytes;
+        if (preallocate)
+        {
+            _preparer = new SegmentPreparer(directory, segmentBytes);
+        }
+        else
+        {
+            // Preallocation off: a file prepared by an earlier run is not used (and would only take space).
+            File.Delete(Path.Combine(directory, SegmentPreparer.ReadyName));
+            File.Delete(Path.Combine(directory, SegmentPreparer.TempName));
+        }
     }
+
+    /// <summary>
+    /// Set by <see cref="Open"/> when the torn tail it cut held non-zero bytes beyond the first bad record (a batch whose pages reached
+    /// the disk out of order before its fdatasync); null when the tail was clean or only a cut-short last record.
+    /// </summary>
+    public TornTail? TornTail { get; private set; }
 
     /// <summary>The position of the last record written (the snapshot's position when the log holds nothing after it).</summary>
     public LogPosition Last { get; private set; }
@@ -40,6 +65,26 @@ internal sealed class SegmentLog : IDisposable
 
     /// <summary>The number of segment files.</summary>
     public int SegmentCount => _segments.Count;
+
+    /// <summary>Whether the tail (the segment being written) is a preallocated file (appends overwrite zeros in place).</summary>
+    public bool TailPreallocated => _segments.Count > 0 && _segments[^1].Capacity >= _segmentBytes;
+
+    /// <summary>New segments (a roll or a reset) that had to be append-grown files because no prepared file was ready (preallocation
+    /// on).</summary>
+    public long PreallocationMisses => Interlocked.Read(ref _preallocationMisses);
+
+    /// <summary>Prepared files made since the log opened (0 with preallocation off).</summary>
+    public long PreparedSegments => _preparer?.Prepared ?? 0;
+
+    /// <summary>Preparations that failed with an I/O error (0 with preallocation off).</summary>
+    public long PreparationFailures => _preparer?.Failures ?? 0;
+
+    /// <summary>Tests: no new preparation starts while set (one under way finishes), so that a roll finds nothing ready.</summary>
+    internal bool SuspendPreparation { get; set; }
+
+    /// <summary>Waits (at most <paramref name="timeout"/>) for the preparation under way; whether a prepared file is ready
+    /// (benchmarks and tests).</summary>
+    public bool WaitForPreparedSegment(TimeSpan timeout) => _preparer?.WaitReady(timeout) ?? false;
 
     /// <summary>Bumped by every truncation and reset: a flush result of an older generation no longer describes the log.</summary>
     public long Generation
@@ -57,11 +102,16 @@ internal sealed class SegmentLog : IDisposable
     /// Opens (or creates) the log in <paramref name="directory"/>, truncating a torn tail, and returns the records after
     /// <paramref name="snapshot"/> (the position the newest snapshot covers).
     /// </summary>
+    /// <param name="directory">The group's directory.</param>
+    /// <param name="segmentBytes">The size of a segment.</param>
+    /// <param name="snapshot">The position the newest snapshot covers.</param>
+    /// <param name="entries">Receives the records after <paramref name="snapshot"/>.</param>
+    /// <param name="preallocate">Write into preallocated, zero-filled segment files (see the class's summary).</param>
     /// <exception cref="ReplicationLogCorruptException">A record other than the torn tail is bad.</exception>
-    public static SegmentLog Open(string directory, long segmentBytes, LogPosition snapshot, List<LogEntry> entries)
+    public static SegmentLog Open(string directory, long segmentBytes, LogPosition snapshot, List<LogEntry> entries, bool preallocate = false)
     {
         Directory.CreateDirectory(directory);
-        var log = new SegmentLog(directory, segmentBytes) { Last = snapshot };
+        var log = new SegmentLog(directory, segmentBytes, preallocate) { Last = snapshot };
         var files = Directory.GetFiles(directory, "*" + Extension)
             .Select(f => (Path: f, First: long.TryParse(Path.GetFileNameWithoutExtension(f), NumberStyles.None, CultureInfo.InvariantCulture, out var first) ? first : -1))
             .Where(f => f.First >= 0)
@@ -75,18 +125,57 @@ internal sealed class SegmentLog : IDisposable
             var isLast = i == files.Count - 1;
             var bytes = File.ReadAllBytes(path);
             var memory = new ReadOnlyMemory<byte>(bytes);
-            var segment = new Segment(path, first);
+            var segment = new Segment(path, first) { Capacity = bytes.Length };
+            var firstEntry = entries.Count;
             var offset = 0;
             while (offset < bytes.Length)
             {
-                var result = RecordCodec.TryRead(bytes.AsSpan(offset), out var epoch, out var index, out var length);
+                var rest = bytes.AsSpan(offset);
+                if (!rest[..Math.Min(rest.Length, RecordCodec.HeaderSize)].ContainsAnyExcept((byte)0))
+                {
+                    // An all-zero header: the end of the segment's data (a preallocated file's zeros). Non-zero bytes after it are
+                    // the pages of a batch that reached the disk out of order when the power failed before its fdatasync: in the
+                    // last segment a torn batch (cut, and reported), anywhere else corruption.
+                    var stray = rest.IndexOfAnyExcept((byte)0);
+                    if (stray >= 0)
+                    {
+                        if (!isLast)
+                        {
+                            throw new ReplicationLogCorruptException(path, offset, $"the segment's data ends here (an all-zero record header) but non-zero bytes follow at offset {offset + stray}, and a later segment follows it");
+                        }
+
+                        log.TornTail = new TornTail(path, offset, rest.LastIndexOfAnyExcept((byte)0) + 1, "an all-zero record header with non-zero bytes after it");
+                        TruncateFile(path, offset);
+                        segment.Capacity = offset;
+                    }
+
+                    break;
+                }
+
+                var result = RecordCodec.TryRead(rest, out var epoch, out var index, out var length);
                 if (result != RecordCodec.ReadResult.Ok)
                 {
-                    var rest = bytes.AsSpan(offset);
-                    var torn = isLast && (result == RecordCodec.ReadResult.Incomplete
-                        || (result == RecordCodec.ReadResult.BadChecksum && offset + RecordCodec.HeaderSize + length == bytes.Length)
-                        || !rest.ContainsAnyExcept((byte)0));
-                    if (!torn)
+                    // Torn: the first bad record of the last segment, and everything after it. Every fdatasync covers all that was
+                    // written before it and records are written in order, so what was acknowledged is a prefix of valid records:
+                    // after a bad record nothing was acknowledged (PostgreSQL ends its WAL at the first invalid record alike). A
+                    // batch whose pages reached the disk out of order (a power failure before its fdatasync; no file size hides
+                    // them in a preallocated file) leaves valid bytes after the bad record: cut too, and reported with their
+                    // count. The same bad record in an earlier segment is corruption.
+                    if (isLast)
+                    {
+                        var end = rest.LastIndexOfAnyExcept((byte)0) + 1;
+                        var recordEnd = result switch
+                        {
+                            RecordCodec.ReadResult.BadChecksum => Math.Min(rest.Length, RecordCodec.HeaderSize + length),
+                            RecordCodec.ReadResult.BadLength => Math.Min(rest.Length, RecordCodec.HeaderSize),
+                            _ => rest.Length,
+                        };
+                        if (end > recordEnd)
+                        {
+                            log.TornTail = new TornTail(path, offset, end, $"a record that fails its {(result == RecordCodec.ReadResult.BadChecksum ? "CRC-32C" : "length check")}, with non-zero bytes after it");
+                        }
+                    }
+                    else
                     {
                         throw new ReplicationLogCorruptException(path, offset, result switch
                         {
@@ -97,6 +186,7 @@ internal sealed class SegmentLog : IDisposable
                     }
 
                     TruncateFile(path, offset);
+                    segment.Capacity = offset;
                     break;
                 }
 
@@ -128,6 +218,12 @@ internal sealed class SegmentLog : IDisposable
             }
 
             segment.Size = Math.Min(offset, bytes.Length);
+            if (segment.Size < bytes.Length / 2)
+            {
+                // A preallocated file holds its data in a prefix: keep only that in memory (the entries point into it).
+                KeepPrefix(entries, firstEntry, bytes, segment.Size);
+            }
+
             log._segments.Add(segment);
         }
 
@@ -151,6 +247,8 @@ internal sealed class SegmentLog : IDisposable
         }
 
         log._writtenIndex = log.Last.Index;
+        log._preallocationMisses = 0; // a new log's first segment is not a miss: nothing could have been prepared for it
+        log.PrepareAhead();
         return log;
     }
 
@@ -163,8 +261,16 @@ internal sealed class SegmentLog : IDisposable
         while (start < entries.Length)
         {
             var tail = _segments[^1];
-            if (tail.Size >= _segmentBytes && tail.Count > 0)
+            if (tail.Count == 0 && tail.Capacity < _segmentBytes && _preparer is { IsReady: true })
             {
+                // An empty append-grown tail (a new log's first segment, a reset's) while a prepared file is ready: use that.
+                ReplaceEmptyTail();
+                tail = _segments[^1];
+            }
+            else if (tail.Count > 0 && (tail.Size + RecordCodec.SizeOf(entries[start]) > _segmentBytes
+                || (tail.Capacity < _segmentBytes && _preparer is { IsReady: true })))
+            {
+                // Full (the next record does not fit), or an append-grown tail while a prepared file is ready: switch to it.
                 Roll(entries[start].Index);
                 tail = _segments[^1];
             }
@@ -208,6 +314,8 @@ internal sealed class SegmentLog : IDisposable
 
             start = end;
         }
+
+        PrepareAhead();
     }
 
     /// <summary>
@@ -281,6 +389,7 @@ internal sealed class SegmentLog : IDisposable
             tail.Size = OffsetOf(tail.Path, keep);
             tail.Count = keep;
             TruncateFile(tail.Path, tail.Size);
+            tail.Capacity = tail.Size; // cut, not zeroed: append-grown until the next prepared file replaces it
         }
 
         DurableFile.SyncDirectory(_directory);
@@ -313,9 +422,22 @@ internal sealed class SegmentLog : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var deleted = 0;
+        long? recycled = null;
         while (_segments.Count > 1 && _segments[1].FirstIndex <= index + 1)
         {
-            File.Delete(_segments[0].Path);
+            var segment = _segments[0];
+            if (recycled is null && _preparer is { IsIdle: true } && !SuspendPreparation && segment.Capacity >= _segmentBytes)
+            {
+                // Recycled as the next prepared file: its blocks are allocated and written already; only its used part
+                // is zeroed again (on the preparer's thread).
+                File.Move(segment.Path, _preparer.TempPath, overwrite: true);
+                recycled = segment.Size;
+            }
+            else
+            {
+                File.Delete(segment.Path);
+            }
+
             _segments.RemoveAt(0);
             deleted++;
         }
@@ -323,6 +445,11 @@ internal sealed class SegmentLog : IDisposable
         if (deleted > 0)
         {
             DurableFile.SyncDirectory(_directory);
+        }
+
+        if (recycled is { } used && _preparer?.Start(used) != true)
+        {
+            File.Delete(_preparer!.TempPath);
         }
 
         return deleted;
@@ -341,6 +468,7 @@ internal sealed class SegmentLog : IDisposable
             _disposed = true;
         }
 
+        _preparer?.Dispose();
         CloseTail();
     }
 
@@ -352,13 +480,57 @@ internal sealed class SegmentLog : IDisposable
         CreateTail(firstIndex);
     }
 
+    private void ReplaceEmptyTail()
+    {
+        CloseTail();
+        var tail = _segments[^1];
+        if (_preparer!.TryTake(tail.Path))
+        {
+            DurableFile.SyncDirectory(_directory);
+            tail.Capacity = _segmentBytes;
+        }
+
+        OpenTail();
+    }
+
     private void CreateTail(long firstIndex)
     {
         var path = Path.Combine(_directory, firstIndex.ToString("D20", CultureInfo.InvariantCulture) + Extension);
-        File.WriteAllBytes(path, []);
+        long capacity = 0;
+        if (_preparer is not null && _preparer.TryTake(path))
+        {
+            capacity = _segmentBytes;
+        }
+        else
+        {
+            if (_preparer is not null)
+            {
+                Interlocked.Increment(ref _preallocationMisses);
+            }
+
+            File.WriteAllBytes(path, []);
+        }
+
         DurableFile.SyncDirectory(_directory);
-        _segments.Add(new Segment(path, firstIndex));
+        _segments.Add(new Segment(path, firstIndex) { Capacity = capacity });
         OpenTail();
+    }
+
+    /// <summary>
+    /// Starts preparing the next segment when none is ready or under way and the tail is append-grown (it is replaced as soon as
+    /// the file is ready) or a quarter full (the file is ready long before the tail fills: preparing it costs about one
+    /// segment's worth of writes, spread over the tail's remaining three quarters).
+    /// </summary>
+    private void PrepareAhead()
+    {
+        if (_preparer is { IsIdle: true } && _segments.Count > 0 && !SuspendPreparation)
+        {
+            var tail = _segments[^1];
+            if (tail.Capacity < _segmentBytes || tail.Size >= _segmentBytes / 4)
+            {
+                _preparer.Start();
+            }
+        }
     }
 
     private void OpenTail()
@@ -415,6 +587,19 @@ internal sealed class SegmentLog : IDisposable
         return offset;
     }
 
+    /// <summary>Points the entries read from one segment (from <paramref name="first"/> on) into a copy of its first
+    /// <paramref name="size"/> bytes, so that the rest of a preallocated file's buffer (zeros) is not kept in memory.</summary>
+    private static void KeepPrefix(List<LogEntry> entries, int first, byte[] bytes, long size)
+    {
+        var prefix = new ReadOnlyMemory<byte>(bytes.AsSpan(0, (int)size).ToArray());
+        for (var i = first; i < entries.Count; i++)
+        {
+            var entry = entries[i];
+            System.Runtime.InteropServices.MemoryMarshal.TryGetArray(entry.Data, out var slice);
+            entries[i] = new LogEntry(entry.Position, prefix.Slice(slice.Offset, slice.Count));
+        }
+    }
+
     private static void TruncateFile(string path, long length)
     {
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
@@ -431,5 +616,16 @@ internal sealed class SegmentLog : IDisposable
         public long Count { get; set; }
 
         public long Size { get; set; }
+
+        /// <summary>The file's length when it was opened or created: the segment's size when it was preallocated; below it the
+        /// file grows with each append.</summary>
+        public long Capacity { get; set; }
     }
 }
+
+/// <summary>A torn tail cut at open that held data beyond its first bad record: the file, where the cut was, how many bytes went.</summary>
+/// <param name="Path">The segment file.</param>
+/// <param name="Offset">Where the log now ends in it.</param>
+/// <param name="BytesCut">Bytes from <paramref name="Offset"/> to the last non-zero byte that were cut.</param>
+/// <param name="What">What was found at <paramref name="Offset"/>.</param>
+internal sealed record TornTail(string Path, long Offset, long BytesCut, string What);
