@@ -354,7 +354,7 @@ internal sealed class SimulatedReplica
                 case PublishMarkCommand publish:
                     WantMark(publish.Position);
                     break;
-                case SendSnapshotCommand or InstallSnapshotCommand:
+                case SendSnapshotChunkCommand or WriteSnapshotChunkCommand or InstallSnapshotCommand:
                     throw new InvalidOperationException($"the simulator does not take snapshots, yet the core asked for {outputs[i]}");
                 default:
                     // Compaction (no snapshots here), and commands the simulator does not model (trace only).

@@ -131,9 +131,12 @@ public sealed class ReplicationCoreTests
         Assert.That(reject.Reason, Is.EqualTo(RejectReason.StaleEpoch));
         Assert.That(reject.Epoch, Is.EqualTo(5));
 
-        standby.Core.Receive(new SnapshotMessage(4, new LogPosition(4, 10), "s"u8.ToArray()));
+        var chunk = CoreNode.ChunkBytes(0, 40);
+        standby.Core.Receive(new SnapshotChunkMessage(4, new LogPosition(4, 10), 0, 40, chunk, HaKit.Replication.Storage.Crc32C.Compute(chunk)));
         standby.Drain();
-        Assert.That(standby.Core.Snapshot, Is.EqualTo(LogPosition.Zero), "nor a snapshot from a lower epoch");
+        Assert.That(standby.Incoming, Is.Null, "no snapshot chunk from a lower epoch is written");
+        Assert.That(standby.Core.Snapshot, Is.EqualTo(LogPosition.Zero), "nor a snapshot from a lower epoch installed");
+        Assert.That(standby.Sent.OfType<RejectMessage>().Count(r => r.Reason == RejectReason.StaleEpoch), Is.EqualTo(2));
     }
 
     [Test]

@@ -81,6 +81,7 @@ internal sealed partial class ReplicationCore
         }
 
         _matchIndex = Math.Max(_matchIndex, Math.Max(last, prev.Index));
+        NoteLagBytes(append, matched: true);
         ClearOwnMarkIfCaughtUp();
         if (append.Batch.Count == 0 || last <= matchedBefore)
         {
@@ -166,31 +167,5 @@ internal sealed partial class ReplicationCore
         }
 
         Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
-    }
-
-    private void OnSnapshot(SnapshotMessage snapshot)
-    {
-        if (!AcceptEpoch(snapshot.Epoch))
-        {
-            return;
-        }
-
-        if (_ownedEpoch == snapshot.Epoch)
-        {
-            // Its own entries of that epoch are replaced below with everything not confirmed to match (nothing is, yet).
-            _ownedEpoch = 0;
-            _outputs.Add(new PersistOwnedEpochCommand(0, 0, [.. _earlierOwned]));
-            _matchIndex = Math.Min(_matchIndex, _ownedFrom);
-        }
-
-        // Entries not confirmed to match the owner's history are replaced by its snapshot: the host hears about them.
-        var keep = Math.Max(_matchIndex, _log.Base.Index);
-        if (_log.Last.Index > keep)
-        {
-            var removed = _log.TruncateAfter(keep);
-            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, snapshot.Epoch)));
-        }
-
-        _outputs.Add(new InstallSnapshotCommand(snapshot.Position, snapshot.Data));
     }
 }
