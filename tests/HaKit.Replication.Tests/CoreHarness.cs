@@ -116,6 +116,12 @@ internal sealed class CoreNode
     /// <summary>Standby: snapshots installed, with their sizes.</summary>
     public List<(LogPosition Position, long Bytes)> Installed { get; } = [];
 
+    /// <summary>Standby: snapshot chunks written.</summary>
+    public int ChunksWritten { get; private set; }
+
+    /// <summary>The byte lag last persisted with the known lag.</summary>
+    public long PersistedLagBytes { get; private set; }
+
     /// <summary>Standby: partial snapshot files discarded.</summary>
     public int Discards { get; private set; }
 
@@ -219,6 +225,7 @@ internal sealed class CoreNode
 
                     write.Data.Span.CopyTo(incoming.AsSpan((int)write.Offset));
                     Incoming = incoming;
+                    ChunksWritten++;
                     break;
                 case DiscardSnapshotCommand:
                     Discards++;
@@ -252,6 +259,7 @@ internal sealed class CoreNode
                     break;
                 case PersistKnownLagCommand knownLag:
                     Marks[HaKit.Replication.Storage.OutdatedFile.KnownLag] = knownLag.OwnerAcknowledged;
+                    PersistedLagBytes = knownLag.LagBytes;
                     break;
                 case PublishMarkCommand publish:
                     Log.Add($"publish {publish.Position.Epoch}/{publish.Position.Index}");
