@@ -276,17 +276,30 @@ internal sealed class CoreNode
 /// <summary>Two core nodes on a lossless in-order link.</summary>
 internal sealed class CorePair
 {
+    private readonly ReplicationMode _mode;
+    private readonly long _maxInFlight;
+    private readonly long _maxBatch;
+
     public CorePair(ReplicationMode mode = ReplicationMode.Durable, long maxInFlight = 1 << 20, long maxBatch = 1 << 16)
     {
+        (_mode, _maxInFlight, _maxBatch) = (mode, maxInFlight, maxBatch);
         A = new CoreNode("a", mode, maxInFlight: maxInFlight, maxBatch: maxBatch);
         B = new CoreNode("b", mode, maxInFlight: maxInFlight, maxBatch: maxBatch);
         A.Peer = B;
         B.Peer = A;
     }
 
-    public CoreNode A { get; }
+    public CoreNode A { get; private set; }
 
     public CoreNode B { get; }
+
+    /// <summary>A's disk is replaced by an empty one (the same node name, a fresh core), disconnected from B.</summary>
+    public void ReplaceA()
+    {
+        Disconnect();
+        A = new CoreNode("a", _mode, maxInFlight: _maxInFlight, maxBatch: _maxBatch) { Peer = B };
+        B.Peer = A;
+    }
 
     public void Connect()
     {

@@ -254,8 +254,14 @@ internal sealed partial class ReplicationCore
         SnapshotBytes = bytes > 0 ? bytes : Storage.SnapshotStore.EmptyFileBytes;
 
         // The owner keeps what its peer has not confirmed durable: if this node's history diverges later, the cut entries are
-        // still in the log for the divergence callback, and a lagging peer catches up without a snapshot.
-        var upTo = Role == ReplicaRole.Owner ? Math.Min(position.Index, PeerDurable) : position.Index;
+        // still in the log for the divergence callback, and a lagging peer catches up without a snapshot. A standby keeps what
+        // it does not know to be in the owner's acknowledged history (matched with the owner, and at or below the owner's
+        // acknowledged index it heard): entries it applied that a later owner's history does not hold (an owner that crashed
+        // before its own fdatasync and was promoted again without them) must still be in its log to be cut and handed to the
+        // divergence callback; compacted into its snapshot they would be replaced by the owner's snapshot unseen.
+        var upTo = Role == ReplicaRole.Owner
+            ? Math.Min(position.Index, PeerDurable)
+            : Math.Min(position.Index, Math.Min(_matchIndex, KnownOwnerAcknowledged));
         if (upTo > _log.Base.Index)
         {
             _log.DropThrough(upTo);
