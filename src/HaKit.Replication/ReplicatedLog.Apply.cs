@@ -20,8 +20,9 @@ public sealed partial class ReplicatedLog
     private async Task SnapshotAsync(CancellationToken cancellationToken)
     {
         var applied = _smApplied;
-        if (applied == _core.Snapshot.Index)
+        if (applied == _core.Snapshot.Index || _core.AwaitingSnapshot || applied > _core.Log.Last.Index)
         {
+            // Nothing new, or a state that holds entries a divergence cut (the owner's snapshot replaces it).
             return;
         }
 

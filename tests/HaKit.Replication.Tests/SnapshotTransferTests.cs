@@ -202,4 +202,68 @@ public sealed class SnapshotTransferTests
         Assert.That(b.ChunksWritten, Is.Zero);
         Assert.That(b.Sent.OfType<SnapshotChunkAckMessage>().Single().NextOffset, Is.Zero);
     }
+
+    [Test]
+    public void A_standby_whose_local_snapshot_holds_cut_entries_refuses_appends_and_promotion_until_the_owners_snapshot_is_installed()
+    {
+        // b followed a in epoch 1 up to 10, applied and snapshotted everything (the owner acknowledged it all).
+        var pair = new CorePair(ReplicationMode.Async);
+        pair.Connect();
+        pair.A.Core.BecomeOwner(1);
+        for (var i = 1; i <= 10; i++)
+        {
+            pair.A.Append($"e{i}");
+        }
+
+        pair.Settle();
+        pair.B.Core.SnapshotTaken(new LogPosition(1, 10), FileBytes);
+        pair.B.Drain();
+
+        // An owner of epoch 2 whose history differs from 6 on: b's entries 6..10 are in its local snapshot.
+        var c = new CoreNode("c", ReplicationMode.Async, 1, 1 << 20, 1 << 16, pair.A.Core.Log.Range(1, 5).ToArray(), new OwnedEpochs(1, 0));
+        pair.Disconnect();
+        c.Core.BecomeOwner(2);
+        c.Peer = pair.B;
+        pair.B.Peer = c;
+        c.Connected = pair.B.Connected = true;
+        c.Core.PeerUp();
+        pair.B.Core.PeerUp();
+        for (var i = 6; i <= 12; i++)
+        {
+            c.Append($"c{i}");
+        }
+
+        Assert.That(c.Core.Snapshot, Is.EqualTo(LogPosition.Zero));
+        for (var round = 0; round < 6 && !pair.B.Core.AwaitingSnapshot; round++)
+        {
+            c.Step();
+            pair.B.Step();
+        }
+
+        Assert.That(pair.B.Core.AwaitingSnapshot, Is.True, "b needs c's snapshot");
+        Assert.That(pair.B.Core.PromotionRefusal(), Does.Contain("waits for the owner's snapshot"));
+        var rejects = pair.B.Sent.OfType<RejectMessage>().Count(r => r.Reason == RejectReason.NeedSnapshot);
+        pair.B.Core.Receive(new AppendMessage(2, new LogPosition(1, 5), RecordBatch.Encode(c.Core.Log.Range(6, 7))));
+        pair.B.Drain();
+        Assert.That(pair.B.Sent.OfType<RejectMessage>().Count(r => r.Reason == RejectReason.NeedSnapshot), Is.EqualTo(rejects + 1), "an append is refused");
+        Assert.That(pair.B.Core.Last.Index, Is.LessThan(6), "nothing of it is taken over the cut state");
+
+        for (var round = 0; round < 100 && pair.B.Installed.Count == 0; round++)
+        {
+            c.Step();
+            pair.B.Step();
+        }
+
+        for (var round = 0; round < 20; round++)
+        {
+            c.Step();
+            pair.B.Step();
+        }
+
+        Assert.That(pair.B.Installed.Select(i => i.Position), Is.EqualTo(new[] { LogPosition.Zero }), "c's (empty) snapshot replaces b's state");
+        Assert.That(c.SnapshotsSent, Is.EqualTo(1), "the appends refused meanwhile do not restart the transfer");
+        Assert.That(pair.B.Core.AwaitingSnapshot, Is.False);
+        Assert.That(pair.B.Core.PromotionRefusal(), Is.Null);
+        Assert.That(pair.B.Core.Last, Is.EqualTo(new LogPosition(2, 12)), "and appends continue after it");
+    }
 }

@@ -123,6 +123,11 @@ internal sealed partial class ReplicationCore
             return $"this node is marked outdated: the owner of epoch {OutdatedUntil.Epoch} acknowledged writes up to index {OutdatedUntil.Index} without it, and this node holds up to index {_log.Last.Index} (matched up to {_matchIndex}); promoting it would lose those writes. Let it catch up from the owner, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
         }
 
+        if (AwaitingSnapshot)
+        {
+            return $"this node waits for the owner's snapshot: a divergence cut entries its state machine already holds (in its local snapshot), or its log cannot continue the owner's, and only the owner's snapshot can replace that state; promoting it would serve a state that is not the group's history. Let it install the owner's snapshot, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
+        }
+
         if (MaxLagOnFailover is { } max && KnownLagEntries > max)
         {
             return $"this node lags the owner by {KnownLagEntries} entries (the owner's acknowledged index last heard is {KnownOwnerAcknowledged}, this node holds up to {_log.Last.Index}), more than MaxLagOnFailover = {max}; promoting it would lose those writes. Let it catch up, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";

@@ -20,12 +20,20 @@ internal sealed partial class ReplicationCore
     private bool _chunkOutstanding;
     private bool _sendOpen;
 
+    // Standby: it asked the owner for its snapshot (a divergence cut entries its state machine holds, or its log cannot continue
+    // the owner's): appends are refused, the node is not promoted automatically and takes no snapshot of its own until installed.
+    private bool _awaitingSnapshot;
+
     // Standby: the transfer being received.
     private bool _receiving;
     private long _recvEpoch;
     private LogPosition _recvPosition;
     private long _recvTotal;
     private long _recvNext;
+
+    /// <summary>Standby: it waits for the owner's snapshot (its state machine holds entries a divergence cut, or its log cannot
+    /// continue the owner's): it refuses appends and promotion, and takes no snapshot of its own, until one is installed.</summary>
+    public bool AwaitingSnapshot => _awaitingSnapshot && Role != ReplicaRole.Owner;
 
     /// <summary>The size of the newest local snapshot's file (what a transfer sends).</summary>
     public long SnapshotBytes { get; private set; }
@@ -76,6 +84,7 @@ internal sealed partial class ReplicationCore
     {
         var ownerEpoch = _receiving ? _recvEpoch : _ownerEpoch;
         _receiving = false;
+        _awaitingSnapshot = false;
         if (_ownedEpoch != 0 && _ownedEpoch == ownerEpoch)
         {
             // Its own entries of that epoch are replaced below with everything not confirmed to match (nothing is, yet).
@@ -103,12 +112,12 @@ internal sealed partial class ReplicationCore
     }
 
     /// <summary>The incoming snapshot file did not check out (the driver deleted it; the old state is intact): the owner is asked
-    /// to send a snapshot again, from the start.</summary>
+    /// to send it again, from the start.</summary>
     public void SnapshotInstallFailed()
     {
         _receiving = false;
         SnapshotChunksRefused++;
-        Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
+        Send(new SnapshotChunkAckMessage(_ownerEpoch, _recvPosition, 0));
     }
 
     private void StartSnapshotSend()

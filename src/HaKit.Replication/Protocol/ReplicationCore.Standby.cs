@@ -12,6 +12,13 @@ internal sealed partial class ReplicationCore
         }
 
         NoteOwnerPosition(append);
+        if (_awaitingSnapshot)
+        {
+            // Its state machine holds entries a divergence cut: only the owner's snapshot can replace them; appends after the
+            // cut would be applied over them (or not at all). The owner sends the snapshot once; a transfer under way goes on.
+            Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
+            return;
+        }
 
         var prev = append.Prev;
         var last = append.LastIndex;
@@ -147,6 +154,7 @@ internal sealed partial class ReplicationCore
             else
             {
                 // The local snapshot holds the diverged state: only the owner's snapshot can replace it.
+                _awaitingSnapshot = true;
                 Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
                 return false;
             }
@@ -166,6 +174,7 @@ internal sealed partial class ReplicationCore
             _persistRequested = Math.Min(_persistRequested, divergedFrom - 1);
         }
 
+        _awaitingSnapshot = true;
         Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
     }
 }

@@ -163,6 +163,7 @@ internal sealed partial class ReplicationCore
         PeerReceived = 0;
         PeerDurable = 0;
         _waitPeerConfirmed = -1;
+        _awaitingSnapshot = false; // a forced promotion: the operator takes the state as it is
         DiscardIncomingSnapshot();
         OwnMarksOnBecomingOwner();
         ResetPeerStream();
@@ -465,7 +466,12 @@ internal sealed partial class ReplicationCore
         _awaitingReply = false;
         if (reject.Reason == RejectReason.NeedSnapshot)
         {
-            StartSnapshotSend();
+            // Appends that were on their way when the standby asked are answered the same way: a transfer under way goes on.
+            if (!_snapshotInFlight)
+            {
+                StartSnapshotSend();
+            }
+
             return;
         }
 
