@@ -173,8 +173,8 @@ public sealed class ReplicationTests
     /// <summary>
     /// The CI range with snapshots on (every 20 applied entries; 256-byte chunks): both nodes compact their logs, and a node that
     /// needs the owner's snapshot receives it in chunks over the simulated stream, into a partial file a crash loses, installed
-    /// once complete and checked. Explicit, not in CI: it finds seeds (e.g. 27, 137, 140, 145) where a node's own snapshot holds
-    /// entries a later history cuts (two owners of one epoch, a split brain) and the owner's snapshot replaces them without the
+    /// once complete and checked. Explicit, not in CI: it finds seeds (38 of 0-293, e.g. 8, 27, 28) where a node's own snapshot
+    /// holds entries a later history cuts (a deposed owner's tail, a split brain) and the owner's snapshot replaces them without the
     /// divergence callback having seen them (<c>no-conflicting-apply-without-divergence</c>): after a restart the log is loaded
     /// from the snapshot's position on, so the entries between the compaction point and the snapshot are no longer there to be
     /// cut. Open: docs/replication.md, "Not built yet".
