@@ -123,44 +123,44 @@ public sealed class ReplicatedKvStore : IAsyncDisposable
             }
         }
 
-        public async ValueTask WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken)
+        // Streamed straight to and from the snapshot file: no second copy of the state in memory.
+        public ValueTask WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken)
         {
-            using var buffer = new MemoryStream();
-            using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+            using var writer = new BinaryWriter(new BufferedStream(destination, 64 << 10), Encoding.UTF8, leaveOpen: false);
+            var items = Values.ToArray();
+            writer.Write(items.Length);
+            foreach (var (key, value) in items)
             {
-                var items = Values.ToArray();
-                writer.Write(items.Length);
-                foreach (var (key, value) in items)
-                {
-                    writer.Write(key);
-                    writer.Write(value.Length);
-                    writer.Write(value);
-                }
+                cancellationToken.ThrowIfCancellationRequested();
+                writer.Write(key);
+                writer.Write(value.Length);
+                writer.Write(value);
             }
 
-            buffer.Position = 0;
-            await buffer.CopyToAsync(destination, cancellationToken).ConfigureAwait(false);
+            writer.Flush();
+            return ValueTask.CompletedTask;
         }
 
-        public async ValueTask RestoreSnapshotAsync(Stream source, CancellationToken cancellationToken)
+        public ValueTask RestoreSnapshotAsync(Stream source, CancellationToken cancellationToken)
         {
-            using var buffer = new MemoryStream();
-            await source.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
             Values.Clear();
-            if (buffer.Length == 0)
+            using var reader = new BinaryReader(new BufferedStream(source, 64 << 10), Encoding.UTF8, leaveOpen: false);
+            var head = new byte[4];
+            if (reader.BaseStream.ReadAtLeast(head, 4, throwOnEndOfStream: false) == 0)
             {
-                return;
+                return ValueTask.CompletedTask; // the empty initial state
             }
 
-            buffer.Position = 0;
-            using var reader = new BinaryReader(buffer, Encoding.UTF8);
-            var count = reader.ReadInt32();
+            var count = BinaryPrimitives.ReadInt32LittleEndian(head);
             for (var i = 0; i < count; i++)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var key = reader.ReadString();
                 var value = reader.ReadBytes(reader.ReadInt32());
                 Values[key] = value;
             }
+
+            return ValueTask.CompletedTask;
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using HaKit.Replication.Protocol;
 using HaKit.Replication.Storage;
 using Microsoft.Extensions.Logging;
@@ -21,8 +20,9 @@ public sealed partial class ReplicatedLog
     private async Task SnapshotAsync(CancellationToken cancellationToken)
     {
         var applied = _smApplied;
-        if (applied == _core.Snapshot.Index)
+        if (applied == _core.Snapshot.Index || _core.AwaitingSnapshot || applied > _core.Log.Last.Index)
         {
+            // Nothing new, or a state that holds entries a divergence cut (the owner's snapshot replaces it).
             return;
         }
 
@@ -38,11 +38,10 @@ public sealed partial class ReplicatedLog
             }
         }
 
-        using var buffer = new MemoryStream();
-        await _stateMachine.WriteSnapshotAsync(buffer, cancellationToken).ConfigureAwait(false);
+        // Streamed into the snapshot file (never whole in memory).
         var position = new LogPosition(_core.Log.EpochAt(applied), applied);
-        _snapshots.Save(new SnapshotData(position, buffer.ToArray()));
-        _core.SnapshotTaken(position);
+        var file = await _snapshots.SaveAsync(position, _stateMachine.WriteSnapshotAsync, cancellationToken).ConfigureAwait(false);
+        _core.SnapshotTaken(position, file.Bytes);
         await ExecuteAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -157,10 +156,13 @@ public sealed partial class ReplicatedLog
         }
     }
 
-    private static async Task RestoreAsync(IReplicatedStateMachine stateMachine, ReadOnlyMemory<byte> data, CancellationToken cancellationToken)
+    /// <summary>Restores the state machine from the snapshot file, streamed (never whole in memory).</summary>
+    private static async Task RestoreAsync(IReplicatedStateMachine stateMachine, SnapshotFile snapshot, CancellationToken cancellationToken)
     {
-        var bytes = MemoryMarshal.TryGetArray(data, out var segment) ? segment : new ArraySegment<byte>(data.ToArray());
-        using var stream = new MemoryStream(bytes.Array!, bytes.Offset, bytes.Count, writable: false);
-        await stateMachine.RestoreSnapshotAsync(stream, cancellationToken).ConfigureAwait(false);
+        var stream = SnapshotStore.OpenData(snapshot);
+        await using (stream.ConfigureAwait(false))
+        {
+            await stateMachine.RestoreSnapshotAsync(stream, cancellationToken).ConfigureAwait(false);
+        }
     }
 }

@@ -104,31 +104,39 @@ public sealed partial class ReplicatedLog
                     ReportDiverged(diverged.Diverged);
                     break;
                 case RestoreLocalSnapshotCommand restore:
-                    var local = _snapshots.LoadLatest();
-                    await RestoreAsync(_stateMachine, local.Data, cancellationToken).ConfigureAwait(false);
+                    var local = _snapshots.Latest();
+                    await RestoreAsync(_stateMachine, local, cancellationToken).ConfigureAwait(false);
                     _smApplied = local.Position.Index;
                     ApplyUpTo(restore.UpToIndex);
                     break;
-                case SendSnapshotCommand sendSnapshot:
-                    var latest = _snapshots.LoadLatest();
-                    _peerSend?.Invoke(new SnapshotMessage(sendSnapshot.Epoch, latest.Position, latest.Data));
+                case SendSnapshotChunkCommand chunk:
+                    SendSnapshotChunk(chunk);
+                    break;
+                case EndSnapshotSendCommand:
+                    CloseSnapshotSend();
+                    break;
+                case WriteSnapshotChunkCommand write:
+                    if (write.Offset == 0)
+                    {
+                        ReplicationLog.SnapshotTransferStarted(_logger, _options.Group, write.Position, _core.SnapshotTransfer.Total);
+                        RaiseStatus();
+                    }
+
+                    _snapshots.WriteIncoming(write.Offset, write.Data.Span);
+                    _metrics.SnapshotBytesReceived(write.Data.Length);
+                    break;
+                case DiscardSnapshotCommand:
+                    _snapshots.DiscardIncoming();
                     break;
                 case InstallSnapshotCommand install:
-                    _snapshots.Save(new SnapshotData(install.Position, install.Data));
-                    await RestoreAsync(_stateMachine, install.Data, cancellationToken).ConfigureAwait(false);
-                    _segments.Reset(install.Position);
-                    _written = install.Position.Index;
-                    _smApplied = install.Position.Index;
-                    _core.SnapshotInstalled(install.Position);
-                    _metrics.SnapshotInstalled();
-                    ReplicationLog.SnapshotInstalled(_logger, _options.Group, install.Position);
-                    RaiseStatus();
+                    await InstallSnapshotAsync(install, cancellationToken).ConfigureAwait(false);
                     break;
                 case CompactCommand compact:
                     _segments.Compact(compact.UpToIndex);
                     break;
                 case PersistKnownLagCommand knownLag:
                     OutdatedFile.Write(_options.Directory, OutdatedFile.KnownLag, knownLag.OwnerAcknowledged);
+                    OutdatedFile.Write(_options.Directory, OutdatedFile.KnownLagBytes, knownLag.LagBytes > 0 ? new LogPosition(0, knownLag.LagBytes) : LogPosition.Zero);
                     break;
                 case PublishMarkCommand publish:
                     WantMark(publish.Position);
@@ -148,6 +156,58 @@ public sealed partial class ReplicatedLog
 
         outputs.Clear();
         _ownerForMarks = _core.Role == ReplicaRole.Owner;
+    }
+
+    /// <summary>Owner: reads one chunk of the snapshot file being sent (kept open for the whole transfer: a newer snapshot may
+    /// delete the file meanwhile) and sends it with its CRC-32C.</summary>
+    private void SendSnapshotChunk(SendSnapshotChunkCommand chunk)
+    {
+        if (_sendingSnapshot is null || _sendingPosition != chunk.Position)
+        {
+            CloseSnapshotSend();
+            _sendingSnapshot = _snapshots.OpenForSend(chunk.Position);
+            _sendingPosition = chunk.Position;
+            if (_sendingSnapshot is null)
+            {
+                _core.SnapshotUnavailable();
+                return;
+            }
+
+            ReplicationLog.SnapshotSendStarted(_logger, _options.Group, chunk.Position, chunk.TotalBytes);
+        }
+
+        var data = new byte[chunk.Count];
+        _sendingSnapshot.Position = chunk.Offset;
+        _sendingSnapshot.ReadExactly(data);
+        _metrics.SnapshotBytesSent(data.Length);
+        _peerSend?.Invoke(new SnapshotChunkMessage(chunk.Epoch, chunk.Position, chunk.Offset, chunk.TotalBytes, data, Crc32C.Compute(data)));
+    }
+
+    private void CloseSnapshotSend()
+    {
+        _sendingSnapshot?.Dispose();
+        _sendingSnapshot = null;
+    }
+
+    /// <summary>Standby: the incoming snapshot file is complete: checked and installed, or deleted and asked for again.</summary>
+    private async Task InstallSnapshotAsync(InstallSnapshotCommand install, CancellationToken cancellationToken)
+    {
+        var installed = _snapshots.InstallIncoming(install.Position, install.TotalBytes, out var problem);
+        if (installed is null)
+        {
+            ReplicationLog.SnapshotRefused(_logger, _options.Group, install.Position, problem ?? "");
+            _core.SnapshotInstallFailed();
+            return;
+        }
+
+        await RestoreAsync(_stateMachine, installed, cancellationToken).ConfigureAwait(false);
+        _segments.Reset(install.Position);
+        _written = install.Position.Index;
+        _smApplied = install.Position.Index;
+        _core.SnapshotInstalled(install.Position, installed.Bytes);
+        _metrics.SnapshotInstalled();
+        ReplicationLog.SnapshotInstalled(_logger, _options.Group, install.Position, installed.Bytes);
+        RaiseStatus();
     }
 
     private void Persist(PersistEntriesCommand persist)

@@ -33,6 +33,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ReplicationMetrics _metrics;
     private Func<object, bool>? _peerSend;
+    private Stream? _sendingSnapshot; // only the loop: the snapshot file being sent in chunks
+    private LogPosition _sendingPosition;
     private long _appendedSinceMetrics;
     private long _smApplied;
     private long _written;
@@ -116,20 +118,23 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         options.Validate();
         Directory.CreateDirectory(options.Directory);
         var snapshots = new SnapshotStore(options.Directory);
-        var snapshot = snapshots.LoadLatest();
-        await RestoreAsync(stateMachine, snapshot.Data, cancellationToken).ConfigureAwait(false);
+        snapshots.RemoveLeftovers();
+        var snapshot = snapshots.Latest();
+        await RestoreAsync(stateMachine, snapshot, cancellationToken).ConfigureAwait(false);
         var entries = new List<LogEntry>();
         var segments = SegmentLog.Open(options.Directory, options.SegmentBytes, snapshot.Position, entries, options.PreallocateSegments);
         var core = new ReplicationCore(options.Mode, snapshot.Position, entries, EpochFile.Read(options.Directory), options.MaxBatchBytes, options.MaxInFlightBytes,
-            OwnedEpochFile.Read(options.Directory))
+            OwnedEpochFile.Read(options.Directory), snapshot.Bytes)
         {
+            SnapshotChunkBytes = options.SnapshotChunkBytes,
             DegradeAfter = options.DegradeAfter,
             MaxLagOnFailover = options.MaxLagOnFailover,
+            MaxLagOnFailoverBytes = options.MaxLagOnFailoverBytes,
             ResendAfter = ResendAfter,
             ArbiterMarks = options.ArbiterMarks is not null,
         };
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
-        core.RestoreKnownOwnerAcknowledged(OutdatedFile.Read(options.Directory, OutdatedFile.KnownLag));
+        core.RestoreKnownOwnerAcknowledged(OutdatedFile.Read(options.Directory, OutdatedFile.KnownLag), OutdatedFile.Read(options.Directory, OutdatedFile.KnownLagBytes).Index);
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
         if (segments.TornTail is { } torn)
         {
@@ -278,6 +283,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         }
 
         FailAllPending(Stopped());
+        CloseSnapshotSend();
+        _snapshots.DiscardIncoming();
         _segments.Dispose();
         _metrics.Dispose();
         _stop.Dispose();
@@ -547,6 +554,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         PeerOutdated = _core.PeerOutdatedAt != LogPosition.Zero,
         Outdated = _core.OutdatedUntil != LogPosition.Zero,
         KnownLagEntries = _core.KnownLagEntries,
+        KnownLagBytes = _core.KnownLagBytes,
+        SnapshotTransferBytes = _core.SnapshotTransfer.Bytes,
+        SnapshotTransferTotal = _core.SnapshotTransfer.Total,
         Resends = _core.Resends,
     };
 }

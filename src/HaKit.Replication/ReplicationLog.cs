@@ -18,8 +18,17 @@ internal static partial class ReplicationLog
     [LoggerMessage(EventId = 7004, Level = LogLevel.Information, Message = "Group {Group}: role {Role} in epoch {Epoch}")]
     public static partial void RoleChanged(ILogger logger, string group, ReplicaRole role, long epoch);
 
-    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "Group {Group}: installed the owner's snapshot at {Position}")]
-    public static partial void SnapshotInstalled(ILogger logger, string group, LogPosition position);
+    [LoggerMessage(EventId = 7005, Level = LogLevel.Information, Message = "Group {Group}: installed the owner's snapshot at {Position} ({Bytes} bytes)")]
+    public static partial void SnapshotInstalled(ILogger logger, string group, LogPosition position, long bytes);
+
+    [LoggerMessage(EventId = 7030, Level = LogLevel.Information, Message = "Group {Group}: sending the snapshot at {Position} ({Bytes} bytes) to the peer in chunks")]
+    public static partial void SnapshotSendStarted(ILogger logger, string group, LogPosition position, long bytes);
+
+    [LoggerMessage(EventId = 7031, Level = LogLevel.Information, Message = "Group {Group}: receiving the owner's snapshot at {Position} ({Bytes} bytes) in chunks")]
+    public static partial void SnapshotTransferStarted(ILogger logger, string group, LogPosition position, long bytes);
+
+    [LoggerMessage(EventId = 7032, Level = LogLevel.Warning, Message = "Group {Group}: the owner's snapshot at {Position} was not installed ({Problem}); the old state is intact, the transfer starts over")]
+    public static partial void SnapshotRefused(ILogger logger, string group, LogPosition position, string problem);
 
     [LoggerMessage(EventId = 7006, Level = LogLevel.Critical, Message = "Group {Group}: the replica stopped on an error; appends fail until it is reopened")]
     public static partial void LoopFailed(ILogger logger, Exception exception, string group);

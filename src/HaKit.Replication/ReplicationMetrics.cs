@@ -11,6 +11,8 @@ internal sealed class ReplicationMetrics : IDisposable
     private readonly Counter<long> _acknowledged;
     private readonly Counter<long> _diverged;
     private readonly Counter<long> _snapshotsInstalled;
+    private readonly Counter<long> _snapshotBytesSent;
+    private readonly Counter<long> _snapshotBytesReceived;
     private readonly KeyValuePair<string, object?> _group;
 
     public ReplicationMetrics(IMeterFactory? meterFactory, ReplicatedLog log)
@@ -22,7 +24,13 @@ internal sealed class ReplicationMetrics : IDisposable
         _acknowledged = _meter.CreateCounter<long>("hakit.replication.acknowledged", "{entry}", "Appends acknowledged in the group's mode");
         _diverged = _meter.CreateCounter<long>("hakit.replication.diverged", "{entry}", "Entries cut from the log by a divergence and handed to the callback");
         _snapshotsInstalled = _meter.CreateCounter<long>("hakit.replication.snapshots.installed", "{snapshot}", "Snapshots installed from the owner");
+        _snapshotBytesSent = _meter.CreateCounter<long>("hakit.replication.snapshot.sent", "By", "Owner: snapshot bytes sent to the peer in chunks");
+        _snapshotBytesReceived = _meter.CreateCounter<long>("hakit.replication.snapshot.received", "By", "Standby: snapshot bytes received from the owner and written");
         var group = _group;
+        _meter.CreateObservableGauge("hakit.replication.resync.bytes", () => new Measurement<long>(log.Status.SnapshotTransferBytes, group), "By",
+            "The snapshot transfer in progress: bytes the standby holds (0: none)");
+        _meter.CreateObservableGauge("hakit.replication.resync.total", () => new Measurement<long>(log.Status.SnapshotTransferTotal, group), "By",
+            "The snapshot transfer in progress: the snapshot's size (0: none)");
         _meter.CreateObservableGauge("hakit.replication.lag", () => new Measurement<long>(log.Status.LagEntries, group), "{entry}",
             "Owner: entries not yet durable on the peer");
         _meter.CreateObservableGauge("hakit.replication.applied", () => new Measurement<long>(log.Status.Applied, group), "{entry}",
@@ -54,6 +62,10 @@ internal sealed class ReplicationMetrics : IDisposable
     public void Diverged(int count) => _diverged.Add(count, _group);
 
     public void SnapshotInstalled() => _snapshotsInstalled.Add(1, _group);
+
+    public void SnapshotBytesSent(long bytes) => _snapshotBytesSent.Add(bytes, _group);
+
+    public void SnapshotBytesReceived(long bytes) => _snapshotBytesReceived.Add(bytes, _group);
 
     public void Dispose()
     {

@@ -28,6 +28,13 @@ public sealed class ReplicationOptions
     /// snapshots off (<see cref="ReplicatedLog.TakeSnapshotAsync"/> still works). Default 100,000.</summary>
     public long SnapshotEveryEntries { get; set; } = 100_000;
 
+    /// <summary>
+    /// Most bytes of a snapshot in one message when the owner sends its snapshot to a standby (a standby it compacted past, or one
+    /// that diverged below its own snapshot). The snapshot goes in chunks of this size, each acknowledged before the next, so a
+    /// snapshot of any size can be sent and neither node holds it whole in memory. Between 4096 and 67108864 (64 MiB). Default 1 MiB.
+    /// </summary>
+    public int SnapshotChunkBytes { get; set; } = 1 << 20;
+
     /// <summary>Most entry bytes in one message to the peer. Default 1 MiB.</summary>
     public int MaxBatchBytes { get; set; } = 1 << 20;
 
@@ -56,6 +63,13 @@ public sealed class ReplicationOptions
     /// (PermanentOnNode) until an operator forces it. <see langword="null"/> (the default): no limit.
     /// </summary>
     public long? MaxLagOnFailover { get; set; }
+
+    /// <summary>
+    /// Most bytes of entries (their data, as appended) this node may be behind the owner's acknowledged position it last heard and
+    /// still take the group over automatically: Patroni's <c>maximum_lag_on_failover</c>, which counts bytes. With
+    /// <see cref="MaxLagOnFailover"/> both limits apply. <see langword="null"/> (the default): no limit in bytes.
+    /// </summary>
+    public long? MaxLagOnFailoverBytes { get; set; }
 
     /// <summary>
     /// How long a graceful handover (a switchover, a failback, a shutdown or standby of the owner) waits for the peer to hold every
@@ -122,6 +136,16 @@ public sealed class ReplicationOptions
         if (DrainTimeout < TimeSpan.Zero || DrainTimeout > TimeSpan.FromHours(1))
         {
             errors.Add($"{key}:DrainTimeout = '{DrainTimeout}': out of range; use a duration from 00:00:00 (no drain) up to an hour (default 00:00:10), and keep it below the group's stop timeout");
+        }
+
+        if (SnapshotChunkBytes is < 4096 or > 64 << 20)
+        {
+            errors.Add($"{key}:SnapshotChunkBytes = {SnapshotChunkBytes}: out of range; use 4096 to 67108864 bytes (default 1048576)");
+        }
+
+        if (MaxLagOnFailoverBytes < 0)
+        {
+            errors.Add($"{key}:MaxLagOnFailoverBytes = {MaxLagOnFailoverBytes}: negative; use 0 or a positive number of bytes, or leave it unset for no limit in bytes");
         }
 
         if (MaxLagOnFailover < 0)

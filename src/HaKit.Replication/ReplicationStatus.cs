@@ -49,4 +49,16 @@ public sealed record ReplicationStatus(
     /// (see "Catch-up and resync" in docs/replication.md); counted since this log was opened. A growing count means a peer (or a
     /// stream) that stalls.</summary>
     public long Resends { get; init; }
+
+    /// <summary>A snapshot transfer in progress (resync of a standby the owner compacted past, or that diverged below its own
+    /// snapshot): the bytes the standby holds so far (0: no transfer). Owner: as the standby acknowledged them; standby: as it
+    /// wrote them.</summary>
+    public long SnapshotTransferBytes { get; init; }
+
+    /// <summary>A snapshot transfer in progress: the snapshot file's size in bytes (0: no transfer).</summary>
+    public long SnapshotTransferTotal { get; init; }
+
+    /// <summary>Standby: bytes of entries this node is behind the owner's acknowledged position it last heard (compared with
+    /// <see cref="ReplicationOptions.MaxLagOnFailoverBytes"/>; 0 until an append from the owner was matched).</summary>
+    public long KnownLagBytes { get; init; }
 }

@@ -38,4 +38,13 @@ public sealed class ReplicationSimulationOptions
     /// <summary>The chance that a crash leaves a torn partial record after the last synced one (else the unsynced tail is lost
     /// whole, or kept up to a record boundary). <value>Default 0.3.</value></summary>
     public double TornWrite { get; set; } = 0.3;
+
+    /// <summary>Each node snapshots its state machine every this many applied entries and the log is compacted (as
+    /// <see cref="ReplicationOptions.SnapshotEveryEntries"/>); a node that needs the owner's snapshot receives it in chunks.
+    /// 0: no snapshots (the log is never compacted). <value>Default 0.</value></summary>
+    public long SnapshotEvery { get; set; }
+
+    /// <summary>The chunk size of a snapshot transfer (<see cref="ReplicationOptions.SnapshotChunkBytes"/>; small, so that a
+    /// simulated snapshot takes several chunks). <value>Default 256.</value></summary>
+    public int SnapshotChunkBytes { get; set; } = 256;
 }

@@ -92,6 +92,9 @@ internal sealed class ReplicationWorld
     /// <summary>Every promotion of a standby to owner, in order.</summary>
     public List<Promotion> Promotions { get; } = [];
 
+    /// <summary>Snapshots installed from the owner in this run (for tests: the chunked transfer ran).</summary>
+    public int SnapshotsInstalled { get; set; }
+
     /// <summary>The highest epoch any node owned so far.</summary>
     public long HighestOwnedEpoch { get; private set; }
 

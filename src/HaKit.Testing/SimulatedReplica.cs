@@ -9,8 +9,12 @@ namespace HaKit.Testing;
 /// <summary>
 /// The replication of the replicated group in one node's current process: the real <see cref="ReplicationCore"/> driven the way
 /// <see cref="ReplicatedLog"/> drives it (each input, then the commands executed in order, then a pump), over the node's
-/// <see cref="SimulatedReplicaDisk"/> and the simulated stream (<see cref="ReplicationWorld"/>). No snapshots are taken (the log
-/// is never compacted), so the snapshot commands never come; the state machine records what it applies.
+/// <see cref="SimulatedReplicaDisk"/> and the simulated stream (<see cref="ReplicationWorld"/>). With
+/// <see cref="ReplicationSimulationOptions.SnapshotEvery"/> set, each node snapshots its state machine (the entries it applied,
+/// as records in the store's file format) every so many applied entries, the core compacts, and a node that needs the owner's
+/// snapshot receives it in chunks (<see cref="ReplicationSimulationOptions.SnapshotChunkBytes"/>) over the simulated stream,
+/// into a partial file that a crash loses, installed only once complete and checked; otherwise no snapshot is taken and the
+/// snapshot commands never come. The state machine records what it applies.
 /// </summary>
 internal sealed class SimulatedReplica
 {
@@ -20,6 +24,9 @@ internal sealed class SimulatedReplica
     private readonly SimulatedReplicaDisk _disk;
     private readonly Queue<(LogPosition Position, byte[] Data)> _pending = new();
     private long _smApplied;
+    private List<LogEntry> _state = []; // the state machine: the entry applied at index k + 1 (snapshots need it after compaction)
+    private List<LogEntry>? _installedState; // an installed snapshot's entries, reported to the world after the install's commands
+    private (LogPosition Position, byte[] File)? _sending; // the snapshot file being sent (kept "open" for the transfer)
     private bool _flushing;
     private long _appended;
     private LogPosition? _markWanted; // the newest mark (or Zero: its clearing) the core asked to publish at the arbiter
@@ -38,8 +45,24 @@ internal sealed class SimulatedReplica
         world.Recovered(node, disk.LastIndex);
         sim.Record(node.Name, "repl", $"log recovered: {entries.Count} entries up to {(entries.Count > 0 ? entries[^1].Position : LogPosition.Zero)}{(cut > 0 ? $", torn tail of {cut} bytes cut" : "")}; epoch seen {disk.SeenEpoch}");
         var options = world.Options;
-        Core = new ReplicationCore(options.Mode, LogPosition.Zero, entries, disk.SeenEpoch, 1 << 20, 8L << 20, disk.Owned)
+        var snapshot = disk.Snapshot;
+        if (snapshot is { } s)
         {
+            // ReplicatedLog.OpenAsync: the state machine restored from the newest snapshot, the log after it.
+            _state = SimulatedReplicaDisk.DecodeSnapshot(s.File, s.Position)
+                ?? throw new InvalidOperationException($"node {node.Name}: the simulated snapshot at {s.Position} does not check out");
+            _smApplied = s.Position.Index;
+            entries.RemoveAll(e => e.Index <= s.Position.Index);
+            if (disk.LastIndex < s.Position.Index)
+            {
+                // SegmentLog.Open: the snapshot is ahead of every record (its log was cut below it): start afresh after it.
+                disk.Reset(s.Position);
+            }
+        }
+
+        Core = new ReplicationCore(options.Mode, snapshot?.Position ?? LogPosition.Zero, entries, disk.SeenEpoch, 1 << 20, 8L << 20, disk.Owned, snapshot?.File.Length ?? 0)
+        {
+            SnapshotChunkBytes = options.SnapshotChunkBytes,
             DegradeAfter = options.DegradeAfter,
             ResendAfter = ReplicatedLog.ResendAfter,
             ArbiterMarks = world.ArbiterMarks,
@@ -244,6 +267,25 @@ internal sealed class SimulatedReplica
         Execute();
         Core.Pump();
         Execute();
+        MaybeSnapshot();
+    }
+
+    /// <summary><c>ReplicatedLog</c>'s automatic snapshot: every <see cref="ReplicationSimulationOptions.SnapshotEvery"/> applied
+    /// entries, once they are durable (the driver makes them durable first; here the snapshot waits for the flush).</summary>
+    private void MaybeSnapshot()
+    {
+        var every = _world.Options.SnapshotEvery;
+        if (every <= 0 || _smApplied - Core.Snapshot.Index < every || Core.Durable < _smApplied || _smApplied > Core.Log.Last.Index || Core.AwaitingSnapshot)
+        {
+            return;
+        }
+
+        var position = new LogPosition(Core.Log.EpochAt(_smApplied), _smApplied);
+        var file = SimulatedReplicaDisk.EncodeSnapshot(position, _state);
+        _disk.Snapshot = (position, file);
+        Core.SnapshotTaken(position, file.Length);
+        _sim.Record(_node.Name, "repl", $"snapshot at {position} ({file.Length} bytes); log compacted to {Core.Log.Base}");
+        Execute();
     }
 
     private void RequestFlush()
@@ -335,8 +377,18 @@ internal sealed class SimulatedReplica
                     _sim.Record(_node.Name, "repl", $"divergence callback: {diverged.Diverged.Entries.Count} entries ({diverged.Diverged.Kind}, owner epoch {diverged.Diverged.OwnerEpoch})");
                     break;
                 case RestoreLocalSnapshotCommand restore:
-                    // The only snapshot is the empty one at (0, 0): the state machine starts over and re-applies the log.
-                    _smApplied = 0;
+                    // The state machine restored from the newest snapshot (none: the empty state), then the log re-applied.
+                    if (_disk.Snapshot is { } local)
+                    {
+                        _state = SimulatedReplicaDisk.DecodeSnapshot(local.File, local.Position)!;
+                        _smApplied = local.Position.Index;
+                    }
+                    else
+                    {
+                        _state = [];
+                        _smApplied = 0;
+                    }
+
                     ApplyUpTo(restore.UpToIndex);
                     break;
                 case PersistMarkCommand mark:
@@ -354,8 +406,30 @@ internal sealed class SimulatedReplica
                 case PublishMarkCommand publish:
                     WantMark(publish.Position);
                     break;
-                case SendSnapshotCommand or InstallSnapshotCommand:
-                    throw new InvalidOperationException($"the simulator does not take snapshots, yet the core asked for {outputs[i]}");
+                case SendSnapshotChunkCommand chunk:
+                    SendChunk(chunk);
+                    break;
+                case EndSnapshotSendCommand:
+                    _sending = null;
+                    break;
+                case WriteSnapshotChunkCommand write:
+                    if (write.Offset == 0)
+                    {
+                        _sim.Record(_node.Name, "repl", $"receiving the snapshot at {write.Position} ({Core.SnapshotTransfer.Total} bytes) in chunks");
+                    }
+
+                    _disk.WriteIncoming(write.Offset, write.Data.Span);
+                    break;
+                case DiscardSnapshotCommand:
+                    _sim.Record(_node.Name, "repl", $"partial snapshot discarded ({_disk.IncomingLength} bytes)");
+                    _disk.DiscardIncoming();
+                    break;
+                case InstallSnapshotCommand install:
+                    Install(install);
+                    break;
+                case CompactCommand compact:
+                    _disk.Compact(compact.UpToIndex);
+                    break;
                 default:
                     // Compaction (no snapshots here), and commands the simulator does not model (trace only).
                     if (outputs[i] is not CompactCommand)
@@ -368,6 +442,61 @@ internal sealed class SimulatedReplica
         }
 
         outputs.Clear();
+        if (_installedState is { } installed)
+        {
+            // The installed state's entries, as applied (after the divergence callback heard what the snapshot replaced).
+            _installedState = null;
+            foreach (var entry in installed)
+            {
+                _world.Applied(_node, entry);
+            }
+        }
+    }
+
+    /// <summary>The owner's driver: one chunk of the snapshot file being sent, with its CRC-32C.</summary>
+    private void SendChunk(SendSnapshotChunkCommand chunk)
+    {
+        if (_sending?.Position != chunk.Position)
+        {
+            _sending = _disk.Snapshot is { } s && s.Position == chunk.Position ? s
+                : chunk.Position == LogPosition.Zero ? (LogPosition.Zero, SimulatedReplicaDisk.EncodeSnapshot(LogPosition.Zero, [])) : null;
+            if (_sending is null)
+            {
+                Core.SnapshotUnavailable();
+                return;
+            }
+
+            _sim.Record(_node.Name, "repl", $"sending the snapshot at {chunk.Position} ({chunk.TotalBytes} bytes) in chunks of {Core.SnapshotChunkBytes}");
+        }
+
+        var data = _sending.Value.File.AsSpan((int)chunk.Offset, chunk.Count).ToArray();
+        if (StreamId != 0)
+        {
+            _world.Send(_node, StreamId, new SnapshotChunkMessage(chunk.Epoch, chunk.Position, chunk.Offset, chunk.TotalBytes, data, HaKit.Replication.Storage.Crc32C.Compute(data)));
+        }
+    }
+
+    /// <summary>The standby's driver: the complete incoming file is checked, made the newest snapshot, the state machine restored
+    /// from it and the log reset after it; a file that does not check out is deleted and the owner asked again.</summary>
+    private void Install(InstallSnapshotCommand install)
+    {
+        var file = _disk.TakeIncoming();
+        var state = file.Length == install.TotalBytes ? SimulatedReplicaDisk.DecodeSnapshot(file, install.Position) : null;
+        if (state is null)
+        {
+            _sim.Record(_node.Name, "repl", $"the snapshot at {install.Position} does not check out ({file.Length} of {install.TotalBytes} bytes): not installed");
+            Core.SnapshotInstallFailed();
+            return;
+        }
+
+        _disk.Snapshot = (install.Position, file);
+        _disk.Reset(install.Position);
+        _state = state;
+        _smApplied = install.Position.Index;
+        _installedState = state;
+        _world.SnapshotsInstalled++;
+        _sim.Record(_node.Name, "repl", $"installed the owner's snapshot at {install.Position} ({file.Length} bytes)");
+        Core.SnapshotInstalled(install.Position, file.Length);
     }
 
     /// <summary>Before a promotion (<c>ReplicatedLog.ArbiterRefusalAsync</c>): why this node's mark at the arbiter forbids it, and
@@ -473,9 +602,16 @@ internal sealed class SimulatedReplica
             throw new InvalidOperationException($"node {_node.Name}: the core asks to apply up to index {upTo} (state machine at {_smApplied}) but its log ends at {Core.Log.Last}");
         }
 
+        if (_state.Count > _smApplied)
+        {
+            _state.RemoveRange((int)_smApplied, _state.Count - (int)_smApplied);
+        }
+
         for (var index = _smApplied + 1; index <= upTo; index++)
         {
-            _world.Applied(_node, Core.Log.Get(index));
+            var entry = Core.Log.Get(index);
+            _state.Add(entry);
+            _world.Applied(_node, entry);
         }
 
         _smApplied = Math.Max(_smApplied, upTo);

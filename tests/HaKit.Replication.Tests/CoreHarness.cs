@@ -46,8 +46,6 @@ internal sealed class CoreNode
 
     public List<LogEntry> AppliedEntries { get; } = [];
 
-    public int SnapshotsSent { get; private set; }
-
     public int Restores { get; private set; }
 
     public long PersistedEpoch { get; private set; }
@@ -100,9 +98,54 @@ internal sealed class CoreNode
         Drain();
     }
 
+    /// <summary>Owner: snapshot transfers started (chunks sent at offset 0).</summary>
+    public int SnapshotsSent { get; private set; }
+
+    /// <summary>Owner: snapshot chunks sent.</summary>
+    public List<SnapshotChunkMessage> ChunksSent { get; } = [];
+
+    /// <summary>Owner: the next chunk sent is damaged on the way (its checksum no longer matches).</summary>
+    public bool CorruptNextChunk { get; set; }
+
+    /// <summary>Standby: the incoming snapshot file (what the chunk writes left), or null when none is open.</summary>
+    public byte[]? Incoming { get; private set; }
+
+    /// <summary>Standby: the next install finds the whole file's checksum wrong.</summary>
+    public bool FailNextInstall { get; set; }
+
+    /// <summary>Standby: snapshots installed, with their sizes.</summary>
+    public List<(LogPosition Position, long Bytes)> Installed { get; } = [];
+
+    /// <summary>Standby: snapshot chunks written.</summary>
+    public int ChunksWritten { get; private set; }
+
+    /// <summary>The byte lag last persisted with the known lag.</summary>
+    public long PersistedLagBytes { get; private set; }
+
+    /// <summary>Standby: partial snapshot files discarded.</summary>
+    public int Discards { get; private set; }
+
+    /// <summary>Owner: snapshot files closed after a transfer.</summary>
+    public int SendsEnded { get; private set; }
+
+    /// <summary>The bytes of the test's snapshot file at <paramref name="offset"/> (deterministic).</summary>
+    public static byte[] ChunkBytes(long offset, int count) => [.. Enumerable.Range(0, count).Select(i => (byte)((offset + i) * 31 % 251))];
+
     public void Drain()
     {
-        foreach (var command in Core.Outputs.ToList())
+        while (Core.Outputs.Count > 0)
+        {
+            var commands = Core.Outputs.ToList();
+            Core.Outputs.Clear();
+            foreach (var command in commands)
+            {
+                Execute(command);
+            }
+        }
+    }
+
+    private void Execute(ReplicationCommand command)
+    {
         {
             switch (command)
             {
@@ -142,9 +185,22 @@ internal sealed class CoreNode
                     Restores++;
                     AppliedEntries.RemoveAll(e => e.Index > restore.UpToIndex);
                     break;
-                case SendSnapshotCommand snapshot:
-                    SnapshotsSent++;
-                    var message = new SnapshotMessage(snapshot.Epoch, Core.Snapshot, "state"u8.ToArray());
+                case SendSnapshotChunkCommand chunk:
+                    if (chunk.Offset == 0)
+                    {
+                        SnapshotsSent++;
+                    }
+
+                    var data = ChunkBytes(chunk.Offset, chunk.Count);
+                    var crc = HaKit.Replication.Storage.Crc32C.Compute(data);
+                    if (CorruptNextChunk)
+                    {
+                        CorruptNextChunk = false;
+                        data[0] ^= 0xFF;
+                    }
+
+                    var message = new SnapshotChunkMessage(chunk.Epoch, chunk.Position, chunk.Offset, chunk.TotalBytes, data, crc);
+                    ChunksSent.Add(message);
                     Sent.Add(message);
                     if (Connected && Peer is not null)
                     {
@@ -152,11 +208,43 @@ internal sealed class CoreNode
                     }
 
                     break;
+                case EndSnapshotSendCommand:
+                    SendsEnded++;
+                    break;
+                case WriteSnapshotChunkCommand write:
+                    if (write.Offset == 0 || Incoming is null)
+                    {
+                        Incoming = [];
+                    }
+
+                    var incoming = Incoming;
+                    if (incoming.Length < write.Offset + write.Data.Length)
+                    {
+                        Array.Resize(ref incoming, (int)(write.Offset + write.Data.Length));
+                    }
+
+                    write.Data.Span.CopyTo(incoming.AsSpan((int)write.Offset));
+                    Incoming = incoming;
+                    ChunksWritten++;
+                    break;
+                case DiscardSnapshotCommand:
+                    Discards++;
+                    Incoming = null;
+                    break;
                 case InstallSnapshotCommand install:
+                    var file = Incoming;
+                    Incoming = null;
+                    if (FailNextInstall || file is null || file.Length != install.TotalBytes || !file.AsSpan().SequenceEqual(ChunkBytes(0, file.Length)))
+                    {
+                        FailNextInstall = false;
+                        Core.SnapshotInstallFailed();
+                        break;
+                    }
+
                     AppliedEntries.Clear();
                     Written = install.Position.Index;
-                    Core.Outputs.Clear();
-                    Core.SnapshotInstalled(install.Position);
+                    Installed.Add((install.Position, install.TotalBytes));
+                    Core.SnapshotInstalled(install.Position, install.TotalBytes);
                     break;
                 case PersistEpochCommand epoch:
                     PersistedEpoch = epoch.Epoch;
@@ -171,14 +259,13 @@ internal sealed class CoreNode
                     break;
                 case PersistKnownLagCommand knownLag:
                     Marks[HaKit.Replication.Storage.OutdatedFile.KnownLag] = knownLag.OwnerAcknowledged;
+                    PersistedLagBytes = knownLag.LagBytes;
                     break;
                 case PublishMarkCommand publish:
                     Log.Add($"publish {publish.Position.Epoch}/{publish.Position.Index}");
                     break;
             }
         }
-
-        Core.Outputs.Clear();
     }
 
     public long AckedUpTo => Acknowledged.Count == 0 ? 0 : Acknowledged.Max();
@@ -189,17 +276,30 @@ internal sealed class CoreNode
 /// <summary>Two core nodes on a lossless in-order link.</summary>
 internal sealed class CorePair
 {
+    private readonly ReplicationMode _mode;
+    private readonly long _maxInFlight;
+    private readonly long _maxBatch;
+
     public CorePair(ReplicationMode mode = ReplicationMode.Durable, long maxInFlight = 1 << 20, long maxBatch = 1 << 16)
     {
+        (_mode, _maxInFlight, _maxBatch) = (mode, maxInFlight, maxBatch);
         A = new CoreNode("a", mode, maxInFlight: maxInFlight, maxBatch: maxBatch);
         B = new CoreNode("b", mode, maxInFlight: maxInFlight, maxBatch: maxBatch);
         A.Peer = B;
         B.Peer = A;
     }
 
-    public CoreNode A { get; }
+    public CoreNode A { get; private set; }
 
     public CoreNode B { get; }
+
+    /// <summary>A's disk is replaced by an empty one (the same node name, a fresh core), disconnected from B.</summary>
+    public void ReplaceA()
+    {
+        Disconnect();
+        A = new CoreNode("a", _mode, maxInFlight: _maxInFlight, maxBatch: _maxBatch) { Peer = B };
+        B.Peer = A;
+    }
 
     public void Connect()
     {

@@ -131,9 +131,12 @@ public sealed class ReplicationCoreTests
         Assert.That(reject.Reason, Is.EqualTo(RejectReason.StaleEpoch));
         Assert.That(reject.Epoch, Is.EqualTo(5));
 
-        standby.Core.Receive(new SnapshotMessage(4, new LogPosition(4, 10), "s"u8.ToArray()));
+        var chunk = CoreNode.ChunkBytes(0, 40);
+        standby.Core.Receive(new SnapshotChunkMessage(4, new LogPosition(4, 10), 0, 40, chunk, HaKit.Replication.Storage.Crc32C.Compute(chunk)));
         standby.Drain();
-        Assert.That(standby.Core.Snapshot, Is.EqualTo(LogPosition.Zero), "nor a snapshot from a lower epoch");
+        Assert.That(standby.Incoming, Is.Null, "no snapshot chunk from a lower epoch is written");
+        Assert.That(standby.Core.Snapshot, Is.EqualTo(LogPosition.Zero), "nor a snapshot from a lower epoch installed");
+        Assert.That(standby.Sent.OfType<RejectMessage>().Count(r => r.Reason == RejectReason.StaleEpoch), Is.EqualTo(2));
     }
 
     [Test]
@@ -294,29 +297,80 @@ public sealed class ReplicationCoreTests
         pair.A.Drain();
         Assert.That(pair.A.Core.Log.Base.Index, Is.Zero, "the owner keeps what the peer has not confirmed");
 
-        // A standby compacts freely; make B the owner with a compacted log, A a fresh standby.
+        // The owner compacts what its peer holds durably; then the peer's disk is replaced by an empty one.
         var pair2 = new CorePair(ReplicationMode.Async);
+        pair2.Connect();
         pair2.B.Core.BecomeOwner(1);
         for (var i = 1; i <= 10; i++)
         {
             pair2.B.Append($"e{i}");
         }
 
-        pair2.B.Step();
-        pair2.B.Core.BecomeStandby("to compact");
+        pair2.Settle();
         pair2.B.Core.SnapshotTaken(new LogPosition(1, 8));
         pair2.B.Drain();
         Assert.That(pair2.B.Core.Log.Base, Is.EqualTo(new LogPosition(1, 8)));
-        pair2.B.Core.BecomeOwner(2);
+        pair2.ReplaceA();
         pair2.B.Append("e11");
         pair2.B.Step();
         pair2.Connect();
         pair2.Settle();
         Assert.That(pair2.B.SnapshotsSent, Is.EqualTo(1));
         Assert.That(pair2.A.Core.Snapshot, Is.EqualTo(new LogPosition(1, 8)));
-        Assert.That(pair2.A.Core.Last, Is.EqualTo(new LogPosition(2, 11)));
+        Assert.That(pair2.A.Core.Last, Is.EqualTo(new LogPosition(1, 11)));
         Assert.That(pair2.A.Core.Durable, Is.EqualTo(11));
         Assert.That(pair2.B.Core.PeerDurable, Is.EqualTo(11));
+    }
+
+    [Test]
+    public void A_standby_compacts_only_what_it_knows_the_owner_acknowledged_so_a_later_divergence_still_reaches_the_callback()
+    {
+        // b applies e1..e10 (durable on b); the owner a acknowledged only up to 5 when b snapshots at 10.
+        var pair = new CorePair(ReplicationMode.Durable);
+        pair.Connect();
+        pair.A.Core.BecomeOwner(1);
+        pair.A.AutoDurable = false;
+        for (var i = 1; i <= 5; i++)
+        {
+            pair.A.Append($"e{i}");
+        }
+
+        pair.Settle();
+        pair.A.MakeDurable();
+        pair.Settle();
+        Assert.That(pair.A.AckedUpTo, Is.EqualTo(5));
+        for (var i = 6; i <= 10; i++)
+        {
+            pair.A.Append($"e{i}");
+        }
+
+        pair.Settle();
+        Assert.That(pair.A.AckedUpTo, Is.EqualTo(5), "a has not made 6..10 durable itself");
+        Assert.That(pair.B.Core.Applied, Is.EqualTo(10), "b applies what is durable on b");
+        pair.B.Core.SnapshotTaken(new LogPosition(1, 10));
+        pair.B.Drain();
+        Assert.That(pair.B.Core.Log.Base.Index, Is.EqualTo(5), "b keeps 6..10: the owner has not acknowledged them");
+
+        // a crashes before its fdatasync (6..10 lost) and owns epoch 2 with a different 6: b's 6..10 diverge.
+        var a2 = new CoreNode("a", ReplicationMode.Durable, 1, 1 << 20, 1 << 16, pair.A.Core.Log.Range(1, 5).ToArray(), new OwnedEpochs(1, 0));
+        pair.Disconnect();
+        a2.Core.BecomeOwner(2);
+        a2.Append("e6'");
+        a2.Step();
+        a2.Peer = pair.B;
+        pair.B.Peer = a2;
+        a2.Connected = pair.B.Connected = true;
+        a2.Core.PeerUp();
+        pair.B.Core.PeerUp();
+        for (var round = 0; round < 50; round++)
+        {
+            a2.Step();
+            pair.B.Step();
+        }
+
+        var cut = pair.B.Diverged.SelectMany(d => d.Entries).Select(CoreNode.Text).ToArray();
+        Assert.That(cut, Is.EqualTo(new[] { "e6", "e7", "e8", "e9", "e10" }), "the entries b applied and a's history lost reach the callback");
+        Assert.That(pair.B.Core.Last, Is.EqualTo(new LogPosition(2, 6)));
     }
 
     [Test]

@@ -167,6 +167,41 @@ public sealed class ReplicationTests
         ["no-arbiter-marks"] = ([33, 35, 37, 78, 96], "outdated-never-promoted"),
     };
 
+    /// <summary>How often the nodes snapshot in <see cref="Every_replication_seed_with_snapshots_keeps_every_invariant"/>.</summary>
+    private const int SnapshotEvery = 20;
+
+    /// <summary>
+    /// The CI range with snapshots on (every 20 applied entries; 256-byte chunks): both nodes compact their logs, and a node that
+    /// needs the owner's snapshot receives it in chunks over the simulated stream, into a partial file a crash loses, installed
+    /// once complete and checked. Explicit, not in CI: it finds seeds (38 of 0-293, e.g. 8, 27, 28) where a node's own snapshot
+    /// holds entries a later history cuts (a deposed owner's tail, a split brain) and the owner's snapshot replaces them without the
+    /// divergence callback having seen them (<c>no-conflicting-apply-without-divergence</c>): after a restart the log is loaded
+    /// from the snapshot's position on, so the entries between the compaction point and the snapshot are no longer there to be
+    /// cut. Open: docs/replication.md, "Not built yet".
+    /// </summary>
+    [TestCaseSource(nameof(Batches))]
+    [Explicit("finds the open snapshot/divergence-callback gap described above (docs/replication.md, Not built yet)")]
+    public void Every_replication_seed_with_snapshots_keeps_every_invariant(int from)
+    {
+        var failures = new ConcurrentDictionary<int, string>();
+        var installs = 0;
+        Parallel.For(from, from + BatchSize, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, seed =>
+        {
+            var options = SimulationScenarios.ForReplicationSeed(seed);
+            options.Replication!.SnapshotEvery = SnapshotEvery;
+            using var sim = new HaKit.Testing.Simulation(options);
+            var result = sim.Run();
+            Interlocked.Add(ref installs, sim.Replication!.SnapshotsInstalled);
+            if (!result.Passed)
+            {
+                failures[seed] = $"seed {seed} ({result.Scenario}): {result.Violations[0]} | replay: dotnet run -c Release --project tests/HaKit.Simulation -- --arbiter replication --snapshot-every {SnapshotEvery} --seed {seed} --trace";
+            }
+        });
+        Assert.That(failures.Values.OrderBy(f => f, StringComparer.Ordinal), Is.Empty);
+        Assert.That(installs, Is.GreaterThan(0), "some seeds install the owner's snapshot in chunks");
+        TestContext.Out.WriteLine($"seeds {from}-{from + BatchSize - 1}: {installs} snapshots installed from the owner");
+    }
+
     private static ConcurrentDictionary<int, string> Sweep(int from, int count, string? plant)
     {
         var failures = new ConcurrentDictionary<int, string>();

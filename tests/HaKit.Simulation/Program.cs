@@ -21,6 +21,7 @@ var failFast = false;
 var edges = false;
 var wire = WireDelivery.Sampled;
 HaKit.Replication.ReplicationMode? mode = null;
+long snapshotEvery = 0;
 try
 {
     for (var i = 0; i < args.Length; i++)
@@ -74,6 +75,9 @@ try
                     ? parsedMode
                     : throw new ArgumentException($"--mode {modeText}: expected Durable, Received or Async");
                 break;
+            case "--snapshot-every":
+                snapshotEvery = Math.Max(0, Int("--snapshot-every"));
+                break;
             case "--parallel":
                 parallel = Math.Max(1, Int("--parallel"));
                 break;
@@ -99,6 +103,7 @@ try
                 Console.WriteLine("       (p defaults to every core; progress goes to stderr every few seconds)");
                 Console.WriteLine("       [--arbiter twonode|etcd|witness|ipfail|replication] the seeds' family (default twonode)");
                 Console.WriteLine("       [--mode Durable|Received|Async]               replication family: pin the mode (default: by seed)");
+                Console.WriteLine("       [--snapshot-every N]                          replication family: snapshots every N applied entries, transfers in chunks");
                 Console.WriteLine("       [--wire full|typed|sampled]                   messages as bytes through the wire layer, as objects after it, or");
                 Console.WriteLine("                                                     full for one seed in eight and typed otherwise (default; same traces)");
                 Console.WriteLine("       --seed <s> [--trace]                         replay one seed (and print its trace)");
@@ -233,8 +238,10 @@ SimulationOptions AutoOrPinned(int s)
         return setup is null && mix is null ? auto : SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix, edges);
     }
 
-    return setup is null && mix is null && mode is null
+    var replicated = setup is null && mix is null && mode is null
         ? auto
         : SimulationScenarios.WithReplication(SimulationScenarios.Create(s, setup ?? autoSetup, mix ?? autoMix, setup is null && mix is null ? SimulationScenarios.IsEdgeBiased(s) : edges),
             mode ?? SimulationScenarios.ReplicationModeOf(s));
+    replicated.Replication!.SnapshotEvery = snapshotEvery;
+    return replicated;
 }

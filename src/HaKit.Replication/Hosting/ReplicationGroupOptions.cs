@@ -17,6 +17,12 @@ public sealed class ReplicationGroupOptions
     /// <summary>See <see cref="ReplicationOptions.MaxLagOnFailover"/>. Default: no limit.</summary>
     public long? MaxLagOnFailover { get; set; }
 
+    /// <summary>See <see cref="ReplicationOptions.MaxLagOnFailoverBytes"/>. Default: no limit in bytes.</summary>
+    public long? MaxLagOnFailoverBytes { get; set; }
+
+    /// <summary>See <see cref="ReplicationOptions.SnapshotChunkBytes"/>. Default 1 MiB.</summary>
+    public int SnapshotChunkBytes { get; set; } = 1 << 20;
+
     /// <summary>See <see cref="ReplicationOptions.DrainTimeout"/>. Default (unset): 10 s, or half the group's <c>StopTimeout</c> when
     /// that is shorter (the drain runs inside the stop). Set, it must be below the group's <c>StopTimeout</c>.</summary>
     public TimeSpan? DrainTimeout { get; set; }

@@ -19,6 +19,8 @@ internal static class ReplicationHostSetup
             Mode = g.Mode,
             DegradeAfter = g.DegradeAfter,
             MaxLagOnFailover = g.MaxLagOnFailover,
+            MaxLagOnFailoverBytes = g.MaxLagOnFailoverBytes,
+            SnapshotChunkBytes = g.SnapshotChunkBytes,
             DrainTimeout = g.DrainTimeout ?? DefaultDrainTimeout(node, registration.Group),
             SegmentBytes = g.SegmentBytes,
             PreallocateSegments = g.PreallocateSegments,

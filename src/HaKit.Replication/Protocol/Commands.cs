@@ -36,12 +36,27 @@ internal sealed record RestoreLocalSnapshotCommand(long UpToIndex) : Replication
 /// <summary>Hand entries cut from the log to the host's divergence callback.</summary>
 internal sealed record DivergedCommand(DivergedEntries Diverged) : ReplicationCommand;
 
-/// <summary>Send the newest local snapshot to the peer (the owner compacted past the peer's position, or the peer asked).</summary>
-internal sealed record SendSnapshotCommand(long Epoch) : ReplicationCommand;
+/// <summary>Owner: send the peer the chunk <paramref name="Offset"/>..+<paramref name="Count"/> of the snapshot file at
+/// <paramref name="Position"/> (<paramref name="TotalBytes"/> in all) as a <see cref="SnapshotChunkMessage"/>. The driver keeps
+/// the file open from the first chunk to <see cref="EndSnapshotSendCommand"/> (a newer snapshot may delete it meanwhile); if it
+/// cannot open it, it reports <see cref="ReplicationCore.SnapshotUnavailable"/>.</summary>
+internal sealed record SendSnapshotChunkCommand(long Epoch, LogPosition Position, long Offset, int Count, long TotalBytes) : ReplicationCommand;
 
-/// <summary>Save the snapshot (<paramref name="Position"/>, <paramref name="Data"/>) durably, restore the state machine from it, reset the on-disk log after it, then
-/// report <see cref="ReplicationCore.SnapshotInstalled"/>.</summary>
-internal sealed record InstallSnapshotCommand(LogPosition Position, ReadOnlyMemory<byte> Data) : ReplicationCommand;
+/// <summary>Owner: the snapshot transfer ended (installed, or the stream or the role changed): close the file it read.</summary>
+internal sealed record EndSnapshotSendCommand : ReplicationCommand;
+
+/// <summary>Standby: write <paramref name="Data"/> at <paramref name="Offset"/> of the incoming snapshot file (0: a new transfer:
+/// the file starts over). Not synced until <see cref="InstallSnapshotCommand"/>.</summary>
+internal sealed record WriteSnapshotChunkCommand(LogPosition Position, long Offset, ReadOnlyMemory<byte> Data) : ReplicationCommand;
+
+/// <summary>Standby: delete the partial incoming snapshot file (the transfer was interrupted for good: it is never installed).</summary>
+internal sealed record DiscardSnapshotCommand : ReplicationCommand;
+
+/// <summary>Standby: the incoming snapshot file is complete (<paramref name="TotalBytes"/>): sync it, check its header names
+/// <paramref name="Position"/> and its CRC-32C holds, rename it into place (directory synced), restore the state machine from
+/// it, reset the on-disk log after it, then report <see cref="ReplicationCore.SnapshotInstalled(LogPosition, long)"/>; if the
+/// file does not check out, delete it and report <see cref="ReplicationCore.SnapshotInstallFailed"/> (the old state is intact).</summary>
+internal sealed record InstallSnapshotCommand(LogPosition Position, long TotalBytes) : ReplicationCommand;
 
 /// <summary>Delete the on-disk segments whose entries are all at or below <paramref name="UpToIndex"/>.</summary>
 internal sealed record CompactCommand(long UpToIndex) : ReplicationCommand;
@@ -53,7 +68,9 @@ internal sealed record PersistMarkCommand(string Name, LogPosition Position) : R
 /// <summary>Write the owner's acknowledged position last heard (file <c>known-lag</c>; <see cref="LogPosition.Zero"/>: delete it),
 /// so that a restarted standby still knows its lag (<see cref="ReplicationCore.RestoreKnownOwnerAcknowledged"/>). Written at most
 /// once per tick.</summary>
-internal sealed record PersistKnownLagCommand(LogPosition OwnerAcknowledged) : ReplicationCommand;
+/// <param name="OwnerAcknowledged">The owner's acknowledged position.</param>
+/// <param name="LagBytes">The byte lag last heard (file <c>known-lag-bytes</c>; 0: delete it).</param>
+internal sealed record PersistKnownLagCommand(LogPosition OwnerAcknowledged, long LagBytes = 0) : ReplicationCommand;
 
 /// <summary>Publish the owner's mark on its peer at the arbiter (<see cref="LogPosition.Zero"/>: clear it), after the local
 /// <see cref="PersistMarkCommand"/>; report success with <see cref="ReplicationCore.MarkPublished"/>. Until then the owner

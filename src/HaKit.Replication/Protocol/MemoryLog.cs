@@ -8,6 +8,13 @@ internal sealed class MemoryLog
 {
     private readonly List<LogEntry> _entries = [];
 
+    // The byte offset (sum of the entries' data lengths) at the end of each entry held, in this log's own measure: it starts at 0
+    // on a reset, so only differences between two indices of one log mean anything (the byte lag sent to the standby).
+    private readonly List<long> _ends = [];
+
+    /// <summary>The byte offset at <see cref="Base"/> in this log's measure (0 after a reset).</summary>
+    private long _baseOffset;
+
     /// <summary>The position of the last entry dropped from memory (in a snapshot); (0, 0) when nothing was dropped.</summary>
     public LogPosition Base { get; private set; }
 
@@ -25,6 +32,8 @@ internal sealed class MemoryLog
     {
         Base = basePosition;
         _entries.Clear();
+        _ends.Clear();
+        _baseOffset = 0;
         Bytes = 0;
         foreach (var entry in entries)
         {
@@ -41,8 +50,13 @@ internal sealed class MemoryLog
         }
 
         _entries.Add(entry);
+        _ends.Add((_ends.Count > 0 ? _ends[^1] : _baseOffset) + entry.Data.Length);
         Bytes += entry.Data.Length;
     }
+
+    /// <summary>The byte offset at the end of the entry at <paramref name="index"/> (between <c>Base.Index</c> and
+    /// <c>Last.Index</c>) in this log's own measure: the bytes of the entries between two indices are the difference.</summary>
+    public long OffsetAt(long index) => index <= Base.Index ? _baseOffset : _ends[(int)Math.Min(index - Base.Index - 1, _ends.Count - 1)];
 
     /// <summary>The entry at <paramref name="index"/> (between <c>Base.Index + 1</c> and <c>Last.Index</c>).</summary>
     public LogEntry Get(long index) => _entries[(int)(index - Base.Index - 1)];
@@ -96,6 +110,7 @@ internal sealed class MemoryLog
         var keep = (int)Math.Max(0, index - Base.Index);
         var removed = _entries.GetRange(keep, _entries.Count - keep);
         _entries.RemoveRange(keep, _entries.Count - keep);
+        _ends.RemoveRange(keep, _ends.Count - keep);
         foreach (var entry in removed)
         {
             Bytes -= entry.Data.Length;
@@ -119,7 +134,9 @@ internal sealed class MemoryLog
             Bytes -= _entries[i].Data.Length;
         }
 
+        _baseOffset = _ends[count - 1];
         _entries.RemoveRange(0, count);
+        _ends.RemoveRange(0, count);
         Base = newBase;
     }
 

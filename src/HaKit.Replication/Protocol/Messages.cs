@@ -8,9 +8,11 @@ internal abstract record ReplicationMessage(long Epoch);
 /// probe). <paramref name="OwnerAcknowledged"/> is the owner's acknowledged index (the standby's lag is measured against it);
 /// <paramref name="PeerOutdated"/> says the owner acknowledged entries without the standby and marked it outdated;
 /// <paramref name="OwnerEarlierEpochs"/> are the earlier epochs whose entries in the owner's log it wrote itself (a standby that
-/// wrote entries in one of them too cuts its own: two owners of one epoch).</summary>
+/// wrote entries in one of them too cuts its own: two owners of one epoch); <paramref name="AcknowledgedBytesAhead"/> is the
+/// bytes of entry data the owner acknowledged after this message's last entry (a standby that holds the message is that many
+/// bytes behind: <see cref="ReplicationOptions.MaxLagOnFailoverBytes"/>).</summary>
 internal sealed record AppendMessage(long Epoch, LogPosition Prev, RecordBatch Batch, long OwnerAcknowledged = 0, bool PeerOutdated = false,
-    IReadOnlyList<long>? OwnerEarlierEpochs = null) : ReplicationMessage(Epoch)
+    IReadOnlyList<long>? OwnerEarlierEpochs = null, long AcknowledgedBytesAhead = 0) : ReplicationMessage(Epoch)
 {
     /// <summary><see cref="OwnerEarlierEpochs"/>, empty when none were sent.</summary>
     public IReadOnlyList<long> OwnerEpochs => OwnerEarlierEpochs ?? [];
@@ -40,5 +42,16 @@ internal enum RejectReason
 internal sealed record RejectMessage(long Epoch, RejectReason Reason, long LastIndex = 0, long ConflictEpoch = 0, long ConflictFirstIndex = 0)
     : ReplicationMessage(Epoch);
 
-/// <summary>Owner to standby: replace your state with this snapshot and continue after its position.</summary>
-internal sealed record SnapshotMessage(long Epoch, LogPosition Position, ReadOnlyMemory<byte> Data) : ReplicationMessage(Epoch);
+/// <summary>Owner to standby: the bytes <paramref name="Offset"/>.. of the snapshot file at <paramref name="Position"/>
+/// (<paramref name="TotalBytes"/> in all; the file ends with a CRC-32C of the whole snapshot), with the CRC-32C of this chunk
+/// (<paramref name="Crc"/>). The standby installs the snapshot once it wrote the last chunk and the whole file checks out.</summary>
+internal sealed record SnapshotChunkMessage(long Epoch, LogPosition Position, long Offset, long TotalBytes, ReadOnlyMemory<byte> Data, uint Crc)
+    : ReplicationMessage(Epoch)
+{
+    /// <summary>Whether this chunk ends the file.</summary>
+    public bool Last => Offset + Data.Length == TotalBytes;
+}
+
+/// <summary>Standby to owner: it wrote the snapshot at <paramref name="Position"/> up to <paramref name="NextOffset"/>; the
+/// owner sends the chunk there next (0: start over: a checksum failed, or the standby holds another transfer).</summary>
+internal sealed record SnapshotChunkAckMessage(long Epoch, LogPosition Position, long NextOffset) : ReplicationMessage(Epoch);

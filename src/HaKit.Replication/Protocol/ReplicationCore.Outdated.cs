@@ -20,6 +20,18 @@ internal sealed partial class ReplicationCore
     /// <summary>Most entries this node may lag the owner's last heard acknowledged index and still own the group automatically; <see langword="null"/>: no limit.</summary>
     public long? MaxLagOnFailover { get; set; }
 
+    /// <summary>Most bytes of entry data this node may lag the owner's last heard acknowledged position and still own the group
+    /// automatically (Patroni's <c>maximum_lag_on_failover</c>); <see langword="null"/>: no limit in bytes.</summary>
+    public long? MaxLagOnFailoverBytes { get; set; }
+
+    private long _knownLagBytes;
+    private long _persistedKnownLagBytes;
+
+    /// <summary>Standby: bytes of entry data this node is behind the owner's acknowledged position, as the last append heard from
+    /// the owner said (the owner sends the bytes it acknowledged after the append's last entry; an append this node could not
+    /// match only raises it). 0 once this node holds the owner's acknowledged index.</summary>
+    public long KnownLagBytes => Role == ReplicaRole.Owner || (KnownOwnerAcknowledged > 0 && _log.Last.Index >= KnownOwnerAcknowledged) ? 0 : _knownLagBytes;
+
     /// <summary>Owner: it acknowledges without the peer (the peer confirmed nothing for <see cref="DegradeAfter"/>).</summary>
     public bool Degraded { get; private set; }
 
@@ -70,20 +82,24 @@ internal sealed partial class ReplicationCore
 
     /// <summary>Standby: restores the owner's acknowledged position last heard before a restart (file <c>known-lag</c>), so that
     /// <see cref="MaxLagOnFailover"/> still applies after the standby restarted without hearing the owner again.</summary>
-    public void RestoreKnownOwnerAcknowledged(LogPosition ownerAcknowledged)
+    /// <param name="ownerAcknowledged">The owner's acknowledged position last heard.</param>
+    /// <param name="lagBytes">The byte lag last heard (file <c>known-lag-bytes</c>; 0: none).</param>
+    public void RestoreKnownOwnerAcknowledged(LogPosition ownerAcknowledged, long lagBytes = 0)
     {
         KnownOwnerAcknowledged = ownerAcknowledged.Index;
         _persistedKnownAcknowledged = ownerAcknowledged.Index;
+        _knownLagBytes = _persistedKnownLagBytes = Math.Max(0, lagBytes);
     }
 
     /// <summary>Standby, on a tick: writes the owner's acknowledged index last heard when it changed (at most once a tick, not per
     /// entry: after a crash the value on disk may be up to one tick old, so the lag it gives may be slightly low).</summary>
     private void PersistKnownLagIfChanged()
     {
-        if (KnownOwnerAcknowledged != _persistedKnownAcknowledged)
+        if (KnownOwnerAcknowledged != _persistedKnownAcknowledged || _knownLagBytes != _persistedKnownLagBytes)
         {
             _persistedKnownAcknowledged = KnownOwnerAcknowledged;
-            _outputs.Add(new PersistKnownLagCommand(KnownOwnerAcknowledged == 0 ? LogPosition.Zero : new LogPosition(_ownerEpoch, KnownOwnerAcknowledged)));
+            _persistedKnownLagBytes = _knownLagBytes;
+            _outputs.Add(new PersistKnownLagCommand(KnownOwnerAcknowledged == 0 ? LogPosition.Zero : new LogPosition(_ownerEpoch, KnownOwnerAcknowledged), _knownLagBytes));
         }
     }
 
@@ -107,13 +123,27 @@ internal sealed partial class ReplicationCore
             return $"this node is marked outdated: the owner of epoch {OutdatedUntil.Epoch} acknowledged writes up to index {OutdatedUntil.Index} without it, and this node holds up to index {_log.Last.Index} (matched up to {_matchIndex}); promoting it would lose those writes. Let it catch up from the owner, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
         }
 
+        if (AwaitingSnapshot)
+        {
+            return $"this node waits for the owner's snapshot: a divergence cut entries its state machine already holds (in its local snapshot), or its log cannot continue the owner's, and only the owner's snapshot can replace that state; promoting it would serve a state that is not the group's history. Let it install the owner's snapshot, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
+        }
+
         if (MaxLagOnFailover is { } max && KnownLagEntries > max)
         {
             return $"this node lags the owner by {KnownLagEntries} entries (the owner's acknowledged index last heard is {KnownOwnerAcknowledged}, this node holds up to {_log.Last.Index}), more than MaxLagOnFailover = {max}; promoting it would lose those writes. Let it catch up, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
         }
 
+        if (MaxLagOnFailoverBytes is { } maxBytes && KnownLagBytes > maxBytes)
+        {
+            return $"this node lags the owner by {KnownLagBytes} bytes of entries (the owner's acknowledged index last heard is {KnownOwnerAcknowledged}, this node holds up to {_log.Last.Index}), more than MaxLagOnFailoverBytes = {maxBytes} bytes; promoting it would lose those writes. Let it catch up, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
+        }
+
         return null;
     }
+
+    /// <summary>Standby: the byte lag an append from the owner tells (see <see cref="KnownLagBytes"/>).</summary>
+    private void NoteLagBytes(AppendMessage append, bool matched) =>
+        _knownLagBytes = matched ? append.AcknowledgedBytesAhead : Math.Max(_knownLagBytes, append.AcknowledgedBytesAhead);
 
     /// <summary>Time passed (virtual or real; only differences count): an owner whose peer confirmed nothing for <see cref="DegradeAfter"/> degrades.</summary>
     public void Tick(TimeSpan now)
@@ -201,6 +231,9 @@ internal sealed partial class ReplicationCore
     private void NoteOwnerPosition(AppendMessage append)
     {
         KnownOwnerAcknowledged = append.OwnerAcknowledged;
+
+        // Until the append is matched (then NoteLagBytes sets it), this node holds at most the append's last entry.
+        NoteLagBytes(append, matched: false);
         if (append.PeerOutdated)
         {
             if (OutdatedUntil.Epoch != append.Epoch || OutdatedUntil.Index < append.OwnerAcknowledged)

@@ -12,6 +12,13 @@ internal sealed partial class ReplicationCore
         }
 
         NoteOwnerPosition(append);
+        if (_awaitingSnapshot)
+        {
+            // Its state machine holds entries a divergence cut: only the owner's snapshot can replace them; appends after the
+            // cut would be applied over them (or not at all). The owner sends the snapshot once; a transfer under way goes on.
+            Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
+            return;
+        }
 
         var prev = append.Prev;
         var last = append.LastIndex;
@@ -81,6 +88,7 @@ internal sealed partial class ReplicationCore
         }
 
         _matchIndex = Math.Max(_matchIndex, Math.Max(last, prev.Index));
+        NoteLagBytes(append, matched: true);
         ClearOwnMarkIfCaughtUp();
         if (append.Batch.Count == 0 || last <= matchedBefore)
         {
@@ -146,6 +154,7 @@ internal sealed partial class ReplicationCore
             else
             {
                 // The local snapshot holds the diverged state: only the owner's snapshot can replace it.
+                _awaitingSnapshot = true;
                 Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
                 return false;
             }
@@ -165,32 +174,7 @@ internal sealed partial class ReplicationCore
             _persistRequested = Math.Min(_persistRequested, divergedFrom - 1);
         }
 
+        _awaitingSnapshot = true;
         Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
-    }
-
-    private void OnSnapshot(SnapshotMessage snapshot)
-    {
-        if (!AcceptEpoch(snapshot.Epoch))
-        {
-            return;
-        }
-
-        if (_ownedEpoch == snapshot.Epoch)
-        {
-            // Its own entries of that epoch are replaced below with everything not confirmed to match (nothing is, yet).
-            _ownedEpoch = 0;
-            _outputs.Add(new PersistOwnedEpochCommand(0, 0, [.. _earlierOwned]));
-            _matchIndex = Math.Min(_matchIndex, _ownedFrom);
-        }
-
-        // Entries not confirmed to match the owner's history are replaced by its snapshot: the host hears about them.
-        var keep = Math.Max(_matchIndex, _log.Base.Index);
-        if (_log.Last.Index > keep)
-        {
-            var removed = _log.TruncateAfter(keep);
-            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, snapshot.Epoch)));
-        }
-
-        _outputs.Add(new InstallSnapshotCommand(snapshot.Position, snapshot.Data));
     }
 }

@@ -55,9 +55,11 @@ internal sealed partial class ReplicationCore
     /// <param name="maxBatchBytes">Most entry bytes in one append message.</param>
     /// <param name="maxInFlightBytes">Most entry bytes sent and not yet acknowledged as received (flow control).</param>
     /// <param name="owned">The epochs this node owned and the index its own entries of each follow (persisted; zeros if none).</param>
+    /// <param name="snapshotBytes">The size of the newest snapshot's file (what a transfer sends); 0: the empty snapshot's.</param>
     public ReplicationCore(ReplicationMode mode, LogPosition snapshot, IEnumerable<LogEntry> entries, long seenEpoch, long maxBatchBytes, long maxInFlightBytes,
-        OwnedEpochs owned = default)
+        OwnedEpochs owned = default, long snapshotBytes = 0)
     {
+        SnapshotBytes = snapshotBytes > 0 ? snapshotBytes : Storage.SnapshotStore.EmptyFileBytes;
         RestoreOwned(owned);
         Mode = mode;
         _maxBatchBytes = maxBatchBytes;
@@ -161,6 +163,8 @@ internal sealed partial class ReplicationCore
         PeerReceived = 0;
         PeerDurable = 0;
         _waitPeerConfirmed = -1;
+        _awaitingSnapshot = false; // a forced promotion: the operator takes the state as it is
+        DiscardIncomingSnapshot();
         OwnMarksOnBecomingOwner();
         ResetPeerStream();
         return true;
@@ -177,6 +181,7 @@ internal sealed partial class ReplicationCore
         }
 
         Role = ReplicaRole.Standby;
+        EndSnapshotSend();
         Degraded = false;
         _waitSince = null;
         _matchIndex = 0;
@@ -242,29 +247,27 @@ internal sealed partial class ReplicationCore
     }
 
     /// <summary>The driver wrote a snapshot of the state machine at <paramref name="position"/>: compact what is safe to.</summary>
-    public void SnapshotTaken(LogPosition position)
+    /// <param name="position">The snapshot's position.</param>
+    /// <param name="bytes">The size of its file (what a transfer sends); 0: unknown to a test, taken as the empty snapshot's.</param>
+    public void SnapshotTaken(LogPosition position, long bytes = 0)
     {
         _snapshot = position;
+        SnapshotBytes = bytes > 0 ? bytes : Storage.SnapshotStore.EmptyFileBytes;
 
         // The owner keeps what its peer has not confirmed durable: if this node's history diverges later, the cut entries are
-        // still in the log for the divergence callback, and a lagging peer catches up without a snapshot.
-        var upTo = Role == ReplicaRole.Owner ? Math.Min(position.Index, PeerDurable) : position.Index;
+        // still in the log for the divergence callback, and a lagging peer catches up without a snapshot. A standby keeps what
+        // it does not know to be in the owner's acknowledged history (matched with the owner, and at or below the owner's
+        // acknowledged index it heard): entries it applied that a later owner's history does not hold (an owner that crashed
+        // before its own fdatasync and was promoted again without them) must still be in its log to be cut and handed to the
+        // divergence callback; compacted into its snapshot they would be replaced by the owner's snapshot unseen.
+        var upTo = Role == ReplicaRole.Owner
+            ? Math.Min(position.Index, PeerDurable)
+            : Math.Min(position.Index, Math.Min(_matchIndex, KnownOwnerAcknowledged));
         if (upTo > _log.Base.Index)
         {
             _log.DropThrough(upTo);
             _outputs.Add(new CompactCommand(upTo));
         }
-    }
-
-    /// <summary>The driver installed the snapshot sent by the owner (state machine restored, on-disk log reset after it).</summary>
-    public void SnapshotInstalled(LogPosition position)
-    {
-        _log.Reset(position, []);
-        _snapshot = position;
-        _durable = _persistRequested = _applied = position.Index;
-        _matchIndex = position.Index;
-        _ackedReceived = _ackedDurable = -1;
-        ClearOwnMarkIfCaughtUp();
     }
 
     /// <summary>A message from the peer.</summary>
@@ -281,8 +284,11 @@ internal sealed partial class ReplicationCore
             case RejectMessage reject:
                 OnReject(reject);
                 break;
-            case SnapshotMessage snapshot:
-                OnSnapshot(snapshot);
+            case SnapshotChunkMessage chunk:
+                OnSnapshotChunk(chunk);
+                break;
+            case SnapshotChunkAckMessage chunkAck:
+                OnSnapshotChunkAck(chunkAck);
                 break;
         }
     }
@@ -314,7 +320,18 @@ internal sealed partial class ReplicationCore
 
     private void PumpOwner()
     {
-        if (!_peerConnected || _snapshotInFlight || _awaitingReply)
+        if (!_peerConnected)
+        {
+            return;
+        }
+
+        if (_snapshotInFlight)
+        {
+            PumpSnapshotChunk();
+            return;
+        }
+
+        if (_awaitingReply)
         {
             return;
         }
@@ -322,8 +339,8 @@ internal sealed partial class ReplicationCore
         if ((_probe ? _peerNext : _sentUpTo + 1) <= _log.Base.Index)
         {
             // Compacted past the peer: it continues from the snapshot.
-            _snapshotInFlight = true;
-            _outputs.Add(new SendSnapshotCommand(_epoch));
+            StartSnapshotSend();
+            PumpSnapshotChunk();
             return;
         }
 
@@ -348,7 +365,8 @@ internal sealed partial class ReplicationCore
         var prevPosition = new LogPosition(_log.EpochAt(prev), prev);
         if (from > _log.Last.Index)
         {
-            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty, Acknowledged, PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs)));
+            _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty, Acknowledged, PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs,
+                BytesAhead(prev))));
             _sentUpTo = prev;
             return;
         }
@@ -368,11 +386,14 @@ internal sealed partial class ReplicationCore
         }
 
         _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Encode(_log.Range(from, to)), Acknowledged,
-            PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs)));
+            PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs, BytesAhead(to))));
         _sentUpTo = to;
         _inFlightBytes += bytes;
         _inFlight.Enqueue((to, bytes));
     }
+
+    /// <summary>Owner: bytes of entry data acknowledged after <paramref name="index"/> (0 if none).</summary>
+    private long BytesAhead(long index) => Acknowledged > index ? _log.OffsetAt(Acknowledged) - _log.OffsetAt(index) : 0;
 
     private void OnAck(AckMessage ack)
     {
@@ -391,7 +412,15 @@ internal sealed partial class ReplicationCore
         _awaitingReply = false;
         if (_snapshotInFlight)
         {
-            _snapshotInFlight = false;
+            if (ack.Received < _sendPosition.Index)
+            {
+                // An ack from before the install (the standby's position did not move): the transfer goes on.
+                PeerReceived = Math.Max(PeerReceived, ack.Received);
+                PeerDurable = Math.Max(PeerDurable, Math.Min(ack.Durable, ack.Received));
+                return;
+            }
+
+            EndSnapshotSend();
             ClearInFlight(ack.Received);
         }
 
@@ -437,8 +466,12 @@ internal sealed partial class ReplicationCore
         _awaitingReply = false;
         if (reject.Reason == RejectReason.NeedSnapshot)
         {
-            _snapshotInFlight = true;
-            _outputs.Add(new SendSnapshotCommand(_epoch));
+            // Appends that were on their way when the standby asked are answered the same way: a transfer under way goes on.
+            if (!_snapshotInFlight)
+            {
+                StartSnapshotSend();
+            }
+
             return;
         }
 
@@ -479,6 +512,8 @@ internal sealed partial class ReplicationCore
         SeeEpoch(epoch);
         if (epoch != _ownerEpoch)
         {
+            // A partial snapshot of the previous owner's is never installed.
+            DiscardIncomingSnapshot();
             _ownerEpoch = epoch;
             DropPeerMarkOnFollowing(epoch);
             _matchIndex = 0;
@@ -540,7 +575,7 @@ internal sealed partial class ReplicationCore
         ClearInFlight(_log.Last.Index);
         _probe = true;
         _awaitingReply = false;
-        _snapshotInFlight = false;
+        EndSnapshotSend();
     }
 
     private void UpdateAcknowledged()

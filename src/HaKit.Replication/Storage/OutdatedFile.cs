@@ -19,6 +19,9 @@ internal static class OutdatedFile
     /// <summary>A standby's known lag: the owner's epoch and acknowledged index it last heard (same format, not a mark).</summary>
     public const string KnownLag = "known-lag";
 
+    /// <summary>A standby's known lag in bytes: (0, bytes) in the same format, not a mark.</summary>
+    public const string KnownLagBytes = "known-lag-bytes";
+
     /// <summary>Reads the mark (<see cref="LogPosition.Zero"/> if there is no file).</summary>
     /// <exception cref="ReplicationLogCorruptException">The file fails its checksum.</exception>
     public static LogPosition Read(string directory, string name)

@@ -21,6 +21,7 @@ internal static class FrameCodec
                     Records = UnsafeByteOperations.UnsafeWrap(append.Batch.Records),
                     OwnerAcknowledged = append.OwnerAcknowledged,
                     PeerOutdated = append.PeerOutdated,
+                    AcknowledgedBytesAhead = append.AcknowledgedBytesAhead,
                 };
                 if (append.OwnerEarlierEpochs is { Count: > 0 } earlier)
                 {
@@ -42,15 +43,29 @@ internal static class FrameCodec
                         ConflictFirstIndex = reject.ConflictFirstIndex,
                     },
                 };
-            case SnapshotMessage snapshot:
+            case SnapshotChunkMessage chunk:
                 return new Frame
                 {
-                    Snapshot = new Snapshot
+                    SnapshotChunk = new SnapshotChunk
                     {
-                        Epoch = snapshot.Epoch,
-                        SnapshotEpoch = snapshot.Position.Epoch,
-                        SnapshotIndex = snapshot.Position.Index,
-                        Data = UnsafeByteOperations.UnsafeWrap(snapshot.Data),
+                        Epoch = chunk.Epoch,
+                        SnapshotEpoch = chunk.Position.Epoch,
+                        SnapshotIndex = chunk.Position.Index,
+                        Offset = chunk.Offset,
+                        TotalBytes = chunk.TotalBytes,
+                        Data = UnsafeByteOperations.UnsafeWrap(chunk.Data),
+                        Crc32C = chunk.Crc,
+                    },
+                };
+            case SnapshotChunkAckMessage chunkAck:
+                return new Frame
+                {
+                    SnapshotChunkAck = new SnapshotChunkAck
+                    {
+                        Epoch = chunkAck.Epoch,
+                        SnapshotEpoch = chunkAck.Position.Epoch,
+                        SnapshotIndex = chunkAck.Position.Index,
+                        NextOffset = chunkAck.NextOffset,
                     },
                 };
             default:
@@ -71,15 +86,19 @@ internal static class FrameCodec
                 }
 
                 return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), batch, append.OwnerAcknowledged, append.PeerOutdated,
-                    append.OwnerEarlierEpochs.Count > 0 ? [.. append.OwnerEarlierEpochs] : null);
+                    append.OwnerEarlierEpochs.Count > 0 ? [.. append.OwnerEarlierEpochs] : null, append.AcknowledgedBytesAhead);
             case Frame.KindOneofCase.Ack:
                 return new AckMessage(frame.Ack.Epoch, frame.Ack.Received, frame.Ack.Durable);
             case Frame.KindOneofCase.Reject:
                 var reject = frame.Reject;
                 return new RejectMessage(reject.Epoch, (Protocol.RejectReason)(int)reject.Reason, reject.LastIndex, reject.ConflictEpoch, reject.ConflictFirstIndex);
-            case Frame.KindOneofCase.Snapshot:
-                var snapshot = frame.Snapshot;
-                return new SnapshotMessage(snapshot.Epoch, new LogPosition(snapshot.SnapshotEpoch, snapshot.SnapshotIndex), snapshot.Data.Memory);
+            case Frame.KindOneofCase.SnapshotChunk:
+                var chunk = frame.SnapshotChunk;
+                return new SnapshotChunkMessage(chunk.Epoch, new LogPosition(chunk.SnapshotEpoch, chunk.SnapshotIndex), chunk.Offset, chunk.TotalBytes,
+                    chunk.Data.Memory, chunk.Crc32C);
+            case Frame.KindOneofCase.SnapshotChunkAck:
+                var chunkAck = frame.SnapshotChunkAck;
+                return new SnapshotChunkAckMessage(chunkAck.Epoch, new LogPosition(chunkAck.SnapshotEpoch, chunkAck.SnapshotIndex), chunkAck.NextOffset);
             default:
                 return null;
         }

@@ -1,0 +1,236 @@
+namespace HaKit.Replication.Protocol;
+
+// Snapshot transfer in chunks (docs/replication.md, "Catch-up and resync"): when the owner compacted past its standby, or the
+// standby's applied state is ahead of a divergence point, the owner sends its newest snapshot file in chunks of
+// SnapshotChunkBytes, one at a time: the next chunk leaves once the standby acknowledged the previous one (a window of one
+// chunk; appends wait until the install is done, as they did for a whole snapshot). Each chunk carries the snapshot's identity
+// (the owner's epoch, the snapshot's position, the file's size), its offset and its CRC-32C. The standby writes the chunks to a
+// temporary file; after the last one the driver syncs it, checks the whole file's CRC-32C (the file's own trailer), renames it
+// into place and restores the state machine from it, then the core continues with appends after the snapshot's position.
+// A chunk of another identity, a newer owner epoch, or this node taking the group over discards the partial file (never
+// installed); a chunk that fails its checksum discards it too and the transfer starts over. A dropped stream keeps the partial
+// file in this process: when the same owner sends the same snapshot again, the standby answers with the offset it holds and the
+// transfer resumes there (a restart deletes the file: the transfer starts over). Stale epochs are refused like appends.
+internal sealed partial class ReplicationCore
+{
+    // Owner: the transfer in progress (_snapshotInFlight) and whether the driver may hold the file open.
+    private LogPosition _sendPosition;
+    private long _sendTotal;
+    private long _sendNext;
+    private bool _chunkOutstanding;
+    private bool _sendOpen;
+
+    // Standby: it asked the owner for its snapshot (a divergence cut entries its state machine holds, or its log cannot continue
+    // the owner's): appends are refused, the node is not promoted automatically and takes no snapshot of its own until installed.
+    private bool _awaitingSnapshot;
+
+    // Standby: the transfer being received.
+    private bool _receiving;
+    private long _recvEpoch;
+    private LogPosition _recvPosition;
+    private long _recvTotal;
+    private long _recvNext;
+
+    /// <summary>Standby: it waits for the owner's snapshot (its state machine holds entries a divergence cut, or its log cannot
+    /// continue the owner's): it refuses appends and promotion, and takes no snapshot of its own, until one is installed.</summary>
+    public bool AwaitingSnapshot => _awaitingSnapshot && Role != ReplicaRole.Owner;
+
+    /// <summary>The size of the newest local snapshot's file (what a transfer sends).</summary>
+    public long SnapshotBytes { get; private set; }
+
+    /// <summary>Most snapshot bytes in one chunk. Default 1 MiB.</summary>
+    public int SnapshotChunkBytes { get; set; } = 1 << 20;
+
+    /// <summary>Owner: snapshot transfers started (each one from offset 0; a standby that holds part of it answers where to resume).</summary>
+    public long SnapshotSendsStarted { get; private set; }
+
+    /// <summary>Standby: snapshot chunks refused for a bad checksum or shape, and installs whose whole file failed its check.</summary>
+    public long SnapshotChunksRefused { get; private set; }
+
+    /// <summary>Standby: snapshots installed from the owner.</summary>
+    public long SnapshotsInstalled { get; private set; }
+
+    /// <summary>The snapshot transfer in progress: bytes the standby holds and the file's size (zeros: none). Owner: the transfer
+    /// to the peer as the peer acknowledged it; standby: the transfer it receives.</summary>
+    public (long Bytes, long Total) SnapshotTransfer =>
+        Role == ReplicaRole.Owner
+            ? (_snapshotInFlight ? (_sendNext, _sendTotal) : (0, 0))
+            : (_receiving ? (_recvNext, _recvTotal) : (0, 0));
+
+    /// <summary>Owner: the driver could not open the snapshot file being sent (a newer snapshot deleted it before the transfer
+    /// opened it): the transfer starts over with the newest snapshot.</summary>
+    /// <exception cref="InvalidOperationException">The newest snapshot itself cannot be opened.</exception>
+    public void SnapshotUnavailable()
+    {
+        if (Role != ReplicaRole.Owner || !_snapshotInFlight)
+        {
+            return;
+        }
+
+        if (_sendPosition == _snapshot)
+        {
+            throw new InvalidOperationException($"the newest snapshot ({_snapshot}) cannot be opened to send it");
+        }
+
+        StartSnapshotSend();
+        PumpSnapshotChunk();
+    }
+
+    /// <summary>The driver installed the snapshot sent by the owner (synced, checked, renamed into place, state machine restored,
+    /// on-disk log reset after it).</summary>
+    /// <param name="position">The snapshot's position.</param>
+    /// <param name="bytes">The size of its file; 0: unknown to a test, taken as the empty snapshot's.</param>
+    public void SnapshotInstalled(LogPosition position, long bytes = 0)
+    {
+        var ownerEpoch = _receiving ? _recvEpoch : _ownerEpoch;
+        _receiving = false;
+        _awaitingSnapshot = false;
+        if (_ownedEpoch != 0 && _ownedEpoch == ownerEpoch)
+        {
+            // Its own entries of that epoch are replaced below with everything not confirmed to match (nothing is, yet).
+            _ownedEpoch = 0;
+            _outputs.Add(new PersistOwnedEpochCommand(0, 0, [.. _earlierOwned]));
+            _matchIndex = Math.Min(_matchIndex, _ownedFrom);
+        }
+
+        // Entries not confirmed to match the owner's history are replaced by its snapshot: the host hears about them.
+        var keep = Math.Max(_matchIndex, _log.Base.Index);
+        if (_log.Last.Index > keep)
+        {
+            var removed = _log.TruncateAfter(keep);
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, ownerEpoch)));
+        }
+
+        _log.Reset(position, []);
+        _snapshot = position;
+        SnapshotBytes = bytes > 0 ? bytes : Storage.SnapshotStore.EmptyFileBytes;
+        SnapshotsInstalled++;
+        _durable = _persistRequested = _applied = position.Index;
+        _matchIndex = position.Index;
+        _ackedReceived = _ackedDurable = -1;
+        ClearOwnMarkIfCaughtUp();
+    }
+
+    /// <summary>The incoming snapshot file did not check out (the driver deleted it; the old state is intact): the owner is asked
+    /// to send it again, from the start.</summary>
+    public void SnapshotInstallFailed()
+    {
+        _receiving = false;
+        SnapshotChunksRefused++;
+        Send(new SnapshotChunkAckMessage(_ownerEpoch, _recvPosition, 0));
+    }
+
+    private void StartSnapshotSend()
+    {
+        EndSnapshotSend();
+        _snapshotInFlight = true;
+        _sendPosition = _snapshot;
+        _sendTotal = SnapshotBytes;
+        _sendNext = 0;
+        _chunkOutstanding = false;
+        SnapshotSendsStarted++;
+    }
+
+    private void PumpSnapshotChunk()
+    {
+        if (!_peerConnected || _chunkOutstanding || _sendNext >= _sendTotal)
+        {
+            return;
+        }
+
+        var count = (int)Math.Min(SnapshotChunkBytes, _sendTotal - _sendNext);
+        _chunkOutstanding = true;
+        _sendOpen = true;
+        _outputs.Add(new SendSnapshotChunkCommand(_epoch, _sendPosition, _sendNext, count, _sendTotal));
+    }
+
+    private void EndSnapshotSend()
+    {
+        _snapshotInFlight = false;
+        _chunkOutstanding = false;
+        if (_sendOpen)
+        {
+            _sendOpen = false;
+            _outputs.Add(new EndSnapshotSendCommand());
+        }
+    }
+
+    private void OnSnapshotChunkAck(SnapshotChunkAckMessage ack)
+    {
+        if (ack.Epoch > SeenEpoch)
+        {
+            Depose(ack.Epoch);
+            return;
+        }
+
+        if (Role != ReplicaRole.Owner || ack.Epoch != _epoch || !_snapshotInFlight || ack.Position != _sendPosition)
+        {
+            return;
+        }
+
+        _noAnswerSince = null;
+        _chunkOutstanding = false;
+        _sendNext = Math.Clamp(ack.NextOffset, 0, _sendTotal);
+    }
+
+    private void OnSnapshotChunk(SnapshotChunkMessage chunk)
+    {
+        if (!AcceptEpoch(chunk.Epoch))
+        {
+            return;
+        }
+
+        if (chunk.Data.Length == 0 || chunk.Offset < 0 || chunk.Offset + chunk.Data.Length > chunk.TotalBytes
+            || Storage.Crc32C.Compute(chunk.Data.Span) != chunk.Crc)
+        {
+            // Damaged on the way (or a buggy sender): what was written of this transfer is not trusted either; start over.
+            SnapshotChunksRefused++;
+            DiscardIncomingSnapshot();
+            Send(new SnapshotChunkAckMessage(_ownerEpoch, chunk.Position, 0));
+            return;
+        }
+
+        var same = _receiving && _recvEpoch == chunk.Epoch && _recvPosition == chunk.Position && _recvTotal == chunk.TotalBytes;
+        if (!same)
+        {
+            if (chunk.Offset != 0)
+            {
+                // The middle of a transfer this node does not hold (it restarted, or discarded it): from the start.
+                Send(new SnapshotChunkAckMessage(_ownerEpoch, chunk.Position, 0));
+                return;
+            }
+
+            DiscardIncomingSnapshot();
+            _receiving = true;
+            _recvEpoch = chunk.Epoch;
+            _recvPosition = chunk.Position;
+            _recvTotal = chunk.TotalBytes;
+            _recvNext = 0;
+        }
+        else if (chunk.Offset != _recvNext)
+        {
+            // A duplicate, a gap, or the owner starting over a transfer this node holds part of: continue where it holds it.
+            Send(new SnapshotChunkAckMessage(_ownerEpoch, chunk.Position, _recvNext));
+            return;
+        }
+
+        _outputs.Add(new WriteSnapshotChunkCommand(chunk.Position, chunk.Offset, chunk.Data));
+        _recvNext += chunk.Data.Length;
+        if (_recvNext < _recvTotal)
+        {
+            Send(new SnapshotChunkAckMessage(_ownerEpoch, chunk.Position, _recvNext));
+            return;
+        }
+
+        _outputs.Add(new InstallSnapshotCommand(_recvPosition, _recvTotal));
+    }
+
+    private void DiscardIncomingSnapshot()
+    {
+        if (_receiving)
+        {
+            _receiving = false;
+            _outputs.Add(new DiscardSnapshotCommand());
+        }
+    }
+}
