@@ -39,8 +39,10 @@ internal sealed partial class OwnershipCore
 
     /// <summary>
     /// The arbiter reports that a group became free (etcd: its key was deleted, because its owner released it or its lease
-    /// expired): a takeover waiting out <c>Arbiter:RetryInterval</c> after a refusal asks again now instead. Only a hint: the
-    /// arbiter still decides.
+    /// expired, or an operator deleted the key or revoked the lease): a takeover waiting out <c>Arbiter:RetryInterval</c> after a
+    /// refusal asks again now instead, and an owner holding a lease renews it now instead of at its next renewal time, so that a
+    /// lease taken away from outside stops it within one answer of the arbiter rather than up to a third of the lease later. Only a
+    /// hint (a watch may replay an old deletion): the arbiter still decides.
     /// </summary>
     /// <param name="now">Monotonic time.</param>
     /// <param name="group">The group (unknown groups are ignored).</param>
@@ -49,9 +51,18 @@ internal sealed partial class OwnershipCore
         ArgumentNullException.ThrowIfNull(group);
         Step(now, () =>
         {
-            if (_groupByName.TryGetValue(group, out var g) && g.Role == GroupRole.Standby && g.Acquire.NextAttemptAt > _now)
+            if (!_groupByName.TryGetValue(group, out var g))
+            {
+                return;
+            }
+
+            if (g.Role == GroupRole.Standby && g.Acquire.NextAttemptAt > _now)
             {
                 g.Acquire.NextAttemptAt = _now;
+            }
+            else if (g.Role is GroupRole.Active or GroupRole.Starting && g.Lease.RenewAt is { } renewAt && renewAt > _now && g.Lease.RenewRequest == 0)
+            {
+                g.Lease.RenewAt = _now; // the key this node's lease holds may be gone: ask the arbiter at once
             }
         });
     }

@@ -110,6 +110,47 @@ public class SafetyRuleTests
     }
 
     /// <summary>
+    /// An owner whose key the arbiter's watch reports deleted (an operator deleted it or revoked the lease) renews at once and stops
+    /// on the refusal, instead of serving on until its next renewal, a third of the lease later (found by the simulator, seed 1189 of
+    /// EtcdThreeNodes/tamper/edges with monitors moved onto heartbeat ticks: the owner stalled before its next renewal, and the
+    /// standby took the free key while it still counted as Active).
+    /// </summary>
+    [Test]
+    public void An_owner_told_that_its_key_was_deleted_renews_at_once_and_stops_on_the_refusal()
+    {
+        var lease = TimeSpan.FromSeconds(9);
+        var keyDeleted = false;
+        var renewalsAfterDeletion = 0;
+        var c = new CoreCluster("a", "b")
+        {
+            Arbiter = (node, request) =>
+            {
+                if (node == "a" && keyDeleted)
+                {
+                    renewalsAfterDeletion++;
+                    return ArbiterDecision.Deny("key /hakit/web is not held by a's lease (deleted)");
+                }
+
+                return new ArbiterDecision(true, "lease", lease);
+            },
+        };
+        c.Start();
+        c.Run(2 * Second);
+        Assert.That(c.Role("a"), Is.EqualTo(GroupRole.Active));
+        c.Run(2 * Second); // a renewed at 3 s (a third of the lease after its grant); the next is due at 6 s
+
+        keyDeleted = true;
+        var deletedAt = c.Now;
+        c.ArbiterFreed("a");
+        var stoppedIn = c.RunUntil(() => c.Role("a") != GroupRole.Active, Second);
+
+        Assert.That(stoppedIn, Is.Not.Null, "the owner must stop once the arbiter refuses the renewal");
+        Assert.That(renewalsAfterDeletion, Is.EqualTo(1), "one renewal, asked at once");
+        var stop = c.EventsOf<RoleChanged>("a").Last(r => r.To == GroupRole.Stopping);
+        Assert.That(stop.At - deletedAt, Is.LessThanOrEqualTo(c.ArbiterDelay + c.Timing.EffectiveTickInterval), "stopped within one answer of the arbiter");
+    }
+
+    /// <summary>
     /// An epoch learned from a peer is persisted so that a restart never reuses it; when that persist fails it is tried again
     /// (found by the simulator's epochs-unique-per-start: a node restarted without the learned epoch and reused the peer's token).
     /// </summary>
