@@ -5,39 +5,16 @@ using System.Text;
 namespace HaKit.Replication.Tests;
 
 /// <summary>Two replicas over the real gRPC transport on loopback sockets.</summary>
-public sealed class GrpcTransportTests
+public sealed class GrpcTransportTests : ReplicaTestBase
 {
-    private string _root = "";
-    private readonly List<IAsyncDisposable> _open = [];
-
-    [SetUp]
-    public void SetUp() => _root = Directory.CreateTempSubdirectory("hakit-repl-grpc-").FullName;
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        for (var i = _open.Count - 1; i >= 0; i--)
-        {
-            await _open[i].DisposeAsync();
-        }
-
-        _open.Clear();
-        Directory.Delete(_root, recursive: true);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    protected override string DirectoryPrefix => "hakit-repl-grpc-";
 
     private sealed record Replica(ReplicatedKvStore Store, ReplicationTransport Transport);
 
     private async Task<Replica> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode)
     {
-        var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(_root, node), Mode = mode, SnapshotEveryEntries = 0 });
-        _open.Add(store);
+        var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, node), Mode = mode, SnapshotEveryEntries = 0 });
+        Opened.Add(store);
         var transport = new ReplicationTransport(new ReplicationTransportOptions
         {
             NodeId = node,
@@ -48,14 +25,14 @@ public sealed class GrpcTransportTests
         });
         transport.Attach(store.Log);
         await transport.StartAsync(CancellationToken.None);
-        _open.Add(transport);
+        Opened.Add(transport);
         return new Replica(store, transport);
     }
 
     private async Task StopAsync(Replica replica)
     {
-        _open.Remove(replica.Transport);
-        _open.Remove(replica.Store);
+        Opened.Remove(replica.Transport);
+        Opened.Remove(replica.Store);
         await replica.Transport.DisposeAsync();
         await replica.Store.DisposeAsync();
     }

@@ -62,7 +62,7 @@ public sealed class SnapshotStoreTests
         Assert.That(standby.InstallIncoming(sent.Position, sent.Bytes, out var problem), Is.Null);
         Assert.That(problem, Does.Contain("CRC-32C"));
         Assert.That(standby.Latest(), Is.EqualTo(old), "the old snapshot is intact");
-        Assert.That(Directory.GetFiles(Path.Combine(_root, "b"), "*.tmp"), Is.Empty);
+        Assert.That(Directory.GetFiles(Path.Combine(_root, "b"), "snapshot-*.tmp"), Is.Empty);
 
         for (var at = 0; at < file.Length; at += 4096)
         {
@@ -95,7 +95,7 @@ public sealed class SnapshotStoreTests
         standby.WriteIncoming(0, Encoding.UTF8.GetBytes("partial"));
         var restarted = new SnapshotStore(Path.Combine(_root, "b"));
         restarted.RemoveLeftovers();
-        Assert.That(Directory.GetFiles(Path.Combine(_root, "b"), "*.tmp"), Is.Empty);
+        Assert.That(Directory.GetFiles(Path.Combine(_root, "b"), "snapshot-*.tmp"), Is.Empty);
         Assert.That(restarted.Latest(), Is.EqualTo(SnapshotFile.Empty));
         standby.DiscardIncoming();
     }

@@ -7,33 +7,10 @@ namespace HaKit.Replication.Tests;
 
 /// <summary>Snapshots many chunks long over the real gRPC transport on loopback: installed whole, and resumed after the
 /// connection drops mid-transfer.</summary>
-public sealed class SnapshotTransportTests
+public sealed class SnapshotTransportTests : ReplicaTestBase
 {
     private const int Chunk = 4096;
-    private string _root = "";
-    private readonly List<IAsyncDisposable> _open = [];
-
-    [SetUp]
-    public void SetUp() => _root = Directory.CreateTempSubdirectory("hakit-repl-snapxfer-").FullName;
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        for (var i = _open.Count - 1; i >= 0; i--)
-        {
-            await _open[i].DisposeAsync();
-        }
-
-        _open.Clear();
-        Directory.Delete(_root, recursive: true);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    protected override string DirectoryPrefix => "hakit-repl-snapxfer-";
 
     private sealed record Replica(ReplicatedKvStore Store, ReplicationTransport Transport);
 
@@ -41,9 +18,9 @@ public sealed class SnapshotTransportTests
     {
         var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
         {
-            Group = group, Directory = Path.Combine(_root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0, SnapshotChunkBytes = Chunk,
+            Group = group, Directory = Path.Combine(Root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0, SnapshotChunkBytes = Chunk,
         });
-        _open.Add(store);
+        Opened.Add(store);
         var transport = new ReplicationTransport(new ReplicationTransportOptions
         {
             NodeId = node,
@@ -54,14 +31,14 @@ public sealed class SnapshotTransportTests
         });
         transport.Attach(store.Log);
         await transport.StartAsync(CancellationToken.None);
-        _open.Add(transport);
+        Opened.Add(transport);
         return new Replica(store, transport);
     }
 
     private async Task StopAsync(Replica replica)
     {
-        _open.Remove(replica.Transport);
-        _open.Remove(replica.Store);
+        Opened.Remove(replica.Transport);
+        Opened.Remove(replica.Store);
         await replica.Transport.DisposeAsync();
         await replica.Store.DisposeAsync();
     }
@@ -85,8 +62,8 @@ public sealed class SnapshotTransportTests
         await Wait.UntilAsync(() => a.Store.Log.Status.Snapshot.Index == 300, "the owner's status to show its snapshot");
         await Wait.UntilAsync(() => b.Store.Count == 300, "the standby to apply everything before it goes");
         await StopAsync(b);
-        Directory.Delete(Path.Combine(_root, "b"), recursive: true);
-        var file = Directory.GetFiles(Path.Combine(_root, "a"), "snapshot-*.snap").Single();
+        Directory.Delete(Path.Combine(Root, "b"), recursive: true);
+        var file = Directory.GetFiles(Path.Combine(Root, "a"), "snapshot-*.snap").Single();
         var bytes = new FileInfo(file).Length;
         Assert.That(bytes, Is.GreaterThan(70 * Chunk), "the snapshot is many chunks long");
         return (a, portA, portB, bytes);
@@ -111,8 +88,8 @@ public sealed class SnapshotTransportTests
         Assert.That(b.Store.Log.Status.Snapshot, Is.EqualTo(new LogPosition(1, 300)));
         Assert.That(b.Store.Count, Is.EqualTo(301));
         Assert.That(Enumerable.Range(0, 300).All(i => Get(b.Store, $"k{i}") == Value(i)), "every value arrived intact");
-        Assert.That(new FileInfo(Directory.GetFiles(Path.Combine(_root, "b"), "snapshot-*.snap").Single()).Length, Is.EqualTo(fileBytes));
-        Assert.That(Directory.GetFiles(Path.Combine(_root, "b"), "*.tmp"), Is.Empty, "the incoming file was renamed into place");
+        Assert.That(new FileInfo(Directory.GetFiles(Path.Combine(Root, "b"), "snapshot-*.snap").Single()).Length, Is.EqualTo(fileBytes));
+        Assert.That(Directory.GetFiles(Path.Combine(Root, "b"), "snapshot-*.tmp"), Is.Empty, "the incoming file was renamed into place");
         lock (seen)
         {
             Assert.That(seen, Does.Contain((4096L, fileBytes)), "the progress of the transfer was visible in the status");
@@ -187,12 +164,12 @@ public sealed class SnapshotTransportTests
         _ = a.Store.PutAsync("after", Encoding.UTF8.GetBytes("the snapshot"), CancellationToken.None);
         await started.Task.WaitAsync(TimeSpan.FromSeconds(30));
         await StopAsync(b);
-        var directory = Path.Combine(_root, "b");
+        var directory = Path.Combine(Root, "b");
         Assert.That(Directory.GetFiles(directory, "snapshot-*.snap"), Is.Empty, "the partial transfer was not installed");
 
         var again = await StartAsync("snap3", "b", "a", portB, portA);
         Assert.That(again.Store.Count, Is.Zero, "the old (empty) state is intact");
-        Assert.That(Directory.GetFiles(directory, "*.tmp"), Is.Empty, "the partial file was deleted at start");
+        Assert.That(Directory.GetFiles(directory, "snapshot-*.tmp"), Is.Empty, "the partial file was deleted at start");
         await Wait.UntilAsync(() => Get(again.Store, "after") == "the snapshot", "the restarted standby to receive the snapshot anew", seconds: 30);
         Assert.That(again.Store.Count, Is.EqualTo(301));
     }

@@ -33,13 +33,6 @@ public sealed class TlsTransportTests
         Directory.Delete(_root, recursive: true);
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private async Task<(ReplicatedKvStore Store, ReplicationTransport Transport)> StartAsync(string node, string peer, int port, int peerPort, ReplicationTlsOptions tls)
     {
         var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(_root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0 });
@@ -68,7 +61,7 @@ public sealed class TlsTransportTests
     [Test]
     public async Task A_peer_with_a_trusted_certificate_replicates_over_mutual_TLS()
     {
-        int portA = FreePort(), portB = FreePort();
+        int portA = ReplicaTestBase.FreePort(), portB = ReplicaTestBase.FreePort();
         var a = await StartAsync("a", "b", portA, portB, Tls("a"));
         var b = await StartAsync("b", "a", portB, portA, Tls("b"));
         await Wait.UntilAsync(() => a.Store.Log.Status.PeerConnected && b.Store.Log.Status.PeerConnected, "the TLS stream to come up");
@@ -82,7 +75,7 @@ public sealed class TlsTransportTests
     [Test]
     public async Task A_dialing_peer_whose_certificate_is_not_trusted_is_refused_and_nothing_replicates()
     {
-        int portA = FreePort(), portB = FreePort();
+        int portA = ReplicaTestBase.FreePort(), portB = ReplicaTestBase.FreePort();
 
         // a dials (its name sorts first) with a certificate of another CA; b requires a client certificate of its own CA.
         using var other = new TestCertificates("another CA");
@@ -148,7 +141,7 @@ public sealed class TlsTransportTests
     [Test]
     public async Task A_dialer_refuses_a_server_whose_certificate_it_does_not_trust()
     {
-        int portA = FreePort(), portB = FreePort();
+        int portA = ReplicaTestBase.FreePort(), portB = ReplicaTestBase.FreePort();
         using var other = new TestCertificates("another CA");
         var (certificate, key, _) = other.Issue("b");
 

@@ -123,13 +123,6 @@ public sealed class WitnessMarkEndToEndTests
         return node;
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     private async Task<ReplicatedKvStore> OpenAsync(string node, string peer, ClusterNode cluster)
     {
         var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
@@ -168,7 +161,7 @@ public sealed class WitnessMarkEndToEndTests
             epoch = (long)_epochs["a"];
         }
 
-        int portA = FreePort(), portB = FreePort();
+        int portA = ReplicaTestBase.FreePort(), portB = ReplicaTestBase.FreePort();
         var storeA = await OpenAsync("a", "b", a);
         await ConnectAsync(storeA.Log, "a", "b", portA, portB);
         await storeA.Log.BecomeOwnerAsync(epoch, CancellationToken.None);
