@@ -9,35 +9,8 @@ public sealed class GrpcTransportTests : ReplicaTestBase
 {
     protected override string DirectoryPrefix => "hakit-repl-grpc-";
 
-    private sealed record Replica(ReplicatedKvStore Store, ReplicationTransport Transport);
-
-    private async Task<Replica> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode)
-    {
-        var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, node), Mode = mode, SnapshotEveryEntries = 0 });
-        Opened.Add(store);
-        var transport = new ReplicationTransport(new ReplicationTransportOptions
-        {
-            NodeId = node,
-            PeerId = peer,
-            Listen = new IPEndPoint(IPAddress.Loopback, port),
-            Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
-            ReconnectDelay = TimeSpan.FromMilliseconds(50),
-        });
-        transport.Attach(store.Log);
-        await transport.StartAsync(CancellationToken.None);
-        Opened.Add(transport);
-        return new Replica(store, transport);
-    }
-
-    private async Task StopAsync(Replica replica)
-    {
-        Opened.Remove(replica.Transport);
-        Opened.Remove(replica.Store);
-        await replica.Transport.DisposeAsync();
-        await replica.Store.DisposeAsync();
-    }
-
-    private static string? Get(ReplicatedKvStore store, string key) => store.TryGet(key, out var v) ? Encoding.UTF8.GetString(v) : null;
+    private Task<Replica> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode) => StartReplicaAsync(
+        new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, node), Mode = mode, SnapshotEveryEntries = 0 }, node, peer, port, peerPort);
 
     [TestCase(ReplicationMode.Async)]
     [TestCase(ReplicationMode.Received)]

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
+using HaKit.Replication.Transport;
 
 namespace HaKit.Replication.Tests;
 
@@ -32,6 +34,42 @@ public abstract class ReplicaTestBase
         Opened.Clear();
         Directory.Delete(Root, recursive: true);
     }
+
+    /// <summary>A key-value store and its transport to the peer.</summary>
+    /// <param name="Store">The store (its log replicates).</param>
+    /// <param name="Transport">The gRPC transport.</param>
+    protected sealed record Replica(ReplicatedKvStore Store, ReplicationTransport Transport);
+
+    /// <summary>Opens a store with <paramref name="options"/> and connects it to the peer on loopback; both are disposed after the test.</summary>
+    protected async Task<Replica> StartReplicaAsync(ReplicationOptions options, string node, string peer, int port, int peerPort)
+    {
+        var store = await ReplicatedKvStore.OpenAsync(options);
+        Opened.Add(store);
+        var transport = new ReplicationTransport(new ReplicationTransportOptions
+        {
+            NodeId = node,
+            PeerId = peer,
+            Listen = new IPEndPoint(IPAddress.Loopback, port),
+            Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
+            ReconnectDelay = TimeSpan.FromMilliseconds(50),
+        });
+        transport.Attach(store.Log);
+        await transport.StartAsync(CancellationToken.None);
+        Opened.Add(transport);
+        return new Replica(store, transport);
+    }
+
+    /// <summary>Stops a replica before the end of the test (a crash or a restart in the scenario).</summary>
+    protected async Task StopAsync(Replica replica)
+    {
+        Opened.Remove(replica.Transport);
+        Opened.Remove(replica.Store);
+        await replica.Transport.DisposeAsync();
+        await replica.Store.DisposeAsync();
+    }
+
+    /// <summary>The value of <paramref name="key"/> as text, or null.</summary>
+    protected static string? Get(ReplicatedKvStore store, string key) => store.TryGet(key, out var v) ? Encoding.UTF8.GetString(v) : null;
 
     /// <summary>A loopback port free at the moment of the call.</summary>
     public static int FreePort()

@@ -12,38 +12,15 @@ public sealed class SnapshotTransportTests : ReplicaTestBase
     private const int Chunk = 4096;
     protected override string DirectoryPrefix => "hakit-repl-snapxfer-";
 
-    private sealed record Replica(ReplicatedKvStore Store, ReplicationTransport Transport);
-
-    private async Task<Replica> StartAsync(string group, string node, string peer, int port, int peerPort)
-    {
-        var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
+    private Task<Replica> StartAsync(string group, string node, string peer, int port, int peerPort) => StartReplicaAsync(
+        new ReplicationOptions
         {
             Group = group, Directory = Path.Combine(Root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0, SnapshotChunkBytes = Chunk,
-        });
-        Opened.Add(store);
-        var transport = new ReplicationTransport(new ReplicationTransportOptions
-        {
-            NodeId = node,
-            PeerId = peer,
-            Listen = new IPEndPoint(IPAddress.Loopback, port),
-            Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
-            ReconnectDelay = TimeSpan.FromMilliseconds(50),
-        });
-        transport.Attach(store.Log);
-        await transport.StartAsync(CancellationToken.None);
-        Opened.Add(transport);
-        return new Replica(store, transport);
-    }
-
-    private async Task StopAsync(Replica replica)
-    {
-        Opened.Remove(replica.Transport);
-        Opened.Remove(replica.Store);
-        await replica.Transport.DisposeAsync();
-        await replica.Store.DisposeAsync();
-    }
-
-    private static string? Get(ReplicatedKvStore store, string key) => store.TryGet(key, out var v) ? Encoding.UTF8.GetString(v) : null;
+        },
+        node,
+        peer,
+        port,
+        peerPort);
 
     private static string Value(int i) => $"{i:D5}-" + new string((char)('a' + i % 26), 1000);
 
