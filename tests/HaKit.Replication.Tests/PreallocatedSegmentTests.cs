@@ -187,9 +187,8 @@ public sealed class PreallocatedSegmentTests
         File.WriteAllBytes(tail, flipped);
         var entries = Open(_dir, out var reopened);
         Assert.That(entries.Select(e => e.Position.Index), Is.EqualTo(new long[] { 1 }));
-        Assert.That(reopened.TornTail, Is.Not.Null);
-        Assert.That((reopened.TornTail!.Path, reopened.TornTail.Offset, reopened.TornTail.BytesCut), Is.EqualTo((tail, (long)second, (long)(dataEnd - second))));
-        Assert.That(reopened.TornTail.What, Does.Contain("CRC-32C"));
+        Assert.That((reopened.TornTail?.Path, reopened.TornTail?.Offset, reopened.TornTail?.BytesCut), Is.EqualTo((tail, (long)second, (long)(dataEnd - second))));
+        Assert.That(reopened.TornTail?.What, Does.Contain("CRC-32C"));
         reopened.Dispose();
 
         // A record whose page is all zeros (never written), with records after it: the same, reported as a zero header.
@@ -198,9 +197,8 @@ public sealed class PreallocatedSegmentTests
         File.WriteAllBytes(tail, hole);
         entries = Open(_dir, out reopened);
         Assert.That(entries.Select(e => e.Position.Index), Is.EqualTo(new long[] { 1 }));
-        Assert.That(reopened.TornTail, Is.Not.Null);
-        Assert.That(reopened.TornTail!.Offset, Is.EqualTo(second));
-        Assert.That(reopened.TornTail.What, Does.Contain("all-zero record header"));
+        Assert.That(reopened.TornTail?.Offset, Is.EqualTo(second), "the cut is reported where the all-zero header was");
+        Assert.That(reopened.TornTail?.What, Does.Contain("all-zero record header"));
         reopened.Dispose();
     }
 
