@@ -99,7 +99,14 @@ public sealed record GroupHealthReported(TimeSpan At, string Group, GroupOutcome
 /// <summary>The local node was stalled (a tick arrived late); the stall was not counted against peers.</summary>
 /// <param name="At">When.</param>
 /// <param name="Duration">How long the node was stalled beyond its tick interval.</param>
-public sealed record LocalPauseDetected(TimeSpan At, TimeSpan Duration) : ClusterEvent(At);
+public sealed record LocalPauseDetected(TimeSpan At, TimeSpan Duration) : ClusterEvent(At)
+{
+    /// <summary>
+    /// The wait came before the node's first tick (its start-up probes took that long, or the machine stalled while it
+    /// started): the initial dead time of peers not yet heard counts from this tick.
+    /// </summary>
+    public bool BeforeFirstTick { get; init; }
+}
 
 /// <summary>The durable state could not be written; the takeover that needed it is abandoned.</summary>
 /// <param name="At">When.</param>

@@ -11,25 +11,25 @@ internal sealed partial class OwnershipCore
         Advance(now);
         var planned = _plannedTick;
         _plannedTick = null;
-        if (_lastTick is { } last)
-        {
-            // A stall is a tick late against the planned one: the deadline the loop chose to sleep until (a long sleep by choice is
-            // not a stall), else the last tick plus one tick interval (fixed-rate ticks). After a planned sleep the stall may have
-            // begun right after the last step, so the detectors discount everything since then (they could not take in a heartbeat).
-            var late = now - (planned ?? last + _config.TickInterval);
-            if (late > _config.LocalPauseThreshold)
-            {
-                var pause = planned is null ? late : now - previous;
-                foreach (var p in _peers)
-                {
-                    foreach (var l in p.Links)
-                    {
-                        l.Detector.CompensateLocalPause(pause);
-                    }
-                }
 
-                Emit(new LocalPauseDetected(now, pause));
+        // A stall is a tick late against the planned one: the deadline the loop chose to sleep until (a long sleep by choice is
+        // not a stall), else the last tick plus one tick interval (fixed-rate ticks). After a planned sleep the stall may have
+        // begun right after the last step, so the detectors discount everything since then (they could not take in a heartbeat).
+        // The first tick is measured against the core's creation: a node frozen, or busy with its start-up probes, before it ever
+        // ticked could not hear its peers either, so the initial dead time counts from the tick that ends that wait.
+        var late = now - (planned ?? (_lastTick ?? _createdAt) + _config.TickInterval);
+        if (late > _config.LocalPauseThreshold)
+        {
+            var pause = planned is null ? late : now - previous;
+            foreach (var p in _peers)
+            {
+                foreach (var l in p.Links)
+                {
+                    l.Detector.CompensateLocalPause(pause);
+                }
             }
+
+            Emit(new LocalPauseDetected(now, pause) { BeforeFirstTick = _lastTick is null });
         }
 
         _lastTick = now;

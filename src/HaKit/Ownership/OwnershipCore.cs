@@ -43,6 +43,9 @@ internal sealed partial class OwnershipCore
     private TimeSpan _now;
 
     private TimeSpan? _lastTick;
+
+    /// <summary>When the core was created: the first tick's lateness is measured from here.</summary>
+    private readonly TimeSpan _createdAt;
     private TimeSpan _nextHeartbeatAt;
 
     /// <summary>Send a heartbeat at the end of this step (a role or eligibility changed, or the interval passed).</summary>
@@ -70,6 +73,7 @@ internal sealed partial class OwnershipCore
         ArgumentNullException.ThrowIfNull(persistedEpochs);
         _config = config;
         _now = now;
+        _createdAt = now;
         _nextHeartbeatAt = now;
         _peers = config.Peers.Select(p => new PeerState(p.Name, p.Priority, config.Links.Select(l => new LinkState(l, detectors.Create(now))).ToArray())).ToArray();
         foreach (var p in _peers)

@@ -115,6 +115,9 @@ internal static class EventLog
             case GroupHealthReported h:
                 RuntimeLog.GroupHealth(logger, h.Group, h.Outcome.ToString().ToLowerInvariant(), h.Resource, h.Message, h.Restarts);
                 break;
+            case LocalPauseDetected { BeforeFirstTick: true } p:
+                RuntimeLog.FirstTickLate(logger, p.Duration.TotalMilliseconds);
+                break;
             case LocalPauseDetected p:
                 RuntimeLog.LocalPause(logger, p.Duration.TotalMilliseconds);
                 break;

@@ -537,6 +537,52 @@ public class OwnershipCoreTests
     }
 
     [Test]
+    public void A_freeze_before_the_first_tick_is_not_counted_against_the_initial_dead_time()
+    {
+        // b is frozen from its creation until well past its initial dead time (a machine stalled while it started, or slow
+        // start-up probes): its first tick must not declare a, which was sending all along, dead before b read a single packet.
+        var c = TwoNodes();
+        var freeze = c.Timing.InitialDeadTime + 2 * Second;
+        c["b"].StallUntil = c.Now + freeze;
+        c.Run(freeze + 3 * Second);
+
+        var pause = c.EventsOf<LocalPauseDetected>("b").Single();
+        Assert.That(pause.BeforeFirstTick, Is.True);
+        Assert.That(pause.Duration, Is.GreaterThanOrEqualTo(freeze - c.Timing.EffectiveTickInterval));
+        Assert.That(c.EventsOf<PeerHealthChanged>("b").Any(p => p.To == PeerHealth.Dead), Is.False);
+        Assert.That(c.Commands.Any(x => x.Node == "b" && x.Command is StartGroup), Is.False);
+        Assert.That(c.ActiveNodes(), Is.EqualTo(new[] { "a" }));
+    }
+
+    [Test]
+    public void Without_pause_compensation_a_freeze_before_the_first_tick_would_declare_the_peer_dead()
+    {
+        // Guards the previous test: the same freeze, counted, expires b's initial dead time at its first tick.
+        var c = TwoNodes(c => c.Timing.LocalPauseThreshold = TimeSpan.FromHours(1));
+        var freeze = c.Timing.InitialDeadTime + 2 * Second;
+        c["b"].StallUntil = c.Now + freeze;
+        c.Run(freeze + 3 * Second);
+
+        Assert.That(c.EventsOf<PeerHealthChanged>("b").Any(p => p.To == PeerHealth.Dead), Is.True);
+    }
+
+    [Test]
+    public void After_a_late_first_tick_a_silent_peer_is_dead_one_initial_dead_time_later()
+    {
+        // The discount only moves the start of initdead to the first tick: a peer that never speaks is still declared dead.
+        var c = TwoNodes();
+        c.Crash("a");
+        var freeze = 2 * Second;
+        c["b"].StallUntil = c.Now + freeze;
+        var start = c.Now;
+        c.RunUntil(() => c.EventsOf<PeerHealthChanged>("b").Any(p => p.To == PeerHealth.Dead), freeze + c.Timing.InitialDeadTime + Second);
+
+        var dead = c.EventsOf<PeerHealthChanged>("b").First(p => p.To == PeerHealth.Dead);
+        Assert.That(dead.At - start, Is.GreaterThanOrEqualTo(freeze + c.Timing.InitialDeadTime - c.Timing.EffectiveTickInterval));
+        Assert.That(dead.At - start, Is.LessThanOrEqualTo(freeze + c.Timing.InitialDeadTime + 2 * c.Timing.EffectiveTickInterval));
+    }
+
+    [Test]
     public void Node_standby_releases_every_group_to_the_peer()
     {
         var c = TwoNodes();
