@@ -253,7 +253,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
 
             if (end.Elapsed >= nextReport)
             {
-                log.WriteLine($"soak: {end.Elapsed.TotalMinutes:0} min, role changes so far {a.Lines.Count(l => l.IsRole) - roleLinesA + b.Lines.Count(l => l.IsRole) - roleLinesB}, worst heartbeat gap a->b {gaps.WorstAtoBMs:0.0} ms, b->a {gaps.WorstBtoAMs:0.0} ms");
+                log.WriteLine($"soak: {end.Elapsed.TotalMinutes:0} min, role changes so far {a.Lines.Count(l => l.IsRole) - roleLinesA + b.Lines.Count(l => l.IsRole) - roleLinesB}, worst heartbeat gap a->b {gaps.WorstAtoBMs:0.0} ms, b->a {gaps.WorstBtoAMs:0.0} ms (kernel arrival times; {gaps.UnstampedReads} datagrams timed when read)");
                 nextReport += TimeSpan.FromMinutes(1);
             }
 

@@ -189,7 +189,7 @@ public static partial class Report
             .Append(
                 $"Over {soak.Minutes:0.0} minutes: `role_changes={soak.RoleChanges} false_failovers={soak.FalseFailovers}`; peer lines reporting Suspect or Dead: {soak.SuspectOrDead}; " +
                 $"stalls of the node itself that the detector discounted (log warnings): {soak.LocalStalls} (longest {soak.LongestStallMs} ms); HTTP probes {soak.Probes}, without an answer from a: {soak.ProbeFailures}. " +
-                (soak.WorstGapAtoBMs is { } ab ? $"Worst heartbeat gap on the link (a raw socket watching loopback): a → b {ab:0.0} ms, b → a {soak.WorstGapBtoAMs:0.0} ms.\n" : "Heartbeat gaps not measured (no raw socket).\n"))
+                (soak.WorstGapAtoBMs is { } ab ? $"Worst heartbeat gap on the link (a raw socket watching loopback, timed by the kernel's arrival stamps): a → b {ab:0.0} ms, b → a {soak.WorstGapBtoAMs:0.0} ms.\n" : "Heartbeat gaps not measured (no raw socket).\n"))
             .Append(soak.RoleLines.Count == 0 ? "" : "\nRole lines after the initial election:\n\n```\n" + string.Join('\n', soak.RoleLines) + "\n```\n")
             .ToString());
 

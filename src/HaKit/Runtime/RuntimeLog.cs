@@ -53,7 +53,7 @@ internal static partial class RuntimeLog
     [LoggerMessage(16, LogLevel.Warning, "this node was stalled for {Milliseconds:0} ms (GC, CPU starvation or a suspended VM); the stall is not counted against peers")]
     public static partial void LocalPause(ILogger logger, double milliseconds);
 
-    [LoggerMessage(1204, LogLevel.Warning, "this node's first tick came {Milliseconds:0} ms late (slow start-up probes, or the machine stalled while it started); peers not heard yet get their initial dead time from now")]
+    [LoggerMessage(1204, LogLevel.Information, "this node's first tick came {Milliseconds:0} ms late (slow start-up probes, or the machine stalled while it started); peers not heard yet get their initial dead time from now")]
     public static partial void FirstTickLate(ILogger logger, double milliseconds);
 
     [LoggerMessage(17, LogLevel.Information, "node {Peer} restarted (incarnation {Previous} -> {Incarnation})")]
