@@ -90,8 +90,17 @@ internal sealed class LoopWaker : IDisposable
         }
 
         var error = Marshal.GetLastPInvokeError();
-        return error is Etimedout or LinuxInterop.Eintr;
+        if (error is Etimedout or LinuxInterop.Eintr)
+        {
+            return true;
+        }
+
+        LastError = error;
+        return false;
     }
+
+    /// <summary>The <c>errno</c> of the last failed <see cref="Wait"/> (0: none failed).</summary>
+    public int LastError { get; private set; }
 
     /// <inheritdoc />
     public void Dispose()

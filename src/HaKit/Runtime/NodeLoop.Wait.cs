@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 
 namespace HaKit.Runtime;
 
@@ -114,7 +113,7 @@ internal sealed partial class NodeLoop
             {
                 // Not expected (the semaphore is valid until the thread ends): the monitor from now on, which every signal uses
                 // under the same lock.
-                RuntimeLog.LoopError(logger, new InvalidOperationException($"the loop's semaphore wait failed (errno {Marshal.GetLastPInvokeError()}); waiting on a monitor from now on"));
+                RuntimeLog.LoopError(logger, new InvalidOperationException($"the loop's semaphore wait failed (errno {waker.LastError}); waiting on a monitor from now on"));
                 _waker = null;
                 waker.Dispose();
             }
