@@ -191,7 +191,7 @@ public sealed class ClusterNode : IAsyncDisposable
         var witness = _witness;
         _admin.Open(incarnation);
         var router = new InboundRouter(codec, _metrics, witness?.WitnessName, witness is null ? null : witness.OnMessage, _admin.OnMessage);
-        _receiver = new NodeReceiver(router, _loop, _logger, _time) { PeerByAddress = NodeReceiver.PeerAddresses(_options), DeferWithin = _options.Timing.Interval };
+        _receiver = new NodeReceiver(router, _loop, _logger, _time) { PeerByAddress = NodeReceiver.PeerAddresses(_options), DeferWithin = _options.Timing.Interval, Steady = new SteadyHeartbeats() };
         await _links.StartAsync(_receiver, cancellationToken).ConfigureAwait(false);
 
         RuntimeLog.TimingBudget(_logger, _options.Preset.ToString(), _options.Timing.Interval.TotalMilliseconds, _options.Timing.DeadTime.TotalMilliseconds, Budget.ToString());

@@ -39,7 +39,7 @@ internal enum InboundDrop
     VoteRejected = 4,
 }
 
-/// <summary>The outcome of routing one packet (see <see cref="InboundRouter.Route"/>).</summary>
+/// <summary>The outcome of routing one packet (see <see cref="InboundRouter.Route(ReadOnlySpan{byte}, string)"/>).</summary>
 internal readonly struct InboundPacket
 {
     internal InboundPacket(InboundKind kind, InboundDrop drop, DropReason wireReason, string? sender, ulong incarnation, ulong sequence, HeartbeatMessage? heartbeat)
@@ -133,7 +133,14 @@ internal sealed class InboundRouter
     /// <param name="packet">The datagram (only read during the call).</param>
     /// <param name="link">The link it came on (for the metrics).</param>
     /// <returns>What it was; a heartbeat is for the caller to deliver to its core.</returns>
-    public InboundPacket Route(ReadOnlySpan<byte> packet, string link)
+    public InboundPacket Route(ReadOnlySpan<byte> packet, string link) => Route(packet, link, null);
+
+    /// <summary>Routes one received packet; a heartbeat that repeats its sender's previous one in all but its announcement number skips the parse (<paramref name="steady"/>).</summary>
+    /// <param name="packet">The datagram (only read during the call).</param>
+    /// <param name="link">The link it came on (for the metrics).</param>
+    /// <param name="steady">The node's record of each sender's last heartbeat, or <see langword="null"/> to parse every payload.</param>
+    /// <returns>What it was; a heartbeat is for the caller to deliver to its core.</returns>
+    internal InboundPacket Route(ReadOnlySpan<byte> packet, string link, SteadyHeartbeats? steady)
     {
         if (!_codec.TryOpen(packet, out var envelope, out var reason))
         {
@@ -141,14 +148,27 @@ internal sealed class InboundRouter
             return new InboundPacket(InboundKind.Dropped, InboundDrop.Wire, reason, null, 0, 0, null);
         }
 
+        // Authentic and fresh (MAC, replay window): the same bytes as the sender's last heartbeat but for its number parse to the same.
+        if (steady?.TryMatch(envelope.Sender, envelope.Incarnation, envelope.Payload) is { } repeat)
+        {
+            _metrics?.HeartbeatReceived(link);
+            return new InboundPacket(InboundKind.Heartbeat, InboundDrop.None, default, envelope.Sender, envelope.Incarnation, envelope.Sequence, repeat);
+        }
+
         // Taken, not shared, while in use: a vote handler may send, and an in-memory link delivers on the sender's thread.
         var message = t_message ?? new ClusterMessage();
         t_message = null;
         try
         {
-            return PayloadCodec.TryRead(envelope.Payload, message)
+            var routed = PayloadCodec.TryRead(envelope.Payload, message)
                 ? Dispatch(envelope.Sender, envelope.Incarnation, envelope.Sequence, message, link)
                 : Malformed(InboundDrop.MalformedPayload, envelope.Sender, envelope.Incarnation, envelope.Sequence);
+            if (steady is not null && routed.Heartbeat is { } heartbeat)
+            {
+                steady.Remember(envelope.Sender, envelope.Incarnation, envelope.Payload, heartbeat);
+            }
+
+            return routed;
         }
         finally
         {
@@ -159,14 +179,14 @@ internal sealed class InboundRouter
     /// <summary>
     /// Routes one message that arrives already decoded, with its envelope's fields, from a sender whose codec stamped it in the
     /// same process (the simulator's typed delivery): the envelope checks that do not depend on the bytes (from self, unknown sender,
-    /// replay: <see cref="EnvelopeCodec.TryAcceptVouched"/>), then what <see cref="Route"/> does after decoding the payload.
+    /// replay: <see cref="EnvelopeCodec.TryAcceptVouched"/>), then what <see cref="Route(ReadOnlySpan{byte}, string)"/> does after decoding the payload.
     /// </summary>
     /// <param name="sender">The sender's name.</param>
     /// <param name="incarnation">The sender's incarnation.</param>
     /// <param name="sequence">The envelope's sequence number.</param>
     /// <param name="message">The decoded payload (only read).</param>
     /// <param name="link">The link it came on (for the metrics).</param>
-    /// <returns>What it was, as <see cref="Route"/> returns it.</returns>
+    /// <returns>What it was, as <see cref="Route(ReadOnlySpan{byte}, string)"/> returns it.</returns>
     internal InboundPacket RouteDecoded(string sender, ulong incarnation, ulong sequence, ClusterMessage message, string link)
     {
         if (!_codec.TryAcceptVouched(sender, incarnation, sequence, out var knownSender, out var reason))

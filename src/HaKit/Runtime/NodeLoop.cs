@@ -17,16 +17,18 @@ namespace HaKit.Runtime;
 /// interval, as before.
 /// <para>
 /// With the system clock (<see cref="TimeProvider.System"/>) the loop thread waits for the deadline itself: a timed wait on its own
-/// queue (<see cref="Monitor.Wait(object, int)"/>, which counts on the same monotonic clock as <see cref="TimeProvider.GetTimestamp"/>
-/// and never returns early by it), so a tick wakes exactly one thread. A due tick runs after the inputs queued before it was due
+/// queue (on Linux a semaphore with an absolute deadline, <see cref="LoopWaker"/>; elsewhere <see cref="Monitor.Wait(object, int)"/>;
+/// both count on the same monotonic clock as <see cref="TimeProvider.GetTimestamp"/> and never return early by it), so a tick wakes
+/// exactly one thread. A due tick runs after the inputs queued before it was due
 /// and before any queued later, as a timer's queued tick did. With any other time provider (virtual time: tests, the simulator) the loop sets one
 /// <see cref="TimeProvider"/> timer for the deadline instead, which queues the tick.
 /// </para>
 /// </remarks>
-internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
+internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
 {
     private readonly Queue<Action> _inbox = new();
-    private readonly object _inboxGate = new(); // Monitor.Wait/Pulse: the loop thread sleeps on it while the queue is empty
+    private readonly object _inboxGate = new(); // guards the queue; the loop thread sleeps on _waker, or on this (Monitor.Wait/Pulse) without one
+    private LoopWaker? _waker; // Linux: the loop thread's semaphore (under _inboxGate; from Run until the thread ends)
     private bool _inboxCompleted;
     private readonly List<Task> _inFlight = [];
     private readonly List<Task> _releases = [];
@@ -126,11 +128,28 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _loop = done.Task;
+        lock (_inboxGate)
+        {
+            _waker = LoopWaker.TryCreate();
+        }
+
         var thread = new Thread(() =>
         {
             try
             {
-                RunLoop(executor, cancellationToken);
+                try
+                {
+                    RunLoop(executor, cancellationToken);
+                }
+                finally
+                {
+                    lock (_inboxGate)
+                    {
+                        _waker?.Dispose(); // nothing signals it any more: signals come under this lock, and only while the thread waits
+                        _waker = null;
+                    }
+                }
+
                 done.SetResult();
             }
             catch (Exception ex)
@@ -164,7 +183,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
             {
                 _wakeFor = TimeSpan.Zero;
                 _ticking = true;
-                Monitor.Pulse(_inboxGate);
+                SignalIfWaiting();
             }
 
             return;
@@ -192,7 +211,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
                 // Only the loop thread waits. It may sleep with deferred work queued (PostDeferred), so "the queue was empty" is
                 // not the test: whether it sleeps is.
                 _waiting = false;
-                Monitor.Pulse(_inboxGate);
+                Signal();
             }
         }
 
@@ -283,7 +302,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
         lock (_inboxGate)
         {
             _inboxCompleted = true;
-            Monitor.Pulse(_inboxGate);
+            SignalIfWaiting();
         }
 
         if (_loop is not null)
@@ -302,7 +321,7 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
                 if (at < _extraWake)
                 {
                     _extraWake = at;
-                    Monitor.Pulse(_inboxGate); // the loop thread waits for an earlier time now
+                    SignalIfWaiting(); // the loop thread waits for an earlier time now
                 }
             }
 
@@ -333,79 +352,6 @@ internal sealed class NodeLoop(TimeProvider time, ILogger logger) : ICommandLoop
             }))
         {
             Volatile.Write(ref _tickQueued, 0);
-        }
-    }
-
-    /// <summary>
-    /// The next work item, waiting while there is none; <see langword="null"/> once stopped and drained. Waiting for the deadline
-    /// itself (the system clock), it returns the tick once the deadline (or a <see cref="WakeAt"/>) is due, before queued inputs.
-    /// </summary>
-    private Action? Take()
-    {
-        lock (_inboxGate)
-        {
-            while (true)
-            {
-                if (_waitsItself && _ticking && !_inboxCompleted)
-                {
-                    var due = _wakeFor < _extraWake ? _wakeFor : _extraWake;
-                    if (due != TimeSpan.MaxValue)
-                    {
-                        var remaining = due - Now;
-                        if (remaining > TimeSpan.Zero)
-                        {
-                            _dueBarrier = -1; // not due (any more: a step moved the deadline)
-                        }
-                        else if (_inbox.Count > 0 && _dueBarrier < 0)
-                        {
-                            // Inputs queued before the deadline came run first, as with a timer that queues the tick behind them.
-                            _dueBarrier = _inbox.Count;
-                        }
-
-                        if (remaining <= TimeSpan.Zero && _dueBarrier > 0 && _inbox.Count > 0)
-                        {
-                            _dueBarrier--;
-                            return _inbox.Dequeue();
-                        }
-
-                        if (remaining <= TimeSpan.Zero)
-                        {
-                            _dueBarrier = -1;
-                            if (_extraWake <= due)
-                            {
-                                _extraWake = TimeSpan.MaxValue;
-                            }
-
-                            _wakeFor = TimeSpan.MaxValue; // the step's end sets it again
-                            return _tick ??= TickNow;
-                        }
-
-                        if (_inbox.Count == 0)
-                        {
-                            // Whole milliseconds, rounded up: the wait counts on the monotonic clock and never ends before the deadline.
-                            // Deferred inputs queued during the wait wait with it (they run first when it is due).
-                            _waiting = true;
-                            _ = Monitor.Wait(_inboxGate, (int)Math.Min(Math.Ceiling(remaining.TotalMilliseconds), int.MaxValue - 1));
-                            _waiting = false;
-                            continue;
-                        }
-                    }
-                }
-
-                if (_inbox.Count > 0)
-                {
-                    return _inbox.Dequeue();
-                }
-
-                if (_inboxCompleted)
-                {
-                    return null;
-                }
-
-                _waiting = true;
-                Monitor.Wait(_inboxGate);
-                _waiting = false;
-            }
         }
     }
 

@@ -127,6 +127,12 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
         return true;
     }
 
+    /// <summary>
+    /// Each sender's last heartbeat, so that one repeating it in all but its announcement number skips the parse (see
+    /// <see cref="SteadyHeartbeats"/>); <see langword="null"/>: every payload is parsed.
+    /// </summary>
+    internal SteadyHeartbeats? Steady { get; init; }
+
     /// <summary>Heartbeats posted to the loop and not yet taken in.</summary>
     internal int PendingHeartbeats => Volatile.Read(ref _pending);
 
@@ -134,7 +140,7 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
     public void OnPacketReceived(IHeartbeatTransport link, ReadOnlySpan<byte> packet)
     {
         var linkName = link.LinkName;
-        var routed = router.Route(packet, linkName);
+        var routed = router.Route(packet, linkName, Steady);
         if (routed.Heartbeat is { } heartbeat)
         {
             if (Interlocked.Increment(ref _pending) > MaxPendingHeartbeats)

@@ -275,6 +275,32 @@ public class NextDeadlineTests
     }
 
     [Test]
+    public async Task On_Linux_the_loop_sleeps_on_its_semaphore_an_input_wakes_it_and_the_semaphore_is_freed_when_it_ends()
+    {
+        var loop = new NodeLoop(TimeProvider.System, NullLogger.Instance);
+        loop.StartClock();
+        loop.Open(NewCore());
+        using var cancel = new CancellationTokenSource();
+        loop.Run(new Recorder(loop), cancel.Token);
+        try
+        {
+            Assert.That(loop.SleepsOnWaker, Is.EqualTo(OperatingSystem.IsLinux()), "Linux: the semaphore (LoopWaker); elsewhere the monitor");
+            await Task.Delay(20); // no ticks started: the loop sleeps without a deadline, and a post must wake it
+            var ran = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            Assert.That(loop.Post(ran.SetResult), Is.True);
+            await ran.Task.WaitAsync(Wait);
+        }
+        finally
+        {
+            await cancel.CancelAsync();
+            await loop.StopAsync().WaitAsync(Wait);
+        }
+
+        Assert.That(loop.SleepsOnWaker, Is.False, "freed when the loop thread ended");
+        Assert.That(loop.Post(() => { }), Is.False, "stopped");
+    }
+
+    [Test]
     public async Task A_deferred_input_waits_for_the_planned_wake_up_and_runs_before_its_tick_and_an_input_posted_after_it_wakes_the_loop_at_once()
     {
         // A 2 s interval: the loop sleeps about 2 s between heartbeats, so "at once" and "at the planned wake-up" are far apart.
