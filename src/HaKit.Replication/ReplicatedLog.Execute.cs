@@ -143,7 +143,11 @@ public sealed partial class ReplicatedLog
                     break;
                 case PersistMarkCommand mark:
                     OutdatedFile.Write(_options.Directory, mark.Name, mark.Position);
-                    ReplicationLog.Mark(_logger, _options.Group, mark.Name, mark.Position == LogPosition.Zero ? "cleared" : "set", mark.Position);
+                    if (mark.Name is not OutdatedFile.AwaitingSnapshot and not OutdatedFile.CatchUp)
+                    {
+                        ReplicationLog.Mark(_logger, _options.Group, mark.Name, mark.Position == LogPosition.Zero ? "cleared" : "set", mark.Position);
+                    }
+
                     RaiseStatus();
                     break;
             }

@@ -16,6 +16,14 @@ internal static class OutdatedFile
     /// <summary>This node's own mark (it was told it is outdated).</summary>
     public const string Outdated = "outdated";
 
+    /// <summary>A standby that waits for the owner's snapshot (its state holds entries a divergence cut): the owner's epoch and
+    /// the log's base then, in the same format; a restarted node still waits, and refuses promotion, until one is installed.</summary>
+    public const string AwaitingSnapshot = "awaiting-snapshot";
+
+    /// <summary>A standby that installed an owner's snapshot older than the history it held matched: the owner's epoch and the
+    /// index it must hold again before it may own the group.</summary>
+    public const string CatchUp = "catch-up";
+
     /// <summary>A standby's known lag: the owner's epoch and acknowledged index it last heard (same format, not a mark).</summary>
     public const string KnownLag = "known-lag";
 
