@@ -99,6 +99,30 @@ public sealed class SnapshotDivergenceTests
     }
 
     [Test]
+    public void An_owner_whose_history_ends_below_the_compacted_entries_gets_them_reported_instead_of_a_probe_loop()
+    {
+        // a compacted up to 10; the owner of epoch 2 lost 9..10 and has written nothing since: its log ends at 8. a used to answer
+        // each of its probes "continue after 10", and the owner probed again at once, for ever.
+        var a = new CoreNode("a", ReplicationMode.Async, 1, [], default, snapshot: new LogPosition(1, 10), logBase: new LogPosition(1, 10));
+        var b = Owner(2, Entries(1, 1, 8), seenEpoch: 1);
+        Run(b, a, rounds: 20);
+
+        var report = a.Diverged.First();
+        Assert.That(report.Entries, Is.Empty);
+        Assert.That(report.UnavailableThrough, Is.EqualTo(new LogPosition(1, 10)));
+        Assert.That(a.Installed.Select(i => i.Position), Is.EqualTo(new[] { new LogPosition(1, 8) }), "the owner's snapshot replaces the state");
+        Assert.That(b.Sent.OfType<AppendMessage>().Count(), Is.LessThan(10), "no probe loop");
+        Assert.That(a.Marks[OutdatedFile.CatchUp], Is.EqualTo(new LogPosition(2, 10)), "a held the history to 10: not promoted before it has the owner's there");
+
+        b.Append("f9");
+        b.Append("f10");
+        Run(b, a, rounds: 20);
+        Assert.That(a.Core.Last, Is.EqualTo(new LogPosition(2, 10)));
+        Assert.That(a.Marks[OutdatedFile.CatchUp], Is.EqualTo(LogPosition.Zero));
+        Assert.That(a.Core.PromotionRefusal(), Is.Null);
+    }
+
+    [Test]
     public void Own_entries_of_a_shared_epoch_compacted_into_the_snapshot_are_reported_from_their_first_index()
     {
         // a owned epoch 2 from index 5 and compacted its own 6..8 into its snapshot; b owned epoch 2 too and writes there.

@@ -27,6 +27,15 @@ internal sealed partial class ReplicationCore
             // Entries at or below the base are in this node's snapshot; check the one at the base if the batch reaches it.
             if (last < _log.Base.Index)
             {
+                if (append.Batch.Count == 0)
+                {
+                    // An empty append names the owner's last entry: its history ends below this node's base, so entries this node
+                    // compacted into its snapshot are not in it (the owner lost them). Asking it to continue after the base would
+                    // loop until the owner wrote past it; they are reported by range and the owner's snapshot replaces the state.
+                    NeedSnapshot(0);
+                    return;
+                }
+
                 // Everything up to the base is in this node's snapshot: continue after it.
                 Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Base.Index));
                 return;
