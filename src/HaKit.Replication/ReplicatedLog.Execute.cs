@@ -135,8 +135,7 @@ public sealed partial class ReplicatedLog
                     _segments.Compact(compact.UpToIndex);
                     break;
                 case PersistKnownLagCommand knownLag:
-                    OutdatedFile.Write(_options.Directory, OutdatedFile.KnownLag, knownLag.OwnerAcknowledged);
-                    OutdatedFile.Write(_options.Directory, OutdatedFile.KnownLagBytes, knownLag.LagBytes > 0 ? new LogPosition(0, knownLag.LagBytes) : LogPosition.Zero);
+                    KnownLagFile.Write(_options.Directory, knownLag.OwnerAcknowledged, knownLag.LagBytes);
                     break;
                 case PublishMarkCommand publish:
                     WantMark(publish.Position);

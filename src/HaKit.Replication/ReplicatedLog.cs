@@ -140,7 +140,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
         core.RestoreAwaitingSnapshot(awaiting);
         core.RestoreCatchUp(OutdatedFile.Read(options.Directory, OutdatedFile.CatchUp));
-        core.RestoreKnownOwnerAcknowledged(OutdatedFile.Read(options.Directory, OutdatedFile.KnownLag), OutdatedFile.Read(options.Directory, OutdatedFile.KnownLagBytes).Index);
+        var (knownAcknowledged, knownLagBytes) = KnownLagFile.Read(options.Directory);
+        core.RestoreKnownOwnerAcknowledged(knownAcknowledged, knownLagBytes);
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
         if (segments.TornTail is { } torn)
         {

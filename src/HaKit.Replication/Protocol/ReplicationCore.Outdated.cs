@@ -91,7 +91,7 @@ internal sealed partial class ReplicationCore
     /// <summary>Standby: restores the owner's acknowledged position last heard before a restart (file <c>known-lag</c>), so that
     /// <see cref="MaxLagOnFailover"/> still applies after the standby restarted without hearing the owner again.</summary>
     /// <param name="ownerAcknowledged">The owner's acknowledged position last heard.</param>
-    /// <param name="lagBytes">The byte lag last heard (file <c>known-lag-bytes</c>; 0: none).</param>
+    /// <param name="lagBytes">The byte lag last heard (in the file <c>known-lag</c> too; 0: none).</param>
     public void RestoreKnownOwnerAcknowledged(LogPosition ownerAcknowledged, long lagBytes = 0)
     {
         KnownOwnerAcknowledged = ownerAcknowledged.Index;
@@ -300,6 +300,7 @@ internal sealed partial class ReplicationCore
         }
 
         KnownOwnerAcknowledged = 0;
+        _knownLagBytes = 0; // else the byte lag heard as a standby stayed on disk and a later restart as standby restored it
         PersistKnownLagIfChanged();
         Degraded = false;
         _waitSince = null;

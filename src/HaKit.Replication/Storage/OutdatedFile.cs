@@ -24,10 +24,12 @@ internal static class OutdatedFile
     /// index it must hold again before it may own the group.</summary>
     public const string CatchUp = "catch-up";
 
-    /// <summary>A standby's known lag: the owner's epoch and acknowledged index it last heard (same format, not a mark).</summary>
+    /// <summary>A standby's known lag: the owner's epoch and acknowledged index it last heard (not a mark; since the byte lag,
+    /// one file with both values: <see cref="KnownLagFile"/>; earlier releases wrote this format here and the bytes apart).</summary>
     public const string KnownLag = "known-lag";
 
-    /// <summary>A standby's known lag in bytes: (0, bytes) in the same format, not a mark.</summary>
+    /// <summary>A standby's known lag in bytes as earlier releases wrote it, (0, bytes) in the same format: read, then deleted, by
+    /// <see cref="KnownLagFile"/>.</summary>
     public const string KnownLagBytes = "known-lag-bytes";
 
     /// <summary>Reads the mark (<see cref="LogPosition.Zero"/> if there is no file).</summary>
