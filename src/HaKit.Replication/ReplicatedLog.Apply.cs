@@ -48,7 +48,13 @@ public sealed partial class ReplicatedLog
     private void ReportDiverged(DivergedEntries diverged)
     {
         _metrics.Diverged(diverged.Entries.Count);
-        if (diverged.Entries.Count == 0)
+        if (diverged.UnavailableThrough is { } through)
+        {
+            // Never silent: logged whether or not a callback is set, and the callback still gets the range.
+            ReplicationLog.DivergedUnavailable(_logger, _options.Group, diverged.OwnerEpoch,
+                diverged.UnavailableFrom?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown (at most " + through.Index.ToString(System.Globalization.CultureInfo.InvariantCulture) + ")", through, diverged.Kind);
+        }
+        else if (diverged.Entries.Count == 0)
         {
             return;
         }
@@ -65,7 +71,7 @@ public sealed partial class ReplicatedLog
                 ReplicationLog.DivergenceCallbackFailed(_logger, ex, _options.Group);
             }
         }
-        else
+        else if (diverged.Entries.Count > 0)
         {
             ReplicationLog.DivergedWithoutCallback(_logger, _options.Group, diverged.Entries.Count, diverged.Entries[0].Position,
                 diverged.Entries[^1].Position, diverged.Kind, diverged.OwnerEpoch);

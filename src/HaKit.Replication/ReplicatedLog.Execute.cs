@@ -135,15 +135,18 @@ public sealed partial class ReplicatedLog
                     _segments.Compact(compact.UpToIndex);
                     break;
                 case PersistKnownLagCommand knownLag:
-                    OutdatedFile.Write(_options.Directory, OutdatedFile.KnownLag, knownLag.OwnerAcknowledged);
-                    OutdatedFile.Write(_options.Directory, OutdatedFile.KnownLagBytes, knownLag.LagBytes > 0 ? new LogPosition(0, knownLag.LagBytes) : LogPosition.Zero);
+                    KnownLagFile.Write(_options.Directory, knownLag.OwnerAcknowledged, knownLag.LagBytes);
                     break;
                 case PublishMarkCommand publish:
                     WantMark(publish.Position);
                     break;
                 case PersistMarkCommand mark:
                     OutdatedFile.Write(_options.Directory, mark.Name, mark.Position);
-                    ReplicationLog.Mark(_logger, _options.Group, mark.Name, mark.Position == LogPosition.Zero ? "cleared" : "set", mark.Position);
+                    if (mark.Name is not OutdatedFile.AwaitingSnapshot and not OutdatedFile.CatchUp)
+                    {
+                        ReplicationLog.Mark(_logger, _options.Group, mark.Name, mark.Position == LogPosition.Zero ? "cleared" : "set", mark.Position);
+                    }
+
                     RaiseStatus();
                     break;
             }

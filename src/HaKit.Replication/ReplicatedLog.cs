@@ -122,9 +122,13 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         var snapshot = snapshots.Latest();
         await RestoreAsync(stateMachine, snapshot, cancellationToken).ConfigureAwait(false);
         var entries = new List<LogEntry>();
-        var segments = SegmentLog.Open(options.Directory, options.SegmentBytes, snapshot.Position, entries, options.PreallocateSegments);
+        // The log from its compaction point on, not from the snapshot's position: entries between the two are in the snapshot,
+        // but a later history may still cut them (a deposed owner's tail, a split brain), and the divergence callback must get them.
+        var awaiting = OutdatedFile.Read(options.Directory, OutdatedFile.AwaitingSnapshot);
+        var segments = SegmentLog.Open(options.Directory, options.SegmentBytes, snapshot.Position, entries, options.PreallocateSegments, fromCompactionPoint: true,
+            keepShortLog: awaiting != LogPosition.Zero);
         var core = new ReplicationCore(options.Mode, snapshot.Position, entries, EpochFile.Read(options.Directory), options.MaxBatchBytes, options.MaxInFlightBytes,
-            OwnedEpochFile.Read(options.Directory), snapshot.Bytes)
+            OwnedEpochFile.Read(options.Directory), snapshot.Bytes, segments.Base)
         {
             SnapshotChunkBytes = options.SnapshotChunkBytes,
             DegradeAfter = options.DegradeAfter,
@@ -134,7 +138,10 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
             ArbiterMarks = options.ArbiterMarks is not null,
         };
         core.RestoreMarks(OutdatedFile.Read(options.Directory, OutdatedFile.PeerOutdated), OutdatedFile.Read(options.Directory, OutdatedFile.Outdated));
-        core.RestoreKnownOwnerAcknowledged(OutdatedFile.Read(options.Directory, OutdatedFile.KnownLag), OutdatedFile.Read(options.Directory, OutdatedFile.KnownLagBytes).Index);
+        core.RestoreAwaitingSnapshot(awaiting);
+        core.RestoreCatchUp(OutdatedFile.Read(options.Directory, OutdatedFile.CatchUp));
+        var (knownAcknowledged, knownLagBytes) = KnownLagFile.Read(options.Directory);
+        core.RestoreKnownOwnerAcknowledged(knownAcknowledged, knownLagBytes);
         var log = new ReplicatedLog(options, stateMachine, (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ReplicatedLog>(), segments, snapshots, core, meterFactory);
         if (segments.TornTail is { } torn)
         {

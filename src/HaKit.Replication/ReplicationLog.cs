@@ -12,6 +12,10 @@ internal static partial class ReplicationLog
     [LoggerMessage(EventId = 7002, Level = LogLevel.Warning, Message = "Group {Group}: {Count} entries cut from the log ({Kind}, owner epoch {OwnerEpoch}) and handed to the divergence callback")]
     public static partial void Diverged(ILogger logger, string group, int count, DivergenceKind kind, long ownerEpoch);
 
+    [LoggerMessage(EventId = 7019, Level = LogLevel.Error,
+        Message = "Group {Group}: the owner's history (epoch {OwnerEpoch}) replaces entries this node had already compacted into its own snapshot, from index {From} to {Through} ({Kind}): they are in its applied state but no longer on its disk, so the divergence callback gets their range, not their data; the node takes the owner's snapshot and refuses to own the group until it holds the owner's history there")]
+    public static partial void DivergedUnavailable(ILogger logger, string group, long ownerEpoch, string from, LogPosition through, DivergenceKind kind);
+
     [LoggerMessage(EventId = 7003, Level = LogLevel.Error, Message = "Group {Group}: the divergence callback threw")]
     public static partial void DivergenceCallbackFailed(ILogger logger, Exception exception, string group);
 

@@ -243,6 +243,14 @@ internal sealed class ReplicationWorld
 
     public void Diverged(SimulatedNode n, DivergedEntries diverged)
     {
+        if (diverged.UnavailableThrough is { } through)
+        {
+            // Entries compacted into the node's snapshot: the callback got their range (from an unknown index: everything up to
+            // the last one), not their data; an entry applied in that range was handed over as far as the host can know.
+            StateMachineEvents[n.Index].Add(new StateMachineEvent(StateMachineEventKind.DivergedUnavailable,
+                new LogEntry(new LogPosition(diverged.UnavailableFrom ?? 1, through.Index), default)));
+        }
+
         foreach (var entry in diverged.Entries)
         {
             StateMachineEvents[n.Index].Add(new StateMachineEvent(StateMachineEventKind.Diverged, entry));
@@ -270,7 +278,7 @@ internal sealed class ReplicationWorld
         for (var i = AcknowledgedEntries.Count - 1; i >= 0; i--)
         {
             var acked = AcknowledgedEntries[i];
-            if (acked.Alone && acked.Node == peer && acked.Position.Epoch == mark.Epoch && !Holds(core, acked.Position))
+            if (acked.Alone && acked.Node == peer && acked.Position.Epoch == mark.Epoch && !Holds(_disks[n.Index], core, acked.Position))
             {
                 return (mark, acked.Position);
             }
@@ -279,8 +287,18 @@ internal sealed class ReplicationWorld
         return null;
     }
 
-    private static bool Holds(ReplicationCore core, LogPosition position) =>
-        position.Index > core.Log.Base.Index && position.Index <= core.Log.Last.Index && core.Log.Get(position.Index).Position == position;
+    /// <summary>Whether the node holds the entry at <paramref name="position"/>: in its log, or at or below the log's base in its
+    /// snapshot (compacted into it, or installed from the owner).</summary>
+    private static bool Holds(SimulatedReplicaDisk disk, ReplicationCore core, LogPosition position)
+    {
+        if (position.Index > core.Log.Base.Index)
+        {
+            return position.Index <= core.Log.Last.Index && core.Log.Get(position.Index).Position == position;
+        }
+
+        return disk.Snapshot is { } s && position.Index <= s.Position.Index
+            && SimulatedReplicaDisk.DecodeSnapshot(s.File, s.Position) is { } state && state[(int)position.Index - 1].Position == position;
+    }
 
     public void Promoted(SimulatedNode n, long epoch, (LogPosition Mark, LogPosition Missing)? outdatedByPeer)
     {
@@ -302,10 +320,12 @@ internal enum StateMachineEventKind : byte
     Applied,
     Diverged,
     Recovered,
+    DivergedUnavailable,
 }
 
 /// <summary>What a node's state machine saw (<see cref="StateMachineEventKind.Recovered"/>: a new process recovered its log up to
-/// the entry's index; what a crash took from the disk, and so from memory, is forgotten).</summary>
+/// the entry's index; what a crash took from the disk, and so from memory, is forgotten; <see cref="StateMachineEventKind.DivergedUnavailable"/>:
+/// the divergence callback was told that the entries from the entry's epoch field (an index) to its index were compacted away).</summary>
 internal readonly record struct StateMachineEvent(StateMachineEventKind Kind, LogEntry Entry);
 
 /// <summary>The replication resource of a simulated node (<see cref="ReplicationResource"/>'s behaviour).</summary>

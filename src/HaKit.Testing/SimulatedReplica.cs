@@ -48,19 +48,22 @@ internal sealed partial class SimulatedReplica
         var snapshot = disk.Snapshot;
         if (snapshot is { } s)
         {
-            // ReplicatedLog.OpenAsync: the state machine restored from the newest snapshot, the log after it.
+            // ReplicatedLog.OpenAsync: the state machine restored from the newest snapshot, the log from its compaction point on
+            // (the entries up to the snapshot are in it, but a later history may still cut them: the callback must see them).
             _state = SimulatedReplicaDisk.DecodeSnapshot(s.File, s.Position)
                 ?? throw new InvalidOperationException($"node {node.Name}: the simulated snapshot at {s.Position} does not check out");
             _smApplied = s.Position.Index;
-            entries.RemoveAll(e => e.Index <= s.Position.Index);
-            if (disk.LastIndex < s.Position.Index)
+            if (disk.LastIndex < s.Position.Index && disk.AwaitingSnapshot == LogPosition.Zero)
             {
-                // SegmentLog.Open: the snapshot is ahead of every record (its log was cut below it): start afresh after it.
+                // SegmentLog.Open: the snapshot is ahead of every record (its log was cut below it): start afresh after it. Kept
+                // while the node waits for the owner's snapshot (keepShortLog): what that snapshot replaces goes to the callback.
+                entries.Clear();
                 disk.Reset(s.Position);
             }
         }
 
-        Core = new ReplicationCore(options.Mode, snapshot?.Position ?? LogPosition.Zero, entries, disk.SeenEpoch, 1 << 20, 8L << 20, disk.Owned, snapshot?.File.Length ?? 0)
+        Core = new ReplicationCore(options.Mode, snapshot?.Position ?? LogPosition.Zero, entries, disk.SeenEpoch, 1 << 20, 8L << 20, disk.Owned, snapshot?.File.Length ?? 0,
+            logBase: disk.Base)
         {
             SnapshotChunkBytes = options.SnapshotChunkBytes,
             DegradeAfter = options.DegradeAfter,
@@ -68,6 +71,8 @@ internal sealed partial class SimulatedReplica
             ArbiterMarks = world.ArbiterMarks,
         };
         Core.RestoreMarks(disk.PeerOutdated, disk.Outdated);
+        Core.RestoreAwaitingSnapshot(disk.AwaitingSnapshot);
+        Core.RestoreCatchUp(disk.CatchUp);
         Execute();
     }
 
@@ -374,7 +379,8 @@ internal sealed partial class SimulatedReplica
                         _world.Diverged(_node, diverged.Diverged);
                     }
 
-                    _sim.Record(_node.Name, "repl", $"divergence callback: {diverged.Diverged.Entries.Count} entries ({diverged.Diverged.Kind}, owner epoch {diverged.Diverged.OwnerEpoch})");
+                    _sim.Record(_node.Name, "repl", $"divergence callback: {diverged.Diverged.Entries.Count} entries ({diverged.Diverged.Kind}, owner epoch {diverged.Diverged.OwnerEpoch})"
+                        + (diverged.Diverged.UnavailableThrough is { } through ? $", and entries compacted into its snapshot from index {diverged.Diverged.UnavailableFrom?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} through {through}: not available" : ""));
                     break;
                 case RestoreLocalSnapshotCommand restore:
                     // The state machine restored from the newest snapshot (none: the empty state), then the log re-applied.
@@ -395,6 +401,14 @@ internal sealed partial class SimulatedReplica
                     if (mark.Name == HaKit.Replication.Storage.OutdatedFile.PeerOutdated)
                     {
                         _disk.PeerOutdated = mark.Position;
+                    }
+                    else if (mark.Name == HaKit.Replication.Storage.OutdatedFile.AwaitingSnapshot)
+                    {
+                        _disk.AwaitingSnapshot = mark.Position;
+                    }
+                    else if (mark.Name == HaKit.Replication.Storage.OutdatedFile.CatchUp)
+                    {
+                        _disk.CatchUp = mark.Position;
                     }
                     else
                     {

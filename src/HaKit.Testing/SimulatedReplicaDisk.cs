@@ -165,6 +165,12 @@ internal sealed class SimulatedReplicaDisk
     /// <summary>Standby side: the position this node must hold before it may own the group (file <c>outdated</c>).</summary>
     public LogPosition Outdated { get; set; }
 
+    /// <summary>Standby side: it waits for the owner's snapshot (file <c>awaiting-snapshot</c>; Zero: it does not).</summary>
+    public LogPosition AwaitingSnapshot { get; set; }
+
+    /// <summary>Standby side: the index it must hold again after installing an older snapshot (file <c>catch-up</c>; Zero: none).</summary>
+    public LogPosition CatchUp { get; set; }
+
     /// <summary>Appends the records of <paramref name="entries"/> (not yet synced).</summary>
     public void Append(ReadOnlySpan<LogEntry> entries)
     {

@@ -21,6 +21,18 @@ internal sealed class CoreNode
         Drain();
     }
 
+    /// <summary>A node restarted over a snapshot at <paramref name="snapshot"/> and its log from <paramref name="logBase"/> on (the
+    /// compaction point; <paramref name="entries"/> follow it), waiting for the owner's snapshot if <paramref name="awaiting"/> is set.</summary>
+    public CoreNode(string name, ReplicationMode mode, long seenEpoch, IEnumerable<LogEntry> entries, OwnedEpochs owned, LogPosition snapshot, LogPosition logBase,
+        LogPosition awaiting = default)
+    {
+        Name = name;
+        Core = new ReplicationCore(mode, snapshot, entries, seenEpoch, 1 << 16, 1 << 20, owned, logBase: logBase);
+        Core.RestoreAwaitingSnapshot(awaiting);
+        Written = Core.Durable;
+        Drain();
+    }
+
     public string Name { get; }
 
     public ReplicationCore Core { get; }
@@ -174,7 +186,7 @@ internal sealed class CoreNode
                     Diverged.Add(diverged.Diverged);
                     break;
                 case ApplyCommand apply:
-                    var from = AppliedEntries.Count == 0 ? Core.Log.Base.Index + 1 : AppliedEntries[^1].Index + 1;
+                    var from = AppliedEntries.Count == 0 ? Math.Max(Core.Log.Base.Index, Core.Snapshot.Index) + 1 : AppliedEntries[^1].Index + 1;
                     for (var i = Math.Max(from, Core.Log.Base.Index + 1); i <= apply.UpToIndex; i++)
                     {
                         AppliedEntries.Add(Core.Log.Get(i));

@@ -190,6 +190,53 @@ public sealed class ReplicatedLogTests
     }
 
     [Test]
+    public async Task A_deposed_owners_tail_in_its_own_snapshot_still_reaches_the_divergence_callback_after_a_restart()
+    {
+        // docs/replication.md, "Divergence below a node's own snapshot" (simulator seed 8), over the real files: a writes alone
+        // (Async), snapshots past what its peer holds (its log is compacted only to that) and restarts. The reopened log holds
+        // those entries from the compaction point on, so following b's newer history cuts them and hands them over.
+        var a = await OpenAsync("a", ReplicationMode.Async);
+        var b = await OpenAsync("b", ReplicationMode.Async);
+        var link = new MemoryLink(a.Log, b.Log);
+        link.Connect();
+        await a.Log.BecomeOwnerAsync(1, Bound);
+        await a.PutAsync("shared", V("1"), Bound);
+        await Wait.UntilAsync(() => a.Log.Status.PeerDurable == 1, "replication of the first write");
+        link.Disconnect();
+        for (var i = 0; i < 3; i++)
+        {
+            await a.PutAsync($"lost{i}", V("only-on-a"), Bound);
+        }
+
+        await a.Log.TakeSnapshotAsync(Bound);
+        Assert.That(a.Log.Status.Snapshot, Is.EqualTo(new LogPosition(1, 4)), "the snapshot holds the unreplicated tail");
+        await CloseAsync(a);
+
+        var cut = new List<DivergedEntries>();
+        var a2 = await OpenAsync("a", ReplicationMode.Async, d => { lock (cut) { cut.Add(d); } });
+        Assert.That(Get(a2, "lost2"), Is.EqualTo("only-on-a"), "restored from its snapshot");
+        await b.Log.BecomeOwnerAsync(2, Bound);
+        await b.PutAsync("new", V("on-b"), Bound);
+        new MemoryLink(b.Log, a2.Log).Connect();
+
+        await Wait.UntilAsync(() => Get(a2, "new") == "on-b", "the restarted old owner to install b's history");
+        DivergedEntries[] seen;
+        lock (cut)
+        {
+            seen = [.. cut];
+        }
+
+        var conflict = seen.Single(d => d.Kind == DivergenceKind.Conflict);
+        Assert.That(conflict.Entries.Select(e => e.Position), Is.EqualTo(new[] { new LogPosition(1, 2), new LogPosition(1, 3), new LogPosition(1, 4) }),
+            "the entries in a's own snapshot that b's history does not hold, with their data");
+        Assert.That(conflict.UnavailableThrough, Is.Null);
+        Assert.That(Get(a2, "lost0"), Is.Null, "a's state is the owner's now");
+        Assert.That(Get(a2, "shared"), Is.EqualTo("1"));
+        Assert.That(a2.Log.Status.Role, Is.EqualTo(ReplicaRole.Standby));
+        Assert.That(File.Exists(Path.Combine(_root, "a", "awaiting-snapshot")), Is.False, "the wait for b's snapshot ended with its install");
+    }
+
+    [Test]
     public async Task A_restarted_node_still_knows_its_own_entries_of_an_epoch_that_a_second_owner_took()
     {
         // a owns epoch 3 and writes alone (Async), then restarts; b, which never heard of epoch 3, is also made owner of epoch 3

@@ -255,6 +255,73 @@ public sealed class SegmentLogTests
     }
 
     [Test]
+    public void Compaction_keeps_the_record_at_its_point_and_a_log_opened_from_the_compaction_point_holds_what_the_snapshot_covers()
+    {
+        Open(_dir, out var log, segmentBytes: 200);
+        log.Append(Entries(40).ToArray());
+        log.Flush();
+        Assert.That(log.Compact(25), Is.GreaterThan(0));
+        var first = log.FirstIndex;
+        log.Dispose();
+        Assert.That(first, Is.LessThanOrEqualTo(25), "the segment holding the compaction point's record stays");
+
+        // The snapshot at 30 is ahead of the compaction point: the entries in between come back, after the log's first record.
+        var entries = new List<LogEntry>();
+        using (var reopened = SegmentLog.Open(_dir, 200, new LogPosition(1, 30), entries, fromCompactionPoint: true))
+        {
+            Assert.That(reopened.Base, Is.EqualTo(new LogPosition(1, first)));
+            Assert.That(entries.Select(e => e.Index), Is.EqualTo(Enumerable.Range((int)first + 1, 40 - (int)first).Select(i => (long)i)));
+            Assert.That(reopened.Last, Is.EqualTo(new LogPosition(1, 40)));
+        }
+
+        // Without it (or when the log does not hold the snapshot's position) only what follows the snapshot.
+        var after = Open(_dir, out var plain, new LogPosition(1, 30), segmentBytes: 200);
+        using (plain)
+        {
+            Assert.That(plain.Base, Is.EqualTo(new LogPosition(1, 30)));
+            Assert.That(after.Select(e => e.Index), Is.EqualTo(Enumerable.Range(31, 10).Select(i => (long)i)));
+        }
+    }
+
+    [Test]
+    public void A_log_with_another_epoch_at_the_snapshots_index_is_opened_after_the_snapshot_only()
+    {
+        Open(_dir, out var log);
+        log.Append(Entries(10).ToArray());
+        log.Flush();
+        log.Dispose();
+
+        // A crash between installing an owner's snapshot (epoch 2 at 8) and resetting the log: the log is another history.
+        var entries = new List<LogEntry>();
+        using var reopened = SegmentLog.Open(_dir, 1 << 20, new LogPosition(2, 8), entries, fromCompactionPoint: true);
+        Assert.That(reopened.Base, Is.EqualTo(new LogPosition(2, 8)));
+        Assert.That(entries.Select(e => e.Index), Is.EqualTo(new long[] { 9, 10 }), "as before: nothing at or below the snapshot");
+    }
+
+    [Test]
+    public void A_log_that_ends_below_the_snapshot_is_kept_only_for_a_node_that_waits_for_the_owners_snapshot()
+    {
+        Open(_dir, out var log);
+        log.Append(Entries(6).ToArray());
+        log.Flush();
+        log.Dispose();
+
+        var kept = new List<LogEntry>();
+        using (var waiting = SegmentLog.Open(_dir, 1 << 20, new LogPosition(1, 12), kept, fromCompactionPoint: true, keepShortLog: true))
+        {
+            Assert.That(waiting.Base, Is.EqualTo(new LogPosition(1, 1)));
+            Assert.That(kept.Select(e => e.Index), Is.EqualTo(new long[] { 2, 3, 4, 5, 6 }), "what the owner's snapshot will replace, for the callback");
+            Assert.That(waiting.Last, Is.EqualTo(new LogPosition(1, 6)));
+        }
+
+        var reset = new List<LogEntry>();
+        using var fresh = SegmentLog.Open(_dir, 1 << 20, new LogPosition(1, 12), reset, fromCompactionPoint: true);
+        Assert.That(reset, Is.Empty, "otherwise the log starts afresh after the snapshot");
+        Assert.That(fresh.Last, Is.EqualTo(new LogPosition(1, 12)));
+        Assert.That(Directory.GetFiles(_dir, "*.log").Select(Path.GetFileName), Is.EqualTo(new[] { "00000000000000000013.log" }));
+    }
+
+    [Test]
     public void Snapshots_are_saved_atomically_replace_older_ones_and_a_corrupt_one_is_an_error()
     {
         var store = new SnapshotStore(_dir);

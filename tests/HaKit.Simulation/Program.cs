@@ -191,6 +191,7 @@ await progressStop.CancelAsync().ConfigureAwait(false);
 await progress.ConfigureAwait(false);
 var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}")
     + (edges && (setup is not null || mix is not null) ? " --edges" : "") + (mode is null ? "" : $" --mode {mode}")
+    + (snapshotEvery > 0 ? $" --snapshot-every {snapshotEvery}" : "")
     + (wire switch { WireDelivery.Full => " --wire full", WireDelivery.Typed => " --wire typed", _ => "" });
 foreach (var (s, result) in failures.OrderBy(f => f.Key))
 {

@@ -69,7 +69,7 @@ internal sealed record PersistMarkCommand(string Name, LogPosition Position) : R
 /// so that a restarted standby still knows its lag (<see cref="ReplicationCore.RestoreKnownOwnerAcknowledged"/>). Written at most
 /// once per tick.</summary>
 /// <param name="OwnerAcknowledged">The owner's acknowledged position.</param>
-/// <param name="LagBytes">The byte lag last heard (file <c>known-lag-bytes</c>; 0: delete it).</param>
+/// <param name="LagBytes">The byte lag last heard (in the same file; both zero: delete it).</param>
 internal sealed record PersistKnownLagCommand(LogPosition OwnerAcknowledged, long LagBytes = 0) : ReplicationCommand;
 
 /// <summary>Publish the owner's mark on its peer at the arbiter (<see cref="LogPosition.Zero"/>: clear it), after the local

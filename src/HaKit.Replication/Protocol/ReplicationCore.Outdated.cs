@@ -70,6 +70,14 @@ internal sealed partial class ReplicationCore
     /// <summary>Standby: the owner's acknowledged position this node must hold before it may own the group (<see cref="LogPosition.Zero"/>: not outdated).</summary>
     public LogPosition OutdatedUntil { get; private set; }
 
+    /// <summary>Standby: it installed an owner's snapshot older than the history it held matched with that owner (file
+    /// <c>catch-up</c>): the owner's epoch and the index it must hold again (matched, durable) before it may own the group
+    /// (<see cref="LogPosition.Zero"/>: none).</summary>
+    public LogPosition CatchUpUntil { get; private set; }
+
+    /// <summary>A restarted node: the position it must hold again before it may own the group (file <c>catch-up</c>).</summary>
+    public void RestoreCatchUp(LogPosition catchUpUntil) => CatchUpUntil = catchUpUntil;
+
     /// <summary>Standby: the owner's acknowledged index in the last append heard from it in this process (0: none heard).</summary>
     public long KnownOwnerAcknowledged { get; private set; }
 
@@ -83,7 +91,7 @@ internal sealed partial class ReplicationCore
     /// <summary>Standby: restores the owner's acknowledged position last heard before a restart (file <c>known-lag</c>), so that
     /// <see cref="MaxLagOnFailover"/> still applies after the standby restarted without hearing the owner again.</summary>
     /// <param name="ownerAcknowledged">The owner's acknowledged position last heard.</param>
-    /// <param name="lagBytes">The byte lag last heard (file <c>known-lag-bytes</c>; 0: none).</param>
+    /// <param name="lagBytes">The byte lag last heard (in the file <c>known-lag</c> too; 0: none).</param>
     public void RestoreKnownOwnerAcknowledged(LogPosition ownerAcknowledged, long lagBytes = 0)
     {
         KnownOwnerAcknowledged = ownerAcknowledged.Index;
@@ -121,6 +129,11 @@ internal sealed partial class ReplicationCore
         if (OutdatedUntil != LogPosition.Zero)
         {
             return $"this node is marked outdated: the owner of epoch {OutdatedUntil.Epoch} acknowledged writes up to index {OutdatedUntil.Index} without it, and this node holds up to index {_log.Last.Index} (matched up to {_matchIndex}); promoting it would lose those writes. Let it catch up from the owner, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
+        }
+
+        if (CatchUpUntil != LogPosition.Zero)
+        {
+            return $"this node installed the owner's snapshot at {_snapshot}, older than the history it held up to index {CatchUpUntil.Index} (matched with the owner of epoch {CatchUpUntil.Epoch}), and holds up to index {_log.Last.Index} (matched up to {_matchIndex}) since; promoting it before it holds those entries again would lose them. Let it catch up from the owner, or force it (hakit takeover --force / ReplicatedLog.AllowOutdatedPromotionOnce)";
         }
 
         if (AwaitingSnapshot)
@@ -252,11 +265,22 @@ internal sealed partial class ReplicationCore
     /// <summary>Standby: the mark clears once this node holds (matched with the owner, durable) the position it names.</summary>
     private void ClearOwnMarkIfCaughtUp()
     {
+        if (CatchUpUntil != LogPosition.Zero && Role != ReplicaRole.Owner && Math.Min(_durable, _matchIndex) >= CatchUpUntil.Index)
+        {
+            ClearCatchUp();
+        }
+
         if (OutdatedUntil != LogPosition.Zero && Role != ReplicaRole.Owner && _ownerEpoch == OutdatedUntil.Epoch
             && Math.Min(_durable, _matchIndex) >= OutdatedUntil.Index)
         {
             ClearOwnMark();
         }
+    }
+
+    private void ClearCatchUp()
+    {
+        CatchUpUntil = LogPosition.Zero;
+        _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.CatchUp, LogPosition.Zero));
     }
 
     private void ClearOwnMark()
@@ -276,12 +300,18 @@ internal sealed partial class ReplicationCore
         }
 
         KnownOwnerAcknowledged = 0;
+        _knownLagBytes = 0; // else the byte lag heard as a standby stayed on disk and a later restart as standby restored it
         PersistKnownLagIfChanged();
         Degraded = false;
         _waitSince = null;
         if (OutdatedUntil != LogPosition.Zero)
         {
             ClearOwnMark();
+        }
+
+        if (CatchUpUntil != LogPosition.Zero)
+        {
+            ClearCatchUp();
         }
     }
 

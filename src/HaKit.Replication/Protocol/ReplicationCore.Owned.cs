@@ -108,8 +108,8 @@ internal sealed partial class ReplicationCore
         if (cutFrom <= _log.Base.Index)
         {
             // Some of its own entries of that epoch are already in the local snapshot: only the owner's snapshot can replace them.
-            ForgetOwnEntriesFrom(_log.Base.Index + 1);
-            NeedSnapshot(_log.Base.Index + 1);
+            ForgetOwnEntriesFrom(cutFrom);
+            NeedSnapshot(cutFrom);
             return false;
         }
 

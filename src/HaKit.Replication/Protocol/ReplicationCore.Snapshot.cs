@@ -84,7 +84,7 @@ internal sealed partial class ReplicationCore
     {
         var ownerEpoch = _receiving ? _recvEpoch : _ownerEpoch;
         _receiving = false;
-        _awaitingSnapshot = false;
+        StopAwaitingSnapshot();
         if (_ownedEpoch != 0 && _ownedEpoch == ownerEpoch)
         {
             // Its own entries of that epoch are replaced below with everything not confirmed to match (nothing is, yet).
@@ -94,19 +94,44 @@ internal sealed partial class ReplicationCore
         }
 
         // Entries not confirmed to match the owner's history are replaced by its snapshot: the host hears about them.
+        // An older snapshot than the log's base also replaces entries this node compacted into its own snapshot: those not
+        // confirmed to match are reported by range (their data is no longer on disk).
         var keep = Math.Max(_matchIndex, _log.Base.Index);
-        if (_log.Last.Index > keep)
+        var belowBase = position.Index < _log.Base.Index && _matchIndex < _log.Base.Index;
+        List<LogEntry> removed = _log.Last.Index > keep ? _log.TruncateAfter(keep) : [];
+        if (removed.Count > 0 || belowBase)
         {
-            var removed = _log.TruncateAfter(keep);
-            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, ownerEpoch)));
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, ownerEpoch)
+            {
+                UnavailableFrom = belowBase ? Math.Max(position.Index, _matchIndex) + 1 : null,
+                UnavailableThrough = belowBase ? _log.Base : null,
+            }));
         }
 
-        _log.Reset(position, []);
+        // Entries after the snapshot's position that are confirmed to match the owner's history follow it there: they stay (written
+        // again after the reset, applied once durable) rather than being dropped and resent. A node that had them durable must not
+        // go back below them: the owner counted them as held (simulator seed 1623: a failback to it lost acknowledged entries).
+        List<LogEntry> kept = [];
+        if (position.Index >= _log.Base.Index && position.Index < _log.Last.Index && _log.EpochAt(position.Index) == position.Epoch)
+        {
+            kept.AddRange(_log.Range(position.Index + 1, _log.Last.Index));
+        }
+
+        var heldMatched = keep; // the history it held: matched with this owner, or compacted (matched with an earlier one)
+        _log.Reset(position, kept);
         _snapshot = position;
         SnapshotBytes = bytes > 0 ? bytes : Storage.SnapshotStore.EmptyFileBytes;
         SnapshotsInstalled++;
         _durable = _persistRequested = _applied = position.Index;
-        _matchIndex = position.Index;
+        _matchIndex = _log.Last.Index;
+        if (heldMatched > _log.Last.Index && heldMatched > CatchUpUntil.Index)
+        {
+            // The owner's snapshot is older than what this node held of the group's history (entries compacted into its own,
+            // now replaced, snapshot): until it holds them again from the owner, promoting it would lose them (simulator seed 545).
+            CatchUpUntil = new LogPosition(ownerEpoch, heldMatched);
+            _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.CatchUp, CatchUpUntil));
+        }
+
         _ackedReceived = _ackedDurable = -1;
         ClearOwnMarkIfCaughtUp();
     }

@@ -27,6 +27,15 @@ internal sealed partial class ReplicationCore
             // Entries at or below the base are in this node's snapshot; check the one at the base if the batch reaches it.
             if (last < _log.Base.Index)
             {
+                if (append.Batch.Count == 0)
+                {
+                    // An empty append names the owner's last entry: its history ends below this node's base, so entries this node
+                    // compacted into its snapshot are not in it (the owner lost them). Asking it to continue after the base would
+                    // loop until the owner wrote past it; they are reported by range and the owner's snapshot replaces the state.
+                    NeedSnapshot(0);
+                    return;
+                }
+
                 // Everything up to the base is in this node's snapshot: continue after it.
                 Send(new RejectMessage(SeenEpoch, RejectReason.Mismatch, _log.Base.Index));
                 return;
@@ -36,7 +45,8 @@ internal sealed partial class ReplicationCore
             {
                 if (entry.Index == _log.Base.Index && entry.Epoch != _log.Base.Epoch)
                 {
-                    NeedSnapshot(_log.Base.Index + 1);
+                    // The history diverged at or below the base: the entries there are compacted into the local snapshot.
+                    NeedSnapshot(0);
                     return;
                 }
             }
@@ -55,7 +65,7 @@ internal sealed partial class ReplicationCore
         {
             if (prev.Index == _log.Base.Index)
             {
-                NeedSnapshot(prev.Index);
+                NeedSnapshot(0);
                 return;
             }
 
@@ -78,6 +88,9 @@ internal sealed partial class ReplicationCore
                     continue;
                 }
 
+                // Everything before the conflict matches the owner's history (prev matched, and the entries after it up to here):
+                // if the node must now wait for a snapshot, an older one keeps them (SnapshotInstalled) instead of reporting them.
+                _matchIndex = Math.Max(_matchIndex, entry.Index - 1);
                 if (!Diverge(entry.Index, append.Epoch))
                 {
                     return;
@@ -120,7 +133,7 @@ internal sealed partial class ReplicationCore
         if (_ownedFrom < _log.Base.Index)
         {
             // Some of its own entries are already in the local snapshot: only the owner's snapshot can replace them.
-            NeedSnapshot(_log.Base.Index + 1);
+            NeedSnapshot(_ownedFrom + 1);
             return false;
         }
 
@@ -141,6 +154,7 @@ internal sealed partial class ReplicationCore
         _durable = Math.Min(_durable, index - 1);
         _persistRequested = Math.Min(_persistRequested, index - 1);
         _matchIndex = Math.Min(_matchIndex, index - 1);
+        LowerCatchUp(index - 1);
         if (_applied >= index)
         {
             if (_snapshot.Index < index)
@@ -154,8 +168,7 @@ internal sealed partial class ReplicationCore
             else
             {
                 // The local snapshot holds the diverged state: only the owner's snapshot can replace it.
-                _awaitingSnapshot = true;
-                Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
+                AwaitSnapshot();
                 return false;
             }
         }
@@ -163,18 +176,72 @@ internal sealed partial class ReplicationCore
         return true;
     }
 
+    /// <summary>
+    /// The history diverges from <paramref name="divergedFrom"/> on and the local snapshot holds some of the diverged state: the
+    /// log after the divergence point is cut and handed to the callback, and the node waits for the owner's snapshot. A point at or
+    /// below the log's base (0: somewhere at or below it, not known where) means that entries of the losing history were compacted
+    /// into the snapshot and are no longer on this node's disk: the callback is told so (<see cref="DivergedEntries.UnavailableThrough"/>)
+    /// with whatever the log still holds after the base; they are never replaced unseen.
+    /// </summary>
     private void NeedSnapshot(long divergedFrom)
     {
-        if (divergedFrom <= _log.Last.Index && divergedFrom > _log.Base.Index)
+        var cutAfter = Math.Max(divergedFrom - 1, _log.Base.Index);
+        List<LogEntry> removed = [];
+        if (cutAfter < _log.Last.Index)
         {
-            var removed = _log.TruncateAfter(divergedFrom - 1);
+            removed = _log.TruncateAfter(cutAfter);
             _outputs.Add(new TruncateLogCommand(_log.Last));
-            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.Conflict, removed, _ownerEpoch)));
-            _durable = Math.Min(_durable, divergedFrom - 1);
-            _persistRequested = Math.Min(_persistRequested, divergedFrom - 1);
+            _durable = Math.Min(_durable, cutAfter);
+            _persistRequested = Math.Min(_persistRequested, cutAfter);
+            _matchIndex = Math.Min(_matchIndex, cutAfter);
+            LowerCatchUp(cutAfter);
         }
 
-        _awaitingSnapshot = true;
+        var unavailable = divergedFrom <= _log.Base.Index && _log.Base.Index > 0;
+        if (removed.Count > 0 || unavailable)
+        {
+            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.Conflict, removed, _ownerEpoch)
+            {
+                UnavailableFrom = unavailable && divergedFrom > 0 ? divergedFrom : null,
+                UnavailableThrough = unavailable ? _log.Base : null,
+            }));
+        }
+
+        AwaitSnapshot();
+    }
+
+    /// <summary>Waits for the owner's snapshot (persisted: a restarted node still waits) and asks the owner for it.</summary>
+    private void AwaitSnapshot()
+    {
+        if (!_awaitingSnapshot)
+        {
+            _awaitingSnapshot = true;
+            _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.AwaitingSnapshot, new LogPosition(Math.Max(1, _ownerEpoch), Math.Max(1, _log.Base.Index))));
+        }
+
         Send(new RejectMessage(SeenEpoch, RejectReason.NeedSnapshot));
     }
+
+    /// <summary>A cut after <paramref name="index"/>: entries beyond it are not the group's history, so the node need not hold them again.</summary>
+    private void LowerCatchUp(long index)
+    {
+        if (CatchUpUntil.Index > index)
+        {
+            CatchUpUntil = index <= _log.Last.Index && Math.Min(_durable, _matchIndex) >= index ? LogPosition.Zero : CatchUpUntil with { Index = index };
+            _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.CatchUp, CatchUpUntil));
+        }
+    }
+
+    /// <summary>No longer waits for the owner's snapshot (installed, or the node took the group over).</summary>
+    private void StopAwaitingSnapshot()
+    {
+        if (_awaitingSnapshot)
+        {
+            _awaitingSnapshot = false;
+            _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.AwaitingSnapshot, LogPosition.Zero));
+        }
+    }
+
+    /// <summary>A restarted node: it was waiting for the owner's snapshot (file <c>awaiting-snapshot</c>; Zero: it was not).</summary>
+    public void RestoreAwaitingSnapshot(LogPosition awaiting) => _awaitingSnapshot = awaiting != LogPosition.Zero;
 }

@@ -50,21 +50,39 @@ internal sealed partial class ReplicationCore
     /// <summary>Creates the core over the state recovered from disk.</summary>
     /// <param name="mode">The group's replication mode.</param>
     /// <param name="snapshot">The newest snapshot's position (the state machine was restored from it).</param>
-    /// <param name="entries">The durable entries after the snapshot.</param>
+    /// <param name="entries">The durable entries after <paramref name="logBase"/> (those up to the snapshot are in it already).</param>
     /// <param name="seenEpoch">The highest epoch this node has seen (persisted).</param>
     /// <param name="maxBatchBytes">Most entry bytes in one append message.</param>
     /// <param name="maxInFlightBytes">Most entry bytes sent and not yet acknowledged as received (flow control).</param>
     /// <param name="owned">The epochs this node owned and the index its own entries of each follow (persisted; zeros if none).</param>
     /// <param name="snapshotBytes">The size of the newest snapshot's file (what a transfer sends); 0: the empty snapshot's.</param>
+    /// <param name="logBase">The position <paramref name="entries"/> follow: the compaction point, at or below
+    /// <paramref name="snapshot"/> (<see langword="null"/>: the snapshot's). The entries between the two are in the snapshot
+    /// already, but a later history may still cut them: held in the log, they are cut and handed to the divergence callback.</param>
+    /// <exception cref="ArgumentException"><paramref name="logBase"/> is above the snapshot, or the log holds another entry at the
+    /// snapshot's index.</exception>
     public ReplicationCore(ReplicationMode mode, LogPosition snapshot, IEnumerable<LogEntry> entries, long seenEpoch, long maxBatchBytes, long maxInFlightBytes,
-        OwnedEpochs owned = default, long snapshotBytes = 0)
+        OwnedEpochs owned = default, long snapshotBytes = 0, LogPosition? logBase = null)
     {
         SnapshotBytes = snapshotBytes > 0 ? snapshotBytes : Storage.SnapshotStore.EmptyFileBytes;
         RestoreOwned(owned);
         Mode = mode;
         _maxBatchBytes = maxBatchBytes;
         _maxInFlightBytes = maxInFlightBytes;
-        _log.Reset(snapshot, entries);
+        var start = logBase ?? snapshot;
+        if (start.Index > snapshot.Index)
+        {
+            throw new ArgumentException($"the log's base {start} is above the snapshot {snapshot}", nameof(logBase));
+        }
+
+        _log.Reset(start, entries);
+        if (_log.Last.Index >= snapshot.Index && _log.EpochAt(snapshot.Index) != snapshot.Epoch)
+        {
+            // A log that ends below the snapshot is one a divergence cut while the node waits for the owner's snapshot
+            // (RestoreAwaitingSnapshot): kept, so that what the owner's snapshot replaces is still handed to the callback.
+            throw new ArgumentException($"the log from {start} to {_log.Last} does not hold the snapshot's position {snapshot}", nameof(entries));
+        }
+
         _snapshot = snapshot;
         SeenEpoch = seenEpoch;
         _durable = _log.Last.Index;
@@ -163,7 +181,7 @@ internal sealed partial class ReplicationCore
         PeerReceived = 0;
         PeerDurable = 0;
         _waitPeerConfirmed = -1;
-        _awaitingSnapshot = false; // a forced promotion: the operator takes the state as it is
+        StopAwaitingSnapshot(); // a forced promotion: the operator takes the state as it is
         DiscardIncomingSnapshot();
         OwnMarksOnBecomingOwner();
         ResetPeerStream();

@@ -16,10 +16,20 @@ internal static class OutdatedFile
     /// <summary>This node's own mark (it was told it is outdated).</summary>
     public const string Outdated = "outdated";
 
-    /// <summary>A standby's known lag: the owner's epoch and acknowledged index it last heard (same format, not a mark).</summary>
+    /// <summary>A standby that waits for the owner's snapshot (its state holds entries a divergence cut): the owner's epoch and
+    /// the log's base then, in the same format; a restarted node still waits, and refuses promotion, until one is installed.</summary>
+    public const string AwaitingSnapshot = "awaiting-snapshot";
+
+    /// <summary>A standby that installed an owner's snapshot older than the history it held matched: the owner's epoch and the
+    /// index it must hold again before it may own the group.</summary>
+    public const string CatchUp = "catch-up";
+
+    /// <summary>A standby's known lag: the owner's epoch and acknowledged index it last heard (not a mark; since the byte lag,
+    /// one file with both values: <see cref="KnownLagFile"/>; earlier releases wrote this format here and the bytes apart).</summary>
     public const string KnownLag = "known-lag";
 
-    /// <summary>A standby's known lag in bytes: (0, bytes) in the same format, not a mark.</summary>
+    /// <summary>A standby's known lag in bytes as earlier releases wrote it, (0, bytes) in the same format: read, then deleted, by
+    /// <see cref="KnownLagFile"/>.</summary>
     public const string KnownLagBytes = "known-lag-bytes";
 
     /// <summary>Reads the mark (<see cref="LogPosition.Zero"/> if there is no file).</summary>

@@ -15,8 +15,17 @@ internal sealed partial class SegmentLog
     /// <param name="snapshot">The position the newest snapshot covers.</param>
     /// <param name="entries">Receives the records after <paramref name="snapshot"/>.</param>
     /// <param name="preallocate">Write into preallocated, zero-filled segment files (see the class's summary).</param>
+    /// <param name="fromCompactionPoint">Return the records from the log's first one on instead (its position is
+    /// <see cref="Base"/>, at or below <paramref name="snapshot"/>), when the log holds the snapshot's position: entries between
+    /// the compaction point and the snapshot are in the snapshot already, but a later history may still cut them, and the
+    /// divergence callback must then get them. Otherwise (the snapshot is ahead of the log, or the log is another history at the
+    /// snapshot's index) the records after the snapshot, as without it.</param>
+    /// <param name="keepShortLog">With <paramref name="fromCompactionPoint"/>: a log that ends below the snapshot is kept (a
+    /// divergence cut it while the node waits for the owner's snapshot: what that snapshot replaces goes to the callback) instead
+    /// of being deleted.</param>
     /// <exception cref="ReplicationLogCorruptException">A record other than the torn tail is bad.</exception>
-    public static SegmentLog Open(string directory, long segmentBytes, LogPosition snapshot, List<LogEntry> entries, bool preallocate = false)
+    public static SegmentLog Open(string directory, long segmentBytes, LogPosition snapshot, List<LogEntry> entries, bool preallocate = false,
+        bool fromCompactionPoint = false, bool keepShortLog = false)
     {
         Directory.CreateDirectory(directory);
         var log = new SegmentLog(directory, segmentBytes, preallocate) { Last = snapshot };
@@ -27,6 +36,7 @@ internal sealed partial class SegmentLog
             .ToList();
         LogPosition previous = default;
         var any = false;
+        var below = new List<LogEntry>(); // the records at or below the snapshot (fromCompactionPoint)
         for (var i = 0; i < files.Count; i++)
         {
             var (path, first) = files[i];
@@ -35,6 +45,7 @@ internal sealed partial class SegmentLog
             var memory = new ReadOnlyMemory<byte>(bytes);
             var segment = new Segment(path, first) { Capacity = bytes.Length };
             var firstEntry = entries.Count;
+            var firstBelow = below.Count;
             var offset = 0;
             while (offset < bytes.Length)
             {
@@ -119,6 +130,10 @@ internal sealed partial class SegmentLog
 
                     entries.Add(new LogEntry(position, memory.Slice(offset + RecordCodec.HeaderSize, length)));
                 }
+                else if (fromCompactionPoint)
+                {
+                    below.Add(new LogEntry(position, memory.Slice(offset + RecordCodec.HeaderSize, length)));
+                }
 
                 previous = position;
                 any = true;
@@ -130,12 +145,22 @@ internal sealed partial class SegmentLog
             {
                 // A preallocated file holds its data in a prefix: keep only that in memory (the entries point into it).
                 KeepPrefix(entries, firstEntry, bytes, segment.Size);
+                KeepPrefix(below, firstBelow, bytes, segment.Size);
             }
 
             log._segments.Add(segment);
         }
 
-        if (any && previous.Index > snapshot.Index)
+        log.Base = snapshot;
+        if (below.Count > 0 && ((below[^1].Position == snapshot && previous.Index >= snapshot.Index) || (keepShortLog && previous.Index < snapshot.Index)))
+        {
+            // The log holds the snapshot's position (or is a log cut below it that is kept): it goes on from its first record
+            // (the compaction point or below).
+            log.Base = below[0].Position;
+            entries.InsertRange(0, below.Skip(1));
+        }
+
+        if (any && (previous.Index > snapshot.Index || (keepShortLog && below.Count > 0 && previous.Index < snapshot.Index)))
         {
             log.Last = previous;
         }

@@ -60,6 +60,10 @@ internal sealed partial class SegmentLog : IDisposable
     /// <summary>The position of the last record written (the snapshot's position when the log holds nothing after it).</summary>
     public LogPosition Last { get; private set; }
 
+    /// <summary>The position the entries <see cref="Open"/> returned follow: the snapshot's, or with <c>fromCompactionPoint</c>
+    /// the log's first record when it holds the snapshot's position.</summary>
+    public LogPosition Base { get; private set; }
+
     /// <summary>The index of the first record still on disk (segments before it were compacted), or <c>Last.Index + 1</c>.</summary>
     public long FirstIndex => _segments.Count > 0 && _segments[0].Count > 0 ? _segments[0].FirstIndex : Last.Index + 1;
 
@@ -262,14 +266,16 @@ internal sealed partial class SegmentLog : IDisposable
         }
     }
 
-    /// <summary>Deletes the segments whose records all have an index at or below <paramref name="index"/> (never the tail).</summary>
+    /// <summary>Deletes the segments whose records all have an index below <paramref name="index"/> (never the tail): the record
+    /// at <paramref name="index"/> (the compaction point) stays on disk, so a reopened log knows the position its entries follow
+    /// (<see cref="Open"/> with <c>fromCompactionPoint</c>).</summary>
     /// <returns>How many segment files were deleted.</returns>
     public int Compact(long index)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var deleted = 0;
         long? recycled = null;
-        while (_segments.Count > 1 && _segments[1].FirstIndex <= index + 1)
+        while (_segments.Count > 1 && _segments[1].FirstIndex <= index)
         {
             var segment = _segments[0];
             if (recycled is null && _preparer is { IsIdle: true } && !SuspendPreparation && segment.Capacity >= _segmentBytes)

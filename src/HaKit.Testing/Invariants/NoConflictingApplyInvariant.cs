@@ -4,7 +4,8 @@ namespace HaKit.Testing;
 
 /// <summary>
 /// No node applies two different entries at one position unless the divergence callback was handed the one applied first (the
-/// losing one): a node's state never silently changes history. An entry that a crash took from the disk before an fdatasync
+/// losing one), or, for an entry already compacted into the node's snapshot, its range (<see cref="DivergedEntries.UnavailableThrough"/>):
+/// a node's state never silently changes history. An entry that a crash took from the disk before an fdatasync
 /// covered it is forgotten with the process's memory (that loss is the mode's documented one, not a divergence).
 /// Incremental: reads what each node's state machine did since the last step.
 /// </summary>
@@ -36,6 +37,14 @@ internal sealed class NoConflictingApplyInvariant : IInvariant
                             if (applied.Count > e.Entry.Index)
                             {
                                 applied.RemoveRange((int)e.Entry.Index, applied.Count - (int)e.Entry.Index);
+                            }
+
+                            break;
+                        case StateMachineEventKind.DivergedUnavailable:
+                            // The callback got the range of entries compacted into the node's snapshot, not their data.
+                            for (var i = Math.Max(0, e.Entry.Epoch - 1); i < Math.Min(applied.Count, e.Entry.Index); i++)
+                            {
+                                applied[(int)i] = default;
                             }
 
                             break;
