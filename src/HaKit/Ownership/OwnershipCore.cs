@@ -95,6 +95,9 @@ internal sealed partial class OwnershipCore
     /// <summary>The local node's name.</summary>
     public string LocalNode => _config.LocalNode;
 
+    /// <summary>The latest time seen in any input: while a step's commands run, the time of that step.</summary>
+    public TimeSpan Now => _now;
+
     /// <summary>Whether commands are waiting in the ready batch.</summary>
     public bool HasReady => _ready.Count > 0;
 
