@@ -17,7 +17,8 @@ public partial class OwnershipCoreTests
         c.MonitorOutcome = (node, _, _) => node == "a" ? Failed(ResourceFailureKind.Transient) : CoreCluster.Ok;
         var moved = c.RunUntil(() => c.Role("b") == GroupRole.Active, 3 * Second);
 
-        Assert.That(moved, Is.Not.Null);
+        Assert.That(moved, Is.Not.Null, "b took the group within 3 s");
+        Assert.That(c.ActiveNodes(), Is.EqualTo(new[] { "b" }), "b alone owns it after the move");
         Assert.That(c.Overlaps, Is.Empty);
         Assert.That(c.EventsOf<GroupFailed>("a").Single().Kind, Is.EqualTo(ResourceFailureKind.Transient));
         var status = c["a"].Core.GetStatus().Groups.Single();

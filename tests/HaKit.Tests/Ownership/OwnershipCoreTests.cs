@@ -240,7 +240,8 @@ public partial class OwnershipCoreTests
         Assert.That(c.ActiveNodes(), Is.EqualTo(new[] { "b" }), "not before the failback delay");
         var moved = c.RunUntil(() => c.Role("a") == GroupRole.Active, 3 * Second);
 
-        Assert.That(moved, Is.Not.Null);
+        Assert.That(moved, Is.Not.Null, "a took the group back within 3 s");
+        Assert.That(c.ActiveNodes(), Is.EqualTo(new[] { "a" }), "a alone owns it after the failback");
         Assert.That(c.Epoch("a"), Is.EqualTo(3UL));
         Assert.That(c.Overlaps, Is.Empty);
         Assert.That(c.EventsOf<RoleChanged>("b").Any(r => r.To == GroupRole.Stopping && r.Why.Reason.Contains("auto-failback")), Is.True);
