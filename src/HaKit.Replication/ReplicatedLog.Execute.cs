@@ -192,22 +192,62 @@ public sealed partial class ReplicatedLog
         _sendingSnapshot = null;
     }
 
-    /// <summary>Standby: the incoming snapshot file is complete: checked and installed, or deleted and asked for again.</summary>
+    /// <summary>
+    /// Standby: the incoming snapshot file is complete: checked and installed, or deleted and asked for again. The order makes a
+    /// crash at any step leave a state the restart reads consistently (docs/replication.md, "Catch-up and resync"): what the
+    /// snapshot replaces goes to the callback while it is still on disk; the catch-up mark is written; the log is cut to what
+    /// the snapshot keeps (or emptied, continuing after the old snapshot) before the file is renamed into place; only then does
+    /// the log start over after the new snapshot.
+    /// </summary>
     private async Task InstallSnapshotAsync(InstallSnapshotCommand install, CancellationToken cancellationToken)
     {
-        var installed = _snapshots.InstallIncoming(install.Position, install.TotalBytes, out var problem);
-        if (installed is null)
+        var checkedFile = _snapshots.CheckIncoming(install.Position, install.TotalBytes, out var problem);
+        if (checkedFile is null)
         {
             ReplicationLog.SnapshotRefused(_logger, _options.Group, install.Position, problem ?? "");
             _core.SnapshotInstallFailed();
             return;
         }
 
+        var plan = _core.PlanSnapshotInstall(install.Position);
+        if (plan.Diverged is { } diverged)
+        {
+            ReportDiverged(diverged);
+        }
+
+        InstallStep?.Invoke(SnapshotInstallStep.Reported);
+        if (plan.CatchUp != LogPosition.Zero)
+        {
+            OutdatedFile.Write(_options.Directory, OutdatedFile.CatchUp, plan.CatchUp);
+        }
+
+        if (plan.ClearsLog)
+        {
+            _segments.Reset(plan.PreviousSnapshot);
+        }
+        else if (plan.KeepThrough.Index < _segments.Last.Index)
+        {
+            _segments.TruncateAfter(plan.KeepThrough.Index, plan.KeepThrough.Epoch);
+        }
+
+        InstallStep?.Invoke(SnapshotInstallStep.LogCut);
+        var installed = _snapshots.PublishIncoming(checkedFile);
+        InstallStep?.Invoke(SnapshotInstallStep.Published);
         await RestoreAsync(_stateMachine, installed, cancellationToken).ConfigureAwait(false);
-        _segments.Reset(install.Position);
-        _written = install.Position.Index;
+        if (!plan.KeepsLog)
+        {
+            _segments.Reset(install.Position);
+        }
+
+        _written = _segments.Last.Index;
         _smApplied = install.Position.Index;
-        _core.SnapshotInstalled(install.Position, installed.Bytes);
+        _core.SnapshotInstalled(plan, installed.Bytes);
+        if (plan.KeepsLog && plan.KeepThrough.Index > install.Position.Index)
+        {
+            // The entries kept after the snapshot are on disk as they were written; a flush makes them durable if they were not.
+            RequestFlush();
+        }
+
         _metrics.SnapshotInstalled();
         ReplicationLog.SnapshotInstalled(_logger, _options.Group, install.Position, installed.Bytes);
         RaiseStatus();

@@ -97,6 +97,10 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     /// <summary>The segment files (benchmarks and tests: preallocation's state and counters).</summary>
     internal SegmentLog Storage => _segments;
 
+    /// <summary>Tests: called after each crash-relevant step of installing an owner's snapshot (a test throws to stop there, as a
+    /// crash would, and reopens the directory).</summary>
+    internal Action<SnapshotInstallStep>? InstallStep { get; set; }
+
     /// <summary>
     /// Opens the group's log in <see cref="ReplicationOptions.Directory"/>: restores the newest snapshot into
     /// <paramref name="stateMachine"/>, reads the segments (truncating a torn tail), applies the entries after the snapshot and

@@ -374,13 +374,7 @@ internal sealed partial class SimulatedReplica
                     _sim.Record(_node.Name, "repl", $"log cut after {truncate.NewLast}");
                     break;
                 case DivergedCommand diverged:
-                    if (!_world.PlantDropDivergence)
-                    {
-                        _world.Diverged(_node, diverged.Diverged);
-                    }
-
-                    _sim.Record(_node.Name, "repl", $"divergence callback: {diverged.Diverged.Entries.Count} entries ({diverged.Diverged.Kind}, owner epoch {diverged.Diverged.OwnerEpoch})"
-                        + (diverged.Diverged.UnavailableThrough is { } through ? $", and entries compacted into its snapshot from index {diverged.Diverged.UnavailableFrom?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} through {through}: not available" : ""));
+                    ReportDiverged(diverged.Diverged);
                     break;
                 case RestoreLocalSnapshotCommand restore:
                     // The state machine restored from the newest snapshot (none: the empty state), then the log re-applied.
@@ -503,14 +497,50 @@ internal sealed partial class SimulatedReplica
             return;
         }
 
+        // ReplicatedLog.InstallSnapshotAsync's order: what the snapshot replaces is reported first, the catch-up mark written, the
+        // log cut to what the snapshot keeps, the file put in place, the log started over after it unless the plan keeps it.
+        var plan = Core.PlanSnapshotInstall(install.Position);
+        if (plan.Diverged is { } diverged)
+        {
+            ReportDiverged(diverged);
+        }
+
+        if (plan.CatchUp != LogPosition.Zero)
+        {
+            _disk.CatchUp = plan.CatchUp;
+        }
+
         _disk.Snapshot = (install.Position, file);
-        _disk.Reset(install.Position);
+        if (plan.KeepsLog)
+        {
+            _disk.TruncateAfter(plan.KeepThrough.Index);
+        }
+        else
+        {
+            _disk.Reset(install.Position);
+        }
+
         _state = state;
         _smApplied = install.Position.Index;
         _installedState = state;
         _world.SnapshotsInstalled++;
-        _sim.Record(_node.Name, "repl", $"installed the owner's snapshot at {install.Position} ({file.Length} bytes)");
-        Core.SnapshotInstalled(install.Position, file.Length);
+        _sim.Record(_node.Name, "repl", $"installed the owner's snapshot at {install.Position} ({file.Length} bytes){(plan.KeepsLog && plan.KeepThrough.Index > install.Position.Index ? $", log kept through {plan.KeepThrough}" : "")}");
+        Core.SnapshotInstalled(plan, file.Length);
+        if (plan.KeepsLog && plan.KeepThrough.Index > install.Position.Index)
+        {
+            RequestFlush();
+        }
+    }
+
+    private void ReportDiverged(DivergedEntries diverged)
+    {
+        if (!_world.PlantDropDivergence)
+        {
+            _world.Diverged(_node, diverged);
+        }
+
+        _sim.Record(_node.Name, "repl", $"divergence callback: {diverged.Entries.Count} entries ({diverged.Kind}, owner epoch {diverged.OwnerEpoch})"
+            + (diverged.UnavailableThrough is { } through ? $", and entries compacted into its snapshot from index {diverged.UnavailableFrom?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"} through {through}: not available" : ""));
     }
 
     /// <summary>The simulated arbiters answer synchronously (the delays are the simulator's): the result of a completed call.</summary>

@@ -52,10 +52,12 @@ internal sealed record WriteSnapshotChunkCommand(LogPosition Position, long Offs
 /// <summary>Standby: delete the partial incoming snapshot file (the transfer was interrupted for good: it is never installed).</summary>
 internal sealed record DiscardSnapshotCommand : ReplicationCommand;
 
-/// <summary>Standby: the incoming snapshot file is complete (<paramref name="TotalBytes"/>): sync it, check its header names
-/// <paramref name="Position"/> and its CRC-32C holds, rename it into place (directory synced), restore the state machine from
-/// it, reset the on-disk log after it, then report <see cref="ReplicationCore.SnapshotInstalled(LogPosition, long)"/>; if the
-/// file does not check out, delete it and report <see cref="ReplicationCore.SnapshotInstallFailed"/> (the old state is intact).</summary>
+/// <summary>Standby: the incoming snapshot file is complete (<paramref name="TotalBytes"/>): sync it and check its header names
+/// <paramref name="Position"/> and its CRC-32C holds; then, following <see cref="ReplicationCore.PlanSnapshotInstall"/>, report
+/// what it replaces, cut or empty the on-disk log, rename the file into place (directory synced), restore the state machine from
+/// it, start the log after it unless the plan keeps it, and report
+/// <see cref="ReplicationCore.SnapshotInstalled(SnapshotInstallPlan, long)"/>; if the file does not check out, delete it and
+/// report <see cref="ReplicationCore.SnapshotInstallFailed"/> (the old state is intact).</summary>
 internal sealed record InstallSnapshotCommand(LogPosition Position, long TotalBytes) : ReplicationCommand;
 
 /// <summary>Delete the on-disk segments whose entries are all at or below <paramref name="UpToIndex"/>.</summary>

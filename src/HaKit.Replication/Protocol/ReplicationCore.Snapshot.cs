@@ -76,59 +76,127 @@ internal sealed partial class ReplicationCore
         PumpSnapshotChunk();
     }
 
-    /// <summary>The driver installed the snapshot sent by the owner (synced, checked, renamed into place, state machine restored,
-    /// on-disk log reset after it).</summary>
+    /// <summary>
+    /// The driver installed the snapshot sent by the owner (synced, checked, renamed into place, state machine restored, on-disk
+    /// log reset after it), in one call: what the snapshot replaces is reported now (<see cref="DivergedCommand"/>) and the entries
+    /// it keeps after its position are written again (<see cref="PersistEntriesCommand"/>). The node's driver uses the crash-safe
+    /// pair <see cref="PlanSnapshotInstall"/> / <see cref="SnapshotInstalled(SnapshotInstallPlan, long)"/> instead.
+    /// </summary>
     /// <param name="position">The snapshot's position.</param>
     /// <param name="bytes">The size of its file; 0: unknown to a test, taken as the empty snapshot's.</param>
     public void SnapshotInstalled(LogPosition position, long bytes = 0)
     {
+        var plan = PlanSnapshotInstall(position);
+        Install(plan, bytes, reported: false, logKept: false);
+    }
+
+    /// <summary>
+    /// Standby, the owner's snapshot file checked out but not yet installed: what installing it replaces, computed from the
+    /// core's state without changing it. The driver hands <see cref="SnapshotInstallPlan.Diverged"/> to the callback while those
+    /// entries are still on disk, writes <see cref="SnapshotInstallPlan.CatchUp"/>, makes the on-disk log what the plan says
+    /// (<see cref="SnapshotInstallPlan.KeepsLog"/>, <see cref="SnapshotInstallPlan.ClearsLog"/>), and only then puts the file in
+    /// place and calls <see cref="SnapshotInstalled(SnapshotInstallPlan, long)"/>. A crash at any point leaves a log its restart
+    /// reads consistently (docs/replication.md, "Catch-up and resync"); a crash after the report reports those entries again.
+    /// </summary>
+    /// <param name="position">The snapshot's position.</param>
+    /// <returns>The plan.</returns>
+    public SnapshotInstallPlan PlanSnapshotInstall(LogPosition position)
+    {
         var ownerEpoch = _receiving ? _recvEpoch : _ownerEpoch;
-        _receiving = false;
-        StopAwaitingSnapshot();
+        var matchIndex = _matchIndex;
         if (_ownedEpoch != 0 && _ownedEpoch == ownerEpoch)
         {
             // Its own entries of that epoch are replaced below with everything not confirmed to match (nothing is, yet).
-            _ownedEpoch = 0;
-            _outputs.Add(new PersistOwnedEpochCommand(0, 0, [.. _earlierOwned]));
-            _matchIndex = Math.Min(_matchIndex, _ownedFrom);
+            matchIndex = Math.Min(matchIndex, _ownedFrom);
         }
 
         // Entries not confirmed to match the owner's history are replaced by its snapshot: the host hears about them.
         // An older snapshot than the log's base also replaces entries this node compacted into its own snapshot: those not
         // confirmed to match are reported by range (their data is no longer on disk).
-        var keep = Math.Max(_matchIndex, _log.Base.Index);
-        var belowBase = position.Index < _log.Base.Index && _matchIndex < _log.Base.Index;
-        List<LogEntry> removed = _log.Last.Index > keep ? _log.TruncateAfter(keep) : [];
-        if (removed.Count > 0 || belowBase)
-        {
-            _outputs.Add(new DivergedCommand(new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, ownerEpoch)
+        var keep = Math.Max(matchIndex, _log.Base.Index);
+        var belowBase = position.Index < _log.Base.Index && matchIndex < _log.Base.Index;
+        List<LogEntry> removed = _log.Last.Index > keep ? [.. _log.Range(keep + 1, _log.Last.Index)] : [];
+        DivergedEntries? diverged = removed.Count > 0 || belowBase
+            ? new DivergedEntries(DivergenceKind.ReplacedBySnapshot, removed, ownerEpoch)
             {
-                UnavailableFrom = belowBase ? Math.Max(position.Index, _matchIndex) + 1 : null,
+                UnavailableFrom = belowBase ? Math.Max(position.Index, matchIndex) + 1 : null,
                 UnavailableThrough = belowBase ? _log.Base : null,
-            }));
+            }
+            : null;
+
+        // Entries after the snapshot's position that are confirmed to match the owner's history follow it there: they stay rather
+        // than being dropped and resent. A node that had them durable must not go back below them: the owner counted them as held
+        // (simulator seed 1623: a failback to it lost acknowledged entries).
+        var keepThrough = new LogPosition(keep <= _log.Last.Index ? _log.EpochAt(keep) : _log.Last.Epoch, Math.Min(keep, _log.Last.Index));
+        var keepsLog = position.Index >= _log.Base.Index && position.Index <= keepThrough.Index && _log.EpochAt(position.Index) == position.Epoch;
+        var after = keepsLog ? keepThrough.Index : position.Index;
+
+        // The owner's snapshot older than what this node held of the group's history (entries compacted into its own, now
+        // replaced, snapshot): until it holds them again from the owner, promoting it would lose them (simulator seed 545).
+        var catchUp = keep > after && keep > CatchUpUntil.Index ? new LogPosition(ownerEpoch, keep) : LogPosition.Zero;
+        return new SnapshotInstallPlan(position, ownerEpoch, diverged, keepThrough, keepsLog, catchUp, _snapshot);
+    }
+
+    /// <summary>
+    /// The driver installed the owner's snapshot following <paramref name="plan"/> (<see cref="PlanSnapshotInstall"/>): it reported
+    /// the plan's diverged entries, made the on-disk log what the plan says, put the file in place and restored the state
+    /// machine. With <see cref="SnapshotInstallPlan.KeepsLog"/> the entries kept after the snapshot stay on disk as they are (not
+    /// written again; a flush makes them durable if they were not).
+    /// </summary>
+    /// <param name="plan">The plan the driver followed.</param>
+    /// <param name="bytes">The size of the snapshot's file.</param>
+    public void SnapshotInstalled(SnapshotInstallPlan plan, long bytes)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        Install(plan, bytes, reported: true, logKept: plan.KeepsLog);
+    }
+
+    private void Install(SnapshotInstallPlan plan, long bytes, bool reported, bool logKept)
+    {
+        var position = plan.Position;
+        _receiving = false;
+        StopAwaitingSnapshot();
+        if (_ownedEpoch != 0 && _ownedEpoch == plan.OwnerEpoch)
+        {
+            _ownedEpoch = 0;
+            _outputs.Add(new PersistOwnedEpochCommand(0, 0, [.. _earlierOwned]));
+            _matchIndex = Math.Min(_matchIndex, _ownedFrom);
         }
 
-        // Entries after the snapshot's position that are confirmed to match the owner's history follow it there: they stay (written
-        // again after the reset, applied once durable) rather than being dropped and resent. A node that had them durable must not
-        // go back below them: the owner counted them as held (simulator seed 1623: a failback to it lost acknowledged entries).
+        if (_log.Last.Index > plan.KeepThrough.Index)
+        {
+            _log.TruncateAfter(plan.KeepThrough.Index);
+        }
+
+        if (!reported && plan.Diverged is { } diverged)
+        {
+            _outputs.Add(new DivergedCommand(diverged));
+        }
+
         List<LogEntry> kept = [];
-        if (position.Index >= _log.Base.Index && position.Index < _log.Last.Index && _log.EpochAt(position.Index) == position.Epoch)
+        if (plan.KeepsLog && position.Index < _log.Last.Index)
         {
             kept.AddRange(_log.Range(position.Index + 1, _log.Last.Index));
         }
 
-        var heldMatched = keep; // the history it held: matched with this owner, or compacted (matched with an earlier one)
+        var durableBefore = _durable;
+        var writtenBefore = _persistRequested;
         _log.Reset(position, kept);
         _snapshot = position;
         SnapshotBytes = bytes > 0 ? bytes : Storage.SnapshotStore.EmptyFileBytes;
         SnapshotsInstalled++;
         _durable = _persistRequested = _applied = position.Index;
-        _matchIndex = _log.Last.Index;
-        if (heldMatched > _log.Last.Index && heldMatched > CatchUpUntil.Index)
+        if (logKept)
         {
-            // The owner's snapshot is older than what this node held of the group's history (entries compacted into its own,
-            // now replaced, snapshot): until it holds them again from the owner, promoting it would lose them (simulator seed 545).
-            CatchUpUntil = new LogPosition(ownerEpoch, heldMatched);
+            // Still on disk as written: not written again; durable as far as a flush covered them already.
+            _persistRequested = Math.Max(position.Index, Math.Min(writtenBefore, _log.Last.Index));
+            _durable = Math.Max(position.Index, Math.Min(durableBefore, _persistRequested));
+        }
+
+        _matchIndex = _log.Last.Index;
+        if (plan.CatchUp != LogPosition.Zero && plan.CatchUp.Index > CatchUpUntil.Index)
+        {
+            CatchUpUntil = plan.CatchUp;
             _outputs.Add(new PersistMarkCommand(Storage.OutdatedFile.CatchUp, CatchUpUntil));
         }
 

@@ -180,6 +180,16 @@ internal sealed class SnapshotStore
     /// <returns>The installed snapshot, or <see langword="null"/> if the file does not check out (it is deleted).</returns>
     public SnapshotFile? InstallIncoming(LogPosition position, long bytes, out string? problem)
     {
+        var checkedFile = CheckIncoming(position, bytes, out problem);
+        return checkedFile is null ? null : PublishIncoming(checkedFile);
+    }
+
+    /// <summary>Standby: the incoming file is complete: synced and checked (its header names <paramref name="position"/> and
+    /// <paramref name="bytes"/>, its CRC-32C holds), still under its temporary name (a restart deletes it): put it in place with
+    /// <see cref="PublishIncoming"/>.</summary>
+    /// <returns>The checked file (its path the temporary one), or <see langword="null"/> if it does not check out (it is deleted).</returns>
+    public SnapshotFile? CheckIncoming(LogPosition position, long bytes, out string? problem)
+    {
         var incoming = _incoming;
         _incoming = null;
         var tmp = System.IO.Path.Combine(_directory, IncomingName);
@@ -198,10 +208,8 @@ internal sealed class SnapshotStore
         try
         {
             var file = Verify(tmp, (position, bytes));
-            var path = PathOf(position);
-            Publish(tmp, path);
             problem = null;
-            return file with { Path = path };
+            return file with { Path = tmp };
         }
         catch (ReplicationLogCorruptException ex)
         {
@@ -209,6 +217,16 @@ internal sealed class SnapshotStore
             problem = ex.Message;
             return null;
         }
+    }
+
+    /// <summary>Standby: renames a file <see cref="CheckIncoming"/> accepted into place (directory synced) and deletes the older
+    /// snapshots: from here on a restart restores it.</summary>
+    /// <returns>The installed snapshot.</returns>
+    public SnapshotFile PublishIncoming(SnapshotFile checkedFile)
+    {
+        var path = PathOf(checkedFile.Position);
+        Publish(System.IO.Path.Combine(_directory, IncomingName), path);
+        return checkedFile with { Path = path };
     }
 
     /// <summary>Standby: drops a partial incoming snapshot (never installed).</summary>
