@@ -236,4 +236,73 @@ public sealed class SnapshotDivergenceTests
         Assert.That(() => new ReplicationCore(ReplicationMode.Async, new LogPosition(2, 5), Entries(1, 4, 8), 2, 1 << 16, 1 << 20, logBase: new LogPosition(1, 3)),
             Throws.ArgumentException.With.Message.Contains("does not hold the snapshot's position"));
     }
+
+    [Test]
+    public void A_received_standby_compacts_only_what_the_owner_made_durable_so_a_lost_tail_is_reported_with_its_data()
+    {
+        // Received: b acknowledges 9..10 once written on it and held by a, before its own fdatasync. a snapshots at 10. If b then
+        // loses 9..10 (power lost before its fdatasync) and an owner without them writes another 9..10, a's 9..10 are cut: they
+        // must still be in a's log, with their data, for the callback; compacted into a's snapshot they were reported by range.
+        var b = new CoreNode("b", ReplicationMode.Received, 0);
+        var a = new CoreNode("a", ReplicationMode.Received, 0);
+        Assert.That(b.Core.BecomeOwner(1), Is.True);
+        b.Drain();
+        for (var i = 1; i <= 8; i++)
+        {
+            b.Append($"e{i}");
+        }
+
+        Run(b, a);
+        Assert.That(b.Core.Durable, Is.EqualTo(8));
+        b.AutoDurable = false;
+        b.Append("e9");
+        b.Append("e10");
+        for (var i = 0; i < 20; i++)
+        {
+            b.Step();
+            a.Step();
+        }
+
+        Assert.That(b.AckedUpTo, Is.EqualTo(10), "Received: acknowledged before the owner's fdatasync");
+        Assert.That(b.Core.Durable, Is.EqualTo(8));
+        b.Append("e11"); // its append tells a the owner's acknowledged index (10) and its durable one (8)
+        for (var i = 0; i < 20; i++)
+        {
+            b.Step();
+            a.Step();
+        }
+
+        Assert.That(a.Core.KnownOwnerAcknowledged, Is.EqualTo(10));
+        Assert.That(a.Core.KnownOwnerDurable, Is.EqualTo(8), "the owner's durable index travels with its appends");
+
+        a.Core.SnapshotTaken(new LogPosition(1, 10), 4000);
+        a.Drain();
+        Assert.That(a.Core.Log.Base, Is.EqualTo(new LogPosition(1, 8)), "compacted only to what the owner made durable");
+
+        // b's host loses 9..11; c wins with its own 9..10 in epoch 2.
+        var c = new CoreNode("c", ReplicationMode.Received, 1, 1 << 20, 1 << 16, [.. Entries(1, 1, 8), .. Entries(2, 9, 10, "f")], default);
+        Assert.That(c.Core.BecomeOwner(2), Is.True);
+        c.Drain();
+        Run(c, a);
+        var cut = a.Diverged.First();
+        Assert.That(cut.Entries.Select(e => CoreNode.Text(e)), Is.EqualTo(new[] { "e9", "e10", "e11" }), "the lost tail, with its data");
+        Assert.That(cut.UnavailableThrough, Is.Null, "nothing of it was compacted away");
+        Assert.That(a.Core.Last, Is.EqualTo(new LogPosition(2, 10)));
+    }
+
+    [Test]
+    public void An_owner_that_does_not_send_its_durable_index_is_taken_at_its_acknowledged_one()
+    {
+        var a = new CoreNode("a", ReplicationMode.Received, 0);
+        a.Core.Receive(new AppendMessage(1, LogPosition.Zero, RecordBatch.Encode(Entries(1, 1, 5)), OwnerAcknowledged: 4));
+        Assert.That(a.Core.KnownOwnerDurable, Is.EqualTo(4));
+        a.Core.Receive(new AppendMessage(1, new LogPosition(1, 5), RecordBatch.Empty, OwnerAcknowledged: 5, OwnerDurable: 3));
+        Assert.That(a.Core.KnownOwnerDurable, Is.EqualTo(3));
+
+        // On the wire: carried when known, absent (read back as not sent) otherwise.
+        var sent = new AppendMessage(1, new LogPosition(1, 5), RecordBatch.Empty, OwnerAcknowledged: 5, OwnerDurable: 3);
+        Assert.That(((AppendMessage)HaKit.Replication.Transport.FrameCodec.Decode(HaKit.Replication.Transport.FrameCodec.Encode(sent))!).OwnerDurable, Is.EqualTo(3));
+        var older = sent with { OwnerDurable = -1 };
+        Assert.That(((AppendMessage)HaKit.Replication.Transport.FrameCodec.Decode(HaKit.Replication.Transport.FrameCodec.Encode(older))!).OwnerDurable, Is.EqualTo(-1));
+    }
 }

@@ -10,9 +10,10 @@ internal abstract record ReplicationMessage(long Epoch);
 /// <paramref name="OwnerEarlierEpochs"/> are the earlier epochs whose entries in the owner's log it wrote itself (a standby that
 /// wrote entries in one of them too cuts its own: two owners of one epoch); <paramref name="AcknowledgedBytesAhead"/> is the
 /// bytes of entry data the owner acknowledged after this message's last entry (a standby that holds the message is that many
-/// bytes behind: <see cref="ReplicationOptions.MaxLagOnFailoverBytes"/>).</summary>
+/// bytes behind: <see cref="ReplicationOptions.MaxLagOnFailoverBytes"/>); <paramref name="OwnerDurable"/> is the owner's durable
+/// index (-1: not sent, an older owner: taken as <paramref name="OwnerAcknowledged"/>), below which a Received standby compacts.</summary>
 internal sealed record AppendMessage(long Epoch, LogPosition Prev, RecordBatch Batch, long OwnerAcknowledged = 0, bool PeerOutdated = false,
-    IReadOnlyList<long>? OwnerEarlierEpochs = null, long AcknowledgedBytesAhead = 0) : ReplicationMessage(Epoch)
+    IReadOnlyList<long>? OwnerEarlierEpochs = null, long AcknowledgedBytesAhead = 0, long OwnerDurable = -1) : ReplicationMessage(Epoch)
 {
     /// <summary><see cref="OwnerEarlierEpochs"/>, empty when none were sent.</summary>
     public IReadOnlyList<long> OwnerEpochs => OwnerEarlierEpochs ?? [];

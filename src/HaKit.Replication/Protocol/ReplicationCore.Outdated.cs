@@ -81,6 +81,10 @@ internal sealed partial class ReplicationCore
     /// <summary>Standby: the owner's acknowledged index in the last append heard from it in this process (0: none heard).</summary>
     public long KnownOwnerAcknowledged { get; private set; }
 
+    /// <summary>Standby: the owner's durable index in the last append heard from it in this process (0: none heard; an owner that
+    /// does not send it: its acknowledged index).</summary>
+    public long KnownOwnerDurable { get; private set; }
+
     /// <summary>Standby: entries this node's log is behind <see cref="KnownOwnerAcknowledged"/>.</summary>
     public long KnownLagEntries => Role == ReplicaRole.Owner ? 0 : Math.Max(0, KnownOwnerAcknowledged - _log.Last.Index);
 
@@ -244,6 +248,7 @@ internal sealed partial class ReplicationCore
     private void NoteOwnerPosition(AppendMessage append)
     {
         KnownOwnerAcknowledged = append.OwnerAcknowledged;
+        KnownOwnerDurable = append.OwnerDurable >= 0 ? append.OwnerDurable : append.OwnerAcknowledged;
 
         // Until the append is matched (then NoteLagBytes sets it), this node holds at most the append's last entry.
         NoteLagBytes(append, matched: false);
@@ -300,6 +305,7 @@ internal sealed partial class ReplicationCore
         }
 
         KnownOwnerAcknowledged = 0;
+        KnownOwnerDurable = 0;
         _knownLagBytes = 0; // else the byte lag heard as a standby stayed on disk and a later restart as standby restored it
         PersistKnownLagIfChanged();
         Degraded = false;

@@ -51,7 +51,7 @@ internal sealed partial class ReplicationCore
         if (from > _log.Last.Index)
         {
             _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Empty, Acknowledged, PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs,
-                BytesAhead(prev))));
+                BytesAhead(prev), _durable)));
             _sentUpTo = prev;
             return;
         }
@@ -71,7 +71,7 @@ internal sealed partial class ReplicationCore
         }
 
         _outputs.Add(new SendCommand(new AppendMessage(_epoch, prevPosition, RecordBatch.Encode(_log.Range(from, to)), Acknowledged,
-            PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs, BytesAhead(to))));
+            PeerOutdatedAt != LogPosition.Zero, _ownerEarlierEpochs, BytesAhead(to), _durable)));
         _sentUpTo = to;
         _inFlightBytes += bytes;
         _inFlight.Enqueue((to, bytes));

@@ -277,16 +277,22 @@ internal sealed partial class ReplicationCore
         // it does not know to be in the owner's acknowledged history (matched with the owner, and at or below the owner's
         // acknowledged index it heard): entries it applied that a later owner's history does not hold (an owner that crashed
         // before its own fdatasync and was promoted again without them) must still be in its log to be cut and handed to the
-        // divergence callback; compacted into its snapshot they would be replaced by the owner's snapshot unseen.
+        // divergence callback; compacted into its snapshot they would be replaced by the owner's snapshot unseen. In Received
+        // mode the owner acknowledges before its own fdatasync, so the standby also keeps what the owner has not made durable
+        // (OwnerHistoryKept): the owner could still lose it, win a split brain without it, and the cut must carry its data.
         var upTo = Role == ReplicaRole.Owner
             ? Math.Min(position.Index, PeerDurable)
-            : Math.Min(position.Index, Math.Min(_matchIndex, KnownOwnerAcknowledged));
+            : Math.Min(position.Index, Math.Min(_matchIndex, OwnerHistoryKept));
         if (upTo > _log.Base.Index)
         {
             _log.DropThrough(upTo);
             _outputs.Add(new CompactCommand(upTo));
         }
     }
+
+    /// <summary>Standby: the last index it knows the owner's history keeps whatever happens to the owner: its acknowledged index,
+    /// and in Received mode no more than its durable index (acknowledged, not yet fdatasynced, can still be lost).</summary>
+    private long OwnerHistoryKept => Mode == ReplicationMode.Received ? Math.Min(KnownOwnerAcknowledged, KnownOwnerDurable) : KnownOwnerAcknowledged;
 
     /// <summary>A message from the peer.</summary>
     public void Receive(ReplicationMessage message)

@@ -23,6 +23,11 @@ internal static class FrameCodec
                     PeerOutdated = append.PeerOutdated,
                     AcknowledgedBytesAhead = append.AcknowledgedBytesAhead,
                 };
+                if (append.OwnerDurable >= 0)
+                {
+                    appendFrame.OwnerDurable = append.OwnerDurable;
+                }
+
                 if (append.OwnerEarlierEpochs is { Count: > 0 } earlier)
                 {
                     appendFrame.OwnerEarlierEpochs.AddRange(earlier);
@@ -86,7 +91,8 @@ internal static class FrameCodec
                 }
 
                 return new AppendMessage(append.Epoch, new LogPosition(append.PrevEpoch, append.PrevIndex), batch, append.OwnerAcknowledged, append.PeerOutdated,
-                    append.OwnerEarlierEpochs.Count > 0 ? [.. append.OwnerEarlierEpochs] : null, append.AcknowledgedBytesAhead);
+                    append.OwnerEarlierEpochs.Count > 0 ? [.. append.OwnerEarlierEpochs] : null, append.AcknowledgedBytesAhead,
+                    append.HasOwnerDurable ? append.OwnerDurable : -1);
             case Frame.KindOneofCase.Ack:
                 return new AckMessage(frame.Ack.Epoch, frame.Ack.Received, frame.Ack.Durable);
             case Frame.KindOneofCase.Reject:
