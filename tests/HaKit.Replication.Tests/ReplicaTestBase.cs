@@ -40,11 +40,19 @@ public abstract class ReplicaTestBase
     /// <param name="Transport">The gRPC transport.</param>
     protected sealed record Replica(ReplicatedKvStore Store, ReplicationTransport Transport);
 
-    /// <summary>Opens a store with <paramref name="options"/> and connects it to the peer on loopback; both are disposed after the test.</summary>
-    protected async Task<Replica> StartReplicaAsync(ReplicationOptions options, string node, string peer, int port, int peerPort)
+    /// <summary>Opens a store with <paramref name="options"/> and connects it to the peer on loopback (over TLS with
+    /// <paramref name="tls"/>); both are disposed after the test.</summary>
+    protected async Task<Replica> StartReplicaAsync(ReplicationOptions options, string node, string peer, int port, int peerPort, ReplicationTlsOptions? tls = null)
     {
         var store = await ReplicatedKvStore.OpenAsync(options);
         Opened.Add(store);
+        return new Replica(store, await StartTransportAsync(store, node, peer, port, peerPort, tls));
+    }
+
+    /// <summary>Connects <paramref name="store"/>'s log to the peer on loopback (over TLS with <paramref name="tls"/>); the
+    /// transport is disposed after the test.</summary>
+    protected async Task<ReplicationTransport> StartTransportAsync(ReplicatedKvStore store, string node, string peer, int port, int peerPort, ReplicationTlsOptions? tls = null)
+    {
         var transport = new ReplicationTransport(new ReplicationTransportOptions
         {
             NodeId = node,
@@ -52,11 +60,12 @@ public abstract class ReplicaTestBase
             Listen = new IPEndPoint(IPAddress.Loopback, port),
             Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
             ReconnectDelay = TimeSpan.FromMilliseconds(50),
+            Tls = tls,
         });
         transport.Attach(store.Log);
         await transport.StartAsync(CancellationToken.None);
         Opened.Add(transport);
-        return new Replica(store, transport);
+        return transport;
     }
 
     /// <summary>Stops a replica before the end of the test (a crash or a restart in the scenario).</summary>

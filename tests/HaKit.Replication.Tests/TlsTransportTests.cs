@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using HaKit.Grpc.Tests;
 
@@ -7,50 +6,22 @@ namespace HaKit.Replication.Tests;
 
 /// <summary>TLS on the replication stream over real loopback sockets, with certificates generated for the test: a dialing peer
 /// without an accepted certificate is refused, one with it replicates; plaintext only between loopback addresses.</summary>
-public sealed class TlsTransportTests
+public sealed class TlsTransportTests : ReplicaTestBase
 {
-    private readonly List<IAsyncDisposable> _open = [];
-    private string _root = "";
     private TestCertificates _certificates = null!;
 
+    /// <inheritdoc />
+    protected override string DirectoryPrefix => "hakit-repl-tls-";
+
     [SetUp]
-    public void SetUp()
-    {
-        _root = Directory.CreateTempSubdirectory("hakit-repl-tls-").FullName;
-        _certificates = new TestCertificates();
-    }
+    public void CreateCertificates() => _certificates = new TestCertificates();
 
     [TearDown]
-    public async Task TearDown()
-    {
-        for (var i = _open.Count - 1; i >= 0; i--)
-        {
-            await _open[i].DisposeAsync();
-        }
+    public void DisposeCertificates() => _certificates.Dispose();
 
-        _open.Clear();
-        _certificates.Dispose();
-        Directory.Delete(_root, recursive: true);
-    }
-
-    private async Task<(ReplicatedKvStore Store, ReplicationTransport Transport)> StartAsync(string node, string peer, int port, int peerPort, ReplicationTlsOptions tls)
-    {
-        var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(_root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0 });
-        _open.Add(store);
-        var transport = new ReplicationTransport(new ReplicationTransportOptions
-        {
-            NodeId = node,
-            PeerId = peer,
-            Listen = new IPEndPoint(IPAddress.Loopback, port),
-            Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
-            ReconnectDelay = TimeSpan.FromMilliseconds(50),
-            Tls = tls,
-        });
-        transport.Attach(store.Log);
-        await transport.StartAsync(CancellationToken.None);
-        _open.Add(transport);
-        return (store, transport);
-    }
+    private Task<Replica> StartAsync(string node, string peer, int port, int peerPort, ReplicationTlsOptions tls) =>
+        StartReplicaAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0 },
+            node, peer, port, peerPort, tls);
 
     private ReplicationTlsOptions Tls(string node, bool mutual = true)
     {
@@ -61,7 +32,7 @@ public sealed class TlsTransportTests
     [Test]
     public async Task A_peer_with_a_trusted_certificate_replicates_over_mutual_TLS()
     {
-        int portA = ReplicaTestBase.FreePort(), portB = ReplicaTestBase.FreePort();
+        int portA = FreePort(), portB = FreePort();
         var a = await StartAsync("a", "b", portA, portB, Tls("a"));
         var b = await StartAsync("b", "a", portB, portA, Tls("b"));
         await Wait.UntilAsync(() => a.Store.Log.Status.PeerConnected && b.Store.Log.Status.PeerConnected, "the TLS stream to come up");
@@ -75,7 +46,7 @@ public sealed class TlsTransportTests
     [Test]
     public async Task A_dialing_peer_whose_certificate_is_not_trusted_is_refused_and_nothing_replicates()
     {
-        int portA = ReplicaTestBase.FreePort(), portB = ReplicaTestBase.FreePort();
+        int portA = FreePort(), portB = FreePort();
 
         // a dials (its name sorts first) with a certificate of another CA; b requires a client certificate of its own CA.
         using var other = new TestCertificates("another CA");
@@ -96,16 +67,8 @@ public sealed class TlsTransportTests
 
         // The same pair with a trusted certificate for a connects (the refusal was the certificate, not the set-up).
         await a.Transport.DisposeAsync();
-        _open.Remove(a.Transport);
-        var transport = new ReplicationTransport(new ReplicationTransportOptions
-        {
-            NodeId = "a", PeerId = "b",
-            Listen = new IPEndPoint(IPAddress.Loopback, portA), Peer = new IPEndPoint(IPAddress.Loopback, portB),
-            ReconnectDelay = TimeSpan.FromMilliseconds(50), Tls = Tls("a2"),
-        });
-        transport.Attach(a.Store.Log);
-        await transport.StartAsync(CancellationToken.None);
-        _open.Add(transport);
+        Opened.Remove(a.Transport);
+        await StartTransportAsync(a.Store, "a", "b", portA, portB, Tls("a2"));
         await write.WaitAsync(TimeSpan.FromSeconds(20));
         await Wait.UntilAsync(() => b.Store.TryGet("k", out _), "the standby to apply k once a is trusted");
     }
@@ -133,15 +96,15 @@ public sealed class TlsTransportTests
         {
             NodeId = "a", PeerId = "b",
             Listen = IPEndPoint.Parse("127.0.0.1:7511"), Peer = IPEndPoint.Parse("127.0.0.1:7512"),
-            Tls = new ReplicationTlsOptions { CertificateFile = Path.Combine(_root, "missing.pem"), KeyFile = Path.Combine(_root, "missing.key"), TrustedCaFile = _certificates.CaFile },
+            Tls = new ReplicationTlsOptions { CertificateFile = Path.Combine(Root, "missing.pem"), KeyFile = Path.Combine(Root, "missing.key"), TrustedCaFile = _certificates.CaFile },
         }));
-        Assert.That(ex!.Errors, Has.Some.StartsWith($"Replication:Transport:Tls:CertificateFile = '{Path.Combine(_root, "missing.pem")}'"));
+        Assert.That(ex!.Errors, Has.Some.StartsWith($"Replication:Transport:Tls:CertificateFile = '{Path.Combine(Root, "missing.pem")}'"));
     }
 
     [Test]
     public async Task A_dialer_refuses_a_server_whose_certificate_it_does_not_trust()
     {
-        int portA = ReplicaTestBase.FreePort(), portB = ReplicaTestBase.FreePort();
+        int portA = FreePort(), portB = FreePort();
         using var other = new TestCertificates("another CA");
         var (certificate, key, _) = other.Issue("b");
 
