@@ -9,38 +9,21 @@ namespace HaKit.Replication.Tests;
 /// are), the directory is reopened, and the reopened node must hold a state of one history (never the snapshot with the old
 /// log's other history loaded after it), and what the snapshot replaced must have reached the divergence callback.
 /// </summary>
-public sealed class SnapshotInstallCrashTests
+public sealed class SnapshotInstallCrashTests : ReplicaTestBase
 {
-    private string _root = "";
-    private readonly List<IAsyncDisposable> _open = [];
-
-    [SetUp]
-    public void SetUp() => _root = Directory.CreateTempSubdirectory("hakit-repl-crash-").FullName;
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        foreach (var item in _open)
-        {
-            await item.DisposeAsync();
-        }
-
-        _open.Clear();
-        Directory.Delete(_root, recursive: true);
-    }
-
     private static readonly CancellationToken Bound = new CancellationTokenSource(TimeSpan.FromSeconds(60)).Token;
 
-    private static byte[] V(string s) => Encoding.UTF8.GetBytes(s);
+    /// <inheritdoc />
+    protected override string DirectoryPrefix => "hakit-repl-crash-";
 
-    private static string? Get(ReplicatedKvStore store, string key) => store.TryGet(key, out var v) ? Encoding.UTF8.GetString(v) : null;
+    private static byte[] V(string s) => Encoding.UTF8.GetBytes(s);
 
     private async Task<ReplicatedKvStore> OpenAsync(string node, List<DivergedEntries>? cut = null)
     {
         var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
         {
             Group = "g",
-            Directory = Path.Combine(_root, node),
+            Directory = Path.Combine(Root, node),
             Mode = ReplicationMode.Async,
             OnDiverged = cut is null ? null : d =>
             {
@@ -50,7 +33,7 @@ public sealed class SnapshotInstallCrashTests
                 }
             },
         });
-        _open.Add(store);
+        Opened.Add(store);
         return store;
     }
 
@@ -115,7 +98,7 @@ public sealed class SnapshotInstallCrashTests
         await crashed.Task.WaitAsync(TimeSpan.FromSeconds(20), Bound);
         await Wait.UntilAsync(() => a.Log.IsFaulted, "the install to stop where it crashed");
         crashLink.Disconnect();
-        _open.Remove(a);
+        Opened.Remove(a);
         await a.DisposeAsync();
         var reportedBeforeCrash = CutValues(cut);
         Assert.That(reportedBeforeCrash.Count(v => v.Contains("only-on-a", StringComparison.Ordinal)), Is.EqualTo(6),

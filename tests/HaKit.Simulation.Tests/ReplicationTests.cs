@@ -203,15 +203,16 @@ public sealed class ReplicationTests
     /// node's own snapshot"):
     /// 8: b owned epoch 2 and wrote 409-470, snapshotted at 469 with its log compacted only to 402, and restarted; the owner of
     ///    epoch 3 cuts 409-470 from the reloaded log (62 entries to the callback; they used to be replaced by its snapshot unseen).
-    /// 145: b compacted up to 60, which the owner had acknowledged in Received mode and then lost in a crash before winning a
-    ///    split brain: the entry is no longer on b's disk, so the callback gets its range ("not available").
+    /// 145: the owner acknowledged up to 60 in Received mode, had made only 59 durable, and lost 60 in a crash before winning a
+    ///    split brain. b used to compact up to 60, and the callback got 60 by range only ("not available"); b now compacts only
+    ///    what the owner made durable (59), so the cut hands 60 and what follows to the callback with their data (18 entries).
     /// 176: b waited for the owner's snapshot and restarted before it came: it still waits, keeps its log (which ends below its
     ///    snapshot), and the install hands those 57 entries to the callback.
     /// 545, 613: an owner's snapshot older than what b held of the group's history; b must hold that history again before it may
     ///    own the group (file <c>catch-up</c>), and is refused meanwhile.
     /// </summary>
     [TestCase(8, "b", "divergence callback: 62 entries (Conflict, owner epoch 3)", "log recovered: 68 entries up to epoch=2 index=470")]
-    [TestCase(145, "b", "and entries compacted into its snapshot from index unknown through epoch=1 index=60: not available", "log recovered: 20 entries up to epoch=2 index=80")]
+    [TestCase(145, "b", "divergence callback: 18 entries (Conflict, owner epoch 2)", "log recovered: 21 entries up to epoch=2 index=80")]
     [TestCase(176, "b", "divergence callback: 57 entries (ReplacedBySnapshot, owner epoch 4)", "log recovered: 57 entries up to epoch=2 index=118")]
     [TestCase(545, "b", "refuses to own epoch 4: this node installed the owner's snapshot at epoch=2 index=132, older than the history it held up to index 146", "mark catch-up set at epoch=3 index=146")]
     [TestCase(613, "b", "refuses to own epoch 4: this node installed the owner's snapshot at epoch=2 index=131, older than the history it held up to index 139", "from index 132 through epoch=2 index=139: not available")]
