@@ -16,7 +16,16 @@ public static class ReplReport
         var cpu = TryRead("/proc/cpuinfo")?.Split('\n').FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
         var os = TryRead("/etc/os-release")?.Split('\n').FirstOrDefault(l => l.StartsWith("PRETTY_NAME=", StringComparison.Ordinal))?[12..].Trim('"');
         return $"{Environment.ProcessorCount} cores{(cpu is null ? "" : $" ({cpu})")}, {os ?? RuntimeInformation.OSDescription}, " +
-               $"{RuntimeInformation.FrameworkDescription}, {RuntimeInformation.ProcessArchitecture}";
+               $"{RuntimeInformation.FrameworkDescription}, {RuntimeInformation.ProcessArchitecture}, thread pool spin limit {SpinLimit()}";
+    }
+
+    /// <summary>The thread pool's <c>UnfairSemaphoreSpinLimit</c> as the runtime reads it: the environment variable, else the
+    /// runtimeconfig knob (0 in this project), else the runtime's default.</summary>
+    private static string SpinLimit()
+    {
+        var env = Environment.GetEnvironmentVariable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit");
+        return env is not null ? $"{env} (environment)"
+            : AppContext.GetData("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit") is { } knob ? $"{knob} (runtimeconfig)" : "default";
     }
 
     /// <summary>The 1-, 5- and 15-minute load averages.</summary>

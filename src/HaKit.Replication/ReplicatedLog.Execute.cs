@@ -159,6 +159,7 @@ public sealed partial class ReplicatedLog
 
         outputs.Clear();
         _ownerForMarks = _core.Role == ReplicaRole.Owner;
+        _paceFlushes = _core.Mode == ReplicationMode.Received && !_core.Degraded;
     }
 
     /// <summary>Owner: reads one chunk of the snapshot file being sent (kept open for the whole transfer: a newer snapshot may

@@ -39,6 +39,10 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private long _smApplied;
     private long _written;
     private long _flushRequested;
+    private long _lastFlushStart; // only the flusher: when its last fdatasync started (_time's timestamp)
+    private volatile bool _paceFlushes; // written by the loop: Received and not degraded (the flusher spaces its fdatasyncs)
+    private readonly ManualResetEventSlim _paced = new(false, spinCount: 0); // the flusher's paced wait on a non-system clock
+    private ITimer? _paceTimer; // only the flusher (then disposed after it): sets _paced
     private Task _loop = Task.CompletedTask;
     private Task _flusher = Task.CompletedTask;
     private Exception? _failure;
@@ -299,6 +303,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         _segments.Dispose();
         _metrics.Dispose();
         _stop.Dispose();
+        _paceTimer?.Dispose();
+        _paced.Dispose();
         _flushSignal.Dispose();
         _markSignal.Dispose();
     }

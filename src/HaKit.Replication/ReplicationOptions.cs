@@ -80,6 +80,19 @@ public sealed class ReplicationOptions
     /// </summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// <see cref="ReplicationMode.Received"/> only: the shortest time from the start of one group-commit fdatasync to the start of
+    /// the next, on each node. Received does not wait for the fdatasync (an append is acknowledged once written on the owner and
+    /// held by the peer), so spacing them out costs no latency and saves CPU under load: one fdatasync per batch (hundreds per
+    /// second, each also a durable ack from the standby and a wake-up of each loop) cost about a quarter of the CPU of a pipelined
+    /// run on 2 cores. The cost is durability lag: what is lost when both hosts lose power at once grows to about this long of
+    /// acknowledged writes, and the standby applies (and the owner counts as durable on the peer) up to this much later. Does not
+    /// apply to a degraded owner (it acknowledges after its own fdatasync), nor to Async and Durable, whose acknowledgements wait
+    /// for the fdatasync. <see cref="TimeSpan.Zero"/>: each fdatasync starts as soon as the previous one ended (group commit only).
+    /// Default 1 ms.
+    /// </summary>
+    public TimeSpan ReceivedFlushInterval { get; set; } = TimeSpan.FromMilliseconds(1);
+
     /// <summary>The clock for <see cref="DegradeAfter"/> (tests use a fake one).</summary>
     internal TimeProvider Time { get; set; } = TimeProvider.System;
 
@@ -136,6 +149,11 @@ public sealed class ReplicationOptions
         if (DrainTimeout < TimeSpan.Zero || DrainTimeout > TimeSpan.FromHours(1))
         {
             errors.Add($"{key}:DrainTimeout = '{DrainTimeout}': out of range; use a duration from 00:00:00 (no drain) up to an hour (default 00:00:10), and keep it below the group's stop timeout");
+        }
+
+        if (ReceivedFlushInterval < TimeSpan.Zero || ReceivedFlushInterval > TimeSpan.FromSeconds(1))
+        {
+            errors.Add($"{key}:ReceivedFlushInterval = '{ReceivedFlushInterval}': out of range; use a duration from 00:00:00 (an fdatasync after each batch) up to a second (default 00:00:00.001)");
         }
 
         if (SnapshotChunkBytes is < 4096 or > 64 << 20)

@@ -98,10 +98,12 @@ public sealed class HostingTests
         {
             c["HaKit:Replication:Groups:kv:Modes"] = "Async";
             c["HaKit:Replication:Groups:kv:DegradeAfter"] = "-00:00:01";
+            c["HaKit:Replication:Groups:kv:ReceivedFlushInterval"] = "00:00:02";
             c["HaKit:Replication:Groups:orders:Mode"] = "Async";
         });
         Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Groups:kv:Modes = 'Async': unknown setting"));
         Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Groups:kv:DegradeAfter = '-00:00:01': out of range; use a positive duration"));
+        Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Groups:kv:ReceivedFlushInterval = '00:00:02': out of range; use a duration from 00:00:00"));
         Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Groups:orders = (a section): no replicated group orders is registered; call AddGroup(\"orders\""));
     }
 

@@ -27,6 +27,9 @@ public sealed class ReplicationGroupOptions
     /// that is shorter (the drain runs inside the stop). Set, it must be below the group's <c>StopTimeout</c>.</summary>
     public TimeSpan? DrainTimeout { get; set; }
 
+    /// <summary>See <see cref="ReplicationOptions.ReceivedFlushInterval"/>. Default 1 ms.</summary>
+    public TimeSpan ReceivedFlushInterval { get; set; } = TimeSpan.FromMilliseconds(1);
+
     /// <summary>See <see cref="ReplicationOptions.SegmentBytes"/>. Default 64 MiB.</summary>
     public long SegmentBytes { get; set; } = 64L << 20;
 

@@ -22,6 +22,7 @@ internal static class ReplicationHostSetup
             MaxLagOnFailoverBytes = g.MaxLagOnFailoverBytes,
             SnapshotChunkBytes = g.SnapshotChunkBytes,
             DrainTimeout = g.DrainTimeout ?? DefaultDrainTimeout(node, registration.Group),
+            ReceivedFlushInterval = g.ReceivedFlushInterval,
             SegmentBytes = g.SegmentBytes,
             PreallocateSegments = g.PreallocateSegments,
             SnapshotEveryEntries = g.SnapshotEveryEntries,
