@@ -1,5 +1,6 @@
 using HaKit.Arbitration;
 using HaKit.Detection;
+using HaKit.Diagnostics;
 using HaKit.Fencing;
 using HaKit.Notifications;
 using HaKit.Ownership;
@@ -149,6 +150,8 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             throw new InvalidOperationException("the node was already started");
         }
+
+        TakeoverTrace.Mark("node.start"); // with the trace on: its buffer and timer exist before a takeover marks anything
 
         if (_options.RealtimePriority > 0)
         {

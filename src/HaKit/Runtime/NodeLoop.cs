@@ -1,3 +1,4 @@
+using HaKit.Diagnostics;
 using HaKit.Ownership;
 using Microsoft.Extensions.Logging;
 
@@ -397,9 +398,21 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
             }
 
             RunReady(executor, cancellationToken);
+            var traced = TakeoverTrace.InStartingStep;
+            if (traced)
+            {
+                TakeoverTrace.Mark("loop.startstep.commands-done");
+            }
+
             Freeze?.EndStep(_core!);
             RefreshStatusAfterStep();
             Rearm();
+            if (traced)
+            {
+                TakeoverTrace.Mark("loop.startstep.end");
+                TakeoverTrace.EndStep();
+            }
+
             Volatile.Write(ref _lastStep, time.GetTimestamp());
         }
     }
@@ -506,6 +519,11 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
                 // One failing command (a send on a broken link, say) must not cost the rest of the batch.
                 try
                 {
+                    if (TakeoverTrace.InStartingStep)
+                    {
+                        TakeoverTrace.Mark("cmd.after-start." + command.GetType().Name);
+                    }
+
                     var accepted = command.AcceptAsync(executor, cancellationToken);
                     if (accepted.IsCompletedSuccessfully)
                     {
