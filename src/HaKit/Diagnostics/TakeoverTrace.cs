@@ -28,21 +28,34 @@ internal static class TakeoverTrace
     private static readonly string?[] Points = On ? new string?[Capacity] : [];
     private static readonly Lock Gate = new();
     private static readonly Timer? FlushTimer = On ? new Timer(_ => Flush(), null, Timeout.Infinite, Timeout.Infinite) : null;
-    private static readonly int[] State = new int[4]; // [Count] marks taken, [Flushed] marks written, [Armed] 1 while a flush is due, [InStartStep] see StartStep
+    private static readonly int[] State = new int[5]; // [Count] marks taken, [Flushed] marks written, [Armed] 1 while a flush is due, [InStartStep] see StartStep, [Sequence] of its commands
     private const int Count = 0;
     private const int Flushed = 1;
     private const int Armed = 2;
     private const int InStartStep = 3;
+    private const int Sequence = 4;
 
-    /// <summary>Whether the loop's current step started a group (<see cref="StartStep"/>): the loop then marks the rest of that step.</summary>
+    /// <summary>Whether the loop's current step is a takeover's (<see cref="StartStep"/>): the loop then marks the rest of that step.</summary>
     public static bool InStartingStep => On && Volatile.Read(ref State[InStartStep]) != 0;
 
-    /// <summary>The loop's current step starts a group (on the loop): the commands after it and the step's end are marked.</summary>
+    /// <summary>The loop's current step takes a group (on the loop): the commands after it and the step's end are marked.</summary>
     public static void StartStep()
+    {
+        if (On && Volatile.Read(ref State[InStartStep]) == 0)
+        {
+            Volatile.Write(ref State[Sequence], 0);
+            Volatile.Write(ref State[InStartStep], 1);
+        }
+    }
+
+    /// <summary>Marks a command of the takeover's step, numbered in the step: <c>cmd.NN.&lt;type&gt;</c> (on the loop).</summary>
+    /// <param name="type">The command's type name.</param>
+    public static void MarkCommand(string type)
     {
         if (On)
         {
-            Volatile.Write(ref State[InStartStep], 1);
+            var n = Interlocked.Increment(ref State[Sequence]);
+            Mark(string.Create(CultureInfo.InvariantCulture, $"cmd.{n:00}.{type}"));
         }
     }
 

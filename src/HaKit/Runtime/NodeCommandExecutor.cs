@@ -20,7 +20,8 @@ internal sealed class NodeCommandExecutor(
     IReadOnlyDictionary<string, IGroupDriver> drivers,
     HaKitMetrics metrics,
     ILogger logger,
-    Action<ClusterEvent> publish) : ICoreCommandHandler
+    Action<ClusterEvent> publish,
+    Action? publishOwnership = null) : ICoreCommandHandler
 {
     /// <inheritdoc />
     public ValueTask SendHeartbeatAsync(SendHeartbeat command, CancellationToken cancellationToken)
@@ -69,6 +70,9 @@ internal sealed class NodeCommandExecutor(
     {
         TakeoverTrace.Mark("start.begin");
         TakeoverTrace.StartStep();
+        // The start runs on this thread until its first real wait (all of it, for a synchronous resource): its ownership must be
+        // published first, not at the end of this step.
+        publishOwnership?.Invoke();
         drivers[command.Group].Start(loop, command.Epoch, cancellationToken);
         return default;
     }
@@ -107,6 +111,10 @@ internal sealed class NodeCommandExecutor(
         if (point is not null)
         {
             TakeoverTrace.Mark(point);
+            if (point == "event.acquiring")
+            {
+                TakeoverTrace.StartStep(); // the rest of this step is the takeover's: mark its commands
+            }
         }
 
         publish(command.Event);

@@ -401,7 +401,7 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
             var traced = TakeoverTrace.InStartingStep;
             if (traced)
             {
-                TakeoverTrace.Mark("loop.startstep.commands-done");
+                TakeoverTrace.Mark("loop.takeoverstep.commands-done");
             }
 
             Freeze?.EndStep(_core!);
@@ -409,7 +409,7 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
             Rearm();
             if (traced)
             {
-                TakeoverTrace.Mark("loop.startstep.end");
+                TakeoverTrace.Mark("loop.takeoverstep.end");
                 TakeoverTrace.EndStep();
             }
 
@@ -423,6 +423,19 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
         if (_core is not null)
         {
             RefreshStatusAfterStep();
+        }
+    }
+
+    /// <summary>
+    /// Publishes the groups' ownership (<see cref="ResourceContext.IsOwned"/>) as the core stands now, in the middle of a step (on
+    /// the loop): a group's start runs inline until its first real wait, so a synchronous start would otherwise run before the step's
+    /// end published the epoch it starts for, and see itself not owned.
+    /// </summary>
+    public void PublishOwnership()
+    {
+        if (_core is not null)
+        {
+            _ = Freeze?.PublishGuards(_core);
         }
     }
 
@@ -521,7 +534,7 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
                 {
                     if (TakeoverTrace.InStartingStep)
                     {
-                        TakeoverTrace.Mark("cmd.after-start." + command.GetType().Name);
+                        TakeoverTrace.MarkCommand(command.GetType().Name);
                     }
 
                     var accepted = command.AcceptAsync(executor, cancellationToken);
