@@ -451,9 +451,25 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             _loop.RefreshStatus();
         }
+        var traced = TakeoverTrace.On && e is RoleChanged { To: GroupRole.Acquiring };
+        if (traced)
+        {
+            TakeoverTrace.Mark("publish.acquiring.status");
+        }
+
         _metrics.Record(e);
+        if (traced)
+        {
+            TakeoverTrace.Mark("publish.acquiring.metrics");
+        }
+
         _eventLog.Post(e); // off the loop: a cold or slow log line must not delay a takeover
         _notifier?.Post(e);
+        if (traced)
+        {
+            TakeoverTrace.Mark("publish.acquiring.posted");
+        }
+
         if (e is ShutdownReady)
         {
             _shutdownReady.TrySetResult();
@@ -474,6 +490,10 @@ public sealed class ClusterNode : IAsyncDisposable
             try
             {
                 handler(this, e);
+                if (traced)
+                {
+                    TakeoverTrace.Mark("publish.acquiring.handler." + handler.Method.DeclaringType?.Name + "." + handler.Method.Name);
+                }
             }
             catch (Exception ex)
             {
