@@ -28,7 +28,7 @@ public static partial class Report
         ("event.starting", "role → Starting"),
         ("event.starting.published", "… published"),
         ("start.begin", "`StartGroup` runs (resource start handed to a task)"),
-        ("guard.opened", "the step ends: ownership of the new epoch published (`ResourceContext.IsOwned` true from here)"),
+        ("guard.opened", "ownership of the new epoch published (`ResourceContext.IsOwned` true from here; right before the start since 2026-12-07)"),
         ("http.start", "the sample's HTTP resource starts"),
         ("http.bound", "… its listener is bound"),
         ("http.logged", "… its `listening` log line written"),
@@ -42,7 +42,7 @@ public static partial class Report
         ("event.active", "role → Active"),
         ("event.active.published", "… published (stdout line, event handlers)"),
         ("http.accept", "first connection accepted on the new listener"),
-        ("http.refused", "… answered `503 not owner` (the ownership guard not yet open)"),
+        ("http.refused", "… answered `503 not owner` (not owned by the clock: the guard not yet open, or suspended after a stall of b)"),
         ("http.answered", "… answered as the owner"),
     ];
 
