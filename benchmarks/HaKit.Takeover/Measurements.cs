@@ -12,7 +12,10 @@ namespace HaKit.Takeover;
 /// <param name="DetectMs">Signal → the new owner prints <c>peer node=a health=Dead</c> (UTC timestamps, ms resolution).</param>
 /// <param name="Epoch">The epoch of the first answer from the new owner.</param>
 /// <param name="HintMs">Signal → the new owner prints <c>hint node=a</c> (a crash hint qualified; Grpc link only), or null.</param>
-public sealed record KillRun(int Run, int DelayMs, double WallMs, double? TakeoverMs, double? DetectMs, ulong Epoch, double? HintMs = null);
+/// <param name="Timeline">With <c>HAKIT_TAKEOVER_TRACE=1</c>: the first time b reached each traced point after the signal (ms after it,
+/// one clock for both processes: CLOCK_MONOTONIC), or null when the trace is off.</param>
+public sealed record KillRun(int Run, int DelayMs, double WallMs, double? TakeoverMs, double? DetectMs, ulong Epoch, double? HintMs = null,
+    IReadOnlyDictionary<string, double>? Timeline = null);
 
 /// <summary>One SIGSTOP run (the owner freezes with its sockets open: no reset, no refusal).</summary>
 /// <param name="Run">1-based run number.</param>
@@ -133,6 +136,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
 
             var killedAt = DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
+            var killTicks = Stopwatch.GetTimestamp();
             a.Kill();
             var (answer, ms) = await PollAsync(pair.Service, clock, x => x.Node == "b", null, cancellationToken)
                 ?? throw new TimeoutException($"b did not answer within {AnswerTimeout.TotalSeconds} s of the SIGKILL");
@@ -140,10 +144,16 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
             var active = await b.TryWaitForLineAsync(l => l.IsRoleTo("Active"), TimeSpan.FromSeconds(5), cancellationToken);
             var dead = b.Lines.FirstOrDefault(l => l.IsPeer && l["node"] == "a" && l["health"] == "Dead");
             var hint = b.Lines.FirstOrDefault(l => l.Kind == "hint" && l["node"] == "a");
+            var timeline = TraceOn ? await TimelineAsync(b, killTicks, cancellationToken) : null;
             var result = new KillRun(run, delay, ms, active?.TakeoverMs, dead is null ? null : (dead.Timestamp - killedAt).TotalMilliseconds, answer.Epoch,
-                hint is null ? null : (hint.Timestamp - killedAt).TotalMilliseconds);
+                hint is null ? null : (hint.Timestamp - killedAt).TotalMilliseconds, timeline);
             log.WriteLine($"kill {run}: delay {delay} ms, answered by b after {ms:0.0} ms (epoch {answer.Epoch}), takeover_ms={result.TakeoverMs?.ToString() ?? "-"}, " +
                           $"dead after {result.DetectMs?.ToString("0") ?? "-"} ms, hint after {result.HintMs?.ToString("0") ?? "-"} ms");
+            if (timeline is not null)
+            {
+                log.WriteLine("    timeline (ms after SIGKILL): " + string.Join(", ", timeline.OrderBy(p => p.Value).Select(p => $"{p.Key} {p.Value:0.0}")));
+            }
+
             if (hint is null)
             {
                 // Why no hint: b's log of its grpc0 stream around the kill.
@@ -159,6 +169,37 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
             Fail("kill", run, ex, pair);
             return null;
         }
+    }
+
+    /// <summary>Whether the nodes trace the takeover's timeline (<c>HAKIT_TAKEOVER_TRACE=1</c> in this process, which they inherit).</summary>
+    public static bool TraceOn => Environment.GetEnvironmentVariable("HAKIT_TAKEOVER_TRACE") == "1";
+
+    /// <summary>
+    /// b's trace after the signal: <c>hakit-trace &lt;point&gt; &lt;timestamp&gt;</c> lines on its stderr (written half a second after
+    /// they were marked), the first of each point after <paramref name="killTicks"/>, in ms after it. The benchmark's own
+    /// <c>poller.answer</c> is not in it (that is the run's answer time).
+    /// </summary>
+    private static async Task<IReadOnlyDictionary<string, double>> TimelineAsync(SampleNode b, long killTicks, CancellationToken cancellationToken)
+    {
+        var wait = Stopwatch.StartNew();
+        while (!b.Stderr.Contains("hakit-trace http.answered", StringComparison.Ordinal) && wait.Elapsed < TimeSpan.FromSeconds(3))
+        {
+            await Task.Delay(50, cancellationToken);
+        }
+
+        await Task.Delay(100, cancellationToken); // a later flush of the same burst
+        var timeline = new Dictionary<string, double>(StringComparer.Ordinal);
+        foreach (var line in b.Stderr.Split('\n'))
+        {
+            var parts = line.Trim().Split(' ');
+            if (parts is ["hakit-trace", var point, var text] && long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ticks)
+                && ticks >= killTicks && !timeline.ContainsKey(point))
+            {
+                timeline[point] = (ticks - killTicks) * 1000.0 / Stopwatch.Frequency;
+            }
+        }
+
+        return timeline;
     }
 
     /// <summary>Starts a (owner) and b, waits, SIGTERMs a and times the handover while polling the service.</summary>

@@ -12,9 +12,10 @@ using TwoNode;
 
 const string Usage = """
     usage: HaKit.Takeover [--preset Lan|Fast|Wan] [--realtime <SCHED_RR priority, 0 = off>] [--runs N] [--graceful-runs N] [--baseline-runs N] [--mode kill|graceful|both]
-                          [--link udp|grpc] [--stop-runs N] [--seed N] [--warmup on|off] [--settle <seconds>] [--out docs/benchmarks.md]
+                          [--link udp|grpc] [--stop-runs N] [--seed N] [--warmup on|off] [--settle <seconds>] [--trace on|off] [--out docs/benchmarks.md]
            (--link grpc: the pair also runs a Grpc link, h2c on loopback, appsettings.grpc.json; --stop-runs: SIGSTOP runs, no reset;
-            --settle: both nodes run that much longer before each run's random delay, so the standby is not a process seconds old)
+            --settle: both nodes run that much longer before each run's random delay, so the standby is not a process seconds old;
+            --trace: the nodes record a timeline of each kill, HAKIT_TAKEOVER_TRACE=1, default on with --link grpc)
            HaKit.Takeover --soak <minutes> [--load "<what loads the machine>"] [--out docs/benchmarks.md]
            HaKit.Takeover --flood <seconds> [--rate <junk datagrams/s per node, default 50000>] [--preset Lan] [--out docs/benchmarks.md]
            HaKit.Takeover --idle <seconds> [--preset Lan] [--out docs/benchmarks.md]
@@ -47,7 +48,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup", "link", "stop-runs", "flood", "rate", "idle", "settle" };
+var known = new[] { "realtime", "preset", "runs", "graceful-runs", "baseline-runs", "mode", "seed", "out", "soak", "load", "warmup", "link", "stop-runs", "flood", "rate", "idle", "settle", "trace" };
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -80,6 +81,17 @@ if (Get("warmup", "on") == "off")
 }
 
 var nodeArgs = nodeArgList.ToArray();
+
+// The kill's timeline (HaKit's TakeoverTrace and the sample's): the nodes inherit the variable. On by default with the Grpc link.
+if (Get("trace", Get("link", "udp") == "grpc" ? "on" : "off") is var trace && trace is not ("on" or "off"))
+{
+    Console.Error.WriteLine($"--trace {trace}: expected on or off\n{Usage}");
+    return 2;
+}
+else
+{
+    Environment.SetEnvironmentVariable("HAKIT_TAKEOVER_TRACE", trace == "on" ? "1" : null);
+}
 
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>

@@ -156,6 +156,7 @@ public static partial class Report
             md.Append(CultureInfo.InvariantCulture, $"Shortest SIGSTOP → decision: {stops.Min(s => s.WallMs):0} ms; a takeover that waited for the dead time cannot come sooner than dead time − one interval = {floor:0} ms after the signal: {(stops.All(s => s.WallMs >= floor) ? "it never did" : "SOME RUN WAS SOONER")}.\n\n");
         }
 
+        TimelineTable(md, kills);
         md.Append(errors.Count == 0
             ? "Every run completed.\n"
             : $"{errors.Count} run(s) failed and are not in the table: {string.Join("; ", errors.Select(e => e.Split('\n')[0]))}.\n");

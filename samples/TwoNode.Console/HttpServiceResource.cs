@@ -47,6 +47,7 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
     /// <inheritdoc />
     public ValueTask<ResourceResult> StartAsync(ResourceContext context, CancellationToken cancellationToken)
     {
+        SampleTrace.Mark("http.start");
         _response = BuildResponse(context.Node, context.Epoch);
         _refusal = BuildRefusal(context.Node);
         _context = context;
@@ -71,11 +72,14 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
                 $"cannot bind {address}: {ex.SocketErrorCode} ({ex.Message}); another process (a previous owner that still runs?) holds the address", ex));
         }
 
+        SampleTrace.Mark("http.bound");
         _listener = listener;
         _stopping = new CancellationTokenSource();
         _acceptLoop = Task.Run(() => AcceptLoopAsync(listener, _stopping.Token), CancellationToken.None);
         LogListening(logger, group, address, context.Epoch);
+        SampleTrace.Mark("http.logged");
         reporter.HttpListening(group, address, context.Epoch);
+        SampleTrace.Mark("http.reported");
         return ValueTask.FromResult(ResourceResult.Success);
     }
 
@@ -176,6 +180,7 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
                 continue;
             }
 
+            SampleTrace.Mark("http.accept");
             var response = _response;
             var refusal = _refusal;
             var context = _context!;
@@ -227,6 +232,7 @@ public sealed partial class HttpServiceResource(IOptions<SampleOptions> options,
                 // The owner's answer is a side effect only the owner may make: check ownership by the clock right before it,
                 // not the last loop step (a process that wakes from a freeze runs this before its loop noticed the lease ended).
                 await socket.SendAsync(context.IsOwned ? response : refusal, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                SampleTrace.Mark(context.IsOwned ? "http.answered" : "http.refused");
                 socket.Shutdown(SocketShutdown.Both);
             }
         }

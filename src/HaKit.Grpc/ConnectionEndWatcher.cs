@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using HaKit.Diagnostics;
 using static HaKit.Runtime.LinuxInterop;
 
 namespace HaKit.Grpc;
@@ -191,6 +192,7 @@ internal sealed class ConnectionEndWatcher : IDisposable
                         _current = null;
                     }
 
+                    TakeoverTrace.Mark("grpc.watcher.end");
                     try
                     {
                         _ended(socket!);

@@ -7,6 +7,7 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using HaKit.Diagnostics;
 using HaKit.Grpc.Link.V1;
 using HaKit.Transport;
 using Microsoft.AspNetCore.Builder;
@@ -159,6 +160,7 @@ internal sealed partial class GrpcLinkTransport
 
                     if (brokenHow is not null && IsRefused(ex))
                     {
+                        TakeoverTrace.Mark("grpc.reconnect.refused");
                         TryHint($"{brokenHow} on link {_link.LinkName}, reconnect refused");
                     }
                     else if (brokenHow is not null && ex is not TimeoutException && ++probes < ProbeAttempts)
@@ -200,6 +202,7 @@ internal sealed partial class GrpcLinkTransport
                 wasUp = true;
 
                 var (clean, how) = await PumpAsync(call, stop).ConfigureAwait(false);
+                TakeoverTrace.Mark(clean ? "grpc.stream.end.clean" : "grpc.stream.end");
                 call.Dispose();
                 if (stop.IsCancellationRequested)
                 {
@@ -345,6 +348,7 @@ internal sealed partial class GrpcLinkTransport
             }
 
             var (refused, seen) = ConnectionEndWatcher.ProbeRefused(_peer.EndPoint, ConnectTimeout, ClosingListenerWindow);
+            TakeoverTrace.Mark(refused ? "grpc.watcher.refused" : "grpc.watcher.not-refused");
             if (refused && !_goodbyeHeard && !_link._stop.IsCancellationRequested)
             {
                 var how = seen == nameof(SocketError.ConnectionRefused) ? "seen by the kernel" : $"seen by the kernel; the reconnect was {seen}";

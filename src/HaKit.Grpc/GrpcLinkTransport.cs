@@ -7,6 +7,7 @@ using System.Threading.Channels;
 using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
+using HaKit.Diagnostics;
 using HaKit.Grpc.Link.V1;
 using HaKit.Transport;
 using Microsoft.AspNetCore.Builder;
@@ -363,6 +364,7 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
 
     private void Hint(string peer, string evidence)
     {
+        TakeoverTrace.Mark("grpc.hint");
         if (Volatile.Read(ref _state) == Started)
         {
             try

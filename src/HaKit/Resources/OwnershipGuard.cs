@@ -1,3 +1,5 @@
+using HaKit.Diagnostics;
+
 namespace HaKit.Resources;
 
 /// <summary>
@@ -58,6 +60,7 @@ internal sealed class OwnershipGuard(TimeProvider time)
             // A reader that sees the new epoch must not see the old epoch's deadline: clear it first.
             Volatile.Write(ref _deadline, None);
             Volatile.Write(ref _epoch, (long)epoch);
+            TakeoverTrace.Mark("guard.opened"); // a new epoch owned here: resources may act from the deadline's write below
         }
 
         if (Volatile.Read(ref _basis) != (int)basis)

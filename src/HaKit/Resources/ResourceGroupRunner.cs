@@ -1,3 +1,4 @@
+using HaKit.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
@@ -335,6 +336,7 @@ internal sealed class ResourceGroupRunner
                 {
                     var r = await _startPipeline.ExecuteAsync(
                         static (state, ct) => state.resource.StartAsync(state.context, ct), (resource, context), cancellationToken).ConfigureAwait(false);
+                    TakeoverTrace.Mark("start.resource.returned");
                     result = ResourceActionResult.FromResult(r);
                     exception = r.Exception;
                     break;
@@ -398,6 +400,7 @@ internal sealed class ResourceGroupRunner
             ResourcesLog.MonitorRunning(_logger, GroupName, resource.Name, elapsedMs);
         }
 
+        TakeoverTrace.Mark(action == ResourceAction.Start ? "start.resource.logged" : "resource.logged");
         var handler = ActionCompleted;
         if (handler is not null)
         {

@@ -1,5 +1,6 @@
 using HaKit.Arbitration;
 using HaKit.Detection;
+using HaKit.Diagnostics;
 using HaKit.Fencing;
 using HaKit.Notifications;
 using HaKit.Ownership;
@@ -94,7 +95,8 @@ public sealed class ClusterNode : IAsyncDisposable
         }
 
         _admin = new AdminForwarding(options, _loop, _links, _logger, _time);
-        _executor = new NodeCommandExecutor(options, _loop, _links, _state, _arbiter, _fencing, _drivers.ToDictionary(d => d.Key, IGroupDriver (d) => d.Value, StringComparer.Ordinal), _metrics, _logger, Publish);
+        _executor = new NodeCommandExecutor(options, _loop, _links, _state, _arbiter, _fencing, _drivers.ToDictionary(d => d.Key, IGroupDriver (d) => d.Value, StringComparer.Ordinal), _metrics, _logger, Publish,
+            _loop.PublishOwnership);
         _diesWithProcess = resources.Where(r => r.Value.Count > 0 && r.Value.All(x => x.DiesWithProcess)).Select(r => r.Key).ToHashSet(StringComparer.Ordinal);
         _warmUpAssemblies = [typeof(ClusterNode).Assembly, typeof(Polly.ResiliencePipeline).Assembly, .. resources.Values.SelectMany(l => l).Select(r => r.GetType().Assembly).Distinct()];
         _eventLog = new EventLogWriter(_logger, options.NodeName); // last: nothing above may leave its writer running
@@ -149,6 +151,8 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             throw new InvalidOperationException("the node was already started");
         }
+
+        TakeoverTrace.Mark("node.start"); // with the trace on: its buffer and timer exist before a takeover marks anything
 
         if (_options.RealtimePriority > 0)
         {
@@ -447,9 +451,25 @@ public sealed class ClusterNode : IAsyncDisposable
         {
             _loop.RefreshStatus();
         }
+        var traced = TakeoverTrace.On && e is RoleChanged { To: GroupRole.Acquiring };
+        if (traced)
+        {
+            TakeoverTrace.Mark("publish.acquiring.status");
+        }
+
         _metrics.Record(e);
+        if (traced)
+        {
+            TakeoverTrace.Mark("publish.acquiring.metrics");
+        }
+
         _eventLog.Post(e); // off the loop: a cold or slow log line must not delay a takeover
         _notifier?.Post(e);
+        if (traced)
+        {
+            TakeoverTrace.Mark("publish.acquiring.posted");
+        }
+
         if (e is ShutdownReady)
         {
             _shutdownReady.TrySetResult();
@@ -470,6 +490,10 @@ public sealed class ClusterNode : IAsyncDisposable
             try
             {
                 handler(this, e);
+                if (traced)
+                {
+                    TakeoverTrace.Mark("publish.acquiring.handler." + handler.Method.DeclaringType?.Name + "." + handler.Method.Name);
+                }
             }
             catch (Exception ex)
             {

@@ -106,6 +106,18 @@ internal sealed class FreezeGuard
     /// <param name="core">The core.</param>
     public void EndStep(OwnershipCore core)
     {
+        var onLease = PublishGuards(core);
+        Watchdog?.Update(onLease);
+    }
+
+    /// <summary>
+    /// Publishes every group's deadline as the core stands now (what <see cref="EndStep"/> does; the loop also calls it in the
+    /// middle of a step, right before a group's start runs, so that a start that completes inside the step sees its ownership).
+    /// </summary>
+    /// <param name="core">The core.</param>
+    /// <returns>Whether a group is owned on a lease.</returns>
+    public bool PublishGuards(OwnershipCore core)
+    {
         var lastHeard = core.LastPeerHeardAt;
         var onLease = false;
         for (var i = 0; i < _guards.Length; i++)
@@ -115,7 +127,7 @@ internal sealed class FreezeGuard
             onLease |= owned && leaseEnd is not null;
         }
 
-        Watchdog?.Update(onLease);
+        return onLease;
     }
 
     /// <summary>Publishes one group's deadline (what <see cref="EndStep"/> does per group; tests call it directly).</summary>

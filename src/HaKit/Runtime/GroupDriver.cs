@@ -1,3 +1,4 @@
+using HaKit.Diagnostics;
 using HaKit.Ownership;
 using HaKit.Resources;
 
@@ -33,6 +34,7 @@ internal sealed class GroupDriver(ResourceGroupRunner runner) : IGroupDriver, ID
             try
             {
                 outcome = await runner.StartAsync(epoch, ownership, action).ConfigureAwait(false);
+                TakeoverTrace.Mark("start.resources.done");
             }
             catch (Exception ex)
             {
@@ -44,7 +46,11 @@ internal sealed class GroupDriver(ResourceGroupRunner runner) : IGroupDriver, ID
                 RevokeOwnership();
             }
 
-            loop.Post(() => loop.Core.OnGroupStarted(loop.Now, runner.GroupName, epoch, outcome));
+            loop.Post(() =>
+            {
+                TakeoverTrace.Mark("loop.started.step");
+                loop.Core.OnGroupStarted(loop.Now, runner.GroupName, epoch, outcome);
+            });
         }
     }
 

@@ -1,4 +1,5 @@
 using HaKit.Arbitration;
+using HaKit.Diagnostics;
 using HaKit.Fencing;
 using HaKit.Ownership;
 using Microsoft.Extensions.Logging;
@@ -19,16 +20,27 @@ internal sealed class NodeCommandExecutor(
     IReadOnlyDictionary<string, IGroupDriver> drivers,
     HaKitMetrics metrics,
     ILogger logger,
-    Action<ClusterEvent> publish) : ICoreCommandHandler
+    Action<ClusterEvent> publish,
+    Action? publishOwnership = null) : ICoreCommandHandler
 {
     /// <inheritdoc />
-    public ValueTask SendHeartbeatAsync(SendHeartbeat command, CancellationToken cancellationToken) =>
-        links.SendHeartbeatAsync(command.Message, cancellationToken);
+    public ValueTask SendHeartbeatAsync(SendHeartbeat command, CancellationToken cancellationToken)
+    {
+        if (TakeoverTrace.On && command.Message.Probe)
+        {
+            TakeoverTrace.Mark("loop.probe.send");
+        }
+
+        return links.SendHeartbeatAsync(command.Message, cancellationToken);
+    }
 
     /// <inheritdoc />
     public ValueTask PersistEpochAsync(PersistEpoch command, CancellationToken cancellationToken)
     {
-        loop.Core.OnEpochPersisted(loop.Now, command.Group, command.Epoch, state.SaveEpoch(command.Group, command.Epoch));
+        TakeoverTrace.Mark("persist.begin");
+        var saved = state.SaveEpoch(command.Group, command.Epoch);
+        TakeoverTrace.Mark("persist.end");
+        loop.Core.OnEpochPersisted(loop.Now, command.Group, command.Epoch, saved);
         return default;
     }
 
@@ -56,6 +68,11 @@ internal sealed class NodeCommandExecutor(
     /// <inheritdoc />
     public ValueTask StartGroupAsync(StartGroup command, CancellationToken cancellationToken)
     {
+        TakeoverTrace.Mark("start.begin");
+        TakeoverTrace.StartStep();
+        // The start runs on this thread until its first real wait (all of it, for a synchronous resource): its ownership must be
+        // published first, not at the end of this step.
+        publishOwnership?.Invoke();
         drivers[command.Group].Start(loop, command.Epoch, cancellationToken);
         return default;
     }
@@ -77,7 +94,35 @@ internal sealed class NodeCommandExecutor(
     /// <inheritdoc />
     public ValueTask EmitEventAsync(EmitEvent command, CancellationToken cancellationToken)
     {
+        if (!TakeoverTrace.On)
+        {
+            publish(command.Event);
+            return default;
+        }
+
+        var point = command.Event switch
+        {
+            RoleChanged { To: GroupRole.Acquiring } => "event.acquiring",
+            RoleChanged { To: GroupRole.Starting } => "event.starting",
+            RoleChanged { To: GroupRole.Active } => "event.active",
+            PeerCrashHinted => "event.hint",
+            _ => null,
+        };
+        if (point is not null)
+        {
+            TakeoverTrace.Mark(point);
+            if (point == "event.acquiring")
+            {
+                TakeoverTrace.StartStep(); // the rest of this step is the takeover's: mark its commands
+            }
+        }
+
         publish(command.Event);
+        if (point is not null)
+        {
+            TakeoverTrace.Mark(point + ".published");
+        }
+
         return default;
     }
 

@@ -1,3 +1,4 @@
+using HaKit.Diagnostics;
 using HaKit.Ownership;
 using Microsoft.Extensions.Logging;
 
@@ -397,9 +398,21 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
             }
 
             RunReady(executor, cancellationToken);
+            var traced = TakeoverTrace.InStartingStep;
+            if (traced)
+            {
+                TakeoverTrace.Mark("loop.takeoverstep.commands-done");
+            }
+
             Freeze?.EndStep(_core!);
             RefreshStatusAfterStep();
             Rearm();
+            if (traced)
+            {
+                TakeoverTrace.Mark("loop.takeoverstep.end");
+                TakeoverTrace.EndStep();
+            }
+
             Volatile.Write(ref _lastStep, time.GetTimestamp());
         }
     }
@@ -410,6 +423,19 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
         if (_core is not null)
         {
             RefreshStatusAfterStep();
+        }
+    }
+
+    /// <summary>
+    /// Publishes the groups' ownership (<see cref="ResourceContext.IsOwned"/>) as the core stands now, in the middle of a step (on
+    /// the loop): a group's start runs inline until its first real wait, so a synchronous start would otherwise run before the step's
+    /// end published the epoch it starts for, and see itself not owned.
+    /// </summary>
+    public void PublishOwnership()
+    {
+        if (_core is not null)
+        {
+            _ = Freeze?.PublishGuards(_core);
         }
     }
 
@@ -506,6 +532,11 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
                 // One failing command (a send on a broken link, say) must not cost the rest of the batch.
                 try
                 {
+                    if (TakeoverTrace.InStartingStep)
+                    {
+                        TakeoverTrace.MarkCommand(command.GetType().Name);
+                    }
+
                     var accepted = command.AcceptAsync(executor, cancellationToken);
                     if (accepted.IsCompletedSuccessfully)
                     {

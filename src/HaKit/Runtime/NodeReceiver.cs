@@ -198,6 +198,7 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
         var linkName = link.LinkName;
         loop.Post(() =>
         {
+            TakeoverTrace.Mark("loop.hint.step");
             loop.Core.PeerProcessGone(now, peer, linkName, evidence);
             if (loop.Core.CrashHintDueAt(peer) is { } due && due > loop.Now)
             {
@@ -205,6 +206,7 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
                 loop.WakeAt(due);
             }
         });
+        TakeoverTrace.Mark("loop.hint.posted");
         RuntimeLog.CrashHintReceived(logger, linkName, peer, evidence); // after the post: the log line is not on the takeover's path
     }
 
@@ -218,7 +220,12 @@ internal sealed class NodeReceiver(InboundRouter router, NodeLoop loop, ILogger 
         }
 
         var now = loop.Now;
-        loop.Post(() => loop.Core.PeerPortClosed(now, peer, linkName));
+        loop.Post(() =>
+        {
+            TakeoverTrace.Mark("loop.portclosed.step");
+            loop.Core.PeerPortClosed(now, peer, linkName);
+        });
+        TakeoverTrace.Mark("udp.portclosed.posted");
     }
 
     /// <inheritdoc />

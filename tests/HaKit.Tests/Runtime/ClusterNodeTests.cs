@@ -169,6 +169,46 @@ public class ClusterNodeTests
     }
 
     [Test]
+    public async Task A_resource_that_starts_synchronously_is_owned_during_its_start_at_election_and_at_takeover()
+    {
+        // A start that completes without awaiting runs inside the loop's step that made the group Starting: the clock-true
+        // ownership view (IsOwned, EnsureOwned) must already say owned then, not only from the step's end.
+        var ports = FreeUdpPorts(4);
+        var seen = new ConcurrentQueue<string>();
+        var contexts = new ConcurrentDictionary<string, ResourceContext>();
+        IResource Resource(string node) => new DelegateResource(
+            "http",
+            (ctx, _) =>
+            {
+                seen.Enqueue($"{node} start epoch={ctx.Epoch} owned={ctx.IsOwned}");
+                contexts[node] = ctx;
+                ctx.EnsureOwned();
+                return ValueTask.FromResult(ResourceResult.Success);
+            },
+            (_, _) => ValueTask.FromResult(ResourceResult.Success),
+            (_, _) => ValueTask.FromResult(MonitorResult.Running));
+        ClusterNode NodeOf(string name)
+        {
+            var node = new ClusterNode(Options(name, ports, _stateDir), new Dictionary<string, IReadOnlyList<IResource>> { ["web"] = [Resource(name)] });
+            _nodes.Add(node);
+            return node;
+        }
+
+        var a = NodeOf("a");
+        var b = NodeOf("b");
+        await a.StartAsync(CancellationToken.None);
+        await b.StartAsync(CancellationToken.None);
+        await WaitFor(() => Role(a) == GroupRole.Active, "a active");
+        await Task.Delay(TimeSpan.FromMilliseconds(700)); // longer than the dead time (300 ms): the loop's later steps keep it owned
+        var ownedLater = contexts["a"].IsOwned;
+        await a.AbortAsync(); // a crash as far as b can tell
+        await WaitFor(() => Role(b) == GroupRole.Active, "b takes over");
+
+        Assert.That(seen, Is.EqualTo(new[] { "a start epoch=1 owned=True", "b start epoch=2 owned=True" }));
+        Assert.That(ownedLater, Is.True, "the owner's ownership is renewed by every step, not only published once at the start");
+    }
+
+    [Test]
     public async Task Graceful_stop_hands_the_group_over_and_cancels_the_ownership_token_first()
     {
         var (rec, a, b) = await StartPair();
