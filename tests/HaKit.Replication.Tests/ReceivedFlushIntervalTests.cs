@@ -7,45 +7,29 @@ namespace HaKit.Replication.Tests;
 /// <see cref="ReplicationOptions.ReceivedFlushInterval"/>: a Received replica spaces its group-commit fdatasyncs (nothing
 /// acknowledged waits for them), so its durable index, and the standby's apply, follow at most that much later.
 /// </summary>
-public sealed class ReceivedFlushIntervalTests
+public sealed class ReceivedFlushIntervalTests : ReplicaTestBase
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
-    private string _root = "";
-    private readonly List<IAsyncDisposable> _open = [];
 
-    [SetUp]
-    public void SetUp() => _root = Directory.CreateTempSubdirectory("hakit-repl-flush-").FullName;
-
-    [TearDown]
-    public async Task TearDown()
-    {
-        for (var i = _open.Count - 1; i >= 0; i--)
-        {
-            await _open[i].DisposeAsync();
-        }
-
-        _open.Clear();
-        Directory.Delete(_root, recursive: true);
-    }
+    /// <inheritdoc />
+    protected override string DirectoryPrefix => "hakit-repl-flush-";
 
     private async Task<ReplicatedKvStore> OpenAsync(string node, TimeSpan interval, TimeProvider time)
     {
         var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
         {
             Group = "g",
-            Directory = Path.Combine(_root, node),
+            Directory = Path.Combine(Root, node),
             Mode = ReplicationMode.Received,
             SnapshotEveryEntries = 0,
             ReceivedFlushInterval = interval,
             Time = time,
         });
-        _open.Add(store);
+        Opened.Add(store);
         return store;
     }
 
     private static byte[] V(string s) => Encoding.UTF8.GetBytes(s);
-
-    private static string? Get(ReplicatedKvStore store, string key) => store.TryGet(key, out var v) ? Encoding.UTF8.GetString(v) : null;
 
     [Test]
     public async Task A_received_put_is_acknowledged_before_the_spaced_fdatasync_which_follows_after_the_interval()
@@ -79,7 +63,7 @@ public sealed class ReceivedFlushIntervalTests
     public void An_interval_out_of_range_fails_validation_naming_the_key_the_value_and_the_fix(int milliseconds)
     {
         var interval = TimeSpan.FromMilliseconds(milliseconds);
-        var options = new ReplicationOptions { Group = "g", Directory = _root, ReceivedFlushInterval = interval };
+        var options = new ReplicationOptions { Group = "g", Directory = Root, ReceivedFlushInterval = interval };
         Assert.That(() => options.Validate(), Throws.TypeOf<HaKitConfigurationException>()
             .With.Message.Contains($"Replication:ReceivedFlushInterval = '{interval}': out of range")
             .And.Message.Contains("up to a second (default 00:00:00.001)"));
@@ -90,7 +74,7 @@ public sealed class ReceivedFlushIntervalTests
     {
         Assert.That(new ReplicationOptions().ReceivedFlushInterval, Is.EqualTo(TimeSpan.FromMilliseconds(1)));
         Assert.That(new ReplicationGroupOptions().ReceivedFlushInterval, Is.EqualTo(TimeSpan.FromMilliseconds(1)));
-        var options = new ReplicationOptions { Group = "g", Directory = _root, ReceivedFlushInterval = TimeSpan.Zero };
+        var options = new ReplicationOptions { Group = "g", Directory = Root, ReceivedFlushInterval = TimeSpan.Zero };
         Assert.That(() => options.Validate(), Throws.Nothing);
     }
 }
