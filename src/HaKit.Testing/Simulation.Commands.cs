@@ -85,6 +85,11 @@ public sealed partial class Simulation
         }
 
         public void TrackRelease(Task release) => Track(release);
+
+        // No ownership guard runs in the simulator (no FreezeGuard): nothing to publish.
+        public void PublishOwnership()
+        {
+        }
     }
 
     /// <summary>A violation found outside an invariant's check (an exception in work the runtime tracks).</summary>

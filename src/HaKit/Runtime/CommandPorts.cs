@@ -27,6 +27,10 @@ internal interface ICommandLoop
     /// <summary>Tracks an arbiter release (a graceful stop waits for them).</summary>
     /// <param name="release">The release.</param>
     void TrackRelease(Task release);
+
+    /// <summary>Publishes the groups' ownership (<see cref="ResourceContext.IsOwned"/>) as the core stands now, in the
+    /// middle of a step: a group's start runs inline until its first real wait, so it must see the epoch it starts for.</summary>
+    void PublishOwnership();
 }
 
 /// <summary>Where heartbeats go out: every link.</summary>

@@ -20,8 +20,7 @@ internal sealed class NodeCommandExecutor(
     IReadOnlyDictionary<string, IGroupDriver> drivers,
     HaKitMetrics metrics,
     ILogger logger,
-    Action<ClusterEvent> publish,
-    Action? publishOwnership = null) : ICoreCommandHandler
+    Action<ClusterEvent> publish) : ICoreCommandHandler
 {
     /// <inheritdoc />
     public ValueTask SendHeartbeatAsync(SendHeartbeat command, CancellationToken cancellationToken)
@@ -72,7 +71,7 @@ internal sealed class NodeCommandExecutor(
         TakeoverTrace.StartStep();
         // The start runs on this thread until its first real wait (all of it, for a synchronous resource): its ownership must be
         // published first, not at the end of this step.
-        publishOwnership?.Invoke();
+        loop.PublishOwnership();
         drivers[command.Group].Start(loop, command.Epoch, cancellationToken);
         return default;
     }

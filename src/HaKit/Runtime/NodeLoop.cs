@@ -426,11 +426,9 @@ internal sealed partial class NodeLoop(TimeProvider time, ILogger logger) : ICom
         }
     }
 
-    /// <summary>
-    /// Publishes the groups' ownership (<see cref="ResourceContext.IsOwned"/>) as the core stands now, in the middle of a step (on
-    /// the loop): a group's start runs inline until its first real wait, so a synchronous start would otherwise run before the step's
-    /// end published the epoch it starts for, and see itself not owned.
-    /// </summary>
+    /// <inheritdoc />
+    /// <remarks>Without it a synchronous start would run before the step's end published the epoch it starts for, and see
+    /// itself not owned.</remarks>
     public void PublishOwnership()
     {
         if (_core is not null)
