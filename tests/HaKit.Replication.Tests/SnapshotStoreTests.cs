@@ -59,7 +59,7 @@ public sealed class SnapshotStoreTests
             standby.WriteIncoming(at, damaged.AsSpan(at, Math.Min(4096, damaged.Length - at)));
         }
 
-        Assert.That(standby.InstallIncoming(sent.Position, sent.Bytes, out var problem), Is.Null);
+        Assert.That(standby.CheckIncoming(sent.Position, sent.Bytes, out var problem), Is.Null);
         Assert.That(problem, Does.Contain("CRC-32C"));
         Assert.That(standby.Latest(), Is.EqualTo(old), "the old snapshot is intact");
         Assert.That(Directory.GetFiles(Path.Combine(_root, "b"), "snapshot-*.tmp"), Is.Empty);
@@ -69,7 +69,7 @@ public sealed class SnapshotStoreTests
             standby.WriteIncoming(at, file.AsSpan(at, Math.Min(4096, file.Length - at)));
         }
 
-        var installed = standby.InstallIncoming(sent.Position, sent.Bytes, out problem);
+        var installed = standby.PublishIncoming(standby.CheckIncoming(sent.Position, sent.Bytes, out problem)!);
         Assert.That(problem, Is.Null);
         Assert.That(installed!.Position, Is.EqualTo(sent.Position));
         Assert.That(standby.Latest(), Is.EqualTo(installed), "the newest snapshot now");
@@ -89,7 +89,7 @@ public sealed class SnapshotStoreTests
             standby.WriteIncoming(0, ReadAll(send));
         }
 
-        Assert.That(standby.InstallIncoming(new LogPosition(2, 41), sent.Bytes, out var problem), Is.Null);
+        Assert.That(standby.CheckIncoming(new LogPosition(2, 41), sent.Bytes, out var problem), Is.Null);
         Assert.That(problem, Does.Contain("(2, 40)").Or.Contain("2/40").Or.Contain("40"));
 
         standby.WriteIncoming(0, Encoding.UTF8.GetBytes("partial"));
@@ -109,7 +109,7 @@ public sealed class SnapshotStoreTests
         var file = ReadAll(send);
         Assert.That(file, Has.Length.EqualTo(SnapshotStore.EmptyFileBytes));
         standby.WriteIncoming(0, file);
-        var installed = standby.InstallIncoming(LogPosition.Zero, file.Length, out _);
+        var installed = standby.PublishIncoming(standby.CheckIncoming(LogPosition.Zero, file.Length, out _)!);
         Assert.That(installed!.Position, Is.EqualTo(LogPosition.Zero));
         using var data = SnapshotStore.OpenData(installed);
         Assert.That(ReadAll(data), Is.Empty);

@@ -175,15 +175,6 @@ internal sealed class SnapshotStore
         _incoming.Write(data);
     }
 
-    /// <summary>Standby: the incoming file is complete: synced, checked (its header names <paramref name="position"/> and
-    /// <paramref name="bytes"/>, its CRC-32C holds), renamed into place (directory synced) and the older snapshots deleted.</summary>
-    /// <returns>The installed snapshot, or <see langword="null"/> if the file does not check out (it is deleted).</returns>
-    public SnapshotFile? InstallIncoming(LogPosition position, long bytes, out string? problem)
-    {
-        var checkedFile = CheckIncoming(position, bytes, out problem);
-        return checkedFile is null ? null : PublishIncoming(checkedFile);
-    }
-
     /// <summary>Standby: the incoming file is complete: synced and checked (its header names <paramref name="position"/> and
     /// <paramref name="bytes"/>, its CRC-32C holds), still under its temporary name (a restart deletes it): put it in place with
     /// <see cref="PublishIncoming"/>.</summary>
