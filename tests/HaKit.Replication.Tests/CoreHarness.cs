@@ -253,10 +253,17 @@ internal sealed class CoreNode
                         break;
                     }
 
+                    // ReplicatedLog's order: what the snapshot replaces is reported first, the log cut (or started over after it).
+                    var plan = Core.PlanSnapshotInstall(install.Position);
+                    if (plan.Diverged is { } replaced)
+                    {
+                        Diverged.Add(replaced);
+                    }
+
                     AppliedEntries.Clear();
-                    Written = install.Position.Index;
+                    Written = plan.KeepsLog ? Math.Max(install.Position.Index, Math.Min(Written, plan.KeepThrough.Index)) : install.Position.Index;
                     Installed.Add((install.Position, install.TotalBytes));
-                    Core.SnapshotInstalled(install.Position, install.TotalBytes);
+                    Core.SnapshotInstalled(plan, install.TotalBytes);
                     break;
                 case PersistEpochCommand epoch:
                     PersistedEpoch = epoch.Epoch;

@@ -77,20 +77,6 @@ internal sealed partial class ReplicationCore
     }
 
     /// <summary>
-    /// The driver installed the snapshot sent by the owner (synced, checked, renamed into place, state machine restored, on-disk
-    /// log reset after it), in one call: what the snapshot replaces is reported now (<see cref="DivergedCommand"/>) and the entries
-    /// it keeps after its position are written again (<see cref="PersistEntriesCommand"/>). The node's driver uses the crash-safe
-    /// pair <see cref="PlanSnapshotInstall"/> / <see cref="SnapshotInstalled(SnapshotInstallPlan, long)"/> instead.
-    /// </summary>
-    /// <param name="position">The snapshot's position.</param>
-    /// <param name="bytes">The size of its file; 0: unknown to a test, taken as the empty snapshot's.</param>
-    public void SnapshotInstalled(LogPosition position, long bytes = 0)
-    {
-        var plan = PlanSnapshotInstall(position);
-        Install(plan, bytes, reported: false, logKept: false);
-    }
-
-    /// <summary>
     /// Standby, the owner's snapshot file checked out but not yet installed: what installing it replaces, computed from the
     /// core's state without changing it. The driver hands <see cref="SnapshotInstallPlan.Diverged"/> to the callback while those
     /// entries are still on disk, writes <see cref="SnapshotInstallPlan.CatchUp"/>, makes the on-disk log what the plan says
@@ -148,11 +134,6 @@ internal sealed partial class ReplicationCore
     public void SnapshotInstalled(SnapshotInstallPlan plan, long bytes)
     {
         ArgumentNullException.ThrowIfNull(plan);
-        Install(plan, bytes, reported: true, logKept: plan.KeepsLog);
-    }
-
-    private void Install(SnapshotInstallPlan plan, long bytes, bool reported, bool logKept)
-    {
         var position = plan.Position;
         _receiving = false;
         StopAwaitingSnapshot();
@@ -168,11 +149,6 @@ internal sealed partial class ReplicationCore
             _log.TruncateAfter(plan.KeepThrough.Index);
         }
 
-        if (!reported && plan.Diverged is { } diverged)
-        {
-            _outputs.Add(new DivergedCommand(diverged));
-        }
-
         List<LogEntry> kept = [];
         if (plan.KeepsLog && position.Index < _log.Last.Index)
         {
@@ -186,7 +162,7 @@ internal sealed partial class ReplicationCore
         SnapshotBytes = bytes > 0 ? bytes : Storage.SnapshotStore.EmptyFileBytes;
         SnapshotsInstalled++;
         _durable = _persistRequested = _applied = position.Index;
-        if (logKept)
+        if (plan.KeepsLog)
         {
             // Still on disk as written: not written again; durable as far as a flush covered them already.
             _persistRequested = Math.Max(position.Index, Math.Min(writtenBefore, _log.Last.Index));
