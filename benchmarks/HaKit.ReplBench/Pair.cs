@@ -5,7 +5,7 @@ using HaKit.Replication.Transport;
 
 namespace HaKit.ReplBench;
 
-/// <summary>An owner and a standby of one group in this process, over the real gRPC transport on loopback, with real files.</summary>
+/// <summary>An owner and a standby of one group in this process, over the real transport (TCP or gRPC) on loopback, with real files.</summary>
 internal sealed class Pair : IAsyncDisposable
 {
     private readonly List<IAsyncDisposable> _open = [];
@@ -18,13 +18,13 @@ internal sealed class Pair : IAsyncDisposable
 
     public ReplicatedLog Standby { get; private set; } = null!;
 
-    public static async Task<Pair> OpenAsync(string root, ReplicationMode mode, bool preallocate)
+    public static async Task<Pair> OpenAsync(string root, ReplicationMode mode, bool preallocate, ReplicationProtocol protocol)
     {
         var pair = new Pair();
         int portA = Bench.FreePort(), portB = Bench.FreePort();
         var dir = Path.Combine(root, mode.ToString());
-        var a = await pair.StartAsync("a", "b", portA, portB, mode, dir, preallocate);
-        var b = await pair.StartAsync("b", "a", portB, portA, mode, dir, preallocate);
+        var a = await pair.StartAsync("a", "b", portA, portB, mode, dir, preallocate, protocol);
+        var b = await pair.StartAsync("b", "a", portB, portA, mode, dir, preallocate, protocol);
         if (preallocate)
         {
             // A new log starts in an append-grown file and moves onto the first prepared one (64 MiB of zeros written on a
@@ -70,7 +70,7 @@ internal sealed class Pair : IAsyncDisposable
         double.TryParse(Environment.GetEnvironmentVariable("REPLBENCH_RECEIVED_FLUSH_MS"), System.Globalization.NumberStyles.Float,
             System.Globalization.CultureInfo.InvariantCulture, out var ms) ? TimeSpan.FromMilliseconds(ms) : null;
 
-    private async Task<ReplicatedLog> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode, string dir, bool preallocate)
+    private async Task<ReplicatedLog> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode, string dir, bool preallocate, ReplicationProtocol protocol)
     {
         var log = await ReplicatedLog.OpenAsync(
             new ReplicationOptions
@@ -86,6 +86,7 @@ internal sealed class Pair : IAsyncDisposable
             Listen = new IPEndPoint(IPAddress.Loopback, port),
             Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
             ReconnectDelay = TimeSpan.FromMilliseconds(50),
+            Protocol = protocol,
         });
         transport.Attach(log);
         await transport.StartAsync(CancellationToken.None);

@@ -2,7 +2,7 @@
 // dotnet run -c Release --project benchmarks/HaKit.ReplBench -- [--entry 100] [--single 5000] [--seconds 3] [--writers 64,256] [--out docs/benchmarks.md]
 //
 // What runs: two ReplicatedLog instances in this one process (owner "a", standby "b"), each with its own ReplicationTransport
-// (the real Kestrel h2c server and Grpc.Net.Client dialer) on 127.0.0.1 ports, and real segment files in a temp directory on
+// (TCP connections, or with --protocol grpc the real Kestrel h2c server and Grpc.Net.Client dialer) on 127.0.0.1 ports, and real segment files in a temp directory on
 // the file system of /tmp (or --dir). Both replicas, the writers and the baselines share the machine's cores.
 using System.Globalization;
 using HaKit.ReplBench;
@@ -14,6 +14,7 @@ const string Usage = """
                            [--writers W[,W...] concurrent awaiting writers (64,256)] [--modes Async,Received,Durable]
                            [--append pooled|task (pooled: AppendPooledAsync; task: AppendAsync) for the pipelined writers]
                            [--prealloc on|off (on: the replicas' PreallocateSegments)]
+                           [--protocol tcp|grpc (tcp: the replication stream's protocol, ReplicationTransportOptions.Protocol)]
                            [--dir DIR (temp)] [--out docs/benchmarks.md]
     """;
 
@@ -29,7 +30,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-string[] known = ["entry", "single", "seconds", "writers", "modes", "dir", "out", "append", "prealloc"];
+string[] known = ["entry", "single", "seconds", "writers", "modes", "dir", "out", "append", "prealloc", "protocol"];
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -55,6 +56,12 @@ var settings = new BenchSettings(
         "on" => true,
         "off" => false,
         var other => throw new ArgumentException($"--prealloc {other}: expects on or off"),
+    },
+    Protocol: Get("protocol", "tcp") switch
+    {
+        "tcp" => HaKit.Replication.ReplicationProtocol.Tcp,
+        "grpc" => HaKit.Replication.ReplicationProtocol.Grpc,
+        var other => throw new ArgumentException($"--protocol {other}: expects tcp or grpc"),
     });
 
 var command = "dotnet run -c Release --project benchmarks/HaKit.ReplBench --" + string.Concat(args.Select(a => " " + a));

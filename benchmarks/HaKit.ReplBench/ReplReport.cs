@@ -43,8 +43,11 @@ public static class ReplReport
         sb.AppendLine($"`{command}`");
         sb.AppendLine();
         sb.AppendLine($"Machine: {r.Machine}. Load average (1/5/15 min) before: {r.LoadBefore}, after: {r.LoadAfter}. Entry size {settings.EntryBytes} B. " +
-                      "Owner and standby are two `ReplicatedLog` instances in one process, each with its own `ReplicationTransport` (the real Kestrel h2c " +
-                      "server and Grpc.Net.Client dialer) on 127.0.0.1, and real segment files under the temp directory (the same file system as the " +
+                      "Owner and standby are two `ReplicatedLog` instances in one process, each with its own `ReplicationTransport` " +
+                      (settings.Protocol == ReplicationProtocol.Tcp
+                          ? "(protocol `Tcp`: one TCP connection, length-prefixed frames) "
+                          : "(protocol `Grpc`: the real Kestrel h2c server and Grpc.Net.Client dialer) ") +
+                      "on 127.0.0.1, and real segment files under the temp directory (the same file system as the " +
                       "fdatasync baseline); both replicas, the writers and the baselines share the machine's cores.");
         sb.AppendLine();
         sb.AppendLine("| measurement | p50 µs | p99 µs | max µs | writes/s | B allocated / write | CPU µs / write | target | met |");

@@ -72,4 +72,7 @@ internal static partial class ReplicationLog
 
     [LoggerMessage(EventId = 7012, Level = LogLevel.Warning, Message = "Replication server {Listen}: refused a client certificate ({Subject}): neither TrustedCaFile nor TrustedThumbprints accepts it")]
     public static partial void ClientCertificateRefused(ILogger logger, string listen, string subject);
+
+    [LoggerMessage(EventId = 7040, Level = LogLevel.Warning, Message = "Replication server {Listen}: refused a connection from {Remote}: {Reason} (repeats are summed up every 10 s)")]
+    public static partial void ConnectionRefused(ILogger logger, string listen, string remote, string reason);
 }

@@ -92,6 +92,13 @@ public sealed class HostingTests
     }
 
     [Test]
+    public async Task An_invalid_protocol_is_refused_at_start_up_naming_the_key_the_value_and_the_choices()
+    {
+        var failures = await StartFailures(c => c["HaKit:Replication:Protocol"] = "Http2");
+        Assert.That(failures, Has.Some.EqualTo("HaKit:Replication:Protocol = 'Http2': expects one of: Tcp, Grpc"));
+    }
+
+    [Test]
     public async Task An_unknown_key_a_group_without_registration_and_a_bad_duration_are_refused()
     {
         var failures = await StartFailures(c =>
@@ -141,13 +148,21 @@ public sealed class HostingTests
         Assert.That(failures, Has.Some.StartsWith("HaKit:Replication:Tls:AllowPlaintext = True: the replication address 10.1.2.3:7511 is not a loopback address"));
     }
 
-    [Test]
-    public async Task Two_hosts_replicate_the_kv_store_configured_from_HaKit_Replication()
+    [TestCase("Tcp")]
+    [TestCase("Grpc")]
+    public async Task Two_hosts_replicate_the_kv_store_configured_from_HaKit_Replication(string protocol)
     {
         var udp = FreePorts(SocketType.Dgram, ProtocolType.Udp, 2);
         var tcp = FreePorts(SocketType.Stream, ProtocolType.Tcp, 2);
-        var a = Build(Config("a", udp, tcp));
-        var b = Build(Config("b", udp, tcp));
+        Dictionary<string, string?> Configured(string node)
+        {
+            var config = Config(node, udp, tcp);
+            config["HaKit:Replication:Protocol"] = protocol;
+            return config;
+        }
+
+        var a = Build(Configured("a"));
+        var b = Build(Configured("b"));
         using var timeout = new CancellationTokenSource(Bound);
         try
         {
@@ -157,6 +172,7 @@ public sealed class HostingTests
             Assert.Throws<InvalidOperationException>(() => _ = storeA.Log);
 
             await Task.WhenAll(a.StartAsync(timeout.Token), b.StartAsync(timeout.Token));
+            Assert.That(a.Services.GetRequiredService<IOptions<ReplicationHostOptions>>().Value.Protocol, Is.EqualTo(Enum.Parse<ReplicationProtocol>(protocol)));
             Assert.That(storeA.Log.Status.Mode, Is.EqualTo(ReplicationMode.Durable));
             Assert.That(a.Services.GetRequiredService<ReplicatedGroups>().GetLog("kv"), Is.SameAs(storeA.Log));
             Assert.That(Directory.Exists(Path.Combine(_root, "a", "a-replication", "kv")), Is.True, "default directory <StateDirectory>/<node>-replication/<group>");

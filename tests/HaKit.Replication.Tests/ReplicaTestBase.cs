@@ -20,6 +20,9 @@ public abstract class ReplicaTestBase
     /// <summary>The prefix of the temporary directory's name.</summary>
     protected abstract string DirectoryPrefix { get; }
 
+    /// <summary>What carries the replicas' streams (the transport's default unless a fixture runs under both protocols).</summary>
+    protected virtual ReplicationProtocol Protocol => new ReplicationTransportOptions().Protocol;
+
     [SetUp]
     public void CreateRoot() => Root = Directory.CreateTempSubdirectory(DirectoryPrefix).FullName;
 
@@ -37,7 +40,7 @@ public abstract class ReplicaTestBase
 
     /// <summary>A key-value store and its transport to the peer.</summary>
     /// <param name="Store">The store (its log replicates).</param>
-    /// <param name="Transport">The gRPC transport.</param>
+    /// <param name="Transport">The transport.</param>
     protected sealed record Replica(ReplicatedKvStore Store, ReplicationTransport Transport);
 
     /// <summary>Opens a store with <paramref name="options"/> and connects it to the peer on loopback (over TLS with
@@ -60,6 +63,7 @@ public abstract class ReplicaTestBase
             Listen = new IPEndPoint(IPAddress.Loopback, port),
             Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
             ReconnectDelay = TimeSpan.FromMilliseconds(50),
+            Protocol = Protocol,
             Tls = tls,
         });
         transport.Attach(store.Log);

@@ -6,8 +6,12 @@ namespace HaKit.Replication.Tests;
 
 /// <summary>TLS on the replication stream over real loopback sockets, with certificates generated for the test: a dialing peer
 /// without an accepted certificate is refused, one with it replicates; plaintext only between loopback addresses.</summary>
-public sealed class TlsTransportTests : ReplicaTestBase
+[TestFixture(ReplicationProtocol.Tcp)]
+[TestFixture(ReplicationProtocol.Grpc)]
+public sealed class TlsTransportTests(ReplicationProtocol protocol) : ReplicaTestBase
 {
+    protected override ReplicationProtocol Protocol => protocol;
+
     private TestCertificates _certificates = null!;
 
     /// <inheritdoc />
@@ -62,6 +66,11 @@ public sealed class TlsTransportTests : ReplicaTestBase
         // Give the dialer many attempts (50 ms apart): none may get through.
         await Task.Delay(TimeSpan.FromSeconds(3));
         Assert.That(a.Store.Log.Status.PeerConnected || b.Store.Log.Status.PeerConnected, Is.False, "the stream must not come up");
+        if (protocol == ReplicationProtocol.Tcp)
+        {
+            Assert.That(b.Transport.RefusedConnections, Is.GreaterThan(0), "the TCP server counts each refused certificate");
+        }
+
         Assert.That(write.IsCompleted, Is.False, "a Durable write waits for a peer that is never reached");
         Assert.That(b.Store.TryGet("k", out _), Is.False);
 

@@ -16,6 +16,10 @@ public sealed class ReplicationHostOptions
     /// <summary>How long the dialing node waits between connection attempts. Default 200 ms.</summary>
     public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>What carries the replication streams: <c>Tcp</c> (the default, a TCP connection per group) or <c>Grpc</c> (a gRPC
+    /// stream per group over HTTP/2). The same on both nodes.</summary>
+    public ReplicationProtocol Protocol { get; set; } = ReplicationProtocol.Tcp;
+
     /// <summary>TLS on the replication stream (a Grpc link's settings). Plaintext needs <c>AllowPlaintext: true</c> and loopback
     /// addresses only.</summary>
     public ReplicationTlsOptions Tls { get; set; } = new();

@@ -73,6 +73,7 @@ internal static class ReplicationHostSetup
             PeerId = peer,
             Peer = IPEndPoint.Parse(host.Addresses[peer]),
             ReconnectDelay = host.ReconnectDelay,
+            Protocol = host.Protocol,
             Tls = host.Tls,
             TlsKey = $"{key}:Tls",
         };

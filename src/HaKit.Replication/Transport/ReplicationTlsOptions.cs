@@ -5,7 +5,7 @@ namespace HaKit.Replication;
 /// <summary>
 /// TLS on the replication stream: the same settings, rules and messages as a Grpc link's (<c>HaKit:Links[i]</c> of kind Grpc).
 /// This node's certificate is served and, when it dials, presented; the peer's certificate must chain to
-/// <see cref="TrustedCaFile"/> or have a pinned SHA-256 thumbprint. Plaintext HTTP/2 only with <see cref="AllowPlaintext"/>,
+/// <see cref="TrustedCaFile"/> or have a pinned SHA-256 thumbprint. Plaintext (TCP or HTTP/2 without TLS) only with <see cref="AllowPlaintext"/>,
 /// and only when every replication address is a loopback address.
 /// </summary>
 public sealed class ReplicationTlsOptions
@@ -48,12 +48,12 @@ public sealed class ReplicationTlsOptions
         {
             if (!string.IsNullOrEmpty(CertificateFile) || RequireClientCertificate)
             {
-                errors.Add($"{key}:AllowPlaintext = True: plaintext HTTP/2 and TLS settings (CertificateFile, RequireClientCertificate) exclude each other: remove AllowPlaintext to use TLS, or the TLS settings");
+                errors.Add($"{key}:AllowPlaintext = True: plaintext and TLS settings (CertificateFile, RequireClientCertificate) exclude each other: remove AllowPlaintext to use TLS, or the TLS settings");
             }
 
             foreach (var address in addresses.Where(a => !IPAddress.IsLoopback(a.Address)))
             {
-                errors.Add($"{key}:AllowPlaintext = True: the replication address {address} is not a loopback address; plaintext HTTP/2 is only for loopback addresses (127.0.0.1, ::1): use TLS (CertificateFile, KeyFile, TrustedCaFile) on a network address");
+                errors.Add($"{key}:AllowPlaintext = True: the replication address {address} is not a loopback address; plaintext is only for loopback addresses (127.0.0.1, ::1): use TLS (CertificateFile, KeyFile, TrustedCaFile) on a network address");
             }
 
             return errors;

@@ -1,28 +1,29 @@
 using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
 using Grpc.Core;
 using Grpc.Net.Client;
+using HaKit.Diagnostics;
 using HaKit.Grpc;
 using HaKit.Replication.Protocol;
 using HaKit.Replication.Transport;
 using HaKit.Replication.V1;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.AspNetCore.Server.Kestrel.Https;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HaKit.Replication;
 
 /// <summary>
-/// The replication transport of one node: a small Kestrel HTTP/2 server (gRPC service <c>hakit.replication.v1.Replication</c>)
-/// on <see cref="ReplicationTransportOptions.Listen"/>, and, on the node whose id sorts first, a dialer with one long-lived
-/// bidirectional stream per attached group. Both directions of a group's protocol share that stream. TLS as
-/// <see cref="ReplicationTransportOptions.Tls"/> says (a Grpc link's settings: certificate files, the peer checked against a CA
-/// or pinned thumbprints, optionally mutual); plaintext HTTP/2 (h2c) only between loopback addresses.
+/// The replication transport of one node: a server on <see cref="ReplicationTransportOptions.Listen"/> and, on the node whose
+/// id sorts first, a dialer with one long-lived bidirectional stream per attached group. Both directions of a group's protocol
+/// share that stream. <see cref="ReplicationTransportOptions.Protocol"/> chooses what carries it: a TCP connection per group
+/// with length-prefixed frames (the default), or a gRPC stream (service <c>hakit.replication.v1.Replication</c>) over HTTP/2.
+/// TLS as <see cref="ReplicationTransportOptions.Tls"/> says (a Grpc link's settings: certificate files, the peer checked
+/// against a CA or pinned thumbprints, optionally mutual), for either protocol; plaintext only between loopback addresses.
 /// </summary>
-public sealed class ReplicationTransport : IAsyncDisposable
+public sealed partial class ReplicationTransport : IAsyncDisposable
 {
     private const int MaxMessageBytes = 256 << 20;
 
@@ -35,8 +36,11 @@ public sealed class ReplicationTransport : IAsyncDisposable
     private readonly List<Task> _dialers = [];
     private readonly GrpcLinkSecurity _security;
     private readonly ILogger _logger;
+    private readonly LogAggregator _refusals;
     private WebApplication? _server;
     private GrpcChannel? _channel;
+    private Socket? _listener;
+    private Task _accepting = Task.CompletedTask;
 
     /// <summary>Creates the transport (nothing runs until <see cref="StartAsync"/>).</summary>
     /// <param name="options">Addresses and ids (validated).</param>
@@ -51,8 +55,15 @@ public sealed class ReplicationTransport : IAsyncDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<ReplicationTransport>();
         _timeProvider = timeProvider ?? TimeProvider.System;
+        _refusals = new LogAggregator(_logger, _timeProvider);
         _security = options.Tls is { } tls ? GrpcLinkSecurity.Load(tls.ToLinkOptions(), options.TlsKey) : GrpcLinkSecurity.Plaintext;
     }
+
+    /// <summary>Connections the server refused (not a HaKit replication peer, TLS refused, an unknown group or node, a malformed
+    /// or oversized frame before the hello): for tests and diagnostics.</summary>
+    internal long RefusedConnections => Interlocked.Read(ref _refusedConnections);
+
+    private long _refusedConnections;
 
     private bool Dials => string.CompareOrdinal(_options.NodeId, _options.PeerId) < 0;
 
@@ -72,42 +83,27 @@ public sealed class ReplicationTransport : IAsyncDisposable
     /// <returns>A task that completes when the server listens.</returns>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _server = BuildServer();
-        await _server.StartAsync(cancellationToken).ConfigureAwait(false);
+        if (_options.Protocol == ReplicationProtocol.Tcp)
+        {
+            StartTcpServer();
+        }
+        else
+        {
+            await StartGrpcServerAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (Dials)
         {
-            var handler = new SocketsHttpHandler
+            if (_options.Protocol == ReplicationProtocol.Grpc)
             {
-                ConnectTimeout = TimeSpan.FromSeconds(2),
-                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
-                KeepAlivePingDelay = TimeSpan.FromSeconds(5),
-                KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
-                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
-                EnableMultipleHttp2Connections = true,
-            };
-            if (_security.Certificate is { } certificate)
-            {
-                handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
-                {
-                    // The peer is addressed by IP and identified by its certificate (CA or pinned thumbprint), as a Grpc link's.
-                    TargetHost = _options.Peer!.Address.ToString(),
-                    ClientCertificates = [certificate],
-                    LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
-                    RemoteCertificateValidationCallback = (_, remote, _, _) => _security.IsTrusted(remote),
-                };
+                CreateGrpcChannel();
             }
 
-            _channel = GrpcChannel.ForAddress($"{(_security.UseTls ? "https" : "http")}://{_options.Peer}", new GrpcChannelOptions
-            {
-                HttpHandler = handler,
-                DisposeHttpClient = true,
-                MaxSendMessageSize = MaxMessageBytes,
-                MaxReceiveMessageSize = MaxMessageBytes,
-                MaxRetryAttempts = 0,
-            });
             foreach (var log in _groups.Values)
             {
-                _dialers.Add(Task.Run(() => DialAsync(log, _stop.Token), CancellationToken.None));
+                _dialers.Add(_options.Protocol == ReplicationProtocol.Tcp
+                    ? Task.Run(() => DialTcpAsync(log, _stop.Token), CancellationToken.None)
+                    : Task.Run(() => DialGrpcAsync(log, _stop.Token), CancellationToken.None));
             }
         }
     }
@@ -126,21 +122,10 @@ public sealed class ReplicationTransport : IAsyncDisposable
         {
         }
 
-        if (_server is not null)
-        {
-            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            try
-            {
-                await _server.StopAsync(bound.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-
-            await _server.DisposeAsync().ConfigureAwait(false);
-        }
-
+        await StopTcpServerAsync().ConfigureAwait(false);
+        await StopGrpcServerAsync().ConfigureAwait(false);
         _channel?.Dispose();
+        _refusals.Dispose();
         _security.Dispose();
         _stop.Dispose();
     }
@@ -154,23 +139,31 @@ public sealed class ReplicationTransport : IAsyncDisposable
         }
     }
 
-    private async Task DialAsync(ReplicatedLog log, CancellationToken stop)
+    /// <summary>The group a peer's hello asks for, or why it is refused.</summary>
+    private ReplicatedLog? Accept(Hello hello, out string refusal)
     {
-        var client = new V1.Replication.ReplicationClient(_channel!);
+        if (!_groups.TryGetValue(hello.Group, out var log) || hello.Node != _options.PeerId)
+        {
+            refusal = $"node {_options.NodeId} does not replicate group {hello.Group} with node {hello.Node}";
+            return null;
+        }
+
+        refusal = "";
+        return log;
+    }
+
+    /// <summary>Connects <paramref name="log"/>'s stream with <paramref name="connect"/> (which returns when the stream ends) until
+    /// the transport stops, waiting <see cref="ReplicationTransportOptions.ReconnectDelay"/> after each end or failure.</summary>
+    private async Task DialLoopAsync(ReplicatedLog log, Func<ReplicatedLog, CancellationToken, Task> connect, CancellationToken stop)
+    {
         while (!stop.IsCancellationRequested)
         {
             try
             {
-                using var call = client.Stream(cancellationToken: stop);
-                await call.RequestStream.WriteAsync(new Frame { Hello = new Hello { Group = log.Group, Node = _options.NodeId } }, stop).ConfigureAwait(false);
-                if (!await call.ResponseStream.MoveNext(stop).ConfigureAwait(false) || call.ResponseStream.Current.KindCase != Frame.KindOneofCase.Hello)
-                {
-                    throw new IOException("the peer did not answer the hello");
-                }
-
-                await RunSessionAsync(log, call.ResponseStream, call.RequestStream, stop).ConfigureAwait(false);
+                await connect(log, stop).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is RpcException or IOException or OperationCanceledException or HttpRequestException or InvalidOperationException)
+            catch (Exception ex) when (ex is RpcException or IOException or SocketException or AuthenticationException or OperationCanceledException
+                or HttpRequestException or InvalidOperationException or ObjectDisposedException)
             {
             }
 
@@ -188,6 +181,20 @@ public sealed class ReplicationTransport : IAsyncDisposable
                 break;
             }
         }
+    }
+
+    /// <summary>The dialer's TLS: this node's certificate offered to the peer, the peer's checked by the configured trust (a CA
+    /// or pinned thumbprints, as a Grpc link's), the peer addressed by IP.</summary>
+    private SslClientAuthenticationOptions ClientTlsOptions()
+    {
+        var certificate = _security.Certificate!;
+        return new SslClientAuthenticationOptions
+        {
+            TargetHost = _options.Peer!.Address.ToString(),
+            ClientCertificates = [certificate],
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+            RemoteCertificateValidationCallback = (_, remote, _, _) => _security.IsTrusted(remote),
+        };
     }
 
     private async Task RunSessionAsync(ReplicatedLog log, IAsyncStreamReader<Frame> reader, IAsyncStreamWriter<Frame> writer, CancellationToken stop)
@@ -225,189 +232,5 @@ public sealed class ReplicationTransport : IAsyncDisposable
             _sessions.TryRemove(session, out _);
             await session.StoppedAsync().ConfigureAwait(false);
         }
-    }
-
-    private WebApplication BuildServer()
-    {
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ApplicationName = typeof(ReplicationTransport).Assembly.GetName().Name });
-        builder.WebHost.UseKestrelCore();
-        // The stream's handler never blocks (it decodes a frame and queues it for the log's loop; writes are queued or written
-        // by the log's loop): Kestrel runs it and its own continuations inline on the socket's completion instead of
-        // dispatching each to the thread pool (two hops less per message received or sent by the server side).
-        builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
-        builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(2));
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
-            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(5);
-            kestrel.Limits.Http2.InitialConnectionWindowSize = 16 << 20;
-            kestrel.Limits.Http2.InitialStreamWindowSize = 8 << 20;
-            kestrel.Listen(_options.Listen!, listen =>
-            {
-                listen.Protocols = HttpProtocols.Http2;
-                _security.ServeOn(listen, subject => ReplicationLog.ClientCertificateRefused(_logger, _options.Listen!.ToString(), subject));
-            });
-        });
-        builder.Services.AddSingleton(_loggerFactory);
-        builder.Services.AddRouting();
-        builder.Services.AddGrpc(o =>
-        {
-            o.MaxReceiveMessageSize = MaxMessageBytes;
-            o.MaxSendMessageSize = MaxMessageBytes;
-            o.EnableDetailedErrors = false;
-        });
-        builder.Services.AddSingleton(this);
-        var app = builder.Build();
-        app.UseRouting();
-        app.MapGrpcService<Service>();
-        return app;
-    }
-
-    private sealed class Service(ReplicationTransport transport) : V1.Replication.ReplicationBase
-    {
-        public override async Task Stream(IAsyncStreamReader<Frame> requestStream, IServerStreamWriter<Frame> responseStream, ServerCallContext context)
-        {
-            if (!await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false) || requestStream.Current.KindCase != Frame.KindOneofCase.Hello)
-            {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, "the first frame must be a hello"));
-            }
-
-            var hello = requestStream.Current.Hello;
-            if (!transport._groups.TryGetValue(hello.Group, out var log) || hello.Node != transport._options.PeerId)
-            {
-                throw new RpcException(new Status(StatusCode.NotFound, $"node {transport._options.NodeId} does not replicate group {hello.Group} with node {hello.Node}"));
-            }
-
-            await responseStream.WriteAsync(new Frame { Hello = new Hello { Group = hello.Group, Node = transport._options.NodeId } }, context.CancellationToken).ConfigureAwait(false);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, transport._stop.Token);
-            try
-            {
-                await transport.RunSessionAsync(log, requestStream, responseStream, linked.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (transport._stop.IsCancellationRequested)
-            {
-                // This node is shutting its transport down (host stop): not an error of the call.
-            }
-            catch (IOException)
-            {
-                // The peer's connection failed (reset: the peer was killed or its host went down). The stream is over and the log
-                // heard that its peer is down; not an error of this node. (Kestrel runs the handler inline on socket completions,
-                // so a reset reaches the read as this error rather than as the request's cancellation.)
-            }
-        }
-    }
-
-    /// <summary>
-    /// One stream's outgoing queue and lifetime. A message is written by the thread that sends it (the log's loop) when no write
-    /// is in progress, and otherwise by the write in progress when it ends, in order: one gRPC write at a time, as the stream
-    /// requires, without a thread-pool hop per message (a dedicated write loop woken by a queue used to cost one hop, 10–50 µs
-    /// on a loaded machine, on the path of every append and every ack).
-    /// </summary>
-    private sealed class Session : IDisposable
-    {
-        private readonly ConcurrentQueue<ReplicationMessage> _out = new();
-        private readonly CancellationTokenSource _cts;
-        private readonly IAsyncStreamWriter<Frame> _writer;
-        private int _writing;
-        private volatile bool _aborted;
-        private Task _drain = Task.CompletedTask;
-
-        public Session(IAsyncStreamWriter<Frame> writer, CancellationToken stop)
-        {
-            _writer = writer;
-            _cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            Send = message =>
-            {
-                if (_aborted)
-                {
-                    return false;
-                }
-
-                _out.Enqueue((ReplicationMessage)message);
-                if (Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
-                {
-                    _drain = DrainAsync();
-                }
-
-                return true;
-            };
-        }
-
-        public Func<object, bool> Send { get; }
-
-        public CancellationToken Token => _cts.Token;
-
-        public void Abort()
-        {
-            _aborted = true;
-            try
-            {
-                _cts.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-        }
-
-        /// <summary>Waits for a write in progress (after <see cref="Abort"/>: the stream ends only after it).</summary>
-        public async Task StoppedAsync()
-        {
-            try
-            {
-                await Volatile.Read(ref _drain).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (IsStreamError(ex))
-            {
-            }
-        }
-
-        private async Task DrainAsync()
-        {
-            var failed = true;
-            try
-            {
-                while (true)
-                {
-                    while (!_aborted && _out.TryDequeue(out var message))
-                    {
-                        var write = _writer.WriteAsync(FrameCodec.Encode(message), _cts.Token);
-                        if (!write.IsCompletedSuccessfully)
-                        {
-                            await write.ConfigureAwait(false);
-                        }
-
-                        if (ReplicationTrace.On)
-                        {
-                            ReplicationTrace.Mark(message is AppendMessage ? 4 : 13, message is AppendMessage a ? a.LastIndex : message is AckMessage k ? k.Received : 0);
-                        }
-                    }
-
-                    Volatile.Write(ref _writing, 0);
-                    if (_aborted || _out.IsEmpty || Interlocked.CompareExchange(ref _writing, 1, 0) != 0)
-                    {
-                        failed = false;
-                        return;
-                    }
-                }
-            }
-            catch (Exception ex) when (IsStreamError(ex))
-            {
-            }
-            finally
-            {
-                if (failed)
-                {
-                    // A failed write (whatever the error) ends the stream: the reader stops too, and the log hears the peer is
-                    // down, instead of a live stream whose writes stopped.
-                    Abort();
-                }
-            }
-        }
-
-        private static bool IsStreamError(Exception ex) =>
-            ex is RpcException or IOException or OperationCanceledException or InvalidOperationException or ObjectDisposedException or HttpRequestException;
-
-        public void Dispose() => _cts.Dispose();
     }
 }

@@ -18,8 +18,14 @@ public sealed class ReplicationTransportOptions
     public IPEndPoint? Peer { get; set; }
 
     /// <summary>
+    /// What carries the streams: <see cref="ReplicationProtocol.Tcp"/> (the default: a TCP connection per group) or
+    /// <see cref="ReplicationProtocol.Grpc"/> (a gRPC stream per group over HTTP/2). Both nodes must use the same.
+    /// </summary>
+    public ReplicationProtocol Protocol { get; set; } = ReplicationProtocol.Tcp;
+
+    /// <summary>
     /// TLS on the stream (the same settings as a Grpc link's). <see langword="null"/> (the default) or
-    /// <see cref="ReplicationTlsOptions.AllowPlaintext"/>: plaintext HTTP/2, allowed only when <see cref="Listen"/> and
+    /// <see cref="ReplicationTlsOptions.AllowPlaintext"/>: plaintext (TCP, or HTTP/2 without TLS), allowed only when <see cref="Listen"/> and
     /// <see cref="Peer"/> are loopback addresses.
     /// </summary>
     public ReplicationTlsOptions? Tls { get; set; }
@@ -60,12 +66,17 @@ public sealed class ReplicationTransportOptions
         {
             foreach (var address in new[] { Listen, Peer }.OfType<IPEndPoint>().Where(a => !IPAddress.IsLoopback(a.Address)))
             {
-                errors.Add($"{key}:Tls = (none): the replication address {address} is not a loopback address; plaintext HTTP/2 is only for loopback addresses (127.0.0.1, ::1): set Tls (CertificateFile, KeyFile, TrustedCaFile) on a network address");
+                errors.Add($"{key}:Tls = (none): the replication address {address} is not a loopback address; plaintext is only for loopback addresses (127.0.0.1, ::1): set Tls (CertificateFile, KeyFile, TrustedCaFile) on a network address");
             }
         }
         else
         {
             errors.AddRange(Tls.Validate($"{key}:Tls", new[] { Listen, Peer }.OfType<IPEndPoint>()));
+        }
+
+        if (!Enum.IsDefined(Protocol))
+        {
+            errors.Add($"{key}:Protocol = {(int)Protocol}: unknown; use Tcp or Grpc");
         }
 
         if (ReconnectDelay <= TimeSpan.Zero)

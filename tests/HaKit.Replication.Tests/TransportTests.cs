@@ -4,10 +4,14 @@ using System.Text;
 
 namespace HaKit.Replication.Tests;
 
-/// <summary>Two replicas over the real gRPC transport on loopback sockets.</summary>
-public sealed class GrpcTransportTests : ReplicaTestBase
+/// <summary>Two replicas over the real transport on loopback sockets, under each protocol.</summary>
+[TestFixture(ReplicationProtocol.Tcp)]
+[TestFixture(ReplicationProtocol.Grpc)]
+public sealed class TransportTests(ReplicationProtocol protocol) : ReplicaTestBase
 {
-    protected override string DirectoryPrefix => "hakit-repl-grpc-";
+    protected override string DirectoryPrefix => "hakit-repl-transport-";
+
+    protected override ReplicationProtocol Protocol => protocol;
 
     private Task<Replica> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode) => StartReplicaAsync(
         new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, node), Mode = mode, SnapshotEveryEntries = 0 }, node, peer, port, peerPort);

@@ -1,0 +1,149 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Google.Protobuf;
+using HaKit.Replication.Transport;
+using HaKit.Replication.V1;
+using Microsoft.Extensions.Time.Testing;
+
+namespace HaKit.Replication.Tests;
+
+/// <summary>
+/// The TCP protocol's server against connections that are not its peer: junk bytes, an HTTP client, a huge length prefix, a
+/// hello for another group or from another node, a first frame that is not a hello, a connection that says nothing. Each is
+/// refused and counted, its connection closed, and the real stream beside it goes on.
+/// </summary>
+public sealed class TcpJunkTests : ReplicaTestBase
+{
+    protected override string DirectoryPrefix => "hakit-repl-tcpjunk-";
+
+    protected override ReplicationProtocol Protocol => ReplicationProtocol.Tcp;
+
+    private static byte[] Framed(Frame frame, bool preamble = true)
+    {
+        var body = frame.ToByteArray();
+        var bytes = new List<byte>();
+        if (preamble)
+        {
+            bytes.AddRange(TcpFrameStream.Preamble.ToArray());
+        }
+
+        var length = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(length, body.Length);
+        bytes.AddRange(length);
+        bytes.AddRange(body);
+        return [.. bytes];
+    }
+
+    private static IEnumerable<(string Name, byte[] Bytes)> JunkConnections()
+    {
+        var random = new Random(7);
+        var noise = new byte[4096];
+        random.NextBytes(noise);
+        yield return ("random bytes", noise);
+        yield return ("an HTTP/1.1 request", Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        yield return ("an HTTP/2 preface", Encoding.ASCII.GetBytes("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        var huge = TcpFrameStream.Preamble.ToArray().Concat(new byte[] { 0x0f, 0xff, 0xff, 0xff }).ToArray();
+        yield return ("a 256 MiB length before the hello", huge);
+        var negative = TcpFrameStream.Preamble.ToArray().Concat(new byte[] { 0xff, 0xff, 0xff, 0xff }).ToArray();
+        yield return ("a negative length", negative);
+        yield return ("a hello for another group", Framed(new Frame { Hello = new Hello { Group = "other", Node = "a" } }));
+        yield return ("a hello from another node", Framed(new Frame { Hello = new Hello { Group = "kv", Node = "mallory" } }));
+        yield return ("an ack before any hello", Framed(new Frame { Ack = new Ack { Epoch = 9, Received = 1000, Durable = 1000 } }));
+        var garbage = TcpFrameStream.Preamble.ToArray().Concat(new byte[] { 0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }).ToArray();
+        yield return ("a frame that is not protobuf", garbage);
+    }
+
+    /// <summary>Sends <paramref name="bytes"/> to <paramref name="port"/> and reads until the server closes the connection.</summary>
+    private static async Task<bool> ClosedByServerAsync(int port, byte[] bytes)
+    {
+        using var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        try
+        {
+            await client.SendAsync(bytes);
+            var buffer = new byte[1024];
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            while (await client.ReceiveAsync(buffer, SocketFlags.None, bound.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown)
+        {
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    [Test]
+    public async Task Junk_connections_are_refused_counted_and_closed_while_the_real_stream_goes_on()
+    {
+        int portA = FreePort(), portB = FreePort();
+        var options = (string node) => new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0 };
+        var a = await StartReplicaAsync(options("a"), "a", "b", portA, portB);
+        var b = await StartReplicaAsync(options("b"), "b", "a", portB, portA);
+        await Wait.UntilAsync(() => a.Store.Log.Status.PeerConnected && b.Store.Log.Status.PeerConnected, "the stream to come up");
+        await a.Store.Log.BecomeOwnerAsync(1, CancellationToken.None);
+        await a.Store.PutAsync("before", Encoding.UTF8.GetBytes("1"), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+
+        // b serves (a sorts first and dials): every junk connection goes to b's port.
+        var cases = JunkConnections().ToList();
+        foreach (var (name, bytes) in cases)
+        {
+            Assert.That(await ClosedByServerAsync(portB, bytes), Is.True, $"{name}: the server must close the connection");
+        }
+
+        await Wait.UntilAsync(() => b.Transport.RefusedConnections == cases.Count, "every junk connection to be counted");
+        Assert.That(b.Transport.RefusedConnections, Is.EqualTo(cases.Count));
+
+        // The real stream was never disturbed: a Durable write still needs the peer's disk, and gets it.
+        Assert.That(a.Store.Log.Status.PeerConnected && b.Store.Log.Status.PeerConnected, Is.True);
+        var position = await a.Store.PutAsync("after", Encoding.UTF8.GetBytes("2"), CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.That(position.Index, Is.EqualTo(2));
+        Assert.That(a.Store.Log.Status.PeerDurable, Is.GreaterThanOrEqualTo(2));
+        await Wait.UntilAsync(() => Get(b.Store, "after") == "2", "the standby to apply the write after the junk");
+    }
+
+    [Test]
+    public async Task A_connection_that_says_nothing_is_refused_after_the_handshake_timeout()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        int port = FreePort(), peerPort = FreePort();
+        var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, "b"), SnapshotEveryEntries = 0 });
+        Opened.Add(store);
+
+        // b only serves (its peer a would dial it); nobody dials here.
+        var transport = new ReplicationTransport(new ReplicationTransportOptions
+        {
+            NodeId = "b", PeerId = "a", Protocol = ReplicationProtocol.Tcp,
+            Listen = new IPEndPoint(IPAddress.Loopback, port), Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
+        }, timeProvider: time);
+        transport.Attach(store.Log);
+        await transport.StartAsync(CancellationToken.None);
+        Opened.Add(transport);
+
+        using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await silent.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        var closed = silent.ReceiveAsync(new byte[16], SocketFlags.None);
+        time.Advance(TimeSpan.FromSeconds(4));
+        await Task.Delay(200);
+        Assert.That(closed.IsCompleted, Is.False, "4 s of silence: still waiting for the hello");
+        Assert.That(transport.RefusedConnections, Is.Zero);
+
+        // The server's handshake timer may be created only after the first advance: step on until it fires (bounded).
+        for (var i = 0; i < 50 && !closed.IsCompleted; i++)
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await Task.WhenAny(closed, Task.Delay(100));
+        }
+
+        Assert.That(await closed.WaitAsync(TimeSpan.FromSeconds(5)), Is.Zero, "the server closes the silent connection");
+        Assert.That(transport.RefusedConnections, Is.EqualTo(1));
+    }
+}
