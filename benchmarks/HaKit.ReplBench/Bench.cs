@@ -20,9 +20,10 @@ namespace HaKit.ReplBench;
 /// <param name="Pooled">The pipelined writers call <see cref="ReplicatedLog.AppendPooledAsync"/> (a reused completion) rather than
 /// <see cref="ReplicatedLog.AppendAsync"/> (a new task per append).</param>
 /// <param name="Preallocate">The replicas' <see cref="ReplicationOptions.PreallocateSegments"/>.</param>
+/// <param name="State">The replicas' state machine: none, or a key-value state snapshotted in the background or on the loop.</param>
 /// <param name="Protocol">What carries the replication stream (<see cref="ReplicationTransportOptions.Protocol"/>).</param>
 public sealed record BenchSettings(int EntryBytes, int SingleWrites, double Seconds, int[] Writers, ReplicationMode[] Modes, string Directory, bool Pooled = true,
-    bool Preallocate = true, ReplicationProtocol Protocol = ReplicationProtocol.Tcp);
+    bool Preallocate = true, ReplicationProtocol Protocol = ReplicationProtocol.Tcp, BenchState State = BenchState.Null);
 
 /// <summary>Latencies of one measurement (microseconds) and, for a pipelined run, its rate.</summary>
 public sealed record Measurement(string Name, double P50, double P99, double Max, int Count, double PerSecond = double.NaN, double BytesPerWrite = double.NaN,
@@ -63,7 +64,7 @@ public static partial class Bench
             var pipelined = new List<(ReplicationMode, int, Measurement)>();
             foreach (var mode in settings.Modes)
             {
-                await using var pair = await Pair.OpenAsync(root, mode, settings.Preallocate, settings.Protocol);
+                await using var pair = await Pair.OpenAsync(root, mode, settings.Preallocate, settings.Protocol, settings.State);
                 var payload = new byte[settings.EntryBytes];
                 var s = await SingleAsync(pair.Owner, payload, settings.SingleWrites, $"{mode}, one awaiting client");
                 Console.WriteLine(Format(s));

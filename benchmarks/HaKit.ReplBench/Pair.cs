@@ -5,6 +5,19 @@ using HaKit.Replication.Transport;
 
 namespace HaKit.ReplBench;
 
+/// <summary>The replicas' state machine in a run (<c>--state</c>).</summary>
+public enum BenchState
+{
+    /// <summary>Keeps nothing, no snapshots: the replication alone.</summary>
+    Null,
+
+    /// <summary>A 100,000-key state snapshotted every 100,000 entries, in the background.</summary>
+    Kv,
+
+    /// <summary>The same, each snapshot written on the log's loop.</summary>
+    KvOnLoop,
+}
+
 /// <summary>An owner and a standby of one group in this process, over the real transport (TCP or gRPC) on loopback, with real files.</summary>
 internal sealed class Pair : IAsyncDisposable
 {
@@ -18,13 +31,13 @@ internal sealed class Pair : IAsyncDisposable
 
     public ReplicatedLog Standby { get; private set; } = null!;
 
-    public static async Task<Pair> OpenAsync(string root, ReplicationMode mode, bool preallocate, ReplicationProtocol protocol)
+    public static async Task<Pair> OpenAsync(string root, ReplicationMode mode, bool preallocate, ReplicationProtocol protocol, BenchState state = BenchState.Null)
     {
         var pair = new Pair();
         int portA = Bench.FreePort(), portB = Bench.FreePort();
         var dir = Path.Combine(root, mode.ToString());
-        var a = await pair.StartAsync("a", "b", portA, portB, mode, dir, preallocate, protocol);
-        var b = await pair.StartAsync("b", "a", portB, portA, mode, dir, preallocate, protocol);
+        var a = await pair.StartAsync("a", "b", portA, portB, mode, dir, preallocate, protocol, state);
+        var b = await pair.StartAsync("b", "a", portB, portA, mode, dir, preallocate, protocol, state);
         if (preallocate)
         {
             // A new log starts in an append-grown file and moves onto the first prepared one (64 MiB of zeros written on a
@@ -70,14 +83,20 @@ internal sealed class Pair : IAsyncDisposable
         double.TryParse(Environment.GetEnvironmentVariable("REPLBENCH_RECEIVED_FLUSH_MS"), System.Globalization.NumberStyles.Float,
             System.Globalization.CultureInfo.InvariantCulture, out var ms) ? TimeSpan.FromMilliseconds(ms) : null;
 
-    private async Task<ReplicatedLog> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode, string dir, bool preallocate, ReplicationProtocol protocol)
+    private async Task<ReplicatedLog> StartAsync(string node, string peer, int port, int peerPort, ReplicationMode mode, string dir, bool preallocate, ReplicationProtocol protocol, BenchState state)
     {
         var log = await ReplicatedLog.OpenAsync(
             new ReplicationOptions
             {
                 Group = "bench", Directory = Path.Combine(dir, node), Mode = mode, PreallocateSegments = preallocate,
                 ReceivedFlushInterval = ReceivedFlushInterval ?? new ReplicationOptions().ReceivedFlushInterval,
-            }, new NullStateMachine());
+                SnapshotEveryEntries = state == BenchState.Null ? 0 : KeyedState.Keys,
+            }, state switch
+            {
+                BenchState.Kv => new BackgroundKeyedState(),
+                BenchState.KvOnLoop => new KeyedState(),
+                _ => new NullStateMachine(),
+            });
         _open.Add(log);
         var transport = new ReplicationTransport(new ReplicationTransportOptions
         {
@@ -100,6 +119,52 @@ internal sealed class Pair : IAsyncDisposable
         {
             await _open[i].DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// A key-value state of <see cref="Keys"/> keys (entry i sets key i mod Keys to its bytes: about 10 MB of state with 100 B
+    /// entries), snapshotted every <see cref="Keys"/> entries by serializing every key, as a host's key-value store would be: on
+    /// the log's loop (this class), or captured on the loop and written in the background (<see cref="BackgroundKeyedState"/>).
+    /// </summary>
+    private class KeyedState : IReplicatedStateMachine
+    {
+        public const int Keys = 100_000;
+
+        private readonly byte[]?[] _values = new byte[Keys][];
+
+        public void Apply(in LogEntry entry) => _values[entry.Position.Index % Keys] = entry.Data.ToArray();
+
+        public ValueTask WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken) => Write((byte[]?[])_values.Clone(), destination);
+
+        protected Func<Stream, CancellationToken, ValueTask> Capture()
+        {
+            var copy = (byte[]?[])_values.Clone();
+            return (destination, _) => Write(copy, destination);
+        }
+
+        private static ValueTask Write(byte[]?[] values, Stream destination)
+        {
+            using var writer = new BinaryWriter(new BufferedStream(destination, 64 << 10), System.Text.Encoding.UTF8, leaveOpen: false);
+            foreach (var value in values)
+            {
+                writer.Write(value?.Length ?? -1);
+                if (value is not null)
+                {
+                    writer.Write(value);
+                }
+            }
+
+            writer.Flush();
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask RestoreSnapshotAsync(Stream source, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    /// <summary>The same state, its snapshots written in the background (<see cref="IBackgroundSnapshots"/>).</summary>
+    private sealed class BackgroundKeyedState : KeyedState, IBackgroundSnapshots
+    {
+        public Func<Stream, CancellationToken, ValueTask> CaptureSnapshot() => Capture();
     }
 
     /// <summary>A state machine that keeps nothing (the benchmark measures replication, not the host's state).</summary>

@@ -14,6 +14,8 @@ const string Usage = """
                            [--writers W[,W...] concurrent awaiting writers (64,256)] [--modes Async,Received,Durable]
                            [--append pooled|task (pooled: AppendPooledAsync; task: AppendAsync) for the pipelined writers]
                            [--prealloc on|off (on: the replicas' PreallocateSegments)]
+                           [--state null|kv|kv-loop (null: no state, no snapshots; kv: 100,000 keys, a snapshot every
+                            100,000 entries written in the background; kv-loop: the same written on the log's loop)]
                            [--protocol tcp|grpc (tcp: the replication stream's protocol, ReplicationTransportOptions.Protocol)]
                            [--dir DIR (temp)] [--out docs/benchmarks.md]
     """;
@@ -30,7 +32,7 @@ for (var i = 0; i < args.Length; i++)
     options[args[i][2..]] = args[++i];
 }
 
-string[] known = ["entry", "single", "seconds", "writers", "modes", "dir", "out", "append", "prealloc", "protocol"];
+string[] known = ["entry", "single", "seconds", "writers", "modes", "dir", "out", "append", "prealloc", "protocol", "state"];
 if (options.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
 {
     Console.Error.WriteLine($"unknown option --{unknown}\n{Usage}");
@@ -62,6 +64,13 @@ var settings = new BenchSettings(
         "tcp" => HaKit.Replication.ReplicationProtocol.Tcp,
         "grpc" => HaKit.Replication.ReplicationProtocol.Grpc,
         var other => throw new ArgumentException($"--protocol {other}: expects tcp or grpc"),
+    },
+    State: Get("state", "null") switch
+    {
+        "null" => BenchState.Null,
+        "kv" => BenchState.Kv,
+        "kv-loop" => BenchState.KvOnLoop,
+        var other => throw new ArgumentException($"--state {other}: expects null, kv or kv-loop"),
     });
 
 var command = "dotnet run -c Release --project benchmarks/HaKit.ReplBench --" + string.Concat(args.Select(a => " " + a));

@@ -47,7 +47,10 @@ public static class ReplReport
                       (settings.Protocol == ReplicationProtocol.Tcp
                           ? "(protocol `Tcp`: one TCP connection, length-prefixed frames) "
                           : "(protocol `Grpc`: the real Kestrel h2c server and Grpc.Net.Client dialer) ") +
-                      "on 127.0.0.1, and real segment files under the temp directory (the same file system as the " +
+                      "on 127.0.0.1, " +
+                      (settings.State == BenchState.Null ? "a state machine that keeps nothing (no snapshots), "
+                          : $"a 100,000-key state snapshotted every 100,000 entries {(settings.State == BenchState.Kv ? "in the background (`IBackgroundSnapshots`)" : "on the log's loop")}, ") +
+                      "and real segment files under the temp directory (the same file system as the " +
                       "fdatasync baseline); both replicas, the writers and the baselines share the machine's cores.");
         sb.AppendLine();
         sb.AppendLine("| measurement | p50 µs | p99 µs | max µs | writes/s | B allocated / write | CPU µs / write | target | met |");

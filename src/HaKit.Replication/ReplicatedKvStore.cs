@@ -99,7 +99,7 @@ public sealed class ReplicatedKvStore : IAsyncDisposable
         return bytes;
     }
 
-    private sealed class State : IReplicatedStateMachine
+    private sealed class State : IBackgroundSnapshots
     {
         public ConcurrentDictionary<string, byte[]> Values { get; } = new(StringComparer.Ordinal);
 
@@ -123,11 +123,19 @@ public sealed class ReplicatedKvStore : IAsyncDisposable
             }
         }
 
-        // Streamed straight to and from the snapshot file: no second copy of the state in memory.
-        public ValueTask WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken)
+        // Written in the background (IBackgroundSnapshots): the capture copies the references to the entries (values are never
+        // changed in place: Apply stores a new array), the writer streams them to the snapshot file while Apply goes on.
+        public Func<Stream, CancellationToken, ValueTask> CaptureSnapshot()
+        {
+            var items = Values.ToArray();
+            return (destination, cancellationToken) => Write(items, destination, cancellationToken);
+        }
+
+        public ValueTask WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken) => Write(Values.ToArray(), destination, cancellationToken);
+
+        private static ValueTask Write(KeyValuePair<string, byte[]>[] items, Stream destination, CancellationToken cancellationToken)
         {
             using var writer = new BinaryWriter(new BufferedStream(destination, 64 << 10), Encoding.UTF8, leaveOpen: false);
-            var items = Values.ToArray();
             writer.Write(items.Length);
             foreach (var (key, value) in items)
             {

@@ -17,8 +17,25 @@ public sealed partial class ReplicatedLog
         _smApplied = Math.Max(_smApplied, upTo);
     }
 
-    private async Task SnapshotAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Writes a snapshot at the applied position and compacts what it covers. <paramref name="background"/> (the automatic
+    /// snapshots) with a state machine that implements <see cref="IBackgroundSnapshots"/>: the state is captured here and written
+    /// on another thread while the loop goes on; <see cref="FinishSnapshotAsync"/> puts it in place when it is written. Otherwise
+    /// (a manual snapshot, or a state machine without it) written here, holding the loop; a manual snapshot first finishes one
+    /// in progress.
+    /// </summary>
+    private async Task SnapshotAsync(bool background, CancellationToken cancellationToken)
     {
+        if (_snapshotWrite is { } inProgress)
+        {
+            if (background)
+            {
+                return;
+            }
+
+            await FinishSnapshotAsync(inProgress, cancellationToken).ConfigureAwait(false);
+        }
+
         var applied = _smApplied;
         if (applied == _core.Snapshot.Index || _core.AwaitingSnapshot || applied > _core.Log.Last.Index)
         {
@@ -38,12 +55,75 @@ public sealed partial class ReplicatedLog
             }
         }
 
-        // Streamed into the snapshot file (never whole in memory).
         var position = new LogPosition(_core.Log.EpochAt(applied), applied);
+        if (background && _stateMachine is IBackgroundSnapshots capturing)
+        {
+            var write = capturing.CaptureSnapshot();
+            var stateGeneration = _stateGeneration;
+            var task = Task.Run(async () => new WrittenSnapshot(await _snapshots.WriteAsync(position, write, _stop.Token).ConfigureAwait(false), stateGeneration),
+                CancellationToken.None);
+            _snapshotWrite = task;
+            _ = task.ContinueWith(static (t, s) => ((ReplicatedLog)s!)._inputs.Writer.TryWrite(new SnapshotWrittenInput(t)), this,
+                CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return;
+        }
+
+        // Streamed into the snapshot file (never whole in memory).
         var file = await _snapshots.SaveAsync(position, _stateMachine.WriteSnapshotAsync, cancellationToken).ConfigureAwait(false);
         _core.SnapshotTaken(position, file.Bytes);
         await ExecuteAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// A snapshot written in the background is done (or failed: the loop stops on the error, as for a snapshot written on the
+    /// loop). It is put in place only if the state it captured is still this node's history: no restore replaced the state
+    /// since the capture (a divergence's roll-back, an installed snapshot), the position is still in the log with its epoch and
+    /// above the current snapshot, and no owner's snapshot is awaited. Otherwise its file is deleted.
+    /// </summary>
+    private async Task FinishSnapshotAsync(Task<WrittenSnapshot> write, CancellationToken cancellationToken)
+    {
+        if (!ReferenceEquals(_snapshotWrite, write))
+        {
+            return; // already finished (a manual snapshot waited for it)
+        }
+
+        _snapshotWrite = null;
+        var written = await write.ConfigureAwait(false);
+        var position = written.File.Position;
+        if (written.StateGeneration != _stateGeneration || _core.AwaitingSnapshot || position.Index <= _core.Snapshot.Index
+            || position.Index > _core.Log.Last.Index || _core.Log.EpochAt(position.Index) != position.Epoch)
+        {
+            SnapshotStore.DiscardWritten(written.File);
+            return;
+        }
+
+        var file = _snapshots.PublishWritten(written.File);
+        _core.SnapshotTaken(position, file.Bytes);
+        await ExecuteAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for a background snapshot write at shutdown and deletes its file (never put in place).</summary>
+    private async Task AbandonSnapshotWriteAsync()
+    {
+        if (_snapshotWrite is not { } write)
+        {
+            return;
+        }
+
+        _snapshotWrite = null;
+        try
+        {
+            SnapshotStore.DiscardWritten((await write.ConfigureAwait(false)).File);
+        }
+        catch (Exception)
+        {
+            // Cancelled by the shutdown, or failed (the state machine's writer threw, the disk refused): its temporary file is
+            // already gone, or a restart deletes it. The log is closing either way; its loop reported any earlier failure.
+        }
+    }
+
+    /// <summary>A snapshot written in the background and the state generation it captured.</summary>
+    private sealed record WrittenSnapshot(SnapshotFile File, long StateGeneration);
 
     private void ReportDiverged(DivergedEntries diverged)
     {

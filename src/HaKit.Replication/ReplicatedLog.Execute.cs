@@ -105,6 +105,7 @@ public sealed partial class ReplicatedLog
                     break;
                 case RestoreLocalSnapshotCommand restore:
                     var local = _snapshots.Latest();
+                    _stateGeneration++;
                     await RestoreAsync(_stateMachine, local, cancellationToken).ConfigureAwait(false);
                     _smApplied = local.Position.Index;
                     ApplyUpTo(restore.UpToIndex);
@@ -234,6 +235,7 @@ public sealed partial class ReplicatedLog
         InstallStep?.Invoke(SnapshotInstallStep.LogCut);
         var installed = _snapshots.PublishIncoming(checkedFile);
         InstallStep?.Invoke(SnapshotInstallStep.Published);
+        _stateGeneration++;
         await RestoreAsync(_stateMachine, installed, cancellationToken).ConfigureAwait(false);
         if (!plan.KeepsLog)
         {

@@ -87,6 +87,9 @@ public sealed partial class ReplicatedLog
 
     private sealed record SnapshotInput;
 
+    /// <summary>A background snapshot write ended (<see cref="ReplicatedLog.FinishSnapshotAsync"/>).</summary>
+    private sealed record SnapshotWrittenInput(Task<WrittenSnapshot> Write);
+
     private sealed record TickInput
     {
         public static readonly TickInput Instance = new();

@@ -37,6 +37,13 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
     private LogPosition _sendingPosition;
     private long _appendedSinceMetrics;
     private long _smApplied;
+
+    /// <summary>Bumped whenever the state machine's state is replaced by a restore: a background snapshot captured before it is
+    /// not put in place.</summary>
+    private long _stateGeneration;
+
+    /// <summary>The background snapshot write in progress, if any (<see cref="IBackgroundSnapshots"/>).</summary>
+    private Task<WrittenSnapshot>? _snapshotWrite;
     private long _written;
     private long _flushRequested;
     private long _lastFlushStart; // only the flusher: when its last fdatasync started (_time's timestamp)
@@ -289,6 +296,8 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
         {
         }
 
+        await AbandonSnapshotWriteAsync().ConfigureAwait(false);
+
         try
         {
             await _markPublisher.ConfigureAwait(false);
@@ -378,7 +387,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
 
                 if (_options.SnapshotEveryEntries > 0 && _core.Applied - _core.Snapshot.Index >= _options.SnapshotEveryEntries)
                 {
-                    await SnapshotAsync(_stop.Token).ConfigureAwait(false);
+                    await SnapshotAsync(background: true, _stop.Token).ConfigureAwait(false);
                 }
 
                 _status = BuildStatus();
@@ -436,6 +445,9 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                 break;
             case MarkPublishedInput published:
                 _core.MarkPublished(published.Position);
+                break;
+            case SnapshotWrittenInput written:
+                await FinishSnapshotAsync(written.Write, _stop.Token).ConfigureAwait(false);
                 break;
             case TickInput:
                 var wasDegraded = _core.Degraded;
@@ -552,7 +564,7 @@ public sealed partial class ReplicatedLog : IAsyncDisposable
                 RaiseStatus();
                 break;
             case SnapshotInput:
-                await SnapshotAsync(_stop.Token).ConfigureAwait(false);
+                await SnapshotAsync(background: false, _stop.Token).ConfigureAwait(false);
                 break;
         }
     }

@@ -132,13 +132,20 @@ internal sealed class SnapshotStore
     /// <summary>Writes the snapshot at <paramref name="position"/> durably, its data streamed by <paramref name="write"/> (never
     /// held whole in memory), and deletes the older snapshots.</summary>
     /// <returns>The new snapshot file.</returns>
-    public async ValueTask<SnapshotFile> SaveAsync(LogPosition position, Func<Stream, CancellationToken, ValueTask> write, CancellationToken cancellationToken)
+    public async ValueTask<SnapshotFile> SaveAsync(LogPosition position, Func<Stream, CancellationToken, ValueTask> write, CancellationToken cancellationToken) =>
+        PublishWritten(await WriteAsync(position, write, cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Writes the snapshot at <paramref name="position"/> to a temporary file and syncs it, without putting it in place
+    /// (safe off the log's loop: it touches only its own temporary file): then <see cref="PublishWritten"/> or
+    /// <see cref="DiscardWritten"/>. A restart deletes a temporary file left behind.</summary>
+    /// <returns>The written file (its path the temporary one).</returns>
+    public async ValueTask<SnapshotFile> WriteAsync(LogPosition position, Func<Stream, CancellationToken, ValueTask> write, CancellationToken cancellationToken)
     {
-        var path = PathOf(position);
-        var tmp = path + ".tmp";
+        var tmp = PathOf(position) + ".tmp";
         long length;
-        using (var file = new FileStream(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, CopyBuffer))
+        try
         {
+            using var file = new FileStream(tmp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, CopyBuffer);
             var header = new byte[HeaderSize];
             file.Write(header); // the data's length is known at the end: the header is written last
             await using (var data = new CountingStream(file))
@@ -157,10 +164,27 @@ internal sealed class SnapshotStore
             file.Flush();
             DurableFile.DataSync(file.SafeFileHandle, file, tmp);
         }
+        catch
+        {
+            File.Delete(tmp);
+            throw;
+        }
 
-        Publish(tmp, path);
-        return new SnapshotFile(position, path, HeaderSize + length + 4);
+        return new SnapshotFile(position, tmp, HeaderSize + length + 4);
     }
+
+    /// <summary>Puts a file <see cref="WriteAsync"/> wrote in place (directory synced) and deletes the older snapshots: from here
+    /// on a restart restores it.</summary>
+    /// <returns>The snapshot under its own name.</returns>
+    public SnapshotFile PublishWritten(SnapshotFile written)
+    {
+        var path = PathOf(written.Position);
+        Publish(written.Path!, path);
+        return written with { Path = path };
+    }
+
+    /// <summary>Deletes a file <see cref="WriteAsync"/> wrote that must not be put in place (the state it holds was replaced).</summary>
+    public static void DiscardWritten(SnapshotFile written) => File.Delete(written.Path!);
 
     /// <summary>Standby: writes a chunk of an incoming snapshot file at <paramref name="offset"/> (0: a new transfer starts over).</summary>
     public void WriteIncoming(long offset, ReadOnlySpan<byte> data)
