@@ -75,4 +75,7 @@ internal static partial class ReplicationLog
 
     [LoggerMessage(EventId = 7040, Level = LogLevel.Warning, Message = "Replication server {Listen}: refused a connection from {Remote}: {Reason} (repeats are summed up every 10 s)")]
     public static partial void ConnectionRefused(ILogger logger, string listen, string remote, string reason);
+
+    [LoggerMessage(EventId = 7041, Level = LogLevel.Warning, Message = "Group {Group}: nothing heard from node {Peer} on the replication stream for {Seconds} s (frozen, or cut off while its kernel still answers TCP): the stream is closed and dialed again")]
+    public static partial void StreamSilent(ILogger logger, string group, string peer, double seconds);
 }

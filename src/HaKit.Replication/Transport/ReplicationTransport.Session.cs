@@ -16,7 +16,12 @@ public sealed partial class ReplicationTransport
     /// </summary>
     private sealed class Session : IDisposable
     {
-        private readonly ConcurrentQueue<ReplicationMessage> _out = new();
+        /// <summary>A Tcp stream's keep-alive frame (<see cref="SendPing"/>; never sent on a gRPC stream).</summary>
+        private static readonly Frame PingFrame = new() { Ping = new Ping() };
+
+        // Queued messages; null is a ping.
+        private readonly ConcurrentQueue<ReplicationMessage?> _out = new();
+        private long _framesSent;
         private readonly CancellationTokenSource _cts;
         private readonly IAsyncStreamWriter<Frame> _writer;
         private int _writing;
@@ -27,26 +32,34 @@ public sealed partial class ReplicationTransport
         {
             _writer = writer;
             _cts = CancellationTokenSource.CreateLinkedTokenSource(stop);
-            Send = message =>
-            {
-                if (_aborted)
-                {
-                    return false;
-                }
-
-                _out.Enqueue((ReplicationMessage)message);
-                if (Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
-                {
-                    _drain = DrainAsync();
-                }
-
-                return true;
-            };
+            Send = message => Enqueue((ReplicationMessage)message);
         }
 
         public Func<object, bool> Send { get; }
 
         public CancellationToken Token => _cts.Token;
+
+        /// <summary>Frames written so far (for the Tcp stream's idle watchdog).</summary>
+        public long FramesSent => Volatile.Read(ref _framesSent);
+
+        /// <summary>Queues a keep-alive frame (Tcp streams).</summary>
+        public void SendPing() => Enqueue(null);
+
+        private bool Enqueue(ReplicationMessage? message)
+        {
+            if (_aborted)
+            {
+                return false;
+            }
+
+            _out.Enqueue(message);
+            if (Interlocked.CompareExchange(ref _writing, 1, 0) == 0)
+            {
+                _drain = DrainAsync();
+            }
+
+            return true;
+        }
 
         public void Abort()
         {
@@ -81,12 +94,13 @@ public sealed partial class ReplicationTransport
                 {
                     while (!_aborted && _out.TryDequeue(out var message))
                     {
-                        var write = _writer.WriteAsync(FrameCodec.Encode(message), _cts.Token);
+                        var write = _writer.WriteAsync(message is null ? PingFrame : FrameCodec.Encode(message), _cts.Token);
                         if (!write.IsCompletedSuccessfully)
                         {
                             await write.ConfigureAwait(false);
                         }
 
+                        Volatile.Write(ref _framesSent, _framesSent + 1); // one writer at a time
                         if (ReplicationTrace.On)
                         {
                             ReplicationTrace.Mark(message is AppendMessage ? 4 : 13, message is AppendMessage a ? a.LastIndex : message is AckMessage k ? k.Received : 0);

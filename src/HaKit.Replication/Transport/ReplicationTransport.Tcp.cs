@@ -154,7 +154,7 @@ public sealed partial class ReplicationTransport
                 established = true;
             }
 
-            await RunSessionAsync(log, frames, frames, stop).ConfigureAwait(false);
+            await RunSessionAsync(log, frames, frames, stop, keepAlive: frames).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or OperationCanceledException
             or ObjectDisposedException or InvalidOperationException)
@@ -205,7 +205,7 @@ public sealed partial class ReplicationTransport
                 frames.MaxFrameBytes = MaxMessageBytes;
             }
 
-            await RunSessionAsync(log, frames, frames, stop).ConfigureAwait(false);
+            await RunSessionAsync(log, frames, frames, stop, keepAlive: frames).ConfigureAwait(false);
         }
         finally
         {
@@ -244,9 +244,77 @@ public sealed partial class ReplicationTransport
     {
         Interlocked.Increment(ref _refusedConnections);
         var listen = _options.Listen!.ToString();
-        if (_refusals.Occurred($"replication server {listen}: connection refused", $"{remote}: {reason}"))
+        if (_repeated.Occurred($"replication server {listen}: connection refused", $"{remote}: {reason}"))
         {
             ReplicationLog.ConnectionRefused(_logger, listen, remote, reason);
         }
+    }
+
+    /// <summary>
+    /// Keeps a Tcp stream honest about its peer: every <see cref="Interval"/> it sends a ping if nothing was sent since the last
+    /// look, and ends the stream when nothing (not even a ping) was heard for <see cref="SilentLooks"/> looks in a row: a frozen
+    /// (SIGSTOP) or cut-off peer whose kernel still acknowledges TCP, which keep-alive probes would never notice. The log then
+    /// hears that its peer is down, as the gRPC stream's HTTP/2 pings (5 s, 5 s to answer) make it hear. It reads two counters;
+    /// nothing on the path of a frame.
+    /// </summary>
+    private sealed class IdleWatchdog : IDisposable
+    {
+        /// <summary>How often the watchdog looks.</summary>
+        public static readonly TimeSpan Interval = TimeSpan.FromSeconds(2.5);
+
+        /// <summary>Looks without a frame heard before the stream is ended (10 s).</summary>
+        public const int SilentLooks = 4;
+
+        private readonly ReplicationTransport _transport;
+        private readonly string _group;
+        private readonly Session _session;
+        private readonly TcpFrameStream _frames;
+        private readonly ITimer _timer;
+        private long _lastRead;
+        private long _lastSent;
+        private int _silent;
+
+        public IdleWatchdog(ReplicationTransport transport, string group, Session session, TcpFrameStream frames)
+        {
+            _transport = transport;
+            _group = group;
+            _session = session;
+            _frames = frames;
+            _lastRead = frames.FramesRead;
+            _lastSent = session.FramesSent;
+            _timer = transport._timeProvider.CreateTimer(static s => ((IdleWatchdog)s!).Look(), this, Interval, Interval);
+        }
+
+        private void Look()
+        {
+            var read = _frames.FramesRead;
+            if (read != _lastRead)
+            {
+                _lastRead = read;
+                _silent = 0;
+            }
+            else if (++_silent >= SilentLooks)
+            {
+                var what = $"group {_group}: replication stream silent";
+                if (_transport._repeated.Occurred(what, $"peer {_transport._options.PeerId}"))
+                {
+                    ReplicationLog.StreamSilent(_transport._logger, _group, _transport._options.PeerId, Interval.TotalSeconds * SilentLooks);
+                }
+
+                _session.Abort();
+                return;
+            }
+
+            var sent = _session.FramesSent;
+            if (sent == _lastSent)
+            {
+                _session.SendPing();
+                sent++;
+            }
+
+            _lastSent = sent;
+        }
+
+        public void Dispose() => _timer.Dispose();
     }
 }

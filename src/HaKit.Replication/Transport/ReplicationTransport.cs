@@ -36,7 +36,7 @@ public sealed partial class ReplicationTransport : IAsyncDisposable
     private readonly List<Task> _dialers = [];
     private readonly GrpcLinkSecurity _security;
     private readonly ILogger _logger;
-    private readonly LogAggregator _refusals;
+    private readonly LogAggregator _repeated;
     private WebApplication? _server;
     private GrpcChannel? _channel;
     private Socket? _listener;
@@ -55,7 +55,7 @@ public sealed partial class ReplicationTransport : IAsyncDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<ReplicationTransport>();
         _timeProvider = timeProvider ?? TimeProvider.System;
-        _refusals = new LogAggregator(_logger, _timeProvider);
+        _repeated = new LogAggregator(_logger, _timeProvider);
         _security = options.Tls is { } tls ? GrpcLinkSecurity.Load(tls.ToLinkOptions(), options.TlsKey) : GrpcLinkSecurity.Plaintext;
     }
 
@@ -125,7 +125,7 @@ public sealed partial class ReplicationTransport : IAsyncDisposable
         await StopTcpServerAsync().ConfigureAwait(false);
         await StopGrpcServerAsync().ConfigureAwait(false);
         _channel?.Dispose();
-        _refusals.Dispose();
+        _repeated.Dispose();
         _security.Dispose();
         _stop.Dispose();
     }
@@ -197,7 +197,10 @@ public sealed partial class ReplicationTransport : IAsyncDisposable
         };
     }
 
-    private async Task RunSessionAsync(ReplicatedLog log, IAsyncStreamReader<Frame> reader, IAsyncStreamWriter<Frame> writer, CancellationToken stop)
+    /// <summary>Runs one established stream of <paramref name="log"/>'s group until it ends. <paramref name="keepAlive"/>: a Tcp
+    /// stream, watched by an <see cref="IdleWatchdog"/> (a gRPC stream has HTTP/2 pings).</summary>
+    private async Task RunSessionAsync(ReplicatedLog log, IAsyncStreamReader<Frame> reader, IAsyncStreamWriter<Frame> writer, CancellationToken stop,
+        TcpFrameStream? keepAlive = null)
     {
         if (log.IsFaulted)
         {
@@ -207,6 +210,7 @@ public sealed partial class ReplicationTransport : IAsyncDisposable
 
         using var session = new Session(writer, stop);
         using var onFault = log.FaultedToken.Register(static s => ((Session)s!).Abort(), session);
+        using var watchdog = keepAlive is null ? null : new IdleWatchdog(this, log.Group, session, keepAlive);
         _sessions.TryAdd(session, 0);
         var send = session.Send;
         log.PeerUp(send);

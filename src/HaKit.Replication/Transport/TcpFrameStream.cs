@@ -23,6 +23,7 @@ internal sealed class TcpFrameStream : IAsyncStreamReader<Frame>, IAsyncStreamWr
     private int _start;
     private int _end;
     private bool _preambleRead;
+    private long _framesRead;
     private bool _preambleWritten;
 
     /// <summary>Frames over <paramref name="stream"/> (a connected socket's stream, or the TLS stream over it).</summary>
@@ -43,6 +44,9 @@ internal sealed class TcpFrameStream : IAsyncStreamReader<Frame>, IAsyncStreamWr
 
     /// <inheritdoc />
     public Frame Current { get; private set; } = null!;
+
+    /// <summary>Frames read so far, pings included (for the idle watchdog).</summary>
+    public long FramesRead => Volatile.Read(ref _framesRead);
 
     /// <summary>Not used (gRPC write options do not apply to a TCP stream).</summary>
     public WriteOptions? WriteOptions { get; set; }
@@ -82,13 +86,20 @@ internal sealed class TcpFrameStream : IAsyncStreamReader<Frame>, IAsyncStreamWr
                 if (available - HeaderBytes >= length)
                 {
                     // Parsing copies what the frame keeps (a ByteString owns its bytes), so the buffer is reused at once.
-                    Current = Frame.Parser.ParseFrom(_read.AsSpan(_start + HeaderBytes, length));
+                    var frame = Frame.Parser.ParseFrom(_read.AsSpan(_start + HeaderBytes, length));
                     _start += HeaderBytes + length;
                     if (_start == _end)
                     {
                         _start = _end = 0;
                     }
 
+                    Volatile.Write(ref _framesRead, _framesRead + 1); // one reader at a time
+                    if (frame.KindCase == Frame.KindOneofCase.Ping)
+                    {
+                        continue; // a keep-alive: counted, nothing to deliver
+                    }
+
+                    Current = frame;
                     return true;
                 }
 

@@ -10,13 +10,14 @@ using Microsoft.Extensions.Time.Testing;
 namespace HaKit.Replication.Tests;
 
 /// <summary>
-/// The TCP protocol's server against connections that are not its peer: junk bytes, an HTTP client, a huge length prefix, a
-/// hello for another group or from another node, a first frame that is not a hello, a connection that says nothing. Each is
-/// refused and counted, its connection closed, and the real stream beside it goes on.
+/// The TCP protocol's server against connections that are not its peer (junk bytes, an HTTP client, a huge length prefix, a
+/// hello for another group or from another node, a first frame that is not a hello, a connection that says nothing: each is
+/// refused and counted, its connection closed, and the real stream beside it goes on), and against a peer that goes silent
+/// after its hello (pinged while idle, the stream ended after 10 s of silence).
 /// </summary>
-public sealed class TcpJunkTests : ReplicaTestBase
+public sealed class TcpTransportTests : ReplicaTestBase
 {
-    protected override string DirectoryPrefix => "hakit-repl-tcpjunk-";
+    protected override string DirectoryPrefix => "hakit-repl-tcp-";
 
     protected override ReplicationProtocol Protocol => ReplicationProtocol.Tcp;
 
@@ -110,23 +111,59 @@ public sealed class TcpJunkTests : ReplicaTestBase
         await Wait.UntilAsync(() => Get(b.Store, "after") == "2", "the standby to apply the write after the junk");
     }
 
-    [Test]
-    public async Task A_connection_that_says_nothing_is_refused_after_the_handshake_timeout()
+    /// <summary>Node b serving alone on <paramref name="port"/> on <paramref name="time"/> (its peer a would dial it).</summary>
+    private async Task<(ReplicatedKvStore Store, ReplicationTransport Transport)> ServeAloneAsync(FakeTimeProvider time, int port)
     {
-        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        int port = FreePort(), peerPort = FreePort();
         var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, "b"), SnapshotEveryEntries = 0 });
         Opened.Add(store);
-
-        // b only serves (its peer a would dial it); nobody dials here.
         var transport = new ReplicationTransport(new ReplicationTransportOptions
         {
             NodeId = "b", PeerId = "a", Protocol = ReplicationProtocol.Tcp,
-            Listen = new IPEndPoint(IPAddress.Loopback, port), Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
+            Listen = new IPEndPoint(IPAddress.Loopback, port), Peer = new IPEndPoint(IPAddress.Loopback, FreePort()),
         }, timeProvider: time);
         transport.Attach(store.Log);
         await transport.StartAsync(CancellationToken.None);
         Opened.Add(transport);
+        return (store, transport);
+    }
+
+    [Test]
+    public async Task A_peer_silent_after_its_hello_is_pinged_and_its_stream_ended_after_ten_seconds()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var port = FreePort();
+        var (store, _) = await ServeAloneAsync(time, port);
+
+        // A peer a that says hello and then nothing, as a frozen process whose kernel still answers TCP.
+        using var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await peer.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
+        await peer.SendAsync(Framed(new Frame { Hello = new Hello { Group = "kv", Node = "a" } }));
+        var frames = new TcpFrameStream(new NetworkStream(peer, ownsSocket: false), 1 << 20);
+        Assert.That(await frames.MoveNext(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(10)), Is.True);
+        Assert.That(frames.Current.KindCase, Is.EqualTo(Frame.KindOneofCase.Hello));
+        await Wait.UntilAsync(() => store.Log.Status.PeerConnected, "b to take the stream as its peer's");
+
+        // Idle: b pings after 2.5 s (the ping is counted by the reader and not returned as a frame).
+        var next = frames.MoveNext(CancellationToken.None);
+        time.Advance(TimeSpan.FromSeconds(2.5));
+        await Wait.UntilAsync(() => frames.FramesRead >= 2, "b's ping");
+        Assert.That(next.IsCompleted, Is.False, "a ping is not a frame for the log");
+
+        // 7.5 s: still connected; at 10 s of silence b ends the stream and its log hears the peer is down.
+        time.Advance(TimeSpan.FromSeconds(5));
+        await Task.Delay(200);
+        Assert.That(store.Log.Status.PeerConnected, Is.True, "7.5 s of silence is not yet a dead peer");
+        time.Advance(TimeSpan.FromSeconds(2.5));
+        Assert.That(await next.WaitAsync(TimeSpan.FromSeconds(10)), Is.False, "b closed the stream");
+        await Wait.UntilAsync(() => !store.Log.Status.PeerConnected, "b's log to hear that its peer is down");
+    }
+
+    [Test]
+    public async Task A_connection_that_says_nothing_is_refused_after_the_handshake_timeout()
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var port = FreePort();
+        var (_, transport) = await ServeAloneAsync(time, port);
 
         using var silent = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await silent.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
