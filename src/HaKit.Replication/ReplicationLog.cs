@@ -78,4 +78,7 @@ internal static partial class ReplicationLog
 
     [LoggerMessage(EventId = 7041, Level = LogLevel.Warning, Message = "Group {Group}: nothing heard from node {Peer} on the replication stream for {Seconds} s (frozen, or cut off while its kernel still answers TCP): the stream is closed and dialed again")]
     public static partial void StreamSilent(ILogger logger, string group, string peer, double seconds);
+
+    [LoggerMessage(EventId = 7042, Level = LogLevel.Warning, Message = "Group {Group}: the replication peer {Peer} accepted a connection but the stream did not come up ({Reason}); check that both nodes use the same Replication:Protocol and TLS settings and replicate this group (repeats are summed up every 10 s)")]
+    public static partial void HandshakeFailed(ILogger logger, string group, string peer, string reason);
 }

@@ -102,6 +102,16 @@ public sealed class BackgroundSnapshotTests : ReplicaTestBase
         return log;
     }
 
+    /// <summary>Closes <paramref name="log"/> and opens <paramref name="node"/>'s directory again with a fresh state (no automatic snapshots).</summary>
+    private async Task<GatedState> ReopenAsync(ReplicatedLog log, string node)
+    {
+        Opened.Remove(log);
+        await log.DisposeAsync();
+        var reopened = new GatedState();
+        await OpenAsync(node, reopened, snapshotEvery: 0);
+        return reopened;
+    }
+
     private static Task<LogPosition> Put(ReplicatedLog log, string key, string value) => log.AppendAsync(Encoding.UTF8.GetBytes($"{key}={value}"), Bound);
 
     private string[] SnapshotFiles(string node) =>
@@ -135,10 +145,7 @@ public sealed class BackgroundSnapshotTests : ReplicaTestBase
         Assert.That(SnapshotFiles("a"), Is.EqualTo(new[] { $"snapshot-{3:D20}-{1:D20}.snap" }), "one snapshot, no temporary file left");
 
         // Reopened: the snapshot restores the three entries it captured, then the log replays 4 and 5.
-        Opened.Remove(log);
-        await log.DisposeAsync();
-        var reopened = new GatedState();
-        await OpenAsync("a", reopened, snapshotEvery: 0);
+        var reopened = await ReopenAsync(log, "a");
         Assert.That(reopened.RestoredCounts, Is.EqualTo(new[] { 3 }), "the snapshot holds the state at 3, not what was applied while it was written");
         Assert.That(reopened.Count, Is.EqualTo(5));
     }
@@ -183,10 +190,7 @@ public sealed class BackgroundSnapshotTests : ReplicaTestBase
         Assert.That(SnapshotFiles("a"), Is.EqualTo(new[] { $"snapshot-{5:D20}-{2:D20}.snap" }), "nothing of the dropped write is left");
 
         // Reopened, a holds b's history only.
-        Opened.Remove(a);
-        await a.DisposeAsync();
-        var reopened = new GatedState();
-        await OpenAsync("a", reopened, snapshotEvery: 0);
+        var reopened = await ReopenAsync(a, "a");
         Assert.That(reopened.Get("lost4"), Is.Null);
         Assert.That(reopened.Get("new5"), Is.EqualTo("on-b"));
         Assert.That(reopened.Get("shared"), Is.EqualTo("1"));

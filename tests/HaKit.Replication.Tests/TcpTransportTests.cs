@@ -1,10 +1,12 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Google.Protobuf;
 using HaKit.Replication.Transport;
 using HaKit.Replication.V1;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace HaKit.Replication.Tests;
@@ -156,6 +158,62 @@ public sealed class TcpTransportTests : ReplicaTestBase
         time.Advance(TimeSpan.FromSeconds(2.5));
         Assert.That(await next.WaitAsync(TimeSpan.FromSeconds(10)), Is.False, "b closed the stream");
         await Wait.UntilAsync(() => !store.Log.Status.PeerConnected, "b's log to hear that its peer is down");
+    }
+
+    /// <summary>Keeps every log line (level and text).</summary>
+    private sealed class ListLoggerProvider : ILoggerProvider, ILogger
+    {
+        public ConcurrentQueue<string> Lines { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Enqueue($"{logLevel} {eventId.Id}: {formatter(state, exception)}");
+
+        public void Dispose()
+        {
+        }
+    }
+
+    [Test]
+    public async Task A_Tcp_dialer_facing_a_Grpc_peer_says_so_once_and_nothing_replicates()
+    {
+        int portA = FreePort(), portB = FreePort();
+        var logs = new ListLoggerProvider();
+        using var loggers = new LoggerFactory([logs]);
+        var options = (string node) => new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0 };
+        var a = await ReplicatedKvStore.OpenAsync(options("a"));
+        Opened.Add(a);
+        var b = await ReplicatedKvStore.OpenAsync(options("b"));
+        Opened.Add(b);
+        ReplicationTransport Transport(string node, string peer, int port, int peerPort, ReplicationProtocol protocol, ILoggerFactory? logging) => new(new ReplicationTransportOptions
+        {
+            NodeId = node, PeerId = peer, Protocol = protocol, ReconnectDelay = TimeSpan.FromMilliseconds(50),
+            Listen = new IPEndPoint(IPAddress.Loopback, port), Peer = new IPEndPoint(IPAddress.Loopback, peerPort),
+        }, logging);
+
+        // a (the dialer) speaks Tcp, b serves gRPC: a misconfigured pair.
+        var ta = Transport("a", "b", portA, portB, ReplicationProtocol.Tcp, loggers);
+        var tb = Transport("b", "a", portB, portA, ReplicationProtocol.Grpc, null);
+        ta.Attach(a.Log);
+        tb.Attach(b.Log);
+        await tb.StartAsync(CancellationToken.None);
+        Opened.Add(tb);
+        await ta.StartAsync(CancellationToken.None);
+        Opened.Add(ta);
+
+        // Many attempts (50 ms apart): the stream never comes up, and a says why once (then sums up every 10 s).
+        await Wait.UntilAsync(() => logs.Lines.Any(l => l.StartsWith("Warning 7042:", StringComparison.Ordinal)), "a's handshake warning");
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Assert.That(a.Log.Status.PeerConnected || b.Log.Status.PeerConnected, Is.False);
+        var warnings = logs.Lines.Where(l => l.StartsWith("Warning 7042:", StringComparison.Ordinal)).ToList();
+        Assert.That(warnings, Has.Count.EqualTo(1), "said once, not per attempt");
+        Assert.That(warnings[0], Does.Contain("Group kv").And.Contain($"127.0.0.1:{portB}").And.Contain("same Replication:Protocol"));
     }
 
     [Test]

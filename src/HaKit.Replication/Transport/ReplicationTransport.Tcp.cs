@@ -78,6 +78,11 @@ public sealed partial class ReplicationTransport
             }
             catch (SocketException ex)
             {
+                if (stop.IsCancellationRequested)
+                {
+                    return;
+                }
+
                 // Out of descriptors or memory, or a connection reset while queued: refuse it and go on after a pause.
                 Refuse("?", ex.Message);
                 try
@@ -188,18 +193,34 @@ public sealed partial class ReplicationTransport
             {
                 await socket.ConnectAsync(peer, handshake.Token).ConfigureAwait(false);
                 stream = new NetworkStream(socket, ownsSocket: true);
-                if (_security.Certificate is not null)
+                try
                 {
-                    var tls = new SslStream(stream, leaveInnerStreamOpen: false);
-                    stream = tls;
-                    await tls.AuthenticateAsClientAsync(ClientTlsOptions(), handshake.Token).ConfigureAwait(false);
-                }
+                    if (_security.Certificate is not null)
+                    {
+                        var tls = new SslStream(stream, leaveInnerStreamOpen: false);
+                        stream = tls;
+                        await tls.AuthenticateAsClientAsync(ClientTlsOptions(), handshake.Token).ConfigureAwait(false);
+                    }
 
-                frames = new TcpFrameStream(stream, HelloBytes);
-                await frames.WriteAsync(new Frame { Hello = new Hello { Group = log.Group, Node = _options.NodeId } }, handshake.Token).ConfigureAwait(false);
-                if (!await frames.MoveNext(handshake.Token).ConfigureAwait(false) || frames.Current.KindCase != Frame.KindOneofCase.Hello)
+                    frames = new TcpFrameStream(stream, HelloBytes);
+                    await frames.WriteAsync(new Frame { Hello = new Hello { Group = log.Group, Node = _options.NodeId } }, handshake.Token).ConfigureAwait(false);
+                    if (!await frames.MoveNext(handshake.Token).ConfigureAwait(false) || frames.Current.KindCase != Frame.KindOneofCase.Hello)
+                    {
+                        throw new IOException("the peer closed the connection instead of answering the hello");
+                    }
+                }
+                catch (Exception ex) when (!stop.IsCancellationRequested && ex is IOException or SocketException or AuthenticationException or OperationCanceledException)
                 {
-                    throw new IOException("the peer did not answer the hello");
+                    // The peer's port accepted the connection but the stream did not come up: a peer on the other protocol (a
+                    // Kestrel HTTP/2 server closes on the preamble), other TLS settings, another group list, or a frozen peer
+                    // whose kernel accepted the connection. Said once, then summed up every 10 s while it repeats.
+                    var reason = ex is OperationCanceledException ? $"no hello within {HandshakeTimeout.TotalSeconds:0} s" : ex.Message;
+                    if (_repeated.Occurred($"group {log.Group}: replication handshake with {peer} failed", reason))
+                    {
+                        ReplicationLog.HandshakeFailed(_logger, log.Group, peer.ToString(), reason);
+                    }
+
+                    throw;
                 }
 
                 frames.MaxFrameBytes = MaxMessageBytes;
