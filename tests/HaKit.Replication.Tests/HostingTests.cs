@@ -66,12 +66,19 @@ public sealed class HostingTests
         ["HaKit:Replication:Groups:kv:Mode"] = "Durable",
     };
 
-    private static IHost Build(Dictionary<string, string?> config)
+    /// <summary>A node's host with a replicated key-value store for each of <paramref name="groups"/> (default: kv).</summary>
+    private static IHost Build(Dictionary<string, string?> config, params string[] groups)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(config);
         builder.Logging.AddFilter(_ => false);
-        builder.Services.AddHaKit().UseReplication(r => r.AddKvStore("kv"));
+        builder.Services.AddHaKit().UseReplication(r =>
+        {
+            foreach (var group in groups.Length == 0 ? ["kv"] : groups)
+            {
+                r.AddKvStore(group);
+            }
+        });
         return builder.Build();
     }
 
@@ -215,6 +222,60 @@ public sealed class HostingTests
                 Assert.That(code, Is.Zero, error);
                 Assert.That(output, Does.Contain("Replication").And.Contain(isOwner ? "Owner" : "Standby").And.Contain("Durable").And.Contain("connected"), output);
             }
+        }
+        finally
+        {
+            await Task.WhenAll(a.StopAsync(CancellationToken.None), b.StopAsync(CancellationToken.None));
+            a.Dispose();
+            b.Dispose();
+        }
+    }
+
+    [Test]
+    public async Task Mutual_standby_each_node_owns_its_preferred_group_and_is_the_standby_of_the_other()
+    {
+        var udp = FreePorts(SocketType.Dgram, ProtocolType.Udp, 2);
+        var tcp = FreePorts(SocketType.Stream, ProtocolType.Tcp, 2);
+        Dictionary<string, string?> Configured(string node)
+        {
+            // Group kv prefers a (Config), group orders prefers b: each node is active for its own group and the other's standby.
+            var config = Config(node, udp, tcp);
+            config["HaKit:Groups:1:Name"] = "orders";
+            config["HaKit:Groups:1:PreferredNode"] = "b";
+            config["HaKit:Groups:1:Resources:0"] = "replication";
+            config["HaKit:Groups:1:StartTimeout"] = "00:00:05";
+            config["HaKit:Groups:1:StopTimeout"] = "00:00:05";
+            config["HaKit:Replication:Groups:orders:Mode"] = "Durable";
+            return config;
+        }
+
+        var a = Build(Configured("a"), "kv", "orders");
+        var b = Build(Configured("b"), "kv", "orders");
+        using var timeout = new CancellationTokenSource(Bound);
+        try
+        {
+            await Task.WhenAll(a.StartAsync(timeout.Token), b.StartAsync(timeout.Token));
+            var kvA = a.Services.GetRequiredKeyedService<ReplicatedKvStore>("kv");
+            var kvB = b.Services.GetRequiredKeyedService<ReplicatedKvStore>("kv");
+            var ordersA = a.Services.GetRequiredKeyedService<ReplicatedKvStore>("orders");
+            var ordersB = b.Services.GetRequiredKeyedService<ReplicatedKvStore>("orders");
+            await WaitAsync(() => kvA.Log.Status.Role == ReplicaRole.Owner && ordersB.Log.Status.Role == ReplicaRole.Owner ? kvA : null,
+                "a to own kv and b to own orders (their preferred nodes)", timeout.Token);
+
+            // Writes in both directions at once, each acknowledged once durable on the other node.
+            var writes = Enumerable.Range(0, 100).SelectMany(i => new[]
+            {
+                kvA.PutAsync($"k{i}", Encoding.UTF8.GetBytes($"a{i}"), timeout.Token),
+                ordersB.PutAsync($"o{i}", Encoding.UTF8.GetBytes($"b{i}"), timeout.Token),
+            });
+            await Task.WhenAll(writes);
+            await WaitAsync(() => kvB.TryGet("k99", out var k) && Encoding.UTF8.GetString(k) == "a99" && ordersA.TryGet("o99", out var o) && Encoding.UTF8.GetString(o) == "b99" ? kvB : null,
+                "each standby to apply the other node's writes", timeout.Token);
+            Assert.That((kvB.Count, ordersA.Count), Is.EqualTo((100, 100)));
+            Assert.That(kvB.Log.Status.Role, Is.EqualTo(ReplicaRole.Standby));
+            Assert.That(ordersA.Log.Status.Role, Is.EqualTo(ReplicaRole.Standby));
+            Assert.That(kvA.Log.Status.PeerDurable, Is.GreaterThanOrEqualTo(100));
+            Assert.That(ordersB.Log.Status.PeerDurable, Is.GreaterThanOrEqualTo(100));
         }
         finally
         {

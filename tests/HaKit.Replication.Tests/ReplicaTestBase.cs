@@ -54,7 +54,12 @@ public abstract class ReplicaTestBase
 
     /// <summary>Connects <paramref name="store"/>'s log to the peer on loopback (over TLS with <paramref name="tls"/>); the
     /// transport is disposed after the test.</summary>
-    protected async Task<ReplicationTransport> StartTransportAsync(ReplicatedKvStore store, string node, string peer, int port, int peerPort, ReplicationTlsOptions? tls = null)
+    protected Task<ReplicationTransport> StartTransportAsync(ReplicatedKvStore store, string node, string peer, int port, int peerPort, ReplicationTlsOptions? tls = null) =>
+        StartTransportAsync([store], node, peer, port, peerPort, tls);
+
+    /// <summary>One transport carrying every one of <paramref name="stores"/>' groups to the peer on loopback (one stream per
+    /// group); disposed after the test.</summary>
+    protected async Task<ReplicationTransport> StartTransportAsync(ReplicatedKvStore[] stores, string node, string peer, int port, int peerPort, ReplicationTlsOptions? tls = null)
     {
         var transport = new ReplicationTransport(new ReplicationTransportOptions
         {
@@ -66,7 +71,11 @@ public abstract class ReplicaTestBase
             Protocol = Protocol,
             Tls = tls,
         });
-        transport.Attach(store.Log);
+        foreach (var store in stores)
+        {
+            transport.Attach(store.Log);
+        }
+
         await transport.StartAsync(CancellationToken.None);
         Opened.Add(transport);
         return transport;

@@ -79,4 +79,38 @@ public sealed class TransportTests(ReplicationProtocol protocol) : ReplicaTestBa
         await Wait.UntilAsync(() => b2.Store.Count == 3000, "the restarted standby to catch up", seconds: 30);
         await Wait.UntilAsync(() => a.Store.Log.Status.LagEntries == 0, "the lag to reach zero");
     }
+
+    [Test]
+    public async Task Mutual_standby_two_groups_replicate_in_opposite_directions_at_once_over_one_transport_per_node()
+    {
+        int portA = FreePort(), portB = FreePort();
+        async Task<ReplicatedKvStore> Open(string group, string node)
+        {
+            var store = await ReplicatedKvStore.OpenAsync(new ReplicationOptions
+            {
+                Group = group, Directory = Path.Combine(Root, node, group), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0,
+            });
+            Opened.Add(store);
+            return store;
+        }
+
+        // Each node owns one group and is the other's standby; each node has one transport (one address) for both.
+        var (webA, dbA, webB, dbB) = (await Open("web", "a"), await Open("db", "a"), await Open("web", "b"), await Open("db", "b"));
+        await StartTransportAsync([webA, dbA], "a", "b", portA, portB);
+        await StartTransportAsync([webB, dbB], "b", "a", portB, portA);
+        await Wait.UntilAsync(() => new[] { webA, dbA, webB, dbB }.All(s => s.Log.Status.PeerConnected), "both groups' streams to come up");
+        await webA.Log.BecomeOwnerAsync(1, CancellationToken.None);
+        await dbB.Log.BecomeOwnerAsync(1, CancellationToken.None);
+
+        // Concurrent Durable writers in both directions: a's on web, b's on db.
+        var onA = Enumerable.Range(0, 300).Select(i => webA.PutAsync($"w{i}", Encoding.UTF8.GetBytes($"a{i}"), CancellationToken.None));
+        var onB = Enumerable.Range(0, 300).Select(i => dbB.PutAsync($"d{i}", Encoding.UTF8.GetBytes($"b{i}"), CancellationToken.None));
+        await Task.WhenAll(onA.Concat(onB)).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.That(webA.Log.Status.PeerDurable, Is.GreaterThanOrEqualTo(300), "web: durable on b before acknowledged");
+        Assert.That(dbB.Log.Status.PeerDurable, Is.GreaterThanOrEqualTo(300), "db: durable on a before acknowledged");
+        await Wait.UntilAsync(() => Get(webB, "w299") == "a299" && Get(dbA, "d299") == "b299", "each standby to apply the other's writes");
+        Assert.That((webB.Count, dbA.Count, webA.Count, dbB.Count), Is.EqualTo((300, 300, 300, 300)));
+        Assert.That(webB.Log.Status.Role, Is.EqualTo(ReplicaRole.Standby));
+        Assert.That(dbA.Log.Status.Role, Is.EqualTo(ReplicaRole.Standby));
+    }
 }
