@@ -15,7 +15,8 @@ namespace HaKit.Replication.Transport;
 internal sealed class TcpFrameStream : IAsyncStreamReader<Frame>, IAsyncStreamWriter<Frame>
 {
     private const int HeaderBytes = 4;
-    private const int InitialBufferBytes = 64 << 10;
+    // Small until the stream carries batches (a connection that never says hello holds little); grown to the largest frame seen.
+    private const int InitialBufferBytes = 4 << 10;
 
     private readonly Stream _stream;
     private byte[] _read = new byte[InitialBufferBytes];
