@@ -41,6 +41,7 @@ public sealed partial class ReplicationTransport : IAsyncDisposable
     private GrpcChannel? _channel;
     private Socket? _listener;
     private Task _accepting = Task.CompletedTask;
+    private long _refusedConnections;
 
     /// <summary>Creates the transport (nothing runs until <see cref="StartAsync"/>).</summary>
     /// <param name="options">Addresses and ids (validated).</param>
@@ -62,8 +63,6 @@ public sealed partial class ReplicationTransport : IAsyncDisposable
     /// <summary>Connections the server refused (not a HaKit replication peer, TLS refused, an unknown group or node, a malformed
     /// or oversized frame before the hello): for tests and diagnostics.</summary>
     internal long RefusedConnections => Interlocked.Read(ref _refusedConnections);
-
-    private long _refusedConnections;
 
     private bool Dials => string.CompareOrdinal(_options.NodeId, _options.PeerId) < 0;
 
