@@ -332,7 +332,7 @@ internal sealed class AdminCommands(CliConsole console, AdminTarget target)
     private CallOptions Options(CancellationToken cancellationToken) =>
         new(deadline: TimeProvider.System.GetUtcNow().UtcDateTime + target.Timeout, cancellationToken: cancellationToken);
 
-    private Grpc.Net.Client.GrpcChannel Open()
+    private global::Grpc.Net.Client.GrpcChannel Open()
     {
         if (target.Endpoint.SocketPath is not null && (target.Tls.CertificateFile ?? target.Tls.KeyFile ?? target.Tls.CaFile) is not null)
         {

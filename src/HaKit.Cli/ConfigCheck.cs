@@ -6,7 +6,8 @@ namespace HaKit.Cli;
 
 /// <summary>
 /// <c>hakit config check FILE [--node NAME]</c>: binds and validates the file's <c>HaKit</c> section the way a node does at start-up
-/// (<see cref="HaKitOptionsBinder"/>: unknown keys and values that do not convert, then <see cref="HaKitOptionsValidator"/>), as the
+/// (<see cref="HaKitOptionsBinder"/>: unknown keys and values that do not convert, then <see cref="HaKitOptionsValidator"/>; and
+/// <c>HaKit:Replication</c> when present, by HaKit.Replication's own start-up rules), as the
 /// node named by <c>--node</c> or <c>HaKit:NodeName</c>, or as every node in <c>HaKit:Nodes</c> when neither names one. Other sections
 /// are ignored. Resources, fence agents and an Etcd lease store are registered in the application's code, so only the node can check
 /// those; the tool checks everything the file decides.
@@ -81,6 +82,14 @@ internal static class ConfigCheck
 
         var errors = new List<string>(HaKitOptionsBinder.ErrorsOf(options));
         errors.AddRange(HaKitOptionsValidator.Validate(options, HaKitOptionsValidator.Section));
+        var replication = configuration.GetSection($"{HaKitOptionsValidator.Section}:Replication");
+        if (replication.Exists())
+        {
+            // HaKit.Replication's section (UseReplication): its node-dependent checks only when the node's own options hold.
+            errors.AddRange(HaKit.Replication.ReplicationHostSetup.ValidateConfigured(replication, errors.Count == 0 ? options : null,
+                $"{HaKitOptionsValidator.Section}:Nodes"));
+        }
+
         return (errors, options);
     }
 }

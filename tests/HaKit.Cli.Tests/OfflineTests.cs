@@ -65,6 +65,44 @@ public sealed class OfflineTests
     }
 
     [Test]
+    public async Task The_replication_section_is_checked_as_the_node_would_check_it()
+    {
+        const string Replication = """
+            "Replication": {
+              "Protocol": "Tcp",
+              "Addresses": { "a": "10.0.0.1:7511", "b": "10.0.0.2:7511" },
+              "Tls": { "CertificateFile": "CERT", "KeyFile": "KEYFILE", "TrustedCaFile": "CA" },
+              "Groups": { "web": { "Mode": "Durable", "DegradeAfter": "00:00:05" } }
+            },
+            "Groups": [
+            """;
+        var valid = Valid.Replace("KEY", Key, StringComparison.Ordinal).Replace("\"Groups\": [", Replication, StringComparison.Ordinal);
+        var certificates = new HaKit.Grpc.Tests.TestCertificates();
+        try
+        {
+            var (cert, key, _) = certificates.Issue("a");
+            valid = valid.Replace("KEYFILE", key, StringComparison.Ordinal).Replace("CERT", cert, StringComparison.Ordinal).Replace("CA", certificates.CaFile, StringComparison.Ordinal);
+            var good = await Cli.RunAsync("config", "check", Write("good.json", valid), "--node", "a");
+            Assert.That(good.Code, Is.EqualTo(0), good.ToString());
+
+            // Wrong values and a misspelt key under HaKit:Replication: refused by key, value and fix, as the node would at start-up.
+            var bad = valid.Replace("\"Protocol\": \"Tcp\"", "\"Protocol\": \"Quic\"", StringComparison.Ordinal)
+                .Replace("\"Mode\": \"Durable\"", "\"Mode\": \"Fast\", \"Modus\": 1", StringComparison.Ordinal)
+                .Replace("\"b\": \"10.0.0.2:7511\"", "\"c\": \"10.0.0.2:7511\"", StringComparison.Ordinal);
+            var result = await Cli.RunAsync("config", "check", Write("bad.json", bad), "--node", "a");
+            Assert.That(result.Code, Is.EqualTo(ExitCodes.Refused), result.ToString());
+            Assert.That(result.Out, Does.Contain("HaKit:Replication:Protocol = 'Quic': expects one of: Tcp, Grpc"));
+            Assert.That(result.Out, Does.Contain("HaKit:Replication:Groups:web:Mode = 'Fast': expects one of: Async, Received, Durable"));
+            Assert.That(result.Out, Does.Contain("HaKit:Replication:Groups:web:Modus").And.Contain("unknown setting"));
+            Assert.That(result.Out, Does.Contain("HaKit:Replication:Addresses:c").And.Contain("no node named c"));
+        }
+        finally
+        {
+            certificates.Dispose();
+        }
+    }
+
+    [Test]
     public async Task Checking_as_a_node_that_is_not_listed_fails_on_the_node_name()
     {
         var file = Write("appsettings.json", Valid.Replace("KEY", Key, StringComparison.Ordinal));

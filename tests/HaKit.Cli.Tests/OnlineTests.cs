@@ -138,7 +138,7 @@ public sealed class OnlineTests
     {
         Admin.HoldAfter = call => call > 1;
         Admin.Watcher = (request, call) => call == 1
-            ? [FakeAdmin.Snapshot(9, 2, FakeAdmin.SampleStatus()), FakeAdmin.Event(9, 3, "three"), FakeAdmin.Fail(Grpc.Core.StatusCode.ResourceExhausted, "watcher too slow")]
+            ? [FakeAdmin.Snapshot(9, 2, FakeAdmin.SampleStatus()), FakeAdmin.Event(9, 3, "three"), FakeAdmin.Fail(global::Grpc.Core.StatusCode.ResourceExhausted, "watcher too slow")]
             : [FakeAdmin.Event(9, 4, "four")];
         using var stop = new CancellationTokenSource(Cli.Bound);
         var (run, output, error) = Cli.Start(stop.Token, "events", "--follow", "--endpoint", _server.Endpoint);
@@ -152,7 +152,7 @@ public sealed class OnlineTests
     [Test]
     public async Task A_stream_the_node_refuses_exits_1_with_its_reason()
     {
-        Admin.Watcher = (_, _) => [FakeAdmin.Fail(Grpc.Core.StatusCode.PermissionDenied, "not for you")];
+        Admin.Watcher = (_, _) => [FakeAdmin.Fail(global::Grpc.Core.StatusCode.PermissionDenied, "not for you")];
         var result = await Run("events");
         Assert.That(result.Code, Is.EqualTo(ExitCodes.Refused), result.ToString());
         Assert.That(result.Error, Does.Contain("not for you"));
@@ -161,7 +161,7 @@ public sealed class OnlineTests
     [Test]
     public async Task A_starting_node_is_unreachable_for_now()
     {
-        Admin.Watcher = (_, _) => [FakeAdmin.Fail(Grpc.Core.StatusCode.Unavailable, "node a is starting; try again in a moment")];
+        Admin.Watcher = (_, _) => [FakeAdmin.Fail(global::Grpc.Core.StatusCode.Unavailable, "node a is starting; try again in a moment")];
         var result = await Run("events");
         Assert.That(result.Code, Is.EqualTo(ExitCodes.Unreachable), result.ToString());
         Assert.That(result.Error, Does.Contain("is starting"));

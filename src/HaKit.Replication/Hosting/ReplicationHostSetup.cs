@@ -79,6 +79,28 @@ internal static class ReplicationHostSetup
         };
     }
 
+    /// <summary>
+    /// The problems of a configuration's <c>HaKit:Replication</c> section checked offline (<c>hakit config check</c>): bound and
+    /// validated as the node does at start-up, with each group configured under <c>Groups</c> taken as registered (the tool
+    /// cannot see the application's <c>UseReplication(...)</c> calls; the node also reports a configured group it does not
+    /// register).
+    /// </summary>
+    /// <param name="section">The <c>HaKit:Replication</c> section.</param>
+    /// <param name="node">The node's options, or <see langword="null"/> when they are invalid themselves.</param>
+    /// <param name="nodesKey">The key of the node list (<c>HaKit:Nodes</c>).</param>
+    public static List<string> ValidateConfigured(Microsoft.Extensions.Configuration.IConfigurationSection section, HaKitOptions? node, string nodesKey)
+    {
+        var host = new ReplicationHostOptions();
+        host.BindErrors = HaKit.Hosting.HaKitOptionsBinder.BindSection(host, section);
+        var registry = new ReplicationRegistry();
+        foreach (var group in host.Groups.Keys)
+        {
+            registry.Groups.Add(new ReplicationRegistration(group, _ => throw new InvalidOperationException("checked offline: no state machine"), null, null));
+        }
+
+        return Validate(host, node, registry, section.Path, nodesKey);
+    }
+
     /// <summary>Every problem of the settings (empty when the host can start).</summary>
     /// <param name="host">The bound replication settings.</param>
     /// <param name="node">The node's options; <see langword="null"/> when they are invalid themselves (reported by HaKit's own
