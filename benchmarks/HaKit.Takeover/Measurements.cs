@@ -137,7 +137,7 @@ public sealed class Measurements(string preset, Random random, TextWriter log, p
             var killedAt = DateTimeOffset.UtcNow;
             var clock = Stopwatch.StartNew();
             var killTicks = Stopwatch.GetTimestamp();
-            a.Kill();
+            a.Crash(); // SIGKILL to a alone, at once: a.Kill() (the whole tree) first froze a and walked /proc for 25–33 ms
             var (answer, ms) = await PollAsync(pair.Service, clock, x => x.Node == "b", null, cancellationToken)
                 ?? throw new TimeoutException($"b did not answer within {AnswerTimeout.TotalSeconds} s of the SIGKILL");
 

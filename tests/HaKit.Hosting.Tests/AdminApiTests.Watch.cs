@@ -141,4 +141,44 @@ public partial class AdminApiTests
 
         Assert.That(drained, Is.EqualTo(AdminEventJournal.SubscriberQueue), "the other watcher, as slow, is cut off at the same bound");
     }
+
+    [Test]
+    public async Task An_event_is_numbered_on_the_loop_and_described_once_when_a_watcher_reads_it()
+    {
+        var (a, _, _) = await Pair();
+        var node = a.Services.GetRequiredService<ClusterNode>();
+        var journal = a.Services.GetRequiredService<AdminServer>().Journal!;
+        using var one = journal.Subscribe(0, 0, () => new StatusReply());
+        using var two = journal.Subscribe(0, 0, () => new StatusReply());
+        var why = new DecisionContext("crash hint from b", [], null, null, 6, new Dictionary<string, ulong>());
+        var e = new RoleChanged(TimeSpan.Zero, "web", node.NodeName, GroupRole.Standby, GroupRole.Acquiring, 7, why, null, TakeoverReason.Failover);
+
+        // What the node's own events add meanwhile is skipped: the test's event is found by its epoch.
+        journal.OnEvent(null, e);
+        var sequence = journal.LastSequence;
+        var fromOne = await Find(one.Live);
+        var fromTwo = await Find(two.Live);
+
+        Assert.That(fromOne.Sequence, Is.EqualTo(sequence), "numbered when it was raised");
+        Assert.That((fromOne.Kind, fromOne.Group, fromOne.Role, fromOne.Text), Is.EqualTo(("RoleChanged", "web", Role.Acquiring, node.DescribeEvent(e))));
+        Assert.That(fromTwo, Is.SameAs(fromOne), "made once, shared by every watcher");
+
+        // A watcher that reconnects after it gets the same event from the ring.
+        using var resumed = journal.Subscribe(node.Incarnation, sequence - 1, () => new StatusReply());
+        Assert.That(resumed.First[0], Is.SameAs(fromOne));
+
+        static async Task<WatchEvent> Find(System.Threading.Channels.ChannelReader<WatchEvent> live)
+        {
+            using var cts = new CancellationTokenSource(TestHosts.Bound);
+            await foreach (var w in live.ReadAllAsync(cts.Token))
+            {
+                if (w is { Kind: "RoleChanged", Epoch: 7 })
+                {
+                    return w;
+                }
+            }
+
+            throw new InvalidOperationException("the live queue ended without the event");
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Threading.Channels;
 using Google.Protobuf.WellKnownTypes;
 using HaKit.Admin.V1;
@@ -10,13 +11,19 @@ namespace HaKit.Hosting.Admin;
 /// snapshot (or exactly the events it missed) and then every event live, through its own bounded queue: a subscriber that falls
 /// behind is cut off (it reconnects and gets a gap snapshot), the node is never blocked.
 /// </summary>
+/// <remarks>
+/// On the node's loop (<see cref="OnEvent"/>, which runs before the loop's next command, e.g. a takeover's epoch write) the journal
+/// only numbers the event and stamps it; the event's text (<see cref="ClusterNode.DescribeEvent"/>) and its
+/// <see cref="WatchEvent"/> are made when a watcher first reads it, on the admin API's thread (<see cref="Entry.Watch"/>). Making them on
+/// the loop cost 4.6–6.5 ms of the first crash-hinted takeover's path (docs/benchmarks.md, the crash hint).
+/// </remarks>
 internal sealed class AdminEventJournal
 {
     /// <summary>Events one subscriber may have queued before it is cut off.</summary>
     internal const int SubscriberQueue = 1024;
 
     private readonly Lock _gate = new();
-    private readonly WatchEvent?[] _ring;
+    private readonly Entry?[] _ring;
     private readonly List<Subscriber> _subscribers = [];
     private readonly TimeProvider _time;
     private ClusterNode? _node;
@@ -26,7 +33,7 @@ internal sealed class AdminEventJournal
     public AdminEventJournal(int capacity, TimeProvider time)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
-        _ring = new WatchEvent?[capacity];
+        _ring = new Entry?[capacity];
         _time = time;
     }
 
@@ -80,6 +87,9 @@ internal sealed class AdminEventJournal
     public Subscription Subscribe(ulong incarnation, ulong afterSequence, Func<StatusReply> snapshot)
     {
         var node = _node ?? throw new InvalidOperationException("the journal is not attached");
+        Subscriber subscriber;
+        var held = new List<Entry>();
+        WatchEvent? snapshotEvent = null;
         lock (_gate)
         {
             if (_closed)
@@ -88,19 +98,18 @@ internal sealed class AdminEventJournal
             }
 
             var current = node.Incarnation;
-            var first = new List<WatchEvent>();
             var oldest = _last >= (ulong)_ring.Length ? _last - (ulong)_ring.Length + 1 : 1;
             var resumable = incarnation != 0 && incarnation == current && afterSequence <= _last && afterSequence + 1 >= oldest;
             if (resumable)
             {
                 for (var seq = afterSequence + 1; seq <= _last; seq++)
                 {
-                    first.Add(_ring[(int)(seq % (ulong)_ring.Length)]!);
+                    held.Add(_ring[(int)(seq % (ulong)_ring.Length)]!);
                 }
             }
             else
             {
-                first.Add(new WatchEvent
+                snapshotEvent = new WatchEvent
                 {
                     Sequence = _last,
                     Incarnation = current,
@@ -111,20 +120,22 @@ internal sealed class AdminEventJournal
                         : $"snapshot of node {node.NodeName} at sequence {_last}: events after {afterSequence} are no longer held (the node keeps the last {_ring.Length})",
                     Snapshot = snapshot(),
                     Gap = incarnation != 0,
-                });
+                };
             }
 
-            var subscriber = new Subscriber(this, Channel.CreateBounded<WatchEvent>(new BoundedChannelOptions(SubscriberQueue) { SingleReader = true, SingleWriter = true }));
+            subscriber = new Subscriber(this, Channel.CreateBounded<Entry>(new BoundedChannelOptions(SubscriberQueue) { SingleReader = true, SingleWriter = true }));
             _subscribers.Add(subscriber);
-            return new Subscription(first, subscriber);
         }
+
+        // The held events' texts are made here, outside the lock the loop takes for each event.
+        IReadOnlyList<WatchEvent> first = snapshotEvent is not null ? [snapshotEvent] : held.ConvertAll(h => h.Watch);
+        return new Subscription(first, subscriber);
     }
 
-    /// <summary>Journals one event (on the node's loop; never blocks).</summary>
+    /// <summary>Journals one event (on the node's loop; never blocks): numbers and stamps it; its text is made when it is read.</summary>
     internal void OnEvent(object? sender, ClusterEvent e)
     {
         var node = _node!;
-        var text = node.DescribeEvent(e);
         lock (_gate)
         {
             if (_closed)
@@ -132,67 +143,12 @@ internal sealed class AdminEventJournal
                 return;
             }
 
-            var w = new WatchEvent
-            {
-                Sequence = ++_last,
-                Incarnation = node.Incarnation,
-                UnixTimeMs = _time.GetUtcNow().ToUnixTimeMilliseconds(),
-                Kind = e.GetType().Name,
-                Text = text,
-            };
-            switch (e)
-            {
-                case RoleChanged r:
-                    w.Group = r.Group;
-                    w.Role = AdminStatusMapper.Map(r.To);
-                    w.Epoch = r.Epoch;
-                    break;
-                case PeerHealthChanged p:
-                    w.Node = p.Peer;
-                    break;
-                case LinkHealthChanged l:
-                    w.Node = l.Peer;
-                    break;
-                case PeerRestarted p:
-                    w.Node = p.Peer;
-                    break;
-                case SplitBrainDetected s:
-                    w.Group = s.Group;
-                    w.Node = s.PeerNode;
-                    break;
-                case TakeoverDelayed t:
-                    w.Group = t.Group;
-                    break;
-                case FenceCompleted f:
-                    w.Node = f.Node;
-                    break;
-                case GroupFailed g:
-                    w.Group = g.Group;
-                    break;
-                case GroupHealthReported h:
-                    w.Group = h.Group;
-                    break;
-                case PersistFailed p:
-                    w.Group = p.Group;
-                    break;
-                case ResourceActionCompleted a:
-                    w.Group = a.Record.Group;
-                    break;
-                case GroupHandedOver h:
-                    w.Group = h.Group;
-                    w.Node = h.To;
-                    break;
-                case ReachabilityMove m:
-                    w.Group = m.Group;
-                    w.Node = m.To;
-                    break;
-            }
-
-            _ring[(int)(w.Sequence % (ulong)_ring.Length)] = w;
+            var entry = new Entry(node, e, ++_last, node.Incarnation, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            _ring[(int)(entry.Sequence % (ulong)_ring.Length)] = entry;
             for (var i = _subscribers.Count - 1; i >= 0; i--)
             {
                 var s = _subscribers[i];
-                if (!s.Queue.Writer.TryWrite(w))
+                if (!s.Queue.Writer.TryWrite(entry))
                 {
                     // Too slow: cut it off (its stream ends with ResourceExhausted); it reconnects and gets what it missed or a gap snapshot.
                     s.Overflowed = true;
@@ -203,6 +159,68 @@ internal sealed class AdminEventJournal
         }
     }
 
+    /// <summary>The watch event for <paramref name="e"/>: its text and the fields a client filters on.</summary>
+    private static WatchEvent Build(ClusterNode node, ClusterEvent e, ulong sequence, ulong incarnation, long unixTimeMs)
+    {
+        var w = new WatchEvent
+        {
+            Sequence = sequence,
+            Incarnation = incarnation,
+            UnixTimeMs = unixTimeMs,
+            Kind = e.GetType().Name,
+            Text = node.DescribeEvent(e),
+        };
+        switch (e)
+        {
+            case RoleChanged r:
+                w.Group = r.Group;
+                w.Role = AdminStatusMapper.Map(r.To);
+                w.Epoch = r.Epoch;
+                break;
+            case PeerHealthChanged p:
+                w.Node = p.Peer;
+                break;
+            case LinkHealthChanged l:
+                w.Node = l.Peer;
+                break;
+            case PeerRestarted p:
+                w.Node = p.Peer;
+                break;
+            case SplitBrainDetected sb:
+                w.Group = sb.Group;
+                w.Node = sb.PeerNode;
+                break;
+            case TakeoverDelayed t:
+                w.Group = t.Group;
+                break;
+            case FenceCompleted f:
+                w.Node = f.Node;
+                break;
+            case GroupFailed g:
+                w.Group = g.Group;
+                break;
+            case GroupHealthReported h:
+                w.Group = h.Group;
+                break;
+            case PersistFailed p:
+                w.Group = p.Group;
+                break;
+            case ResourceActionCompleted a:
+                w.Group = a.Record.Group;
+                break;
+            case GroupHandedOver h:
+                w.Group = h.Group;
+                w.Node = h.To;
+                break;
+            case ReachabilityMove m:
+                w.Group = m.Group;
+                w.Node = m.To;
+                break;
+        }
+
+        return w;
+    }
+
     private void Remove(Subscriber subscriber)
     {
         lock (_gate)
@@ -211,10 +229,65 @@ internal sealed class AdminEventJournal
         }
     }
 
-    /// <summary>One watcher's queue.</summary>
-    internal sealed class Subscriber(AdminEventJournal journal, Channel<WatchEvent> queue)
+    /// <summary>
+    /// One journaled event: numbered and stamped on the loop; its <see cref="WatchEvent"/> is made by its first reader (any thread:
+    /// events are immutable records and <see cref="ClusterNode.DescribeEvent"/> reads only the node's name) and then shared.
+    /// </summary>
+    internal sealed class Entry(ClusterNode node, ClusterEvent e, ulong sequence, ulong incarnation, long unixTimeMs)
     {
-        public Channel<WatchEvent> Queue { get; } = queue;
+        private WatchEvent? _watch;
+
+        /// <summary>The event's sequence number.</summary>
+        public ulong Sequence => sequence;
+
+        /// <summary>The watch event (made once; concurrent first readers may both make one, one is kept, they are equal).</summary>
+        public WatchEvent Watch
+        {
+            get
+            {
+                var w = Volatile.Read(ref _watch);
+                if (w is null)
+                {
+                    var made = Build(node, e, sequence, incarnation, unixTimeMs);
+                    w = Interlocked.CompareExchange(ref _watch, made, null) ?? made;
+                }
+
+                return w;
+            }
+        }
+    }
+
+    /// <summary>A watcher's live queue as watch events: each entry's event is made as the watcher reads it.</summary>
+    private sealed class WatchReader(ChannelReader<Entry> entries) : ChannelReader<WatchEvent>
+    {
+        public override Task Completion => entries.Completion;
+
+        public override bool CanCount => entries.CanCount;
+
+        public override int Count => entries.Count;
+
+        public override bool TryRead([MaybeNullWhen(false)] out WatchEvent item)
+        {
+            if (entries.TryRead(out var entry))
+            {
+                item = entry.Watch;
+                return true;
+            }
+
+            item = null;
+            return false;
+        }
+
+        public override ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => entries.WaitToReadAsync(cancellationToken);
+    }
+
+    /// <summary>One watcher's queue.</summary>
+    internal sealed class Subscriber(AdminEventJournal journal, Channel<Entry> queue)
+    {
+        public Channel<Entry> Queue { get; } = queue;
+
+        /// <summary>The queue as watch events.</summary>
+        public ChannelReader<WatchEvent> Reader { get; } = new WatchReader(queue.Reader);
 
         /// <summary>Set when the journal cut the watcher off for falling behind.</summary>
         public volatile bool Overflowed;
@@ -227,7 +300,7 @@ internal sealed class AdminEventJournal
     {
         public IReadOnlyList<WatchEvent> First { get; } = first;
 
-        public ChannelReader<WatchEvent> Live => subscriber.Queue.Reader;
+        public ChannelReader<WatchEvent> Live => subscriber.Reader;
 
         public bool Overflowed => subscriber.Overflowed;
 

@@ -491,7 +491,8 @@ public sealed class ClusterNode : IAsyncDisposable
                 handler(this, e);
                 if (traced)
                 {
-                    TakeoverTrace.Mark("publish.acquiring.handler." + handler.Method.DeclaringType?.Name + "." + handler.Method.Name);
+                    // The subscriber's type, not handler.Method: reflection on the path would time itself.
+                    TakeoverTrace.Mark("publish.acquiring.handler." + (handler.Target?.GetType().Name ?? "static"));
                 }
             }
             catch (Exception ex)
