@@ -8,7 +8,7 @@ namespace HaKit.ReplBench;
 /// <summary>The replicas' state machine in a run (<c>--state</c>).</summary>
 public enum BenchState
 {
-    /// <summary>Keeps nothing, no snapshots: the replication alone.</summary>
+    /// <summary>Keeps nothing (its snapshots are empty, but still compact the log every 100,000 entries): the replication alone.</summary>
     Null,
 
     /// <summary>A 100,000-key state snapshotted every 100,000 entries, in the background.</summary>
@@ -90,7 +90,8 @@ internal sealed class Pair : IAsyncDisposable
             {
                 Group = "bench", Directory = Path.Combine(dir, node), Mode = mode, PreallocateSegments = preallocate,
                 ReceivedFlushInterval = ReceivedFlushInterval ?? new ReplicationOptions().ReceivedFlushInterval,
-                SnapshotEveryEntries = state == BenchState.Null ? 0 : KeyedState.Keys,
+                // The default SnapshotEveryEntries (100,000, = KeyedState.Keys): snapshots compact the log in every state, so
+                // the in-memory log stays bounded during a long pipelined run.
             }, state switch
             {
                 BenchState.Kv => new BackgroundKeyedState(),
@@ -123,7 +124,7 @@ internal sealed class Pair : IAsyncDisposable
 
     /// <summary>
     /// A key-value state of <see cref="Keys"/> keys (entry i sets key i mod Keys to its bytes: about 10 MB of state with 100 B
-    /// entries), snapshotted every <see cref="Keys"/> entries by serializing every key, as a host's key-value store would be: on
+    /// entries), snapshotted every <see cref="Keys"/> entries (the log's default <c>SnapshotEveryEntries</c>) by serializing every key, as a host's key-value store would be: on
     /// the log's loop (this class), or captured on the loop and written in the background (<see cref="BackgroundKeyedState"/>).
     /// </summary>
     private class KeyedState : IReplicatedStateMachine

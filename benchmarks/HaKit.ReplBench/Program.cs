@@ -14,7 +14,7 @@ const string Usage = """
                            [--writers W[,W...] concurrent awaiting writers (64,256)] [--modes Async,Received,Durable]
                            [--append pooled|task (pooled: AppendPooledAsync; task: AppendAsync) for the pipelined writers]
                            [--prealloc on|off (on: the replicas' PreallocateSegments)]
-                           [--state null|kv|kv-loop (null: no state, no snapshots; kv: 100,000 keys, a snapshot every
+                           [--state null|kv|kv-loop (null: no state, empty snapshots; kv: 100,000 keys, a snapshot every
                             100,000 entries written in the background; kv-loop: the same written on the log's loop)]
                            [--protocol tcp|grpc (tcp: the replication stream's protocol, ReplicationTransportOptions.Protocol)]
                            [--dir DIR (temp)] [--out docs/benchmarks.md]
