@@ -88,6 +88,40 @@ public sealed class ReplicatedLogTests
         Assert.That(a.Log.Status.LagEntries, Is.EqualTo(1), "the lag is visible");
     }
 
+    /// <summary>A state machine whose Apply takes a while (as a host's may), recording how many entries it applied.</summary>
+    private sealed class SlowApply : IReplicatedStateMachine
+    {
+        private long _applied;
+
+        public long Applied => Interlocked.Read(ref _applied);
+
+        public void Apply(in LogEntry entry)
+        {
+            Thread.Sleep(50);
+            Interlocked.Increment(ref _applied);
+        }
+
+        public ValueTask WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask RestoreSnapshotAsync(Stream source, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    [Test]
+    public async Task An_acknowledged_append_is_applied_before_its_task_completes()
+    {
+        // Read-your-writes: the owner applies an entry before it completes the append. The completions run off the log's loop,
+        // so with the acknowledgement executed before the apply, each append here completed while its Apply still slept.
+        var state = new SlowApply();
+        var log = await ReplicatedLog.OpenAsync(new ReplicationOptions { Group = "g", Directory = Path.Combine(_root, "a"), Mode = ReplicationMode.Async, SnapshotEveryEntries = 0 }, state);
+        _open.Add(log);
+        await log.BecomeOwnerAsync(1, Bound);
+        for (var i = 1; i <= 3; i++)
+        {
+            var position = await log.AppendAsync(V($"e{i}"), Bound);
+            Assert.That(state.Applied, Is.GreaterThanOrEqualTo(position.Index), $"entry {i} applied when its append completed");
+        }
+    }
+
     [Test]
     public async Task Pooled_appends_complete_in_order_with_their_positions_and_reuse_their_completions()
     {

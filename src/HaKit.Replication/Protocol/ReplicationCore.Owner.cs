@@ -291,9 +291,12 @@ internal sealed partial class ReplicationCore
 
         if (upTo > Acknowledged)
         {
+            // Applied before the appends complete (the driver completes them off its loop): a writer whose append returned
+            // reads its own write from the state machine at once (read-your-writes). The other order let a completion run
+            // before the apply: ReplicatedLogTests.The_unreplicated_tail_... read null right after its acknowledged put.
             Acknowledged = upTo;
-            _outputs.Add(new AcknowledgeCommand(upTo));
             Apply(upTo);
+            _outputs.Add(new AcknowledgeCommand(upTo));
         }
     }
 }
