@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using HaKit.Arbitration;
 using HaKit.Ownership;
 using HaKit.Etcd.Tests.Harness;
@@ -134,25 +133,6 @@ public class HostingEtcdTests
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
             await host.StopAsync(cts.Token);
-        }
-    }
-
-    private sealed class LogSink : ILoggerProvider, ILogger
-    {
-        public ConcurrentQueue<string> Lines { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Lines.Enqueue(formatter(state, exception));
-
-        public void Dispose()
-        {
         }
     }
 }

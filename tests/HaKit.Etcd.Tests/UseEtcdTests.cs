@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using HaKit.Arbitration;
 using HaKit.Ownership;
 using HaKit.Etcd.Tests.Harness;
@@ -137,24 +136,5 @@ public class UseEtcdTests
 
         Assert.That(logs.Lines, Is.Not.Empty, "the sink sees the host's log lines");
         Assert.That(logs.Lines, Has.None.Contains("etcd arbiter"), "the store is created (and logged) only in Etcd mode");
-    }
-
-    private sealed class LogSink : ILoggerProvider, ILogger
-    {
-        public ConcurrentQueue<string> Lines { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Lines.Enqueue(formatter(state, exception));
-
-        public void Dispose()
-        {
-        }
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -160,31 +159,11 @@ public sealed class TcpTransportTests : ReplicaTestBase
         await Wait.UntilAsync(() => !store.Log.Status.PeerConnected, "b's log to hear that its peer is down");
     }
 
-    /// <summary>Keeps every log line (level and text).</summary>
-    private sealed class ListLoggerProvider : ILoggerProvider, ILogger
-    {
-        public ConcurrentQueue<string> Lines { get; } = new();
-
-        public ILogger CreateLogger(string categoryName) => this;
-
-        public IDisposable? BeginScope<TState>(TState state)
-            where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            Lines.Enqueue($"{logLevel} {eventId.Id}: {formatter(state, exception)}");
-
-        public void Dispose()
-        {
-        }
-    }
-
     [Test]
     public async Task A_Tcp_dialer_facing_a_Grpc_peer_says_so_once_and_nothing_replicates()
     {
         int portA = FreePort(), portB = FreePort();
-        var logs = new ListLoggerProvider();
+        var logs = new HaKit.Etcd.Tests.LogSink();
         using var loggers = new LoggerFactory([logs]);
         var options = (string node) => new ReplicationOptions { Group = "kv", Directory = Path.Combine(Root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 0 };
         var a = await ReplicatedKvStore.OpenAsync(options("a"));
@@ -208,12 +187,13 @@ public sealed class TcpTransportTests : ReplicaTestBase
         Opened.Add(ta);
 
         // Many attempts (50 ms apart): the stream never comes up, and a says why once (then sums up every 10 s).
-        await Wait.UntilAsync(() => logs.Lines.Any(l => l.StartsWith("Warning 7042:", StringComparison.Ordinal)), "a's handshake warning");
+        await Wait.UntilAsync(() => logs.Entries.Any(e => e.EventId == 7042), "a's handshake warning");
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.That(a.Log.Status.PeerConnected || b.Log.Status.PeerConnected, Is.False);
-        var warnings = logs.Lines.Where(l => l.StartsWith("Warning 7042:", StringComparison.Ordinal)).ToList();
+        var warnings = logs.Entries.Where(e => e.EventId == 7042).ToList();
         Assert.That(warnings, Has.Count.EqualTo(1), "said once, not per attempt");
-        Assert.That(warnings[0], Does.Contain("Group kv").And.Contain($"127.0.0.1:{portB}").And.Contain("same Replication:Protocol"));
+        Assert.That(warnings[0].Level, Is.EqualTo(LogLevel.Warning));
+        Assert.That(warnings[0].Text, Does.Contain("Group kv").And.Contain($"127.0.0.1:{portB}").And.Contain("same Replication:Protocol"));
     }
 
     [Test]
