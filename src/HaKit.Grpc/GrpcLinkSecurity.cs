@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net;
+using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Hosting;
@@ -108,17 +110,49 @@ internal sealed class GrpcLinkSecurity : IDisposable
         {
             ServerCertificate = certificate,
             ClientCertificateMode = RequireClientCertificate ? ClientCertificateMode.RequireCertificate : ClientCertificateMode.NoCertificate,
-            ClientCertificateValidation = (client, _, _) =>
-            {
-                if (IsTrusted(client))
-                {
-                    return true;
-                }
-
-                refused(client.Subject);
-                return false;
-            },
+            ClientCertificateValidation = (client, _, _) => AcceptsClient(client, refused),
         });
+    }
+
+    /// <summary>
+    /// The same TLS for a server on a plain stream (<see cref="SslStream.AuthenticateAsServerAsync(SslServerAuthenticationOptions, CancellationToken)"/>):
+    /// this node's certificate, and with <see cref="RequireClientCertificate"/> a client certificate that <see cref="IsTrusted"/>
+    /// accepts, the refusal reported to <paramref name="refused"/> with the client's subject. Only with a certificate.
+    /// </summary>
+    /// <param name="refused">Reports a refused client certificate (its subject, or "no certificate").</param>
+    public SslServerAuthenticationOptions ServerOptions(Action<string> refused) => new()
+    {
+        ServerCertificate = Certificate ?? throw new InvalidOperationException("plaintext: no TLS to serve"),
+        ClientCertificateRequired = RequireClientCertificate,
+        RemoteCertificateValidationCallback = (_, client, _, _) => !RequireClientCertificate || AcceptsClient(client, refused),
+    };
+
+    /// <summary>The TLS a dialer uses towards <paramref name="peer"/>: this node's certificate offered, the peer's checked by
+    /// <see cref="IsTrusted"/>; peers are addressed by IP and identified by their certificate (CA or pinned thumbprint), not by a
+    /// host name. Only with a certificate.</summary>
+    /// <param name="peer">The peer's address.</param>
+    public SslClientAuthenticationOptions ClientOptions(IPAddress peer)
+    {
+        var certificate = Certificate ?? throw new InvalidOperationException("plaintext: no TLS to dial with");
+        return new SslClientAuthenticationOptions
+        {
+            TargetHost = peer.ToString(),
+            ClientCertificates = [certificate],
+            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
+            RemoteCertificateValidationCallback = (_, remote, _, _) => IsTrusted(remote),
+        };
+    }
+
+    /// <summary>Whether a dialing peer's certificate is accepted; a refusal is reported with its subject.</summary>
+    private bool AcceptsClient(X509Certificate? client, Action<string> refused)
+    {
+        if (IsTrusted(client))
+        {
+            return true;
+        }
+
+        refused(client?.Subject ?? "no certificate");
+        return false;
     }
 
     /// <summary>Whether a peer's certificate is trusted: its SHA-256 thumbprint is pinned, or it chains to the trusted CA bundle.</summary>

@@ -56,16 +56,9 @@ internal sealed partial class GrpcLinkTransport
                 EnableMultipleHttp2Connections = false,
                 ConnectCallback = ConnectAsync,
             };
-            if (link._security.Certificate is { } certificate)
+            if (link._security.UseTls)
             {
-                handler.SslOptions = new SslClientAuthenticationOptions
-                {
-                    // Peers are addressed by IP and identified by their certificate (CA or pinned thumbprint), not by a host name.
-                    TargetHost = peer.EndPoint.Address.ToString(),
-                    ClientCertificates = [certificate],
-                    LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
-                    RemoteCertificateValidationCallback = (_, remote, _, _) => link._security.IsTrusted(remote),
-                };
+                handler.SslOptions = link._security.ClientOptions(peer.EndPoint.Address);
             }
 
             var scheme = link._security.UseTls ? "https" : "http";

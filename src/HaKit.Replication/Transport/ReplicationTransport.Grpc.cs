@@ -51,7 +51,7 @@ public sealed partial class ReplicationTransport
         };
         if (_security.Certificate is not null)
         {
-            handler.SslOptions = ClientTlsOptions();
+            handler.SslOptions = _security.ClientOptions(_options.Peer!.Address);
         }
 
         _channel = GrpcChannel.ForAddress($"{(_security.UseTls ? "https" : "http")}://{_options.Peer}", new GrpcChannelOptions

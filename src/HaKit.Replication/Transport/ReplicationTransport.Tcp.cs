@@ -118,25 +118,11 @@ public sealed partial class ReplicationTransport
             using (var timeout = new CancellationTokenSource(HandshakeTimeout, _timeProvider))
             using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(stop, timeout.Token))
             {
-                if (_security.Certificate is { } certificate)
+                if (_security.UseTls)
                 {
                     var tls = new SslStream(stream, leaveInnerStreamOpen: false);
                     stream = tls;
-                    await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-                    {
-                        ServerCertificate = certificate,
-                        ClientCertificateRequired = _security.RequireClientCertificate,
-                        RemoteCertificateValidationCallback = (_, client, _, _) =>
-                        {
-                            if (!_security.RequireClientCertificate || _security.IsTrusted(client))
-                            {
-                                return true;
-                            }
-
-                            untrustedSubject = client?.Subject ?? "no certificate";
-                            return false;
-                        },
-                    }, handshake.Token).ConfigureAwait(false);
+                    await tls.AuthenticateAsServerAsync(_security.ServerOptions(subject => untrustedSubject = subject), handshake.Token).ConfigureAwait(false);
                 }
 
                 frames = new TcpFrameStream(stream, HelloBytes);
@@ -195,11 +181,11 @@ public sealed partial class ReplicationTransport
                 stream = new NetworkStream(socket, ownsSocket: true);
                 try
                 {
-                    if (_security.Certificate is not null)
+                    if (_security.UseTls)
                     {
                         var tls = new SslStream(stream, leaveInnerStreamOpen: false);
                         stream = tls;
-                        await tls.AuthenticateAsClientAsync(ClientTlsOptions(), handshake.Token).ConfigureAwait(false);
+                        await tls.AuthenticateAsClientAsync(_security.ClientOptions(_options.Peer!.Address), handshake.Token).ConfigureAwait(false);
                     }
 
                     frames = new TcpFrameStream(stream, HelloBytes);

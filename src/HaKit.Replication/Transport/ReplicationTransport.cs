@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using Grpc.Core;
@@ -180,20 +179,6 @@ public sealed partial class ReplicationTransport : IAsyncDisposable
                 break;
             }
         }
-    }
-
-    /// <summary>The dialer's TLS: this node's certificate offered to the peer, the peer's checked by the configured trust (a CA
-    /// or pinned thumbprints, as a Grpc link's), the peer addressed by IP.</summary>
-    private SslClientAuthenticationOptions ClientTlsOptions()
-    {
-        var certificate = _security.Certificate!;
-        return new SslClientAuthenticationOptions
-        {
-            TargetHost = _options.Peer!.Address.ToString(),
-            ClientCertificates = [certificate],
-            LocalCertificateSelectionCallback = (_, _, _, _, _) => certificate,
-            RemoteCertificateValidationCallback = (_, remote, _, _) => _security.IsTrusted(remote),
-        };
     }
 
     /// <summary>Runs one established stream of <paramref name="log"/>'s group until it ends. <paramref name="keepAlive"/>: a Tcp
