@@ -106,6 +106,11 @@ internal sealed class NodeLinks(HaKitOptions options, IReadOnlyList<IHeartbeatTr
             var length = Codec!.Encode(_payloadBuffer.AsSpan(0, payloadLength), _sendBuffers[i]);
             await transports[i].SendAsync(_sendBuffers[i].AsMemory(0, length), cancellationToken).ConfigureAwait(false);
             metrics.HeartbeatSent(transports[i].LinkName);
+            if (proto.Heartbeat.Probe && transports[i] is IPeerPortCheck check)
+            {
+                // A crash hint's probe: a peer whose process is gone may have refused it already (loopback, namespaces of one host).
+                check.TakePendingPortUnreachable();
+            }
         }
 
         if (_sender is { } sender)

@@ -9,7 +9,7 @@ namespace HaKit.Transport;
 /// allocation-free sends to precomputed destinations, fault reporting, idempotent dispose). A derived link only
 /// says how its socket is created and bound.
 /// </summary>
-internal abstract class UdpTransportBase : IHeartbeatTransport
+internal abstract class UdpTransportBase : IHeartbeatTransport, IPeerPortCheck
 {
     private readonly UdpEngine _engine;
 
@@ -66,6 +66,9 @@ internal abstract class UdpTransportBase : IHeartbeatTransport
     /// <exception cref="InvalidOperationException">The link was not started.</exception>
     /// <exception cref="ObjectDisposedException">The link was disposed.</exception>
     public ValueTask SendAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken) => _engine.SendAsync(packet, cancellationToken);
+
+    /// <inheritdoc />
+    void IPeerPortCheck.TakePendingPortUnreachable() => _engine.TakePendingPortUnreachable();
 
     /// <summary>Stops the receive loop and closes the socket; no packet is delivered once this completes. Idempotent.</summary>
     public ValueTask DisposeAsync()
