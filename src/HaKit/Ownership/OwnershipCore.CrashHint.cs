@@ -39,7 +39,7 @@ internal sealed partial class OwnershipCore
                 return;
             }
 
-            p.Hint = new CrashHint(_now, link, evidence);
+            p.Hint = new CrashHint(_now, link, evidence) { NextProbeAt = _now + ProbeRepeat };
             if (p.Links.Length > 1)
             {
                 // Ask the peer on every link for an immediate answer: alive, it contradicts the hint within a round trip.
@@ -81,6 +81,43 @@ internal sealed partial class OwnershipCore
     /// <param name="peer">The peer.</param>
     public TimeSpan? CrashHintDueAt(string peer) =>
         _peerByName.TryGetValue(peer, out var p) && p.Hint is { } hint ? hint.At + HintWindow(p) : null;
+
+    /// <summary>Lowers <paramref name="deadline"/> to the peer's hint's next probe and the end of its window while it waits for an answer.</summary>
+    private void HintDeadline(PeerState p, ref TimeSpan deadline)
+    {
+        if (p.Hint is { Qualified: false } hint && p.Links.Length > 1)
+        {
+            var end = hint.At + HintWindow(p);
+            if (hint.NextProbeAt < end)
+            {
+                deadline = Min(deadline, hint.NextProbeAt);
+            }
+
+            if (end > _now)
+            {
+                deadline = Min(deadline, end);
+            }
+        }
+    }
+
+    /// <summary>
+    /// How often the probe is repeated within the window while nothing answered it: a quarter of the window (2.5 ms with <c>Lan</c>),
+    /// at least 1 ms. A dying process's kernel closes its sockets one after the other: measured on the takeover benchmark, a probe
+    /// sent as soon as the peer's stream had ended still found its heartbeat port open in 3 kills of 20 (no refusal, the hint then
+    /// waited out the whole window, 13 ms more), while a probe sent a little later is refused by the peer's kernel at once.
+    /// </summary>
+    private TimeSpan ProbeRepeat => _config.CrashHintWindow / 4 > TimeSpan.FromMilliseconds(1) ? _config.CrashHintWindow / 4 : TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Sends the probe again (at the end of the step) when the hint waits for its answer and its repeat is due.</summary>
+    private void ProbeAgain(PeerState p)
+    {
+        if (p.Hint is { Qualified: false } hint && p.Links.Length > 1 && _now >= hint.NextProbeAt && _now < hint.At + HintWindow(p))
+        {
+            _probe = true;
+            _announce = true;
+            hint.NextProbeAt = _now + ProbeRepeat;
+        }
+    }
 
     /// <summary>How long the peer's hint waits for a probe answer: <see cref="CoreConfig.CrashHintWindow"/>, or nothing when the hinted link is its only link.</summary>
     private TimeSpan HintWindow(PeerState p) => p.Links.Length > 1 ? _config.CrashHintWindow : TimeSpan.Zero;

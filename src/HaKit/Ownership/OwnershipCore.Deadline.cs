@@ -42,6 +42,7 @@ internal sealed partial class OwnershipCore
         foreach (var p in _peers)
         {
             inMotion |= p.Hint is not null;
+            HintDeadline(p, ref deadline);
             foreach (var l in p.Links)
             {
                 if (l.Detector.NextChangeAt(_now) is { } change)

@@ -37,6 +37,7 @@ internal sealed partial class OwnershipCore
         {
             EvaluatePeer(p);
             EvaluateHint(p);
+            ProbeAgain(p);
         }
 
         ReconcileAll();

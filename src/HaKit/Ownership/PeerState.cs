@@ -81,4 +81,7 @@ internal sealed record CrashHint(TimeSpan At, string Link, string Evidence)
 {
     /// <summary>Whether <see cref="PeerCrashHinted"/> with the verdict was raised.</summary>
     public bool Qualified { get; set; }
+
+    /// <summary>When the probe is sent again if nothing answered it yet (see <c>OwnershipCore.ProbeAgain</c>).</summary>
+    public TimeSpan NextProbeAt { get; set; }
 }

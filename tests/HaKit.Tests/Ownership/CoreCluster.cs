@@ -166,6 +166,14 @@ internal sealed class CoreCluster
         }
     }
 
+    /// <summary>Ticks a node's core now, as its loop does at a deadline it planned (<see cref="OwnershipCore.PeekNextDeadline"/>) between the harness's fixed-rate ticks.</summary>
+    public void TickNow(string node)
+    {
+        var n = Nodes[node];
+        n.Core.Tick(Now);
+        Drain(n);
+    }
+
     /// <summary>A node's datagram link reports the peer's port closed (an ICMP port unreachable answered a datagram sent to it).</summary>
     public void PortClosed(string node, string peer, string link)
     {

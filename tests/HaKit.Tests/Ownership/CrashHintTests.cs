@@ -91,6 +91,32 @@ public class CrashHintTests
     }
 
     [Test]
+    public void An_unanswered_probe_is_sent_again_within_the_window_and_the_refusal_of_a_repeat_counts()
+    {
+        var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
+        c.Crash("a");
+        c.RunMs(2);
+        var hintedAt = c.Now;
+        c.HintCrash("b", "a", "grpc0"); // its probe found a's heartbeat port still open: a dying process closes its sockets one by one
+        var repeat = Window / 4;
+        Assert.That(c["b"].Core.PeekNextDeadline(), Is.LessThanOrEqualTo(hintedAt + repeat), "b's loop wakes for the repeat, not at its next tick");
+
+        c.RunMs(3);
+        c.TickNow("b");
+        var repeats = c.Commands.Where(x => x.Node == "b" && x.At > hintedAt && x.Command is SendHeartbeat { Message.Probe: true }).ToList();
+        Assert.That(repeats, Is.Not.Empty, "the probe was sent again within the window");
+        Assert.That(c.Role("b"), Is.EqualTo(GroupRole.Standby), "not before the evidence");
+
+        c.PortClosed("b", "a", "lan0"); // the repeat is refused by a's kernel
+        var qualifiedAt = c.Now;
+        Assert.That(c.Role("b"), Is.Not.EqualTo(GroupRole.Standby), "the refused repeat answered the probe");
+        Assert.That(qualifiedAt - hintedAt, Is.LessThan(Window), "without waiting out the window");
+
+        c.RunMs(50);
+        Assert.That(c.Commands.Where(x => x.Node == "b" && x.At > qualifiedAt && x.Command is SendHeartbeat { Message.Probe: true }), Is.Empty, "no probe once the hint counted");
+    }
+
+    [Test]
     public void A_port_unreachable_from_before_the_hint_does_not_shorten_the_window()
     {
         var c = Pair(CrashHintPolicy.Takeover, diesWithProcess: true);
