@@ -211,6 +211,16 @@ internal sealed partial class GrpcLinkTransport
                         break;
                     }
                 }
+                else if (Volatile.Read(ref _hintedSinceUp) != 0)
+                {
+                    // The connection-end watcher gave the hint already: a refusal now would be no news, and a reconnect at once
+                    // only competes for the CPU with the takeover it started (the HTTP/2 client's connection-failure path, on
+                    // the 2-core benchmark machine in the same milliseconds as the new owner's start). Reconnect a little later.
+                    if (!await WaitAsync(AfterHint, stop).ConfigureAwait(false))
+                    {
+                        break;
+                    }
+                }
                 else
                 {
                     brokenHow = how; // reconnect at once: a refusal now is the evidence

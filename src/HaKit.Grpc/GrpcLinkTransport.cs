@@ -59,6 +59,9 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
     private const int Disposed = 2;
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(20);
 
+    /// <summary>The first reconnect after a stream whose end was hinted already (a peer whose process is gone restarts far later).</summary>
+    private static readonly TimeSpan AfterHint = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Immediate reconnects after a stream broke while their failure is neither a refusal nor a timeout.</summary>
     private const int ProbeAttempts = 3;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(2);

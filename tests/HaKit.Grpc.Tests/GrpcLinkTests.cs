@@ -158,6 +158,38 @@ public sealed class GrpcLinkTests
     }
 
     [Test]
+    public async Task After_the_watchers_hint_the_dialer_waits_before_it_reconnects()
+    {
+        var (ea, eb) = TcpPorts.TwoFree();
+        var a = Link(ea, "b", eb);
+        var b = Link(eb, "a", ea);
+        var ra = await StartAsync(a);
+        var rb = await StartAsync(b);
+        await ConnectedAsync(a, rb, 'A');
+
+        await b.CrashAsync();
+        using var limit = new CancellationTokenSource(WaitLimit);
+        while (ra.Hints.IsEmpty)
+        {
+            await Task.Delay(1, limit.Token);
+        }
+
+        var hinted = System.Diagnostics.Stopwatch.StartNew();
+        Assume.That(ra.Hints.Single().Evidence, Does.Contain("seen by the kernel"), "the dialer's own refused reconnect gave the hint, not the watcher");
+
+        // b's address answers again (a plain listener): a's first connection attempt after the hint shows when the dialer reconnected.
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        listener.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+        listener.Bind(eb);
+        listener.Listen(8);
+        using var first = await listener.AcceptAsync(limit.Token);
+        var after = hinted.Elapsed;
+
+        // Before: at once (20 ms back-off after a refusal). Now: 100 ms after the stream's end, which the hint preceded.
+        Assert.That(after, Is.GreaterThanOrEqualTo(TimeSpan.FromMilliseconds(50)), "the dialer reconnected at once, competing with the takeover for the CPU");
+    }
+
+    [Test]
     public async Task A_clean_stop_says_goodbye_and_gives_no_hint()
     {
         var (ea, eb) = TcpPorts.TwoFree();
