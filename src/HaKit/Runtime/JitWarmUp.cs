@@ -11,7 +11,7 @@ namespace HaKit.Runtime;
 /// Polly pipelines, the host's resources). Measured with the TwoNode sample: the first takeover in a fresh standby process spent
 /// most of its time compiling.
 /// </summary>
-internal static class JitWarmUp
+internal static partial class JitWarmUp
 {
     private const BindingFlags All = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
 
@@ -22,6 +22,7 @@ internal static class JitWarmUp
         var prepared = 0;
         var failed = 0;
         var valueTypeInstantiations = new HashSet<Type>();
+        var calledGenerics = new HashSet<MethodBase>();
         foreach (var assembly in assemblies.Distinct())
         {
             Type[] types;
@@ -57,6 +58,10 @@ internal static class JitWarmUp
                     {
                         failed++;
                     }
+
+                    var (calledPrepared, calledFailed) = PrepareGenericCalls(method, calledGenerics);
+                    prepared += calledPrepared;
+                    failed += calledFailed;
                 }
 
                 if (typeof(IAsyncStateMachine).IsAssignableFrom(type))
@@ -70,7 +75,7 @@ internal static class JitWarmUp
                 {
                     if (IsUnsharedInstantiation(field.FieldType) && valueTypeInstantiations.Add(field.FieldType))
                     {
-                        var (p, f) = PrepareInstantiation(field.FieldType, cancellationToken);
+                        var (p, f) = PrepareInstantiation(field.FieldType, calledGenerics, cancellationToken);
                         prepared += p;
                         failed += f;
                     }
@@ -91,8 +96,11 @@ internal static class JitWarmUp
         type.IsConstructedGenericType && !type.ContainsGenericParameters && type.GenericTypeArguments.Any(a => a.IsValueType)
         && !typeof(Delegate).IsAssignableFrom(type); // a delegate's methods are the runtime's own: nothing to compile
 
-    /// <summary>Prepares the methods of a held generic instantiation, of its base types, and of its nested types (enumerators).</summary>
-    internal static (int Prepared, int Failed) PrepareInstantiation(Type held, CancellationToken cancellationToken)
+    /// <summary>
+    /// Prepares the methods of a held generic instantiation, of its base types and of its nested types (enumerators), and what their
+    /// bodies call generically (<see cref="PrepareGenericCalls"/>: a counter's <c>Add</c> builds its tags in an inline array).
+    /// </summary>
+    internal static (int Prepared, int Failed) PrepareInstantiation(Type held, HashSet<MethodBase> calledGenerics, CancellationToken cancellationToken)
     {
         var prepared = 0;
         var failed = 0;
@@ -136,6 +144,10 @@ internal static class JitWarmUp
                 {
                     failed++;
                 }
+
+                var (calledPrepared, calledFailed) = PrepareGenericCalls(method, calledGenerics);
+                prepared += calledPrepared;
+                failed += calledFailed;
             }
         }
 

@@ -52,7 +52,7 @@ public sealed class JitWarmUpTests
         // Counter<short>: an instantiation no other code in the test process uses, so only the warm-up can have compiled it.
         using var meter = new Meter("HaKit.Tests.JitWarmUp");
         var counter = meter.CreateCounter<short>("warm");
-        var (prepared, failed) = JitWarmUp.PrepareInstantiation(typeof(Counter<short>), CancellationToken.None);
+        var (prepared, failed) = JitWarmUp.PrepareInstantiation(typeof(Counter<short>), [], CancellationToken.None);
         Assert.Multiple(() =>
         {
             Assert.That(prepared, Is.GreaterThan(5));
@@ -62,6 +62,28 @@ public sealed class JitWarmUpTests
         var compiled = CompiledOnThisThread(() => counter.Add(1, new KeyValuePair<string, object?>("a", "b"), new KeyValuePair<string, object?>("c", "d")));
 
         Assert.That(compiled, Is.Zero, "Counter<short>.Add or Instrument<short>.RecordMeasurement was compiled at the first call");
+    }
+
+    [Test]
+    public void A_bodys_generic_calls_over_value_types_are_found_and_compiled()
+    {
+        // Tuple.Create<short, sbyte>: a generic method over value types that nothing else in the test process calls.
+        var method = typeof(JitWarmUpTests).GetMethod(nameof(CallsGenericOverValueTypes), BindingFlags.Static | BindingFlags.NonPublic)!;
+        var calls = JitWarmUp.GenericCalls(method).ToList();
+        Assert.That(calls.Select(c => $"{c.DeclaringType!.Name}.{c.Name}"), Does.Contain("Tuple.Create"));
+
+        var (prepared, failed) = JitWarmUp.PrepareGenericCalls(method, []);
+        Assert.Multiple(() =>
+        {
+            Assert.That(JitWarmUp.TryPrepare(method), Is.True);
+            Assert.That(prepared, Is.GreaterThan(1), "Tuple.Create<short, sbyte> and the Item1 of Tuple<short, sbyte>");
+            Assert.That(failed, Is.Zero);
+        });
+
+        var compiled = CompiledOnThisThread(() => CallsGenericOverValueTypes());
+
+        // Tuple.Create's own body (Tuple<short, sbyte>'s constructor) is not followed: only what the scanned body calls is prepared.
+        Assert.That(compiled, Is.LessThanOrEqualTo(1), "Tuple.Create<short, sbyte> or Item1 was compiled at the first call");
     }
 
     [Test]
@@ -83,6 +105,9 @@ public sealed class JitWarmUpTests
         first();
         return (int)(System.Runtime.JitInfo.GetCompiledMethodCount(currentThread: true) - before);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CallsGenericOverValueTypes() => Tuple.Create((short)3, (sbyte)4).Item1;
 
     private static async Task<int> CompletesAsync(int x)
     {
