@@ -277,6 +277,9 @@ internal static partial class JitWarmUp
             try
             {
                 var (prepared, failed) = Prepare(assemblies, token);
+                var (logPrepared, logFailed) = PrepareLogging(assemblies, token);
+                prepared += logPrepared;
+                failed += logFailed;
                 foreach (var group in options.Groups)
                 {
                     Rehearse(group, options.NodeName, time, token);

@@ -87,6 +87,30 @@ public sealed class JitWarmUpTests
     }
 
     [Test]
+    public void The_log_states_of_the_core_are_found_and_the_loaded_logging_pipeline_is_prepared_for_them()
+    {
+        var core = typeof(ClusterNode).Assembly;
+        var states = JitWarmUp.LogStates([core]);
+        var logValues4 = typeof(Microsoft.Extensions.Logging.LoggerMessage).GetNestedType("LogValues`4", BindingFlags.NonPublic)!
+            .MakeGenericType(typeof(string), typeof(string), typeof(string), typeof(long));
+        Assert.Multiple(() =>
+        {
+            // LoggerMessage.Define's state of "group {Group}: {Action} {Resource} ok in {ElapsedMs} ms" (ResourcesLog.ActionSucceeded).
+            Assert.That(states, Does.Contain(logValues4));
+            // The source generator's own state structs (messages with more than six values).
+            Assert.That(states.Where(t => t.Name.StartsWith("__", StringComparison.Ordinal) && t.Name.EndsWith("Struct", StringComparison.Ordinal)), Is.Not.Empty);
+        });
+
+        using var factory = Microsoft.Extensions.Logging.LoggerFactory.Create(_ => { }); // loads Microsoft.Extensions.Logging
+        var (prepared, failed) = JitWarmUp.PrepareLogging([core], CancellationToken.None);
+        Assert.Multiple(() =>
+        {
+            Assert.That(prepared, Is.GreaterThan(states.Count), "at least the core logger's Log<TState> for each state");
+            Assert.That(failed, Is.Zero);
+        });
+    }
+
+    [Test]
     public void The_warm_up_of_the_core_assembly_prepares_its_held_instantiations_and_async_starts_without_failures()
     {
         var (prepared, failed) = JitWarmUp.Prepare([typeof(ClusterNode).Assembly], CancellationToken.None);

@@ -1,0 +1,159 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging;
+
+namespace HaKit.Runtime;
+
+/// <summary>
+/// The warm-up of the logging pipeline: each log message's state is a value type (the source generator's <c>__XxxStruct</c>, or
+/// <c>LoggerMessage.Define</c>'s <c>LogValues&lt;...&gt;</c>), so every provider's <c>Log&lt;TState&gt;</c>, its formatter's
+/// <c>Write&lt;TState&gt;</c> and <c>LogEntry&lt;TState&gt;</c> are compiled again for each message the first time it is written
+/// (measured with <c>DOTNET_JitDisasmSummary</c>: about 15 methods per message shape, the largest share of what the TwoNode
+/// sample's first takeover compiled, on the threads that write its log lines while the new owner starts).
+/// </summary>
+internal static partial class JitWarmUp
+{
+    /// <summary>
+    /// Prepares the logging generic methods of the process's loaded <c>Microsoft.Extensions.Logging*</c> assemblies (whatever
+    /// providers the host configured) for every log state type that <paramref name="assemblies"/> define or build.
+    /// </summary>
+    /// <returns>How many methods were prepared and how many could not be.</returns>
+    internal static (int Prepared, int Failed) PrepareLogging(IEnumerable<Assembly> assemblies, CancellationToken cancellationToken)
+    {
+        var states = LogStates(assemblies);
+        var generic = new List<MethodInfo>();
+        Type? logEntry = null;
+        foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies())
+        {
+            if (assembly.GetName().Name is not { } name || !name.StartsWith("Microsoft.Extensions.Logging", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            logEntry ??= assembly.GetType("Microsoft.Extensions.Logging.Abstractions.LogEntry`1");
+            foreach (var type in LoadableTypes(assembly))
+            {
+                if (type.IsInterface || (type.IsGenericTypeDefinition && type.GetGenericArguments().Length > 1))
+                {
+                    continue;
+                }
+
+                // A logger of a category (Logger<T>): its shared code is what every reference-type category runs.
+                var closed = type.IsGenericTypeDefinition ? TryClose(type, typeof(object)) : type;
+                if (closed is null)
+                {
+                    continue;
+                }
+
+                generic.AddRange(closed.GetMethods(All).Where(m => m.IsGenericMethodDefinition && m.GetGenericArguments().Length == 1 && !m.IsAbstract));
+            }
+        }
+
+        var prepared = 0;
+        var failed = 0;
+        foreach (var state in states)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            foreach (var method in generic)
+            {
+                MethodInfo instance;
+                try
+                {
+                    instance = method.MakeGenericMethod(state);
+                }
+                catch (ArgumentException)
+                {
+                    continue; // a constraint the state does not meet: this method never logs it
+                }
+
+                if (TryPrepare(instance))
+                {
+                    prepared++;
+                }
+                else
+                {
+                    failed++;
+                }
+            }
+
+            if (logEntry is not null && TryClose(logEntry, state) is { } entry)
+            {
+                var (p, f) = PrepareInstantiation(entry, [], cancellationToken);
+                prepared += p;
+                failed += f;
+            }
+        }
+
+        return (prepared, failed);
+    }
+
+    /// <summary>
+    /// The log state types of <paramref name="assemblies"/>: the source generator's state structs (value types that are a list of
+    /// key-value pairs), and <c>LoggerMessage</c>'s <c>LogValues</c> for each <c>LoggerMessage.Define</c> their code calls.
+    /// </summary>
+    internal static HashSet<Type> LogStates(IEnumerable<Assembly> assemblies)
+    {
+        var states = new HashSet<Type>();
+        var logValues = typeof(LoggerMessage).GetNestedTypes(BindingFlags.NonPublic | BindingFlags.Public)
+            .Where(t => t.Name.StartsWith("LogValues", StringComparison.Ordinal))
+            .ToDictionary(t => t.GetGenericArguments().Length);
+        foreach (var assembly in assemblies.Distinct())
+        {
+            foreach (var type in LoadableTypes(assembly))
+            {
+                if (type.IsValueType && !type.ContainsGenericParameters && typeof(IReadOnlyList<KeyValuePair<string, object?>>).IsAssignableFrom(type))
+                {
+                    states.Add(type);
+                }
+
+                if (type.ContainsGenericParameters || type.IsInterface)
+                {
+                    continue;
+                }
+
+                foreach (var method in type.GetMethods(All).Cast<MethodBase>().Concat(type.GetConstructors(All)))
+                {
+                    if (method.ContainsGenericParameters || method.IsAbstract)
+                    {
+                        continue;
+                    }
+
+                    foreach (var callee in GenericCalls(method))
+                    {
+                        if (callee.DeclaringType == typeof(LoggerMessage) && callee.Name == "Define" && callee.IsGenericMethod
+                            && logValues.TryGetValue(callee.GetGenericArguments().Length, out var definition)
+                            && TryClose(definition, callee.GetGenericArguments()) is { } state)
+                        {
+                            states.Add(state);
+                        }
+                    }
+                }
+            }
+        }
+
+        return states;
+    }
+
+    private static Type? TryClose(Type definition, params Type[] arguments)
+    {
+        try
+        {
+            return definition.MakeGenericType(arguments);
+        }
+        catch (ArgumentException)
+        {
+            return null;
+        }
+    }
+
+    private static Type[] LoadableTypes(Assembly assembly)
+    {
+        try
+        {
+            return assembly.GetTypes();
+        }
+        catch (ReflectionTypeLoadException ex)
+        {
+            return ex.Types.Where(t => t is not null).ToArray()!;
+        }
+    }
+}
