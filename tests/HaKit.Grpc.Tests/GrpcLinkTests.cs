@@ -118,6 +118,18 @@ public sealed class GrpcLinkTests
         return receiver;
     }
 
+    /// <summary>Links a (to b) and b (to a) on two free loopback ports, started, with a's stream to b up.</summary>
+    private async Task<(GrpcLinkTransport A, GrpcLinkTransport B, HintReceiver Ra, HintReceiver Rb, System.Net.IPEndPoint Ea, System.Net.IPEndPoint Eb)> ConnectedPairAsync()
+    {
+        var (ea, eb) = TcpPorts.TwoFree();
+        var a = Link(ea, "b", eb);
+        var b = Link(eb, "a", ea);
+        var ra = await StartAsync(a);
+        var rb = await StartAsync(b);
+        await ConnectedAsync(a, rb, 'A');
+        return (a, b, ra, rb, ea, eb);
+    }
+
     /// <summary>Sends from <paramref name="from"/> until <paramref name="to"/> got a packet: the stream is up.</summary>
     private static async Task ConnectedAsync(GrpcLinkTransport from, HintReceiver to, char sender)
     {
@@ -133,12 +145,7 @@ public sealed class GrpcLinkTests
     [Test]
     public async Task A_peer_that_dies_without_goodbye_and_refuses_the_reconnect_is_hinted_gone()
     {
-        var (ea, eb) = TcpPorts.TwoFree();
-        var a = Link(ea, "b", eb);
-        var b = Link(eb, "a", ea);
-        var ra = await StartAsync(a);
-        var rb = await StartAsync(b);
-        await ConnectedAsync(a, rb, 'A');
+        var (_, b, ra, _, _, _) = await ConnectedPairAsync();
 
         var killed = System.Diagnostics.Stopwatch.StartNew();
         await b.CrashAsync();
@@ -160,12 +167,7 @@ public sealed class GrpcLinkTests
     [Test]
     public async Task After_the_watchers_hint_the_dialer_waits_before_it_reconnects()
     {
-        var (ea, eb) = TcpPorts.TwoFree();
-        var a = Link(ea, "b", eb);
-        var b = Link(eb, "a", ea);
-        var ra = await StartAsync(a);
-        var rb = await StartAsync(b);
-        await ConnectedAsync(a, rb, 'A');
+        var (_, b, ra, _, _, eb) = await ConnectedPairAsync();
 
         await b.CrashAsync();
         using var limit = new CancellationTokenSource(WaitLimit);
@@ -192,12 +194,7 @@ public sealed class GrpcLinkTests
     [Test]
     public async Task A_clean_stop_says_goodbye_and_gives_no_hint()
     {
-        var (ea, eb) = TcpPorts.TwoFree();
-        var a = Link(ea, "b", eb);
-        var b = Link(eb, "a", ea);
-        var ra = await StartAsync(a);
-        var rb = await StartAsync(b);
-        await ConnectedAsync(a, rb, 'A');
+        var (_, b, ra, _, _, _) = await ConnectedPairAsync();
         await ConnectedAsync(b, ra, 'B');
 
         await b.DisposeAsync().AsTask().WaitAsync(WaitLimit);
@@ -224,12 +221,7 @@ public sealed class GrpcLinkTests
     [Test]
     public async Task After_a_restart_of_the_peer_the_stream_comes_back()
     {
-        var (ea, eb) = TcpPorts.TwoFree();
-        var a = Link(ea, "b", eb);
-        var b = Link(eb, "a", ea);
-        var ra = await StartAsync(a);
-        var rb = await StartAsync(b);
-        await ConnectedAsync(a, rb, 'A');
+        var (a, b, ra, _, ea, eb) = await ConnectedPairAsync();
         await b.CrashAsync();
 
         var b2 = Link(eb, "a", ea);

@@ -42,27 +42,9 @@ internal static partial class JitWarmUp
                     continue;
                 }
 
-                foreach (var method in type.GetMethods(All).Cast<MethodBase>().Concat(type.GetConstructors(All)))
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    if (method.IsAbstract || method.ContainsGenericParameters || method.GetMethodBody() is null)
-                    {
-                        continue;
-                    }
-
-                    if (TryPrepare(method))
-                    {
-                        prepared++;
-                    }
-                    else
-                    {
-                        failed++;
-                    }
-
-                    var (calledPrepared, calledFailed) = PrepareGenericCalls(method, calledGenerics);
-                    prepared += calledPrepared;
-                    failed += calledFailed;
-                }
+                var (declaredPrepared, declaredFailed) = PrepareDeclared(type, calledGenerics, cancellationToken);
+                prepared += declaredPrepared;
+                failed += declaredFailed;
 
                 if (typeof(IAsyncStateMachine).IsAssignableFrom(type))
                 {
@@ -128,27 +110,40 @@ internal static partial class JitWarmUp
 
         foreach (var type in types)
         {
-            foreach (var method in type.GetMethods(All).Cast<MethodBase>().Concat(type.GetConstructors(All)))
+            var (p, f) = PrepareDeclared(type, calledGenerics, cancellationToken);
+            prepared += p;
+            failed += f;
+        }
+
+        return (prepared, failed);
+    }
+
+    /// <summary>Prepares the methods and constructors <paramref name="type"/> declares that have a body, and what they call generically.</summary>
+    private static (int Prepared, int Failed) PrepareDeclared(Type type, HashSet<MethodBase> calledGenerics, CancellationToken cancellationToken)
+    {
+        var prepared = 0;
+        var failed = 0;
+        foreach (var method in type.GetMethods(All).Cast<MethodBase>().Concat(type.GetConstructors(All)))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (method.IsAbstract || method.ContainsGenericParameters || (method.MethodImplementationFlags & MethodImplAttributes.Runtime) != 0
+                || method.GetMethodBody() is null)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                if (method.IsAbstract || method.ContainsGenericParameters || (method.MethodImplementationFlags & MethodImplAttributes.Runtime) != 0)
-                {
-                    continue;
-                }
-
-                if (TryPrepare(method))
-                {
-                    prepared++;
-                }
-                else
-                {
-                    failed++;
-                }
-
-                var (calledPrepared, calledFailed) = PrepareGenericCalls(method, calledGenerics);
-                prepared += calledPrepared;
-                failed += calledFailed;
+                continue;
             }
+
+            if (TryPrepare(method))
+            {
+                prepared++;
+            }
+            else
+            {
+                failed++;
+            }
+
+            var (calledPrepared, calledFailed) = PrepareGenericCalls(method, calledGenerics);
+            prepared += calledPrepared;
+            failed += calledFailed;
         }
 
         return (prepared, failed);
