@@ -269,15 +269,24 @@ public sealed class HeartbeatSenderTests
             sender.Repeat(); // warm
         }
 
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 1000; i++)
+        // Three rounds, the least counted: an allocation per repeat shows in every round (at least 24 bytes × 1,000), while a
+        // one-off of the runtime or the machine in one round does not make the test fail (seen once in a CI rehearsal: 5,000
+        // bytes in one round, never again in 4 runs of the whole assembly).
+        var rounds = new long[3];
+        for (var round = 0; round < rounds.Length; round++)
         {
-            payload[0] = (byte)i; // the loop's new content, copied into the sender's buffer
-            sender.Sent(payload);
-            sender.Repeat();
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 1000; i++)
+            {
+                payload[0] = (byte)i; // the loop's new content, copied into the sender's buffer
+                sender.Sent(payload);
+                sender.Repeat();
+            }
+
+            rounds[round] = GC.GetAllocatedBytesForCurrentThread() - before;
         }
 
-        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero);
+        Assert.That(rounds.Min(), Is.Zero, $"bytes allocated per round of 1,000 repeats: {string.Join(", ", rounds)}");
     }
 
     /// <summary>Node alpha's UDP link (and its codec) towards beta's, whose receiver opens and records what arrives, on loopback.</summary>
