@@ -16,10 +16,13 @@ internal static partial class JitWarmUp
     /// Prepares the logging generic methods of the process's loaded <c>Microsoft.Extensions.Logging*</c> assemblies (whatever
     /// providers the host configured) for every log state type that <paramref name="assemblies"/> define or build.
     /// </summary>
+    /// <param name="assemblies">The assemblies whose log states are prepared.</param>
+    /// <param name="calledGenerics">What <see cref="Prepare(IEnumerable{Assembly}, HashSet{MethodBase}, CancellationToken)"/> found their bodies call.</param>
+    /// <param name="cancellationToken">Stops the warm-up.</param>
     /// <returns>How many methods were prepared and how many could not be.</returns>
-    internal static (int Prepared, int Failed) PrepareLogging(IEnumerable<Assembly> assemblies, CancellationToken cancellationToken)
+    internal static (int Prepared, int Failed) PrepareLogging(IEnumerable<Assembly> assemblies, HashSet<MethodBase> calledGenerics, CancellationToken cancellationToken)
     {
-        var states = LogStates(assemblies);
+        var states = LogStates(assemblies, calledGenerics);
         var generic = new List<MethodInfo>();
         Type? logEntry = null;
         foreach (var assembly in AppDomain.CurrentDomain.GetAssemblies())
@@ -87,15 +90,13 @@ internal static partial class JitWarmUp
     }
 
     /// <summary>
-    /// The log state types of <paramref name="assemblies"/>: the source generator's state structs (value types that are a list of
-    /// key-value pairs), and <c>LoggerMessage</c>'s <c>LogValues</c> for each <c>LoggerMessage.Define</c> their code calls.
+    /// The log state types: the source generator's state structs in <paramref name="assemblies"/> (value types that are a list of
+    /// key-value pairs), and <c>LoggerMessage</c>'s <c>LogValues</c> for each <c>LoggerMessage.Define</c> among
+    /// <paramref name="calledGenerics"/> (the calls the IL pass of <see cref="Prepare(IEnumerable{Assembly}, HashSet{MethodBase}, CancellationToken)"/> found).
     /// </summary>
-    internal static HashSet<Type> LogStates(IEnumerable<Assembly> assemblies)
+    internal static HashSet<Type> LogStates(IEnumerable<Assembly> assemblies, IEnumerable<MethodBase> calledGenerics)
     {
         var states = new HashSet<Type>();
-        var logValues = typeof(LoggerMessage).GetNestedTypes(BindingFlags.NonPublic | BindingFlags.Public)
-            .Where(t => t.Name.StartsWith("LogValues", StringComparison.Ordinal))
-            .ToDictionary(t => t.GetGenericArguments().Length);
         foreach (var assembly in assemblies.Distinct())
         {
             foreach (var type in LoadableTypes(assembly))
@@ -104,29 +105,19 @@ internal static partial class JitWarmUp
                 {
                     states.Add(type);
                 }
+            }
+        }
 
-                if (type.ContainsGenericParameters || type.IsInterface)
-                {
-                    continue;
-                }
-
-                foreach (var method in type.GetMethods(All).Cast<MethodBase>().Concat(type.GetConstructors(All)))
-                {
-                    if (method.ContainsGenericParameters || method.IsAbstract)
-                    {
-                        continue;
-                    }
-
-                    foreach (var callee in GenericCalls(method))
-                    {
-                        if (callee.DeclaringType == typeof(LoggerMessage) && callee.Name == "Define" && callee.IsGenericMethod
-                            && logValues.TryGetValue(callee.GetGenericArguments().Length, out var definition)
-                            && TryClose(definition, callee.GetGenericArguments()) is { } state)
-                        {
-                            states.Add(state);
-                        }
-                    }
-                }
+        var logValues = typeof(LoggerMessage).GetNestedTypes(BindingFlags.NonPublic | BindingFlags.Public)
+            .Where(t => t.Name.StartsWith("LogValues", StringComparison.Ordinal))
+            .ToDictionary(t => t.GetGenericArguments().Length);
+        foreach (var callee in calledGenerics)
+        {
+            if (callee.DeclaringType == typeof(LoggerMessage) && callee.Name == "Define" && callee.IsGenericMethod
+                && logValues.TryGetValue(callee.GetGenericArguments().Length, out var definition)
+                && TryClose(definition, callee.GetGenericArguments()) is { } state)
+            {
+                states.Add(state);
             }
         }
 

@@ -17,25 +17,21 @@ internal static partial class JitWarmUp
 
     /// <summary>Prepares every non-generic method and constructor with a body in <paramref name="assemblies"/>.</summary>
     /// <returns>How many methods were prepared and how many could not be.</returns>
-    public static (int Prepared, int Failed) Prepare(IEnumerable<Assembly> assemblies, CancellationToken cancellationToken)
+    public static (int Prepared, int Failed) Prepare(IEnumerable<Assembly> assemblies, CancellationToken cancellationToken) =>
+        Prepare(assemblies, [], cancellationToken);
+
+    /// <summary>
+    /// <see cref="Prepare(IEnumerable{Assembly}, CancellationToken)"/>, collecting in <paramref name="calledGenerics"/> every closed
+    /// generic method the bodies call (the logging warm-up reads its <c>LoggerMessage.Define</c> calls from it).
+    /// </summary>
+    internal static (int Prepared, int Failed) Prepare(IEnumerable<Assembly> assemblies, HashSet<MethodBase> calledGenerics, CancellationToken cancellationToken)
     {
         var prepared = 0;
         var failed = 0;
         var valueTypeInstantiations = new HashSet<Type>();
-        var calledGenerics = new HashSet<MethodBase>();
         foreach (var assembly in assemblies.Distinct())
         {
-            Type[] types;
-            try
-            {
-                types = assembly.GetTypes();
-            }
-            catch (ReflectionTypeLoadException ex)
-            {
-                types = ex.Types.Where(t => t is not null).ToArray()!;
-            }
-
-            foreach (var type in types)
+            foreach (var type in LoadableTypes(assembly))
             {
                 if (type.ContainsGenericParameters || type.IsInterface)
                 {
@@ -271,8 +267,9 @@ internal static partial class JitWarmUp
             var start = time.GetTimestamp();
             try
             {
-                var (prepared, failed) = Prepare(assemblies, token);
-                var (logPrepared, logFailed) = PrepareLogging(assemblies, token);
+                var calledGenerics = new HashSet<MethodBase>();
+                var (prepared, failed) = Prepare(assemblies, calledGenerics, token);
+                var (logPrepared, logFailed) = PrepareLogging(assemblies, calledGenerics, token);
                 prepared += logPrepared;
                 failed += logFailed;
                 foreach (var group in options.Groups)

@@ -90,7 +90,9 @@ public sealed class JitWarmUpTests
     public void The_log_states_of_the_core_are_found_and_the_loaded_logging_pipeline_is_prepared_for_them()
     {
         var core = typeof(ClusterNode).Assembly;
-        var states = JitWarmUp.LogStates([core]);
+        var called = new HashSet<MethodBase>();
+        _ = JitWarmUp.Prepare([core], called, CancellationToken.None); // the IL pass finds the LoggerMessage.Define calls
+        var states = JitWarmUp.LogStates([core], called);
         var logValues4 = typeof(Microsoft.Extensions.Logging.LoggerMessage).GetNestedType("LogValues`4", BindingFlags.NonPublic)!
             .MakeGenericType(typeof(string), typeof(string), typeof(string), typeof(long));
         Assert.Multiple(() =>
@@ -102,7 +104,7 @@ public sealed class JitWarmUpTests
         });
 
         using var factory = Microsoft.Extensions.Logging.LoggerFactory.Create(_ => { }); // loads Microsoft.Extensions.Logging
-        var (prepared, failed) = JitWarmUp.PrepareLogging([core], CancellationToken.None);
+        var (prepared, failed) = JitWarmUp.PrepareLogging([core], called, CancellationToken.None);
         Assert.Multiple(() =>
         {
             Assert.That(prepared, Is.GreaterThan(states.Count), "at least the core logger's Log<TState> for each state");
