@@ -55,6 +55,9 @@ public sealed partial class ReplicatedLog
                     var acknowledged = 0;
                     if (_pending.Count > 0)
                     {
+                        // The completions run on the thread pool and may run before this step ends: a writer whose append
+                        // returned reads a status that already counts it.
+                        _status = BuildStatus();
                         BeginCompletions(ack.UpToIndex - _pending.Peek().Position.Index + 1);
                     }
 

@@ -64,6 +64,50 @@ public sealed class ReplicatedLogTests
         Assert.That(b.Log.Status.Epoch, Is.EqualTo(3));
     }
 
+    /// <summary>A state machine whose snapshot takes a while to write (a foreground snapshot runs on the log's loop).</summary>
+    private sealed class SlowSnapshot : IReplicatedStateMachine
+    {
+        public void Apply(in LogEntry entry)
+        {
+        }
+
+        public ValueTask WriteSnapshotAsync(Stream destination, CancellationToken cancellationToken)
+        {
+            Thread.Sleep(30);
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask RestoreSnapshotAsync(Stream source, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    }
+
+    [Test]
+    public async Task The_status_read_after_an_append_returns_already_counts_that_append()
+    {
+        // The append's completion runs on the thread pool, off the log's loop. The status was rebuilt only at the end of the
+        // loop's step, after the snapshot this step also takes, so a writer read a status from before its own acknowledged
+        // append (a CI run saw PeerDurable 0 right after a Durable put returned).
+        async Task<ReplicatedLog> OpenAsync(string node)
+        {
+            var log = await ReplicatedLog.OpenAsync(new ReplicationOptions
+            {
+                Group = "g", Directory = Path.Combine(_root, node), Mode = ReplicationMode.Durable, SnapshotEveryEntries = 1,
+            }, new SlowSnapshot());
+            _open.Add(log);
+            return log;
+        }
+
+        var a = await OpenAsync("a");
+        var b = await OpenAsync("b");
+        new MemoryLink(a, b).Connect();
+        await a.BecomeOwnerAsync(1, Bound);
+        for (var i = 1; i <= 5; i++)
+        {
+            var position = await a.AppendAsync(V($"e{i}"), Bound);
+            var status = a.Status;
+            Assert.That((status.Acknowledged, status.PeerDurable), Is.EqualTo((position.Index, position.Index)), $"append {i}");
+        }
+    }
+
     [Test]
     public async Task A_durable_put_waits_while_the_peer_is_away_and_completes_when_it_catches_up()
     {
