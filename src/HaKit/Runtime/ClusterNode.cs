@@ -97,7 +97,15 @@ public sealed class ClusterNode : IAsyncDisposable
         _admin = new AdminForwarding(options, _loop, _links, _logger, _time);
         _executor = new NodeCommandExecutor(options, _loop, _links, _state, _arbiter, _fencing, _drivers.ToDictionary(d => d.Key, IGroupDriver (d) => d.Value, StringComparer.Ordinal), _metrics, _logger, Publish);
         _diesWithProcess = resources.Where(r => r.Value.Count > 0 && r.Value.All(x => x.DiesWithProcess)).Select(r => r.Key).ToHashSet(StringComparer.Ordinal);
-        _warmUpAssemblies = [typeof(ClusterNode).Assembly, typeof(Polly.ResiliencePipeline).Assembly, .. resources.Values.SelectMany(l => l).Select(r => r.GetType().Assembly).Distinct()];
+        // The node's own code, Polly, and the code it calls through its interfaces: the links' transports (HaKit.Grpc's link is
+        // on the crash hint's path), the arbiter and the resources.
+        _warmUpAssemblies =
+        [
+            .. new[] { typeof(ClusterNode).Assembly, typeof(Polly.ResiliencePipeline).Assembly, _arbiter.GetType().Assembly }
+                .Concat(_links.Transports.Select(t => t.GetType().Assembly))
+                .Concat(resources.Values.SelectMany(l => l).Select(r => r.GetType().Assembly))
+                .Distinct(),
+        ];
         _eventLog = new EventLogWriter(_logger, options.NodeName); // last: nothing above may leave its writer running
     }
 

@@ -270,8 +270,9 @@ internal static partial class JitWarmUp
                 var calledGenerics = new HashSet<MethodBase>();
                 var (prepared, failed) = Prepare(assemblies, calledGenerics, token);
                 var (logPrepared, logFailed) = PrepareLogging(assemblies, calledGenerics, token);
-                prepared += logPrepared;
-                failed += logFailed;
+                var (formatted, formatFailed) = RehearseFormatting(calledGenerics, token);
+                prepared += logPrepared + formatted;
+                failed += logFailed + formatFailed;
                 foreach (var group in options.Groups)
                 {
                     Rehearse(group, options.NodeName, time, token);

@@ -47,6 +47,42 @@ public sealed class JitWarmUpTests
     }
 
     [Test]
+    public void An_async_methods_first_real_wait_compiles_nothing_after_the_warm_up()
+    {
+        // The first time an async method really waits, the runtime boxes its state machine: the builder's inner
+        // AwaitUnsafeOnCompleted, GetStateMachineBox and the box's own methods. Measured on the TwoNode sample before the fix:
+        // about eight methods per state machine of a link's pump and wait were compiled when the peer crashed.
+        var method = typeof(JitWarmUpTests).GetMethod(nameof(WaitsAsync), BindingFlags.Static | BindingFlags.NonPublic)!;
+        var stateMachine = method.GetCustomAttribute<AsyncStateMachineAttribute>()!.StateMachineType;
+        var moveNext = stateMachine.GetMethod("MoveNext", BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)!;
+        var (prepared, failed) = JitWarmUp.PrepareGenericCalls(moveNext, []);
+        Assert.Multiple(() =>
+        {
+            Assert.That(JitWarmUp.TryPrepare(method) && JitWarmUp.TryPrepare(moveNext), Is.True);
+            Assert.That(JitWarmUp.PrepareAsyncStart(stateMachine).Failed, Is.Zero);
+            Assert.That(prepared, Is.GreaterThan(5), "the awaits, the builder's inner calls and the box");
+            Assert.That(failed, Is.Zero);
+        });
+
+        // What the measured call also runs that is not the warm-up's business (a completion source of short, the builder's code
+        // shared by every async method returning short): another method of the same shape waits first.
+        var warm = new TaskCompletionSource<short>();
+        var other = AlsoWaitsAsync(warm.Task);
+        warm.SetResult(1);
+        _ = other.GetAwaiter().GetResult();
+
+        var compiled = CompiledOnThisThread(() =>
+        {
+            var source = new TaskCompletionSource<short>(); // continuations run inline: the resumption is on this thread
+            var waiting = WaitsAsync(source.Task);
+            source.SetResult(2);
+            _ = waiting.GetAwaiter().GetResult();
+        });
+
+        Assert.That(compiled, Is.Zero, "the state machine's box or the builder's inner generic code was compiled at the first wait");
+    }
+
+    [Test]
     public void A_held_value_type_instantiation_is_compiled_with_its_base_types()
     {
         // Counter<short>: an instantiation no other code in the test process uses, so only the warm-up can have compiled it.
@@ -113,6 +149,26 @@ public sealed class JitWarmUpTests
     }
 
     [Test]
+    public void A_log_message_shape_is_formatted_once_by_the_warm_up_so_its_first_line_compiles_nothing()
+    {
+        // Define<string, string, ushort>: a shape nothing else in the test process logs (the sample's "listening" line is
+        // <string, string, ulong>; its first formatting after a takeover took 6 ms, compiling string.Format<string, string, ulong>).
+        // The overload with options is the one the [LoggerMessage] source generator calls.
+        var define = typeof(Microsoft.Extensions.Logging.LoggerMessage).GetMethods()
+            .Single(m => m.Name == "Define" && m.GetGenericArguments().Length == 3 && m.GetParameters().Length == 4)
+            .MakeGenericMethod(typeof(string), typeof(string), typeof(ushort));
+        var (formatted, failed) = JitWarmUp.RehearseFormatting([define], CancellationToken.None);
+        Assert.That((formatted, failed), Is.EqualTo((2, 0)), "with and without SkipEnabledCheck");
+
+        var log = Microsoft.Extensions.Logging.LoggerMessage.Define<string, string, ushort>(
+            Microsoft.Extensions.Logging.LogLevel.Information, new Microsoft.Extensions.Logging.EventId(7), "http {Group}: listening on {Address} (port {Port})",
+            new Microsoft.Extensions.Logging.LogDefineOptions { SkipEnabledCheck = true });
+        var compiled = CompiledOnThisThread(() => log(JitWarmUp.FormattingLogger.Instance, "web", "127.0.0.1", 8080, null));
+
+        Assert.That(compiled, Is.Zero, "formatting the shape's first real line compiled its generic formatting code");
+    }
+
+    [Test]
     public void The_warm_up_of_the_core_assembly_prepares_its_held_instantiations_and_async_starts_without_failures()
     {
         var (prepared, failed) = JitWarmUp.Prepare([typeof(ClusterNode).Assembly], CancellationToken.None);
@@ -134,6 +190,10 @@ public sealed class JitWarmUpTests
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static int CallsGenericOverValueTypes() => Tuple.Create((short)3, (sbyte)4).Item1;
+
+    private static async Task<short> WaitsAsync(Task<short> value) => (short)(await value.ConfigureAwait(false) + 1);
+
+    private static async Task<short> AlsoWaitsAsync(Task<short> value) => (short)(await value.ConfigureAwait(false) + 2);
 
     private static async Task<int> CompletesAsync(int x)
     {
