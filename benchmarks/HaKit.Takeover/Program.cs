@@ -294,7 +294,7 @@ catch (ArgumentException ex)
 // The baseline: the sample's listener in a process with no HA at all. Exits when stdin closes (the harness went away).
 static async Task<int> ServeAsync(string address)
 {
-    var reporter = new StdoutReporter();
+    using var reporter = new StdoutReporter();
     reporter.Ready("serve");
     var resource = new HttpServiceResource(Options.Create(new SampleOptions { HttpAddress = address }), reporter, NullLogger<HttpServiceResource>.Instance);
     var result = await resource.StartAsync(new ResourceContext("web", "serve", 1, CancellationToken.None), CancellationToken.None);

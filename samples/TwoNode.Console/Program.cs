@@ -26,7 +26,7 @@ if (!CommandLine.TryTranslate(args, out var hostArgs, out var configFiles, out v
     return ConfigError;
 }
 
-var reporter = new StdoutReporter();
+using var reporter = new StdoutReporter();
 IHost host;
 try
 {

@@ -20,10 +20,15 @@ namespace HaKit.Integration.Tests;
 [NonParallelizable]
 public sealed class SampleConfigurationTests
 {
+    private static readonly StdoutReporter Reporter = new(TextWriter.Null);
+
+    [OneTimeTearDown]
+    public static void DisposeReporter() => Reporter.Dispose();
+
     private static IHost Build(params string[] args)
     {
         Assert.That(CommandLine.TryTranslate(args, out var hostArgs, out var files, out var error), Is.True, error);
-        return SampleHost.CreateBuilder(hostArgs, files, new StdoutReporter(TextWriter.Null)).Build();
+        return SampleHost.CreateBuilder(hostArgs, files, Reporter).Build();
     }
 
     private static HaKitOptions HaKit(IHost host) => host.Services.GetRequiredService<IOptions<HaKitOptions>>().Value;
@@ -171,11 +176,19 @@ public sealed class SampleConfigurationTests
     public void The_ready_line_names_the_arbiter_mode_when_given()
     {
         var output = new StringWriter();
-        new StdoutReporter(output).Ready("c", nameof(ArbiterMode.Etcd));
+        using (var reporter = new StdoutReporter(output))
+        {
+            reporter.Ready("c", nameof(ArbiterMode.Etcd));
+        }
+
         Assert.That(output.ToString(), Does.EndWith(" ready node=c arbiter=Etcd\n"));
 
         output = new StringWriter();
-        new StdoutReporter(output).Ready("serve");
+        using (var reporter = new StdoutReporter(output))
+        {
+            reporter.Ready("serve");
+        }
+
         Assert.That(output.ToString(), Does.EndWith(" ready node=serve\n"));
     }
 
@@ -184,7 +197,7 @@ public sealed class SampleConfigurationTests
     {
         var port = SampleTestsPorts.FreeTcpPort();
         var output = new StringWriter();
-        var reporter = new StdoutReporter(output);
+        using var reporter = new StdoutReporter(output);
         reporter.Ready("b");
         var options = Options.Create(new SampleOptions { HttpAddresses = { ["api"] = $"127.0.0.1:{port}" } });
         var http = new HttpServiceResource(options, reporter, NullLogger<HttpServiceResource>.Instance, "api");
@@ -194,6 +207,7 @@ public sealed class SampleConfigurationTests
             Assert.That((await http.StartAsync(context, CancellationToken.None)).Succeeded, Is.True);
             using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             Assert.That(await client.GetStringAsync($"http://127.0.0.1:{port}/"), Is.EqualTo("node=b epoch=4\n"));
+            Assert.That(reporter.Flush(TimeSpan.FromSeconds(5)), Is.True);
             Assert.That(output.ToString(), Does.Contain($"http listening group=api address=127.0.0.1:{port} epoch=4\n"));
         }
         finally

@@ -98,7 +98,7 @@ public partial class SampleTests
     public void Stdout_lines_carry_a_utc_timestamp_and_the_documented_fields_and_wait_for_ready()
     {
         var output = new StringWriter();
-        var reporter = new StdoutReporter(output);
+        using var reporter = new StdoutReporter(output);
         var why = new DecisionContext("test", [], null, null, 1, new Dictionary<string, ulong>());
         reporter.OnEvent(null, new PeerHealthChanged(TimeSpan.Zero, "b", PeerHealth.Alive, PeerHealth.Dead, new PeerObservation("b", PeerHealth.Dead, [], false), null));
         Assert.That(output.ToString(), Is.Empty, "held until ready");
@@ -125,12 +125,57 @@ public partial class SampleTests
         }));
     }
 
+    /// <summary>A writer whose writes wait until it is opened: stdout piped to a reader that stopped reading.</summary>
+    private sealed class BlockedWriter : StringWriter
+    {
+        public ManualResetEventSlim Open { get; } = new();
+
+        public ManualResetEventSlim Entered { get; } = new();
+
+        public override void Write(string? value)
+        {
+            Entered.Set();
+            Open.Wait(TimeSpan.FromSeconds(30));
+            base.Write(value);
+        }
+    }
+
+    [Test]
+    public void A_stdout_that_blocks_never_blocks_the_caller_and_overflowing_lines_are_counted()
+    {
+        // OnEvent runs on the node's loop: with the line written in place, a reader that stopped reading would stall the node.
+        using var output = new BlockedWriter();
+        using var reporter = new StdoutReporter(output);
+        reporter.Ready("a");
+        Assert.That(output.Entered.Wait(TimeSpan.FromSeconds(10)), Is.True, "the writer holds the ready line");
+        var why = new DecisionContext("test", [], null, null, 1, new Dictionary<string, ulong>());
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 0; i < StdoutReporter.Capacity + 5; i++)
+        {
+            reporter.OnEvent(null, new RoleChanged(TimeSpan.Zero, "web", "a", GroupRole.Starting, GroupRole.Active, (ulong)i, why));
+        }
+
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(10)), "the caller returned while the writer was blocked");
+        Assert.That(reporter.Flush(TimeSpan.FromMilliseconds(50)), Is.False, "nothing written while the reader is away");
+
+        output.Open.Set();
+        Assert.That(reporter.Flush(TimeSpan.FromSeconds(20)), Is.True);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines[0], Does.EndWith(" ready node=a"));
+            // The writer held the ready line while Capacity lines queued behind it; the 5 beyond were dropped and counted.
+            Assert.That(lines.Count(l => l.Contains(" role group=web ", StringComparison.Ordinal)), Is.EqualTo(StdoutReporter.Capacity));
+            Assert.That(lines.Where(l => l.Contains(" dropped lines=", StringComparison.Ordinal)).Select(l => l[(l.IndexOf(' ') + 1)..]), Is.EqualTo(new[] { "dropped lines=5" }));
+        });
+    }
+
     [Test]
     public async Task The_http_resource_serves_its_node_and_epoch_only_while_started()
     {
         var port = FreeTcpPort();
         var output = new StringWriter();
-        var reporter = new StdoutReporter(output);
+        using var reporter = new StdoutReporter(output);
         reporter.Ready("a");
         var http = Http(port, reporter);
         try
@@ -143,6 +188,7 @@ public partial class SampleTests
             Assert.That((await http.StopAsync(Context("a", 7), CancellationToken.None)).Succeeded, Is.True);
             Assert.That((await http.MonitorAsync(Context("a", 7), CancellationToken.None)).Status, Is.EqualTo(ResourceStatus.NotRunning));
             await Assert.ThrowsAsync<HttpRequestException>(() => Get(port), "nothing listens after stop");
+            Assert.That(reporter.Flush(TimeSpan.FromSeconds(5)), Is.True);
             Assert.That(output.ToString(), Does.Contain($"http listening group=web address=127.0.0.1:{port} epoch=7\n"));
             Assert.That(output.ToString(), Does.Contain($"http stopped group=web address=127.0.0.1:{port}\n"));
         }
@@ -156,7 +202,7 @@ public partial class SampleTests
     public async Task Only_one_owner_can_bind_the_address_and_the_next_owner_rebinds_at_once_after_a_stop()
     {
         var port = FreeTcpPort();
-        var reporter = new StdoutReporter(TextWriter.Null);
+        using var reporter = new StdoutReporter(TextWriter.Null);
         var a = Http(port, reporter);
         var b = Http(port, reporter);
         try
@@ -183,7 +229,8 @@ public partial class SampleTests
     public async Task Stop_closes_connections_that_never_send_a_request()
     {
         var port = FreeTcpPort();
-        var http = Http(port, new StdoutReporter(TextWriter.Null));
+        using var reporter = new StdoutReporter(TextWriter.Null);
+        var http = Http(port, reporter);
         await http.StartAsync(Context("a", 1), CancellationToken.None);
         using var idle = new TcpClient();
         await idle.ConnectAsync(IPAddress.Loopback, port);
