@@ -30,6 +30,9 @@ internal static partial class GrpcLinkLog
     [LoggerMessage(127, LogLevel.Debug, "link {Link}: connection-loss path warmed up in {Ms:0.0} ms ({How}; reconnect refused: {Refused})")]
     public static partial void WarmedUp(ILogger logger, string link, double ms, string how, bool refused);
 
+    [LoggerMessage(131, LogLevel.Debug, "link {Link}: the server's connection-loss path warmed up in {Ms:0.0} ms (own stream closed without goodbye; the client read: {How})")]
+    public static partial void ServerWarmedUp(ILogger logger, string link, double ms, string how);
+
     [LoggerMessage(129, LogLevel.Information, "link {Link}: connection to node {Peer} ended without goodbye but its port still answers ({Seen}): no crash hint from the watcher")]
     public static partial void WatcherNoHint(ILogger logger, string link, string peer, string seen);
 

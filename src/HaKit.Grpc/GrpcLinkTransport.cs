@@ -117,6 +117,9 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
     /// <inheritdoc />
     public string LinkName { get; }
 
+    /// <summary>The streams peers (or the start-up warm-up) have open to this link's server now (for tests and diagnostics).</summary>
+    internal int IncomingStreams => _incoming.Count;
+
     /// <summary>Crash hints reported so far (for tests and diagnostics).</summary>
     public int CrashHints => _dialers.Sum(d => d.Hints);
 
@@ -167,7 +170,7 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
 
         // The first crash a node sees would otherwise run the connection-loss path cold (JIT, first exceptions): measured
         // 35 ms from SIGKILL to the stream's end the first time, 8 ms afterwards. Run it once now, off the caller's path.
-        _ = Task.Run(() => CrashPathWarmUp.RunAsync(_logger, LinkName, _time, _stop.Token), CancellationToken.None);
+        _ = Task.Run(() => CrashPathWarmUp.RunAsync(_logger, LinkName, _time, (_bind, _security, () => _incoming.IsEmpty), _stop.Token), CancellationToken.None);
     }
 
     /// <inheritdoc />

@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace HaKit.Grpc.Tests;
@@ -21,12 +22,43 @@ public sealed class CrashPathWarmUpTests
         Assert.That(refused, Is.True, "the second call met a closed port");
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public async Task The_servers_side_is_run_against_the_links_own_server_and_nothing_reaches_the_core(bool mutualTls)
+    {
+        using var certificates = new TestCertificates();
+        var security = GrpcLinkSecurity.Plaintext;
+        if (mutualTls)
+        {
+            var (certificate, key, _) = certificates.Issue("a");
+            security = GrpcLinkSecurity.Load(new LinkOptions { Name = "grpc0", Kind = LinkKind.Grpc, CertificateFile = certificate, KeyFile = key, TrustedCaFile = certificates.CaFile, RequireClientCertificate = true }, "HaKit:Links[0]");
+        }
+
+        var (bind, peer) = TcpPorts.TwoFree(); // nothing listens on the peer's port: the link's own dialer gets nowhere
+        await using var link = new GrpcLinkTransport("grpc0", bind, [new GrpcPeer("b", peer)], 1400, security, TimeSpan.FromMilliseconds(200));
+        var receiver = new HintReceiver();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await link.StartAsync(receiver, bound.Token);
+
+        var how = await CrashPathWarmUp.ExerciseServerAsync(bind, security, () => link.IncomingStreams == 0, bound.Token);
+
+        Assert.Multiple(() =>
+        {
+            // The stream was up (the response headers came) and ended as a killed peer's does; the server's handler ended too.
+            Assert.That(how, Is.EqualTo("connection closed without goodbye").Or.EqualTo("connection reset"));
+            Assert.That(link.IncomingStreams, Is.Zero);
+            Assert.That(receiver.Packets.Packets, Is.Empty, "the warm-up's stream carries no packet");
+            Assert.That(receiver.Hints, Is.Empty, "and no crash hint");
+            Assert.That(link.CrashHints, Is.Zero);
+        });
+    }
+
     [Test]
     public async Task The_warm_up_never_throws_even_when_stopped_at_once()
     {
         using var stopped = new CancellationTokenSource();
         await stopped.CancelAsync();
-        var run = CrashPathWarmUp.RunAsync(NullLogger.Instance, "grpc0", TimeProvider.System, stopped.Token);
+        var run = CrashPathWarmUp.RunAsync(NullLogger.Instance, "grpc0", TimeProvider.System, (new IPEndPoint(IPAddress.Loopback, 1), GrpcLinkSecurity.Plaintext, () => true), stopped.Token);
         Assert.That(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(10))), Is.SameAs(run), "it ends at once when stopped");
         Assert.That(run.IsCompletedSuccessfully, Is.True, "a stopped warm-up is logged, not thrown");
     }
