@@ -58,6 +58,12 @@ internal static class CrashPathWarmUp
             GrpcLinkLog.WarmUpFailed(logger, link, ex.Message);
         }
 
+        if (!CanDialItself(server.Security))
+        {
+            GrpcLinkLog.ServerWarmUpSkipped(logger, link);
+            return;
+        }
+
         started = time.GetTimestamp();
         try
         {
@@ -78,8 +84,8 @@ internal static class CrashPathWarmUp
     /// abort, the gRPC call's end and this link's <c>ServeAsync</c> ending on a broken stream run then, not at the first real crash
     /// (measured with <c>DOTNET_JitDisasmSummary</c> on the TwoNode sample: 30–65 of the methods compiled between a peer's SIGKILL
     /// and the answer from the new owner were Kestrel's and Grpc.AspNetCore's, for the dead peer's incoming stream). The stream
-    /// carries no packet, so nothing of it reaches the core; a server that refuses its own certificate (peers pinned by thumbprint)
-    /// fails it, and the failure is logged at Debug.
+    /// carries no packet, so nothing of it reaches the core. Not run when the server would refuse the node's own certificate
+    /// (<see cref="CanDialItself"/>).
     /// </summary>
     /// <param name="server">The address this link's server listens on (a wildcard address is dialed on loopback).</param>
     /// <param name="security">The link's TLS settings.</param>
@@ -136,6 +142,12 @@ internal static class CrashPathWarmUp
 
         return how;
     }
+
+    /// <summary>
+    /// Whether the link's server accepts this node's own certificate (plaintext, or a certificate issued by the trusted CA or
+    /// pinned). With peers pinned by thumbprint it does not: dialing itself would only make the server log a refused certificate.
+    /// </summary>
+    internal static bool CanDialItself(GrpcLinkSecurity security) => !security.UseTls || security.IsTrusted(security.Certificate);
 
     /// <summary>One round: a call established and then dropped without goodbye (returns how its end was read), then a call refused.</summary>
     internal static async Task<(string How, bool Refused)> ExerciseAsync(CancellationToken cancellationToken)

@@ -33,6 +33,9 @@ internal static partial class GrpcLinkLog
     [LoggerMessage(131, LogLevel.Debug, "link {Link}: the server's connection-loss path warmed up in {Ms:0.0} ms (own stream closed without goodbye; the client read: {How})")]
     public static partial void ServerWarmedUp(ILogger logger, string link, double ms, string how);
 
+    [LoggerMessage(132, LogLevel.Debug, "link {Link}: the server's connection-loss path is not warmed up: this node's own certificate is not one its server accepts (peers pinned by thumbprint); the first peer crash runs it cold")]
+    public static partial void ServerWarmUpSkipped(ILogger logger, string link);
+
     [LoggerMessage(129, LogLevel.Information, "link {Link}: connection to node {Peer} ended without goodbye but its port still answers ({Seen}): no crash hint from the watcher")]
     public static partial void WatcherNoHint(ILogger logger, string link, string peer, string seen);
 

@@ -54,6 +54,27 @@ public sealed class CrashPathWarmUpTests
     }
 
     [Test]
+    public void The_server_is_dialed_only_when_it_accepts_the_nodes_own_certificate()
+    {
+        using var certificates = new TestCertificates();
+        var (certificate, key, _) = certificates.Issue("a");
+        var (other, _, _) = certificates.Issue("b");
+        using var otherCertificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(other));
+        using var byCa = GrpcLinkSecurity.Load(new LinkOptions { Name = "grpc0", Kind = LinkKind.Grpc, CertificateFile = certificate, KeyFile = key, TrustedCaFile = certificates.CaFile, RequireClientCertificate = true }, "HaKit:Links[0]");
+        using var pinnedPeer = GrpcLinkSecurity.Load(new LinkOptions
+        {
+            Name = "grpc0", Kind = LinkKind.Grpc, CertificateFile = certificate, KeyFile = key, RequireClientCertificate = true,
+            TrustedThumbprints = { GrpcLinkSecurity.Sha256Thumbprint(otherCertificate) },
+        }, "HaKit:Links[0]");
+        Assert.Multiple(() =>
+        {
+            Assert.That(CrashPathWarmUp.CanDialItself(GrpcLinkSecurity.Plaintext), Is.True);
+            Assert.That(CrashPathWarmUp.CanDialItself(byCa), Is.True, "its own certificate is issued by the trusted CA");
+            Assert.That(CrashPathWarmUp.CanDialItself(pinnedPeer), Is.False, "only the peer's thumbprint is pinned: the server would refuse it");
+        });
+    }
+
+    [Test]
     public async Task The_warm_up_never_throws_even_when_stopped_at_once()
     {
         using var stopped = new CancellationTokenSource();
