@@ -23,6 +23,9 @@ namespace HaKit.Grpc;
 /// </remarks>
 internal static class CrashPathWarmUp
 {
+    /// <summary>The request header that marks the warm-up's own stream to the link's server.</summary>
+    internal const string Header = "hakit-warm-up";
+
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(5);
 
     /// <summary>The server's side of the exchange: SETTINGS (empty), SETTINGS ACK, HEADERS on stream 1 (END_HEADERS).</summary>
@@ -42,8 +45,8 @@ internal static class CrashPathWarmUp
     /// <param name="link">The link name, for the log.</param>
     /// <param name="time">The link's time source (for the duration in the log).</param>
     /// <param name="stop">The link's stop token.</param>
-    /// <param name="server">This link's server: its address, TLS settings, and whether it has no incoming stream left (see <see cref="ExerciseServerAsync"/>).</param>
-    public static async Task RunAsync(ILogger logger, string link, TimeProvider time, (IPEndPoint Address, GrpcLinkSecurity Security, Func<bool> Ended) server, CancellationToken stop)
+    /// <param name="server">This link's server: its address, TLS settings, and how many warm-up streams it has seen end (see <see cref="ExerciseServerAsync"/>).</param>
+    public static async Task RunAsync(ILogger logger, string link, TimeProvider time, (IPEndPoint Address, GrpcLinkSecurity Security, Func<int> WarmUpStreamsEnded) server, CancellationToken stop)
     {
         var started = time.GetTimestamp();
         try
@@ -69,7 +72,7 @@ internal static class CrashPathWarmUp
         {
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(stop);
             bound.CancelAfter(Bound);
-            var how = await ExerciseServerAsync(server.Address, server.Security, server.Ended, bound.Token).ConfigureAwait(false);
+            var how = await ExerciseServerAsync(server.Address, server.Security, server.WarmUpStreamsEnded, bound.Token).ConfigureAwait(false);
             GrpcLinkLog.ServerWarmedUp(logger, link, time.GetElapsedTime(started).TotalMilliseconds, how);
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -89,10 +92,10 @@ internal static class CrashPathWarmUp
     /// </summary>
     /// <param name="server">The address this link's server listens on (a wildcard address is dialed on loopback).</param>
     /// <param name="security">The link's TLS settings.</param>
-    /// <param name="ended">Whether the server saw the stream end (its incoming streams are all gone).</param>
+    /// <param name="warmUpStreamsEnded">How many warm-up streams the server has seen end (<see cref="GrpcLinkTransport.WarmUpStreamsEnded"/>).</param>
     /// <param name="cancellationToken">Bounds the exercise.</param>
     /// <returns>How the client read the end of the stream.</returns>
-    internal static async Task<string> ExerciseServerAsync(IPEndPoint server, GrpcLinkSecurity security, Func<bool> ended, CancellationToken cancellationToken)
+    internal static async Task<string> ExerciseServerAsync(IPEndPoint server, GrpcLinkSecurity security, Func<int> warmUpStreamsEnded, CancellationToken cancellationToken)
     {
         var target = server.Address.Equals(IPAddress.Any) ? new IPEndPoint(IPAddress.Loopback, server.Port)
             : server.Address.Equals(IPAddress.IPv6Any) ? new IPEndPoint(IPAddress.IPv6Loopback, server.Port)
@@ -131,11 +134,12 @@ internal static class CrashPathWarmUp
             MaxRetryAttempts = 0,
         });
         var client = new HeartbeatLink.HeartbeatLinkClient(channel);
-        using var call = client.Connect(cancellationToken: cancellationToken);
+        var before = warmUpStreamsEnded();
+        using var call = client.Connect(new Metadata { { Header, "1" } }, cancellationToken: cancellationToken);
         await call.ResponseHeadersAsync.WaitAsync(cancellationToken).ConfigureAwait(false);
         connected!.Close(); // no goodbye, no RST_STREAM: the connection just ends, as a killed peer's does
         var (_, how) = await GrpcLinkTransport.ReadEndAsync(call).WaitAsync(cancellationToken).ConfigureAwait(false);
-        while (!ended())
+        while (warmUpStreamsEnded() == before) // the server's handler saw its stream end (a peer's streams may come and go meanwhile)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider.System, cancellationToken).ConfigureAwait(false); // real sockets: real time
         }

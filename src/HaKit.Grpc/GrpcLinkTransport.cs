@@ -81,6 +81,7 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ConcurrentDictionary<IServerStreamWriter<LinkFrame>, byte> _incoming = new();
+    private int _warmUpStreamsEnded;
     private readonly Lock _lifecycle = new();
     private IPacketReceiver? _receiver;
     private WebApplication? _server;
@@ -119,6 +120,9 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
 
     /// <summary>The streams peers (or the start-up warm-up) have open to this link's server now (for tests and diagnostics).</summary>
     internal int IncomingStreams => _incoming.Count;
+
+    /// <summary>How many of the start-up warm-up's own streams (<see cref="CrashPathWarmUp.ExerciseServerAsync"/>) the server has seen end.</summary>
+    internal int WarmUpStreamsEnded => Volatile.Read(ref _warmUpStreamsEnded);
 
     /// <summary>Crash hints reported so far (for tests and diagnostics).</summary>
     public int CrashHints => _dialers.Sum(d => d.Hints);
@@ -170,7 +174,7 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
 
         // The first crash a node sees would otherwise run the connection-loss path cold (JIT, first exceptions): measured
         // 35 ms from SIGKILL to the stream's end the first time, 8 ms afterwards. Run it once now, off the caller's path.
-        _ = Task.Run(() => CrashPathWarmUp.RunAsync(_logger, LinkName, _time, (_bind, _security, () => _incoming.IsEmpty), _stop.Token), CancellationToken.None);
+        _ = Task.Run(() => CrashPathWarmUp.RunAsync(_logger, LinkName, _time, (_bind, _security, () => WarmUpStreamsEnded), _stop.Token), CancellationToken.None);
     }
 
     /// <inheritdoc />
@@ -252,6 +256,7 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
     internal async Task ServeAsync(IAsyncStreamReader<LinkFrame> requestStream, IServerStreamWriter<LinkFrame> responseStream, ServerCallContext context)
     {
         // Headers at once: the dialer's proof that the stream is up.
+        var warmUp = context.RequestHeaders.Get(CrashPathWarmUp.Header) is not null;
         await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
         _incoming.TryAdd(responseStream, 0);
         if (Volatile.Read(ref _state) == Disposed)
@@ -291,6 +296,10 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
         finally
         {
             _incoming.TryRemove(responseStream, out _);
+            if (warmUp)
+            {
+                Interlocked.Increment(ref _warmUpStreamsEnded);
+            }
         }
     }
 

@@ -39,17 +39,51 @@ public sealed class CrashPathWarmUpTests
         var receiver = new HintReceiver();
         using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         await link.StartAsync(receiver, bound.Token);
+        while (link.WarmUpStreamsEnded == 0)
+        {
+            await Task.Delay(10, bound.Token); // the link's own start-up warm-up ran it once already
+        }
 
-        var how = await CrashPathWarmUp.ExerciseServerAsync(bind, security, () => link.IncomingStreams == 0, bound.Token);
+        var how = await CrashPathWarmUp.ExerciseServerAsync(bind, security, () => link.WarmUpStreamsEnded, bound.Token);
 
         Assert.Multiple(() =>
         {
             // The stream was up (the response headers came) and ended as a killed peer's does; the server's handler ended too.
             Assert.That(how, Is.EqualTo("connection closed without goodbye").Or.EqualTo("connection reset"));
+            Assert.That(link.WarmUpStreamsEnded, Is.EqualTo(2), "the server's handler saw each warm-up stream end (the start-up's and this one)");
             Assert.That(link.IncomingStreams, Is.Zero);
             Assert.That(receiver.Packets.Packets, Is.Empty, "the warm-up's stream carries no packet");
             Assert.That(receiver.Hints, Is.Empty, "and no crash hint");
             Assert.That(link.CrashHints, Is.Zero);
+        });
+    }
+
+    [Test]
+    public async Task The_servers_side_ends_with_its_own_stream_while_a_peers_stream_stays_up()
+    {
+        var (ea, eb) = TcpPorts.TwoFree();
+        await using var a = new GrpcLinkTransport("grpc0", ea, [new GrpcPeer("b", eb)], 1400, GrpcLinkSecurity.Plaintext, TimeSpan.FromMilliseconds(200));
+        await using var b = new GrpcLinkTransport("grpc0", eb, [new GrpcPeer("a", ea)], 1400, GrpcLinkSecurity.Plaintext, TimeSpan.FromMilliseconds(200));
+        var ra = new HintReceiver();
+        var rb = new HintReceiver();
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await a.StartAsync(ra, bound.Token);
+        await b.StartAsync(rb, bound.Token);
+        while (b.IncomingStreams == 0 || b.WarmUpStreamsEnded == 0)
+        {
+            await Task.Delay(10, bound.Token); // a's stream to b is up, and b's own start-up warm-up has run
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        _ = await CrashPathWarmUp.ExerciseServerAsync(eb, GrpcLinkSecurity.Plaintext, () => b.WarmUpStreamsEnded, bound.Token);
+
+        Assert.Multiple(() =>
+        {
+            // It waited for its own stream's end only, not for the server to have no stream at all (a's stays).
+            Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(3)));
+            Assert.That(b.WarmUpStreamsEnded, Is.EqualTo(2), "b's start-up warm-up's stream and this one");
+            Assert.That(b.IncomingStreams, Is.EqualTo(1), "a's stream to b is still up");
+            Assert.That(ra.Hints.Concat(rb.Hints), Is.Empty, "no crash hint on either side");
         });
     }
 
@@ -79,7 +113,7 @@ public sealed class CrashPathWarmUpTests
     {
         using var stopped = new CancellationTokenSource();
         await stopped.CancelAsync();
-        var run = CrashPathWarmUp.RunAsync(NullLogger.Instance, "grpc0", TimeProvider.System, (new IPEndPoint(IPAddress.Loopback, 1), GrpcLinkSecurity.Plaintext, () => true), stopped.Token);
+        var run = CrashPathWarmUp.RunAsync(NullLogger.Instance, "grpc0", TimeProvider.System, (new IPEndPoint(IPAddress.Loopback, 1), GrpcLinkSecurity.Plaintext, () => 0), stopped.Token);
         Assert.That(await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(10))), Is.SameAs(run), "it ends at once when stopped");
         Assert.That(run.IsCompletedSuccessfully, Is.True, "a stopped warm-up is logged, not thrown");
     }
