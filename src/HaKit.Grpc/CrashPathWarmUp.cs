@@ -107,19 +107,8 @@ internal static class CrashPathWarmUp
             EnableMultipleHttp2Connections = false,
             ConnectCallback = async (_, token) =>
             {
-                var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                try
-                {
-                    await socket.ConnectAsync(target, token).ConfigureAwait(false);
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-
-                connected = socket;
-                return new NetworkStream(socket, ownsSocket: true);
+                connected = await GrpcLinkTransport.ConnectSocketAsync(target, token).ConfigureAwait(false);
+                return new NetworkStream(connected, ownsSocket: true);
             },
         };
         if (security.UseTls)

@@ -110,23 +110,14 @@ internal sealed partial class GrpcLinkTransport
 
         private async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
         {
-            var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-            try
+            var socket = await ConnectSocketAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            if (_watcher is not { } watcher)
             {
-                await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
-                if (_watcher is not { } watcher)
-                {
-                    return new NetworkStream(socket, ownsSocket: true);
-                }
+                return new NetworkStream(socket, ownsSocket: true);
+            }
 
-                watcher.Watch(socket);
-                return new WatchedStream(socket, watcher);
-            }
-            catch
-            {
-                socket.Dispose();
-                throw;
-            }
+            watcher.Watch(socket);
+            return new WatchedStream(socket, watcher);
         }
 
         private async Task RunAsync(CancellationToken stop)

@@ -252,6 +252,22 @@ internal sealed partial class GrpcLinkTransport : IHeartbeatTransport
         }
     }
 
+    /// <summary>A TCP socket (Nagle off) connected to <paramref name="endPoint"/>; disposed if the connect fails.</summary>
+    internal static async ValueTask<Socket> ConnectSocketAsync(EndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Serves one stream a peer dialed: its packets go to the receiver until it says goodbye, the stream ends, or this link stops.</summary>
     internal async Task ServeAsync(IAsyncStreamReader<LinkFrame> requestStream, IServerStreamWriter<LinkFrame> responseStream, ServerCallContext context)
     {

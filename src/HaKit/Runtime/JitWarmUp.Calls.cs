@@ -149,14 +149,9 @@ internal static partial class JitWarmUp
 
             if (inner is ConstructorInfo { DeclaringType: { } box })
             {
-                foreach (var method in box.GetMethods(All).Cast<MethodBase>().Concat(box.GetConstructors(All)))
-                {
-                    if (!method.IsAbstract && method.GetMethodBody() is not null && (method == inner || calledGenerics.Add(method)))
-                    {
-                        (prepared, failed) = TryPrepare(method) ? (prepared + 1, failed) : (prepared, failed + 1);
-                    }
-                }
-
+                var (boxPrepared, boxFailed) = PrepareDeclared(box, calledGenerics, CancellationToken.None);
+                prepared += boxPrepared;
+                failed += boxFailed;
                 continue;
             }
 
