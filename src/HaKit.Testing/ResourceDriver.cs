@@ -23,6 +23,7 @@ internal sealed class ResourceDriver(Simulation sim)
         }
 
         n.Groups.Clear();
+        n.GroupList.Clear();
         foreach (var g in n.Options.Groups)
         {
             var resources = (sim.Options.ResourceFactory?.Invoke(n.Name, g) ?? g.Resources.Select(r => (IResource)new SimulatedResource(r)).ToArray()).ToArray();
@@ -38,7 +39,9 @@ internal sealed class ResourceDriver(Simulation sim)
             }
 
             var machine = new ResourceGroupMachine(g, resources.Select(r => r.Name).ToArray(), new RestartTracker(g.MaxRestarts, g.FailureWindow, n.Clock));
-            n.Groups.Add(g.Name, new GroupRuntime(g, resources, machine) { Context = new ResourceContext(g.Name, n.Name, 0, new CancellationToken(canceled: true)) });
+            var runtime = new GroupRuntime(g, resources, machine) { Context = new ResourceContext(g.Name, n.Name, 0, new CancellationToken(canceled: true)) };
+            n.Groups.Add(g.Name, runtime);
+            n.GroupList.Add(runtime);
         }
     }
 

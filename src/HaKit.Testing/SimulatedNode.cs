@@ -11,6 +11,7 @@ namespace HaKit.Testing;
 public sealed class SimulatedNode
 {
     private readonly Dictionary<string, ulong> _persisted = new(StringComparer.Ordinal);
+    private readonly ulong[] _persistedAt;
 
     internal SimulatedNode(string name, int index, HaKitOptions options, double rate, AuthKeyRing keys)
     {
@@ -19,6 +20,7 @@ public sealed class SimulatedNode
         Options = options;
         Rate = rate;
         Keys = keys;
+        _persistedAt = new ulong[options.Groups.Count];
     }
 
     /// <summary>The node name.</summary>
@@ -93,6 +95,51 @@ public sealed class SimulatedNode
     /// <param name="group">The group.</param>
     public bool IsRunning(string group) => IsUp && Groups.TryGetValue(group, out var g) && Array.IndexOf(g.Running, true) >= 0;
 
+    // By group index (the cluster's configuration order, Simulation.GroupNameArray): what the invariants read after every step,
+    // without hashing the group's name.
+
+    /// <summary><see cref="Role"/> by group index.</summary>
+    internal GroupRole RoleAt(int group) => IsUp ? Core.GroupAt(group).Role : GroupRole.Standby;
+
+    /// <summary><see cref="Epoch"/> by group index.</summary>
+    internal ulong EpochAt(int group)
+    {
+        if (!IsUp)
+        {
+            return 0;
+        }
+
+        var g = Core.GroupAt(group);
+        return g.OwnsEpoch ? g.Epoch : 0;
+    }
+
+    /// <summary><see cref="HighestEpoch"/> by group index.</summary>
+    internal ulong HighestEpochAt(int group) => IsUp ? Core.GroupAt(group).Highest : 0;
+
+    /// <summary><see cref="IsRunning"/> by group index.</summary>
+    internal bool IsRunningAt(int group) => IsUp && Array.IndexOf(GroupList[group].Running, true) >= 0;
+
+    /// <summary>The persisted epoch of a group by index (<see cref="PersistedEpochs"/>).</summary>
+    internal ulong PersistedAt(int group) => _persistedAt[group];
+
+    /// <summary>The simulated disk's write: the persisted epochs become <paramref name="epochs"/>.</summary>
+    internal void ReplacePersisted(IReadOnlyDictionary<string, ulong> epochs)
+    {
+        _persisted.Clear();
+        Array.Clear(_persistedAt);
+        foreach (var (group, epoch) in epochs)
+        {
+            _persisted[group] = epoch;
+            for (var i = 0; i < Options.Groups.Count; i++)
+            {
+                if (Options.Groups[i].Name == group)
+                {
+                    _persistedAt[i] = epoch;
+                }
+            }
+        }
+    }
+
     /// <summary>The current process's resources of a group, in start order.</summary>
     /// <param name="group">The group.</param>
     public IReadOnlyList<IResource> Resources(string group) => Groups[group].Resources;
@@ -112,6 +159,9 @@ public sealed class SimulatedNode
 
     internal Dictionary<string, GroupRuntime> Groups { get; } = new(StringComparer.Ordinal);
 
+    /// <summary><see cref="Groups"/> in configuration order.</summary>
+    internal List<GroupRuntime> GroupList { get; } = [];
+
     internal IArbiter Arbiter { get; set; } = null!;
 
     /// <summary>Witness mode: the current process's voter side (the real <see cref="WitnessVoter"/>).</summary>
@@ -130,7 +180,7 @@ public sealed class SimulatedNode
 
     internal FenceCoordinator Fencing { get; set; } = null!;
 
-    internal Dictionary<string, ulong> Persisted => _persisted;
+    internal IReadOnlyDictionary<string, ulong> Persisted => _persisted;
 
     /// <summary>The incarnation on this node's simulated disk.</summary>
     internal ulong PersistedIncarnation { get; set; }

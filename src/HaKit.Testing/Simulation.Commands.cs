@@ -159,11 +159,7 @@ public sealed partial class Simulation
             }
 
             n.PersistedIncarnation = state.Incarnation;
-            n.Persisted.Clear();
-            foreach (var (group, epoch) in state.Epochs)
-            {
-                n.Persisted[group] = epoch;
-            }
+            n.ReplacePersisted(state.Epochs);
 
             if (!Starting && !InCommand)
             {

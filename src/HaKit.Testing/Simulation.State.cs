@@ -32,6 +32,9 @@ public sealed partial class Simulation
     /// <summary><see cref="Nodes"/> as the list itself (enumerated without allocating).</summary>
     internal List<SimulatedNode> NodeList => _nodes;
 
+    /// <summary>The node names in index order (<see cref="SimulatedNode"/>'s index).</summary>
+    internal string[] NodeNameArray => _nodeNames;
+
     /// <summary><see cref="GroupNames"/> as the array itself (enumerated without allocating).</summary>
     internal string[] GroupNameArray => _groupNames;
 

@@ -31,13 +31,15 @@ public sealed class ConvergenceInvariant : IInvariant
 
         _settled = false;
         var all = true;
-        foreach (var g in simulation.GroupNameArray)
+        var groups = simulation.GroupNameArray;
+        for (var gi = 0; gi < groups.Length; gi++)
         {
+            var g = groups[gi];
             var active = 0;
             var settled = true;
             foreach (var n in simulation.NodeList)
             {
-                var role = n.Role(g);
+                var role = n.RoleAt(gi);
                 if (role == GroupRole.Active)
                 {
                     active++;

@@ -23,6 +23,7 @@ public sealed class EpochsGrowInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
+        _heard.Bind(simulation);
         foreach (var e in simulation.StepEventList)
         {
             switch (e)
@@ -57,6 +58,11 @@ public sealed class EpochsGrowInvariant : IInvariant
             }
         }
 
+        if (simulation.QuietStep)
+        {
+            return null; // no persisted, highest or process changed since the last scan: its values are the ones recorded
+        }
+
         var nodes = simulation.NodeList;
         var groups = simulation.GroupNames;
         if (_persisted.Length != nodes.Count * groups.Count)
@@ -72,7 +78,7 @@ public sealed class EpochsGrowInvariant : IInvariant
             {
                 var g = groups[gi];
                 var slot = (i * groups.Count) + gi;
-                var persisted = n.PersistedEpochs.GetValueOrDefault(g);
+                var persisted = n.PersistedAt(gi);
                 var p = _persisted[slot];
                 if (persisted < p)
                 {
@@ -85,7 +91,7 @@ public sealed class EpochsGrowInvariant : IInvariant
                     continue;
                 }
 
-                var highest = n.HighestEpoch(g);
+                var highest = n.HighestEpochAt(gi);
                 var h = _highest[slot];
                 if (h.Incarnation == n.Incarnation && highest < h.Highest)
                 {

@@ -21,9 +21,11 @@ namespace HaKit.Testing;
 public sealed class EpochsUniquePerStartInvariant : IInvariant
 {
     private readonly Dictionary<(string Group, ulong Epoch), (string Node, TimeSpan At)> _starts = [];
-    private readonly Dictionary<(string Node, string Group), (ulong Epoch, string From, TimeSpan At)> _heard = [];
+    // Durable knowledge per HeardEpochs slot (node index, group index): what a process learned and lived long enough to persist.
+    private (ulong Epoch, string From, TimeSpan At)[] _heard = [];
+    private bool[] _hasHeard = [];
     private readonly HeardEpochs _current = new();
-    private readonly Predicate<(string Node, string Group)> _promote;
+    private readonly Func<int, bool> _promote;
     private Simulation? _simulation;
 
     /// <summary>Creates the invariant.</summary>
@@ -31,27 +33,40 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
 
     /// <summary>Promotes what a node's live process learned to durable knowledge once it had the time to persist it; true when
     /// the entry needs no more looking at (promoted, or no news over what is known).</summary>
-    private bool Promote((string Node, string Group) key)
+    private bool Promote(int slot)
     {
-        if (!_current.TryGet(key.Node, key.Group, out var learned))
+        if (!_current.TryGet(slot, out var learned))
         {
             return true;
         }
 
-        if (_heard.TryGetValue(key, out var known) && learned.Epoch <= known.Epoch)
+        if (TryGetKnown(slot, out var known) && learned.Epoch <= known.Epoch)
         {
             return true;
         }
 
-        var n = _simulation![key.Node];
+        var n = _simulation!.NodeList[slot / _simulation.GroupNameArray.Length];
         var timing = n.Options.Timing;
         var grace = TimeSpan.FromTicks((long)((n.Options.Arbiter.RetryInterval + (2 * timing.EffectiveTickInterval)).Ticks / n.Rate));
         if (n.IsUp && n.StalledUntil <= _simulation.Now && _simulation.Now >= learned.At + grace)
         {
-            _heard[key] = learned;
+            _heard[slot] = learned;
+            _hasHeard[slot] = true;
             return true;
         }
 
+        return false;
+    }
+
+    private bool TryGetKnown(int slot, out (ulong Epoch, string From, TimeSpan At) known)
+    {
+        if (slot >= 0 && _hasHeard[slot])
+        {
+            known = _heard[slot];
+            return true;
+        }
+
+        known = default;
         return false;
     }
 
@@ -62,6 +77,13 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
+        _current.Bind(simulation);
+        if (_hasHeard.Length != simulation.NodeNameArray.Length * simulation.GroupNameArray.Length)
+        {
+            _heard = new (ulong, string, TimeSpan)[simulation.NodeNameArray.Length * simulation.GroupNameArray.Length];
+            _hasHeard = new bool[_heard.Length];
+        }
+
         foreach (var e in simulation.StepEventList)
         {
             switch (e)
@@ -76,8 +98,9 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
                     if (_starts.TryGetValue((st.Group, st.Epoch), out var first) && first.Node != st.Node)
                     {
                         var twoNode = simulation.Options.Cluster.Arbiter.Mode == ArbiterMode.TwoNode;
-                        var knew = (_current.TryGet(st.Node, st.Group, out var heard) && heard.Epoch >= st.Epoch)
-                            || (_heard.TryGetValue((st.Node, st.Group), out heard) && heard.Epoch >= st.Epoch);
+                        var slot = _current.Slot(st.Node, st.Group);
+                        var knew = (_current.TryGet(slot, out var heard) && heard.Epoch >= st.Epoch)
+                            || (TryGetKnown(slot, out heard) && heard.Epoch >= st.Epoch);
                         if (!twoNode || knew)
                         {
                             var why = knew
@@ -97,7 +120,7 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
         if (_current.Changed.Count > 0)
         {
             _simulation = simulation;
-            _current.Changed.RemoveWhere(_promote);
+            _current.TakeChanged(_promote);
         }
 
         return null;

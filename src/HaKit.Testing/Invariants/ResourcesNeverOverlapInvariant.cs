@@ -91,7 +91,7 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
             for (var i = 0; i < nodes.Count; i++)
             {
                 var slot = (i * gc) + gi;
-                if (Runs(nodes[i], g, _runningSince[slot] is not null))
+                if (Runs(nodes[i], gi, _runningSince[slot] is not null))
                 {
                     _runningSince[slot] ??= simulation.Now;
                 }
@@ -120,8 +120,16 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
 
     /// <summary>Whether the node runs the group: its core has it Starting or Active, or any of its resources runs, or it is still
     /// Stopping a run (a stop that began while it ran; an operator's cleanup of a blocked group whose resources all stopped is no run).</summary>
-    private static bool Runs(SimulatedNode n, string g, bool wasRunning) =>
-        n.IsUp && (n.Role(g) is GroupRole.Starting or GroupRole.Active || n.IsRunning(g) || (wasRunning && n.Role(g) == GroupRole.Stopping));
+    private static bool Runs(SimulatedNode n, int g, bool wasRunning)
+    {
+        if (!n.IsUp)
+        {
+            return false;
+        }
+
+        var role = n.RoleAt(g);
+        return role is GroupRole.Starting or GroupRole.Active || n.IsRunningAt(g) || (wasRunning && role == GroupRole.Stopping);
+    }
 
     private static bool SaysRunning(GroupAnnouncement? a) => a?.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked;
 

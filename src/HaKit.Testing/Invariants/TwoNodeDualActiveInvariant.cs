@@ -43,9 +43,10 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
         {
             for (var j = i + 1; j < nodes.Count; j++)
             {
-                foreach (var g in simulation.GroupNameArray)
+                var groups = simulation.GroupNameArray;
+                for (var gi = 0; gi < groups.Length; gi++)
                 {
-                    var message = CheckPair(simulation, nodes[i], nodes[j], g);
+                    var message = CheckPair(simulation, nodes[i], nodes[j], groups[gi], gi);
                     if (message is not null)
                     {
                         return message;
@@ -58,21 +59,21 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
         return null;
     }
 
-    private static bool Runs(SimulatedNode n, string g) => n.IsUp && n.Role(g) is GroupRole.Starting or GroupRole.Active;
+    private static bool Runs(SimulatedNode n, int g) => n.IsUp && n.RoleAt(g) is GroupRole.Starting or GroupRole.Active;
 
-    private string? CheckPair(Simulation sim, SimulatedNode a, SimulatedNode b, string g)
+    private string? CheckPair(Simulation sim, SimulatedNode a, SimulatedNode b, string g, int gi)
     {
-        var key = (a.Name, b.Name, g);
-        if (!Runs(a, g) || !Runs(b, g))
+        if (!Runs(a, gi) || !Runs(b, gi))
         {
             if (_episodes.Count > 0)
             {
-                _episodes.Remove(key);
+                _episodes.Remove((a.Name, b.Name, g));
             }
 
             return null;
         }
 
+        var key = (a.Name, b.Name, g);
         if (!_episodes.TryGetValue(key, out var episode))
         {
             // Began now: the node that began its takeover last started while the other ran the group.

@@ -13,7 +13,7 @@ namespace HaKit.Ownership;
 /// <item><see cref="Maintenance"/> is hands-off for resources: no start, stop, monitor or takeover, but a lease held is still renewed.</item>
 /// </list>
 /// </remarks>
-internal sealed class GroupState(GroupConfig config)
+internal sealed class GroupState(GroupConfig config, GroupState.ChangeCounter changes)
 {
     /// <summary>The group's configuration.</summary>
     public GroupConfig Config { get; } = config;
@@ -22,16 +22,61 @@ internal sealed class GroupState(GroupConfig config)
     public string Name => Config.Name;
 
     /// <summary>The local role.</summary>
-    public GroupRole Role { get; set; } = GroupRole.Standby;
+    public GroupRole Role
+    {
+        get => _role;
+        set
+        {
+            if (_role != value)
+            {
+                _role = value;
+                changes.Value++;
+            }
+        }
+    }
+
+    private GroupRole _role = GroupRole.Standby;
+    private ulong _epoch;
+    private ulong _highest;
+
+    /// <summary>Counts the changes of <see cref="Role"/>, <see cref="Epoch"/> and <see cref="Highest"/> of every group of a core
+    /// (a reader that saw the same count saw the same values: the simulator's invariants skip a scan of a step that changed none).</summary>
+    internal sealed class ChangeCounter
+    {
+        /// <summary>Changes so far.</summary>
+        public long Value;
+    }
 
     /// <summary>Whether this node holds the group with <see cref="Epoch"/> (resources may run here).</summary>
     public bool OwnsEpoch => Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked;
 
     /// <summary>The epoch of the current (or last) ownership here.</summary>
-    public ulong Epoch { get; set; }
+    public ulong Epoch
+    {
+        get => _epoch;
+        set
+        {
+            if (_epoch != value)
+            {
+                _epoch = value;
+                changes.Value++;
+            }
+        }
+    }
 
     /// <summary>The highest epoch seen or used.</summary>
-    public ulong Highest { get; set; }
+    public ulong Highest
+    {
+        get => _highest;
+        set
+        {
+            if (_highest != value)
+            {
+                _highest = value;
+                changes.Value++;
+            }
+        }
+    }
 
     /// <summary>The highest epoch known to be durable.</summary>
     public ulong Persisted { get; set; }

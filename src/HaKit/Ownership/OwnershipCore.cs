@@ -35,6 +35,7 @@ internal sealed partial class OwnershipCore
     private readonly Dictionary<string, PeerState> _peerByName = new(StringComparer.Ordinal);
     private readonly GroupState[] _groups;
     private readonly Dictionary<string, GroupState> _groupByName = new(StringComparer.Ordinal);
+    private readonly GroupState.ChangeCounter _stateChanges = new();
 
     /// <summary>Outstanding fence, arbiter and renewal requests by id (kept in step with the groups' request fields).</summary>
     private readonly RequestIndex<GroupState> _requests = new();
@@ -84,7 +85,7 @@ internal sealed partial class OwnershipCore
         _groups = config.Groups.Select(g =>
         {
             var persisted = persistedEpochs.TryGetValue(g.Name, out var e) ? e : 0UL;
-            return new GroupState(g) { Highest = persisted, Persisted = persisted };
+            return new GroupState(g, _stateChanges) { Highest = persisted, Persisted = persisted };
         }).ToArray();
         foreach (var g in _groups)
         {
@@ -134,6 +135,14 @@ internal sealed partial class OwnershipCore
     /// <summary>The highest epoch seen or used for a group.</summary>
     /// <param name="group">The group.</param>
     public ulong GetHighestEpoch(string group) => GetGroup(group).Highest;
+
+    /// <summary>The state of the group at <paramref name="index"/> in configuration order (the simulator reads roles and epochs
+    /// by index after every step, without hashing the group's name).</summary>
+    /// <param name="index">The group's index in <see cref="CoreConfig.Groups"/>.</param>
+    internal GroupState GroupAt(int index) => _groups[index];
+
+    /// <summary>Changes so far of any group's role, epoch or highest epoch (see <see cref="GroupState.ChangeCounter"/>).</summary>
+    internal long StateVersion => _stateChanges.Value;
 
     /// <summary>A peer's overall health.</summary>
     /// <param name="peer">The peer.</param>
