@@ -72,7 +72,7 @@ public sealed partial class Simulation
             return TimeSpan.Zero;
         }
 
-        while (!Stopped && _queue.TryPeek(out _, out var key) && key.At <= until.Ticks)
+        while (!Stopped && _queue.TryPeekAt(out var at) && at <= until.Ticks)
         {
             Step();
             if (condition(this))

@@ -45,7 +45,7 @@ public sealed partial class Simulation : IDisposable
     //   ReplicationWorld.cs, SimulatedReplica*.cs        replication (SimulationOptions.Replication): disk, stream, driver
     //   Simulation.ReplicationMarks.cs                   replication: the outdated marks at the arbiter (etcd, witness)
     //   TraceFormat.cs                                   how trace lines are written
-    private readonly PriorityQueue<ScheduledEvent, (long At, long Seq)> _queue = new();
+    private readonly EventQueue<ScheduledEvent> _queue = new();
     private readonly LinkCuts _cuts = new();
     private readonly Dictionary<(int From, int To, int Link), List<object>> _captured = []; // byte[] or TypedPacket
     private readonly Dictionary<(int To, int From), (TimeSpan At, HeartbeatMessage Message)> _lastHeard = [];
@@ -151,7 +151,7 @@ public sealed partial class Simulation : IDisposable
 
     private void RunUntil(TimeSpan until)
     {
-        while (!Stopped && _queue.TryPeek(out _, out var key) && key.At <= until.Ticks)
+        while (!Stopped && _queue.TryPeekAt(out var at) && at <= until.Ticks)
         {
             Step();
         }
@@ -171,10 +171,10 @@ public sealed partial class Simulation : IDisposable
             return;
         }
 
-        _queue.TryDequeue(out var ev, out var key);
-        if (key.At > Now.Ticks)
+        var ev = _queue.Dequeue(out var at);
+        if (at > Now.Ticks)
         {
-            Now = TimeSpan.FromTicks(key.At); // the clock moves to the event (an event scheduled in the past runs now)
+            Now = TimeSpan.FromTicks(at); // the clock moves to the event (an event scheduled in the past runs now)
         }
 
         _stepEvents.Clear();
@@ -268,7 +268,7 @@ public sealed partial class Simulation : IDisposable
     /// they were scheduled); the step that runs it first moves the clock to <paramref name="at"/> when that is later than now.</summary>
     internal void ScheduleGlobal(TimeSpan at, Action action) => Enqueue(at, new ScheduledEvent(EventKind.Global, null, 0, action));
 
-    private void Enqueue(TimeSpan at, in ScheduledEvent e) => _queue.Enqueue(e, (at.Ticks, _seq++));
+    private void Enqueue(TimeSpan at, in ScheduledEvent e) => _queue.Enqueue(at.Ticks, _seq++, e);
 
     /// <summary>Runs work for a node's current process after a global delay; dropped if the process died; deferred while it is stalled.</summary>
     internal void Later(SimulatedNode n, TimeSpan delay, Action action) =>

@@ -28,7 +28,9 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
     private readonly Dictionary<(string Node, string Group), TimeSpan> _acquiringSince = [];
     // Per (node index, group index), node-major: since when the node runs the group (null: it does not).
     private TimeSpan?[] _runningSince = [];
-    private readonly Dictionary<(string To, string From), News> _news = [];
+    // Per (receiver index, sender index): the receiver's newest news of the sender (null: none from its current process).
+    private News?[] _news = [];
+    private string[] _nodeNames = [];
     private readonly Dictionary<(string At, string Down), TimeSpan> _confirmedDown = [];
     // Per (node index a, node index b > a, group index): whether the pair overlaps (judged when it began).
     private bool[] _overlapping = [];
@@ -42,6 +44,12 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
     public string? Check(Simulation simulation)
     {
         ArgumentNullException.ThrowIfNull(simulation);
+        if (!ReferenceEquals(_nodeNames, simulation.NodeNameArray))
+        {
+            _nodeNames = simulation.NodeNameArray;
+            _news = new News?[_nodeNames.Length * _nodeNames.Length];
+        }
+
         foreach (var e in simulation.StepEventList)
         {
             switch (e)
@@ -51,16 +59,29 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
                     break;
                 case HeartbeatDelivered h:
                     // Newest by announcement number within the sender's process (a reordered older heartbeat is not news).
-                    if (!_news.TryGetValue((h.Node, h.From), out var old) || h.Message.Sequence == 0 || h.Message.Sequence >= old.Sequence)
+                    var pair = Pair(h.Node, h.From);
+                    var old = pair >= 0 ? _news[pair] : null;
+                    if (pair >= 0 && (old is null || h.Message.Sequence == 0 || h.Message.Sequence >= old.Sequence))
                     {
-                        _news[(h.Node, h.From)] = new News(h.At, h.Message, Math.Max(h.Message.Sequence, old?.Sequence ?? 0));
+                        if (old is null)
+                        {
+                            _news[pair] = new News(h.At, h.Message, h.Message.Sequence);
+                        }
+                        else
+                        {
+                            old.At = h.At; // one object per pair, updated in place: no allocation per delivery
+                            old.Message = h.Message;
+                            old.Sequence = Math.Max(h.Message.Sequence, old.Sequence);
+                        }
                     }
 
                     break;
                 case NodeStarted s:
-                    foreach (var key in _news.Keys.Where(k => k.To == s.Node || k.From == s.Node).ToArray())
+                    var started = Array.IndexOf(_nodeNames, s.Node);
+                    for (var other = 0; started >= 0 && other < _nodeNames.Length; other++)
                     {
-                        _news.Remove(key);
+                        _news[(started * _nodeNames.Length) + other] = null;
+                        _news[(other * _nodeNames.Length) + started] = null;
                     }
 
                     break;
@@ -152,7 +173,7 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
         var (late, early) = sinceA >= sinceB ? (a, b) : (b, a);
         var began = late == a ? sinceA : sinceB;
         var takeover = _acquiringSince.TryGetValue((late.Name, g), out var t) && t <= began ? t : began;
-        if (!_news.TryGetValue((late.Name, early.Name), out var news) || news.At < takeover)
+        if (_news[Pair(late.Name, early.Name)] is not { } news || news.At < takeover)
         {
             return null; // it heard nothing from the other since its takeover began
         }
@@ -166,5 +187,20 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
         return $"group {g}: node {late.Name} runs it since {Invariants.S(began)} (takeover began {Invariants.S(takeover)}) while {early.Name} still runs it ({early.Role(g)}, resources {(early.IsRunning(g) ? "running" : "not running")}), although {late.Name}'s latest news of {early.Name}, at {Invariants.S(news.At)}, said {early.Name} was {ann!.Role} with epoch {ann.Epoch}";
     }
 
-    private sealed record News(TimeSpan At, HeartbeatMessage Message, ulong Sequence);
+    /// <summary>The slot of (receiver, sender) in <see cref="_news"/>; -1 for a name the simulation does not have.</summary>
+    private int Pair(string to, string from)
+    {
+        var t = Array.IndexOf(_nodeNames, to);
+        var f = Array.IndexOf(_nodeNames, from);
+        return t < 0 || f < 0 ? -1 : (t * _nodeNames.Length) + f;
+    }
+
+    private sealed class News(TimeSpan at, HeartbeatMessage message, ulong sequence)
+    {
+        public TimeSpan At { get; set; } = at;
+
+        public HeartbeatMessage Message { get; set; } = message;
+
+        public ulong Sequence { get; set; } = sequence;
+    }
 }
