@@ -153,6 +153,12 @@ public sealed partial class Simulation
             return r.Router;
         }
 
+        return CreateRouter(to);
+    }
+
+    // Out of Router: the lambda captures the node, and its closure would be allocated at every call of Router.
+    private InboundRouter CreateRouter(SimulatedNode to)
+    {
         var router = new InboundRouter(to.Codec, null, null, (sender, message) =>
         {
             if (to.Voter is not { } voter)

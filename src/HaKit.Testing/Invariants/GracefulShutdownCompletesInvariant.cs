@@ -20,12 +20,18 @@ public sealed class GracefulShutdownCompletesInvariant : IInvariant
         {
             if (e is ShutdownTimedOut t)
             {
-                var n = simulation[t.Node];
-                var groups = string.Join(", ", simulation.GroupNames.Select(g => $"{g} {n.Core.GetRole(g)}{(n.InMaintenance(g) ? " (maintenance)" : "")}"));
-                return $"node {t.Node}: the graceful shutdown did not complete within the host's time-out {Invariants.S(t.Timeout)}: {groups}";
+                return Describe(simulation, t);
             }
         }
 
         return null;
+    }
+
+    // Out of Check: a lambda capturing the event there made every Check allocate its closure.
+    private static string Describe(Simulation simulation, ShutdownTimedOut t)
+    {
+        var n = simulation[t.Node];
+        var groups = string.Join(", ", simulation.GroupNames.Select(g => $"{g} {n.Core.GetRole(g)}{(n.InMaintenance(g) ? " (maintenance)" : "")}"));
+        return $"node {t.Node}: the graceful shutdown did not complete within the host's time-out {Invariants.S(t.Timeout)}: {groups}";
     }
 }

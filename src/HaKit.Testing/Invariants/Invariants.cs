@@ -70,5 +70,21 @@ public static class Invariants
         return pa != pb ? pa > pb : string.CompareOrdinal(a, b) < 0;
     }
 
+    /// <summary>A heartbeat's announcement of <paramref name="group"/> (null: it has none), without a lambda: a lambda capturing the
+    /// group allocates its closure wherever the group's variable is declared, at every call of that method.</summary>
+    internal static HaKit.Ownership.GroupAnnouncement? Announcement(HaKit.Ownership.HeartbeatMessage message, string group)
+    {
+        var groups = message.Groups;
+        for (var i = 0; i < groups.Count; i++)
+        {
+            if (groups[i].Group == group)
+            {
+                return groups[i];
+            }
+        }
+
+        return null;
+    }
+
     internal static string S(TimeSpan t) => t.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture) + "s";
 }

@@ -23,7 +23,7 @@ public sealed class MaintenanceHandsOffInvariant : IInvariant
             switch (e)
             {
                 case NodeStarted s:
-                    _maintenance.RemoveWhere(k => k.Node == s.Node);
+                    Forget(s.Node);
                     break;
                 case AdminObserved { Command: SetMaintenanceCommand m, Result.Accepted: true } a:
                     if (m.Maintenance)
@@ -45,4 +45,7 @@ public sealed class MaintenanceHandsOffInvariant : IInvariant
 
         return null;
     }
+
+    // Out of Check: a lambda capturing the event there made every Check allocate its closure.
+    private void Forget(string node) => _maintenance.RemoveWhere(k => k.Node == node);
 }

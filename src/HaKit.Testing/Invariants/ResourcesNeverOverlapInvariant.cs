@@ -178,7 +178,7 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
             return null; // it heard nothing from the other since its takeover began
         }
 
-        var ann = news.Message.Groups.FirstOrDefault(x => x.Group == g);
+        var ann = Invariants.Announcement(news.Message, g);
         if (!SaysRunning(ann) || (_confirmedDown.TryGetValue((late.Name, early.Name), out var confirmed) && confirmed >= news.At))
         {
             return null;

@@ -24,40 +24,55 @@ public sealed class SwitchoverCompletesInvariant : IInvariant
         ArgumentNullException.ThrowIfNull(simulation);
         foreach (var e in simulation.StepEventList)
         {
-            switch (e)
+            if (_pending.Count > 0 || e is AdminObserved)
             {
-                case AdminObserved { Command: SwitchoverCommand sw, Result.Accepted: true } a:
-                    _pending.RemoveAll(p => p.Group == sw.Group);
-                    _pending.Add(new Pending(a.Node, sw.Group, sw.Target, a.At, a.At + simulation.Bounds.Handoff, simulation[a.Node].Incarnation));
-                    continue;
-                case AdminObserved a:
-                    _pending.RemoveAll(p => p.Involves(a.Node));
-                    break;
-                case NodeCrashed or NodeStarted:
-                    _pending.RemoveAll(p => p.Involves(e.Node));
-                    break;
-                case ResourceActionObserved { Record.FailureKind: not ResourceFailureKind.None } r:
-                    _pending.RemoveAll(p => p.Group == r.Record.Group && p.Involves(r.Node));
-                    break;
-                case CoreEventObserved { Event: RoleChanged { To: GroupRole.Blocked } r }:
-                    _pending.RemoveAll(p => p.Group == r.Group && p.Involves(e.Node));
-                    break;
-                case HeartbeatDelivered h:
-                    foreach (var p in _pending)
-                    {
-                        if (p.Target is null && h.From == p.Source && h.Message.Groups.FirstOrDefault(x => x.Group == p.Group)?.HandoffTo is { } to)
-                        {
-                            p.Target = to;
-                        }
-                    }
-
-                    break;
-                case CoreEventObserved { Event: RoleChanged { To: GroupRole.Active } r }:
-                    _pending.RemoveAll(p => p.Group == r.Group && p.Target == e.Node);
-                    break;
+                Apply(simulation, e);
             }
         }
 
+        return _pending.Count > 0 ? Overdue(simulation) : null;
+    }
+
+    // Apply and Overdue are out of Check: their lambdas capture the event and the switchover, and a closure is allocated where
+    // its variables are declared (in Check, at every event of every step).
+    private void Apply(Simulation simulation, SimulationEvent e)
+    {
+        switch (e)
+        {
+            case AdminObserved { Command: SwitchoverCommand sw, Result.Accepted: true } a:
+                _pending.RemoveAll(p => p.Group == sw.Group);
+                _pending.Add(new Pending(a.Node, sw.Group, sw.Target, a.At, a.At + simulation.Bounds.Handoff, simulation[a.Node].Incarnation));
+                break;
+            case AdminObserved a:
+                _pending.RemoveAll(p => p.Involves(a.Node));
+                break;
+            case NodeCrashed or NodeStarted:
+                _pending.RemoveAll(p => p.Involves(e.Node));
+                break;
+            case ResourceActionObserved { Record.FailureKind: not ResourceFailureKind.None } r:
+                _pending.RemoveAll(p => p.Group == r.Record.Group && p.Involves(r.Node));
+                break;
+            case CoreEventObserved { Event: RoleChanged { To: GroupRole.Blocked } r }:
+                _pending.RemoveAll(p => p.Group == r.Group && p.Involves(e.Node));
+                break;
+            case HeartbeatDelivered h:
+                foreach (var p in _pending)
+                {
+                    if (p.Target is null && h.From == p.Source && h.Message.Groups.FirstOrDefault(x => x.Group == p.Group)?.HandoffTo is { } to)
+                    {
+                        p.Target = to;
+                    }
+                }
+
+                break;
+            case CoreEventObserved { Event: RoleChanged { To: GroupRole.Active } r }:
+                _pending.RemoveAll(p => p.Group == r.Group && p.Target == e.Node);
+                break;
+        }
+    }
+
+    private string? Overdue(Simulation simulation)
+    {
         for (var i = _pending.Count - 1; i >= 0; i--)
         {
             var p = _pending[i];

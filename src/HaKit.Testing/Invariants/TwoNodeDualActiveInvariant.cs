@@ -80,7 +80,7 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
             var (late, early) = _acquiringSince.GetValueOrDefault((a.Name, g)) >= _acquiringSince.GetValueOrDefault((b.Name, g)) ? (a, b) : (b, a);
             var since = _acquiringSince.GetValueOrDefault((late.Name, g));
             if (sim.LastHeartbeat(late.Name, early.Name) is { } heard && heard.At >= since
-                && heard.Message.Groups.FirstOrDefault(x => x.Group == g) is { Role: GroupRole.Starting or GroupRole.Active } ann)
+                && Invariants.Announcement(heard.Message, g) is { Role: GroupRole.Starting or GroupRole.Active } ann)
             {
                 return $"group {g}: node {late.Name} started (takeover began {Invariants.S(since)}) although its latest heartbeat from {early.Name}, at {Invariants.S(heard.At)}, said {early.Name} was {ann.Role} with epoch {ann.Epoch}";
             }
@@ -104,7 +104,7 @@ public sealed class TwoNodeDualActiveInvariant : IInvariant
             foreach (var e in sim.StepEventList)
             {
                 if (e is HeartbeatDelivered h && h.Node == loser.Name && h.From == winner.Name
-                    && h.Message.Groups.FirstOrDefault(x => x.Group == g) is { Role: GroupRole.Starting or GroupRole.Active } ann
+                    && Invariants.Announcement(h.Message, g) is { Role: GroupRole.Starting or GroupRole.Active } ann
                     && ann.Epoch == winner.Epoch(g))
                 {
                     episode.Deadline = sim.Now + sim.Bounds.SplitBrainResolution;

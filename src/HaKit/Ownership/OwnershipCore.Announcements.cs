@@ -68,15 +68,21 @@ internal sealed partial class OwnershipCore
     }
 
     /// <summary>The announcement of every group (the same numbered announcement goes out on every link), flagged as a probe while a crash hint is checked.</summary>
-    private HeartbeatMessage BuildHeartbeat() => new(
-        _config.LocalPriority,
-        _shuttingDown,
-        _groups.Select(g => new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked && !ArbiterUnreachable, g.Handoff.Target, g.Fatal.Mark, g.Fatal.Cleared)).ToArray(),
-        ++_announcements)
+    private HeartbeatMessage BuildHeartbeat()
     {
-        Probe = _probe,
-        Reachability = AnnouncedReachability,
-    };
+        var groups = new GroupAnnouncement[_groups.Length];
+        for (var i = 0; i < groups.Length; i++)
+        {
+            var g = _groups[i];
+            groups[i] = new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked && !ArbiterUnreachable, g.Handoff.Target, g.Fatal.Mark, g.Fatal.Cleared);
+        }
+
+        return new HeartbeatMessage(_config.LocalPriority, _shuttingDown, groups, ++_announcements)
+        {
+            Probe = _probe,
+            Reachability = AnnouncedReachability,
+        };
+    }
 
     /// <summary>Changes the local role, raises <see cref="RoleChanged"/> with its reason, and announces it at the end of the step.</summary>
     private void SetRole(GroupState g, GroupRole role, DecisionContext why, TimeSpan? takeover = null)

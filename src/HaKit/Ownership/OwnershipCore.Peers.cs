@@ -49,6 +49,20 @@ internal sealed partial class OwnershipCore
         Flush();
     }
 
+    /// <summary>The peer's state of <paramref name="link"/> (null: not a configured link), without a closure per heartbeat.</summary>
+    private static LinkState? FindLink(PeerState p, string link)
+    {
+        foreach (var l in p.Links)
+        {
+            if (l.Name == link)
+            {
+                return l;
+            }
+        }
+
+        return null;
+    }
+
     /// <summary>Handles a verified heartbeat from a peer.</summary>
     /// <param name="now">Monotonic time since the node started.</param>
     /// <param name="from">The sender (already authenticated by the wire layer).</param>
@@ -64,7 +78,7 @@ internal sealed partial class OwnershipCore
             return;
         }
 
-        var linkState = Array.Find(p.Links, l => l.Name == link);
+        var linkState = FindLink(p, link);
         if (linkState is null || incarnation < p.Incarnation)
         {
             return;
@@ -106,8 +120,10 @@ internal sealed partial class OwnershipCore
             p.Reachability = message.Reachability;
         }
 
-        foreach (var ann in stale ? Array.Empty<GroupAnnouncement>() : message.Groups)
+        var announced = stale ? [] : message.Groups;
+        for (var i = 0; i < announced.Count; i++) // indexed: no enumerator per heartbeat
         {
+            var ann = announced[i];
             if (_groupByName.TryGetValue(ann.Group, out var g))
             {
                 ApplyAnnouncement(p, g, ann);

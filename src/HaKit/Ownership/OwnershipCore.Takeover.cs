@@ -14,8 +14,9 @@ internal sealed partial class OwnershipCore
             return;
         }
 
-        var deadPeers = new List<string>();
-        var fenceTargets = new List<string>();
+        // Created on first use: a standby behind a live owner considers every tick and returns in the loop.
+        List<string>? deadPeers = null;
+        List<string>? fenceTargets = null;
         string? handoff = g.Handoff.Target; // a node that just released the group honours its own handoff
         foreach (var p in _peers)
         {
@@ -32,7 +33,7 @@ internal sealed partial class OwnershipCore
                     case GroupRole.Acquiring or GroupRole.Starting or GroupRole.Active or GroupRole.Stopping:
                         return; // a live node handles the group
                     case GroupRole.Blocked when _config.FencingConfigured:
-                        fenceTargets.Add(p.Name);
+                        (fenceTargets ??= []).Add(p.Name);
                         break;
                     case GroupRole.Blocked:
                         DelayTakeover(g, $"group {g.Name} is blocked on node {p.Name} (a stop failed); waiting for an operator to clean it up there, or to confirm the node down");
@@ -43,7 +44,7 @@ internal sealed partial class OwnershipCore
             }
             else if (!p.Fenced)
             {
-                deadPeers.Add(p.Name);
+                (deadPeers ??= []).Add(p.Name);
                 var mayHold = ann is null || ann.Role != GroupRole.Standby;
                 if (ann?.Role == GroupRole.Blocked && !_config.FencingConfigured)
                 {
@@ -53,7 +54,7 @@ internal sealed partial class OwnershipCore
 
                 if (mayHold && _config.FencingConfigured)
                 {
-                    fenceTargets.Add(p.Name);
+                    (fenceTargets ??= []).Add(p.Name);
                 }
             }
         }
@@ -71,8 +72,8 @@ internal sealed partial class OwnershipCore
             return;
         }
 
-        var reason = deadPeers.Count > 0 || fenceTargets.Count > 0 ? TakeoverReason.Failover : handoff == LocalNode ? TakeoverReason.Handoff : TakeoverReason.Initial;
-        BeginAcquire(g, reason, deadPeers, fenceTargets);
+        var reason = deadPeers is { Count: > 0 } || fenceTargets is { Count: > 0 } ? TakeoverReason.Failover : handoff == LocalNode ? TakeoverReason.Handoff : TakeoverReason.Initial;
+        BeginAcquire(g, reason, deadPeers ?? [], fenceTargets ?? []);
     }
 
     /// <summary>
