@@ -142,13 +142,12 @@ public sealed partial class Simulation
     }
 
     /// <summary>The receive path of the node's current incarnation: the runtime's <see cref="InboundRouter"/> over its codec, votes to its voter.</summary>
-    private readonly Dictionary<SimulatedNode, (EnvelopeCodec Codec, InboundRouter Router)> _routers = [];
     private string _inboundLink = "";
     private string _inboundNote = "";
 
     private InboundRouter Router(SimulatedNode to)
     {
-        if (_routers.TryGetValue(to, out var r) && r.Codec == to.Codec)
+        if (to.Router is { } r && r.Codec == to.Codec)
         {
             return r.Router;
         }
@@ -174,7 +173,7 @@ public sealed partial class Simulation
             voter.OnMessage(to.Clock.LocalNow, sender, message);
             return true;
         });
-        _routers[to] = (to.Codec, router);
+        to.Router = (to.Codec, router);
         return router;
     }
 
@@ -230,7 +229,7 @@ public sealed partial class Simulation
         var sender = routed.Sender!;
         var incarnation = routed.Incarnation;
         var senderNode = this[sender];
-        _lastHeard[(to.Index, senderNode.Index)] = (Now, heartbeat);
+        _lastHeard[(to.Index * _nodes.Count) + senderNode.Index] = (Now, heartbeat);
         Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat));
         if (Options.RecordTrace)
         {

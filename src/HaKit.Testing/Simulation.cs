@@ -48,7 +48,8 @@ public sealed partial class Simulation : IDisposable
     private readonly EventQueue<ScheduledEvent> _queue = new();
     private readonly LinkCuts _cuts = new();
     private readonly Dictionary<(int From, int To, int Link), List<object>> _captured = []; // byte[] or TypedPacket
-    private readonly Dictionary<(int To, int From), (TimeSpan At, HeartbeatMessage Message)> _lastHeard = [];
+    // Per (receiver index, sender index), receiver-major: the last heartbeat from the sender that reached the receiver's process.
+    private readonly (TimeSpan At, HeartbeatMessage Message)?[] _lastHeard;
     private readonly List<SimulatedNode> _nodes = [];
     private readonly Dictionary<string, SimulatedNode> _byName = new(StringComparer.Ordinal);
     private readonly List<SimulationEvent> _stepEvents = [];
@@ -119,7 +120,7 @@ public sealed partial class Simulation : IDisposable
             _witness = new SimulatedWitness(cluster.Arbiter.Witness.Name, DrawRate());
         }
 
-        _coreVersionsAtLastCheck = new long[_nodes.Count];
+        _lastHeard = new (TimeSpan, HeartbeatMessage)?[_nodes.Count * _nodes.Count];
         FaultsEndAt = options.FaultDuration;
         Bounds = SimulationBounds.From(options);
         _invariants = [.. options.Invariants ?? Invariants.Default(options)];
@@ -209,28 +210,10 @@ public sealed partial class Simulation : IDisposable
         // Quiet: since the last check no command ran but heartbeat sends, nothing was observed but heartbeat deliveries, and no
         // core changed a group's role, epoch or highest epoch: no role, epoch, process or resource changed (a process starts or
         // dies with an event; resources act only on commands and report every action as an event; persists are commands).
-        QuietStep = CoreStatesUnchanged() && _changes == _changesAtLastCheck;
+        QuietStep = _changes == _changesAtLastCheck && _coreChanges.Value == _coreChangesAtLastCheck;
         CheckInvariants();
         _changesAtLastCheck = _changes;
-    }
-
-    /// <summary>Whether every node's core state version (-1 while down) is the one seen at the last call; records the new ones.</summary>
-    private bool CoreStatesUnchanged()
-    {
-        var unchanged = true;
-        var seen = _coreVersionsAtLastCheck;
-        for (var i = 0; i < _nodes.Count; i++)
-        {
-            var n = _nodes[i];
-            var v = n.IsUp ? n.Core.StateVersion : -1;
-            if (v != seen[i])
-            {
-                seen[i] = v;
-                unchanged = false;
-            }
-        }
-
-        return unchanged;
+        _coreChangesAtLastCheck = _coreChanges.Value;
     }
 
     /// <summary>Whether the step just executed changed none of the state invariants scan (nodes' roles, epochs and highest
@@ -243,7 +226,10 @@ public sealed partial class Simulation : IDisposable
     /// test adds the cores' state versions and compares the sum with its value at the last check.</summary>
     private long _changes;
     private long _changesAtLastCheck = -1;
-    private readonly long[] _coreVersionsAtLastCheck;
+    // Shared by every node's core: changes of any group's role, epoch or highest epoch on any node (a process's start or death
+    // is an observed event besides).
+    private readonly GroupState.ChangeCounter _coreChanges = new();
+    private long _coreChangesAtLastCheck = -1;
 
     private void CheckInvariants()
     {
@@ -300,7 +286,7 @@ public sealed partial class Simulation : IDisposable
         n.Arbiter = _leaseStore is { } leaseStore
             ? new LeaseStoreArbiter(new LeaseStoreView(this, n, leaseStore), Options.Cluster.ClusterName, Options.Cluster.Arbiter.LeaseTtl, Options.Cluster.Arbiter.Etcd.KeyPrefix)
             : new TwoNodeArbiter(Options.PingTargets ? [new SimulatedProbe(this, n)] : []);
-        n.Core = new OwnershipCore(CoreConfig.FromOptions(n.Options, agents.Length > 0), FailureDetectorFactory.FromOptions(n.Options), n.State.Epochs, TimeSpan.Zero);
+        n.Core = new OwnershipCore(CoreConfig.FromOptions(n.Options, agents.Length > 0), FailureDetectorFactory.FromOptions(n.Options), n.State.Epochs, TimeSpan.Zero, _coreChanges);
         n.Voter = _witness is null ? null : CreateVoter(n);
         StartWatch(n);
         _replication?.Boot(n);
@@ -604,7 +590,7 @@ public sealed partial class Simulation : IDisposable
     {
         foreach (var other in _nodes)
         {
-            _lastHeard.Remove((index, other.Index));
+            _lastHeard[(index * _nodes.Count) + other.Index] = null;
         }
     }
 }

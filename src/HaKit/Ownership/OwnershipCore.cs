@@ -35,7 +35,7 @@ internal sealed partial class OwnershipCore
     private readonly Dictionary<string, PeerState> _peerByName = new(StringComparer.Ordinal);
     private readonly GroupState[] _groups;
     private readonly Dictionary<string, GroupState> _groupByName = new(StringComparer.Ordinal);
-    private readonly GroupState.ChangeCounter _stateChanges = new();
+    private readonly GroupState.ChangeCounter _stateChanges;
 
     /// <summary>Outstanding fence, arbiter and renewal requests by id (kept in step with the groups' request fields).</summary>
     private readonly RequestIndex<GroupState> _requests = new();
@@ -67,8 +67,11 @@ internal sealed partial class OwnershipCore
     /// <param name="detectors">Creates one failure detector per peer and link.</param>
     /// <param name="persistedEpochs">Highest epoch per group from the durable state (a restarted node never reuses one).</param>
     /// <param name="now">Monotonic time at creation (start of the initial dead time).</param>
-    public OwnershipCore(CoreConfig config, IFailureDetectorFactory detectors, IReadOnlyDictionary<string, ulong> persistedEpochs, TimeSpan now)
+    /// <param name="stateChanges">Counts the changes of the groups' roles, epochs and highest epochs; the simulator shares one
+    /// among its nodes' cores to see in one comparison whether a step changed any. Null: the core's own.</param>
+    public OwnershipCore(CoreConfig config, IFailureDetectorFactory detectors, IReadOnlyDictionary<string, ulong> persistedEpochs, TimeSpan now, GroupState.ChangeCounter? stateChanges = null)
     {
+        _stateChanges = stateChanges ?? new GroupState.ChangeCounter();
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(detectors);
         ArgumentNullException.ThrowIfNull(persistedEpochs);
@@ -140,9 +143,6 @@ internal sealed partial class OwnershipCore
     /// by index after every step, without hashing the group's name).</summary>
     /// <param name="index">The group's index in <see cref="CoreConfig.Groups"/>.</param>
     internal GroupState GroupAt(int index) => _groups[index];
-
-    /// <summary>Changes so far of any group's role, epoch or highest epoch (see <see cref="GroupState.ChangeCounter"/>).</summary>
-    internal long StateVersion => _stateChanges.Value;
 
     /// <summary>A peer's overall health.</summary>
     /// <param name="peer">The peer.</param>

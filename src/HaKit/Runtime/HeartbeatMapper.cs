@@ -17,8 +17,10 @@ internal static class HeartbeatMapper
             hb.Reachability = new Reachability { Score = (uint)Math.Max(0, reach.Score), Targets = (uint)Math.Max(0, reach.Targets) };
         }
 
-        foreach (var g in message.Groups)
+        var groups = message.Groups;
+        for (var i = 0; i < groups.Count; i++) // indexed: no enumerator per heartbeat sent
         {
+            var g = groups[i];
             hb.Groups.Add(new GroupStatus
             {
                 Name = g.Group,
