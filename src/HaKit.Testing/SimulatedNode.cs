@@ -175,6 +175,9 @@ public sealed class SimulatedNode
     /// <summary>When the current process's next tick is due (global time).</summary>
     internal TimeSpan NextTickAt { get; set; }
 
+    /// <summary>The tick interval in global time at the node's clock rate (fixed for the node).</summary>
+    internal TimeSpan TickEvery { get; set; }
+
     /// <summary>Lease modes: ends the current process's watch of the lease store (cancelled when the process dies).</summary>
     internal CancellationTokenSource? WatchStop { get; set; }
 

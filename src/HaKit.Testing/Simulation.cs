@@ -272,6 +272,7 @@ public sealed partial class Simulation : IDisposable
         n.InStandby = false;
         n.MaintenanceGroups.Clear();
         n.Clock = new SimulatedTimeProvider(() => Now, Now, n.Rate);
+        n.TickEvery = n.Clock.ToGlobalDuration(n.Options.Timing.EffectiveTickInterval);
         // The node's durable state over its simulated disk: the incarnation is the stored one plus one, written at once.
         n.Store ??= new SimulatedStateStore(this, n);
         n.State = new DurableNodeState(n.Store, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
@@ -326,7 +327,7 @@ public sealed partial class Simulation : IDisposable
 
         n.Core.Tick(n.Clock.LocalNow);
         Drain(n);
-        ScheduleTick(n, generation, Now + n.Clock.ToGlobalDuration(n.Options.Timing.EffectiveTickInterval));
+        ScheduleTick(n, generation, Now + n.TickEvery);
     }
 
     /// <summary>What a step runs: scheduled work without a closure per event for the frequent kinds (a tick, work of a process,
