@@ -3,39 +3,28 @@ namespace HaKit.Testing;
 /// <summary>
 /// The network fault model's cut links: how many faults cut each directed link (from node, to node, link index) right now.
 /// A link is cut while its count is above zero; overlapping faults on one link end one at a time, a heal ends them all.
+/// Dense by index (every packet sent looks its link up).
 /// </summary>
-internal sealed class LinkCuts
+internal sealed class LinkCuts(int nodes, int links)
 {
-    private readonly Dictionary<(int From, int To, int Link), int> _counts = [];
+    private readonly int[] _counts = new int[nodes * nodes * links];
 
-    /// <summary>How many faults cut the link (like a dictionary lookup: <see langword="false"/> when none ever did or it healed).</summary>
-    public bool TryGetValue((int From, int To, int Link) key, out int count) => _counts.TryGetValue(key, out count);
+    public bool IsCut((int From, int To, int Link) key) => _counts[Slot(key)] > 0;
 
-    /// <summary>Whether the link is cut now.</summary>
-    public bool IsCut((int From, int To, int Link) key) => _counts.TryGetValue(key, out var c) && c > 0;
+    public void Cut((int From, int To, int Link) key) => _counts[Slot(key)]++;
 
-    /// <summary>One more fault cuts the link.</summary>
-    public void Cut((int From, int To, int Link) key) => _counts[key] = _counts.GetValueOrDefault(key) + 1;
-
-    /// <summary>One fault that cut the link ends (the link stays cut while another still does).</summary>
     public void Release((int From, int To, int Link) key)
     {
-        if (_counts.TryGetValue(key, out var c))
+        var slot = Slot(key);
+        if (_counts[slot] > 0)
         {
-            if (c <= 1)
-            {
-                _counts.Remove(key);
-            }
-            else
-            {
-                _counts[key] = c - 1;
-            }
+            _counts[slot]--;
         }
     }
 
-    /// <summary>The link heals, whatever cut it.</summary>
-    public void Heal((int From, int To, int Link) key) => _counts.Remove(key);
+    public void Heal((int From, int To, int Link) key) => _counts[Slot(key)] = 0;
 
-    /// <summary>Every link heals.</summary>
-    public void Clear() => _counts.Clear();
+    public void Clear() => Array.Clear(_counts);
+
+    private int Slot((int From, int To, int Link) key) => (((key.From * nodes) + key.To) * links) + key.Link;
 }

@@ -61,7 +61,7 @@ public sealed partial class Simulation
     private void Transmit(SimulatedNode from, SimulatedNode to, int link, object bytes)
     {
         var key = (from.Index, to.Index, link);
-        if (_cuts.TryGetValue(key, out var cut) && cut > 0)
+        if (_cuts.IsCut(key))
         {
             if (Options.RecordTrace)
             {
@@ -93,11 +93,8 @@ public sealed partial class Simulation
             Deliver(from, to, link, bytes, PacketDelay(f, to), 1);
         }
 
-        if (!_captured.TryGetValue(key, out var old))
-        {
-            old = [];
-            _captured[key] = old;
-        }
+        var captured = (((from.Index * _nodes.Count) + to.Index) * _links.Length) + link;
+        var old = _captured[captured] ??= [];
 
         if (f.Replay > 0 && old.Count > 0 && Chance(f.Replay))
         {

@@ -46,8 +46,9 @@ public sealed partial class Simulation : IDisposable
     //   Simulation.ReplicationMarks.cs                   replication: the outdated marks at the arbiter (etcd, witness)
     //   TraceFormat.cs                                   how trace lines are written
     private readonly EventQueue<ScheduledEvent> _queue = new();
-    private readonly LinkCuts _cuts = new();
-    private readonly Dictionary<(int From, int To, int Link), List<object>> _captured = []; // byte[] or TypedPacket
+    private readonly LinkCuts _cuts;
+    // Per directed link (from, to, link), dense by index: packets captured for replays (byte[] or TypedPacket).
+    private readonly List<object>?[] _captured;
     // Per (receiver index, sender index), receiver-major: the last heartbeat from the sender that reached the receiver's process.
     private readonly (TimeSpan At, HeartbeatMessage Message)?[] _lastHeard;
     private readonly List<SimulatedNode> _nodes = [];
@@ -121,6 +122,8 @@ public sealed partial class Simulation : IDisposable
         }
 
         _lastHeard = new (TimeSpan, HeartbeatMessage)?[_nodes.Count * _nodes.Count];
+        _cuts = new LinkCuts(_nodes.Count, _links.Length);
+        _captured = new List<object>?[_nodes.Count * _nodes.Count * _links.Length];
         FaultsEndAt = options.FaultDuration;
         Bounds = SimulationBounds.From(options);
         _invariants = [.. options.Invariants ?? Invariants.Default(options)];
