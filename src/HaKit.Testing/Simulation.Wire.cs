@@ -227,7 +227,7 @@ public sealed partial class Simulation
         var incarnation = routed.Incarnation;
         var senderNode = this[sender];
         _lastHeard[(to.Index * _nodes.Count) + senderNode.Index] = (Now, heartbeat);
-        Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat));
+        Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat) { NodeIndex = to.Index, FromIndex = senderNode.Index });
         if (Options.RecordTrace)
         {
             Record(to.Name, "msg", $"<-{sender} {_links[link]} inc {incarnation} seq {routed.Sequence}{note}: {Describe(heartbeat)}");

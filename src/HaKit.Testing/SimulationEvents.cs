@@ -49,7 +49,14 @@ public sealed record ResourceActionObserved(TimeSpan At, string Node, ulong Epoc
 /// <param name="From">The sender.</param>
 /// <param name="Link">The link.</param>
 /// <param name="Message">The decoded heartbeat.</param>
-public sealed record HeartbeatDelivered(TimeSpan At, string Node, string From, string Link, HeartbeatMessage Message) : SimulationEvent(At, Node);
+public sealed record HeartbeatDelivered(TimeSpan At, string Node, string From, string Link, HeartbeatMessage Message) : SimulationEvent(At, Node)
+{
+    /// <summary>The receiver's index in <see cref="Simulation.Nodes"/> (-1: not given; invariants then look the name up).</summary>
+    internal int NodeIndex { get; init; } = -1;
+
+    /// <summary>The sender's index in <see cref="Simulation.Nodes"/> (-1: not given).</summary>
+    internal int FromIndex { get; init; } = -1;
+}
 
 /// <summary>A node's core raised an event.</summary>
 /// <param name="At">When.</param>

@@ -44,7 +44,7 @@ internal sealed class HeardEpochs
     /// <summary>Records the epochs (own and highest seen) a delivered heartbeat announces, keeping the highest per group.</summary>
     public void Record(HeartbeatDelivered h)
     {
-        var ni = Array.IndexOf(_nodes, h.Node);
+        var ni = h.NodeIndex >= 0 ? h.NodeIndex : Array.IndexOf(_nodes, h.Node);
         if (ni < 0)
         {
             return;
@@ -54,7 +54,7 @@ internal sealed class HeardEpochs
         for (var i = 0; i < groups.Count; i++) // indexed: no enumerator allocated per delivery
         {
             var a = groups[i];
-            var gi = Array.IndexOf(_groups, a.Group);
+            var gi = GroupIndex(a.Group);
             if (gi < 0)
             {
                 continue; // a group this cluster does not configure: nothing can start it
@@ -73,6 +73,20 @@ internal sealed class HeardEpochs
                 }
             }
         }
+    }
+
+    /// <summary>The index of a group (-1: not configured), comparing ordinally: no comparer dispatch per announcement.</summary>
+    private int GroupIndex(string group)
+    {
+        for (var i = 0; i < _groups.Length; i++)
+        {
+            if (string.Equals(_groups[i], group, StringComparison.Ordinal))
+            {
+                return i;
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>Forgets what a node heard (its process ended).</summary>

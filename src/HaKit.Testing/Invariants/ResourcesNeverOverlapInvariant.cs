@@ -59,7 +59,7 @@ public sealed class ResourcesNeverOverlapInvariant : IInvariant
                     break;
                 case HeartbeatDelivered h:
                     // Newest by announcement number within the sender's process (a reordered older heartbeat is not news).
-                    var pair = Pair(h.Node, h.From);
+                    var pair = h.NodeIndex >= 0 && h.FromIndex >= 0 ? (h.NodeIndex * _nodeNames.Length) + h.FromIndex : Pair(h.Node, h.From);
                     var old = pair >= 0 ? _news[pair] : null;
                     if (pair >= 0 && (old is null || h.Message.Sequence == 0 || h.Message.Sequence >= old.Sequence))
                     {

@@ -203,7 +203,18 @@ internal sealed partial class OwnershipCore
     private static bool IsUp(PeerState p) => !p.Fenced && p.Health != PeerHealth.Dead;
 
     /// <summary>Start-up has settled once every peer was heard, fenced, or declared dead (after the initial dead time).</summary>
-    private bool StartupSettled() => _peers.All(p => p.Heard || p.Fenced || p.Health == PeerHealth.Dead);
+    private bool StartupSettled()
+    {
+        foreach (var p in _peers)
+        {
+            if (!p.Heard && !p.Fenced && p.Health != PeerHealth.Dead)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>Treats a peer as fenced until it restarts: its announcements are forgotten and ignored.</summary>
     private void MarkFenced(string node)
