@@ -160,6 +160,7 @@ public sealed partial class Simulation
 
             n.PersistedIncarnation = state.Incarnation;
             n.ReplacePersisted(state.Epochs);
+            sim._changes++; // persisted epochs changed: not a quiet step (a witness voter's grant writes outside any command)
 
             if (!Starting && !InCommand)
             {

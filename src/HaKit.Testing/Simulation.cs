@@ -210,9 +210,10 @@ public sealed partial class Simulation : IDisposable
             }
         }
 
-        // Quiet: since the last check no command ran but heartbeat sends, nothing was observed but heartbeat deliveries, and no
-        // core changed a group's role, epoch or highest epoch: no role, epoch, process or resource changed (a process starts or
-        // dies with an event; resources act only on commands and report every action as an event; persists are commands).
+        // Quiet: since the last check no command ran but heartbeat sends, nothing was observed but heartbeat deliveries, no disk
+        // was written, and no core changed a group's role, epoch or highest epoch: no role, epoch, process, resource or persisted
+        // epoch changed (a process starts or dies with an event; resources act only on commands and report every action as an
+        // event; a witness voter's grant writes the disk outside any command). QuietStepTests checks the claim on whole runs.
         QuietStep = _changes == _changesAtLastCheck && _coreChanges.Value == _coreChangesAtLastCheck;
         CheckInvariants();
         _changesAtLastCheck = _changes;
@@ -225,8 +226,8 @@ public sealed partial class Simulation : IDisposable
     /// <see cref="ResourcesNeverOverlapInvariant"/>). A heartbeat's send or delivery alone leaves a step quiet.</summary>
     internal bool QuietStep { get; private set; }
 
-    /// <summary>Commands executed (but heartbeat sends) and events observed (but heartbeat deliveries) so far; the quiet-step
-    /// test adds the cores' state versions and compares the sum with its value at the last check.</summary>
+    /// <summary>Commands executed (but heartbeat sends), events observed (but heartbeat deliveries) and disk writes so far; a
+    /// step is quiet when neither this nor the cores' shared change counter moved since the last check.</summary>
     private long _changes;
     private long _changesAtLastCheck = -1;
     // Shared by every node's core: changes of any group's role, epoch or highest epoch on any node (a process's start or death

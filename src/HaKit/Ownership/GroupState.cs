@@ -15,6 +15,10 @@ namespace HaKit.Ownership;
 /// </remarks>
 internal sealed class GroupState(GroupConfig config, GroupState.ChangeCounter changes)
 {
+    private GroupRole _role = GroupRole.Standby;
+    private ulong _epoch;
+    private ulong _highest;
+
     /// <summary>The group's configuration.</summary>
     public GroupConfig Config { get; } = config;
 
@@ -33,18 +37,6 @@ internal sealed class GroupState(GroupConfig config, GroupState.ChangeCounter ch
                 changes.Value++;
             }
         }
-    }
-
-    private GroupRole _role = GroupRole.Standby;
-    private ulong _epoch;
-    private ulong _highest;
-
-    /// <summary>Counts the changes of <see cref="Role"/>, <see cref="Epoch"/> and <see cref="Highest"/> of every group of a core
-    /// (a reader that saw the same count saw the same values: the simulator's invariants skip a scan of a step that changed none).</summary>
-    internal sealed class ChangeCounter
-    {
-        /// <summary>Changes so far.</summary>
-        public long Value;
     }
 
     /// <summary>Whether this node holds the group with <see cref="Epoch"/> (resources may run here).</summary>
@@ -108,4 +100,12 @@ internal sealed class GroupState(GroupConfig config, GroupState.ChangeCounter ch
 
     /// <summary>Split brains already reported (peer, peer epoch, local epoch), so each is raised once.</summary>
     public HashSet<(string Peer, ulong PeerEpoch, ulong LocalEpoch)> ReportedSplitBrains { get; } = [];
+
+    /// <summary>Counts the changes of <see cref="Role"/>, <see cref="Epoch"/> and <see cref="Highest"/> of every group of a core (or of
+    /// every core sharing it): a reader that saw the same count saw the same values (the simulator's invariants skip a scan then).</summary>
+    internal sealed class ChangeCounter
+    {
+        /// <summary>Changes so far.</summary>
+        public long Value;
+    }
 }
