@@ -22,8 +22,7 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
 {
     private readonly Dictionary<(string Group, ulong Epoch), (string Node, TimeSpan At)> _starts = [];
     // Durable knowledge per HeardEpochs slot (node index, group index): what a process learned and lived long enough to persist.
-    private (ulong Epoch, string From, TimeSpan At)[] _heard = [];
-    private bool[] _hasHeard = [];
+    private (ulong Epoch, string From, TimeSpan At)?[] _known = [];
     private readonly HeardEpochs _current = new();
     private readonly Func<int, bool> _promote;
     private Simulation? _simulation;
@@ -40,7 +39,7 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
             return true;
         }
 
-        if (TryGetKnown(slot, out var known) && learned.Epoch <= known.Epoch)
+        if (_known[slot] is { } known && learned.Epoch <= known.Epoch)
         {
             return true;
         }
@@ -50,24 +49,23 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
         var grace = TimeSpan.FromTicks((long)((n.Options.Arbiter.RetryInterval + (2 * timing.EffectiveTickInterval)).Ticks / n.Rate));
         if (n.IsUp && n.StalledUntil <= _simulation.Now && _simulation.Now >= learned.At + grace)
         {
-            _heard[slot] = learned;
-            _hasHeard[slot] = true;
+            _known[slot] = learned;
             return true;
         }
 
         return false;
     }
 
-    private bool TryGetKnown(int slot, out (ulong Epoch, string From, TimeSpan At) known)
+    /// <summary>What the node of <paramref name="slot"/> heard of an epoch at least <paramref name="epoch"/>: in its current process,
+    /// or durably (null: it never knew that epoch).</summary>
+    private (ulong Epoch, string From, TimeSpan At)? Knew(int slot, ulong epoch)
     {
-        if (slot >= 0 && _hasHeard[slot])
+        if (_current.TryGet(slot, out var current) && current.Epoch >= epoch)
         {
-            known = _heard[slot];
-            return true;
+            return current;
         }
 
-        known = default;
-        return false;
+        return slot >= 0 && _known[slot] is { } known && known.Epoch >= epoch ? known : null;
     }
 
     /// <inheritdoc />
@@ -78,10 +76,9 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
     {
         ArgumentNullException.ThrowIfNull(simulation);
         _current.Bind(simulation);
-        if (_hasHeard.Length != simulation.NodeNameArray.Length * simulation.GroupNameArray.Length)
+        if (_known.Length != simulation.NodeNameArray.Length * simulation.GroupNameArray.Length)
         {
-            _heard = new (ulong, string, TimeSpan)[simulation.NodeNameArray.Length * simulation.GroupNameArray.Length];
-            _hasHeard = new bool[_heard.Length];
+            _known = new (ulong, string, TimeSpan)?[simulation.NodeNameArray.Length * simulation.GroupNameArray.Length];
         }
 
         foreach (var e in simulation.StepEventList)
@@ -98,12 +95,10 @@ public sealed class EpochsUniquePerStartInvariant : IInvariant
                     if (_starts.TryGetValue((st.Group, st.Epoch), out var first) && first.Node != st.Node)
                     {
                         var twoNode = simulation.Options.Cluster.Arbiter.Mode == ArbiterMode.TwoNode;
-                        var slot = _current.Slot(st.Node, st.Group);
-                        var knew = (_current.TryGet(slot, out var heard) && heard.Epoch >= st.Epoch)
-                            || (TryGetKnown(slot, out heard) && heard.Epoch >= st.Epoch);
-                        if (!twoNode || knew)
+                        var knew = Knew(_current.Slot(st.Node, st.Group), st.Epoch);
+                        if (!twoNode || knew is not null)
                         {
-                            var why = knew
+                            var why = knew is { } heard
                                 ? $"it had heard epoch {heard.Epoch} from {heard.From} at {Invariants.S(heard.At)}"
                                 : "the arbiter serialises ownership in this mode";
                             return $"node {st.Node} started group {st.Group} with epoch {st.Epoch}, which node {first.Node} already started at {Invariants.S(first.At)} ({why}): two owners with one fencing token";

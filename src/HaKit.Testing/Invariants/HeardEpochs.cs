@@ -6,8 +6,7 @@ internal sealed class HeardEpochs
 {
     private string[] _nodes = [];
     private string[] _groups = [];
-    private (ulong Epoch, string From, TimeSpan At)[] _heard = [];
-    private bool[] _has = [];
+    private (ulong Epoch, string From, TimeSpan At)?[] _heard = [];
     private bool[] _changed = [];
 
     /// <summary>The slots raised since they were last taken out of this list (by <see cref="TakeChanged"/>), each once.</summary>
@@ -27,8 +26,7 @@ internal sealed class HeardEpochs
         _nodes = simulation.NodeNameArray;
         _groups = simulation.GroupNameArray;
         var slots = _nodes.Length * _groups.Length;
-        _heard = new (ulong, string, TimeSpan)[slots];
-        _has = new bool[slots];
+        _heard = new (ulong, string, TimeSpan)?[slots];
         _changed = new bool[slots];
         Changed.Clear();
     }
@@ -62,9 +60,8 @@ internal sealed class HeardEpochs
 
             var slot = (ni * _groups.Length) + gi;
             var seen = Math.Max(a.Epoch, a.HighestEpoch);
-            if (!_has[slot] || seen > _heard[slot].Epoch)
+            if (_heard[slot] is not { } prev || seen > prev.Epoch)
             {
-                _has[slot] = true;
                 _heard[slot] = (seen, h.From, h.At);
                 if (!_changed[slot])
                 {
@@ -100,7 +97,7 @@ internal sealed class HeardEpochs
 
         for (var slot = ni * _groups.Length; slot < (ni + 1) * _groups.Length; slot++)
         {
-            _has[slot] = false;
+            _heard[slot] = null;
             if (_changed[slot])
             {
                 _changed[slot] = false;
@@ -132,14 +129,8 @@ internal sealed class HeardEpochs
     /// <summary>The highest epoch heard in <paramref name="slot"/>.</summary>
     public bool TryGet(int slot, out (ulong Epoch, string From, TimeSpan At) heard)
     {
-        if (slot >= 0 && _has[slot])
-        {
-            heard = _heard[slot];
-            return true;
-        }
-
-        heard = default;
-        return false;
+        heard = slot >= 0 && _heard[slot] is { } h ? h : default;
+        return slot >= 0 && _heard[slot] is not null;
     }
 
     /// <summary>The highest epoch <paramref name="node"/> heard for <paramref name="group"/>.</summary>

@@ -29,14 +29,7 @@ internal sealed class GroupState(GroupConfig config, GroupState.ChangeCounter ch
     public GroupRole Role
     {
         get => _role;
-        set
-        {
-            if (_role != value)
-            {
-                _role = value;
-                changes.Value++;
-            }
-        }
+        set => Set(ref _role, value);
     }
 
     /// <summary>Whether this node holds the group with <see cref="Epoch"/> (resources may run here).</summary>
@@ -46,28 +39,14 @@ internal sealed class GroupState(GroupConfig config, GroupState.ChangeCounter ch
     public ulong Epoch
     {
         get => _epoch;
-        set
-        {
-            if (_epoch != value)
-            {
-                _epoch = value;
-                changes.Value++;
-            }
-        }
+        set => Set(ref _epoch, value);
     }
 
     /// <summary>The highest epoch seen or used.</summary>
     public ulong Highest
     {
         get => _highest;
-        set
-        {
-            if (_highest != value)
-            {
-                _highest = value;
-                changes.Value++;
-            }
-        }
+        set => Set(ref _highest, value);
     }
 
     /// <summary>The highest epoch known to be durable.</summary>
@@ -100,6 +79,15 @@ internal sealed class GroupState(GroupConfig config, GroupState.ChangeCounter ch
 
     /// <summary>Split brains already reported (peer, peer epoch, local epoch), so each is raised once.</summary>
     public HashSet<(string Peer, ulong PeerEpoch, ulong LocalEpoch)> ReportedSplitBrains { get; } = [];
+
+    private void Set<T>(ref T field, T value)
+    {
+        if (!EqualityComparer<T>.Default.Equals(field, value))
+        {
+            field = value;
+            changes.Value++;
+        }
+    }
 
     /// <summary>Counts the changes of <see cref="Role"/>, <see cref="Epoch"/> and <see cref="Highest"/> of every group of a core (or of
     /// every core sharing it): a reader that saw the same count saw the same values (the simulator's invariants skip a scan then).</summary>
