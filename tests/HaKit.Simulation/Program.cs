@@ -147,8 +147,10 @@ if (single is { } seed)
 }
 
 var failures = new System.Collections.Concurrent.ConcurrentDictionary<int, SimulationResult>();
+var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
 var watch = Stopwatch.StartNew();
 long steps = 0;
+long nodeTicks = 0; // simulated time summed over every node of every seed
 var done = 0;
 using var progressStop = new CancellationTokenSource();
 var progress = Task.Run(async () =>
@@ -172,9 +174,11 @@ var stoppedEarly = false;
 Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }, (k, loop) =>
 {
     var s = from + k;
-    using var sim = new Simulation(Scenario(s));
+    var options = Scenario(s);
+    using var sim = new Simulation(options);
     var result = sim.Run();
     Interlocked.Add(ref steps, result.Steps);
+    Interlocked.Add(ref nodeTicks, result.EndTime.Ticks * options.Cluster.Nodes.Count);
     Interlocked.Increment(ref done);
     if (!result.Passed)
     {
@@ -187,6 +191,7 @@ Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = parallel }
     }
 });
 watch.Stop();
+var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart;
 await progressStop.CancelAsync().ConfigureAwait(false);
 await progress.ConfigureAwait(false);
 var pinned = (family == "twonode" ? "" : $" --arbiter {family}") + (setup is null ? "" : $" --setup {setup}") + (mix is null ? "" : $" --mix {mix}")
@@ -205,6 +210,10 @@ if (stoppedEarly)
 }
 
 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{ran} seeds in {watch.Elapsed.TotalSeconds:0.0} s ({ran / watch.Elapsed.TotalSeconds:0.0} seeds/s, {steps / watch.Elapsed.TotalSeconds:0} steps/s, {parallel} threads)"));
+// The sweep's CPU time on every thread (the JIT's and the GC's included, the process's start-up before it not): the simulator's
+// own throughput, independent of how loaded the machine is and of how many cores the sweep used.
+var nodeHours = TimeSpan.FromTicks(Volatile.Read(ref nodeTicks)).TotalHours;
+Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{nodeHours:0.0} simulated node-hours in {cpu.TotalSeconds:0.00} CPU-seconds: {nodeHours / cpu.TotalSeconds:0.00} node-hours per CPU-second ({ran / cpu.TotalSeconds:0} seeds per CPU-second)"));
 Console.WriteLine($"seeds={ran} violations={failures.Count}");
 return failures.IsEmpty ? 0 : 1;
 
