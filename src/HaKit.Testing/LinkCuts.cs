@@ -26,5 +26,6 @@ internal sealed class LinkCuts(int nodes, int links)
 
     public void Clear() => Array.Clear(_counts);
 
-    private int Slot((int From, int To, int Link) key) => (((key.From * nodes) + key.To) * links) + key.Link;
+    /// <summary>The directed link's index in a dense array of every (from, to, link): the simulator keeps its captured packets the same way.</summary>
+    public int Slot((int From, int To, int Link) key) => (((key.From * nodes) + key.To) * links) + key.Link;
 }

@@ -52,5 +52,5 @@ public sealed partial class Simulation
     /// <param name="to">The receiver.</param>
     /// <param name="from">The sender.</param>
     public (TimeSpan At, HeartbeatMessage Message)? LastHeartbeat(string to, string from) =>
-        _lastHeard[(this[to].Index * _nodes.Count) + this[from].Index];
+        _lastHeard[PairSlot(this[to].Index, this[from].Index)];
 }

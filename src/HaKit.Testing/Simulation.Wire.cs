@@ -93,8 +93,7 @@ public sealed partial class Simulation
             Deliver(from, to, link, bytes, PacketDelay(f, to), 1);
         }
 
-        var captured = (((from.Index * _nodes.Count) + to.Index) * _links.Length) + link;
-        var old = _captured[captured] ??= [];
+        var old = _captured[_cuts.Slot(key)] ??= [];
 
         if (f.Replay > 0 && old.Count > 0 && Chance(f.Replay))
         {
@@ -226,7 +225,7 @@ public sealed partial class Simulation
         var sender = routed.Sender!;
         var incarnation = routed.Incarnation;
         var senderNode = this[sender];
-        _lastHeard[(to.Index * _nodes.Count) + senderNode.Index] = (Now, heartbeat);
+        _lastHeard[PairSlot(to.Index, senderNode.Index)] = (Now, heartbeat);
         Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat) { NodeIndex = to.Index, FromIndex = senderNode.Index });
         if (Options.RecordTrace)
         {

@@ -48,7 +48,7 @@ public sealed partial class Simulation : IDisposable
     //   TraceFormat.cs                                   how trace lines are written
     private readonly EventQueue<ScheduledEvent> _queue = new();
     private readonly LinkCuts _cuts;
-    // Per directed link (from, to, link), dense by index: packets captured for replays (byte[] or TypedPacket).
+    // Per directed link (LinkCuts.Slot): packets captured for replays (byte[] or TypedPacket).
     private readonly List<object>?[] _captured;
     // Per (receiver index, sender index), receiver-major: the last heartbeat from the sender that reached the receiver's process.
     private readonly (TimeSpan At, HeartbeatMessage Message)?[] _lastHeard;
@@ -549,7 +549,10 @@ public sealed partial class Simulation : IDisposable
     {
         foreach (var other in _nodes)
         {
-            _lastHeard[(index * _nodes.Count) + other.Index] = null;
+            _lastHeard[PairSlot(index, other.Index)] = null;
         }
     }
+
+    /// <summary>The index of (receiver, sender) in a dense per-pair array, receiver-major.</summary>
+    private int PairSlot(int to, int from) => (to * _nodes.Count) + from;
 }
