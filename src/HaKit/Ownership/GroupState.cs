@@ -25,6 +25,9 @@ internal sealed class GroupState(GroupConfig config, GroupState.ChangeCounter ch
     /// <summary>The group's name.</summary>
     public string Name => Config.Name;
 
+    /// <summary>The group's index in the core's configuration (where peers' announcements of it are kept, see <see cref="PeerState"/>).</summary>
+    public int Index { get; init; }
+
     /// <summary>The local role.</summary>
     public GroupRole Role
     {

@@ -62,7 +62,7 @@ internal sealed partial class OwnershipCore
         {
             return new AdminResult(false, target == LocalNode ? $"group {g.Name} already runs on {LocalNode}" : $"unknown node '{target}'");
         }
-        else if (!IsUp(tp) || !(tp.Groups.TryGetValue(g.Name, out var ann) && ann.Eligible) || tp.Leaving)
+        else if (!IsUp(tp) || !(tp.TryGetAnnouncement(g, out var ann) && ann.Eligible) || tp.Leaving)
         {
             return new AdminResult(false, $"group {g.Name}: node {target} is not alive and eligible ({tp.Health}{(tp.Fenced ? ", fenced" : "")})");
         }

@@ -70,13 +70,31 @@ internal sealed partial class OwnershipCore
     /// <summary>The announcement of every group (the same numbered announcement goes out on every link), flagged as a probe while a crash hint is checked.</summary>
     private HeartbeatMessage BuildHeartbeat()
     {
-        var groups = new GroupAnnouncement[_groups.Length];
-        for (var i = 0; i < groups.Length; i++)
+        // An announcement equal to the one sent last is that record again, and the list too when every one is (records are
+        // immutable): a steady heartbeat allocates only itself.
+        var groups = _lastAnnounced;
+        for (var i = 0; i < _groups.Length; i++)
         {
             var g = _groups[i];
-            groups[i] = new GroupAnnouncement(g.Name, g.Role, g.OwnsEpoch ? g.Epoch : 0, g.Highest, IsLocallyEligible(g) && g.Role != GroupRole.Blocked && !ArbiterUnreachable, g.Handoff.Target, g.Fatal.Mark, g.Fatal.Cleared);
+            var role = g.Role;
+            var epoch = g.OwnsEpoch ? g.Epoch : 0;
+            var eligible = IsLocallyEligible(g) && role != GroupRole.Blocked && !ArbiterUnreachable;
+            var last = _lastAnnounced[i];
+            if (last is not null && last.Role == role && last.Epoch == epoch && last.HighestEpoch == g.Highest && last.Eligible == eligible
+                && last.HandoffTo == g.Handoff.Target && last.FatalMark == g.Fatal.Mark && last.FatalCleared == g.Fatal.Cleared)
+            {
+                continue;
+            }
+
+            if (ReferenceEquals(groups, _lastAnnounced))
+            {
+                groups = (GroupAnnouncement[])_lastAnnounced.Clone();
+            }
+
+            groups[i] = new GroupAnnouncement(g.Name, role, epoch, g.Highest, eligible, g.Handoff.Target, g.Fatal.Mark, g.Fatal.Cleared);
         }
 
+        _lastAnnounced = groups;
         return new HeartbeatMessage(_config.LocalPriority, _shuttingDown, groups, ++_announcements)
         {
             Probe = _probe,
@@ -100,7 +118,7 @@ internal sealed partial class OwnershipCore
         var epochs = new Dictionary<string, ulong>(StringComparer.Ordinal);
         foreach (var p in _peers)
         {
-            if (p.Groups.TryGetValue(g.Name, out var ann))
+            if (p.TryGetAnnouncement(g, out var ann))
             {
                 epochs[p.Name] = ann.Epoch;
             }

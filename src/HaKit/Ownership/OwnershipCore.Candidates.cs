@@ -17,7 +17,7 @@ internal sealed partial class OwnershipCore
 
         foreach (var p in _peers)
         {
-            if (IsUp(p, g) && p.Groups.TryGetValue(g.Name, out var ann) && ann.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked)
+            if (IsUp(p, g) && p.TryGetAnnouncement(g, out var ann) && ann.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked)
             {
                 return p.Name;
             }
@@ -49,7 +49,7 @@ internal sealed partial class OwnershipCore
 
         foreach (var p in _peers)
         {
-            if (!p.Fenced && p.Groups.TryGetValue(g.Name, out var ann) && ann.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked)
+            if (!p.Fenced && p.TryGetAnnouncement(g, out var ann) && ann.Role is GroupRole.Starting or GroupRole.Active or GroupRole.Stopping or GroupRole.Blocked)
             {
                 return (p.Name, p.Health);
             }
@@ -73,7 +73,7 @@ internal sealed partial class OwnershipCore
         var candidates = new List<(string Name, int Priority)>();
         foreach (var p in _peers)
         {
-            if (IsUp(p, g) && !p.Leaving && p.Groups.TryGetValue(g.Name, out var ann) && ann.Eligible && ann.Role != GroupRole.Blocked)
+            if (IsUp(p, g) && !p.Leaving && p.TryGetAnnouncement(g, out var ann) && ann.Eligible && ann.Role != GroupRole.Blocked)
             {
                 candidates.Add((p.Name, p.Priority));
             }

@@ -107,7 +107,7 @@ internal sealed partial class OwnershipCore
             case GroupRole.Standby:
                 // Quiet only behind a live node that handles the group (ConsiderAcquire returns before any timer matters); that node
                 // falling silent is a detector deadline above, its role changing is an input.
-                return g.Maintenance || _peers.Any(p => IsUp(p, g) && p.Groups.TryGetValue(g.Name, out var ann)
+                return g.Maintenance || _peers.Any(p => IsUp(p, g) && p.TryGetAnnouncement(g, out var ann)
                     && ann.Role is GroupRole.Acquiring or GroupRole.Starting or GroupRole.Active or GroupRole.Stopping);
             default:
                 return false;

@@ -50,7 +50,7 @@ internal sealed partial class OwnershipCore
         foreach (var p in _peers)
         {
             if (IsUp(p, g) && p.Health == PeerHealth.Alive && !p.Leaving && p.Reachability is { } r && r.Score > local
-                && p.Groups.TryGetValue(g.Name, out var ann) && ann.Role == GroupRole.Standby && ann.Eligible
+                && p.TryGetAnnouncement(g, out var ann) && ann.Role == GroupRole.Standby && ann.Eligible
                 && (r.Score > bestScore || (r.Score == bestScore && best is not null && Outranks(p.Priority, p.Name, best.Priority, best.Name))))
             {
                 best = p;

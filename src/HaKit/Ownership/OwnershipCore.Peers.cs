@@ -93,7 +93,7 @@ internal sealed partial class OwnershipCore
 
             p.Incarnation = incarnation;
             p.Hint = null;
-            p.Groups.Clear();
+            p.ClearAnnouncements();
             p.Fenced = false;
             p.LastSequence = 0;
             p.Reachability = null;
@@ -141,12 +141,12 @@ internal sealed partial class OwnershipCore
         // Heartbeats arrive out of order (links differ in delay; a packet is held back). A sender's highest epoch never goes
         // down within an incarnation, so an announcement below the one already heard was sent earlier: acting on it would
         // bring back a role the sender has left (a Standby from before it took the group over).
-        if (p.Groups.TryGetValue(ann.Group, out var known) && Math.Max(ann.HighestEpoch, ann.Epoch) < Math.Max(known.HighestEpoch, known.Epoch))
+        if (p.TryGetAnnouncement(g, out var known) && Math.Max(ann.HighestEpoch, ann.Epoch) < Math.Max(known.HighestEpoch, known.Epoch))
         {
             return;
         }
 
-        p.Groups[ann.Group] = ann;
+        p.SetAnnouncement(g, ann);
         LearnEpoch(g, Math.Max(ann.HighestEpoch, ann.Epoch));
         g.Fatal.Merge(ann.FatalMark, ann.FatalCleared);
         if (g.Handoff.Target == p.Name)
@@ -222,7 +222,7 @@ internal sealed partial class OwnershipCore
         if (_peerByName.TryGetValue(node, out var p))
         {
             p.Fenced = true;
-            p.Groups.Clear();
+            p.ClearAnnouncements();
         }
     }
 

@@ -69,7 +69,7 @@ internal sealed partial class OwnershipCore
     {
         if (g.Config.AutoFailback && g.Config.PreferredNode is { } preferred && preferred != LocalNode
             && _peerByName.TryGetValue(preferred, out var pp) && IsUp(pp) && pp.Health == PeerHealth.Alive && !pp.Leaving
-            && pp.Groups.TryGetValue(g.Name, out var pann) && pann.Role == GroupRole.Standby && pann.Eligible
+            && pp.TryGetAnnouncement(g, out var pann) && pann.Role == GroupRole.Standby && pann.Eligible
             && !IpfailHoldsFailback(pp))
         {
             g.Handoff.FailbackReadySince ??= _now;

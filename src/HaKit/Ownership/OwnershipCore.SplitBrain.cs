@@ -11,7 +11,7 @@ internal sealed partial class OwnershipCore
     {
         foreach (var p in _peers)
         {
-            if (!IsUp(p, g) || !p.Groups.TryGetValue(g.Name, out var ann))
+            if (!IsUp(p, g) || !p.TryGetAnnouncement(g, out var ann))
             {
                 continue;
             }

@@ -20,7 +20,7 @@ internal sealed partial class OwnershipCore
         string? handoff = g.Handoff.Target; // a node that just released the group honours its own handoff
         foreach (var p in _peers)
         {
-            p.Groups.TryGetValue(g.Name, out var ann);
+            p.TryGetAnnouncement(g, out var ann);
             if (IsUp(p, g))
             {
                 if (ann is null)
@@ -98,7 +98,7 @@ internal sealed partial class OwnershipCore
 
         foreach (var p in _peers)
         {
-            if (!IsUp(p, g) || !p.Groups.TryGetValue(g.Name, out var ann))
+            if (!IsUp(p, g) || !p.TryGetAnnouncement(g, out var ann))
             {
                 continue;
             }

@@ -62,6 +62,9 @@ internal sealed partial class OwnershipCore
     private bool _shutdownReadyRaised;
     private ulong _announcements;
 
+    /// <summary>The announcements of the last heartbeat built, by group index (no entry is null once one was built).</summary>
+    private GroupAnnouncement[] _lastAnnounced;
+
     /// <summary>Creates the core for the local node.</summary>
     /// <param name="config">Validated configuration.</param>
     /// <param name="detectors">Creates one failure detector per peer and link.</param>
@@ -79,21 +82,23 @@ internal sealed partial class OwnershipCore
         _now = now;
         _createdAt = now;
         _nextHeartbeatAt = now;
-        _peers = config.Peers.Select(p => new PeerState(p.Name, p.Priority, config.Links.Select(l => new LinkState(l, detectors.Create(now))).ToArray())).ToArray();
+        _peers = config.Peers.Select(p => new PeerState(p.Name, p.Priority, config.Links.Select(l => new LinkState(l, detectors.Create(now))).ToArray(), config.Groups.Count)).ToArray();
         foreach (var p in _peers)
         {
             _peerByName.Add(p.Name, p);
         }
 
-        _groups = config.Groups.Select(g =>
+        _groups = config.Groups.Select((g, index) =>
         {
             var persisted = persistedEpochs.TryGetValue(g.Name, out var e) ? e : 0UL;
-            return new GroupState(g, _stateChanges) { Highest = persisted, Persisted = persisted };
+            return new GroupState(g, _stateChanges) { Index = index, Highest = persisted, Persisted = persisted };
         }).ToArray();
         foreach (var g in _groups)
         {
             _groupByName.Add(g.Name, g);
         }
+
+        _lastAnnounced = new GroupAnnouncement[_groups.Length];
     }
 
     /// <summary>The local node's name.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using HaKit.Detection;
 
 namespace HaKit.Ownership;
@@ -28,14 +29,17 @@ internal sealed class LinkState(string name, IFailureDetector detector)
 /// Invariants:
 /// <list type="bullet">
 /// <item><see cref="Health"/> is the best of the links' health; the peer is dead only when every link is.</item>
-/// <item><see cref="Groups"/> and <see cref="LastSequence"/> belong to <see cref="Incarnation"/>; a newer incarnation resets them
+/// <item>The announcements (<see cref="TryGetAnnouncement"/>) and <see cref="LastSequence"/> belong to <see cref="Incarnation"/>; a newer incarnation resets them
 /// (and <see cref="Fenced"/>). A fenced peer's announcements are dropped until it restarts.</item>
-/// <item>An announcement replaces <see cref="Groups"/> entries only when its sequence is newer than <see cref="LastSequence"/>
+/// <item>An announcement replaces an announcement kept only when its sequence is newer than <see cref="LastSequence"/>
 /// and its epochs are not below the ones already heard.</item>
 /// </list>
 /// </remarks>
-internal sealed class PeerState(string name, int priority, LinkState[] links)
+internal sealed class PeerState(string name, int priority, LinkState[] links, int groups)
 {
+    // The peer's latest announcement per local group, by GroupState.Index: read at every tick and heartbeat (no name hashing).
+    private readonly GroupAnnouncement?[] _announced = new GroupAnnouncement?[groups];
+
     /// <summary>The peer's name.</summary>
     public string Name { get; } = name;
 
@@ -69,8 +73,18 @@ internal sealed class PeerState(string name, int priority, LinkState[] links)
     /// <summary>ipfail: the reachability score the peer announced last (null: unknown).</summary>
     public ReachabilityScore? Reachability { get; set; }
 
-    /// <summary>The peer's latest announcement per group (the peer's view of each group).</summary>
-    public Dictionary<string, GroupAnnouncement> Groups { get; } = new(StringComparer.Ordinal);
+    /// <summary>The peer's latest announcement of a local group (the peer's view of it); false when it announced none.</summary>
+    public bool TryGetAnnouncement(GroupState g, [NotNullWhen(true)] out GroupAnnouncement? announcement)
+    {
+        announcement = _announced[g.Index];
+        return announcement is not null;
+    }
+
+    /// <summary>Records the peer's latest announcement of a local group.</summary>
+    public void SetAnnouncement(GroupState g, GroupAnnouncement announcement) => _announced[g.Index] = announcement;
+
+    /// <summary>Forgets every announcement (the peer restarted, or was fenced).</summary>
+    public void ClearAnnouncements() => Array.Clear(_announced);
 }
 
 /// <summary>A transport's evidence that a peer's process is gone: its connection ended without a goodbye and an immediate reconnect was refused.</summary>
