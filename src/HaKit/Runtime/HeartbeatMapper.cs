@@ -9,6 +9,22 @@ namespace HaKit.Runtime;
 /// <summary>Maps heartbeats between the core's records and the protobuf wire types.</summary>
 internal static class HeartbeatMapper
 {
+    /// <summary>Whether each role number up to the highest is a <see cref="CoreRole"/> (an array lookup per announcement received
+    /// instead of <see cref="Enum.IsDefined{TEnum}(TEnum)"/>).</summary>
+    private static readonly bool[] KnownRoles = RoleTable();
+
+    private static bool[] RoleTable()
+    {
+        var roles = Enum.GetValues<CoreRole>();
+        var known = new bool[roles.Max(r => (int)r) + 1];
+        foreach (var r in roles)
+        {
+            known[(int)r] = true;
+        }
+
+        return known;
+    }
+
     public static ClusterMessage ToProto(HeartbeatMessage message)
     {
         var hb = new Heartbeat { Priority = (uint)Math.Max(0, message.Priority), Leaving = message.Leaving, Sequence = message.Sequence, Probe = message.Probe };
@@ -44,7 +60,7 @@ internal static class HeartbeatMapper
         for (var i = 0; i < groups.Length; i++)
         {
             var g = hb.Groups[i];
-            if (!Enum.IsDefined((CoreRole)(int)g.Role))
+            if ((uint)g.Role >= (uint)KnownRoles.Length || !KnownRoles[(int)g.Role])
             {
                 return null;
             }

@@ -195,8 +195,25 @@ internal sealed class InboundRouter
             return new InboundPacket(InboundKind.Dropped, InboundDrop.Wire, reason, null, 0, 0, null);
         }
 
-        return Dispatch(knownSender!, incarnation, sequence, message, link);
+        // One message object reaches a receiver on every link, and again as a duplicate or a replay: mapped once (the mapping is
+        // a pure function of a message nobody writes to, and its result is immutable).
+        if (ReferenceEquals(message, _decoded.Message) && knownSender != _witnessName)
+        {
+            _metrics?.HeartbeatReceived(link);
+            return new InboundPacket(InboundKind.Heartbeat, InboundDrop.None, default, knownSender!, incarnation, sequence, _decoded.Heartbeat);
+        }
+
+        var routed = Dispatch(knownSender!, incarnation, sequence, message, link);
+        if (routed.Heartbeat is { } heartbeat)
+        {
+            _decoded = (message, heartbeat);
+        }
+
+        return routed;
     }
+
+    /// <summary>The last heartbeat <see cref="RouteDecoded"/> mapped, and the message it came from.</summary>
+    private (ClusterMessage? Message, HeartbeatMessage? Heartbeat) _decoded;
 
     /// <summary>What follows decoding: votes to the voter, admin messages to the admin forwarding, heartbeats mapped for the core.</summary>
     private InboundPacket Dispatch(string sender, ulong incarnation, ulong sequence, ClusterMessage message, string link)
