@@ -224,7 +224,7 @@ public sealed partial class Simulation
 
         var sender = routed.Sender!;
         var incarnation = routed.Incarnation;
-        var senderNode = this[sender];
+        var senderNode = sender == from.Name ? from : this[sender]; // the node that sent it, unless a packet names another
         _lastHeard[PairSlot(to.Index, senderNode.Index)] = (Now, heartbeat);
         Observe(new HeartbeatDelivered(Now, to.Name, sender, _links[link], heartbeat) { NodeIndex = to.Index, FromIndex = senderNode.Index });
         if (Options.RecordTrace)
