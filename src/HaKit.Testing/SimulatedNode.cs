@@ -157,8 +157,9 @@ public sealed class SimulatedNode
 
     internal EnvelopeCodec Codec { get; set; } = null!;
 
-    /// <summary>The receive path over <see cref="Codec"/> (made again when a new process has a new codec).</summary>
-    internal (EnvelopeCodec Codec, InboundRouter Router)? Router { get; set; }
+    /// <summary>The receive path over <see cref="Codec"/> and the process's record of its peers' last heartbeats (made again when
+    /// a new process has a new codec).</summary>
+    internal (EnvelopeCodec Codec, InboundRouter Router, SteadyHeartbeats Steady)? Router { get; set; }
 
     internal Dictionary<string, GroupRuntime> Groups { get; } = new(StringComparer.Ordinal);
 

@@ -169,7 +169,7 @@ public sealed partial class Simulation
             voter.OnMessage(to.Clock.LocalNow, sender, message);
             return true;
         });
-        to.Router = (to.Codec, router);
+        to.Router = (to.Codec, router, new SteadyHeartbeats()); // the node's shortcut for repeated heartbeats, one per process as ClusterNode has it
         return router;
     }
 
@@ -197,9 +197,10 @@ public sealed partial class Simulation
     {
         _inboundLink = _links[link];
         _inboundNote = note;
+        var router = Router(to);
         var routed = packet is TypedPacket typed
-            ? Router(to).RouteDecoded(typed.Sender, typed.Incarnation, typed.Sequence, typed.Message, _links[link])
-            : Router(to).Route((byte[])packet, _links[link]);
+            ? router.RouteDecoded(typed.Sender, typed.Incarnation, typed.Sequence, typed.Message, _links[link])
+            : router.Route((byte[])packet, _links[link], to.Router!.Value.Steady);
         switch (routed.Drop)
         {
             case InboundDrop.Wire:

@@ -15,7 +15,8 @@ namespace HaKit.Runtime;
 /// are varints or length-delimited, with exactly one announcement number, not zero. Anything else (another message, a second heartbeat
 /// field, an unknown wire type, another incarnation) takes the full path, which then records the heartbeat as the sender's latest.
 /// Thread-safe: a link's receive thread and the loop's drain of that link can deliver at once (one lock, never contended in practice).
-/// Node-only: the simulator routes without it, so its traces do not depend on it.
+/// The simulator's full-wire delivery routes through it too (one per process, as <see cref="ClusterNode"/> has it); since equal bytes
+/// parse to equal values, its traces are the same with it or without it.
 /// </remarks>
 internal sealed class SteadyHeartbeats
 {
