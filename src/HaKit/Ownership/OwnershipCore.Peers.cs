@@ -49,25 +49,6 @@ internal sealed partial class OwnershipCore
         Flush();
     }
 
-    /// <summary>The peer named <paramref name="name"/> (null: not a configured peer): a scan of the few peers, no hashing per heartbeat.</summary>
-    private PeerState? FindPeer(string name)
-    {
-        foreach (var p in _peers)
-        {
-            if (p.Name == name)
-            {
-                return p;
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>The local group named <paramref name="name"/> (null: not configured here), looked for first at
-    /// <paramref name="index"/>: peers announce the groups in the configuration's order, the same on every node.</summary>
-    private GroupState? GroupNamed(string name, int index) =>
-        index < _groups.Length && _groups[index].Name == name ? _groups[index] : _groupByName.GetValueOrDefault(name);
-
     /// <summary>The peer's state of <paramref name="link"/> (null: not a configured link), without a closure per heartbeat.</summary>
     private static LinkState? FindLink(PeerState p, string link)
     {
@@ -92,7 +73,7 @@ internal sealed partial class OwnershipCore
     {
         ArgumentNullException.ThrowIfNull(message);
         Advance(now);
-        if (FindPeer(from) is not { } p)
+        if (!_peerByName.TryGetValue(from, out var p))
         {
             return;
         }
@@ -143,7 +124,7 @@ internal sealed partial class OwnershipCore
         for (var i = 0; i < announced.Count; i++) // indexed: no enumerator per heartbeat
         {
             var ann = announced[i];
-            if (GroupNamed(ann.Group, i) is { } g)
+            if (_groupByName.TryGetValue(ann.Group, out var g))
             {
                 ApplyAnnouncement(p, g, ann);
             }
