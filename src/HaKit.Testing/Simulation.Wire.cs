@@ -141,18 +141,18 @@ public sealed partial class Simulation
     private string _inboundLink = "";
     private string _inboundNote = "";
 
-    private InboundRouter Router(SimulatedNode to)
+    private (InboundRouter Router, SteadyHeartbeats Steady) Router(SimulatedNode to)
     {
         if (to.Router is { } r && r.Codec == to.Codec)
         {
-            return r.Router;
+            return (r.Router, r.Steady);
         }
 
         return CreateRouter(to);
     }
 
     // Out of Router: the lambda captures the node, and its closure would be allocated at every call of Router.
-    private InboundRouter CreateRouter(SimulatedNode to)
+    private (InboundRouter Router, SteadyHeartbeats Steady) CreateRouter(SimulatedNode to)
     {
         var router = new InboundRouter(to.Codec, null, null, (sender, message) =>
         {
@@ -169,8 +169,9 @@ public sealed partial class Simulation
             voter.OnMessage(to.Clock.LocalNow, sender, message);
             return true;
         });
-        to.Router = (to.Codec, router, new SteadyHeartbeats()); // the node's shortcut for repeated heartbeats, one per process as ClusterNode has it
-        return router;
+        var steady = new SteadyHeartbeats(); // the node's shortcut for repeated heartbeats, one per process as ClusterNode has it
+        to.Router = (to.Codec, router, steady);
+        return (router, steady);
     }
 
     /// <summary>Whether this run hands messages over typed (<see cref="WireDelivery"/>), decided once from the options and the seed.</summary>
@@ -197,10 +198,10 @@ public sealed partial class Simulation
     {
         _inboundLink = _links[link];
         _inboundNote = note;
-        var router = Router(to);
+        var (router, steady) = Router(to);
         var routed = packet is TypedPacket typed
             ? router.RouteDecoded(typed.Sender, typed.Incarnation, typed.Sequence, typed.Message, _links[link])
-            : router.Route((byte[])packet, _links[link], to.Router!.Value.Steady);
+            : router.Route((byte[])packet, _links[link], steady);
         switch (routed.Drop)
         {
             case InboundDrop.Wire:
